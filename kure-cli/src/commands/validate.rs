@@ -1,0 +1,26 @@
+//! `kure validate`: check specs without generating.
+
+use std::path::PathBuf;
+
+use crate::common::{warn_unsigned, GlobalArgs};
+
+/// Check application specs against their generators' schemas without generating anything.
+///
+/// Reports every problem with file, line and field path; exits 1 if any is found.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Spec file or directory (repeatable; directories are read recursively).
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs `kure validate`.
+pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+    let docs = kure_core::decode_inputs(&args.files)?;
+    let mut engine = global.engine();
+    engine.resolve(&docs)?;
+    warn_unsigned(&engine);
+    engine.validate(&docs)?;
+    println!("{} documents valid", docs.len());
+    Ok(())
+}

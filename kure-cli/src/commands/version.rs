@@ -1,0 +1,18 @@
+//! `kure version`.
+
+use crate::common::GlobalArgs;
+
+/// Print kure's version and the plugin ABI it loads.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs `kure version`.
+pub fn execute(_global: &GlobalArgs, _args: Args) -> anyhow::Result<()> {
+    println!("kure {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "plugin API: kure-plugin-api {} (ABI {})",
+        kure_core::PLUGIN_API_VERSION,
+        kure_core::PLUGIN_ABI_VERSION
+    );
+    Ok(())
+}

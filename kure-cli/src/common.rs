@@ -1,0 +1,98 @@
+//! Options every subcommand shares, and building an engine from them.
+
+use std::path::PathBuf;
+
+use kure_core::{Admission, Engine, EngineOptions, TrustPolicy};
+
+/// Global options.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Also look for plugins in DIR (searched before KURE_PLUGIN_PATH and the default dirs).
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Load plugins that have no trusted signature (development only; prints a warning).
+    #[arg(long, global = true, env = "KURE_ALLOW_UNSIGNED")]
+    pub allow_unsigned: bool,
+    /// Print full diagnostics (e.g. abi_stable's layout report for an incompatible plugin).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+impl GlobalArgs {
+    /// An engine for these options.
+    pub fn engine(&self) -> Engine {
+        Engine::new(EngineOptions {
+            plugin_dirs: self.plugin_dirs.clone(),
+            trust: TrustPolicy {
+                allow_unsigned: self.allow_unsigned,
+            },
+        })
+    }
+}
+
+/// Warns on stderr about every plugin loaded without a trusted signature.
+pub fn warn_unsigned(engine: &Engine) {
+    for p in engine.plugins() {
+        if p.admission == Admission::Unsigned {
+            eprintln!(
+                "warning: loaded unsigned plugin {}@{} ({}) because unsigned plugins are allowed",
+                p.name,
+                p.version,
+                p.path.display()
+            );
+        }
+    }
+}
+
+/// Long details behind an error, shown with `--verbose`.
+pub fn details(e: &anyhow::Error) -> Option<String> {
+    let core = e.downcast_ref::<kure_core::Error>()?;
+    match core {
+        kure_core::Error::Load(l) => l.details().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Finds the single generator for KIND (optionally of one apiVersion), loading plugins only if
+/// no built-in matches.
+pub fn find_generator(
+    engine: &mut Engine,
+    kind: &str,
+    api_version: Option<&str>,
+) -> anyhow::Result<kure_core::Entry> {
+    if engine.registry().find_kind(kind, api_version).is_empty() {
+        engine.load_all_plugins()?;
+    }
+    let found = engine.registry().find_kind(kind, api_version);
+    match found.as_slice() {
+        [(_, e)] => Ok((*e).clone()),
+        [] => {
+            let probe = kure_core::Gvk {
+                group: String::new(),
+                version: String::new(),
+                kind: kind.to_owned(),
+            };
+            let mut suggestions = engine.registry().nearest(&probe);
+            if let Some(av) = api_version {
+                if let Ok(g) = kure_core::Gvk::parse(av, kind) {
+                    suggestions = engine.registry().nearest(&g);
+                }
+            }
+            Err(kure_core::Error::UnknownGenerator {
+                what: match api_version {
+                    Some(av) => format!("apiVersion `{av}` kind `{kind}`"),
+                    None => format!("kind `{kind}`"),
+                },
+                suggestions,
+            }
+            .into())
+        }
+        many => {
+            let avs: Vec<String> = many.iter().map(|(g, _)| g.api_version()).collect();
+            anyhow::bail!(
+                "kind `{kind}` is provided by several API groups ({}); pick one with --api-version",
+                avs.join(", ")
+            )
+        }
+    }
+}

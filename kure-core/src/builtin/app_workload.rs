@@ -1,0 +1,874 @@
+//! `AppWorkload`: a Deployment, StatefulSet or DaemonSet, its Service and an optional Ingress.
+//! Modelled on Kure's Go generator of the same name.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::networking::v1 as net;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
+use kure_plugin_api::sdk::prelude::*;
+
+use super::GROUP_VERSION;
+
+/// An application workload: a Deployment, StatefulSet or DaemonSet running one or more
+/// containers, with a Service when any container has ports and an Ingress when `ingress` is set.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppWorkloadConfig {
+    /// The kind of workload to create.
+    pub workload: WorkloadKind,
+    /// Pod replicas (Deployment and StatefulSet only). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub replicas: Option<i32>,
+    /// The containers of the pod; at least one.
+    #[schemars(length(min = 1))]
+    pub containers: Vec<Container>,
+    /// Pod volumes, mounted by name in `containers[].volumeMounts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Per-replica persistent volume claims (StatefulSet only), mountable by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_claim_templates: Vec<VolumeClaimTemplate>,
+    /// Expose the app over HTTP(S) with an Ingress (TLS secret `<name>-tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressConfig>,
+}
+
+/// Workload kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum WorkloadKind {
+    /// A Deployment (stateless replicas).
+    Deployment,
+    /// A StatefulSet (stable identities, per-replica storage).
+    StatefulSet,
+    /// A DaemonSet (one pod per node).
+    DaemonSet,
+}
+
+/// A container.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Container {
+    /// Container name (DNS label).
+    pub name: String,
+    /// Image reference, e.g. `nginx:1.27`.
+    pub image: String,
+    /// Entrypoint override.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Ports; named ports are exposed by the Service.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Volume mounts, by volume or claim template name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMount>,
+    /// Resource requests and limits, e.g. `cpu: 100m`, `memory: 128Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Startup probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    /// Liveness probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    /// Readiness probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+}
+
+/// A container port.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Port {
+    /// Port name (at most 15 characters); required when the app has more than one port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Port number.
+    #[schemars(range(min = 1, max = 65535))]
+    pub container_port: i32,
+    /// Protocol. Default TCP.
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// Port protocols.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Protocol {
+    /// TCP.
+    #[default]
+    TCP,
+    /// UDP.
+    UDP,
+    /// SCTP.
+    SCTP,
+}
+
+/// An environment variable: `value`, or `valueFrom` one source.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// A literal value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// A value from a Secret, ConfigMap or pod field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvSource>,
+}
+
+/// Where an environment variable's value comes from: exactly one of the fields.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnvSource {
+    /// A key of a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeyRef>,
+    /// A key of a ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeyRef>,
+    /// A pod field, e.g. `metadata.namespace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldRef>,
+}
+
+/// A key in a Secret or ConfigMap.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KeyRef {
+    /// The Secret or ConfigMap name.
+    pub name: String,
+    /// The key.
+    pub key: String,
+}
+
+/// A pod field.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FieldRef {
+    /// Field path, e.g. `status.podIP`.
+    pub field_path: String,
+}
+
+/// A volume mount.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VolumeMount {
+    /// Name of a volume or volume claim template.
+    pub name: String,
+    /// Where to mount it.
+    pub mount_path: String,
+    /// Mount read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Sub-path within the volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
+}
+
+/// Resource requests and limits by resource name (`cpu`, `memory`, `ephemeral-storage`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Resources {
+    /// Guaranteed amounts.
+    #[serde(default)]
+    pub requests: BTreeMap<String, String>,
+    /// Maximum amounts.
+    #[serde(default)]
+    pub limits: BTreeMap<String, String>,
+}
+
+/// A probe: exactly one of `httpGet` and `exec`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Probe {
+    /// Probe by HTTP GET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGet>,
+    /// Probe by running a command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    /// Seconds before the first probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub initial_delay_seconds: Option<i32>,
+    /// Seconds between probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub period_seconds: Option<i32>,
+    /// Seconds before a probe times out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub timeout_seconds: Option<i32>,
+    /// Failures before the probe counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub failure_threshold: Option<i32>,
+}
+
+/// An HTTP GET probe.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpGet {
+    /// Request path. Default `/`.
+    #[serde(default = "slash")]
+    pub path: String,
+    /// Port number or container port name.
+    pub port: IntOrString,
+}
+
+fn slash() -> String {
+    "/".to_owned()
+}
+
+/// A port number or a port name.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum IntOrString {
+    /// A number.
+    Int(i32),
+    /// A name.
+    String(String),
+}
+
+/// A command probe.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExecAction {
+    /// The command and its arguments.
+    #[schemars(length(min = 1))]
+    pub command: Vec<String>,
+}
+
+/// A pod volume: a name and exactly one source.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Volume {
+    /// Volume name, used by `volumeMounts`.
+    pub name: String,
+    /// Scratch space that lives as long as the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_dir: Option<EmptyDir>,
+    /// A ConfigMap's keys as files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<NamedSource>,
+    /// A Secret's keys as files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<NamedSource>,
+    /// A path on the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<HostPath>,
+}
+
+/// An emptyDir volume.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EmptyDir {
+    /// `Memory` for tmpfs; empty for node storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    /// Size limit, e.g. `1Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<String>,
+}
+
+/// A ConfigMap or Secret by name.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NamedSource {
+    /// Its name.
+    pub name: String,
+}
+
+/// A hostPath volume.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostPath {
+    /// Path on the node.
+    pub path: String,
+    /// hostPath type, e.g. `Directory`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A per-replica PersistentVolumeClaim (StatefulSet).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VolumeClaimTemplate {
+    /// Claim name, mountable by name.
+    pub name: String,
+    /// Requested size, e.g. `10Gi`.
+    pub storage: String,
+    /// Access modes. Default `[ReadWriteOnce]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_modes: Vec<String>,
+    /// Storage class; the cluster default when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+/// HTTP(S) exposure.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressConfig {
+    /// Host name, e.g. `shop.example.com`.
+    pub host: String,
+    /// Path prefix. Default `/`.
+    #[serde(default = "slash")]
+    pub path: String,
+    /// Name of the container port to route to.
+    pub service_port_name: String,
+    /// Ingress class, e.g. `nginx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_class_name: Option<String>,
+}
+
+/// The AppWorkload generator.
+#[derive(Debug, Default)]
+pub struct AppWorkload;
+
+fn is_dns_label(s: &str) -> bool {
+    crate::decode::is_dns_label(s)
+}
+
+fn quantity_ok(q: &str) -> bool {
+    let digits_end = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (num, suffix) = q.split_at(digits_end);
+    !num.is_empty()
+        && num.parse::<f64>().is_ok()
+        && [
+            "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+        ]
+        .contains(&suffix)
+}
+
+impl AppWorkloadConfig {
+    fn check(&self) -> Vec<Issue> {
+        let mut issues = Vec::new();
+        let mut push = |path: String, message: String| issues.push(Issue { path, message });
+        if self.containers.is_empty() {
+            push(
+                "containers".into(),
+                "at least one container is required".into(),
+            );
+        }
+        match self.workload {
+            WorkloadKind::DaemonSet if self.replicas.is_some() => push(
+                "replicas".into(),
+                "a DaemonSet runs one pod per node; remove `replicas` or use a Deployment".into(),
+            ),
+            _ => {}
+        }
+        if !self.volume_claim_templates.is_empty() && self.workload != WorkloadKind::StatefulSet {
+            push(
+                "volumeClaimTemplates".into(),
+                format!(
+                    "volumeClaimTemplates need `workload: StatefulSet` (this is a {:?})",
+                    self.workload
+                ),
+            );
+        }
+        let mut names = BTreeSet::new();
+        let mut volume_names: BTreeSet<&str> = BTreeSet::new();
+        for (i, v) in self.volumes.iter().enumerate() {
+            let sources = [
+                v.empty_dir.is_some(),
+                v.config_map.is_some(),
+                v.secret.is_some(),
+                v.host_path.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if sources != 1 {
+                push(
+                    format!("volumes[{i}]"),
+                    format!("volume `{}` needs exactly one of emptyDir, configMap, secret, hostPath (found {sources})", v.name),
+                );
+            }
+            if !volume_names.insert(&v.name) {
+                push(
+                    format!("volumes[{i}].name"),
+                    format!("duplicate volume name `{}`", v.name),
+                );
+            }
+        }
+        for (i, t) in self.volume_claim_templates.iter().enumerate() {
+            if !quantity_ok(&t.storage) {
+                push(
+                    format!("volumeClaimTemplates[{i}].storage"),
+                    format!("`{}` is not a quantity such as `10Gi`", t.storage),
+                );
+            }
+            if !volume_names.insert(&t.name) {
+                push(
+                    format!("volumeClaimTemplates[{i}].name"),
+                    format!("`{}` is already a volume name", t.name),
+                );
+            }
+        }
+        let mut port_names = BTreeSet::new();
+        let mut port_count = 0;
+        for (ci, c) in self.containers.iter().enumerate() {
+            let at = |f: &str| format!("containers[{ci}].{f}");
+            if !is_dns_label(&c.name) {
+                push(
+                    at("name"),
+                    format!(
+                        "container name `{}` must be a DNS label (lower-case letters, digits, `-`)",
+                        c.name
+                    ),
+                );
+            }
+            if !names.insert(c.name.as_str()) {
+                push(at("name"), format!("duplicate container name `{}`", c.name));
+            }
+            if c.image.trim().is_empty() {
+                push(at("image"), "image must not be empty".into());
+            }
+            for (pi, p) in c.ports.iter().enumerate() {
+                port_count += 1;
+                if let Some(n) = &p.name {
+                    if n.len() > 15 || !is_dns_label(n) {
+                        push(
+                            at(&format!("ports[{pi}].name")),
+                            format!("port name `{n}` must be a DNS label of at most 15 characters"),
+                        );
+                    }
+                    if !port_names.insert(n.as_str()) {
+                        push(
+                            at(&format!("ports[{pi}].name")),
+                            format!("duplicate port name `{n}`"),
+                        );
+                    }
+                }
+            }
+            for (ei, e) in c.env.iter().enumerate() {
+                let p = at(&format!("env[{ei}]"));
+                match (&e.value, &e.value_from) {
+                    (Some(_), Some(_)) => push(
+                        p,
+                        format!("env `{}` sets both value and valueFrom; keep one", e.name),
+                    ),
+                    (None, Some(src)) => {
+                        let n = [
+                            src.secret_key_ref.is_some(),
+                            src.config_map_key_ref.is_some(),
+                            src.field_ref.is_some(),
+                        ]
+                        .iter()
+                        .filter(|b| **b)
+                        .count();
+                        if n != 1 {
+                            push(format!("{p}.valueFrom"), "valueFrom needs exactly one of secretKeyRef, configMapKeyRef, fieldRef".into());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for (mi, m) in c.volume_mounts.iter().enumerate() {
+                if !volume_names.contains(m.name.as_str()) {
+                    let known: Vec<&str> = volume_names.iter().copied().collect();
+                    push(
+                        at(&format!("volumeMounts[{mi}].name")),
+                        format!(
+                            "no volume or volumeClaimTemplate named `{}` (declared: {})",
+                            m.name,
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+            }
+            if let Some(r) = &c.resources {
+                for (kind, map) in [("requests", &r.requests), ("limits", &r.limits)] {
+                    for (k, q) in map {
+                        if !quantity_ok(q) {
+                            push(
+                                at(&format!("resources.{kind}.{k}")),
+                                format!("`{q}` is not a quantity such as `100m` or `128Mi`"),
+                            );
+                        }
+                    }
+                }
+            }
+            for (name, probe) in [
+                ("startupProbe", &c.startup_probe),
+                ("livenessProbe", &c.liveness_probe),
+                ("readinessProbe", &c.readiness_probe),
+            ] {
+                if let Some(p) = probe {
+                    if p.http_get.is_some() == p.exec.is_some() {
+                        push(
+                            at(name),
+                            "a probe needs exactly one of httpGet and exec".into(),
+                        );
+                    }
+                }
+            }
+        }
+        if port_count > 1 {
+            for (ci, c) in self.containers.iter().enumerate() {
+                for (pi, p) in c.ports.iter().enumerate() {
+                    if p.name.is_none() {
+                        push(format!("containers[{ci}].ports[{pi}].name"), "name every port when the app has more than one (the Service needs them)".into());
+                    }
+                }
+            }
+        }
+        if let Some(ing) = &self.ingress {
+            if !port_names.contains(ing.service_port_name.as_str()) {
+                let known: Vec<&str> = port_names.iter().copied().collect();
+                push(
+                    "ingress.servicePortName".into(),
+                    format!(
+                        "no container port named `{}` (named ports: {})",
+                        ing.service_port_name,
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            if ing.host.is_empty() || ing.host.contains(['/', ':', ' ']) {
+                push(
+                    "ingress.host".into(),
+                    format!("`{}` is not a host name", ing.host),
+                );
+            }
+            if !ing.path.starts_with('/') {
+                push("ingress.path".into(), "path must start with `/`".into());
+            }
+        }
+        issues
+    }
+}
+
+fn meta(app: &Application<AppWorkloadConfig>, name: &str) -> Result<ObjectMeta, Error> {
+    Ok(serde_json::from_value(app.child_metadata(name))?)
+}
+
+fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>> {
+    (!m.is_empty()).then(|| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), Quantity(v.clone())))
+            .collect()
+    })
+}
+
+fn int_or_string(p: &IntOrString) -> K8sIntOrString {
+    match p {
+        IntOrString::Int(i) => K8sIntOrString::Int(*i),
+        IntOrString::String(s) => K8sIntOrString::String(s.clone()),
+    }
+}
+
+fn probe(p: &Option<Probe>) -> Option<core::Probe> {
+    p.as_ref().map(|p| core::Probe {
+        http_get: p.http_get.as_ref().map(|h| core::HTTPGetAction {
+            path: Some(h.path.clone()),
+            port: int_or_string(&h.port),
+            ..Default::default()
+        }),
+        exec: p.exec.as_ref().map(|e| core::ExecAction {
+            command: Some(e.command.clone()),
+        }),
+        initial_delay_seconds: p.initial_delay_seconds,
+        period_seconds: p.period_seconds,
+        timeout_seconds: p.timeout_seconds,
+        failure_threshold: p.failure_threshold,
+        ..Default::default()
+    })
+}
+
+fn key_ref_secret(k: &KeyRef) -> core::SecretKeySelector {
+    core::SecretKeySelector {
+        name: k.name.clone(),
+        key: k.key.clone(),
+        optional: None,
+    }
+}
+
+fn container(c: &Container) -> core::Container {
+    let some_vec = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    core::Container {
+        name: c.name.clone(),
+        image: Some(c.image.clone()),
+        command: some_vec(&c.command),
+        args: some_vec(&c.args),
+        ports: (!c.ports.is_empty()).then(|| {
+            c.ports
+                .iter()
+                .map(|p| core::ContainerPort {
+                    name: p.name.clone(),
+                    container_port: p.container_port,
+                    protocol: Some(format!("{:?}", p.protocol)),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        env: (!c.env.is_empty()).then(|| {
+            c.env
+                .iter()
+                .map(|e| core::EnvVar {
+                    name: e.name.clone(),
+                    value: e.value.clone(),
+                    value_from: e.value_from.as_ref().map(|s| core::EnvVarSource {
+                        secret_key_ref: s.secret_key_ref.as_ref().map(key_ref_secret),
+                        config_map_key_ref: s.config_map_key_ref.as_ref().map(|k| {
+                            core::ConfigMapKeySelector {
+                                name: k.name.clone(),
+                                key: k.key.clone(),
+                                optional: None,
+                            }
+                        }),
+                        field_ref: s.field_ref.as_ref().map(|f| core::ObjectFieldSelector {
+                            field_path: f.field_path.clone(),
+                            api_version: None,
+                        }),
+                        ..Default::default()
+                    }),
+                })
+                .collect()
+        }),
+        volume_mounts: (!c.volume_mounts.is_empty()).then(|| {
+            c.volume_mounts
+                .iter()
+                .map(|m| core::VolumeMount {
+                    name: m.name.clone(),
+                    mount_path: m.mount_path.clone(),
+                    read_only: m.read_only.then_some(true),
+                    sub_path: m.sub_path.clone(),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        resources: c.resources.as_ref().map(|r| core::ResourceRequirements {
+            requests: quantities(&r.requests),
+            limits: quantities(&r.limits),
+            ..Default::default()
+        }),
+        startup_probe: probe(&c.startup_probe),
+        liveness_probe: probe(&c.liveness_probe),
+        readiness_probe: probe(&c.readiness_probe),
+        ..Default::default()
+    }
+}
+
+fn volume(v: &Volume) -> core::Volume {
+    core::Volume {
+        name: v.name.clone(),
+        empty_dir: v.empty_dir.as_ref().map(|e| core::EmptyDirVolumeSource {
+            medium: e.medium.clone(),
+            size_limit: e.size_limit.clone().map(Quantity),
+        }),
+        config_map: v.config_map.as_ref().map(|c| core::ConfigMapVolumeSource {
+            name: c.name.clone(),
+            ..Default::default()
+        }),
+        secret: v.secret.as_ref().map(|s| core::SecretVolumeSource {
+            secret_name: Some(s.name.clone()),
+            ..Default::default()
+        }),
+        host_path: v.host_path.as_ref().map(|h| core::HostPathVolumeSource {
+            path: h.path.clone(),
+            type_: h.kind.clone(),
+        }),
+        ..Default::default()
+    }
+}
+
+impl Generator for AppWorkload {
+    type Config = AppWorkloadConfig;
+    const API_VERSION: &'static str = GROUP_VERSION;
+    const KIND: &'static str = "AppWorkload";
+
+    fn validate(&self, config: &AppWorkloadConfig) -> Result<(), Error> {
+        let issues = config.check();
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::issues(issues))
+        }
+    }
+
+    fn generate(&self, app: &Application<AppWorkloadConfig>) -> Result<Vec<Object>, Error> {
+        let spec = &app.spec;
+        let name = app.metadata.name.as_str();
+        let selector = LabelSelector {
+            match_labels: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
+            ..Default::default()
+        };
+        let mut pod_meta = meta(app, name)?;
+        pod_meta.name = None;
+        pod_meta.namespace = None;
+        let pod = core::PodTemplateSpec {
+            metadata: Some(pod_meta),
+            spec: Some(core::PodSpec {
+                containers: spec.containers.iter().map(container).collect(),
+                volumes: (!spec.volumes.is_empty())
+                    .then(|| spec.volumes.iter().map(volume).collect()),
+                ..Default::default()
+            }),
+        };
+        let mut out = Vec::with_capacity(3);
+        let workload = match spec.workload {
+            WorkloadKind::Deployment => serde_json::to_value(apps::Deployment {
+                metadata: meta(app, name)?,
+                spec: Some(apps::DeploymentSpec {
+                    replicas: Some(spec.replicas.unwrap_or(1)),
+                    selector,
+                    template: pod,
+                    ..Default::default()
+                }),
+                status: None,
+            })?,
+            WorkloadKind::StatefulSet => serde_json::to_value(apps::StatefulSet {
+                metadata: meta(app, name)?,
+                spec: Some(apps::StatefulSetSpec {
+                    replicas: Some(spec.replicas.unwrap_or(1)),
+                    selector,
+                    service_name: Some(name.to_owned()),
+                    template: pod,
+                    volume_claim_templates: (!spec.volume_claim_templates.is_empty()).then(|| {
+                        spec.volume_claim_templates
+                            .iter()
+                            .map(|t| core::PersistentVolumeClaim {
+                                metadata: ObjectMeta {
+                                    name: Some(t.name.clone()),
+                                    ..Default::default()
+                                },
+                                spec: Some(core::PersistentVolumeClaimSpec {
+                                    access_modes: Some(if t.access_modes.is_empty() {
+                                        vec!["ReadWriteOnce".to_owned()]
+                                    } else {
+                                        t.access_modes.clone()
+                                    }),
+                                    storage_class_name: t.storage_class_name.clone(),
+                                    resources: Some(core::VolumeResourceRequirements {
+                                        requests: Some(BTreeMap::from([(
+                                            "storage".to_owned(),
+                                            Quantity(t.storage.clone()),
+                                        )])),
+                                        ..Default::default()
+                                    }),
+                                    ..Default::default()
+                                }),
+                                status: None,
+                            })
+                            .collect()
+                    }),
+                    ..Default::default()
+                }),
+                status: None,
+            })?,
+            WorkloadKind::DaemonSet => serde_json::to_value(apps::DaemonSet {
+                metadata: meta(app, name)?,
+                spec: Some(apps::DaemonSetSpec {
+                    selector,
+                    template: pod,
+                    ..Default::default()
+                }),
+                status: None,
+            })?,
+        };
+        out.push(workload);
+
+        let ports: Vec<core::ServicePort> = spec
+            .containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .map(|p| core::ServicePort {
+                name: p.name.clone(),
+                port: p.container_port,
+                target_port: Some(match &p.name {
+                    Some(n) => K8sIntOrString::String(n.clone()),
+                    None => K8sIntOrString::Int(p.container_port),
+                }),
+                protocol: Some(format!("{:?}", p.protocol)),
+                ..Default::default()
+            })
+            .collect();
+        if !ports.is_empty() {
+            out.push(serde_json::to_value(core::Service {
+                metadata: meta(app, name)?,
+                spec: Some(core::ServiceSpec {
+                    selector: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
+                    ports: Some(ports),
+                    ..Default::default()
+                }),
+                status: None,
+            })?);
+        }
+
+        if let Some(ing) = &spec.ingress {
+            out.push(serde_json::to_value(net::Ingress {
+                metadata: meta(app, name)?,
+                spec: Some(net::IngressSpec {
+                    ingress_class_name: ing.ingress_class_name.clone(),
+                    tls: Some(vec![net::IngressTLS {
+                        hosts: Some(vec![ing.host.clone()]),
+                        secret_name: Some(format!("{name}-tls")),
+                    }]),
+                    rules: Some(vec![net::IngressRule {
+                        host: Some(ing.host.clone()),
+                        http: Some(net::HTTPIngressRuleValue {
+                            paths: vec![net::HTTPIngressPath {
+                                path: Some(ing.path.clone()),
+                                path_type: "Prefix".to_owned(),
+                                backend: net::IngressBackend {
+                                    service: Some(net::IngressServiceBackend {
+                                        name: name.to_owned(),
+                                        port: Some(net::ServiceBackendPort {
+                                            name: Some(ing.service_port_name.clone()),
+                                            number: None,
+                                        }),
+                                    }),
+                                    resource: None,
+                                },
+                            }],
+                        }),
+                    }]),
+                    ..Default::default()
+                }),
+                status: None,
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn documentation(&self) -> Documentation {
+        Documentation {
+            documentation: "Generates an application workload: a Deployment, StatefulSet or DaemonSet \
+                            labelled `app: <name>`, a Service exposing every container port (when any \
+                            container has ports), and an Ingress with TLS secret `<name>-tls` when \
+                            `ingress` is set."
+                .to_owned(),
+            examples: vec![
+                Example::new("web", "A Deployment with a Service and an Ingress", include_str!("examples/app-web.yaml")),
+                Example::new("database", "A StatefulSet with per-replica storage", include_str!("examples/app-db.yaml")),
+            ],
+            usage_guide: "Set `workload`, list `containers` with an `image` each, name the ports you want \
+                          exposed, and add `ingress` with a `servicePortName` to publish one of them. \
+                          `kure generate -f app.yaml` prints the manifests; `-o DIR` writes a kustomize tree."
+                .to_owned(),
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! Input decoding: files and directories to application documents, each with file and line.
+//!
+//! Multi-document files are split on `---` lines by hand (rather than by serde_yaml's
+//! document iterator) so that every document, and every error in it, knows its line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Diagnostic, Error};
+use crate::gvk::Gvk;
+use crate::util::closest;
+
+/// Where something is in the input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// The file as given (relative paths stay relative).
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// One application document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Where the document starts.
+    pub location: Location,
+    /// The generator it selects.
+    pub gvk: Gvk,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace`, if set.
+    pub namespace: Option<String>,
+    /// The whole document as JSON (apiVersion, kind, metadata, spec).
+    pub value: Value,
+    /// The document's text, for finding the line of a field.
+    pub text: String,
+}
+
+const TOP_LEVEL: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
+const METADATA: [&str; 4] = ["name", "namespace", "labels", "annotations"];
+
+impl Document {
+    /// The `spec:` of the document (`null` when absent).
+    pub fn spec(&self) -> &Value {
+        self.value.get("spec").unwrap_or(&Value::Null)
+    }
+
+    /// The location of a field, given its path below the document root (e.g.
+    /// `spec.containers[0].image`): the first line, from the top, that names each key of the
+    /// path in turn. Falls back to the document start.
+    pub fn locate(&self, path: &str) -> Location {
+        let keys = path
+            .split(['.', '['])
+            .filter(|k| !k.is_empty() && !k.ends_with(']'));
+        let lines: Vec<&str> = self.text.lines().collect();
+        let mut at: Option<usize> = None;
+        for key in keys {
+            let start = at.map_or(0, |a| a + 1);
+            let hit = lines.iter().enumerate().skip(start).find(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ").trim_start();
+                t.strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with(':'))
+                    || t.strip_prefix(&format!("\"{key}\""))
+                        .is_some_and(|rest| rest.starts_with(':'))
+            });
+            match hit {
+                Some((i, _)) => at = Some(i),
+                None => break,
+            }
+        }
+        Location {
+            file: self.location.file.clone(),
+            line: self.location.line + at.unwrap_or(0),
+        }
+    }
+}
+
+/// Collects `*.yaml` / `*.yml` files: files as given, directories recursively in path order.
+pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for input in inputs {
+        let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
+        if meta.is_dir() {
+            walk(input, &mut out)?;
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::io(dir, e))?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and decodes every document of the inputs. All problems are collected, so one run
+/// reports every broken document.
+pub fn decode_inputs(inputs: &[PathBuf]) -> Result<Vec<Document>, Error> {
+    let files = collect_files(inputs)?;
+    let mut docs = Vec::new();
+    let mut problems = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        decode_str(file, &text, &mut docs, &mut problems);
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems));
+    }
+    if docs.is_empty() {
+        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::NoInput(names.join(", ")));
+    }
+    Ok(docs)
+}
+
+/// Splits `text` into documents and decodes each, appending to `docs` or `problems`.
+pub fn decode_str(
+    file: &Path,
+    text: &str,
+    docs: &mut Vec<Document>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    for (line, chunk) in split_documents(text) {
+        let location = Location {
+            file: file.to_path_buf(),
+            line,
+        };
+        match decode_document(&location, &chunk) {
+            Ok(Some(doc)) => docs.push(doc),
+            Ok(None) => {}
+            Err(d) => problems.push(d),
+        }
+    }
+}
+
+/// Splits on `---` lines; yields (1-based first line, text) for each document.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut start = 1;
+    let mut cur = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let is_marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_marker || line == "..." {
+            out.push((start, std::mem::take(&mut cur)));
+            start = i + 2;
+            if let Some(rest) = line
+                .strip_prefix("---")
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+            {
+                // `--- value` starts a document on the marker line itself.
+                start = i + 1;
+                cur.push_str(rest);
+                cur.push('\n');
+            }
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    out.push((start, cur));
+    out
+}
+
+fn is_blank(chunk: &str) -> bool {
+    chunk
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+}
+
+fn decode_document(location: &Location, chunk: &str) -> Result<Option<Document>, Diagnostic> {
+    if is_blank(chunk) {
+        return Ok(None);
+    }
+    let at = |line: usize, message: String| Diagnostic {
+        location: Location {
+            file: location.file.clone(),
+            line,
+        },
+        message,
+    };
+    let yaml: serde_yaml::Value = serde_yaml::from_str(chunk).map_err(|e| {
+        let line = e
+            .location()
+            .map_or(location.line, |l| location.line + l.line() - 1);
+        at(line, format!("YAML syntax error: {e}"))
+    })?;
+    let value: Value = serde_json::to_value(&yaml).map_err(|e| {
+        at(
+            location.line,
+            format!("unsupported YAML (mapping keys must be strings): {e}"),
+        )
+    })?;
+    let doc_text = chunk.to_owned();
+    let probe = Document {
+        location: location.clone(),
+        gvk: Gvk {
+            group: String::new(),
+            version: String::new(),
+            kind: String::new(),
+        },
+        name: String::new(),
+        namespace: None,
+        value: Value::Null,
+        text: doc_text,
+    };
+    let field_err = |path: &str, message: String| Diagnostic {
+        location: probe.locate(path),
+        message,
+    };
+    let Value::Object(map) = &value else {
+        return Err(at(
+            location.line,
+            "expected a mapping with apiVersion, kind, metadata and spec".to_owned(),
+        ));
+    };
+    check_keys(map, &TOP_LEVEL, "").map_err(|(k, m)| field_err(&k, m))?;
+    let get_str = |key: &str| -> Result<String, Diagnostic> {
+        match map.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(_) => Err(field_err(
+                key,
+                format!("`{key}` must be a non-empty string"),
+            )),
+            None => Err(at(
+                location.line,
+                format!(
+                    "missing `{key}`: every document needs `apiVersion` and `kind` to select a \
+                     generator (run `kure gvks` to list them)"
+                ),
+            )),
+        }
+    };
+    let api_version = get_str("apiVersion")?;
+    let kind = get_str("kind")?;
+    let gvk =
+        Gvk::parse(&api_version, &kind).map_err(|e| field_err("apiVersion", e.to_string()))?;
+    let meta = match map.get("metadata") {
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(field_err(
+                "metadata",
+                "`metadata` must be a mapping".to_owned(),
+            ))
+        }
+        None => {
+            return Err(at(
+                location.line,
+                "missing `metadata` with at least `name`".to_owned(),
+            ))
+        }
+    };
+    check_keys(meta, &METADATA, "metadata.").map_err(|(k, m)| field_err(&k, m))?;
+    let name = match meta.get("name") {
+        Some(Value::String(s)) if is_dns_label(s) => s.clone(),
+        Some(Value::String(s)) => {
+            return Err(field_err(
+                "metadata.name",
+                format!(
+                    "metadata.name `{s}` is not a valid name: use lower-case letters, digits and \
+                     `-`, starting and ending with a letter or digit, at most 63 characters"
+                ),
+            ))
+        }
+        _ => {
+            return Err(field_err(
+                "metadata",
+                "missing `metadata.name` (a string): objects are named after the app".to_owned(),
+            ))
+        }
+    };
+    let namespace = match meta.get("namespace") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_dns_label(s) => Some(s.clone()),
+        Some(_) => return Err(field_err(
+            "metadata.namespace",
+            "metadata.namespace must be a valid namespace name (lower-case letters, digits, `-`)"
+                .to_owned(),
+        )),
+    };
+    for key in ["labels", "annotations"] {
+        if let Some(v) = meta.get(key) {
+            let ok = v
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string));
+            if !ok {
+                return Err(field_err(
+                    &format!("metadata.{key}"),
+                    format!(
+                        "metadata.{key} must map strings to strings (quote numbers and booleans)"
+                    ),
+                ));
+            }
+        }
+    }
+    let mut value = value;
+    if let Value::Object(m) = &mut value {
+        if m.get("spec").is_none_or(Value::is_null) {
+            // A missing spec is an empty one: the schema then names each required field.
+            m.insert("spec".to_owned(), Value::Object(Map::new()));
+        }
+    }
+    Ok(Some(Document {
+        location: location.clone(),
+        gvk,
+        name,
+        namespace,
+        value,
+        text: probe.text,
+    }))
+}
+
+fn check_keys(
+    map: &Map<String, Value>,
+    allowed: &[&str],
+    prefix: &str,
+) -> Result<(), (String, String)> {
+    for key in map.keys() {
+        if !allowed.contains(&key.as_str()) {
+            let hint = match closest(key, allowed.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("allowed here: {}", allowed.join(", ")),
+            };
+            return Err((
+                format!("{prefix}{key}"),
+                format!("unknown field `{prefix}{key}`: {hint}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 1123 label: what Kubernetes accepts for names and namespaces.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(text: &str) -> (Vec<Document>, Vec<Diagnostic>) {
+        let (mut d, mut p) = (Vec::new(), Vec::new());
+        decode_str(Path::new("apps.yaml"), text, &mut d, &mut p);
+        (d, p)
+    }
+
+    #[test]
+    fn multi_document_lines_are_tracked() {
+        let text = "# comment\n---\napiVersion: g.io/v1\nkind: A\nmetadata:\n  name: one\n---\n\napiVersion: g.io/v1\nkind: B\nmetadata:\n  name: two\n  namespace: prod\n";
+        let (docs, problems) = decode(text);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].location.line, 3);
+        assert_eq!(docs[1].location.line, 8);
+        assert_eq!(docs[1].namespace.as_deref(), Some("prod"));
+        assert_eq!(docs[1].gvk.kind, "B");
+    }
+
+    #[test]
+    fn syntax_error_points_at_the_line() {
+        let text = "apiVersion: g.io/v1\nkind: A\nmetadata:\n  name: x\n---\napiVersion: g.io/v1\nkind: [unclosed\n";
+        let (_, problems) = decode(text);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].message.contains("YAML syntax error"));
+        assert!(problems[0].location.line >= 6, "{:?}", problems[0]);
+    }
+
+    #[test]
+    fn missing_kind_and_unknown_top_level_field() {
+        let (_, p) = decode("apiVersion: g.io/v1\nmetadata:\n  name: x\n");
+        assert!(p[0].message.contains("missing `kind`"), "{}", p[0].message);
+        let (_, p) = decode("apiVersion: g.io/v1\nkind: A\nmetadata:\n  name: x\nspc:\n  a: 1\n");
+        assert!(
+            p[0].message.contains("did you mean `spec`"),
+            "{}",
+            p[0].message
+        );
+        assert_eq!(p[0].location.line, 5);
+    }
+
+    #[test]
+    fn locate_finds_nested_fields() {
+        let (docs, _) = decode("apiVersion: g.io/v1\nkind: A\nmetadata:\n  name: x\nspec:\n  containers:\n    - name: web\n      imagee: nginx\n");
+        assert_eq!(docs[0].locate("spec.containers[0].imagee").line, 8);
+        assert_eq!(docs[0].locate("spec.nothing").line, 5);
+    }
+}

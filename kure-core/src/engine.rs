@@ -1,0 +1,281 @@
+//! The pipeline behind `kure generate` and `kure validate`: resolve each document's GVK,
+//! validate its spec, run its generator, check what came back.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kure_plugin_api::abi::ErrorPayload;
+use serde_json::Value;
+
+use crate::decode::Document;
+use crate::error::{Diagnostic, Error};
+use crate::gvk::Gvk;
+use crate::plugin::{discover_libraries, load_plugin, plugin_dirs, LoadedPlugin};
+use crate::registry::{Provider, StackRegistry};
+use crate::render::AppOutput;
+use crate::trust::TrustPolicy;
+
+/// How the engine finds and trusts plugins.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Extra plugin directories, searched first (`--plugin-dir`, config).
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Which libraries may be loaded.
+    pub trust: TrustPolicy,
+}
+
+/// Built-in generators plus plugins, loaded on demand.
+pub struct Engine {
+    options: EngineOptions,
+    registry: StackRegistry,
+    plugins: Vec<Arc<LoadedPlugin>>,
+    scanned: bool,
+}
+
+impl Engine {
+    /// An engine with the built-in generators; no plugin is loaded yet.
+    pub fn new(options: EngineOptions) -> Self {
+        Self {
+            options,
+            registry: StackRegistry::with_builtins(),
+            plugins: Vec::new(),
+            scanned: false,
+        }
+    }
+
+    /// The registry as loaded so far.
+    pub fn registry(&self) -> &StackRegistry {
+        &self.registry
+    }
+
+    /// The plugins loaded so far.
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+
+    /// Loads every plugin in the plugin directories (once). A library that cannot be loaded,
+    /// and two providers of one GVK, are errors.
+    pub fn load_all_plugins(&mut self) -> Result<(), Error> {
+        if self.scanned {
+            return Ok(());
+        }
+        self.scanned = true;
+        let dirs = plugin_dirs(&self.options.plugin_dirs);
+        for path in discover_libraries(&dirs) {
+            let plugin = Arc::new(load_plugin(&path, &self.options.trust)?);
+            self.add_plugin(plugin)?;
+        }
+        Ok(())
+    }
+
+    /// Registers an already loaded plugin's generators.
+    pub fn add_plugin(&mut self, plugin: Arc<LoadedPlugin>) -> Result<(), Error> {
+        for g in &plugin.generators {
+            self.registry.register(
+                g.clone(),
+                Provider::Plugin {
+                    name: plugin.name.clone(),
+                    version: plugin.version.clone(),
+                    path: plugin.path.clone(),
+                },
+            )?;
+        }
+        self.plugins.push(plugin);
+        Ok(())
+    }
+
+    /// Makes sure every GVK the documents use is registered, loading plugins only when some
+    /// GVK is not built in.
+    pub fn resolve(&mut self, docs: &[Document]) -> Result<(), Error> {
+        let missing = docs.iter().any(|d| self.registry.get(&d.gvk).is_none());
+        if missing {
+            self.load_all_plugins()?;
+        }
+        Ok(())
+    }
+
+    /// Validates every document (GVK known, schema, generator checks); reports all problems.
+    pub fn validate(&self, docs: &[Document]) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        let mut schemas: HashMap<&Gvk, Value> = HashMap::new();
+        for doc in docs {
+            let Some(entry) = self.registry.get(&doc.gvk) else {
+                let near = self.registry.nearest(&doc.gvk);
+                let hint = if near.is_empty() {
+                    "run `kure gvks` to list the registered generators, or install the plugin that provides it".to_owned()
+                } else {
+                    format!("did you mean {}?", near.join(" or "))
+                };
+                problems.push(Diagnostic {
+                    location: doc.locate("kind"),
+                    message: format!(
+                        "no generator for apiVersion `{}` kind `{}`: {hint}",
+                        doc.gvk.api_version(),
+                        doc.gvk.kind
+                    ),
+                });
+                continue;
+            };
+            let schema = schemas
+                .entry(&doc.gvk)
+                .or_insert_with(|| entry.generator.json_schema());
+            let issues = crate::schema::validate(schema, doc.spec());
+            if !issues.is_empty() {
+                problems.extend(issues.into_iter().map(|i| diag(doc, &i.path, &i.message)));
+                continue;
+            }
+            if let Err(p) = entry.generator.validate(doc.spec()) {
+                if p.issues.is_empty() {
+                    problems.push(diag(doc, "", &p.message));
+                } else {
+                    problems.extend(p.issues.iter().map(|i| diag(doc, &i.path, &i.message)));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+
+    /// Runs the generators, in input order. Every object must have apiVersion, kind and
+    /// metadata.name, and no two objects may share group, kind, namespace and name.
+    pub fn generate(&self, docs: &[Document]) -> Result<Vec<AppOutput>, Error> {
+        let mut out = Vec::with_capacity(docs.len());
+        let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
+        for (i, doc) in docs.iter().enumerate() {
+            let objects = self.generate_one(doc)?;
+            for o in &objects {
+                let key = object_key(o);
+                if let Some(prev) = seen.insert(key.clone(), i) {
+                    return Err(self.generate_error(
+                        doc,
+                        format!(
+                            "produced {} `{}` in namespace `{}`, which app `{}` ({}) also produced; rename one of the apps",
+                            key.1, key.3, key.2, docs[prev].name, docs[prev].location
+                        ),
+                    ));
+                }
+            }
+            out.push(AppOutput {
+                namespace: doc.namespace.clone(),
+                app: doc.name.clone(),
+                objects,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Generates one document's objects and checks their shape.
+    pub fn generate_one(&self, doc: &Document) -> Result<Vec<Value>, Error> {
+        let entry = self.registry.get(&doc.gvk).ok_or_else(|| {
+            Error::Invalid(vec![Diagnostic {
+                location: doc.location.clone(),
+                message: format!("no generator for {}", doc.gvk),
+            }])
+        })?;
+        let objects = entry
+            .generator
+            .generate(&doc.value)
+            .map_err(|p| self.generate_error(doc, describe_payload(&p)))?;
+        for (n, o) in objects.iter().enumerate() {
+            if let Some(missing) = missing_field(o) {
+                return Err(self.generate_error(
+                    doc,
+                    format!("returned object #{} without {missing}: every object needs apiVersion, kind and metadata.name", n + 1),
+                ));
+            }
+        }
+        Ok(objects)
+    }
+
+    fn generate_error(&self, doc: &Document, message: String) -> Error {
+        Error::Generate {
+            location: doc.location.clone(),
+            app: doc.name.clone(),
+            gvk: doc.gvk.clone(),
+            provider: self
+                .registry
+                .get(&doc.gvk)
+                .map_or_else(|| "generator".to_owned(), |e| e.provider.to_string()),
+            message,
+        }
+    }
+
+    /// GVKs used by `docs`.
+    pub fn used_gvks(docs: &[Document]) -> BTreeSet<Gvk> {
+        docs.iter().map(|d| d.gvk.clone()).collect()
+    }
+
+    /// Calls `shutdown` on every initialized plugin.
+    pub fn shutdown(&self) {
+        for p in &self.plugins {
+            p.shutdown();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
+    let full = if path.is_empty() {
+        "spec".to_owned()
+    } else {
+        format!("spec.{path}")
+    };
+    Diagnostic {
+        location: doc.locate(&full),
+        message: format!("app `{}`: {full}: {message}", doc.name),
+    }
+}
+
+fn describe_payload(p: &ErrorPayload) -> String {
+    match p.kind.as_str() {
+        "panic" => format!("the generator panicked ({})", p.message),
+        _ => p.message.clone(),
+    }
+}
+
+fn missing_field(o: &Value) -> Option<&'static str> {
+    let s = |ptr: &str| {
+        o.pointer(ptr)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if !o.is_object() {
+        Some("being an object")
+    } else if !s("/apiVersion") {
+        Some("apiVersion")
+    } else if !s("/kind") {
+        Some("kind")
+    } else if !s("/metadata/name") {
+        Some("metadata.name")
+    } else {
+        None
+    }
+}
+
+fn object_key(o: &Value) -> (String, String, String, String) {
+    let get = |p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let group = get("/apiVersion")
+        .rsplit_once('/')
+        .map(|(g, _)| g.to_owned())
+        .unwrap_or_default();
+    (
+        group,
+        get("/kind"),
+        get("/metadata/namespace"),
+        get("/metadata/name"),
+    )
+}

@@ -1,0 +1,123 @@
+//! Typed errors of kure-core. Every message says what is wrong, where, and what to do.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::decode::Location;
+use crate::gvk::Gvk;
+
+/// A problem found in one input document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// File and line.
+    pub location: Location,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Everything that can go wrong in kure-core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An apiVersion/kind pair that is not a GVK.
+    #[error("invalid apiVersion `{api_version}` / kind `{kind}`: {reason}")]
+    InvalidGvk {
+        /// The apiVersion given.
+        api_version: String,
+        /// The kind given.
+        kind: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// One or more input documents are invalid (syntax, structure, schema, unknown GVK).
+    #[error("{}", format_diagnostics(.0))]
+    Invalid(Vec<Diagnostic>),
+    /// No input files were found.
+    #[error(
+        "no YAML documents found in {0}: pass files or directories containing *.yaml or *.yml"
+    )]
+    NoInput(String),
+    /// Two providers claim one GVK.
+    #[error("{gvk} is provided by both {first} and {second}: remove one of them from the plugin directories")]
+    DuplicateGvk {
+        /// The contested GVK.
+        gvk: Gvk,
+        /// The provider registered first.
+        first: String,
+        /// The provider that tried to register second.
+        second: String,
+    },
+    /// No generator is registered for a GVK (used by `schema` and `explain`).
+    #[error("no generator for {what}{}", suggest(.suggestions))]
+    UnknownGenerator {
+        /// What was asked for.
+        what: String,
+        /// Close registered GVKs.
+        suggestions: Vec<String>,
+    },
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Load(#[from] crate::plugin::LoadError),
+    /// A generator failed on one application.
+    #[error("{location}: app `{app}` ({gvk}): {provider} failed: {message}")]
+    Generate {
+        /// Where the application is.
+        location: Location,
+        /// The application's name.
+        app: String,
+        /// Its GVK.
+        gvk: Gvk,
+        /// Built-in or plugin name@version.
+        provider: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The output directory could not be written; the previous output is untouched.
+    #[error("cannot write output {}: {reason}", path.display())]
+    Output {
+        /// The output directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn format_diagnostics(d: &[Diagnostic]) -> String {
+    let mut s = match d.len() {
+        1 => String::new(),
+        n => format!("{n} problems in the input:\n"),
+    };
+    let lines: Vec<String> = d.iter().map(ToString::to_string).collect();
+    s.push_str(&lines.join("\n"));
+    s
+}
+
+fn suggest(s: &[String]) -> String {
+    if s.is_empty() {
+        "; run `kure gvks` to list the registered generators".to_owned()
+    } else {
+        format!("; did you mean {}?", s.join(" or "))
+    }
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! kure-core: the host library behind the `kure` command.
+//!
+//! It decodes YAML application specs, resolves each to a generator by GVK (built in, or from a
+//! plugin loaded through the stable ABI of `kure-plugin-api`), validates the spec against the
+//! generator's JSON Schema and checks, runs the generator, and renders deterministic YAML.
+//!
+//! ```no_run
+//! use kure_core::{decode_inputs, to_yaml_stream, Engine, EngineOptions};
+//!
+//! let docs = decode_inputs(&["apps/".into()])?;
+//! let mut engine = Engine::new(EngineOptions::default());
+//! engine.resolve(&docs)?;
+//! engine.validate(&docs)?;
+//! print!("{}", to_yaml_stream(&engine.generate(&docs)?)?);
+//! # Ok::<(), kure_core::Error>(())
+//! ```
+
+pub mod builtin;
+mod decode;
+mod engine;
+mod error;
+mod gvk;
+pub mod plugin;
+mod registry;
+mod render;
+mod schema;
+mod trust;
+mod util;
+
+pub use decode::{collect_files, decode_inputs, decode_str, Document, Location};
+pub use engine::{Engine, EngineOptions};
+pub use error::{Diagnostic, Error};
+pub use gvk::Gvk;
+pub use registry::{Entry, Provider, StackRegistry};
+pub use render::{object_yaml, to_yaml_stream, tree, write_dir, AppOutput};
+pub use schema::validate as validate_against_schema;
+pub use trust::{Admission, TrustPolicy};
+
+/// The data-level plugin ABI version this kure speaks.
+pub use kure_plugin_api::abi::ABI_VERSION as PLUGIN_ABI_VERSION;
+/// The kure-plugin-api version this kure loads plugins for.
+pub use plugin::API_VERSION as PLUGIN_API_VERSION;

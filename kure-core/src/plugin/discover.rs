@@ -1,0 +1,72 @@
+//! Where plugins are looked for.
+
+use std::path::{Path, PathBuf};
+
+/// The plugin search path, in priority order.
+#[derive(Debug, Clone, Default)]
+pub struct PluginDirs(pub Vec<PathBuf>);
+
+/// `KURE_HOME`, defaulting to `~/.kure`.
+pub fn kure_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("KURE_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".kure")
+}
+
+/// The search path: `extra` (from `--plugin-dir` and the config), `KURE_PLUGIN_PATH`, then
+/// `/usr/local/lib/kure/plugins`, `$KURE_HOME/plugins` and `./plugins`.
+pub fn plugin_dirs(extra: &[PathBuf]) -> PluginDirs {
+    let mut dirs: Vec<PathBuf> = extra.to_vec();
+    if let Some(p) = std::env::var_os("KURE_PLUGIN_PATH") {
+        dirs.extend(std::env::split_paths(&p).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs.push(PathBuf::from("/usr/local/lib/kure/plugins"));
+    dirs.push(kure_home().join("plugins"));
+    dirs.push(PathBuf::from("plugins"));
+    PluginDirs(dirs)
+}
+
+fn is_library(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("so" | "dylib" | "dll")
+    )
+}
+
+/// Every library file (`*.so`, `*.dylib`, `*.dll`) under the dirs, at most three levels deep,
+/// each once, in search-path then path order. Missing dirs are skipped.
+pub fn discover_libraries(dirs: &PluginDirs) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for dir in &dirs.0 {
+        let mut found = Vec::new();
+        walk(dir, 0, &mut found);
+        found.sort();
+        for f in found {
+            let key = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+            if seen.insert(key) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() && depth < 3 {
+            walk(&p, depth + 1, out);
+        } else if !ft.is_dir() && is_library(&p) {
+            out.push(p);
+        }
+    }
+}

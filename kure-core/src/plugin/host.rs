@@ -1,0 +1,369 @@
+//! The host side of the ABI: loading one library and adapting what it registers to
+//! [`DynGenerator`], the same interface built-in generators implement.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RResult, RString};
+use kure_plugin_api::abi::{
+    AbiGvk, AbiInfo, DocumentationProviderBox, ErrorPayload, GeneratorBox, PluginBox, PluginModRef,
+    Registry, Registry_TO, ValidatorBox, ABI_VERSION,
+};
+use kure_plugin_api::sdk::{Documentation, DynGenerator, Example};
+use serde_json::Value;
+
+use super::{loader, LoadError};
+use crate::gvk::Gvk;
+use crate::trust::{Admission, TrustPolicy};
+
+/// The kure-plugin-api version this host was built with.
+pub const API_VERSION: &str = "1.0.0";
+
+struct Shared {
+    name: String,
+    plugin: Mutex<PluginBox>,
+    init: OnceLock<Result<(), String>>,
+}
+
+impl Shared {
+    fn ensure_initialized(&self) -> Result<(), String> {
+        self.init
+            .get_or_init(|| {
+                let mut p = self
+                    .plugin
+                    .lock()
+                    .map_err(|_| "plugin lock poisoned".to_owned())?;
+                p.initialize()
+                    .into_result()
+                    .map_err(|e| ErrorPayload::from_str_lossy(&e).message)?;
+                p.health_check()
+                    .into_result()
+                    .map_err(|e| ErrorPayload::from_str_lossy(&e).message)
+            })
+            .clone()
+    }
+}
+
+/// A loaded plugin library.
+pub struct LoadedPlugin {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Author.
+    pub author: String,
+    /// The library file.
+    pub path: PathBuf,
+    /// How the library was admitted.
+    pub admission: Admission,
+    /// Its generators, in registration order.
+    pub generators: Vec<Arc<dyn DynGenerator>>,
+    shared: Arc<Shared>,
+}
+
+impl LoadedPlugin {
+    /// The GVKs it provides.
+    pub fn gvks(&self) -> Vec<Gvk> {
+        self.generators
+            .iter()
+            .filter_map(|g| Gvk::parse(g.api_version(), g.kind()).ok())
+            .collect()
+    }
+
+    /// Calls the plugin's `shutdown` if it was initialized.
+    pub fn shutdown(&self) {
+        if self.shared.init.get().is_some() {
+            if let Ok(mut p) = self.shared.plugin.lock() {
+                p.shutdown();
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct HostRegistry {
+    generators: Vec<(AbiGvk, GeneratorBox)>,
+    validators: Vec<(AbiGvk, ValidatorBox)>,
+    docs: Vec<(AbiGvk, DocumentationProviderBox)>,
+}
+
+impl Registry for HostRegistry {
+    fn register_generator(&mut self, gvk: AbiGvk, generator: GeneratorBox) -> RResult<(), RString> {
+        if self.generators.iter().any(|(g, _)| *g == gvk) {
+            return RResult::RErr(
+                format!("{}/{} registered twice", gvk.api_version, gvk.kind).into(),
+            );
+        }
+        self.generators.push((gvk, generator));
+        RResult::ROk(())
+    }
+
+    fn register_validator(&mut self, gvk: AbiGvk, validator: ValidatorBox) -> RResult<(), RString> {
+        self.validators.push((gvk, validator));
+        RResult::ROk(())
+    }
+
+    fn register_documentation(
+        &mut self,
+        gvk: AbiGvk,
+        docs: DocumentationProviderBox,
+    ) -> RResult<(), RString> {
+        self.docs.push((gvk, docs));
+        RResult::ROk(())
+    }
+}
+
+fn map_library_error(path: &Path, e: LibraryError) -> LoadError {
+    let path = path.to_path_buf();
+    match e {
+        LibraryError::OpenError { err, .. } => LoadError::Open {
+            path,
+            reason: err.to_string(),
+        },
+        LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin { path },
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => LoadError::Version {
+            path,
+            found: actual_version.to_string(),
+            expected: API_VERSION.to_owned(),
+            expected_major: API_VERSION.split('.').next().unwrap_or("1").to_owned(),
+        },
+        LibraryError::AbiInstability(details) => LoadError::Layout {
+            path,
+            expected: API_VERSION.to_owned(),
+            details: details.to_string(),
+        },
+        LibraryError::InvalidAbiHeader(h) => LoadError::Layout {
+            path,
+            expected: API_VERSION.to_owned(),
+            details: format!(
+                "the library was built with an incompatible abi_stable (header {h:?})"
+            ),
+        },
+        other => LoadError::Open {
+            path,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn valid_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with(['-', '_'])
+}
+
+/// Reads `path` once, admits those bytes under `policy`, loads exactly them, checks the ABI
+/// and collects what the plugin registers.
+pub fn load_plugin(path: &Path, policy: &TrustPolicy) -> Result<LoadedPlugin, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let admission = policy.admit(path, &bytes)?;
+    load_admitted(path, &bytes, admission)
+}
+
+/// Loads bytes already read and admitted (exposed for the trust tests).
+pub(crate) fn load_admitted(
+    path: &Path,
+    bytes: &[u8],
+    admission: Admission,
+) -> Result<LoadedPlugin, LoadError> {
+    let sealed = loader::seal_bytes(bytes).map_err(|e| LoadError::Open {
+        path: path.to_path_buf(),
+        reason: format!("cannot stage the library for loading: {e}"),
+    })?;
+    let header = lib_header_from_path(&sealed).map_err(|e| map_library_error(path, e))?;
+    let module = header
+        .init_root_module::<PluginModRef>()
+        .map_err(|e| map_library_error(path, e))?;
+
+    let info_json = (module.abi_info())();
+    let info: AbiInfo = serde_json::from_str(&info_json).map_err(|e| LoadError::AbiVersion {
+        path: path.to_path_buf(),
+        found: format!("unknown (unreadable ABI info: {e})"),
+        expected: ABI_VERSION,
+        api: API_VERSION.to_owned(),
+    })?;
+    if info.abi_version != ABI_VERSION {
+        return Err(LoadError::AbiVersion {
+            path: path.to_path_buf(),
+            found: info.abi_version.to_string(),
+            expected: ABI_VERSION,
+            api: API_VERSION.to_owned(),
+        });
+    }
+
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let plugin = (module.new_plugin())()
+        .into_result()
+        .map_err(|e| LoadError::Init {
+            plugin: file_name.clone(),
+            path: path.to_path_buf(),
+            reason: ErrorPayload::from_str_lossy(&e).message,
+        })?;
+    let meta = plugin.metadata();
+    let name = meta.name.to_string();
+    let registration = |reason: String| LoadError::Registration {
+        plugin: if name.is_empty() {
+            file_name.clone()
+        } else {
+            name.clone()
+        },
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !valid_plugin_name(&name) {
+        return Err(registration(format!(
+            "invalid plugin name `{name}`: use letters, digits, `-` and `_` only"
+        )));
+    }
+    if meta.version.is_empty() {
+        return Err(registration(
+            "the plugin declares an empty version".to_owned(),
+        ));
+    }
+
+    let mut host = HostRegistry::default();
+    {
+        let mut registry = Registry_TO::from_ptr(&mut host, TD_Opaque);
+        plugin
+            .register(&mut registry)
+            .into_result()
+            .map_err(|e| registration(ErrorPayload::from_str_lossy(&e).message))?;
+    }
+
+    let shared = Arc::new(Shared {
+        name: name.clone(),
+        plugin: Mutex::new(plugin),
+        init: OnceLock::new(),
+    });
+    let HostRegistry {
+        generators,
+        mut validators,
+        mut docs,
+    } = host;
+    let mut out: Vec<Arc<dyn DynGenerator>> = Vec::new();
+    for (gvk, generator) in generators {
+        Gvk::parse(&gvk.api_version, &gvk.kind).map_err(|e| registration(e.to_string()))?;
+        let take_v = validators
+            .iter()
+            .position(|(g, _)| *g == gvk)
+            .map(|i| validators.swap_remove(i).1);
+        let take_d = docs
+            .iter()
+            .position(|(g, _)| *g == gvk)
+            .map(|i| docs.swap_remove(i).1);
+        out.push(Arc::new(PluginGenerator {
+            api_version: gvk.api_version.to_string(),
+            kind: gvk.kind.to_string(),
+            shared: shared.clone(),
+            generator,
+            validator: take_v,
+            docs: take_d,
+        }));
+    }
+    if out.is_empty() {
+        return Err(registration(
+            "the plugin registers no generators".to_owned(),
+        ));
+    }
+    Ok(LoadedPlugin {
+        name,
+        version: meta.version.to_string(),
+        description: meta.description.to_string(),
+        author: meta.author.to_string(),
+        path: path.to_path_buf(),
+        admission,
+        generators: out,
+        shared,
+    })
+}
+
+struct PluginGenerator {
+    api_version: String,
+    kind: String,
+    shared: Arc<Shared>,
+    generator: GeneratorBox,
+    validator: Option<ValidatorBox>,
+    docs: Option<DocumentationProviderBox>,
+}
+
+fn invalid_output(message: String) -> ErrorPayload {
+    ErrorPayload {
+        kind: "invalid-output".to_owned(),
+        message,
+        issues: Vec::new(),
+    }
+}
+
+impl DynGenerator for PluginGenerator {
+    fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn json_schema(&self) -> Value {
+        self.validator
+            .as_ref()
+            .and_then(|v| serde_json::from_str(&v.json_schema()).ok())
+            .unwrap_or(Value::Bool(true))
+    }
+
+    fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
+        let Some(v) = &self.validator else {
+            return Ok(());
+        };
+        v.validate(spec.to_string().as_str().into())
+            .into_result()
+            .map_err(|e| ErrorPayload::from_str_lossy(&e))
+    }
+
+    fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
+        self.shared.ensure_initialized().map_err(|m| ErrorPayload {
+            kind: "initialize".to_owned(),
+            message: format!("plugin {} failed to initialize: {m}", self.shared.name),
+            issues: Vec::new(),
+        })?;
+        let out = self
+            .generator
+            .generate(app.to_string().as_str().into())
+            .into_result()
+            .map_err(|e| ErrorPayload::from_str_lossy(&e))?;
+        match serde_json::from_str::<Value>(&out) {
+            Ok(Value::Array(objects)) => Ok(objects),
+            Ok(other) => Err(invalid_output(format!(
+                "returned a JSON {} instead of an array of objects",
+                match other {
+                    Value::Object(_) => "object",
+                    _ => "scalar",
+                }
+            ))),
+            Err(e) => Err(invalid_output(format!("returned invalid JSON ({e})"))),
+        }
+    }
+
+    fn documentation(&self) -> Documentation {
+        let Some(d) = &self.docs else {
+            return Documentation::default();
+        };
+        Documentation {
+            documentation: d.documentation().into(),
+            examples: serde_json::from_str::<Vec<Example>>(&d.examples()).unwrap_or_default(),
+            usage_guide: d.usage_guide().into(),
+        }
+    }
+}

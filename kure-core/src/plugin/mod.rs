@@ -1,0 +1,109 @@
+//! Plugins: discovery, loading exactly the bytes that were read, and the host side of the ABI.
+
+mod discover;
+mod host;
+mod loader;
+
+pub use discover::{discover_libraries, plugin_dirs, PluginDirs};
+pub use host::{load_plugin, LoadedPlugin, API_VERSION};
+
+use std::path::PathBuf;
+
+/// Why a plugin could not be loaded: one variant per loading stage.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The library file could not be read.
+    #[error("cannot read plugin {}: {source}", path.display())]
+    Read {
+        /// The library.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The library's signature is missing or not trusted.
+    #[error("plugin {} refused: {reason}", path.display())]
+    Signature {
+        /// The library.
+        path: PathBuf,
+        /// What failed and what to do.
+        reason: String,
+    },
+    /// The file is not a loadable library (random bytes, wrong platform).
+    #[error("{} is not a loadable library ({reason}); remove it from the plugin directory", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The loader's message.
+        reason: String,
+    },
+    /// A shared library that does not export a kure plugin.
+    #[error("{} is a shared library but not a kure plugin (it exports no kure root module); remove it from the plugin directory", path.display())]
+    NotAPlugin {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Built against an incompatible kure-plugin-api version.
+    #[error("plugin {} was built against kure-plugin-api {found}, which this kure ({expected}) cannot load: rebuild the plugin against kure-plugin-api {expected_major}.x", path.display())]
+    Version {
+        /// The library.
+        path: PathBuf,
+        /// The plugin's version.
+        found: String,
+        /// This kure's kure-plugin-api version.
+        expected: String,
+        /// Major version to rebuild against.
+        expected_major: String,
+    },
+    /// The plugin's ABI layout differs from this kure's.
+    #[error("plugin {} has an incompatible ABI: its types do not match the kure-plugin-api {expected} this kure was built with (it was probably built against a modified or different kure-plugin-api). Rebuild the plugin against kure-plugin-api {expected}; run with --verbose for the full layout report", path.display())]
+    Layout {
+        /// The library.
+        path: PathBuf,
+        /// This kure's kure-plugin-api version.
+        expected: String,
+        /// abi_stable's full report.
+        details: String,
+    },
+    /// The plugin's data-level ABI version or features do not fit.
+    #[error("plugin {} speaks kure plugin ABI {found}, this kure speaks {expected}: rebuild it against kure-plugin-api {api}", path.display())]
+    AbiVersion {
+        /// The library.
+        path: PathBuf,
+        /// The plugin's ABI version.
+        found: String,
+        /// This kure's.
+        expected: u32,
+        /// This kure's kure-plugin-api version.
+        api: String,
+    },
+    /// Creating, initializing or health-checking the plugin failed.
+    #[error("plugin {plugin} ({}) failed to start: {reason}", path.display())]
+    Init {
+        /// Plugin name (or file name when unknown).
+        plugin: String,
+        /// The library.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The plugin's metadata or registrations are invalid.
+    #[error("plugin {plugin} ({}) could not register: {reason}", path.display())]
+    Registration {
+        /// Plugin name.
+        plugin: String,
+        /// The library.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl LoadError {
+    /// abi_stable's full report, for `--verbose`.
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            LoadError::Layout { details, .. } => Some(details),
+            _ => None,
+        }
+    }
+}

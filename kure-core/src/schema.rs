@@ -1,0 +1,440 @@
+//! Validation of a spec against the JSON Schema its generator declares.
+//!
+//! This covers the subset of JSON Schema that `schemars` emits (`type`, `properties`,
+//! `required`, `additionalProperties`, `items`, `enum`, `const`, `$ref`, `allOf`, `anyOf`,
+//! `oneOf`, numeric and length bounds). It is written here rather than pulled in because the
+//! messages matter more than coverage: every problem names the field path and, for unknown
+//! fields and enum values, the closest valid name.
+//!
+//! One deliberate difference from JSON Schema: an object schema with `properties` and no
+//! `additionalProperties` is closed. Unknown fields are errors, never silently dropped.
+
+use serde_json::{Map, Value};
+
+use kure_plugin_api::abi::Issue;
+
+use crate::util::closest;
+
+/// Validates `value` against `schema`; returns every problem found.
+pub fn validate(schema: &Value, value: &Value) -> Vec<Issue> {
+    let mut out = Vec::new();
+    Walker { root: schema }.walk(schema, value, "", &mut out);
+    out
+}
+
+struct Walker<'a> {
+    root: &'a Value,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn matches_type(t: &str, v: &Value) -> bool {
+    match t {
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "number" => v.is_number(),
+        other => type_name(v) == other,
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.len() > 40 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(37).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s
+    }
+}
+
+fn issue(path: &str, message: String) -> Issue {
+    Issue {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+impl<'a> Walker<'a> {
+    fn resolve(&self, reference: &str) -> Option<&'a Value> {
+        let pointer = reference.strip_prefix('#')?;
+        self.root.pointer(pointer)
+    }
+
+    /// A short description of what a schema accepts, for "expected ..." messages.
+    fn describe(&self, schema: &'a Value) -> String {
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            if let Some(s) = self.resolve(r) {
+                return self.describe(s);
+            }
+        }
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            return format!(
+                "one of {}",
+                values.iter().map(short).collect::<Vec<_>>().join(", ")
+            );
+        }
+        if let Some(c) = schema.get("const") {
+            return format!("`{}`", short(c));
+        }
+        match schema.get("type") {
+            Some(Value::String(t)) => t.clone(),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .collect::<Vec<_>>()
+                .join(" or "),
+            _ => {
+                for key in ["anyOf", "oneOf"] {
+                    if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+                        return branches
+                            .iter()
+                            .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
+                            .map(|b| self.describe(b))
+                            .collect::<Vec<_>>()
+                            .join(" or ");
+                    }
+                }
+                "a value".to_owned()
+            }
+        }
+    }
+
+    fn walk(&self, schema: &'a Value, value: &Value, path: &str, out: &mut Vec<Issue>) {
+        let obj = match schema {
+            Value::Bool(true) => return,
+            Value::Bool(false) => {
+                out.push(issue(path, "no value is allowed here".to_owned()));
+                return;
+            }
+            Value::Object(o) => o,
+            _ => return,
+        };
+        if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
+            if let Some(target) = self.resolve(r) {
+                self.walk(target, value, path, out);
+            }
+        }
+        if let Some(all) = obj.get("allOf").and_then(Value::as_array) {
+            for s in all {
+                self.walk(s, value, path, out);
+            }
+        }
+        for key in ["anyOf", "oneOf"] {
+            if let Some(branches) = obj.get(key).and_then(Value::as_array) {
+                self.any_of(schema, branches, value, path, out);
+            }
+        }
+        if let Some(types) = obj.get("type") {
+            let ok = match types {
+                Value::String(t) => matches_type(t, value),
+                Value::Array(ts) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .any(|t| matches_type(t, value)),
+                _ => true,
+            };
+            if !ok {
+                out.push(issue(
+                    path,
+                    format!(
+                        "expected {}, found {} `{}`",
+                        self.describe(schema),
+                        type_name(value),
+                        short(value)
+                    ),
+                ));
+                return;
+            }
+        }
+        if let Some(values) = obj.get("enum").and_then(Value::as_array) {
+            if !values.contains(value) {
+                let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+                let hint = value
+                    .as_str()
+                    .and_then(|v| closest(v, names.iter().copied()))
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                out.push(issue(
+                    path,
+                    format!(
+                        "invalid value `{}`: expected {}{hint}",
+                        short(value),
+                        self.describe(schema)
+                    ),
+                ));
+                return;
+            }
+        }
+        if let Some(c) = obj.get("const") {
+            if c != value {
+                out.push(issue(
+                    path,
+                    format!("invalid value `{}`: expected `{}`", short(value), short(c)),
+                ));
+                return;
+            }
+        }
+        match value {
+            Value::Object(map) => self.object(obj, map, path, out),
+            Value::Array(items) => self.array(obj, items, path, out),
+            Value::String(s) => self.string(obj, s, path, out),
+            Value::Number(_) => self.number(obj, value, path, out),
+            _ => {}
+        }
+    }
+
+    fn any_of(
+        &self,
+        schema: &'a Value,
+        branches: &'a [Value],
+        value: &Value,
+        path: &str,
+        out: &mut Vec<Issue>,
+    ) {
+        let mut best: Option<Vec<Issue>> = None;
+        for b in branches {
+            let mut errs = Vec::new();
+            self.walk(b, value, path, &mut errs);
+            if errs.is_empty() {
+                return;
+            }
+            // Prefer the branch that got furthest (errors deeper than this path).
+            let deep = errs.iter().any(|e| e.path != path);
+            let better = match &best {
+                None => true,
+                Some(prev) => {
+                    let prev_deep = prev.iter().any(|e| e.path != path);
+                    (deep && !prev_deep) || (deep == prev_deep && errs.len() < prev.len())
+                }
+            };
+            if better {
+                best = Some(errs);
+            }
+        }
+        match best {
+            Some(errs) if errs.iter().any(|e| e.path != path) => out.extend(errs),
+            Some(_) => out.push(issue(
+                path,
+                format!(
+                    "expected {}, found {} `{}`",
+                    self.describe(schema),
+                    type_name(value),
+                    short(value)
+                ),
+            )),
+            None => {}
+        }
+    }
+
+    fn object(
+        &self,
+        obj: &'a Map<String, Value>,
+        map: &Map<String, Value>,
+        path: &str,
+        out: &mut Vec<Issue>,
+    ) {
+        let props = obj.get("properties").and_then(Value::as_object);
+        if let Some(required) = obj.get("required").and_then(Value::as_array) {
+            for r in required.iter().filter_map(Value::as_str) {
+                if !map.contains_key(r) {
+                    out.push(issue(
+                        &join(path, r),
+                        format!("missing required field `{r}`"),
+                    ));
+                }
+            }
+        }
+        let additional = obj.get("additionalProperties");
+        for (key, v) in map {
+            let child = join(path, key);
+            if let Some(s) = props.and_then(|p| p.get(key)) {
+                self.walk(s, v, &child, out);
+                continue;
+            }
+            match additional {
+                Some(Value::Bool(true)) => {}
+                Some(s @ Value::Object(_)) => self.walk(s, v, &child, out),
+                None if props.is_none() => {}
+                _ => {
+                    let names: Vec<&str> = props
+                        .map(|p| p.keys().map(String::as_str).collect())
+                        .unwrap_or_default();
+                    let hint = match closest(key, names.iter().copied()) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None if names.is_empty() => "no fields are allowed here".to_owned(),
+                        None => format!("valid fields: {}", names.join(", ")),
+                    };
+                    out.push(issue(&child, format!("unknown field `{key}`: {hint}")));
+                }
+            }
+        }
+    }
+
+    fn array(
+        &self,
+        obj: &'a Map<String, Value>,
+        items: &[Value],
+        path: &str,
+        out: &mut Vec<Issue>,
+    ) {
+        if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
+            if (items.len() as u64) < min {
+                out.push(issue(
+                    path,
+                    format!("needs at least {min} item(s), found {}", items.len()),
+                ));
+            }
+        }
+        if let Some(s) = obj.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                self.walk(s, item, &format!("{path}[{i}]"), out);
+            }
+        }
+    }
+
+    fn string(&self, obj: &'a Map<String, Value>, s: &str, path: &str, out: &mut Vec<Issue>) {
+        let len = s.chars().count() as u64;
+        if let Some(min) = obj.get("minLength").and_then(Value::as_u64) {
+            if len < min {
+                out.push(issue(
+                    path,
+                    format!("must be at least {min} character(s) long"),
+                ));
+            }
+        }
+        if let Some(max) = obj.get("maxLength").and_then(Value::as_u64) {
+            if len > max {
+                out.push(issue(
+                    path,
+                    format!("must be at most {max} characters long"),
+                ));
+            }
+        }
+    }
+
+    fn number(&self, obj: &'a Map<String, Value>, v: &Value, path: &str, out: &mut Vec<Issue>) {
+        let Some(n) = v.as_f64() else { return };
+        if let Some(min) = obj.get("minimum").and_then(Value::as_f64) {
+            if n < min {
+                out.push(issue(path, format!("must be at least {min}, found {n}")));
+            }
+        }
+        if let Some(max) = obj.get("maximum").and_then(Value::as_f64) {
+            if n > max {
+                out.push(issue(path, format!("must be at most {max}, found {n}")));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "workload": {"type": "string", "enum": ["Deployment", "StatefulSet"]},
+                "replicas": {"type": ["integer", "null"], "minimum": 0},
+                "containers": {"type": "array", "items": {"$ref": "#/$defs/Container"}},
+                "port": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "values": true
+            },
+            "required": ["workload"],
+            "$defs": {"Container": {"type": "object", "properties": {"name": {"type": "string"}, "image": {"type": "string"}}, "required": ["name"], "additionalProperties": false}}
+        })
+    }
+
+    #[test]
+    fn accepts_valid() {
+        let v = json!({"workload": "Deployment", "replicas": 2, "containers": [{"name": "a", "image": "b"}], "port": "http", "labels": {"a": "b"}, "values": {"x": [1]}});
+        assert_eq!(validate(&schema(), &v), vec![]);
+    }
+
+    #[test]
+    fn reports_unknown_field_with_suggestion_and_path() {
+        let v = json!({"workload": "Deployment", "containers": [{"name": "a", "imagee": "b"}]});
+        let e = validate(&schema(), &v);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].path, "containers[0].imagee");
+        assert!(
+            e[0].message.contains("did you mean `image`"),
+            "{}",
+            e[0].message
+        );
+    }
+
+    #[test]
+    fn closed_by_default_when_properties_exist() {
+        let e = validate(&schema(), &json!({"workload": "Deployment", "replica": 1}));
+        assert_eq!(e[0].path, "replica");
+        assert!(e[0].message.contains("`replicas`"));
+    }
+
+    #[test]
+    fn reports_types_enums_required_and_bounds() {
+        let e = validate(&schema(), &json!({"replicas": "three"}));
+        let msgs: Vec<String> = e
+            .iter()
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect();
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("workload: missing required")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("replicas: expected integer, found string")),
+            "{msgs:?}"
+        );
+        let e = validate(&schema(), &json!({"workload": "Deploymnt", "replicas": -1}));
+        assert!(
+            e.iter()
+                .any(|i| i.path == "workload" && i.message.contains("did you mean `Deployment`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|i| i.path == "replicas" && i.message.contains("at least 0")),
+            "{e:?}"
+        );
+        let e = validate(&schema(), &json!({"workload": "Deployment", "port": [1]}));
+        assert!(
+            e[0].message.contains("expected integer or string"),
+            "{:?}",
+            e
+        );
+        let e = validate(
+            &schema(),
+            &json!({"workload": "Deployment", "labels": {"a": 1}}),
+        );
+        assert_eq!(e[0].path, "labels.a");
+    }
+}

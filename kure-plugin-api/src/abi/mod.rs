@@ -1,0 +1,257 @@
+//! The frozen stable-ABI surface between the `kure` host and a plugin library.
+//!
+//! Everything here crosses a dynamic-library boundary, so it uses only `abi_stable` types and
+//! is checked by `abi_stable`'s layout checker when a library is loaded. The rules:
+//!
+//! - The surface is small and does not grow. `abi_stable` refuses a plugin whose prefix types
+//!   have fewer fields than the host's (abi_stable issue #118), so appending fields would break
+//!   every plugin built before the change.
+//! - Evolution happens in data: payloads are JSON strings with the schemas documented below,
+//!   and [`AbiInfo`] carries an ABI version number and a feature list the host checks.
+//! - No panic may cross the boundary (it would end the host process): the SDK catches them.
+//!
+//! # Payloads
+//!
+//! - Generator request: `{"apiVersion", "kind", "metadata": {"name", "namespace"?, "labels"?,
+//!   "annotations"?}, "spec": {...}}`.
+//! - Generator response: a JSON array of Kubernetes objects.
+//! - Errors: [`ErrorPayload`] as JSON.
+//! - Examples: a JSON array of `{"name", "description", "config"}` where `config` is YAML text.
+
+// `#[sabi_trait]` and `StableAbi` expand to `unsafe` impls; no hand-written unsafe lives here.
+#![allow(unsafe_code, non_local_definitions)]
+
+use abi_stable::{
+    declare_root_module_statics,
+    library::RootModule,
+    package_version_strings, sabi_trait,
+    sabi_types::{RMut, VersionStrings},
+    std_types::{RBox, RResult, RStr, RString, RVec},
+    StableAbi,
+};
+use serde::{Deserialize, Serialize};
+
+/// The data-level ABI version this crate speaks. The host refuses plugins with another one.
+pub const ABI_VERSION: u32 = 1;
+
+/// Features this crate's SDK provides; the host may require some of them.
+pub const FEATURES: &[&str] = &["json-payloads", "validator", "documentation"];
+
+/// The symbol name under which a plugin exports its `abi_stable` library header.
+///
+/// This equals `abi_stable::library::ROOT_MODULE_LOADER_NAME` (a test checks it); it is written
+/// out because `#[export_name]` needs a literal.
+#[doc(hidden)]
+pub const ROOT_MODULE_LOADER_NAME: &str = "_1as_0lib_1header_0root_bmodule_bloader";
+
+/// The root module every plugin library exports.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModRef)))]
+#[sabi(missing_field(panic))]
+pub struct PluginMod {
+    /// Returns [`AbiInfo`] as JSON. Cheap, and callable before the plugin is created.
+    pub abi_info: extern "C" fn() -> RString,
+    /// Creates the plugin object. `Err` holds an [`ErrorPayload`] as JSON.
+    #[sabi(last_prefix_field)]
+    pub new_plugin: extern "C" fn() -> RResult<PluginBox, RString>,
+}
+
+impl RootModule for PluginModRef {
+    declare_root_module_statics! {PluginModRef}
+    const BASE_NAME: &'static str = "kure_plugin";
+    const NAME: &'static str = "kure_plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// What a plugin says about the ABI it was built against (JSON behind [`PluginMod::abi_info`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AbiInfo {
+    /// The data-level ABI version ([`ABI_VERSION`] of the plugin's kure-plugin-api).
+    pub abi_version: u32,
+    /// The kure-plugin-api version the plugin was built with.
+    pub api_crate_version: String,
+    /// [`FEATURES`] of the plugin's kure-plugin-api.
+    pub features: Vec<String>,
+}
+
+impl AbiInfo {
+    /// The `AbiInfo` of this build of kure-plugin-api.
+    pub fn current() -> Self {
+        Self {
+            abi_version: ABI_VERSION,
+            api_crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+}
+
+/// A structured error, sent across the boundary as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorPayload {
+    /// `panic`, `invalid-config`, `generate`, `validate` or `internal`.
+    pub kind: String,
+    /// A one-line description.
+    pub message: String,
+    /// Field problems, when the error is about the config.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issues: Vec<Issue>,
+}
+
+/// One problem with a field of an application spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Issue {
+    /// Dotted path below `spec`, e.g. `containers[0].image`; empty for the spec itself.
+    pub path: String,
+    /// What is wrong and, where possible, what to do.
+    pub message: String,
+}
+
+impl ErrorPayload {
+    /// Encodes the payload for the boundary.
+    pub fn to_rstring(&self) -> RString {
+        // Serializing plain strings into JSON cannot fail.
+        RString::from(serde_json::to_string(self).unwrap_or_else(|_| String::from("{}")))
+    }
+
+    /// Decodes a payload, falling back to an `internal` error holding the raw text.
+    pub fn from_str_lossy(raw: &str) -> Self {
+        serde_json::from_str(raw).unwrap_or_else(|_| Self {
+            kind: "internal".to_owned(),
+            message: raw.to_owned(),
+            issues: Vec::new(),
+        })
+    }
+}
+
+/// A group/version/kind as it crosses the boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq, Eq)]
+pub struct AbiGvk {
+    /// `group/version`, or `v1` for the core group.
+    pub api_version: RString,
+    /// The kind.
+    pub kind: RString,
+}
+
+/// Plugin metadata.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone)]
+pub struct PluginMetadata {
+    /// Plugin name: letters, digits, `-` and `_`.
+    pub name: RString,
+    /// Semantic version of the plugin.
+    pub version: RString,
+    /// One line about what it generates.
+    pub description: RString,
+    /// Who wrote it.
+    pub author: RString,
+}
+
+/// A plugin, created by [`PluginMod::new_plugin`].
+#[sabi_trait]
+pub trait Plugin: Send + Sync {
+    /// Name, version, description and author.
+    fn metadata(&self) -> PluginMetadata;
+    /// Every GVK this plugin registers a generator for.
+    fn supported_gvks(&self) -> RVec<AbiGvk>;
+    /// Registers generators, validators and documentation with the host.
+    fn register(&self, registry: &mut RegistryMut<'_>) -> RResult<(), RString>;
+    /// Called once before the first generator call. `Err` holds an [`ErrorPayload`].
+    fn initialize(&mut self) -> RResult<(), RString>;
+    /// Called once when the host is done with the plugin.
+    fn shutdown(&mut self);
+    /// Reports whether the plugin can work. `Err` holds an [`ErrorPayload`].
+    #[sabi(last_prefix_field)]
+    fn health_check(&self) -> RResult<(), RString>;
+}
+
+/// An owned plugin object.
+pub type PluginBox = Plugin_TO<'static, RBox<()>>;
+
+/// Implemented by the host: takes what a plugin provides, per GVK.
+#[sabi_trait]
+pub trait Registry {
+    /// Registers the generator for `gvk`. `Err` says why the host refused it.
+    fn register_generator(&mut self, gvk: AbiGvk, generator: GeneratorBox) -> RResult<(), RString>;
+    /// Registers the validator for `gvk`.
+    fn register_validator(&mut self, gvk: AbiGvk, validator: ValidatorBox) -> RResult<(), RString>;
+    /// Registers the documentation provider for `gvk`.
+    #[sabi(last_prefix_field)]
+    fn register_documentation(
+        &mut self,
+        gvk: AbiGvk,
+        docs: DocumentationProviderBox,
+    ) -> RResult<(), RString>;
+}
+
+/// A borrowed host registry.
+pub type RegistryMut<'a> = Registry_TO<'a, RMut<'a, ()>>;
+
+/// Turns an application (JSON) into Kubernetes objects (a JSON array).
+#[sabi_trait]
+pub trait Generator: Send + Sync {
+    /// `Ok` holds the objects as a JSON array; `Err` an [`ErrorPayload`].
+    #[sabi(last_prefix_field)]
+    fn generate(&self, request: RStr<'_>) -> RResult<RString, RString>;
+}
+
+/// An owned generator.
+pub type GeneratorBox = Generator_TO<'static, RBox<()>>;
+
+/// Checks an application's spec before generation.
+#[sabi_trait]
+pub trait Validator: Send + Sync {
+    /// The JSON Schema of the spec.
+    fn json_schema(&self) -> RString;
+    /// Validates a spec (JSON). `Err` holds an [`ErrorPayload`] with the issues.
+    #[sabi(last_prefix_field)]
+    fn validate(&self, spec: RStr<'_>) -> RResult<(), RString>;
+}
+
+/// An owned validator.
+pub type ValidatorBox = Validator_TO<'static, RBox<()>>;
+
+/// Documentation for one GVK.
+#[sabi_trait]
+pub trait DocumentationProvider: Send + Sync {
+    /// Markdown documentation of the spec.
+    fn documentation(&self) -> RString;
+    /// Examples as JSON: `[{"name", "description", "config"}]`, `config` being YAML.
+    fn examples(&self) -> RString;
+    /// A short usage guide (Markdown).
+    #[sabi(last_prefix_field)]
+    fn usage_guide(&self) -> RString;
+}
+
+/// An owned documentation provider.
+pub type DocumentationProviderBox = DocumentationProvider_TO<'static, RBox<()>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loader_symbol_name_matches_abi_stable() {
+        assert_eq!(
+            ROOT_MODULE_LOADER_NAME,
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+    }
+
+    #[test]
+    fn error_payload_round_trips_and_tolerates_garbage() {
+        let p = ErrorPayload {
+            kind: "panic".into(),
+            message: "boom".into(),
+            issues: vec![],
+        };
+        assert_eq!(ErrorPayload::from_str_lossy(&p.to_rstring()), p);
+        let raw = ErrorPayload::from_str_lossy("not json");
+        assert_eq!(raw.kind, "internal");
+        assert_eq!(raw.message, "not json");
+    }
+}

@@ -1,0 +1,63 @@
+//! The one crate a kure plugin depends on.
+//!
+//! A kure plugin is a `cdylib` that turns application specs (YAML documents selected by their
+//! `apiVersion` and `kind`) into Kubernetes objects. This crate has two layers:
+//!
+//! - [`sdk`]: what plugin authors write against. A config struct that derives
+//!   `Deserialize` + `JsonSchema`, an implementation of [`sdk::Generator`], and one
+//!   [`export_plugin!`] line. The SDK derives the JSON Schema and a validator, wires the
+//!   documentation, and turns panics and errors into structured errors.
+//! - [`abi`]: the frozen stable-ABI surface (built on `abi_stable`) that the host loads. Plugin
+//!   authors normally never touch it.
+//!
+//! # A complete plugin
+//!
+//! ```
+//! use kure_plugin_api::sdk::prelude::*;
+//!
+//! /// Says hello in a ConfigMap.
+//! #[derive(Deserialize, JsonSchema)]
+//! #[serde(deny_unknown_fields, rename_all = "camelCase")]
+//! pub struct Greeting {
+//!     /// Who to greet.
+//!     pub name: String,
+//! }
+//!
+//! pub struct GreetingGenerator;
+//!
+//! impl Generator for GreetingGenerator {
+//!     type Config = Greeting;
+//!     const API_VERSION: &'static str = "hello.example.com/v1";
+//!     const KIND: &'static str = "Greeting";
+//!
+//!     fn generate(&self, app: &Application<Greeting>) -> Result<Vec<Object>, Error> {
+//!         Ok(vec![json!({
+//!             "apiVersion": "v1",
+//!             "kind": "ConfigMap",
+//!             "metadata": app.child_metadata(&app.metadata.name),
+//!             "data": { "greeting": format!("hello, {}", app.spec.name) },
+//!         })])
+//!     }
+//! }
+//!
+//! export_plugin! {
+//!     name: "hello",
+//!     version: "0.1.0",
+//!     description: "Greets people",
+//!     author: "Example Authors",
+//!     generators: [GreetingGenerator],
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `crate-type = ["cdylib", "rlib"]`, sign the library, and `kure` can load it.
+#![deny(missing_docs)]
+
+pub mod abi;
+pub mod sdk;
+
+#[doc(hidden)]
+pub mod __private {
+    //! Re-exports used by [`export_plugin!`](crate::export_plugin); not part of the API.
+    pub use abi_stable;
+}

@@ -1,0 +1,101 @@
+//! Type erasure: one object-safe, JSON-level view of any [`Generator`].
+//!
+//! The host holds built-in generators and plugin generators behind the same [`DynGenerator`]
+//! trait, so a built-in and a plugin differ only in how they are registered.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Application, Documentation, Error, Generator};
+use crate::abi::ErrorPayload;
+
+/// A generator seen through JSON values, object safe.
+pub trait DynGenerator: Send + Sync {
+    /// `group/version` it answers to.
+    fn api_version(&self) -> &str;
+    /// Kind it answers to.
+    fn kind(&self) -> &str;
+    /// JSON Schema of the spec.
+    fn json_schema(&self) -> Value;
+    /// Decodes the spec and runs the generator's own checks.
+    fn validate(&self, spec: &Value) -> Result<(), ErrorPayload>;
+    /// Generates objects from a whole application document (see [`crate::abi`] payloads).
+    fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload>;
+    /// Documentation, examples and usage guide.
+    fn documentation(&self) -> Documentation;
+}
+
+/// Wraps a typed generator as a [`DynGenerator`].
+pub fn erase<G: Generator>(generator: G) -> Arc<dyn DynGenerator> {
+    Arc::new(Typed(generator))
+}
+
+struct Typed<G>(G);
+
+pub(crate) fn payload(kind: &str, e: Error) -> ErrorPayload {
+    ErrorPayload {
+        kind: kind.to_owned(),
+        message: e.message().to_owned(),
+        issues: e.field_issues().to_vec(),
+    }
+}
+
+fn decode_error(e: serde_json::Error) -> ErrorPayload {
+    ErrorPayload {
+        kind: "invalid-config".to_owned(),
+        message: e.to_string(),
+        issues: Vec::new(),
+    }
+}
+
+impl<G: Generator> DynGenerator for Typed<G> {
+    fn api_version(&self) -> &str {
+        G::API_VERSION
+    }
+
+    fn kind(&self) -> &str {
+        G::KIND
+    }
+
+    fn json_schema(&self) -> Value {
+        serde_json::to_value(schemars::schema_for!(G::Config)).unwrap_or(Value::Null)
+    }
+
+    fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
+        let config = G::Config::deserialize(spec).map_err(decode_error)?;
+        self.0
+            .validate(&config)
+            .map_err(|e| payload("invalid-config", e))
+    }
+
+    fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
+        let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
+        self.0.generate(&app).map_err(|e| payload("generate", e))
+    }
+
+    fn documentation(&self) -> Documentation {
+        let mut docs = self.0.documentation();
+        if docs.documentation.is_empty() {
+            if let Some(d) = self
+                .json_schema()
+                .get("description")
+                .and_then(Value::as_str)
+            {
+                docs.documentation = d.to_owned();
+            }
+        }
+        if docs.usage_guide.is_empty() {
+            docs.usage_guide = format!(
+                "Write a YAML document with `apiVersion: {}`, `kind: {}`, `metadata.name` and a \
+                 `spec:`, then run `kure generate -f FILE`. `kure schema {}` prints the JSON \
+                 Schema of the spec.",
+                G::API_VERSION,
+                G::KIND,
+                G::KIND
+            );
+        }
+        docs
+    }
+}

@@ -1,0 +1,291 @@
+//! The plugin side of the ABI: adapters from SDK types to the `abi` traits.
+//!
+//! Every function here that the host can call catches panics: a panic that unwinds into an
+//! `abi_stable` boundary ends the whole host process.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
+
+use super::erased::{erase, payload, DynGenerator};
+use super::{Error, Generator};
+use crate::abi::{
+    AbiGvk, AbiInfo, DocumentationProvider, DocumentationProviderBox, DocumentationProvider_TO,
+    ErrorPayload, GeneratorBox, Generator_TO, Plugin, PluginBox, PluginMetadata, PluginMod,
+    PluginModRef, Plugin_TO, RegistryMut, Validator, ValidatorBox, Validator_TO,
+};
+
+type Hook = Box<dyn Fn() -> Result<(), Error> + Send + Sync>;
+
+/// Describes a plugin: metadata, generators and optional lifecycle hooks.
+///
+/// [`export_plugin!`](crate::export_plugin) builds one for you; use it directly (with
+/// `export_plugin! { builder: my_fn }`) when you need hooks.
+pub struct PluginBuilder {
+    metadata: [String; 4],
+    generators: Vec<Arc<dyn DynGenerator>>,
+    raw: Vec<(AbiGvk, fn() -> GeneratorBox)>,
+    on_initialize: Option<Hook>,
+    on_shutdown: Option<Hook>,
+}
+
+impl std::fmt::Debug for PluginBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginBuilder")
+            .field("metadata", &self.metadata)
+            .field("generators", &self.generators.len())
+            .finish()
+    }
+}
+
+impl PluginBuilder {
+    /// A plugin with this name, version, description and author.
+    pub fn new(name: &str, version: &str, description: &str, author: &str) -> Self {
+        Self {
+            metadata: [name, version, description, author].map(str::to_owned),
+            generators: Vec::new(),
+            raw: Vec::new(),
+            on_initialize: None,
+            on_shutdown: None,
+        }
+    }
+
+    /// Adds a generator.
+    pub fn generator<G: Generator>(mut self, generator: G) -> Self {
+        self.generators.push(erase(generator));
+        self
+    }
+
+    /// Runs `hook` when the host initializes the plugin (before the first generation).
+    pub fn on_initialize(
+        mut self,
+        hook: impl Fn() -> Result<(), Error> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_initialize = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` when the host shuts the plugin down.
+    pub fn on_shutdown(
+        mut self,
+        hook: impl Fn() -> Result<(), Error> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_shutdown = Some(Box::new(hook));
+        self
+    }
+
+    /// Registers a raw ABI generator, bypassing the SDK's decoding and panic handling.
+    /// For testing the host against misbehaving plugins only.
+    #[doc(hidden)]
+    pub fn raw_generator(
+        mut self,
+        api_version: &str,
+        kind: &str,
+        make: fn() -> GeneratorBox,
+    ) -> Self {
+        self.raw.push((gvk(api_version, kind), make));
+        self
+    }
+
+    /// The generators added so far (for unit tests that call them without a library).
+    pub fn generators(&self) -> &[Arc<dyn DynGenerator>] {
+        &self.generators
+    }
+}
+
+fn gvk(api_version: &str, kind: &str) -> AbiGvk {
+    AbiGvk {
+        api_version: api_version.into(),
+        kind: kind.into(),
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// Runs `f`, turning a panic into an `ErrorPayload` of kind `panic`.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, ErrorPayload>) -> RResult<T, RString> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => ROk(v),
+        Ok(Err(e)) => RErr(e.to_rstring()),
+        Err(p) => RErr(
+            ErrorPayload {
+                kind: "panic".to_owned(),
+                message: format!("{what} panicked: {}", panic_message(p.as_ref())),
+                issues: Vec::new(),
+            }
+            .to_rstring(),
+        ),
+    }
+}
+
+fn internal(message: String) -> ErrorPayload {
+    ErrorPayload {
+        kind: "internal".to_owned(),
+        message,
+        issues: Vec::new(),
+    }
+}
+
+struct SdkPlugin(PluginBuilder);
+
+impl Plugin for SdkPlugin {
+    fn metadata(&self) -> PluginMetadata {
+        let [name, version, description, author] = &self.0.metadata;
+        PluginMetadata {
+            name: name.as_str().into(),
+            version: version.as_str().into(),
+            description: description.as_str().into(),
+            author: author.as_str().into(),
+        }
+    }
+
+    fn supported_gvks(&self) -> RVec<AbiGvk> {
+        self.0
+            .generators
+            .iter()
+            .map(|g| gvk(g.api_version(), g.kind()))
+            .chain(self.0.raw.iter().map(|(g, _)| g.clone()))
+            .collect()
+    }
+
+    fn register(&self, registry: &mut RegistryMut<'_>) -> RResult<(), RString> {
+        guarded("register", || {
+            for g in &self.0.generators {
+                let id = gvk(g.api_version(), g.kind());
+                let gen: GeneratorBox =
+                    Generator_TO::from_value(AbiGenerator(g.clone()), TD_Opaque);
+                let val: ValidatorBox =
+                    Validator_TO::from_value(AbiGenerator(g.clone()), TD_Opaque);
+                let docs: DocumentationProviderBox =
+                    DocumentationProvider_TO::from_value(AbiGenerator(g.clone()), TD_Opaque);
+                registry
+                    .register_generator(id.clone(), gen)
+                    .into_result()
+                    .map_err(|e| internal(e.into()))?;
+                registry
+                    .register_validator(id.clone(), val)
+                    .into_result()
+                    .map_err(|e| internal(e.into()))?;
+                registry
+                    .register_documentation(id, docs)
+                    .into_result()
+                    .map_err(|e| internal(e.into()))?;
+            }
+            for (id, make) in &self.0.raw {
+                registry
+                    .register_generator(id.clone(), make())
+                    .into_result()
+                    .map_err(|e| internal(e.into()))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn initialize(&mut self) -> RResult<(), RString> {
+        guarded("initialize", || match &self.0.on_initialize {
+            Some(hook) => hook().map_err(|e| payload("initialize", e)),
+            None => Ok(()),
+        })
+    }
+
+    fn shutdown(&mut self) {
+        // Nothing can be reported from shutdown; a panic must still not cross the boundary.
+        let _ = guarded("shutdown", || match &self.0.on_shutdown {
+            Some(hook) => hook().map_err(|e| payload("shutdown", e)),
+            None => Ok(()),
+        });
+    }
+
+    fn health_check(&self) -> RResult<(), RString> {
+        ROk(())
+    }
+}
+
+struct AbiGenerator(Arc<dyn DynGenerator>);
+
+impl crate::abi::Generator for AbiGenerator {
+    fn generate(&self, request: RStr<'_>) -> RResult<RString, RString> {
+        guarded("generate", || {
+            let app: serde_json::Value = serde_json::from_str(request.as_str())
+                .map_err(|e| internal(format!("host sent invalid JSON: {e}")))?;
+            let objects = self.0.generate(&app)?;
+            serde_json::to_string(&objects)
+                .map(RString::from)
+                .map_err(|e| internal(e.to_string()))
+        })
+    }
+}
+
+impl Validator for AbiGenerator {
+    fn json_schema(&self) -> RString {
+        guarded("json_schema", || {
+            Ok(RString::from(self.0.json_schema().to_string()))
+        })
+        .unwrap_or_else(|_| RString::from("true"))
+    }
+
+    fn validate(&self, spec: RStr<'_>) -> RResult<(), RString> {
+        guarded("validate", || {
+            let spec: serde_json::Value = serde_json::from_str(spec.as_str())
+                .map_err(|e| internal(format!("host sent invalid JSON: {e}")))?;
+            self.0.validate(&spec)
+        })
+    }
+}
+
+impl DocumentationProvider for AbiGenerator {
+    fn documentation(&self) -> RString {
+        guarded("documentation", || Ok(self.0.documentation().documentation))
+            .map(RString::from)
+            .unwrap_or_else(|e| e)
+    }
+
+    fn examples(&self) -> RString {
+        guarded("examples", || {
+            serde_json::to_string(&self.0.documentation().examples)
+                .map_err(|e| internal(e.to_string()))
+        })
+        .map(RString::from)
+        .unwrap_or_else(|_| RString::from("[]"))
+    }
+
+    fn usage_guide(&self) -> RString {
+        guarded("usage_guide", || Ok(self.0.documentation().usage_guide))
+            .map(RString::from)
+            .unwrap_or_else(|e| e)
+    }
+}
+
+/// `PluginMod::abi_info` of every SDK plugin.
+pub extern "C" fn abi_info() -> RString {
+    serde_json::to_string(&AbiInfo::current())
+        .map(RString::from)
+        .unwrap_or_default()
+}
+
+/// Builds the plugin object, catching a panicking builder.
+pub fn new_plugin(builder: fn() -> PluginBuilder) -> RResult<PluginBox, RString> {
+    guarded("plugin constructor", || {
+        Ok(Plugin_TO::from_value(SdkPlugin(builder()), TD_Opaque))
+    })
+}
+
+/// The root module of an SDK plugin.
+pub fn root_module(new_plugin: extern "C" fn() -> RResult<PluginBox, RString>) -> PluginModRef {
+    PluginMod {
+        abi_info,
+        new_plugin,
+    }
+    .leak_into_prefix()
+}

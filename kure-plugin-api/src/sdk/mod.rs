@@ -1,0 +1,290 @@
+//! The safe API plugin authors (and kure's built-in generators) write against.
+//!
+//! Implement [`Generator`] for a type, name its config struct, and export it with
+//! [`export_plugin!`](crate::export_plugin). The SDK:
+//!
+//! - derives the JSON Schema of the config with `schemars`,
+//! - decodes and validates each application before calling [`Generator::generate`],
+//! - exposes the documentation and examples of [`Generator::documentation`],
+//! - catches panics at every entry point and turns them into structured errors, because a
+//!   panic that reaches the ABI boundary would end the host process.
+
+mod erased;
+mod ffi;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use crate::abi::Issue;
+pub use erased::{erase, DynGenerator};
+pub use ffi::PluginBuilder;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use super::ffi::{abi_info, new_plugin, root_module};
+}
+
+/// Everything a plugin usually needs, in one `use`.
+pub mod prelude {
+    pub use super::{
+        Application, Documentation, Error, Example, Generator, Issue, Metadata, Object,
+    };
+    pub use crate::export_plugin;
+    pub use schemars::JsonSchema;
+    pub use serde::{Deserialize, Serialize};
+    pub use serde_json::{json, Value};
+}
+
+/// A generated Kubernetes object.
+pub type Object = Value;
+
+/// A generator: turns one application spec into Kubernetes objects.
+pub trait Generator: Send + Sync + 'static {
+    /// The spec (the `spec:` of the application document).
+    type Config: DeserializeOwned + schemars::JsonSchema;
+    /// `group/version` this generator answers to.
+    const API_VERSION: &'static str;
+    /// Kind this generator answers to.
+    const KIND: &'static str;
+
+    /// Produces the objects. Each must have `apiVersion`, `kind` and `metadata.name`.
+    fn generate(&self, app: &Application<Self::Config>) -> Result<Vec<Object>, Error>;
+
+    /// Checks what the JSON Schema cannot express (cross-field rules). Runs before
+    /// [`generate`](Generator::generate).
+    fn validate(&self, _config: &Self::Config) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Documentation, examples and a usage guide shown by `kure explain`.
+    fn documentation(&self) -> Documentation {
+        Documentation::default()
+    }
+}
+
+/// An application: the document that selected this generator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Application<C> {
+    /// `group/version` of the document.
+    pub api_version: String,
+    /// Kind of the document.
+    pub kind: String,
+    /// Name, namespace, labels and annotations.
+    pub metadata: Metadata,
+    /// The decoded, validated spec.
+    pub spec: C,
+}
+
+impl<C> Application<C> {
+    /// Metadata for an object generated for this app: the given name, the app's namespace,
+    /// its labels plus `app: <app name>`, and its annotations.
+    pub fn child_metadata(&self, name: &str) -> Value {
+        let mut labels = self.metadata.labels.clone();
+        labels.insert("app".to_owned(), self.metadata.name.clone());
+        let mut meta = serde_json::Map::new();
+        meta.insert("name".to_owned(), Value::String(name.to_owned()));
+        if let Some(ns) = &self.metadata.namespace {
+            meta.insert("namespace".to_owned(), Value::String(ns.clone()));
+        }
+        meta.insert("labels".to_owned(), serde_json::json!(labels));
+        if !self.metadata.annotations.is_empty() {
+            meta.insert(
+                "annotations".to_owned(),
+                serde_json::json!(self.metadata.annotations),
+            );
+        }
+        Value::Object(meta)
+    }
+}
+
+/// The `metadata:` of an application document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// Application name; generated objects are named after it.
+    pub name: String,
+    /// Namespace of the generated objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Labels added to every generated object.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations added to every generated object.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Documentation for one generator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Documentation {
+    /// Markdown describing the generator and its spec. Empty: the config's doc comment.
+    pub documentation: String,
+    /// Complete example documents.
+    pub examples: Vec<Example>,
+    /// How to use it (Markdown).
+    pub usage_guide: String,
+}
+
+/// One example application document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Example {
+    /// Short name, e.g. `minimal`.
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// A complete YAML document (apiVersion, kind, metadata, spec).
+    pub config: String,
+}
+
+impl Example {
+    /// Creates an example.
+    pub fn new(name: &str, description: &str, config: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            config: config.to_owned(),
+        }
+    }
+}
+
+/// An error from a generator or validator.
+///
+/// Any `std::error::Error` converts into it, so `?` works in [`Generator::generate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    message: String,
+    issues: Vec<Issue>,
+}
+
+impl Error {
+    /// An error with a message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            issues: Vec::new(),
+        }
+    }
+
+    /// An error about one field of the spec (`path` like `containers[0].image`).
+    pub fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
+        let issue = Issue {
+            path: path.into(),
+            message: message.into(),
+        };
+        Self {
+            message: format!("{}: {}", issue.path, issue.message),
+            issues: vec![issue],
+        }
+    }
+
+    /// Several field problems at once.
+    pub fn issues(issues: Vec<Issue>) -> Self {
+        let message = issues
+            .iter()
+            .map(|i| format!("{}: {}", i.path, i.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self { message, issues }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The field problems, if any.
+    pub fn field_issues(&self) -> &[Issue] {
+        &self.issues
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error> From<E> for Error {
+    fn from(e: E) -> Self {
+        Self::msg(e)
+    }
+}
+
+/// Declares the plugin a `cdylib` exports. Use it once, at the crate root.
+///
+/// ```ignore
+/// export_plugin! {
+///     name: "terraform",
+///     version: env!("CARGO_PKG_VERSION"),
+///     description: "Terraform runs as Kubernetes Jobs",
+///     author: "kure authors",
+///     generators: [TerraformGenerator],
+/// }
+/// ```
+///
+/// Instead of `generators: [...]`, `builder: some_fn` names a `fn() -> PluginBuilder` for
+/// plugins that need initialization or shutdown hooks.
+#[macro_export]
+macro_rules! export_plugin {
+    (
+        name: $name:expr,
+        version: $version:expr,
+        description: $description:expr,
+        author: $author:expr,
+        generators: [$($generator:expr),* $(,)?] $(,)?
+    ) => {
+        #[doc(hidden)]
+        pub fn __kure_plugin_builder() -> $crate::sdk::PluginBuilder {
+            $crate::sdk::PluginBuilder::new($name, $version, $description, $author)
+                $(.generator($generator))*
+        }
+        $crate::export_plugin!(@export __kure_plugin_builder);
+    };
+    (builder: $builder:path $(,)?) => {
+        $crate::export_plugin!(@export $builder);
+    };
+    (@export $builder:path) => {
+        #[doc(hidden)]
+        extern "C" fn __kure_new_plugin() -> $crate::__private::abi_stable::std_types::RResult<
+            $crate::abi::PluginBox,
+            $crate::__private::abi_stable::std_types::RString,
+        > {
+            $crate::sdk::__private::new_plugin($builder)
+        }
+
+        #[doc(hidden)]
+        fn __kure_root_module() -> $crate::abi::PluginModRef {
+            $crate::sdk::__private::root_module(__kure_new_plugin)
+        }
+
+        #[doc(hidden)]
+        extern "C" fn __kure_root_module_loader(
+        ) -> $crate::__private::abi_stable::library::RootModuleResult {
+            $crate::__private::abi_stable::library::__call_root_module_loader(__kure_root_module)
+        }
+
+        /// The library header `abi_stable` looks up when the host loads this plugin.
+        #[doc(hidden)]
+        #[allow(unsafe_code)]
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+        pub static __KURE_PLUGIN_LIB_HEADER: $crate::__private::abi_stable::library::LibHeader = {
+            // SAFETY: the constructor returns the root module of type `PluginModRef`, which is
+            // the type named here, exactly as `#[export_root_module]` would generate it.
+            unsafe {
+                $crate::__private::abi_stable::library::LibHeader::from_constructor::<
+                    $crate::abi::PluginModRef,
+                >(
+                    __kure_root_module_loader,
+                    $crate::__private::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}
