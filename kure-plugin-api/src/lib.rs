@@ -51,6 +51,18 @@
 //! ```
 //!
 //! Build it with `crate-type = ["cdylib", "rlib"]`, sign the library, and `kure` can load it.
+//! The derives expand to paths in `serde` and `schemars`, so a plugin's `Cargo.toml` lists
+//! those two beside this crate, with the same major versions (serde 1, schemars 1):
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib", "rlib"]
+//!
+//! [dependencies]
+//! kure-plugin-api = "1"
+//! serde = { version = "1", features = ["derive"] }
+//! schemars = "1"
+//! ```
 #![deny(missing_docs)]
 
 pub mod abi;

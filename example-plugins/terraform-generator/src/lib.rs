@@ -1,1 +1,355 @@
+//! A kure plugin that runs Terraform inside the cluster.
+//!
+//! `TerraformConfig` (`generators.example.com/v1alpha1`) becomes:
+//! - a ConfigMap `<name>-terraform` holding `main.tf` and `terraform.tfvars.json`,
+//! - a Job `<name>-apply` that copies them to a work dir and runs `terraform init` + `apply`,
+//! - a ServiceAccount, Role and RoleBinding for the Job (Terraform's Kubernetes backend and
+//!   providers need to read Secrets and manage Leases in the namespace),
+//! - a reference (`envFrom`) to the Secret holding backend credentials, when given.
 
+use std::collections::BTreeMap;
+
+use kure_plugin_api::sdk::prelude::*;
+
+/// Terraform run as a Kubernetes Job: a module, its variables, and a state backend.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TerraformConfig {
+    /// The module to apply.
+    pub module: Module,
+    /// Input variables of the module.
+    #[serde(default)]
+    pub variables: BTreeMap<String, Value>,
+    /// Where Terraform keeps its state. Default: the `kubernetes` backend (a Secret in the
+    /// namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    /// Terraform version constraint written to `required_version`, e.g. `>= 1.6.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_version: Option<String>,
+    /// Terraform image. Default `hashicorp/terraform:1.9`.
+    #[serde(default = "default_image")]
+    pub image: String,
+}
+
+fn default_image() -> String {
+    "hashicorp/terraform:1.9".to_owned()
+}
+
+/// A Terraform module.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Module {
+    /// Module source: a registry address, git URL or local path.
+    pub source: String,
+    /// Version constraint (registry modules only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A state backend.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Backend {
+    /// Backend type, e.g. `s3`, `gcs`, `azurerm`, `kubernetes`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Backend settings (non-secret).
+    #[serde(default)]
+    pub config: BTreeMap<String, Value>,
+    /// Secret whose keys become environment variables of the Job (backend credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<String>,
+}
+
+/// The generator.
+#[derive(Debug, Default)]
+pub struct TerraformGenerator;
+
+fn hcl_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+fn hcl_value(v: &Value) -> String {
+    // JSON scalars, lists and maps are valid HCL expressions.
+    v.to_string()
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Renders `main.tf` for a config.
+pub fn main_tf(spec: &TerraformConfig, app: &str, namespace: &str) -> String {
+    let mut tf = String::from("terraform {\n");
+    if let Some(v) = &spec.required_version {
+        tf.push_str(&format!("  required_version = {}\n", hcl_string(v)));
+    }
+    match &spec.backend {
+        Some(b) => {
+            tf.push_str(&format!("  backend {} {{\n", hcl_string(&b.kind)));
+            for (k, v) in &b.config {
+                tf.push_str(&format!("    {k} = {}\n", hcl_value(v)));
+            }
+            tf.push_str("  }\n");
+        }
+        None => {
+            tf.push_str("  backend \"kubernetes\" {\n");
+            tf.push_str(&format!("    secret_suffix = {}\n", hcl_string(app)));
+            tf.push_str(&format!("    namespace     = {}\n", hcl_string(namespace)));
+            tf.push_str("    in_cluster_config = true\n  }\n");
+        }
+    }
+    tf.push_str("}\n\n");
+    tf.push_str(&format!("module {} {{\n", hcl_string(app)));
+    tf.push_str(&format!("  source = {}\n", hcl_string(&spec.module.source)));
+    if let Some(v) = &spec.module.version {
+        tf.push_str(&format!("  version = {}\n", hcl_string(v)));
+    }
+    for k in spec.variables.keys() {
+        tf.push_str(&format!("  {k} = var.{k}\n"));
+    }
+    tf.push_str("}\n");
+    for k in spec.variables.keys() {
+        tf.push_str(&format!("\nvariable {} {{}}\n", hcl_string(k)));
+    }
+    tf
+}
+
+impl Generator for TerraformGenerator {
+    type Config = TerraformConfig;
+    const API_VERSION: &'static str = "generators.example.com/v1alpha1";
+    const KIND: &'static str = "TerraformConfig";
+
+    fn validate(&self, spec: &TerraformConfig) -> Result<(), Error> {
+        let mut issues = Vec::new();
+        if spec.module.source.trim().is_empty() {
+            issues.push(Issue {
+                path: "module.source".into(),
+                message: "module source must not be empty".into(),
+            });
+        }
+        for k in spec.variables.keys() {
+            if !is_identifier(k) {
+                issues.push(Issue {
+                    path: format!("variables.{k}"),
+                    message: format!("`{k}` is not a Terraform identifier (letters, digits, `_`, `-`; starting with a letter)"),
+                });
+            }
+        }
+        if let Some(b) = &spec.backend {
+            if !is_identifier(&b.kind) {
+                issues.push(Issue {
+                    path: "backend.type".into(),
+                    message: format!("`{}` is not a backend type", b.kind),
+                });
+            }
+            for k in b.config.keys() {
+                if !is_identifier(k) {
+                    issues.push(Issue {
+                        path: format!("backend.config.{k}"),
+                        message: format!("`{k}` is not a valid setting name"),
+                    });
+                }
+            }
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::issues(issues))
+        }
+    }
+
+    fn generate(&self, app: &Application<TerraformConfig>) -> Result<Vec<Object>, Error> {
+        let name = &app.metadata.name;
+        let ns = app
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let spec = &app.spec;
+        let files = format!("{name}-terraform");
+        let sa = format!("{name}-terraform");
+        let tfvars = serde_json::to_string_pretty(&spec.variables)?;
+
+        let mut container = json!({
+            "name": "terraform",
+            "image": spec.image,
+            "workingDir": "/workspace",
+            "command": ["/bin/sh", "-c"],
+            "args": ["cp /config/* /workspace/ && terraform init -input=false && terraform apply -input=false -auto-approve"],
+            "env": [{ "name": "TF_IN_AUTOMATION", "value": "1" }],
+            "volumeMounts": [
+                { "name": "config", "mountPath": "/config", "readOnly": true },
+                { "name": "workspace", "mountPath": "/workspace" }
+            ],
+        });
+        if let Some(secret) = spec
+            .backend
+            .as_ref()
+            .and_then(|b| b.credentials_secret.as_ref())
+        {
+            container["envFrom"] = json!([{ "secretRef": { "name": secret } }]);
+        }
+
+        Ok(vec![
+            json!({
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": app.child_metadata(&sa),
+            }),
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": app.child_metadata(&sa),
+                "rules": [
+                    { "apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update", "patch", "delete"] },
+                    { "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "create", "update", "patch", "delete"] }
+                ],
+            }),
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": app.child_metadata(&sa),
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa },
+                "subjects": [{ "kind": "ServiceAccount", "name": sa, "namespace": ns }],
+            }),
+            json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": app.child_metadata(&files),
+                "data": {
+                    "main.tf": main_tf(spec, name, &ns),
+                    "terraform.tfvars.json": tfvars,
+                },
+            }),
+            json!({
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": app.child_metadata(&format!("{name}-apply")),
+                "spec": {
+                    "backoffLimit": 2,
+                    "template": {
+                        "metadata": { "labels": { "app": name } },
+                        "spec": {
+                            "serviceAccountName": sa,
+                            "restartPolicy": "Never",
+                            "containers": [container],
+                            "volumes": [
+                                { "name": "config", "configMap": { "name": files } },
+                                { "name": "workspace", "emptyDir": {} }
+                            ],
+                        },
+                    },
+                },
+            }),
+        ])
+    }
+
+    fn documentation(&self) -> Documentation {
+        Documentation {
+            documentation: "Runs a Terraform module inside the cluster. Generates a ConfigMap with \
+                            `main.tf` and `terraform.tfvars.json`, a Job that runs `terraform init` and \
+                            `terraform apply` on them, and a ServiceAccount with a Role and RoleBinding \
+                            for the Job. Backend credentials come from the Secret named in \
+                            `backend.credentialsSecret`; without a backend, state is kept in a Secret \
+                            through Terraform's kubernetes backend."
+                .to_owned(),
+            examples: vec![
+                Example::new("s3-backend", "A registry module with an S3 backend and credentials from a Secret", include_str!("../examples/network.yaml")),
+                Example::new("kubernetes-backend", "A local module with state kept in the cluster", include_str!("../examples/local.yaml")),
+            ],
+            usage_guide: "Name the module (`module.source`, optional `module.version`), give its \
+                          `variables`, and choose a `backend`. Put backend credentials in a Secret and \
+                          name it in `backend.credentialsSecret`; its keys become environment variables \
+                          of the Job."
+                .to_owned(),
+        }
+    }
+}
+
+export_plugin! {
+    name: "terraform",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "Terraform modules applied by Kubernetes Jobs",
+    author: "kure authors",
+    generators: [TerraformGenerator],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kure_plugin_api::sdk::erase;
+
+    fn app(yaml: &str) -> Value {
+        let v: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
+        serde_json::to_value(v).expect("json")
+    }
+
+    #[test]
+    fn generates_the_five_objects_with_backend_credentials() {
+        let g = erase(TerraformGenerator);
+        let doc = app(include_str!("../examples/network.yaml"));
+        g.validate(&doc["spec"]).expect("valid");
+        let objs = g.generate(&doc).expect("generate");
+        let kinds: Vec<&str> = objs
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            kinds,
+            ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Job"]
+        );
+        let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
+        assert!(main.contains("backend \"s3\""), "{main}");
+        assert!(main.contains("bucket = \"example-tfstate\""), "{main}");
+        assert!(main.contains("required_version = \">= 1.6.0\""), "{main}");
+        assert!(main.contains("cidr = var.cidr"), "{main}");
+        let job = &objs[4];
+        assert_eq!(
+            job["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"],
+            "aws-credentials"
+        );
+        assert_eq!(job["metadata"]["namespace"], "infra");
+        assert_eq!(objs[2]["subjects"][0]["namespace"], "infra");
+    }
+
+    #[test]
+    fn default_backend_keeps_state_in_cluster() {
+        let objs = erase(TerraformGenerator)
+            .generate(&app(include_str!("../examples/local.yaml")))
+            .expect("generate");
+        let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
+        assert!(main.contains("backend \"kubernetes\""), "{main}");
+        assert!(objs[4]["spec"]["template"]["spec"]["containers"][0]
+            .get("envFrom")
+            .is_none());
+    }
+
+    #[test]
+    fn rejects_bad_variable_names() {
+        let mut doc = app(include_str!("../examples/local.yaml"));
+        doc["spec"]["variables"]["bad name"] = json!(1);
+        let err = erase(TerraformGenerator)
+            .validate(&doc["spec"])
+            .expect_err("invalid");
+        assert_eq!(err.issues[0].path, "variables.bad name");
+    }
+
+    #[test]
+    fn documentation_examples_are_valid_documents() {
+        let g = erase(TerraformGenerator);
+        let docs = g.documentation();
+        assert!(docs.examples.len() >= 2);
+        for ex in docs.examples {
+            let doc = app(&ex.config);
+            assert_eq!(doc["kind"], "TerraformConfig", "{}", ex.name);
+            g.validate(&doc["spec"]).expect("example validates");
+            assert!(!g.generate(&doc).expect("example generates").is_empty());
+        }
+    }
+}

@@ -113,19 +113,44 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+thread_local! {
+    static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Replaces the plugin's panic hook (a cdylib has its own copy of std, so this does not touch
+/// the host's) with one that records where the panic happened instead of printing: the
+/// location goes into the structured error the host reports.
+fn install_quiet_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            PANIC_LOCATION.with(|c| *c.borrow_mut() = at);
+        }));
+    });
+}
+
 /// Runs `f`, turning a panic into an `ErrorPayload` of kind `panic`.
 fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, ErrorPayload>) -> RResult<T, RString> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => ROk(v),
         Ok(Err(e)) => RErr(e.to_rstring()),
-        Err(p) => RErr(
-            ErrorPayload {
-                kind: "panic".to_owned(),
-                message: format!("{what} panicked: {}", panic_message(p.as_ref())),
-                issues: Vec::new(),
-            }
-            .to_rstring(),
-        ),
+        Err(p) => {
+            let at = PANIC_LOCATION
+                .with(|c| c.borrow_mut().take())
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            RErr(
+                ErrorPayload {
+                    kind: "panic".to_owned(),
+                    message: format!("{what} panicked{at}: {}", panic_message(p.as_ref())),
+                    issues: Vec::new(),
+                }
+                .to_rstring(),
+            )
+        }
     }
 }
 
@@ -276,6 +301,7 @@ pub extern "C" fn abi_info() -> RString {
 
 /// Builds the plugin object, catching a panicking builder.
 pub fn new_plugin(builder: fn() -> PluginBuilder) -> RResult<PluginBox, RString> {
+    install_quiet_panic_hook();
     guarded("plugin constructor", || {
         Ok(Plugin_TO::from_value(SdkPlugin(builder()), TD_Opaque))
     })
