@@ -11,7 +11,9 @@ pub struct GlobalArgs {
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     pub plugin_dirs: Vec<PathBuf>,
     /// Load plugins that have no trusted signature (development only; prints a warning).
-    #[arg(long, global = true, env = "KURE_ALLOW_UNSIGNED")]
+    /// KURE_ALLOW_UNSIGNED=1 (or true/yes/on) does the same.
+    #[arg(long, global = true, env = "KURE_ALLOW_UNSIGNED", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new(), hide_env_values = true)]
     pub allow_unsigned: bool,
     /// Print full diagnostics (e.g. abi_stable's layout report for an incompatible plugin).
     #[arg(short, long, global = true)]

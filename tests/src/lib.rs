@@ -1,1 +1,193 @@
+//! Support for kure's end-to-end tests: builds the `kure` binary and the example and fixture
+//! plugins once, lays out plugin directories, runs `kure`, and compares golden files.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("debug")
+}
+
+/// Builds kure and every plugin crate once per test process.
+pub fn build() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root())
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "kure-cli",
+                "-p",
+                "kure-terraform-generator",
+                "-p",
+                "kure-fixture-misbehaving",
+                "-p",
+                "kure-fixture-incompatible-abi",
+            ])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build failed");
+    });
+}
+
+/// The `kure` binary.
+pub fn kure_bin() -> PathBuf {
+    build();
+    target_dir().join("kure")
+}
+
+/// A built plugin library by crate name (e.g. `kure_terraform_generator`).
+pub fn plugin_lib(crate_name: &str) -> PathBuf {
+    build();
+    target_dir().join(format!("lib{crate_name}.so"))
+}
+
+/// The terraform plugin library.
+pub fn terraform_lib() -> PathBuf {
+    plugin_lib("kure_terraform_generator")
+}
+
+/// A scratch area with its own KURE_HOME and an empty plugin dir.
+pub struct Sandbox {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// A new sandbox.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        Self { dir }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The sandbox's plugin dir.
+    pub fn plugins(&self) -> PathBuf {
+        self.path().join("plugins")
+    }
+
+    /// Copies a library into the plugin dir.
+    pub fn add_plugin(&self, lib: &Path) -> PathBuf {
+        let dest = self.plugins().join(lib.file_name().unwrap());
+        std::fs::copy(lib, &dest).unwrap();
+        dest
+    }
+
+    /// Writes a file relative to the sandbox.
+    pub fn write(&self, rel: &str, contents: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// A `kure` command isolated from the user's environment: KURE_HOME in the sandbox, the
+    /// sandbox's plugin dir, running in the sandbox.
+    pub fn kure(&self) -> Command {
+        let mut c = Command::new(kure_bin());
+        c.current_dir(self.path())
+            .env("KURE_HOME", self.path().join("home"))
+            .env_remove("KURE_PLUGIN_PATH")
+            .env_remove("KURE_ALLOW_UNSIGNED")
+            .env_remove("RUST_BACKTRACE")
+            .arg("--plugin-dir")
+            .arg(self.plugins());
+        c
+    }
+}
+
+/// Runs a command and returns its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run kure")
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts exit code 1, stderr containing every needle, and returns stderr.
+pub fn expect_failure(o: &Output, needles: &[&str]) -> String {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected exit 1; stderr:\n{err}\nstdout:\n{}",
+        stdout(o)
+    );
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+    assert!(
+        o.stdout.is_empty(),
+        "nothing may be written on failure, got:\n{}",
+        stdout(o)
+    );
+    err
+}
+
+/// Compares `actual` with the golden file `tests/golden/<name>`; `BLESS=1` rewrites it.
+pub fn golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var_os("BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden file {}; run with BLESS=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(5)
+            .map(|(i, (a, b))| format!("line {}:\n  golden: {a}\n  actual: {b}", i + 1))
+            .collect();
+        panic!(
+            "{} differs from the output (run with BLESS=1 to accept):\n{}\n(golden {} lines, actual {} lines)",
+            path.display(),
+            diff.join("\n"),
+            expected.lines().count(),
+            actual.lines().count()
+        );
+    }
+}

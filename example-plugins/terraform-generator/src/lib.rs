@@ -260,8 +260,8 @@ impl Generator for TerraformGenerator {
                             through Terraform's kubernetes backend."
                 .to_owned(),
             examples: vec![
-                Example::new("s3-backend", "A registry module with an S3 backend and credentials from a Secret", include_str!("../examples/network.yaml")),
-                Example::new("kubernetes-backend", "A local module with state kept in the cluster", include_str!("../examples/local.yaml")),
+                Example::new("s3-backend", "A registry module with an S3 backend and credentials from a Secret", include_str!("../../../examples/terraform-network.yaml")),
+                Example::new("kubernetes-backend", "A local module with state kept in the cluster", include_str!("../../../examples/terraform-dns.yaml")),
             ],
             usage_guide: "Name the module (`module.source`, optional `module.version`), give its \
                           `variables`, and choose a `backend`. Put backend credentials in a Secret and \
@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn generates_the_five_objects_with_backend_credentials() {
         let g = erase(TerraformGenerator);
-        let doc = app(include_str!("../examples/network.yaml"));
+        let doc = app(include_str!("../../../examples/terraform-network.yaml"));
         g.validate(&doc["spec"]).expect("valid");
         let objs = g.generate(&doc).expect("generate");
         let kinds: Vec<&str> = objs
@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn default_backend_keeps_state_in_cluster() {
         let objs = erase(TerraformGenerator)
-            .generate(&app(include_str!("../examples/local.yaml")))
+            .generate(&app(include_str!("../../../examples/terraform-dns.yaml")))
             .expect("generate");
         let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
         assert!(main.contains("backend \"kubernetes\""), "{main}");
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_variable_names() {
-        let mut doc = app(include_str!("../examples/local.yaml"));
+        let mut doc = app(include_str!("../../../examples/terraform-dns.yaml"));
         doc["spec"]["variables"]["bad name"] = json!(1);
         let err = erase(TerraformGenerator)
             .validate(&doc["spec"])

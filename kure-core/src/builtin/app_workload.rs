@@ -101,7 +101,8 @@ pub struct Port {
     pub protocol: Protocol,
 }
 
-/// Port protocols.
+/// Port protocols (the variant names are the Kubernetes wire values).
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum Protocol {
     /// TCP.
@@ -862,8 +863,8 @@ impl Generator for AppWorkload {
                             `ingress` is set."
                 .to_owned(),
             examples: vec![
-                Example::new("web", "A Deployment with a Service and an Ingress", include_str!("examples/app-web.yaml")),
-                Example::new("database", "A StatefulSet with per-replica storage", include_str!("examples/app-db.yaml")),
+                Example::new("web", "A Deployment with a Service and an Ingress", include_str!("../../../examples/shop.yaml")),
+                Example::new("database", "A StatefulSet with per-replica storage", include_str!("../../../examples/postgres.yaml")),
             ],
             usage_guide: "Set `workload`, list `containers` with an `image` each, name the ports you want \
                           exposed, and add `ingress` with a `servicePortName` to publish one of them. \

@@ -1,0 +1,56 @@
+# kure: build, demo, test, bench. `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+KURE := target/debug/kure
+PLUGIN := target/debug/libkure_terraform_generator.so
+DEMO_HOME ?= $(CURDIR)/target/demo-home
+
+.PHONY: help build plugins demo test check fmt clippy unit bench clean
+
+help:
+	@echo "make demo    build kure and the terraform plugin, generate manifests from examples/"
+	@echo "make test    fmt check, clippy -D warnings, every test (what CI runs)"
+	@echo "make bench   benchmarks (prints a table)"
+	@echo "make build   build the workspace"
+
+build:
+	$(CARGO) build --workspace
+
+plugins:
+	$(CARGO) build -p kure-terraform-generator
+
+$(KURE) $(PLUGIN): FORCE
+	$(CARGO) build -p kure-cli -p kure-terraform-generator
+FORCE:
+
+# The demo runs kure in a private KURE_HOME with the example plugin installed in its plugin dir.
+demo: $(KURE) $(PLUGIN)
+	rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)/plugins
+	cp $(PLUGIN) $(DEMO_HOME)/plugins/
+	@echo "== kure gvks"
+	KURE_HOME=$(DEMO_HOME) $(KURE) --allow-unsigned gvks
+	@echo "== kure generate -f examples/  (stdout)"
+	KURE_HOME=$(DEMO_HOME) $(KURE) --allow-unsigned generate -f examples/
+	@echo "== kure generate -f examples/ -o out/"
+	KURE_HOME=$(DEMO_HOME) $(KURE) --allow-unsigned generate -f examples/ -o out
+	@find out -name '*.yaml' | sort
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+check: fmt clippy
+
+test: fmt clippy unit
+
+bench:
+	@echo "benchmarks are not written yet (issue: make bench)"; exit 1
+
+clean:
+	$(CARGO) clean
+	rm -rf out

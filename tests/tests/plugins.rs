@@ -1,0 +1,284 @@
+//! Plugin loading and the host's defences against broken or hostile plugins.
+
+#![allow(clippy::unwrap_used)]
+
+use kure_tests::*;
+
+fn misbehaving() -> std::path::PathBuf {
+    plugin_lib("kure_fixture_misbehaving")
+}
+
+fn app(kind: &str) -> String {
+    format!("apiVersion: fixtures.kure.dev/v1\nkind: {kind}\nmetadata:\n  name: victim\n")
+}
+
+#[test]
+fn unsigned_plugins_are_refused_unless_allowed() {
+    let s = Sandbox::new();
+    let lib = s.add_plugin(&terraform_lib());
+    let f = root().join("examples/terraform-network.yaml");
+    let err = expect_failure(
+        &run(s.kure().args(["generate", "-f"]).arg(&f)),
+        &["refused", "--allow-unsigned"],
+    );
+    assert!(err.contains(&lib.display().to_string()), "{err}");
+    let o = run(s
+        .kure()
+        .args(["generate", "-f"])
+        .arg(&f)
+        .env("KURE_ALLOW_UNSIGNED", "1"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: loaded unsigned plugin terraform@0.1.0"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("kind: Job"));
+}
+
+#[test]
+fn plugins_are_found_through_kure_plugin_path_and_kure_home() {
+    let s = Sandbox::new();
+    let f = root().join("examples/terraform-dns.yaml");
+    let via_path = s.path().join("via-path");
+    std::fs::create_dir(&via_path).unwrap();
+    std::fs::copy(terraform_lib(), via_path.join("libtf.so")).unwrap();
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&f)
+        .env("KURE_PLUGIN_PATH", &via_path));
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_dir_all(&via_path).unwrap();
+    let home_plugins = s.path().join("home/plugins/terraform/0.1.0");
+    std::fs::create_dir_all(&home_plugins).unwrap();
+    std::fs::copy(terraform_lib(), home_plugins.join("libtf.so")).unwrap();
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn plugins_are_not_loaded_when_the_input_uses_only_builtins() {
+    let s = Sandbox::new();
+    s.write("plugins/garbage.so", "definitely not ELF");
+    let o = run(s
+        .kure()
+        .args(["generate", "-f"])
+        .arg(root().join("examples/shop.yaml")));
+    assert!(
+        o.status.success(),
+        "a broken plugin was loaded for built-in input: {}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn panicking_plugin_is_survived_and_named() {
+    let s = Sandbox::new();
+    s.add_plugin(&misbehaving());
+    let f = s.write("p.yaml", &app("Panic"));
+    let err = expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
+        &[
+            "p.yaml:1",
+            "app `victim`",
+            "plugin misbehaving@0.1.0",
+            "panicked",
+            "boom in app victim",
+        ],
+    );
+    assert!(!err.contains("stack backtrace"), "{err}");
+}
+
+#[test]
+fn plugin_objects_without_kind_are_rejected() {
+    let s = Sandbox::new();
+    s.add_plugin(&misbehaving());
+    let f = s.write("p.yaml", &app("NoKind"));
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
+        &[
+            "plugin misbehaving@0.1.0",
+            "app `victim`",
+            "without kind",
+            "apiVersion, kind and metadata.name",
+        ],
+    );
+}
+
+#[test]
+fn plugin_returning_invalid_json_is_rejected() {
+    let s = Sandbox::new();
+    s.add_plugin(&misbehaving());
+    let f = s.write("p.yaml", &app("BadJson"));
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
+        &[
+            "plugin misbehaving@0.1.0",
+            "app `victim`",
+            "returned invalid JSON",
+        ],
+    );
+}
+
+#[test]
+fn random_bytes_in_the_plugin_dir_are_named() {
+    let s = Sandbox::new();
+    s.write("plugins/random.so", &"\u{7f}ELF garbage ".repeat(100));
+    let f = s.write("p.yaml", &app("Panic"));
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
+        &[
+            "random.so is not a loadable library",
+            "remove it from the plugin directory",
+        ],
+    );
+}
+
+#[test]
+fn an_ordinary_shared_library_is_not_a_kure_plugin() {
+    let s = Sandbox::new();
+    let c = s.write("plain.c", "int plain(void) { return 42; }\n");
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(s.plugins().join("libplain.so"))
+        .arg(&c)
+        .status()
+        .expect("cc");
+    assert!(status.success());
+    let f = s.write("p.yaml", &app("Panic"));
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
+        &["libplain.so is a shared library but not a kure plugin"],
+    );
+}
+
+#[test]
+fn incompatible_abi_is_one_paragraph_with_the_fix() {
+    let s = Sandbox::new();
+    s.add_plugin(&plugin_lib("kure_fixture_incompatible_abi"));
+    let f = s.write("p.yaml", &app("Panic"));
+    let err = expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
+        &[
+            "libkure_fixture_incompatible_abi.so has an incompatible ABI",
+            "Rebuild the plugin against kure-plugin-api 1.0.0",
+        ],
+    );
+    assert_eq!(err.trim().lines().count(), 1, "not one paragraph:\n{err}");
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "-v", "generate", "-f"])
+        .arg(&f));
+    assert!(
+        stderr(&o).lines().count() > 10,
+        "--verbose should add abi_stable's report"
+    );
+}
+
+#[test]
+fn two_plugins_claiming_one_gvk_are_both_named() {
+    let s = Sandbox::new();
+    s.add_plugin(&misbehaving());
+    s.add_plugin(&terraform_lib());
+    let f = root().join("examples/terraform-dns.yaml");
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
+        &[
+            "TerraformConfig is provided by both",
+            "plugin misbehaving@0.1.0",
+            "plugin terraform@0.1.0",
+        ],
+    );
+}
+
+#[test]
+fn plugin_validation_uses_the_plugin_schema() {
+    let s = Sandbox::new();
+    s.add_plugin(&terraform_lib());
+    let f = s.write("t.yaml", "apiVersion: generators.example.com/v1alpha1\nkind: TerraformConfig\nmetadata:\n  name: t\nspec:\n  module:\n    sourc: x\n");
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "validate", "-f"])
+            .arg(&f)),
+        &["t.yaml:7", "spec.module.sourc", "did you mean `source`?"],
+    );
+}
+
+#[test]
+fn gvks_schema_explain_and_version() {
+    let s = Sandbox::new();
+    s.add_plugin(&terraform_lib());
+    let o = run(s.kure().args(["--allow-unsigned", "gvks"]));
+    let out = stdout(&o);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|r| r[..] == ["generators.gokure.dev/v1alpha1", "AppWorkload", "built-in"]),
+        "{out}"
+    );
+    assert!(
+        rows.iter().any(|r| r[..3]
+            == [
+                "generators.example.com/v1alpha1",
+                "TerraformConfig",
+                "plugin"
+            ]
+            && r[3] == "terraform@0.1.0"),
+        "{out}"
+    );
+    let o = run(s.kure().args(["schema", "AppWorkload"]));
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).expect("schema is JSON");
+    assert_eq!(
+        schema["properties"]["workload"]["$ref"],
+        "#/$defs/WorkloadKind"
+    );
+    assert!(schema["required"]
+        .as_array()
+        .unwrap()
+        .contains(&"containers".into()));
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "schema", "TerraformConfig"]));
+    let schema: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("plugin schema is JSON");
+    assert!(schema["properties"]["backend"].is_object());
+    expect_failure(
+        &run(s.kure().args(["--allow-unsigned", "schema", "AppWorkloud"])),
+        &["no generator for kind `AppWorkloud`", "AppWorkload"],
+    );
+    let o = run(s.kure().args(["version"]));
+    assert!(
+        stdout(&o).contains("kure-plugin-api 1.0.0 (ABI 1)"),
+        "{}",
+        stdout(&o)
+    );
+}
