@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use kure_core::{Admission, Engine, EngineOptions, TrustPolicy};
+use kure_core::config::{kure_home, trust_policy, Config};
+use kure_core::{Admission, Engine, EngineOptions, Store, TrustPolicy};
 
 /// Global options.
 #[derive(Debug, clap::Args)]
@@ -21,14 +22,70 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// `KURE_HOME` and its configuration.
+    pub fn home(&self) -> anyhow::Result<(PathBuf, Config)> {
+        let home = kure_home();
+        let config = Config::load(&home)?;
+        Ok((home, config))
+    }
+
+    /// The trust policy: flag or config for unsigned plugins, signers from KURE_HOME.
+    pub fn trust(&self) -> anyhow::Result<TrustPolicy> {
+        let (home, config) = self.home()?;
+        Ok(trust_policy(&home, &config, self.allow_unsigned)?)
+    }
+
+    /// The plugin store.
+    pub fn store(&self) -> Store {
+        Store::new(kure_home())
+    }
+
     /// An engine for these options.
-    pub fn engine(&self) -> Engine {
-        Engine::new(EngineOptions {
-            plugin_dirs: self.plugin_dirs.clone(),
-            trust: TrustPolicy {
-                allow_unsigned: self.allow_unsigned,
-            },
-        })
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        let (home, config) = self.home()?;
+        let mut plugin_dirs = self.plugin_dirs.clone();
+        plugin_dirs.extend(config.plugin_dirs.iter().map(|d| home.join(d)));
+        Ok(Engine::new(EngineOptions {
+            plugin_dirs,
+            trust: trust_policy(&home, &config, self.allow_unsigned)?,
+            store: Some(Store::new(home)),
+        }))
+    }
+}
+
+/// Output formats of list-like commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Prints rows as an aligned table with a header.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:w$}  "));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
     }
 }
 
@@ -62,6 +119,9 @@ pub fn find_generator(
     kind: &str,
     api_version: Option<&str>,
 ) -> anyhow::Result<kure_core::Entry> {
+    if engine.registry().find_kind(kind, api_version).is_empty() {
+        engine.use_index()?;
+    }
     if engine.registry().find_kind(kind, api_version).is_empty() {
         engine.load_all_plugins()?;
     }

@@ -12,8 +12,9 @@ use common::GlobalArgs;
 /// kure turns short YAML application specs into Kubernetes manifests.
 ///
 /// Each YAML document names a generator with `apiVersion` and `kind`. Built-in generators:
-/// AppWorkload and FluxHelm (generators.gokure.dev/v1alpha1). More come from plugins: signed
-/// shared libraries found in the plugin directories.
+/// AppWorkload and FluxHelm (generators.gokure.dev/v1alpha1). More come from plugins: shared
+/// libraries signed by a key you trust (`kure trust add`), installed with `kure plugins install`
+/// or found in the plugin directories.
 #[derive(Debug, Parser)]
 #[command(name = "kure", version, propagate_version = true, max_term_width = 100)]
 #[command(
@@ -33,6 +34,9 @@ enum Command {
     Schema(commands::schema::Args),
     Explain(commands::explain::Args),
     Gvks(commands::gvks::Args),
+    Plugins(commands::plugins::Args),
+    Trust(commands::trust::Args),
+    Lock(commands::lock::Args),
     Version(commands::version::Args),
 }
 
@@ -45,6 +49,9 @@ fn main() -> ExitCode {
         Command::Schema(a) => commands::schema::execute(&cli.global, a),
         Command::Explain(a) => commands::explain::execute(&cli.global, a),
         Command::Gvks(a) => commands::gvks::execute(&cli.global, a),
+        Command::Plugins(a) => commands::plugins::execute(&cli.global, a),
+        Command::Trust(a) => commands::trust::execute(&cli.global, a),
+        Command::Lock(a) => commands::lock::execute(&cli.global, a),
         Command::Version(a) => commands::version::execute(&cli.global, a),
     };
     match result {

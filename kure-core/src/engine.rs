@@ -11,10 +11,13 @@ use serde_json::Value;
 use crate::decode::Document;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
-use crate::plugin::{discover_libraries, load_plugin, plugin_dirs, LoadedPlugin};
+use crate::plugin::{discover_checked, load_admitted, plugin_dirs, LoadError, LoadedPlugin};
 use crate::registry::{Provider, StackRegistry};
 use crate::render::AppOutput;
+use crate::store::{Index, IndexEntry, IndexedGvk, Store};
+use crate::trust::sha256_hex;
 use crate::trust::TrustPolicy;
+use kure_plugin_api::sdk::{Documentation, DynGenerator};
 
 /// How the engine finds and trusts plugins.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +26,8 @@ pub struct EngineOptions {
     pub plugin_dirs: Vec<PathBuf>,
     /// Which libraries may be loaded.
     pub trust: TrustPolicy,
+    /// The plugin store whose index says which installed plugin provides which GVK.
+    pub store: Option<Store>,
 }
 
 /// Built-in generators plus plugins, loaded on demand.
@@ -31,6 +36,7 @@ pub struct Engine {
     registry: StackRegistry,
     plugins: Vec<Arc<LoadedPlugin>>,
     scanned: bool,
+    index: Option<Index>,
 }
 
 impl Engine {
@@ -41,6 +47,91 @@ impl Engine {
             registry: StackRegistry::with_builtins(),
             plugins: Vec::new(),
             scanned: false,
+            index: None,
+        }
+    }
+
+    /// The store's index (read once); empty without a store.
+    pub fn index(&mut self) -> Result<&Index, Error> {
+        if self.index.is_none() {
+            let index = match &self.options.store {
+                Some(s) => s.read_index()?,
+                None => Index::default(),
+            };
+            self.index = Some(index);
+        }
+        Ok(self.index.get_or_insert_with(Index::default))
+    }
+
+    fn is_indexed_library(&self, path: &std::path::Path) -> bool {
+        let (Some(store), Some(index)) = (&self.options.store, &self.index) else {
+            return false;
+        };
+        let canon =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let path = canon(path);
+        index
+            .plugins
+            .iter()
+            .any(|e| canon(&store.library_path(e)) == path)
+    }
+
+    /// Loads an installed plugin: its bytes must still hash to what the index recorded, and
+    /// its signature must still verify.
+    pub fn load_installed(&mut self, entry: &IndexEntry) -> Result<(), Error> {
+        let Some(store) = &self.options.store else {
+            return Ok(());
+        };
+        let path = store.library_path(entry);
+        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let found = sha256_hex(&bytes);
+        if found != entry.sha256 {
+            return Err(LoadError::Modified {
+                plugin: format!("{}@{}", entry.name, entry.version),
+                path,
+                found,
+                recorded: entry.sha256.clone(),
+            }
+            .into());
+        }
+        let admission = self.options.trust.admit(&path, &bytes)?;
+        let plugin = Arc::new(load_admitted(&path, &bytes, admission)?);
+        self.add_plugin(plugin)
+    }
+
+    /// Registers installed plugins from the index without loading them: enough for `schema`,
+    /// `explain` and `validate` (schema checks only).
+    pub fn use_index(&mut self) -> Result<(), Error> {
+        let entries = self.index()?.plugins.clone();
+        let Some(store) = self.options.store.clone() else {
+            return Ok(());
+        };
+        for e in entries {
+            for g in &e.gvks {
+                let provider = Provider::Plugin {
+                    name: e.name.clone(),
+                    version: e.version.clone(),
+                    path: store.library_path(&e),
+                };
+                self.registry
+                    .register(Arc::new(IndexedGenerator(g.clone())), provider)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The loaded plugin providing `gvk`, if a plugin provides it.
+    pub fn plugin_for(&self, gvk: &Gvk) -> Option<&LoadedPlugin> {
+        match &self.registry.get(gvk)?.provider {
+            Provider::Plugin { name, .. } => self
+                .plugins
+                .iter()
+                .find(|p| &p.name == name)
+                .map(|p| p.as_ref()),
+            Provider::BuiltIn => None,
         }
     }
 
@@ -61,9 +152,19 @@ impl Engine {
             return Ok(());
         }
         self.scanned = true;
+        self.index()?;
         let dirs = plugin_dirs(&self.options.plugin_dirs);
-        for path in discover_libraries(&dirs) {
-            let plugin = Arc::new(load_plugin(&path, &self.options.trust)?);
+        for found in discover_checked(&dirs) {
+            let path = found?;
+            if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path == path) {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let admission = self.options.trust.admit(&path, &bytes)?;
+            let plugin = Arc::new(load_admitted(&path, &bytes, admission)?);
             self.add_plugin(plugin)?;
         }
         Ok(())
@@ -85,11 +186,46 @@ impl Engine {
         Ok(())
     }
 
-    /// Makes sure every GVK the documents use is registered, loading plugins only when some
-    /// GVK is not built in.
+    fn missing(&self, docs: &[Document]) -> BTreeSet<Gvk> {
+        docs.iter()
+            .map(|d| &d.gvk)
+            .filter(|g| self.registry.get(g).is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Makes sure every GVK the documents use is registered and loaded: built-ins first, then
+    /// the installed plugins the index names for them (only those), then, for GVKs still
+    /// unknown, every library in the plugin directories.
     pub fn resolve(&mut self, docs: &[Document]) -> Result<(), Error> {
-        let missing = docs.iter().any(|d| self.registry.get(&d.gvk).is_none());
-        if missing {
+        let missing = self.missing(docs);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let wanted: Vec<IndexEntry> = self
+            .index()?
+            .plugins
+            .iter()
+            .filter(|e| e.parsed_gvks().iter().any(|g| missing.contains(g)))
+            .cloned()
+            .collect();
+        for e in &wanted {
+            self.load_installed(e)?;
+        }
+        if !self.missing(docs).is_empty() {
+            self.load_all_plugins()?;
+        }
+        Ok(())
+    }
+
+    /// Like [`resolve`](Self::resolve) but never loads an installed plugin: its GVKs are
+    /// answered from the index (for `validate`).
+    pub fn resolve_offline(&mut self, docs: &[Document]) -> Result<(), Error> {
+        if self.missing(docs).is_empty() {
+            return Ok(());
+        }
+        self.use_index()?;
+        if !self.missing(docs).is_empty() {
             self.load_all_plugins()?;
         }
         Ok(())
@@ -278,4 +414,38 @@ fn object_key(o: &Value) -> (String, String, String, String) {
         get("/metadata/namespace"),
         get("/metadata/name"),
     )
+}
+
+/// An installed plugin's generator as recorded in the index: schema and documentation without
+/// loading the library. It cannot generate.
+struct IndexedGenerator(IndexedGvk);
+
+impl DynGenerator for IndexedGenerator {
+    fn api_version(&self) -> &str {
+        &self.0.api_version
+    }
+
+    fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    fn json_schema(&self) -> Value {
+        self.0.schema.clone()
+    }
+
+    fn validate(&self, _spec: &Value) -> Result<(), ErrorPayload> {
+        Ok(())
+    }
+
+    fn generate(&self, _app: &Value) -> Result<Vec<Value>, ErrorPayload> {
+        Err(ErrorPayload {
+            kind: "internal".to_owned(),
+            message: "the plugin was not loaded (index entry only)".to_owned(),
+            issues: Vec::new(),
+        })
+    }
+
+    fn documentation(&self) -> Documentation {
+        self.0.documentation.clone()
+    }
 }

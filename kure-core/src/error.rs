@@ -85,6 +85,25 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The configuration file is invalid.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plugin store refused an operation or is damaged; nothing was changed.
+    #[error("{0}")]
+    Store(String),
+    /// The lock file does not match the plugins that would run.
+    #[error("{}: {reason}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What differs and what to do.
+        reason: String,
+    },
     /// The output directory could not be written; the previous output is untouched.
     #[error("cannot write output {}: {reason}", path.display())]
     Output {

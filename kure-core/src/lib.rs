@@ -16,15 +16,18 @@
 //! ```
 
 pub mod builtin;
+pub mod config;
 mod decode;
 mod engine;
 mod error;
 mod gvk;
+pub mod lockfile;
 pub mod plugin;
 mod registry;
 mod render;
 mod schema;
-mod trust;
+pub mod store;
+pub mod trust;
 mod util;
 
 pub use decode::{collect_files, decode_inputs, decode_str, Document, Location};
@@ -34,6 +37,7 @@ pub use gvk::Gvk;
 pub use registry::{Entry, Provider, StackRegistry};
 pub use render::{object_yaml, to_yaml_stream, tree, write_dir, AppOutput};
 pub use schema::validate as validate_against_schema;
+pub use store::Store;
 pub use trust::{Admission, TrustPolicy};
 
 /// The data-level plugin ABI version this kure speaks.

@@ -67,7 +67,7 @@ fn field_type(schema: &Value, root: &Value) -> String {
 
 /// Runs `kure explain`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine();
+    let mut engine = global.engine()?;
     let entry = find_generator(&mut engine, &args.kind, args.api_version.as_deref())?;
     let g = &entry.generator;
     let docs = g.documentation();

@@ -22,14 +22,25 @@ pub struct Args {
     /// Write a kustomize directory tree to DIR instead of printing to stdout.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// Refuse plugins that differ from what FILE pins (default: ./kure.lock when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
 }
 
 /// Runs `kure generate`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let docs = kure_core::decode_inputs(&args.files)?;
-    let mut engine = global.engine();
+    let mut engine = global.engine()?;
     engine.resolve(&docs)?;
     warn_unsigned(&engine);
+    let lock = args.lock.clone().or_else(|| {
+        let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
+        p.exists().then_some(p)
+    });
+    if let Some(lock) = lock {
+        let pins = kure_core::lockfile::read(&lock)?;
+        kure_core::lockfile::check(&lock, &pins, &engine, &docs)?;
+    }
     engine.validate(&docs)?;
     let apps = engine.generate(&docs)?;
     match &args.output {

@@ -1,26 +1,23 @@
 //! `kure gvks`: every generator and who provides it.
 
-use crate::common::{warn_unsigned, GlobalArgs};
+use crate::common::{print_table, warn_unsigned, GlobalArgs};
 
-/// List every registered generator (built-in and from plugins) with its provider.
+/// List every registered generator (built-in, installed, and in the plugin directories) with
+/// its provider.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Runs `kure gvks`.
 pub fn execute(global: &GlobalArgs, _args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine();
+    let mut engine = global.engine()?;
+    engine.use_index()?;
     engine.load_all_plugins()?;
     warn_unsigned(&engine);
-    let rows: Vec<[String; 3]> = engine
+    let rows: Vec<Vec<String>> = engine
         .registry()
         .iter()
-        .map(|(g, e)| [g.api_version(), g.kind.clone(), e.provider.to_string()])
+        .map(|(g, e)| vec![g.api_version(), g.kind.clone(), e.provider.to_string()])
         .collect();
-    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(0).max(10);
-    let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0).max(4);
-    println!("{:w0$}  {:w1$}  PROVIDER", "APIVERSION", "KIND");
-    for r in rows {
-        println!("{:w0$}  {:w1$}  {}", r[0], r[1], r[2]);
-    }
+    print_table(&["APIVERSION", "KIND", "PROVIDER"], &rows);
     Ok(())
 }

@@ -3,6 +3,9 @@
 pub mod explain;
 pub mod generate;
 pub mod gvks;
+pub mod lock;
+pub mod plugins;
 pub mod schema;
+pub mod trust;
 pub mod validate;
 pub mod version;

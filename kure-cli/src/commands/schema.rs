@@ -17,7 +17,7 @@ pub struct Args {
 
 /// Runs `kure schema`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine();
+    let mut engine = global.engine()?;
     let entry = find_generator(&mut engine, &args.kind, args.api_version.as_deref())?;
     println!(
         "{}",

@@ -6,7 +6,9 @@ use crate::common::{warn_unsigned, GlobalArgs};
 
 /// Check application specs against their generators' schemas without generating anything.
 ///
-/// Reports every problem with file, line and field path; exits 1 if any is found.
+/// Reports every problem with file, line and field path; exits 1 if any is found. Installed
+/// plugins are checked against the schema recorded at install time, without loading them (their
+/// own extra checks run in `kure generate`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Spec file or directory (repeatable; directories are read recursively).
@@ -17,8 +19,8 @@ pub struct Args {
 /// Runs `kure validate`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let docs = kure_core::decode_inputs(&args.files)?;
-    let mut engine = global.engine();
-    engine.resolve(&docs)?;
+    let mut engine = global.engine()?;
+    engine.resolve_offline(&docs)?;
     warn_unsigned(&engine);
     engine.validate(&docs)?;
     println!("{} documents valid", docs.len());

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::LoadError;
+
 /// The plugin search path, in priority order.
 #[derive(Debug, Clone, Default)]
 pub struct PluginDirs(pub Vec<PathBuf>);
@@ -40,16 +42,35 @@ fn is_library(p: &Path) -> bool {
 /// Every library file (`*.so`, `*.dylib`, `*.dll`) under the dirs, at most three levels deep,
 /// each once, in search-path then path order. Missing dirs are skipped.
 pub fn discover_libraries(dirs: &PluginDirs) -> Vec<PathBuf> {
+    discover_checked(dirs)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// Like [`discover_libraries`], but a symlink resolving outside its plugin directory is an
+/// error: a plugin directory must not be a way to load arbitrary files.
+pub fn discover_checked(dirs: &PluginDirs) -> Vec<Result<PathBuf, LoadError>> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for dir in &dirs.0 {
         let mut found = Vec::new();
         walk(dir, 0, &mut found);
         found.sort();
+        let canon_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
         for f in found {
             let key = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+            let is_link = std::fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink());
+            if is_link && !key.starts_with(&canon_dir) {
+                out.push(Err(LoadError::Symlink {
+                    path: f,
+                    target: key,
+                    dir: dir.clone(),
+                }));
+                continue;
+            }
             if seen.insert(key) {
-                out.push(f);
+                out.push(Ok(f));
             }
         }
     }

@@ -60,6 +60,8 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// How the library was admitted.
     pub admission: Admission,
+    /// SHA-256 of the library's bytes, hex.
+    pub sha256: String,
     /// Its generators, in registration order.
     pub generators: Vec<Arc<dyn DynGenerator>>,
     shared: Arc<Shared>,
@@ -162,16 +164,27 @@ fn valid_plugin_name(name: &str) -> bool {
 /// Reads `path` once, admits those bytes under `policy`, loads exactly them, checks the ABI
 /// and collects what the plugin registers.
 pub fn load_plugin(path: &Path, policy: &TrustPolicy) -> Result<LoadedPlugin, LoadError> {
+    load_plugin_observed(path, policy, |_| {})
+}
+
+/// [`load_plugin`] with `after_verify` called between verification and loading, so a test
+/// can change the file on disk there and show that the verified bytes are what runs.
+pub fn load_plugin_observed(
+    path: &Path,
+    policy: &TrustPolicy,
+    after_verify: impl FnOnce(&Path),
+) -> Result<LoadedPlugin, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let admission = policy.admit(path, &bytes)?;
+    after_verify(path);
     load_admitted(path, &bytes, admission)
 }
 
-/// Loads bytes already read and admitted (exposed for the trust tests).
-pub(crate) fn load_admitted(
+/// Loads bytes already read and admitted by a [`TrustPolicy`]: exactly these bytes run.
+pub fn load_admitted(
     path: &Path,
     bytes: &[u8],
     admission: Admission,
@@ -285,6 +298,7 @@ pub(crate) fn load_admitted(
         author: meta.author.to_string(),
         path: path.to_path_buf(),
         admission,
+        sha256: crate::trust::sha256_hex(bytes),
         generators: out,
         shared,
     })

@@ -4,8 +4,8 @@ mod discover;
 mod host;
 mod loader;
 
-pub use discover::{discover_libraries, plugin_dirs, PluginDirs};
-pub use host::{load_plugin, LoadedPlugin, API_VERSION};
+pub use discover::{discover_checked, discover_libraries, kure_home, plugin_dirs, PluginDirs};
+pub use host::{load_admitted, load_plugin, load_plugin_observed, LoadedPlugin, API_VERSION};
 
 use std::path::PathBuf;
 
@@ -27,6 +27,28 @@ pub enum LoadError {
         path: PathBuf,
         /// What failed and what to do.
         reason: String,
+    },
+    /// A library in a plugin directory that is a symlink to somewhere outside it.
+    #[error("plugin {} refused: it is a symlink to {}, outside the plugin directory {}; copy the library into the plugin directory instead", path.display(), target.display(), dir.display())]
+    Symlink {
+        /// The symlink.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+        /// The plugin directory.
+        dir: PathBuf,
+    },
+    /// An installed library no longer matches the hash recorded at install time.
+    #[error("plugin {plugin} ({}) was modified after it was installed (sha256 {found}, recorded {recorded}); reinstall it with `kure plugins install`", path.display())]
+    Modified {
+        /// Plugin name.
+        plugin: String,
+        /// The library.
+        path: PathBuf,
+        /// Hash now.
+        found: String,
+        /// Hash recorded.
+        recorded: String,
     },
     /// The file is not a loadable library (random bytes, wrong platform).
     #[error("{} is not a loadable library ({reason}); remove it from the plugin directory", path.display())]

@@ -1,0 +1,304 @@
+//! `kure plugins`: author tools (keygen, sign, verify) and the store (install, uninstall,
+//! list, info, rebuild-index).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kure_core::store::{IndexEntry, InstallOutcome};
+use kure_core::trust::{self, short_fp, signature_path, PrivateKey};
+use serde_json::{json, Value};
+
+use crate::common::{print_table, Format, GlobalArgs};
+
+/// Manage plugins: sign and verify libraries, install them into $KURE_HOME/plugins, list them.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Generate an RSA signing key pair: PREFIX.key.pem (private, mode 0600) and PREFIX.pub.pem.
+    Keygen {
+        /// Path prefix of the two files.
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+        /// Key size in bits (2048 to 4096).
+        #[arg(long, default_value_t = 3072)]
+        bits: usize,
+    },
+    /// Sign a library: writes LIB.sig (openssl dgst -sha256 -sign compatible).
+    Sign {
+        /// The plugin library.
+        lib: PathBuf,
+        /// The PEM private key (PKCS#8 or PKCS#1).
+        #[arg(long, value_name = "KEY.pem")]
+        key: PathBuf,
+        /// Where to write the signature (default LIB.sig).
+        #[arg(long, value_name = "SIG")]
+        out: Option<PathBuf>,
+    },
+    /// Check a library's signature against the trusted signers; prints the signer.
+    Verify {
+        /// The plugin library.
+        lib: PathBuf,
+        /// The signature (default LIB.sig).
+        #[arg(long, value_name = "SIG")]
+        sig: Option<PathBuf>,
+    },
+    /// Verify a plugin, read its metadata, GVKs, schemas and docs, and add it to the store.
+    Install {
+        /// The plugin library.
+        path: PathBuf,
+        /// The signature (default PATH.sig).
+        #[arg(long, value_name = "SIG")]
+        sig: Option<PathBuf>,
+        /// Replace an installed plugin that provides one of the same GVKs.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove an installed plugin: library, signature and index entry.
+    Uninstall {
+        /// Plugin name.
+        name: String,
+    },
+    /// List installed plugins (reads the index; never loads a library).
+    List {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Show everything recorded about an installed plugin.
+    Info {
+        /// Plugin name.
+        name: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Rebuild a lost or corrupted index from the libraries in the store (verifies each).
+    RebuildIndex,
+}
+
+fn print_value(v: &Value, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(v)?),
+        _ => print!("{}", serde_yaml::to_string(v)?),
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| {
+        format!(
+            "creating {} (refusing to overwrite an existing key)",
+            path.display()
+        )
+    })?;
+    f.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// Runs `kure plugins`.
+pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Keygen { out, bits } => {
+            let key = PrivateKey::generate(bits)?;
+            let pubkey = key.public_key()?;
+            let priv_path = PathBuf::from(format!("{}.key.pem", out.display()));
+            let pub_path = PathBuf::from(format!("{}.pub.pem", out.display()));
+            if pub_path.exists() {
+                anyhow::bail!("{} exists; refusing to overwrite a key", pub_path.display());
+            }
+            write_private(&priv_path, &key.to_pem()?)?;
+            std::fs::write(&pub_path, pubkey.to_pem())
+                .with_context(|| format!("writing {}", pub_path.display()))?;
+            println!(
+                "private key: {}\npublic key:  {}\nfingerprint: {}",
+                priv_path.display(),
+                pub_path.display(),
+                pubkey.fingerprint
+            );
+        }
+        Command::Sign { lib, key, out } => {
+            let key = PrivateKey::from_file(&key)?;
+            let bytes =
+                std::fs::read(&lib).with_context(|| format!("reading {}", lib.display()))?;
+            let sig = key.sign(&bytes)?;
+            let out = out.unwrap_or_else(|| signature_path(&lib));
+            std::fs::write(&out, sig).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "signed {} -> {} (signer {})",
+                lib.display(),
+                out.display(),
+                key.public_key()?.fingerprint
+            );
+        }
+        Command::Verify { lib, sig } => {
+            let policy = global.trust()?;
+            let bytes =
+                std::fs::read(&lib).with_context(|| format!("reading {}", lib.display()))?;
+            let sig_path = sig.unwrap_or_else(|| signature_path(&lib));
+            let sig = match std::fs::read(&sig_path) {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    anyhow::bail!(
+                        "{}: {}",
+                        lib.display(),
+                        trust::SignatureProblem::Missing(sig_path)
+                    )
+                }
+                Err(e) => return Err(e).with_context(|| format!("reading {}", sig_path.display())),
+            };
+            match trust::verify(&bytes, &sig, &sig_path, &policy.signers) {
+                Ok(fp) => {
+                    let source = policy
+                        .signers
+                        .iter()
+                        .find(|k| k.fingerprint == fp)
+                        .map(|k| k.source.display().to_string());
+                    println!(
+                        "verified: {} is signed by {fp} ({})",
+                        lib.display(),
+                        source.unwrap_or_default()
+                    );
+                }
+                Err(p) => anyhow::bail!("{}: {p}", lib.display()),
+            }
+        }
+        Command::Install { path, sig, replace } => {
+            let policy = global.trust()?;
+            let store = global.store();
+            match store.install(&path, sig.as_deref(), &policy, replace)? {
+                InstallOutcome::AlreadyInstalled(e) => {
+                    println!(
+                        "{}@{} is already installed (same sha256); nothing to do",
+                        e.name, e.version
+                    )
+                }
+                InstallOutcome::Installed { entry, replaced } => {
+                    if entry.signer == "unsigned" {
+                        eprintln!("warning: installed unsigned plugin {}@{} because unsigned plugins are allowed", entry.name, entry.version);
+                    }
+                    let gvks: Vec<String> = entry
+                        .gvks
+                        .iter()
+                        .map(|g| format!("{}/{}", g.api_version, g.kind))
+                        .collect();
+                    println!(
+                        "installed {}@{} ({}) signed by {}",
+                        entry.name,
+                        entry.version,
+                        gvks.join(", "),
+                        short_fp(&entry.signer)
+                    );
+                    if !replaced.is_empty() {
+                        println!("replaced {}", replaced.join(", "));
+                    }
+                }
+            }
+        }
+        Command::Uninstall { name } => {
+            let e = global.store().uninstall(&name)?;
+            println!("uninstalled {}@{}", e.name, e.version);
+        }
+        Command::List { output } => {
+            let store = global.store();
+            let index = store.read_index()?;
+            let rows: Vec<(IndexEntry, String)> = index
+                .plugins
+                .into_iter()
+                .map(|e| {
+                    let s = store.status(&e).to_string();
+                    (e, s)
+                })
+                .collect();
+            match output {
+                Format::Table => {
+                    let table: Vec<Vec<String>> = rows
+                        .iter()
+                        .map(|(e, status)| {
+                            let gvks: Vec<String> = e
+                                .gvks
+                                .iter()
+                                .map(|g| format!("{}/{}", g.api_version, g.kind))
+                                .collect();
+                            vec![
+                                e.name.clone(),
+                                e.version.clone(),
+                                gvks.join(","),
+                                short_fp(&e.signer).to_owned(),
+                                status.clone(),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["NAME", "VERSION", "GVKS", "SIGNER", "STATUS"], &table);
+                }
+                f => {
+                    let v: Vec<Value> = rows
+                        .iter()
+                        .map(|(e, status)| {
+                            json!({
+                                "name": e.name, "version": e.version, "description": e.description,
+                                "gvks": e.gvks.iter().map(|g| format!("{}/{}", g.api_version, g.kind)).collect::<Vec<_>>(),
+                                "signer": e.signer, "sha256": e.sha256, "status": status,
+                            })
+                        })
+                        .collect();
+                    print_value(&Value::Array(v), f)?;
+                }
+            }
+        }
+        Command::Info { name, output } => {
+            let store = global.store();
+            let index = store.read_index()?;
+            let e = index
+                .plugins
+                .iter()
+                .find(|e| e.name == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no installed plugin named `{name}`; see `kure plugins list`")
+                })?;
+            let status = store.status(e);
+            match output {
+                Format::Table => {
+                    println!(
+                        "Name:        {}\nVersion:     {}\nDescription: {}\nAuthor:      {}",
+                        e.name, e.version, e.description, e.author
+                    );
+                    println!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
+                    println!("GVKs:");
+                    for g in &e.gvks {
+                        println!(
+                            "  {}/{} ({} examples; `kure explain {}`)",
+                            g.api_version,
+                            g.kind,
+                            g.documentation.examples.len(),
+                            g.kind
+                        );
+                    }
+                }
+                f => {
+                    let mut v = serde_json::to_value(e)?;
+                    v["status"] = json!(status.to_string());
+                    print_value(&v, f)?;
+                }
+            }
+        }
+        Command::RebuildIndex => {
+            let policy = global.trust()?;
+            let index = global.store().rebuild_index(&policy)?;
+            println!("rebuilt the index: {} plugins", index.plugins.len());
+        }
+    }
+    Ok(())
+}

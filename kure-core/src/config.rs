@@ -1,0 +1,93 @@
+//! `$KURE_HOME/config.yaml` and the trusted signers.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::trust::{PublicKey, TrustPolicy};
+
+/// The user's configuration. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Load plugins without a trusted signature (development only).
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// PEM public keys of trusted plugin signers (paths relative to KURE_HOME).
+    #[serde(default)]
+    pub trusted_signers: Vec<PathBuf>,
+    /// Extra plugin directories, searched after `--plugin-dir`.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+/// `KURE_HOME` (default `~/.kure`).
+pub fn kure_home() -> PathBuf {
+    crate::plugin::kure_home()
+}
+
+impl Config {
+    /// Reads `<home>/config.yaml`; a missing file is the default configuration.
+    pub fn load(home: &Path) -> Result<Self, Error> {
+        let path = home.join("config.yaml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text.trim().is_empty() => Ok(Self::default()),
+            Ok(text) => serde_yaml::from_str(&text).map_err(|e| Error::Config {
+                path,
+                reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs"),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+}
+
+/// The directory of trusted signer keys, `<home>/trusted-signers`.
+pub fn signers_dir(home: &Path) -> PathBuf {
+    home.join("trusted-signers")
+}
+
+/// Every trusted signer: the config's keys, then `<home>/trusted-signers/*.pem`, each once.
+/// A key file that cannot be used is an error naming it.
+pub fn trusted_signers(home: &Path, config: &Config) -> Result<Vec<PublicKey>, Error> {
+    let mut paths: Vec<PathBuf> = config
+        .trusted_signers
+        .iter()
+        .map(|p| home.join(p))
+        .collect();
+    let dir = signers_dir(home);
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for p in paths {
+        let k = PublicKey::from_file(&p).map_err(|e| Error::Config {
+            path: p.clone(),
+            reason: format!("trusted signer unusable: {}", e.reason),
+        })?;
+        if !keys.iter().any(|x| x.fingerprint == k.fingerprint) {
+            keys.push(k);
+        }
+    }
+    Ok(keys)
+}
+
+/// The trust policy for `home`: `allow_unsigned` from the flag or the config, signers from the
+/// config and the signers directory.
+pub fn trust_policy(
+    home: &Path,
+    config: &Config,
+    allow_unsigned_flag: bool,
+) -> Result<TrustPolicy, Error> {
+    Ok(TrustPolicy {
+        allow_unsigned: allow_unsigned_flag || config.allow_unsigned,
+        signers: trusted_signers(home, config)?,
+    })
+}

@@ -1,0 +1,142 @@
+//! `kure.lock`: pins, per GVK, the plugin (name, version, sha256, signer) a render may use.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::Document;
+use crate::engine::Engine;
+use crate::error::Error;
+
+/// The default lock file name, looked up in the current directory.
+pub const LOCK_FILE: &str = "kure.lock";
+
+/// What a lock pins for one GVK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    /// Plugin name.
+    pub plugin: String,
+    /// Plugin version.
+    pub version: String,
+    /// SHA-256 of the library.
+    pub sha256: String,
+    /// Signer fingerprint, or `unsigned`.
+    pub signer: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockDoc {
+    version: u32,
+    /// `apiVersion/Kind` -> pin.
+    plugins: BTreeMap<String, Pin>,
+}
+
+/// Pins for every plugin-provided GVK the documents use (resolve the engine first).
+pub fn pins_for(engine: &Engine, docs: &[Document]) -> BTreeMap<String, Pin> {
+    let mut pins = BTreeMap::new();
+    for gvk in Engine::used_gvks(docs) {
+        if let Some(p) = engine.plugin_for(&gvk) {
+            pins.insert(
+                format!("{}/{}", gvk.api_version(), gvk.kind),
+                Pin {
+                    plugin: p.name.clone(),
+                    version: p.version.clone(),
+                    sha256: p.sha256.clone(),
+                    signer: p.admission.signer().to_owned(),
+                },
+            );
+        }
+    }
+    pins
+}
+
+/// Reads a lock file.
+pub fn read(path: &Path) -> Result<BTreeMap<String, Pin>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let doc: LockDoc = serde_yaml::from_str(&text).map_err(|e| Error::Lock {
+        path: path.to_path_buf(),
+        reason: format!("not a valid lock file ({e}); regenerate it with `kure lock`"),
+    })?;
+    Ok(doc.plugins)
+}
+
+/// Writes a lock file atomically.
+pub fn write(path: &Path, pins: &BTreeMap<String, Pin>) -> Result<(), Error> {
+    let doc = LockDoc {
+        version: 1,
+        plugins: pins.clone(),
+    };
+    let text = format!(
+        "# Written by `kure lock`: the plugins `kure generate` may use here, byte for byte.\n{}",
+        serde_yaml::to_string(&doc).map_err(|e| Error::Store(e.to_string()))?
+    );
+    let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        })
+}
+
+/// Refuses to go on when a plugin that would run differs from what the lock pins.
+pub fn check(
+    path: &Path,
+    pins: &BTreeMap<String, Pin>,
+    engine: &Engine,
+    docs: &[Document],
+) -> Result<(), Error> {
+    let actual = pins_for(engine, docs);
+    let mut problems = Vec::new();
+    for (gvk, a) in &actual {
+        match pins.get(gvk) {
+            None => problems.push(format!(
+                "{gvk} (plugin {}@{}) is not pinned; run `kure lock` to pin it",
+                a.plugin, a.version
+            )),
+            Some(p) => {
+                let mut diffs = Vec::new();
+                if p.plugin != a.plugin {
+                    diffs.push(format!("plugin {} (locked: {})", a.plugin, p.plugin));
+                }
+                if p.version != a.version {
+                    diffs.push(format!("version {} (locked: {})", a.version, p.version));
+                }
+                if p.sha256 != a.sha256 {
+                    diffs.push(format!(
+                        "sha256 {} (locked: {})",
+                        &a.sha256[..12.min(a.sha256.len())],
+                        &p.sha256[..12.min(p.sha256.len())]
+                    ));
+                }
+                if p.signer != a.signer {
+                    diffs.push(format!(
+                        "signer {} (locked: {})",
+                        &a.signer[..16.min(a.signer.len())],
+                        &p.signer[..16.min(p.signer.len())]
+                    ));
+                }
+                if !diffs.is_empty() {
+                    problems.push(format!(
+                        "{gvk}: the plugin that would run has {}",
+                        diffs.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Lock {
+            path: path.to_path_buf(),
+            reason: format!(
+                "refusing to generate: {}. If the change is intended, run `kure lock` to update the lock",
+                problems.join("; ")
+            ),
+        })
+    }
+}

@@ -1,0 +1,516 @@
+//! The plugin store: `$KURE_HOME/plugins/<name>/<version>/<library>` (+ `.sig`) and an index
+//! recording what each plugin provides, so `list`, `info`, `schema`, `explain` and `validate`
+//! never load a library.
+//!
+//! Every change happens under an exclusive lock on `plugins/.lock`; files are staged in a
+//! temporary directory and renamed into place, and the index is replaced by rename last, so
+//! an interrupted or concurrent install never leaves a half entry.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use kure_plugin_api::sdk::Documentation;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::gvk::Gvk;
+use crate::plugin::{load_admitted, LoadedPlugin};
+use crate::registry::StackRegistry;
+use crate::trust::{sha256_hex, signature_path, Admission, TrustPolicy};
+
+/// Index format version.
+const INDEX_VERSION: u32 = 1;
+
+/// The index file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    /// Format version.
+    pub version: u32,
+    /// Installed plugins, by name.
+    pub plugins: Vec<IndexEntry>,
+}
+
+/// One installed plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexEntry {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Author.
+    pub author: String,
+    /// The library, relative to the plugins directory.
+    pub library: PathBuf,
+    /// SHA-256 of the library, hex.
+    pub sha256: String,
+    /// Signer fingerprint, or `unsigned`.
+    pub signer: String,
+    /// What it provides.
+    pub gvks: Vec<IndexedGvk>,
+    /// When it was installed (UTC, RFC 3339).
+    pub installed_at: String,
+}
+
+/// A GVK with what `schema` and `explain` show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexedGvk {
+    /// `group/version`.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// JSON Schema of the spec.
+    pub schema: Value,
+    /// Documentation, examples and usage guide.
+    pub documentation: Documentation,
+}
+
+impl IndexEntry {
+    /// The GVKs as parsed values.
+    pub fn parsed_gvks(&self) -> Vec<Gvk> {
+        self.gvks
+            .iter()
+            .filter_map(|g| Gvk::parse(&g.api_version, &g.kind).ok())
+            .collect()
+    }
+}
+
+/// What `install` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstallOutcome {
+    /// Newly installed (or a new version replacing `replaced`).
+    Installed {
+        /// The new entry.
+        entry: IndexEntry,
+        /// Entries removed: older versions and, with `--replace`, conflicting plugins.
+        replaced: Vec<String>,
+    },
+    /// The same version with the same bytes was installed already.
+    AlreadyInstalled(IndexEntry),
+}
+
+/// The state of an installed library compared with its index entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Library present with the recorded hash.
+    Ok,
+    /// Library present, hash differs: `generate` refuses it.
+    Modified,
+    /// Library missing.
+    Missing,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Modified => "modified",
+            Status::Missing => "missing",
+        })
+    }
+}
+
+/// The store under a KURE_HOME.
+#[derive(Debug, Clone)]
+pub struct Store {
+    home: PathBuf,
+}
+
+fn store_err(msg: String) -> Error {
+    Error::Store(msg)
+}
+
+fn valid_version(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v != "."
+        && v != ".."
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
+}
+
+/// Seconds since the epoch as RFC 3339 UTC.
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> IndexEntry {
+    IndexEntry {
+        name: p.name.clone(),
+        version: p.version.clone(),
+        description: p.description.clone(),
+        author: p.author.clone(),
+        library,
+        sha256: p.sha256.clone(),
+        signer: p.admission.signer().to_owned(),
+        gvks: p
+            .generators
+            .iter()
+            .map(|g| IndexedGvk {
+                api_version: g.api_version().to_owned(),
+                kind: g.kind().to_owned(),
+                schema: g.json_schema(),
+                documentation: g.documentation(),
+            })
+            .collect(),
+        installed_at: now_rfc3339(),
+    }
+}
+
+impl Store {
+    /// The store of `home` (`KURE_HOME`).
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        Self { home: home.into() }
+    }
+
+    /// `<home>/plugins`.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.home.join("plugins")
+    }
+
+    /// `<home>/plugins/index.json`.
+    pub fn index_path(&self) -> PathBuf {
+        self.plugins_dir().join("index.json")
+    }
+
+    /// The absolute path of an entry's library.
+    pub fn library_path(&self, e: &IndexEntry) -> PathBuf {
+        self.plugins_dir().join(&e.library)
+    }
+
+    /// Reads the index; a missing index is empty.
+    pub fn read_index(&self) -> Result<Index, Error> {
+        let path = self.index_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Index>(&bytes)
+                .ok()
+                .filter(|i| i.version == INDEX_VERSION)
+                .ok_or_else(|| {
+                    store_err(format!(
+                        "the plugin index {} is corrupted or from another kure version; rebuild it from the installed libraries with `kure plugins rebuild-index`",
+                        path.display()
+                    ))
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
+                version: INDEX_VERSION,
+                plugins: Vec::new(),
+            }),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn write_index(&self, index: &Index) -> Result<(), Error> {
+        let path = self.index_path();
+        let tmp = self
+            .plugins_dir()
+            .join(format!(".index.json.tmp-{}", std::process::id()));
+        let json = serde_json::to_vec_pretty(index).map_err(|e| store_err(e.to_string()))?;
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&tmp, &json)?;
+            File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            store_err(format!(
+                "cannot write the plugin index {}: {e}; nothing was changed",
+                path.display()
+            ))
+        })
+    }
+
+    /// Takes the store's exclusive lock (released when the file is dropped).
+    fn lock(&self) -> Result<File, Error> {
+        let dir = self.plugins_dir();
+        let fail = |e: std::io::Error| {
+            store_err(format!(
+                "cannot write to the plugin store {}: {e}; check its permissions (or set KURE_HOME); nothing was changed",
+                dir.display()
+            ))
+        };
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+            .map_err(fail)?;
+        f.lock().map_err(fail)?;
+        Ok(f)
+    }
+
+    /// The status of an entry's library.
+    pub fn status(&self, e: &IndexEntry) -> Status {
+        match std::fs::read(self.library_path(e)) {
+            Ok(bytes) if sha256_hex(&bytes) == e.sha256 => Status::Ok,
+            Ok(_) => Status::Modified,
+            Err(_) => Status::Missing,
+        }
+    }
+
+    /// Verifies `library` (signature at `sig` or `<library>.sig`), loads it once to read its
+    /// metadata, GVKs, schemas and documentation, copies library and signature into the store
+    /// and records an index entry. See the module docs for atomicity.
+    pub fn install(
+        &self,
+        library: &Path,
+        sig: Option<&Path>,
+        policy: &TrustPolicy,
+        replace: bool,
+    ) -> Result<InstallOutcome, Error> {
+        let bytes = std::fs::read(library).map_err(|e| Error::io(library, e))?;
+        let sig_path = sig.map_or_else(|| signature_path(library), Path::to_path_buf);
+        let sig_bytes = match std::fs::read(&sig_path) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&sig_path, e)),
+        };
+        let admission = policy.check(library, &bytes, sig_bytes.as_deref(), &sig_path)?;
+        let plugin = load_admitted(library, &bytes, admission.clone())?;
+        if !valid_version(&plugin.version) {
+            return Err(store_err(format!(
+                "plugin {} ({}) declares version `{}`, which is not usable as a directory name (letters, digits, `.`, `-`, `+`, `_`)",
+                plugin.name,
+                library.display(),
+                plugin.version
+            )));
+        }
+        let file_name = library
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .ok_or_else(|| store_err(format!("{} has no file name", library.display())))?;
+        let rel = Path::new(&plugin.name)
+            .join(&plugin.version)
+            .join(&file_name);
+        let entry = entry_from_plugin(&plugin, rel.clone());
+
+        let _lock = self.lock()?;
+        let mut index = self.read_index()?;
+        let builtins = StackRegistry::with_builtins();
+        let mut replaced: Vec<String> = Vec::new();
+        for g in entry.parsed_gvks() {
+            if builtins.get(&g).is_some() {
+                return Err(store_err(format!(
+                    "plugin {}@{} provides {g}, which is built into kure; plugins cannot replace built-in generators",
+                    entry.name, entry.version
+                )));
+            }
+            for other in index.plugins.iter().filter(|o| o.name != entry.name) {
+                if other.parsed_gvks().contains(&g) {
+                    if !replace {
+                        return Err(store_err(format!(
+                            "{g} is already provided by installed plugin {}@{}; installing {}@{} ({}) would make two providers. Uninstall {} first, or pass --replace to replace it",
+                            other.name, other.version, entry.name, entry.version, library.display(), other.name
+                        )));
+                    }
+                    if !replaced.contains(&other.name) {
+                        replaced.push(other.name.clone());
+                    }
+                }
+            }
+        }
+        if let Some(same) = index
+            .plugins
+            .iter()
+            .find(|o| o.name == entry.name && o.version == entry.version)
+        {
+            if same.sha256 == entry.sha256 && self.status(same) == Status::Ok {
+                return Ok(InstallOutcome::AlreadyInstalled(same.clone()));
+            }
+            if same.sha256 != entry.sha256 && !replace {
+                return Err(store_err(format!(
+                    "{}@{} is already installed with different contents (sha256 {} vs {}); bump the plugin's version, or pass --replace",
+                    entry.name,
+                    entry.version,
+                    &same.sha256[..12],
+                    &entry.sha256[..12]
+                )));
+            }
+        }
+        let old_versions: Vec<String> = index
+            .plugins
+            .iter()
+            .filter(|o| o.name == entry.name)
+            .map(|o| format!("{}@{}", o.name, o.version))
+            .collect();
+
+        // Stage the files, then move them into place.
+        let dir = self.plugins_dir();
+        let staging = dir.join(format!(".staging-{}-{}", std::process::id(), entry.name));
+        let dest = dir.join(&entry.name).join(&entry.version);
+        let stage = || -> std::io::Result<()> {
+            let _ = std::fs::remove_dir_all(&staging);
+            std::fs::create_dir_all(&staging)?;
+            std::fs::write(staging.join(&file_name), &bytes)?;
+            if let Some(s) = &sig_bytes {
+                std::fs::write(signature_path(&staging.join(&file_name)), s)?;
+            }
+            std::fs::create_dir_all(dir.join(&entry.name))?;
+            if dest.exists() {
+                std::fs::remove_dir_all(&dest)?;
+            }
+            std::fs::rename(&staging, &dest)
+        };
+        if let Err(e) = stage() {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(store_err(format!(
+                "cannot write to the plugin store {}: {e}; check its permissions (or set KURE_HOME); the index was not changed",
+                dir.display()
+            )));
+        }
+
+        let removed: Vec<IndexEntry> = index
+            .plugins
+            .iter()
+            .filter(|o| o.name == entry.name || replaced.contains(&o.name))
+            .cloned()
+            .collect();
+        index
+            .plugins
+            .retain(|o| o.name != entry.name && !replaced.contains(&o.name));
+        index.plugins.push(entry.clone());
+        index.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Err(e) = self.write_index(&index) {
+            let _ = std::fs::remove_dir_all(&dest);
+            return Err(e);
+        }
+        for old in removed {
+            if old.name != entry.name || old.version != entry.version {
+                let _ = std::fs::remove_dir_all(dir.join(&old.name).join(&old.version));
+                let _ = std::fs::remove_dir(dir.join(&old.name));
+            }
+        }
+        let mut all_replaced = old_versions;
+        all_replaced.retain(|v| *v != format!("{}@{}", entry.name, entry.version));
+        all_replaced.extend(replaced);
+        Ok(InstallOutcome::Installed {
+            entry,
+            replaced: all_replaced,
+        })
+    }
+
+    /// Removes a plugin's index entry, library and signature.
+    pub fn uninstall(&self, name: &str) -> Result<IndexEntry, Error> {
+        let _lock = self.lock()?;
+        let mut index = self.read_index()?;
+        let Some(pos) = index.plugins.iter().position(|e| e.name == name) else {
+            let names: Vec<&str> = index.plugins.iter().map(|e| e.name.as_str()).collect();
+            return Err(store_err(format!(
+                "no installed plugin named `{name}` (installed: {})",
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )));
+        };
+        let entry = index.plugins.remove(pos);
+        self.write_index(&index)?;
+        let dir = self.plugins_dir().join(&entry.name);
+        let _ = std::fs::remove_dir_all(dir.join(&entry.version));
+        let _ = std::fs::remove_dir(&dir);
+        Ok(entry)
+    }
+
+    /// Rebuilds the index from the libraries under `plugins/<name>/<version>/`, verifying and
+    /// loading each. Returns the new index.
+    pub fn rebuild_index(&self, policy: &TrustPolicy) -> Result<Index, Error> {
+        let _lock = self.lock()?;
+        let dir = self.plugins_dir();
+        let mut entries = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_dir()
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        names.sort();
+        for name_dir in names {
+            for lib in crate::plugin::discover_libraries(&crate::plugin::PluginDirs(vec![name_dir]))
+            {
+                let bytes = std::fs::read(&lib).map_err(|e| Error::io(&lib, e))?;
+                let admission = policy.admit(&lib, &bytes)?;
+                let plugin = load_admitted(&lib, &bytes, admission)?;
+                let rel = lib.strip_prefix(&dir).unwrap_or(&lib).to_path_buf();
+                if seen.insert(plugin.name.clone()) {
+                    entries.push(entry_from_plugin(&plugin, rel));
+                }
+            }
+        }
+        let index = Index {
+            version: INDEX_VERSION,
+            plugins: entries,
+        };
+        self.write_index(&index)?;
+        Ok(index)
+    }
+}
+
+/// Whether an admission matches a recorded signer.
+pub fn signer_matches(admission: &Admission, recorded: &str) -> bool {
+    admission.signer() == recorded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+
+    #[test]
+    fn versions_must_be_path_safe() {
+        for ok in ["0.1.0", "1.0.0-rc.1+build_5"] {
+            assert!(valid_version(ok), "{ok}");
+        }
+        for bad in ["", "..", "1/2", "a b", "../x"] {
+            assert!(!valid_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn corrupted_index_says_how_to_rebuild() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let store = Store::new(tmp.path());
+        std::fs::create_dir_all(store.plugins_dir()).expect("mkdir");
+        std::fs::write(store.index_path(), "{ not json").expect("write");
+        let e = store.read_index().expect_err("corrupt");
+        assert!(e.to_string().contains("kure plugins rebuild-index"), "{e}");
+    }
+}
