@@ -23,16 +23,23 @@ $(KURE) $(PLUGIN): FORCE
 	$(CARGO) build -p kure-cli -p kure-terraform-generator
 FORCE:
 
-# The demo runs kure in a private KURE_HOME with the example plugin installed in its plugin dir.
+# The demo signs the example plugin with a demo key, trusts that key in a private KURE_HOME,
+# installs the plugin, and generates every example: the same path a user takes.
 demo: $(KURE) $(PLUGIN)
-	rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)/plugins
-	cp $(PLUGIN) $(DEMO_HOME)/plugins/
+	rm -rf $(DEMO_HOME) out && mkdir -p $(DEMO_HOME)
+	@echo "== kure plugins keygen / sign / trust add / install"
+	KURE_HOME=$(DEMO_HOME) $(KURE) plugins keygen --bits 2048 --out $(DEMO_HOME)/demo
+	cp $(PLUGIN) $(DEMO_HOME)/libkure_terraform_generator.so
+	KURE_HOME=$(DEMO_HOME) $(KURE) plugins sign $(DEMO_HOME)/libkure_terraform_generator.so --key $(DEMO_HOME)/demo.key.pem
+	KURE_HOME=$(DEMO_HOME) $(KURE) trust add $(DEMO_HOME)/demo.pub.pem
+	KURE_HOME=$(DEMO_HOME) $(KURE) plugins install $(DEMO_HOME)/libkure_terraform_generator.so
+	KURE_HOME=$(DEMO_HOME) $(KURE) plugins list
 	@echo "== kure gvks"
-	KURE_HOME=$(DEMO_HOME) $(KURE) --allow-unsigned gvks
+	KURE_HOME=$(DEMO_HOME) $(KURE) gvks
 	@echo "== kure generate -f examples/  (stdout)"
-	KURE_HOME=$(DEMO_HOME) $(KURE) --allow-unsigned generate -f examples/
+	KURE_HOME=$(DEMO_HOME) $(KURE) generate -f examples/
 	@echo "== kure generate -f examples/ -o out/"
-	KURE_HOME=$(DEMO_HOME) $(KURE) --allow-unsigned generate -f examples/ -o out
+	KURE_HOME=$(DEMO_HOME) $(KURE) generate -f examples/ -o out
 	@find out -name '*.yaml' | sort
 
 fmt:

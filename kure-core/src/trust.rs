@@ -362,7 +362,7 @@ pub fn verify(
         return Ok(k.fingerprint.clone());
     }
     let plausible_rsa =
-        (MIN_KEY_BITS / 8..=MAX_KEY_BITS / 8).contains(&sig.len()) && sig.len() % 8 == 0;
+        (MIN_KEY_BITS / 8..=MAX_KEY_BITS / 8).contains(&sig.len()) && sig.len().is_multiple_of(8);
     if !signers.iter().any(|k| k.key.size() == sig.len()) {
         if plausible_rsa {
             return Err(SignatureProblem::UntrustedSigner);

@@ -39,6 +39,8 @@ pub fn build() {
                 "kure-fixture-misbehaving",
                 "-p",
                 "kure-fixture-incompatible-abi",
+                "-p",
+                "kure-fixture-bad-name",
             ])
             .status()
             .expect("run cargo build");
@@ -189,5 +191,83 @@ pub fn golden(name: &str, actual: &str) {
             expected.lines().count(),
             actual.lines().count()
         );
+    }
+}
+
+/// Runs a command that must succeed; returns stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let o = cmd.output().expect("run");
+    assert!(
+        o.status.success(),
+        "{:?} failed:\n{}{}",
+        cmd,
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// A signing key pair made by the openssl CLI: (private PEM, public SPKI PEM).
+pub fn openssl_keypair(dir: &Path, name: &str, bits: u32) -> (PathBuf, PathBuf) {
+    let key = dir.join(format!("{name}.key.pem"));
+    let public = dir.join(format!("{name}.pub.pem"));
+    ok(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
+        .arg(format!("rsa_keygen_bits:{bits}"))
+        .arg("-out")
+        .arg(&key));
+    ok(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public));
+    (key, public)
+}
+
+/// Signs `lib` with the openssl CLI into `<lib>.sig`.
+pub fn openssl_sign(lib: &Path, key: &Path) -> PathBuf {
+    let sig = PathBuf::from(format!("{}.sig", lib.display()));
+    ok(Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg("-out")
+        .arg(&sig)
+        .arg(lib));
+    sig
+}
+
+impl Sandbox {
+    /// Generates a key with openssl, trusts its public key, and returns the private key.
+    pub fn trusted_key(&self) -> PathBuf {
+        let (key, public) = openssl_keypair(self.path(), "author", 2048);
+        ok(self.kure().args(["trust", "add"]).arg(&public));
+        key
+    }
+
+    /// Copies a library into the sandbox (outside the plugin dir), signed with `key`.
+    pub fn signed_copy(&self, lib: &Path, key: &Path) -> PathBuf {
+        let dest = self.path().join(lib.file_name().unwrap());
+        std::fs::copy(lib, &dest).unwrap();
+        openssl_sign(&dest, key);
+        dest
+    }
+
+    /// Every file under KURE_HOME/plugins, for "nothing changed" checks.
+    pub fn store_snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(d: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let Ok(rd) = std::fs::read_dir(d) else { return };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if !p.ends_with(".lock") {
+                    out.push((p.clone(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.path().join("home/plugins"), &mut out);
+        out.sort();
+        out
     }
 }
