@@ -22,6 +22,7 @@ mod engine;
 mod error;
 mod gvk;
 pub mod lockfile;
+pub mod pipeline;
 pub mod plugin;
 mod registry;
 mod render;

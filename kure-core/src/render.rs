@@ -41,7 +41,7 @@ pub fn to_yaml_stream(apps: &[AppOutput]) -> Result<String, Error> {
     Ok(out)
 }
 
-fn kustomization(resources: &[String]) -> String {
+pub(crate) fn kustomization(resources: &[String]) -> String {
     let mut s = String::from(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
     );
@@ -123,9 +123,9 @@ pub fn tree(apps: &[AppOutput]) -> Result<BTreeMap<PathBuf, String>, Error> {
     Ok(files)
 }
 
-/// Writes the tree to `dir` atomically: everything goes to a staging directory beside it,
-/// which then replaces `dir`. `dir` must be absent, empty, or an earlier kure output.
-pub fn write_dir(dir: &Path, apps: &[AppOutput]) -> Result<(), Error> {
+/// Refuses an output directory kure did not write: it must be absent, empty, or carry the
+/// marker of an earlier run.
+pub(crate) fn check_output_dir(dir: &Path) -> Result<(), Error> {
     let fail = |reason: String| Error::Output {
         path: dir.to_path_buf(),
         reason,
@@ -145,20 +145,57 @@ pub fn write_dir(dir: &Path, apps: &[AppOutput]) -> Result<(), Error> {
             )));
         }
     }
-    let files = tree(apps)?;
+    Ok(())
+}
+
+/// A hidden sibling of `dir` for staging (`what` = staging) or the previous output (old).
+pub(crate) fn staging_path(dir: &Path, what: &str) -> Result<PathBuf, Error> {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| fail("it has no directory name".to_owned()))?;
+        .ok_or_else(|| Error::Output {
+            path: dir.to_path_buf(),
+            reason: "it has no directory name".to_owned(),
+        })?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
-    let pid = std::process::id();
-    let staging = parent.join(format!(".{name}.kure-staging-{pid}"));
-    let old = parent.join(format!(".{name}.kure-old-{pid}"));
+    std::fs::create_dir_all(&parent).map_err(|e| Error::Output {
+        path: dir.to_path_buf(),
+        reason: format!("cannot create {}: {e}", parent.display()),
+    })?;
+    Ok(parent.join(format!(".{name}.kure-{what}-{}", std::process::id())))
+}
+
+/// Replaces `dir` with the finished `staging` directory; on failure the previous output stays.
+pub(crate) fn swap_into_place(staging: &Path, dir: &Path) -> Result<(), Error> {
+    let fail = |reason: String| Error::Output {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let old = staging_path(dir, "old")?;
+    if dir.exists() {
+        if let Err(e) = std::fs::rename(dir, &old) {
+            let _ = std::fs::remove_dir_all(staging);
+            return Err(fail(format!("{e} (the previous output is untouched)")));
+        }
+    }
+    if let Err(e) = std::fs::rename(staging, dir) {
+        let _ = std::fs::rename(&old, dir);
+        let _ = std::fs::remove_dir_all(staging);
+        return Err(fail(format!("{e} (the previous output was restored)")));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Writes the tree to `dir` atomically: everything goes to a staging directory beside it,
+/// which then replaces `dir`. `dir` must be absent, empty, or an earlier kure output.
+pub fn write_dir(dir: &Path, apps: &[AppOutput]) -> Result<(), Error> {
+    check_output_dir(dir)?;
+    let files = tree(apps)?;
+    let staging = staging_path(dir, "staging")?;
     let _ = std::fs::remove_dir_all(&staging);
     let result = (|| -> std::io::Result<()> {
         for (rel, contents) in &files {
@@ -172,21 +209,12 @@ pub fn write_dir(dir: &Path, apps: &[AppOutput]) -> Result<(), Error> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(fail(format!("{e} (the previous output is untouched)")));
+        return Err(Error::Output {
+            path: dir.to_path_buf(),
+            reason: format!("{e} (the previous output is untouched)"),
+        });
     }
-    if dir.exists() {
-        if let Err(e) = std::fs::rename(dir, &old) {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(fail(format!("{e} (the previous output is untouched)")));
-        }
-    }
-    if let Err(e) = std::fs::rename(&staging, dir) {
-        let _ = std::fs::rename(&old, dir);
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(fail(format!("{e} (the previous output was restored)")));
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    swap_into_place(&staging, dir)
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! `kure generate`: specs in, manifests out.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use kure_core::pipeline::{Output, PipelineOptions};
 
 use crate::common::{warn_unsigned, GlobalArgs};
 
@@ -13,7 +12,8 @@ use crate::common::{warn_unsigned, GlobalArgs};
 /// against its generator's schema, and prints the manifests as one YAML stream (sorted keys,
 /// input order). With -o DIR, writes a kustomize tree instead: DIR/<namespace>/<app>/ with one
 /// file per object and a kustomization.yaml at every level. DIR is replaced atomically; nothing
-/// is written when any input is invalid.
+/// is written when any input is invalid. Documents stream through in chunks, so memory does not
+/// grow with the number of apps.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Spec file or directory (repeatable; directories are read recursively).
@@ -25,41 +25,41 @@ pub struct Args {
     /// Refuse plugins that differ from what FILE pins (default: ./kure.lock when it exists).
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+    /// Worker threads (default: the number of CPUs). Output order never depends on it.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 /// Runs `kure generate`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let docs = kure_core::decode_inputs(&args.files)?;
     let mut engine = global.engine()?;
-    engine.resolve(&docs)?;
-    warn_unsigned(&engine);
     let lock = args.lock.clone().or_else(|| {
         let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
         p.exists().then_some(p)
     });
+    let mut options = PipelineOptions::default();
+    if let Some(j) = args.jobs {
+        anyhow::ensure!(j >= 1, "--jobs must be at least 1");
+        options.jobs = j;
+    }
     if let Some(lock) = lock {
         let pins = kure_core::lockfile::read(&lock)?;
-        kure_core::lockfile::check(&lock, &pins, &engine, &docs)?;
+        options.lock = Some((lock, pins));
     }
-    engine.validate(&docs)?;
-    let apps = engine.generate(&docs)?;
-    match &args.output {
-        Some(dir) => {
-            kure_core::write_dir(dir, &apps)?;
-            let objects: usize = apps.iter().map(|a| a.objects.len()).sum();
-            eprintln!(
-                "wrote {objects} objects for {} apps to {}",
-                apps.len(),
-                dir.display()
-            );
-        }
-        None => {
-            let yaml = kure_core::to_yaml_stream(&apps)?;
-            let mut out = std::io::stdout().lock();
-            out.write_all(yaml.as_bytes())
-                .context("writing to stdout")?;
-            out.flush().context("writing to stdout")?;
-        }
+    let output = match &args.output {
+        Some(dir) => Output::Dir(dir.clone()),
+        None => Output::Stdout,
+    };
+    let result = kure_core::pipeline::generate(&mut engine, &args.files, &output, &options);
+    warn_unsigned(&engine);
+    let summary = result?;
+    if let Some(dir) = &args.output {
+        eprintln!(
+            "wrote {} objects for {} apps to {}",
+            summary.objects,
+            summary.apps,
+            dir.display()
+        );
     }
     Ok(())
 }
