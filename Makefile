@@ -55,8 +55,12 @@ check: fmt clippy
 
 test: fmt clippy unit
 
+# Release builds of kure, the benchmark plugin and the in-process boundary benchmark, then one
+# table (tests/bench/run.py; BENCH_QUICK=1 for a shorter run).
 bench:
-	@echo "benchmarks are not written yet (issue: make bench)"; exit 1
+	$(CARGO) build --release -p kure-cli -p kure-bench-app-workload
+	$(CARGO) build --release -p kure-tests --bin bench_boundary
+	python3 tests/bench/run.py
 
 clean:
 	$(CARGO) clean

@@ -155,7 +155,7 @@ pub fn decode_str(
 }
 
 /// Splits on `---` lines; yields (1-based first line, text) for each document.
-fn split_documents(text: &str) -> Vec<(usize, String)> {
+pub(crate) fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut start = 1;
     let mut cur = String::new();
@@ -189,7 +189,10 @@ fn is_blank(chunk: &str) -> bool {
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
-fn decode_document(location: &Location, chunk: &str) -> Result<Option<Document>, Diagnostic> {
+pub(crate) fn decode_document(
+    location: &Location,
+    chunk: &str,
+) -> Result<Option<Document>, Diagnostic> {
     if is_blank(chunk) {
         return Ok(None);
     }
@@ -200,17 +203,16 @@ fn decode_document(location: &Location, chunk: &str) -> Result<Option<Document>,
         },
         message,
     };
-    let yaml: serde_yaml::Value = serde_yaml::from_str(chunk).map_err(|e| {
+    // The fast path for plain block YAML; serde_yaml for everything else (and for errors).
+    // Either way straight into JSON values, with no intermediate YAML tree.
+    let parsed = crate::fastyaml::parse(chunk)
+        .map(Ok)
+        .unwrap_or_else(|| serde_yaml::from_str(chunk));
+    let value: Value = parsed.map_err(|e| {
         let line = e
             .location()
             .map_or(location.line, |l| location.line + l.line() - 1);
         at(line, format!("YAML syntax error: {e}"))
-    })?;
-    let value: Value = serde_json::to_value(&yaml).map_err(|e| {
-        at(
-            location.line,
-            format!("unsupported YAML (mapping keys must be strings): {e}"),
-        )
     })?;
     let doc_text = chunk.to_owned();
     let probe = Document {
@@ -351,15 +353,7 @@ fn check_keys(
     Ok(())
 }
 
-/// RFC 1123 label: what Kubernetes accepts for names and namespaces.
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub use kure_plugin_api::sdk::is_dns_label;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,6 @@ use crate::plugin::{discover_checked, load_admitted, plugin_dirs, LoadError, Loa
 use crate::registry::{Provider, StackRegistry};
 use crate::render::AppOutput;
 use crate::store::{Index, IndexEntry, IndexedGvk, Store};
-use crate::trust::sha256_hex;
 use crate::trust::TrustPolicy;
 use kure_plugin_api::sdk::{Documentation, DynGenerator};
 
@@ -87,7 +86,8 @@ impl Engine {
             path: path.clone(),
             source,
         })?;
-        let found = sha256_hex(&bytes);
+        let digest = crate::trust::digest(&bytes);
+        let found = crate::trust::digest_hex(&digest);
         if found != entry.sha256 {
             return Err(LoadError::Modified {
                 plugin: format!("{}@{}", entry.name, entry.version),
@@ -97,8 +97,8 @@ impl Engine {
             }
             .into());
         }
-        let admission = self.options.trust.admit(&path, &bytes)?;
-        let plugin = Arc::new(load_admitted(&path, &bytes, admission)?);
+        let admission = self.options.trust.admit_digest(&path, &digest)?;
+        let plugin = Arc::new(load_admitted(&path, &bytes, &digest, admission)?);
         self.add_plugin(plugin)
     }
 
@@ -110,7 +110,7 @@ impl Engine {
             return Ok(());
         };
         for e in entries {
-            for g in &e.gvks {
+            for g in &store.metadata(&e)?.gvks {
                 let provider = Provider::Plugin {
                     name: e.name.clone(),
                     version: e.version.clone(),
@@ -163,8 +163,9 @@ impl Engine {
                 path: path.clone(),
                 source,
             })?;
-            let admission = self.options.trust.admit(&path, &bytes)?;
-            let plugin = Arc::new(load_admitted(&path, &bytes, admission)?);
+            let digest = crate::trust::digest(&bytes);
+            let admission = self.options.trust.admit_digest(&path, &digest)?;
+            let plugin = Arc::new(load_admitted(&path, &bytes, &digest, admission)?);
             self.add_plugin(plugin)?;
         }
         Ok(())
@@ -234,7 +235,6 @@ impl Engine {
     /// Validates every document (GVK known, schema, generator checks); reports all problems.
     pub fn validate(&self, docs: &[Document]) -> Result<(), Error> {
         let mut problems = Vec::new();
-        let mut schemas: HashMap<&Gvk, Value> = HashMap::new();
         for doc in docs {
             let Some(entry) = self.registry.get(&doc.gvk) else {
                 let near = self.registry.nearest(&doc.gvk);
@@ -253,10 +253,7 @@ impl Engine {
                 });
                 continue;
             };
-            let schema = schemas
-                .entry(&doc.gvk)
-                .or_insert_with(|| entry.generator.json_schema());
-            let issues = crate::schema::validate(schema, doc.spec());
+            let issues = crate::schema::validate(entry.schema(), doc.spec());
             if !issues.is_empty() {
                 problems.extend(issues.into_iter().map(|i| diag(doc, &i.path, &i.message)));
                 continue;

@@ -20,6 +20,7 @@ pub mod config;
 mod decode;
 mod engine;
 mod error;
+mod fastyaml;
 mod gvk;
 pub mod lockfile;
 pub mod pipeline;
@@ -30,6 +31,7 @@ mod schema;
 pub mod store;
 pub mod trust;
 mod util;
+mod yaml;
 
 pub use decode::{collect_files, decode_inputs, decode_str, Document, Location};
 pub use engine::{Engine, EngineOptions};

@@ -7,16 +7,17 @@
 //! problem nothing more is generated, but every remaining document is still validated so one
 //! run reports every problem, and nothing is written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::decode::{collect_files, decode_str, Document, Location};
+use crate::decode::{collect_files, decode_document, split_documents, Document, Location};
 use crate::engine::Engine;
 use crate::error::{Diagnostic, Error};
+use crate::gvk::Gvk;
 use crate::render::{kustomization, object_yaml, MARKER};
 
 /// Where the manifests go.
@@ -262,6 +263,41 @@ impl DirSink {
     }
 }
 
+/// What a worker made of one raw document.
+enum Outcome {
+    /// Blank document.
+    Empty,
+    /// Problems to report.
+    Problems(Vec<Diagnostic>),
+    /// Its GVK has not been resolved and checked against the lock yet: the main thread does
+    /// that, then processes it.
+    Unresolved(Box<Document>),
+    /// Valid; rendered unless generation had stopped.
+    Done(Box<Document>, Option<Rendered>),
+}
+
+/// Decodes, validates, generates and renders one raw document.
+fn process_raw(
+    engine: &Engine,
+    checked: &HashSet<Gvk>,
+    location: &Location,
+    text: &str,
+    generate: bool,
+) -> Outcome {
+    let doc = match decode_document(location, text) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Outcome::Empty,
+        Err(d) => return Outcome::Problems(vec![d]),
+    };
+    if !checked.contains(&doc.gvk) {
+        return Outcome::Unresolved(Box::new(doc));
+    }
+    match process(engine, &doc, generate) {
+        Ok(r) => Outcome::Done(Box::new(doc), r),
+        Err(d) => Outcome::Problems(d),
+    }
+}
+
 /// Validates, generates and renders one document.
 fn process(
     engine: &Engine,
@@ -323,98 +359,120 @@ struct Run<'a> {
     options: &'a PipelineOptions,
     sink: Option<Sink>,
     problems: Vec<Diagnostic>,
-    fatal: Option<Error>,
     /// object key hash -> index into `apps`.
     seen: HashMap<u64, u32>,
     /// (name, location) of every app, for duplicate-object messages.
     apps: Vec<(Box<str>, Location)>,
     summary: Summary,
-    locked: std::collections::HashSet<crate::gvk::Gvk>,
+    docs: usize,
+    /// GVKs resolved (and checked against the lock); workers handle only these.
+    checked: HashSet<Gvk>,
 }
 
 impl Run<'_> {
-    fn chunk(&mut self, docs: Vec<Document>) -> Result<(), Error> {
-        // Plugins are loaded when a GVK first appears; a load failure ends the run.
-        let unknown: Vec<Document> = docs
-            .iter()
-            .filter(|d| self.engine.registry().get(&d.gvk).is_none())
-            .cloned()
-            .collect();
-        if !unknown.is_empty() {
-            self.engine.resolve(&unknown)?;
+    /// Loads what `doc` needs and checks it against the lock, once per GVK.
+    fn resolve(&mut self, doc: &Document) -> Result<(), Error> {
+        if self.checked.contains(&doc.gvk) {
+            return Ok(());
         }
+        let one = std::slice::from_ref(doc);
+        self.engine.resolve(one)?;
         if let Some((path, pins)) = &self.options.lock {
-            let fresh: Vec<Document> = docs
-                .iter()
-                .filter(|d| self.locked.insert(d.gvk.clone()))
-                .cloned()
-                .collect();
-            if !fresh.is_empty() {
-                crate::lockfile::check(path, pins, self.engine, &fresh)?;
-            }
+            crate::lockfile::check(path, pins, self.engine, one)?;
         }
+        self.checked.insert(doc.gvk.clone());
+        Ok(())
+    }
+
+    fn chunk(&mut self, items: Vec<(Location, String)>) -> Result<(), Error> {
         let generate = self.problems.is_empty();
-        let engine: &Engine = self.engine;
-        let jobs = self.options.jobs.max(1).min(docs.len().max(1));
-        let results: Vec<Result<Option<Rendered>, Vec<Diagnostic>>> = if jobs == 1 {
-            docs.iter().map(|d| process(engine, d, generate)).collect()
-        } else {
-            let per = docs.len().div_ceil(jobs);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = docs
-                    .chunks(per)
-                    .map(|part| {
-                        s.spawn(move || {
-                            part.iter()
-                                .map(|d| process(engine, d, generate))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| match h.join() {
-                        Ok(v) => v,
-                        Err(_) => vec![Err(vec![Diagnostic {
-                            location: Location {
-                                file: PathBuf::from("<kure>"),
-                                line: 0,
-                            },
-                            message: "internal error: a worker thread panicked".to_owned(),
-                        }])],
-                    })
+        let outcomes: Vec<Outcome> = {
+            let engine: &Engine = self.engine;
+            let checked = &self.checked;
+            let jobs = self.options.jobs.max(1).min(items.len().max(1));
+            if jobs == 1 {
+                items
+                    .iter()
+                    .map(|(l, t)| process_raw(engine, checked, l, t, generate))
                     .collect()
-            })
+            } else {
+                let per = items.len().div_ceil(jobs);
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = items
+                        .chunks(per)
+                        .map(|part| {
+                            s.spawn(move || {
+                                part.iter()
+                                    .map(|(l, t)| process_raw(engine, checked, l, t, generate))
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                vec![Outcome::Problems(vec![Diagnostic {
+                                    location: Location {
+                                        file: PathBuf::from("<kure>"),
+                                        line: 0,
+                                    },
+                                    message: "internal error: a worker thread panicked".to_owned(),
+                                }])]
+                            })
+                        })
+                        .collect()
+                })
+            }
         };
-        for (doc, result) in docs.iter().zip(results) {
+        for outcome in outcomes {
+            let (doc, result) = match outcome {
+                Outcome::Empty => continue,
+                Outcome::Problems(d) => {
+                    self.docs += 1;
+                    self.problems.extend(d);
+                    continue;
+                }
+                Outcome::Unresolved(doc) => {
+                    self.resolve(&doc)?;
+                    let generate = self.problems.is_empty();
+                    let r = process(self.engine, &doc, generate);
+                    (doc, r)
+                }
+                Outcome::Done(doc, r) => (doc, Ok(r)),
+            };
+            self.docs += 1;
             match result {
                 Err(d) => self.problems.extend(d),
-                Ok(None) => {}
-                Ok(Some(r)) if self.problems.is_empty() => {
-                    let me = self.apps.len() as u32;
-                    for (k, (stem, _)) in r.keys.iter().zip(&r.objects) {
-                        if let Some(prev) = self.seen.insert(*k, me) {
-                            let (pname, ploc) = &self.apps[prev as usize];
-                            self.problems.push(Diagnostic {
-                                location: doc.location.clone(),
-                                message: format!(
-                                    "app `{}` produced {stem} in namespace `{}`, which app `{pname}` ({ploc}) also produced; rename one of the apps",
-                                    doc.name, r.namespace
-                                ),
-                            });
-                        }
-                    }
-                    self.apps
-                        .push((doc.name.as_str().into(), doc.location.clone()));
-                    if self.problems.is_empty() {
-                        self.summary.apps += 1;
-                        self.summary.objects += r.objects.len();
-                        if let Some(sink) = self.sink.as_mut() {
-                            sink.write(r)?;
-                        }
-                    }
-                }
-                Ok(Some(_)) => {}
+                Ok(Some(r)) if self.problems.is_empty() => self.accept(&doc, r)?,
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a rendered app for objects another app produced, then writes it.
+    fn accept(&mut self, doc: &Document, r: Rendered) -> Result<(), Error> {
+        let me = self.apps.len() as u32;
+        for (k, (stem, _)) in r.keys.iter().zip(&r.objects) {
+            if let Some(prev) = self.seen.insert(*k, me) {
+                let (pname, ploc) = &self.apps[prev as usize];
+                self.problems.push(Diagnostic {
+                    location: doc.location.clone(),
+                    message: format!(
+                        "app `{}` produced {stem} in namespace `{}`, which app `{pname}` ({ploc}) also produced; rename one of the apps",
+                        doc.name, r.namespace
+                    ),
+                });
+            }
+        }
+        self.apps
+            .push((doc.name.as_str().into(), doc.location.clone()));
+        if self.problems.is_empty() {
+            self.summary.apps += 1;
+            self.summary.objects += r.objects.len();
+            if let Some(sink) = self.sink.as_mut() {
+                sink.write(r)?;
             }
         }
         Ok(())
@@ -429,60 +487,53 @@ pub fn generate(
     options: &PipelineOptions,
 ) -> Result<Summary, Error> {
     let files = collect_files(inputs)?;
-    let sink = Sink::new(output)?;
+    let checked: HashSet<Gvk> = engine
+        .registry()
+        .iter()
+        .filter(|(_, e)| e.provider == crate::registry::Provider::BuiltIn)
+        .map(|(g, _)| g.clone())
+        .collect();
     let mut run = Run {
         engine,
         options,
-        sink: Some(sink),
+        sink: Some(Sink::new(output)?),
         problems: Vec::new(),
-        fatal: None,
         seen: HashMap::new(),
         apps: Vec::new(),
         summary: Summary::default(),
-        locked: Default::default(),
+        docs: 0,
+        checked,
     };
-    let mut total_docs = 0usize;
-    let mut pending: Vec<Document> = Vec::new();
-    for file in &files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                run.fatal = Some(Error::io(file, e));
-                break;
-            }
-        };
-        let mut decode_problems = Vec::new();
-        decode_str(file, &text, &mut pending, &mut decode_problems);
-        run.problems.extend(decode_problems);
-        while pending.len() >= options.chunk {
-            let rest = pending.split_off(options.chunk);
-            let chunk = std::mem::replace(&mut pending, rest);
-            total_docs += chunk.len();
-            if let Err(e) = run.chunk(chunk) {
-                run.fatal = Some(e);
-                break;
+    let result = (|| -> Result<(), Error> {
+        let mut pending: Vec<(Location, String)> = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+            for (line, chunk) in split_documents(&text) {
+                pending.push((
+                    Location {
+                        file: file.clone(),
+                        line,
+                    },
+                    chunk,
+                ));
+                if pending.len() >= options.chunk {
+                    run.chunk(std::mem::take(&mut pending))?;
+                }
             }
         }
-        if run.fatal.is_some() {
-            break;
-        }
-    }
-    if run.fatal.is_none() && !pending.is_empty() {
-        total_docs += pending.len();
-        if let Err(e) = run.chunk(std::mem::take(&mut pending)) {
-            run.fatal = Some(e);
-        }
-    }
+        run.chunk(pending)
+    })();
     let sink = run.sink.take();
-    let outcome = if let Some(e) = run.fatal.take() {
-        Err(e)
-    } else if !run.problems.is_empty() {
-        Err(Error::Invalid(std::mem::take(&mut run.problems)))
-    } else if total_docs == 0 {
-        let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-        Err(Error::NoInput(names.join(", ")))
-    } else {
-        Ok(run.summary.clone())
+    let outcome = match result {
+        Err(e) => Err(e),
+        Ok(()) if !run.problems.is_empty() => {
+            Err(Error::Invalid(std::mem::take(&mut run.problems)))
+        }
+        Ok(()) if run.docs == 0 => {
+            let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+            Err(Error::NoInput(names.join(", ")))
+        }
+        Ok(()) => Ok(run.summary.clone()),
     };
     match (outcome, sink) {
         (Ok(s), Some(sink)) => sink.commit().map(|()| s),

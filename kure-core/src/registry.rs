@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
 
 use kure_plugin_api::sdk::DynGenerator;
 
@@ -47,6 +49,15 @@ pub struct Entry {
     pub generator: Arc<dyn DynGenerator>,
     /// Who provides it.
     pub provider: Provider,
+    schema: Arc<OnceLock<Value>>,
+}
+
+impl Entry {
+    /// The generator's JSON Schema, computed once (deriving it, or asking a plugin for it, is
+    /// far more expensive than validating against it).
+    pub fn schema(&self) -> &Value {
+        self.schema.get_or_init(|| self.generator.json_schema())
+    }
 }
 
 /// Generators keyed by GVK.
@@ -90,6 +101,7 @@ impl StackRegistry {
             Entry {
                 generator,
                 provider,
+                schema: Arc::new(OnceLock::new()),
             },
         );
         Ok(())

@@ -25,10 +25,7 @@ pub const MARKER: &str = ".kure-output";
 
 /// One object as YAML (keys sorted: serde_json maps are ordered by key).
 pub fn object_yaml(object: &Value) -> Result<String, Error> {
-    serde_yaml::to_string(object).map_err(|e| Error::Output {
-        path: PathBuf::from("-"),
-        reason: format!("cannot encode an object as YAML: {e}"),
-    })
+    Ok(crate::yaml::to_string(object))
 }
 
 /// All objects of all apps, in input order, as one `---`-separated stream.

@@ -18,7 +18,7 @@ use crate::util::closest;
 /// Validates `value` against `schema`; returns every problem found.
 pub fn validate(schema: &Value, value: &Value) -> Vec<Issue> {
     let mut out = Vec::new();
-    Walker { root: schema }.walk(schema, value, "", &mut out);
+    Walker { root: schema }.walk(schema, value, &mut Path::default(), &mut out);
     out
 }
 
@@ -26,11 +26,47 @@ struct Walker<'a> {
     root: &'a Value,
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
+/// The path to the value being checked, rendered only when there is something to report
+/// (building a string per visited field cost more than the checks).
+#[derive(Default)]
+struct Path<'v> {
+    segs: Vec<Seg<'v>>,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'v> {
+    Key(&'v str),
+    Index(usize),
+}
+
+impl<'v> Path<'v> {
+    fn render(&self) -> String {
+        let mut s = String::new();
+        for seg in &self.segs {
+            match seg {
+                Seg::Key(k) => {
+                    if !s.is_empty() {
+                        s.push('.');
+                    }
+                    s.push_str(k);
+                }
+                Seg::Index(i) => {
+                    s.push('[');
+                    s.push_str(&i.to_string());
+                    s.push(']');
+                }
+            }
+        }
+        s
+    }
+
+    fn child(&self, key: &str) -> String {
+        let p = self.render();
+        if p.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{p}.{key}")
+        }
     }
 }
 
@@ -69,9 +105,9 @@ fn short(v: &Value) -> String {
     }
 }
 
-fn issue(path: &str, message: String) -> Issue {
+fn issue(path: &Path<'_>, message: String) -> Issue {
     Issue {
-        path: path.to_owned(),
+        path: path.render(),
         message,
     }
 }
@@ -122,7 +158,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn walk(&self, schema: &'a Value, value: &Value, path: &str, out: &mut Vec<Issue>) {
+    fn walk<'v>(
+        &self,
+        schema: &'a Value,
+        value: &'v Value,
+        path: &mut Path<'v>,
+        out: &mut Vec<Issue>,
+    ) {
         let obj = match schema {
             Value::Bool(true) => return,
             Value::Bool(false) => {
@@ -206,14 +248,15 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn any_of(
+    fn any_of<'v>(
         &self,
         schema: &'a Value,
         branches: &'a [Value],
-        value: &Value,
-        path: &str,
+        value: &'v Value,
+        path: &mut Path<'v>,
         out: &mut Vec<Issue>,
     ) {
+        let here = path.render();
         let mut best: Option<Vec<Issue>> = None;
         for b in branches {
             let mut errs = Vec::new();
@@ -222,11 +265,11 @@ impl<'a> Walker<'a> {
                 return;
             }
             // Prefer the branch that got furthest (errors deeper than this path).
-            let deep = errs.iter().any(|e| e.path != path);
+            let deep = errs.iter().any(|e| e.path != here);
             let better = match &best {
                 None => true,
                 Some(prev) => {
-                    let prev_deep = prev.iter().any(|e| e.path != path);
+                    let prev_deep = prev.iter().any(|e| e.path != here);
                     (deep && !prev_deep) || (deep == prev_deep && errs.len() < prev.len())
                 }
             };
@@ -235,7 +278,7 @@ impl<'a> Walker<'a> {
             }
         }
         match best {
-            Some(errs) if errs.iter().any(|e| e.path != path) => out.extend(errs),
+            Some(errs) if errs.iter().any(|e| e.path != here) => out.extend(errs),
             Some(_) => out.push(issue(
                 path,
                 format!(
@@ -249,34 +292,35 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn object(
+    fn object<'v>(
         &self,
         obj: &'a Map<String, Value>,
-        map: &Map<String, Value>,
-        path: &str,
+        map: &'v Map<String, Value>,
+        path: &mut Path<'v>,
         out: &mut Vec<Issue>,
     ) {
         let props = obj.get("properties").and_then(Value::as_object);
         if let Some(required) = obj.get("required").and_then(Value::as_array) {
             for r in required.iter().filter_map(Value::as_str) {
                 if !map.contains_key(r) {
-                    out.push(issue(
-                        &join(path, r),
-                        format!("missing required field `{r}`"),
-                    ));
+                    out.push(Issue {
+                        path: path.child(r),
+                        message: format!("missing required field `{r}`"),
+                    });
                 }
             }
         }
         let additional = obj.get("additionalProperties");
         for (key, v) in map {
-            let child = join(path, key);
+            path.segs.push(Seg::Key(key));
             if let Some(s) = props.and_then(|p| p.get(key)) {
-                self.walk(s, v, &child, out);
+                self.walk(s, v, path, out);
+                path.segs.pop();
                 continue;
             }
             match additional {
                 Some(Value::Bool(true)) => {}
-                Some(s @ Value::Object(_)) => self.walk(s, v, &child, out),
+                Some(s @ Value::Object(_)) => self.walk(s, v, path, out),
                 None if props.is_none() => {}
                 _ => {
                     let names: Vec<&str> = props
@@ -287,17 +331,18 @@ impl<'a> Walker<'a> {
                         None if names.is_empty() => "no fields are allowed here".to_owned(),
                         None => format!("valid fields: {}", names.join(", ")),
                     };
-                    out.push(issue(&child, format!("unknown field `{key}`: {hint}")));
+                    out.push(issue(path, format!("unknown field `{key}`: {hint}")));
                 }
             }
+            path.segs.pop();
         }
     }
 
-    fn array(
+    fn array<'v>(
         &self,
         obj: &'a Map<String, Value>,
-        items: &[Value],
-        path: &str,
+        items: &'v [Value],
+        path: &mut Path<'v>,
         out: &mut Vec<Issue>,
     ) {
         if let Some(min) = obj.get("minItems").and_then(Value::as_u64) {
@@ -310,12 +355,14 @@ impl<'a> Walker<'a> {
         }
         if let Some(s) = obj.get("items") {
             for (i, item) in items.iter().enumerate() {
-                self.walk(s, item, &format!("{path}[{i}]"), out);
+                path.segs.push(Seg::Index(i));
+                self.walk(s, item, path, out);
+                path.segs.pop();
             }
         }
     }
 
-    fn string(&self, obj: &'a Map<String, Value>, s: &str, path: &str, out: &mut Vec<Issue>) {
+    fn string(&self, obj: &'a Map<String, Value>, s: &str, path: &Path<'_>, out: &mut Vec<Issue>) {
         let len = s.chars().count() as u64;
         if let Some(min) = obj.get("minLength").and_then(Value::as_u64) {
             if len < min {
@@ -335,7 +382,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn number(&self, obj: &'a Map<String, Value>, v: &Value, path: &str, out: &mut Vec<Issue>) {
+    fn number(
+        &self,
+        obj: &'a Map<String, Value>,
+        v: &Value,
+        path: &Path<'_>,
+        out: &mut Vec<Issue>,
+    ) {
         let Some(n) = v.as_f64() else { return };
         if let Some(min) = obj.get("minimum").and_then(Value::as_f64) {
             if n < min {

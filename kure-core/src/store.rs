@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::gvk::Gvk;
 use crate::plugin::{load_admitted, LoadedPlugin};
 use crate::registry::StackRegistry;
-use crate::trust::{sha256_hex, signature_path, Admission, TrustPolicy};
+use crate::trust::{signature_path, Admission, TrustPolicy};
 
 /// Index format version.
 const INDEX_VERSION: u32 = 1;
@@ -51,10 +51,29 @@ pub struct IndexEntry {
     pub sha256: String,
     /// Signer fingerprint, or `unsigned`.
     pub signer: String,
-    /// What it provides.
-    pub gvks: Vec<IndexedGvk>,
+    /// What it provides. Schemas and documentation are in the plugin's `metadata.json`, so
+    /// that `generate` reads a small index however many plugins are installed.
+    pub gvks: Vec<GvkRef>,
     /// When it was installed (UTC, RFC 3339).
     pub installed_at: String,
+}
+
+/// A GVK in the index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GvkRef {
+    /// `group/version`.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+}
+
+/// `<name>/<version>/metadata.json`: what `schema`, `explain`, `validate` and `info` read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Schema and documentation per GVK.
+    pub gvks: Vec<IndexedGvk>,
 }
 
 /// A GVK with what `schema` and `explain` show.
@@ -160,8 +179,18 @@ fn now_rfc3339() -> String {
     )
 }
 
-fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> IndexEntry {
-    IndexEntry {
+fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> (IndexEntry, Metadata) {
+    let gvks: Vec<IndexedGvk> = p
+        .generators
+        .iter()
+        .map(|g| IndexedGvk {
+            api_version: g.api_version().to_owned(),
+            kind: g.kind().to_owned(),
+            schema: g.json_schema(),
+            documentation: g.documentation(),
+        })
+        .collect();
+    let entry = IndexEntry {
         name: p.name.clone(),
         version: p.version.clone(),
         description: p.description.clone(),
@@ -169,18 +198,16 @@ fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> IndexEntry {
         library,
         sha256: p.sha256.clone(),
         signer: p.admission.signer().to_owned(),
-        gvks: p
-            .generators
+        gvks: gvks
             .iter()
-            .map(|g| IndexedGvk {
-                api_version: g.api_version().to_owned(),
-                kind: g.kind().to_owned(),
-                schema: g.json_schema(),
-                documentation: g.documentation(),
+            .map(|g| GvkRef {
+                api_version: g.api_version.clone(),
+                kind: g.kind.clone(),
             })
             .collect(),
         installed_at: now_rfc3339(),
-    }
+    };
+    (entry, Metadata { gvks })
 }
 
 impl Store {
@@ -267,11 +294,32 @@ impl Store {
 
     /// The status of an entry's library.
     pub fn status(&self, e: &IndexEntry) -> Status {
-        match std::fs::read(self.library_path(e)) {
-            Ok(bytes) if sha256_hex(&bytes) == e.sha256 => Status::Ok,
+        match crate::trust::digest_file(&self.library_path(e)) {
+            Ok(d) if crate::trust::digest_hex(&d) == e.sha256 => Status::Ok,
             Ok(_) => Status::Modified,
             Err(_) => Status::Missing,
         }
+    }
+
+    /// An entry's schemas and documentation.
+    pub fn metadata(&self, e: &IndexEntry) -> Result<Metadata, Error> {
+        let path = self
+            .plugins_dir()
+            .join(&e.name)
+            .join(&e.version)
+            .join("metadata.json");
+        let bytes = std::fs::read(&path).map_err(|err| {
+            store_err(format!(
+                "cannot read {} ({err}); rebuild the index with `kure plugins rebuild-index`",
+                path.display()
+            ))
+        })?;
+        serde_json::from_slice(&bytes).map_err(|err| {
+            store_err(format!(
+                "{} is corrupted ({err}); rebuild it with `kure plugins rebuild-index`",
+                path.display()
+            ))
+        })
     }
 
     /// Verifies `library` (signature at `sig` or `<library>.sig`), loads it once to read its
@@ -291,8 +339,9 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&sig_path, e)),
         };
-        let admission = policy.check(library, &bytes, sig_bytes.as_deref(), &sig_path)?;
-        let plugin = load_admitted(library, &bytes, admission.clone())?;
+        let digest = crate::trust::digest(&bytes);
+        let admission = policy.check(library, &digest, sig_bytes.as_deref(), &sig_path)?;
+        let plugin = load_admitted(library, &bytes, &digest, admission)?;
         if !valid_version(&plugin.version) {
             return Err(store_err(format!(
                 "plugin {} ({}) declares version `{}`, which is not usable as a directory name (letters, digits, `.`, `-`, `+`, `_`)",
@@ -308,7 +357,9 @@ impl Store {
         let rel = Path::new(&plugin.name)
             .join(&plugin.version)
             .join(&file_name);
-        let entry = entry_from_plugin(&plugin, rel.clone());
+        let (entry, metadata) = entry_from_plugin(&plugin, rel.clone());
+        let metadata_json =
+            serde_json::to_vec_pretty(&metadata).map_err(|e| store_err(e.to_string()))?;
 
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
@@ -371,6 +422,7 @@ impl Store {
             if let Some(s) = &sig_bytes {
                 std::fs::write(signature_path(&staging.join(&file_name)), s)?;
             }
+            std::fs::write(staging.join("metadata.json"), &metadata_json)?;
             std::fs::create_dir_all(dir.join(&entry.name))?;
             if dest.exists() {
                 std::fs::remove_dir_all(&dest)?;
@@ -461,11 +513,20 @@ impl Store {
             for lib in crate::plugin::discover_libraries(&crate::plugin::PluginDirs(vec![name_dir]))
             {
                 let bytes = std::fs::read(&lib).map_err(|e| Error::io(&lib, e))?;
-                let admission = policy.admit(&lib, &bytes)?;
-                let plugin = load_admitted(&lib, &bytes, admission)?;
+                let digest = crate::trust::digest(&bytes);
+                let admission = policy.admit_digest(&lib, &digest)?;
+                let plugin = load_admitted(&lib, &bytes, &digest, admission)?;
                 let rel = lib.strip_prefix(&dir).unwrap_or(&lib).to_path_buf();
                 if seen.insert(plugin.name.clone()) {
-                    entries.push(entry_from_plugin(&plugin, rel));
+                    let (entry, metadata) = entry_from_plugin(&plugin, rel);
+                    let path = dir
+                        .join(&entry.name)
+                        .join(&entry.version)
+                        .join("metadata.json");
+                    let json = serde_json::to_vec_pretty(&metadata)
+                        .map_err(|e| store_err(e.to_string()))?;
+                    std::fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
+                    entries.push(entry);
                 }
             }
         }

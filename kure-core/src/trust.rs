@@ -344,9 +344,45 @@ pub fn short_fp(fp: &str) -> &str {
     &fp[..fp.len().min(16)]
 }
 
+/// SHA-256 of some bytes.
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// SHA-256 of a file, read in 1 MiB blocks (no copy of the whole file in memory).
+pub fn digest_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
+}
+
+/// Hex of a digest.
+pub fn digest_hex(d: &[u8; 32]) -> String {
+    hex(d)
+}
+
 /// Verifies a library's bytes against a signature and a set of trusted keys.
 pub fn verify(
     bytes: &[u8],
+    sig: &[u8],
+    sig_path: &Path,
+    signers: &[PublicKey],
+) -> Result<String, SignatureProblem> {
+    verify_digest(&digest(bytes), sig, sig_path, signers)
+}
+
+/// Verifies a signature over a SHA-256 digest; see [`verify`].
+pub fn verify_digest(
+    digest: &[u8; 32],
     sig: &[u8],
     sig_path: &Path,
     signers: &[PublicKey],
@@ -357,8 +393,7 @@ pub fn verify(
     if signers.is_empty() {
         return Err(SignatureProblem::NoTrustedSigners);
     }
-    let digest = Sha256::digest(bytes);
-    if let Some(k) = signers.iter().find(|k| k.verify_digest(&digest, sig)) {
+    if let Some(k) = signers.iter().find(|k| k.verify_digest(digest, sig)) {
         return Ok(k.fingerprint.clone());
     }
     let plausible_rsa =
@@ -393,17 +428,13 @@ impl TrustPolicy {
     /// Decides whether `bytes` (read from `path`) may be loaded, with the signature at
     /// `<path>.sig`.
     pub fn admit(&self, path: &Path, bytes: &[u8]) -> Result<Admission, LoadError> {
-        self.admit_with(path, bytes, &signature_path(path))
+        self.admit_digest(path, &digest(bytes))
     }
 
-    /// Like [`admit`](Self::admit), with the signature at `sig_path`.
-    pub fn admit_with(
-        &self,
-        path: &Path,
-        bytes: &[u8],
-        sig_path: &Path,
-    ) -> Result<Admission, LoadError> {
-        let sig = match std::fs::read(sig_path) {
+    /// Like [`admit`](Self::admit), for bytes whose SHA-256 is already known.
+    pub fn admit_digest(&self, path: &Path, digest: &[u8; 32]) -> Result<Admission, LoadError> {
+        let sig_path = signature_path(path);
+        let sig = match std::fs::read(&sig_path) {
             Ok(s) => Some(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
@@ -413,14 +444,14 @@ impl TrustPolicy {
                 })
             }
         };
-        self.check(path, bytes, sig.as_deref(), sig_path)
+        self.check(path, digest, sig.as_deref(), &sig_path)
     }
 
     /// Decides on `bytes` given the signature bytes already read (`None`: no signature file).
     pub fn check(
         &self,
         path: &Path,
-        bytes: &[u8],
+        digest: &[u8; 32],
         sig: Option<&[u8]>,
         sig_path: &Path,
     ) -> Result<Admission, LoadError> {
@@ -434,7 +465,7 @@ impl TrustPolicy {
             }
             return Err(refuse(SignatureProblem::Missing(sig_path.to_path_buf())));
         };
-        match verify(bytes, sig, sig_path, &self.signers) {
+        match verify_digest(digest, sig, sig_path, &self.signers) {
             Ok(fingerprint) => Ok(Admission::Signed { fingerprint }),
             Err(_) if self.allow_unsigned => Ok(Admission::Unsigned),
             Err(p) => Err(refuse(p)),

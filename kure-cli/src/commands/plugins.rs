@@ -145,8 +145,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         }
         Command::Verify { lib, sig } => {
             let policy = global.trust()?;
-            let bytes =
-                std::fs::read(&lib).with_context(|| format!("reading {}", lib.display()))?;
+            // Streamed: a large library is never held in memory whole.
+            let digest =
+                trust::digest_file(&lib).with_context(|| format!("reading {}", lib.display()))?;
             let sig_path = sig.unwrap_or_else(|| signature_path(&lib));
             let sig = match std::fs::read(&sig_path) {
                 Ok(s) => s,
@@ -159,7 +160,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e).with_context(|| format!("reading {}", sig_path.display())),
             };
-            match trust::verify(&bytes, &sig, &sig_path, &policy.signers) {
+            match trust::verify_digest(&digest, &sig, &sig_path, &policy.signers) {
                 Ok(fp) => {
                     let source = policy
                         .signers
@@ -269,6 +270,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                     anyhow::anyhow!("no installed plugin named `{name}`; see `kure plugins list`")
                 })?;
             let status = store.status(e);
+            let metadata = store.metadata(e)?;
             match output {
                 Format::Table => {
                     println!(
@@ -277,7 +279,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                     );
                     println!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
                     println!("GVKs:");
-                    for g in &e.gvks {
+                    for g in &metadata.gvks {
                         println!(
                             "  {}/{} ({} examples; `kure explain {}`)",
                             g.api_version,
@@ -290,6 +292,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 f => {
                     let mut v = serde_json::to_value(e)?;
                     v["status"] = json!(status.to_string());
+                    v["gvks"] = serde_json::to_value(&metadata.gvks)?;
                     print_value(&v, f)?;
                 }
             }

@@ -1,5 +1,8 @@
 //! `AppWorkload`: a Deployment, StatefulSet or DaemonSet, its Service and an optional Ingress.
 //! Modelled on Kure's Go generator of the same name.
+//!
+//! This file depends only on kure-plugin-api and k8s-openapi (and `super::GROUP_VERSION`):
+//! the benchmark plugin compiles this very file to measure what the plugin boundary costs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +12,7 @@ use k8s_openapi::api::networking::v1 as net;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
+use kure_plugin_api::sdk::is_dns_label;
 use kure_plugin_api::sdk::prelude::*;
 
 use super::GROUP_VERSION;
@@ -337,10 +341,6 @@ pub struct IngressConfig {
 /// The AppWorkload generator.
 #[derive(Debug, Default)]
 pub struct AppWorkload;
-
-fn is_dns_label(s: &str) -> bool {
-    crate::decode::is_dns_label(s)
-}
 
 fn quantity_ok(q: &str) -> bool {
     let digits_end = q

@@ -178,15 +178,18 @@ pub fn load_plugin_observed(
         path: path.to_path_buf(),
         source,
     })?;
-    let admission = policy.admit(path, &bytes)?;
+    let digest = crate::trust::digest(&bytes);
+    let admission = policy.admit_digest(path, &digest)?;
     after_verify(path);
-    load_admitted(path, &bytes, admission)
+    load_admitted(path, &bytes, &digest, admission)
 }
 
-/// Loads bytes already read and admitted by a [`TrustPolicy`]: exactly these bytes run.
+/// Loads bytes already read and admitted by a [`TrustPolicy`] (`digest` is their SHA-256):
+/// exactly these bytes run.
 pub fn load_admitted(
     path: &Path,
     bytes: &[u8],
+    digest: &[u8; 32],
     admission: Admission,
 ) -> Result<LoadedPlugin, LoadError> {
     let sealed = loader::seal_bytes(bytes).map_err(|e| LoadError::Open {
@@ -298,7 +301,7 @@ pub fn load_admitted(
         author: meta.author.to_string(),
         path: path.to_path_buf(),
         admission,
-        sha256: crate::trust::sha256_hex(bytes),
+        sha256: crate::trust::digest_hex(digest),
         generators: out,
         shared,
     })

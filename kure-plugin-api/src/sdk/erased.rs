@@ -25,6 +25,20 @@ pub trait DynGenerator: Send + Sync {
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload>;
     /// Documentation, examples and usage guide.
     fn documentation(&self) -> Documentation;
+
+    /// [`validate`](DynGenerator::validate) on JSON text (what the ABI carries).
+    fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
+        let spec: Value = serde_json::from_str(spec).map_err(decode_error)?;
+        self.validate(&spec)
+    }
+
+    /// [`generate`](DynGenerator::generate) on JSON text, returning a JSON array: what the
+    /// ABI carries. Typed generators decode the request straight into their config type.
+    fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
+        let app: Value = serde_json::from_str(request).map_err(decode_error)?;
+        let objects = self.generate(&app)?;
+        serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
+    }
 }
 
 /// Wraps a typed generator as a [`DynGenerator`].
@@ -73,6 +87,19 @@ impl<G: Generator> DynGenerator for Typed<G> {
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
         let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
         self.0.generate(&app).map_err(|e| payload("generate", e))
+    }
+
+    fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
+        let config: G::Config = serde_json::from_str(spec).map_err(decode_error)?;
+        self.0
+            .validate(&config)
+            .map_err(|e| payload("invalid-config", e))
+    }
+
+    fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
+        let app: Application<G::Config> = serde_json::from_str(request).map_err(decode_error)?;
+        let objects = self.0.generate(&app).map_err(|e| payload("generate", e))?;
+        serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
     }
 
     fn documentation(&self) -> Documentation {

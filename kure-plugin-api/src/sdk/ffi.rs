@@ -242,12 +242,7 @@ struct AbiGenerator(Arc<dyn DynGenerator>);
 impl crate::abi::Generator for AbiGenerator {
     fn generate(&self, request: RStr<'_>) -> RResult<RString, RString> {
         guarded("generate", || {
-            let app: serde_json::Value = serde_json::from_str(request.as_str())
-                .map_err(|e| internal(format!("host sent invalid JSON: {e}")))?;
-            let objects = self.0.generate(&app)?;
-            serde_json::to_string(&objects)
-                .map(RString::from)
-                .map_err(|e| internal(e.to_string()))
+            self.0.generate_json(request.as_str()).map(RString::from)
         })
     }
 }
@@ -261,11 +256,7 @@ impl Validator for AbiGenerator {
     }
 
     fn validate(&self, spec: RStr<'_>) -> RResult<(), RString> {
-        guarded("validate", || {
-            let spec: serde_json::Value = serde_json::from_str(spec.as_str())
-                .map_err(|e| internal(format!("host sent invalid JSON: {e}")))?;
-            self.0.validate(&spec)
-        })
+        guarded("validate", || self.0.validate_json(spec.as_str()))
     }
 }
 

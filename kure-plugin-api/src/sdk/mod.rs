@@ -217,6 +217,18 @@ impl<E: std::error::Error> From<E> for Error {
     }
 }
 
+/// Whether `s` is an RFC 1123 label: what Kubernetes accepts for most names and namespaces
+/// (lower-case letters, digits and `-`, starting and ending with a letter or digit, at most 63
+/// characters).
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
 /// Declares the plugin a `cdylib` exports. Use it once, at the crate root.
 ///
 /// ```ignore

@@ -1,0 +1,413 @@
+//! A fast path for decoding the YAML that application specs are made of: block mappings and
+//! sequences of plain or simply quoted scalars.
+//!
+//! serde_yaml needs about 60-80 us for a 25-line spec, more than validating, generating and
+//! rendering it together. This parser handles only the unambiguous subset and answers `None`
+//! for anything else (anchors, tags, block or multi-line scalars, flow collections other than
+//! `[]`/`{}`, escapes, duplicate keys, and any plain scalar whose type a YAML parser could
+//! read differently, such as `1.0`, `yes`, `0x10`); the caller then uses serde_yaml, whose
+//! result and error messages stay the reference. A differential test checks that whenever this
+//! parser answers, it answers exactly what serde_yaml does.
+
+use serde_json::{Map, Number, Value};
+
+struct Line<'a> {
+    indent: usize,
+    text: &'a str,
+}
+
+/// Parses `text` if it is in the supported subset.
+pub fn parse(text: &str) -> Option<Value> {
+    let mut lines = Vec::new();
+    for raw in text.lines() {
+        let body = raw.trim_start_matches(' ');
+        if body.starts_with('\t') {
+            return None;
+        }
+        let trimmed = body.trim_end();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if trimmed.starts_with(['%', '&', '*', '!', '|', '>', '?', '@', '`'])
+            || trimmed == "---"
+            || trimmed == "..."
+        {
+            return None;
+        }
+        lines.push(Line {
+            indent: raw.len() - body.len(),
+            text: trimmed,
+        });
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    let mut p = Parser { lines, i: 0 };
+    let indent = p.lines[0].indent;
+    let v = p.node(indent)?;
+    (p.i == p.lines.len()).then_some(v)
+}
+
+struct Parser<'a> {
+    lines: Vec<Line<'a>>,
+    i: usize,
+}
+
+fn is_seq_item(t: &str) -> bool {
+    t == "-" || t.starts_with("- ")
+}
+
+impl<'a> Parser<'a> {
+    fn node(&mut self, indent: usize) -> Option<Value> {
+        let line = self.lines.get(self.i)?;
+        if line.indent != indent {
+            return None;
+        }
+        if is_seq_item(line.text) {
+            self.seq(indent)
+        } else {
+            self.map(indent)
+        }
+    }
+
+    /// The value of `key:` with nothing after the colon: a nested block, a sequence at the
+    /// key's indentation, or null.
+    fn block_value(&mut self, indent: usize) -> Option<Value> {
+        match self.lines.get(self.i) {
+            Some(next) if next.indent > indent => self.node(next.indent),
+            Some(next) if next.indent == indent && is_seq_item(next.text) => self.seq(indent),
+            _ => Some(Value::Null),
+        }
+    }
+
+    fn map(&mut self, indent: usize) -> Option<Value> {
+        let mut m = Map::new();
+        while let Some(line) = self.lines.get(self.i) {
+            if line.indent < indent {
+                break;
+            }
+            if line.indent > indent || is_seq_item(line.text) {
+                return None;
+            }
+            let (key, rest) = split_key(line.text)?;
+            self.i += 1;
+            let value = if rest.is_empty() {
+                self.block_value(indent)?
+            } else {
+                let v = scalar(rest)?;
+                if self.lines.get(self.i).is_some_and(|n| n.indent > indent) {
+                    return None; // a multi-line plain scalar
+                }
+                v
+            };
+            if m.insert(key, value).is_some() {
+                return None; // duplicate key: serde_yaml reports it
+            }
+        }
+        Some(Value::Object(m))
+    }
+
+    fn seq(&mut self, indent: usize) -> Option<Value> {
+        let mut items = Vec::new();
+        while let Some(line) = self.lines.get(self.i) {
+            if line.indent < indent || (line.indent == indent && !is_seq_item(line.text)) {
+                break;
+            }
+            if line.indent > indent {
+                return None;
+            }
+            let rest = line.text.strip_prefix('-')?;
+            let inner = rest.trim_start_matches(' ');
+            if inner.is_empty() {
+                self.i += 1;
+                items.push(match self.lines.get(self.i) {
+                    Some(next) if next.indent > indent => self.node(next.indent)?,
+                    _ => Value::Null,
+                });
+                continue;
+            }
+            if is_seq_item(inner) {
+                return None; // `- - x`
+            }
+            let item_indent = indent + 1 + (rest.len() - inner.len());
+            if split_key(inner).is_some() {
+                // `- key: value`: a mapping whose first line starts after the dash.
+                self.lines[self.i] = Line {
+                    indent: item_indent,
+                    text: inner,
+                };
+                items.push(self.map(item_indent)?);
+            } else {
+                self.i += 1;
+                items.push(scalar(inner)?);
+                if self.lines.get(self.i).is_some_and(|n| n.indent > indent) {
+                    return None;
+                }
+            }
+        }
+        Some(Value::Array(items))
+    }
+}
+
+/// Splits `key: rest` / `key:`; `None` when the line is not a simple mapping entry.
+fn split_key(t: &str) -> Option<(String, &str)> {
+    let (key, after) = if t.starts_with(['\'', '"']) {
+        let (k, used) = quoted(t)?;
+        (k, &t[used..])
+    } else {
+        let end = match t.find(": ") {
+            Some(e) => e,
+            None if t.ends_with(':') => t.len() - 1,
+            None => return None,
+        };
+        let k = &t[..end];
+        if k.is_empty() || k.contains(" #") || k.ends_with(' ') || !plain_is_string(k) {
+            return None;
+        }
+        (k.to_owned(), &t[end..])
+    };
+    let after = after.strip_prefix(':')?;
+    if !(after.is_empty() || after.starts_with(' ')) {
+        return None;
+    }
+    let rest = after.trim_start_matches(' ');
+    let rest = if rest.starts_with('#') { "" } else { rest };
+    Some((key, rest))
+}
+
+/// A quoted scalar at the start of `t`: (value, bytes used). Single-line, no escapes.
+fn quoted(t: &str) -> Option<(String, usize)> {
+    let q = t.chars().next()?;
+    let body = &t[1..];
+    if q == '"' {
+        let end = body.find('"')?;
+        let s = &body[..end];
+        if s.contains('\\') {
+            return None;
+        }
+        return Some((s.to_owned(), end + 2));
+    }
+    let mut out = String::new();
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                chars.next();
+                out.push('\'');
+                continue;
+            }
+            return Some((out, i + 2));
+        }
+        out.push(c);
+    }
+    None
+}
+
+/// A scalar value after `key: ` or `- `.
+fn scalar(t: &str) -> Option<Value> {
+    if t.starts_with(['\'', '"']) {
+        let (s, used) = quoted(t)?;
+        let rest = t[used..].trim_start_matches(' ');
+        return (rest.is_empty() || (rest.starts_with('#') && t[used..].starts_with(' ')))
+            .then_some(Value::String(s));
+    }
+    if t == "[]" {
+        return Some(Value::Array(Vec::new()));
+    }
+    if t == "{}" {
+        return Some(Value::Object(Map::new()));
+    }
+    // Strip a trailing comment.
+    let t = match t.find(" #") {
+        Some(i) => t[..i].trim_end(),
+        None => t,
+    };
+    match t {
+        "true" => return Some(Value::Bool(true)),
+        "false" => return Some(Value::Bool(false)),
+        "null" | "~" => return Some(Value::Null),
+        _ => {}
+    }
+    if let Some(n) = plain_int(t) {
+        return Some(Value::Number(n));
+    }
+    plain_is_string(t).then(|| Value::String(t.to_owned()))
+}
+
+/// `0`, `42`, `-7`: decimal integers without leading zeros that fit an i64.
+fn plain_int(t: &str) -> Option<Number> {
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
+        return None;
+    }
+    t.parse::<i64>().ok().map(Number::from)
+}
+
+/// Whether a plain scalar is certainly a string to every YAML parser: it starts with a letter
+/// or `/` (so it is no number, date or special float), is no null or boolean word in any
+/// spelling, and contains nothing that would end or change a plain scalar.
+fn plain_is_string(t: &str) -> bool {
+    let Some(first) = t.chars().next() else {
+        return false;
+    };
+    if first.is_ascii_digit() {
+        // `100m`, `128Mi`, `1h30m`: a letter that no number syntax (hex, octal, binary,
+        // exponent, inf, nan) uses makes it a string everywhere.
+        if !t
+            .chars()
+            .any(|c| c.is_ascii_alphabetic() && !"aAbBcCdDeEfFoOxXiInNtTyY".contains(c))
+        {
+            return false;
+        }
+    } else if !(first.is_ascii_alphabetic() || first == '/' || first == '_') {
+        return false;
+    }
+    if t.len() <= 5
+        && ["y", "n", "yes", "no", "on", "off", "true", "false", "null"]
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(t))
+    {
+        return false;
+    }
+    !t.contains(": ")
+        && !t.contains(" #")
+        && !t.ends_with(':')
+        && t.chars().all(|c| {
+            c == ' '
+                || (c.is_ascii_graphic() && !matches!(c, '{' | '}' | '[' | ']' | ',' | '"'))
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(text: &str) -> Option<Value> {
+        serde_yaml::from_str::<Value>(text).ok()
+    }
+
+    /// Whenever the fast path answers, it answers what serde_yaml does.
+    fn agree(text: &str) -> bool {
+        match parse(text) {
+            Some(v) => {
+                assert_eq!(
+                    Some(&v),
+                    reference(text).as_ref(),
+                    "fast path differs on:\n{text}"
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn corpus() -> Vec<String> {
+        let mut docs: Vec<String> = [
+            include_str!("../../examples/shop.yaml"),
+            include_str!("../../examples/postgres.yaml"),
+            include_str!("../../examples/ingress-nginx.yaml"),
+            include_str!("../../examples/podinfo.yaml"),
+            include_str!("../../examples/terraform-network.yaml"),
+            include_str!("../../examples/terraform-dns.yaml"),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        docs.push("a:\n- 1\n- b: 2\n  c:\n  - x\n-\n  - nested\nd: {}\ne: []\nf: ~\ng: 'it''s'\nh: \"dq\"  # c\n".to_owned());
+        docs
+    }
+
+    #[test]
+    fn accepts_typical_specs_and_matches_serde_yaml() {
+        let shop = include_str!("../../examples/shop.yaml");
+        assert!(agree(shop), "the fast path should take a typical spec");
+        for d in corpus() {
+            agree(&d);
+        }
+    }
+
+    #[test]
+    fn mutated_scalars_never_diverge() {
+        let tricky = [
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "n",
+            "True",
+            "FALSE",
+            "Null",
+            "~",
+            "",
+            "0",
+            "01",
+            "-0",
+            "-12",
+            "1.0",
+            "1e3",
+            "0x10",
+            "0o7",
+            ".5",
+            ".inf",
+            "-.inf",
+            ".NaN",
+            "1_000",
+            "2024-01-02",
+            "12:30",
+            "+1",
+            "a b",
+            "a: b",
+            "a #b",
+            "a#b",
+            "'q'",
+            "\"q\"",
+            "'it''s'",
+            "\"a\\nb\"",
+            "[a]",
+            "[]",
+            "{}",
+            "{a: 1}",
+            "&x a",
+            "*x",
+            "!tag x",
+            "|",
+            ">",
+            "- x",
+            "-x",
+            "@x",
+            "`x",
+            "%x",
+            "?x",
+            "http://x.y/z",
+            "a,b",
+            "ü",
+            "9223372036854775808",
+            "x:",
+        ];
+        let mut accepted = 0;
+        for base in corpus() {
+            let lines: Vec<&str> = base.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let Some(colon) = line.find(": ") else {
+                    continue;
+                };
+                for t in tricky {
+                    let mut m: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+                    m[i] = format!("{}: {t}", &line[..colon]);
+                    if agree(&(m.join("\n") + "\n")) {
+                        accepted += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            accepted > 100,
+            "the mutation test exercised too little ({accepted})"
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! A small, fast YAML emitter for JSON values: block style, keys in map order (sorted, since
+//! serde_json maps are ordered by key), two-space indentation, sequences at their key's
+//! indentation (as kubectl prints them).
+//!
+//! Written here because rendering through serde_yaml cost more than validating and generating
+//! an application together. Strings are quoted whenever a YAML 1.1 or 1.2 parser could read
+//! them as anything but that string (kubectl's parser is YAML 1.1: `yes`, `on`, `1:20` are not
+//! strings there); a test round-trips tricky values through serde_yaml.
+
+use serde_json::Value;
+
+/// Renders one value as a YAML document (no `---`), ending in a newline.
+pub fn to_string(v: &Value) -> String {
+    let mut out = String::with_capacity(1024);
+    match v {
+        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
+        Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
+        scalar => {
+            write_scalar(&mut out, scalar, 0);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn indent(out: &mut String, n: usize) {
+    for _ in 0..n {
+        out.push(' ');
+    }
+}
+
+fn write_map(out: &mut String, m: &serde_json::Map<String, Value>, level: usize) {
+    let mut first = true;
+    for (k, v) in m {
+        if !first {
+            indent(out, level);
+        }
+        first = false;
+        write_string(out, k, level, true);
+        out.push(':');
+        write_child(out, v, level);
+    }
+}
+
+/// A value after `key:` or `- `: nested blocks go on the next lines.
+fn write_child(out: &mut String, v: &Value, level: usize) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            indent(out, level + 2);
+            write_map(out, m, level + 2);
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            indent(out, level);
+            write_seq(out, a, level);
+        }
+        scalar => {
+            out.push(' ');
+            write_scalar(out, scalar, level + 2);
+            out.push('\n');
+        }
+    }
+}
+
+fn write_seq(out: &mut String, a: &[Value], level: usize) {
+    let mut first = true;
+    for item in a {
+        if !first {
+            indent(out, level);
+        }
+        first = false;
+        out.push_str("- ");
+        match item {
+            Value::Object(m) if !m.is_empty() => write_map(out, m, level + 2),
+            Value::Array(inner) if !inner.is_empty() => write_seq(out, inner, level + 2),
+            scalar => {
+                write_scalar(out, scalar, level + 2);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn write_scalar(out: &mut String, v: &Value, level: usize) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s, level, false),
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
+    }
+}
+
+fn write_string(out: &mut String, s: &str, level: usize, is_key: bool) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+    } else if needs_double_quotes(s) || (is_key && s.contains('\n')) {
+        write_double_quoted(out, s);
+    } else if s.contains('\n') && !is_key {
+        write_literal(out, s, level);
+    } else {
+        out.push('\'');
+        out.push_str(&s.replace('\'', "''"));
+        out.push('\'');
+    }
+}
+
+fn needs_double_quotes(s: &str) -> bool {
+    s.chars().any(|c| {
+        (c.is_control() && c != '\n') || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}'
+    }) || (s.contains('\n')
+        && (s
+            .lines()
+            .find(|l| !l.is_empty())
+            .is_some_and(|l| l.starts_with([' ', '\t']))
+            || s.lines().any(|l| l.ends_with([' ', '\t']))))
+}
+
+fn write_double_quoted(out: &mut String, s: &str) {
+    // A JSON string is a valid YAML double-quoted scalar.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+fn write_literal(out: &mut String, s: &str, level: usize) {
+    let trailing = s.len() - s.trim_end_matches('\n').len();
+    out.push('|');
+    match trailing {
+        0 => out.push('-'),
+        1 => {}
+        _ => out.push('+'),
+    }
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            indent(out, level);
+            out.push_str(line);
+        }
+    }
+}
+
+fn is_plain_safe(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if s.len() > 200
+        || first.is_whitespace()
+        || s.ends_with(char::is_whitespace)
+        || "?:,[]{}#&*!|>'\"%@`".contains(first)
+        || (first == '-' && !s[1..].starts_with(|c: char| c.is_ascii_alphabetic()))
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || !s
+            .chars()
+            .all(|c| c == ' ' || c.is_ascii_graphic() || (!c.is_ascii() && c.is_alphanumeric()))
+    {
+        return false;
+    }
+    !resolves_to_non_string(s)
+}
+
+/// Whether a YAML 1.1 or 1.2 parser would read `s` as a null, boolean, number or timestamp.
+fn resolves_to_non_string(s: &str) -> bool {
+    const WORDS: [&str; 14] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ".inf", ".nan", "-.inf",
+        "+.inf",
+    ];
+    if s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) {
+        return true;
+    }
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let first = body.chars().next().unwrap_or(' ');
+    // Every number, sexagesimal number and timestamp starts with a digit or a dot; quoting all
+    // such strings that are made only of number characters is simple and safe.
+    if body.matches('.').count() >= 2 && !body.contains(':') {
+        // Versions such as 4.11.3: no YAML number has two dots.
+        return false;
+    }
+    if first.is_ascii_digit() || first == '.' {
+        return body
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || "._:+-xXoO ".contains(c))
+            || body.starts_with(|c: char| c.is_ascii_digit()) && looks_like_timestamp(body);
+    }
+    false
+}
+
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 8 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(v: &Value) {
+        let text = to_string(v);
+        let back: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        let back = serde_json::to_value(back).expect("json");
+        assert_eq!(&back, v, "round trip changed the value:\n{text}");
+    }
+
+    #[test]
+    fn tricky_strings_round_trip() {
+        let strings = [
+            "",
+            " ",
+            "a",
+            "true",
+            "True",
+            "yes",
+            "no",
+            "on",
+            "off",
+            "y",
+            "n",
+            "null",
+            "~",
+            "1",
+            "-1",
+            "1.5",
+            "1e3",
+            "0x1F",
+            "0o17",
+            "1_000",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "1:20",
+            "2024-01-02",
+            "2024-01-02T03:04:05Z",
+            "4.11.3",
+            "1.4.2",
+            "v1",
+            "-",
+            "- a",
+            "-a",
+            "a: b",
+            "a:b",
+            "a #b",
+            "a#b",
+            "#x",
+            ":x",
+            "x:",
+            "@x",
+            "`x",
+            "'q'",
+            "\"q\"",
+            "it's",
+            "[a]",
+            "{a}",
+            "*a",
+            "&a",
+            "!a",
+            "|a",
+            ">a",
+            "%a",
+            "a\tb",
+            "tab\t",
+            "line1\nline2",
+            "line1\nline2\n",
+            "ends\n\n",
+            "\nleading newline",
+            " lead\nx",
+            "trail \nx",
+            "nul\u{0}x",
+            "bell\u{7}",
+            "unicode ü ✓",
+            "ünï",
+            "http://x.y/z?a=b&c",
+            "C:\\path",
+            "~/x",
+            "=",
+            "a=b",
+            ">= 1.6.0",
+            "~> 1.9",
+            "100m",
+            "128Mi",
+            "0.5",
+            "+1",
+            "010",
+            "0b101",
+            "12e",
+        ];
+        for s in strings {
+            round_trip(&json!({ s: s, "list": [s, [s], { "k": s }] }));
+        }
+    }
+
+    #[test]
+    fn structures_round_trip_and_look_like_kubectl() {
+        let v = json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": { "name": "web", "labels": { "app": "web" }, "annotations": {} },
+            "spec": {
+                "replicas": 3,
+                "ratio": 0.25,
+                "ok": true,
+                "none": null,
+                "empty": [],
+                "containers": [{ "name": "c", "ports": [{ "containerPort": 80 }], "args": ["-v", "2"] }],
+                "matrix": [[1, 2], [], [{ "a": 1 }]],
+                "script": "#!/bin/sh\necho hi\n",
+            }
+        });
+        round_trip(&v);
+        let text = to_string(&v);
+        assert!(text.starts_with("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations: {}\n  labels:\n    app: web\n  name: web\n"), "{text}");
+        assert!(text.contains("  containers:\n  - args:\n    - -v\n    - '2'\n    name: c\n    ports:\n    - containerPort: 80\n"), "{text}");
+        assert!(
+            text.contains("  script: |\n    #!/bin/sh\n    echo hi\n"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""kure benchmarks: prints one table of medians and side-by-side ratios (`make bench`).
+
+Every input is generated here, in a temporary directory. Variants being compared are run
+interleaved, round by round, so machine noise hits both sides alike; the table shows medians.
+
+  1. plugin boundary: built-in AppWorkload vs the same code in a plugin (in-process)
+  2. scale: kure generate of 1k / 10k / 100k AppWorkload specs, 1 thread vs all threads
+  3. kustomize: kubectl kustomize of equivalent plain YAML vs kure generate (200, 1000 apps)
+  4. cold start: one app with one signed plugin, 1 vs 50 plugins installed
+  5. verification: kure plugins verify vs openssl dgst -verify on a 50 MB file
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REL = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
+KURE = os.path.join(REL, "kure")
+BENCH_PLUGIN = os.path.join(REL, "libkure_bench_app_workload.so")
+BOUNDARY = os.path.join(REL, "bench_boundary")
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+rows = []  # (section, measurement, value, goal, verdict)
+
+
+def row(section, what, value, goal="", verdict=""):
+    rows.append((section, what, value, goal, verdict))
+    print(f"  {section:<11} {what:<52} {value:>16}  {goal} {verdict}", file=sys.stderr, flush=True)
+
+
+def run(cmd, env=None, stdout=subprocess.DEVNULL):
+    """Runs a command; returns (wall seconds, peak RSS in KiB)."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    _, err = p.communicate()
+    wall = time.perf_counter() - start
+    # wait4 already reaped it through communicate; RUSAGE_CHILDREN is cumulative, so use the
+    # per-process figure from /usr/bin/time when RSS matters (see `run_rss`).
+    if p.returncode != 0:
+        raise SystemExit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{err.decode()}")
+    return wall
+
+
+def run_rss(cmd, env=None):
+    """Runs a command under /usr/bin/time; returns (wall seconds, peak RSS KiB)."""
+    out = subprocess.run(["/usr/bin/time", "-f", "%e %M"] + cmd, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{out.stderr.decode()}")
+    wall, rss = out.stderr.decode().strip().splitlines()[-1].split()
+    return float(wall), int(rss)
+
+
+def spec(i, ns="bench", labels=True, group="generators.gokure.dev/v1alpha1"):
+    lab = f"  labels:\n    team: bench\n" if labels else ""
+    nsl = f"  namespace: {ns}\n" if ns else ""
+    return (f"---\napiVersion: {group}\nkind: AppWorkload\nmetadata:\n  name: app-{i}\n{nsl}{lab}"
+            f"spec:\n  workload: Deployment\n  replicas: {i % 5 + 1}\n  containers:\n"
+            f"    - name: web\n      image: ghcr.io/example/web:1.{i % 50}\n      ports:\n"
+            f"        - name: http\n          containerPort: 8080\n      env:\n"
+            f"        - name: MODE\n          value: prod\n      resources:\n        requests:\n"
+            f"          cpu: 100m\n          memory: 128Mi\n      readinessProbe:\n        httpGet:\n"
+            f"          path: /healthz\n          port: http\n")
+
+
+def write_specs(d, n, per_file=100, **kw):
+    os.makedirs(d, exist_ok=True)
+    for f in range(0, n, per_file):
+        with open(os.path.join(d, f"apps-{f // per_file:05}.yaml"), "w") as fh:
+            fh.write("".join(spec(i, **kw) for i in range(f, min(n, f + per_file))))
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def boundary():
+    out = subprocess.run([BOUNDARY, BENCH_PLUGIN, "2000", "7" if QUICK else "15"],
+                         capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    row("boundary", "built-in AppWorkload generate (us/app)", f"{r['builtin_us']:.1f}")
+    row("boundary", "plugin AppWorkload generate (us/app)", f"{r['plugin_us']:.1f}")
+    ok = r["ratio"] <= 1.25
+    row("boundary", "plugin / built-in, generate", f"{r['ratio']:.2f}", "<= 1.25", "met" if ok else "NOT met")
+    row("boundary", "built-in validate+generate+render (us/app)", f"{r['builtin_pipeline_us']:.1f}")
+    row("boundary", "plugin validate+generate+render (us/app)", f"{r['plugin_pipeline_us']:.1f}")
+    row("boundary", "plugin / built-in, whole per-app work", f"{r['pipeline_ratio']:.2f}", "(info)")
+    if out.stderr.strip():
+        row("boundary", "built-in breakdown", out.stderr.strip().split(": ", 1)[-1].replace(" us", "us"))
+
+
+def scale(tmp):
+    sizes = [1000, 10000] if QUICK else [1000, 10000, 100000]
+    cpus = os.cpu_count() or 1
+    results = {}
+    for n in sizes:
+        d = os.path.join(tmp, f"scale-{n}")
+        write_specs(d, n)
+        reps = 3 if n >= 100000 else (5 if not QUICK else 3)
+        times = {1: [], cpus: []}
+        rss = {1: [], cpus: []}
+        for _ in range(reps):
+            for j in (1, cpus):
+                w, m = run_rss([KURE, "generate", "-j", str(j), "-f", d])
+                times[j].append(w)
+                rss[j].append(m)
+        results[n] = {j: (median(times[j]), max(rss[j])) for j in times}
+        for j in (1, cpus):
+            t, m = results[n][j]
+            row("scale", f"{n:>6} apps, -j{j}: wall s / objects/s / peak RSS",
+                f"{t:.2f} / {2 * n / t:,.0f} / {m / 1024:.0f} MiB",
+                "< 1 s" if (n == 10000 and j == cpus) else "",
+                ("met" if t < 1 else "NOT met") if (n == 10000 and j == cpus) else "")
+        row("scale", f"{n:>6} apps, speed-up -j{cpus} vs -j1", f"{results[n][1][0] / results[n][cpus][0]:.2f}x")
+        shutil.rmtree(d)
+    r = results[10000][cpus][0] / results[1000][cpus][0]
+    row("scale", "time 10k / 1k (linear = 10)", f"{r:.1f}", "~10", "met" if 7 <= r <= 13 else "NOT met")
+    if 100000 in results:
+        r2 = results[100000][cpus][0] / results[10000][cpus][0]
+        row("scale", "time 100k / 10k (linear = 10)", f"{r2:.1f}", "~10", "met" if 7 <= r2 <= 13 else "NOT met")
+        growth = results[100000][cpus][1] / results[1000][cpus][1]
+        row("scale", "peak RSS 100k / 1k", f"{growth:.2f}", "flat", "met" if growth < 1.5 else "NOT met")
+
+
+def kustomize(tmp):
+    for n in (200, 1000):
+        specs = os.path.join(tmp, f"k-specs-{n}")
+        plain_specs = os.path.join(tmp, f"k-plain-specs-{n}")
+        kdir = os.path.join(tmp, f"k-plain-{n}")
+        write_specs(specs, n)  # namespace + labels in the specs
+        write_specs(plain_specs, n, ns=None, labels=False)
+        os.makedirs(kdir)
+        with open(os.path.join(kdir, "resources.yaml"), "w") as fh:
+            subprocess.run([KURE, "generate", "-f", plain_specs], stdout=fh, check=True)
+        with open(os.path.join(kdir, "kustomization.yaml"), "w") as fh:
+            fh.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                     "namespace: bench\nlabels:\n- pairs:\n    team: bench\n  includeSelectors: false\n"
+                     "resources:\n- resources.yaml\n")
+        kt, ut = [], []
+        # kustomize takes half a minute for 1,000 apps here: fewer rounds keep the run short.
+        for _ in range(3 if (QUICK or n >= 1000) else 5):
+            kt.append(run(["kubectl", "kustomize", kdir]))
+            ut.append(run([KURE, "generate", "-f", specs]))
+        row("kustomize", f"{n:>5} apps: kubectl kustomize / kure generate (s)", f"{median(kt):.3f} / {median(ut):.3f}")
+        row("kustomize", f"{n:>5} apps: kustomize time / kure time", f"{median(kt) / median(ut):.1f}x")
+
+
+def cold_start(tmp):
+    key = os.path.join(tmp, "bench.key.pem")
+    pub = os.path.join(tmp, "bench.pub.pem")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out", key],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "pkey", "-pubout", "-in", key, "-out", pub], check=True)
+    data = open(BENCH_PLUGIN, "rb").read()
+    assert data.count(b"bench000.kure.dev") == 1 and data.count(b"bench-app-000") == 1, "placeholders moved"
+    libs = []
+    for i in range(50):
+        d = os.path.join(tmp, "many", f"p{i:03}")
+        os.makedirs(d)
+        lib = os.path.join(d, f"libbench{i:03}.so")
+        with open(lib, "wb") as fh:
+            fh.write(data.replace(b"bench000.kure.dev", b"bench%03d.kure.dev" % i)
+                     .replace(b"bench-app-000", b"bench-app-%03d" % i))
+        subprocess.run(["openssl", "dgst", "-sha256", "-sign", key, "-out", lib + ".sig", lib], check=True)
+        libs.append(lib)
+    homes = {}
+    for count in (1, 50):
+        home = os.path.join(tmp, f"home-{count}")
+        env = dict(os.environ, KURE_HOME=home)
+        subprocess.run([KURE, "trust", "add", pub], env=env, check=True, capture_output=True)
+        for lib in libs[:count]:
+            subprocess.run([KURE, "plugins", "install", lib], env=env, check=True, capture_output=True)
+        homes[count] = env
+    app = os.path.join(tmp, "one.yaml")
+    with open(app, "w") as fh:
+        fh.write(spec(0, group="bench000.kure.dev/v1alpha1"))
+    t = {1: [], 50: []}
+    for _ in range(10 if QUICK else 25):
+        for count in (1, 50):
+            t[count].append(run([KURE, "generate", "-f", app], env=homes[count]))
+    m1, m50 = median(t[1]), median(t[50])
+    row("cold start", "1 app, 1 plugin installed (ms)", f"{m1 * 1000:.1f}")
+    row("cold start", "1 app, 50 plugins installed (ms)", f"{m50 * 1000:.1f}")
+    row("cold start", "50 plugins / 1 plugin", f"{m50 / m1:.2f}", "<= 1.10", "met" if m50 / m1 <= 1.10 else "NOT met")
+
+
+def verification(tmp):
+    big = os.path.join(tmp, "big.bin")
+    with open(big, "wb") as fh:
+        fh.write(os.urandom(50 * 1024 * 1024))
+    key = os.path.join(tmp, "bench.key.pem")
+    pub = os.path.join(tmp, "bench.pub.pem")
+    subprocess.run(["openssl", "dgst", "-sha256", "-sign", key, "-out", big + ".sig", big], check=True)
+    env = dict(os.environ, KURE_HOME=os.path.join(tmp, "home-verify"))
+    subprocess.run([KURE, "trust", "add", pub], env=env, check=True, capture_output=True)
+    kt, ot = [], []
+    for _ in range(5 if QUICK else 9):
+        kt.append(run([KURE, "plugins", "verify", big], env=env))
+        ot.append(run(["openssl", "dgst", "-sha256", "-verify", pub, "-signature", big + ".sig", big]))
+    mb = 50 * 1024 * 1024 / 1e6
+    k, o = mb / median(kt), mb / median(ot)
+    row("verify", "kure plugins verify, 50 MB (MB/s)", f"{k:.0f}")
+    row("verify", "openssl dgst -sha256 -verify, 50 MB (MB/s)", f"{o:.0f}")
+    row("verify", "kure / openssl throughput", f"{k / o:.2f}", ">= 0.80", "met" if k / o >= 0.8 else "NOT met")
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM"
+
+
+def main():
+    for f in (KURE, BENCH_PLUGIN, BOUNDARY):
+        if not os.path.exists(f):
+            raise SystemExit(f"missing {f}: run `make bench`, which builds it")
+    start = time.time()
+    print("running benchmarks (progress on stderr)...", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="kure-bench-") as tmp:
+        boundary()
+        scale(tmp)
+        kustomize(tmp)
+        cold_start(tmp)
+        verification(tmp)
+    print(f"\nkure benchmarks: {machine()}; medians; release build; {time.time() - start:.0f} s in all\n")
+    print(f"| {'section':<10} | {'measurement':<52} | {'value':>22} | goal | verdict |")
+    print(f"|{'-' * 12}|{'-' * 54}|{'-' * 24}|------|---------|")
+    for s, w, v, g, ver in rows:
+        print(f"| {s:<10} | {w:<52} | {v:>22} | {g} | {ver} |")
+
+
+if __name__ == "__main__":
+    main()

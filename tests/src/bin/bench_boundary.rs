@@ -1,0 +1,131 @@
+//! Cost of the plugin boundary: the built-in AppWorkload generator against the same code
+//! compiled into the bench plugin, on the same applications, in one process. Rounds alternate
+//! which goes first. Prints one JSON line with medians (microseconds per application).
+//!
+//! Usage: bench_boundary PLUGIN.so [APPS] [ROUNDS]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use kure_core::{decode_str, Document, Engine, EngineOptions, TrustPolicy};
+
+fn specs(group: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "---\napiVersion: {group}\nkind: AppWorkload\nmetadata:\n  name: app-{i}\n  namespace: bench\n  labels:\n    team: t{}\nspec:\n  workload: Deployment\n  replicas: 3\n  containers:\n    - name: web\n      image: ghcr.io/example/web:1.{}\n      ports:\n        - name: http\n          containerPort: 8080\n      env:\n        - name: MODE\n          value: prod\n      resources:\n        requests:\n          cpu: 100m\n          memory: 128Mi\n      readinessProbe:\n        httpGet:\n          path: /healthz\n          port: http\n",
+                i % 7,
+                i % 50
+            )
+        })
+        .collect()
+}
+
+fn docs(group: &str, n: usize) -> Vec<Document> {
+    let (mut d, mut p) = (Vec::new(), Vec::new());
+    decode_str(Path::new("bench.yaml"), &specs(group, n), &mut d, &mut p);
+    assert!(p.is_empty(), "{p:?}");
+    d
+}
+
+fn time(engine: &Engine, docs: &[Document]) -> f64 {
+    let start = Instant::now();
+    let mut objects = 0;
+    for d in docs {
+        objects += engine.generate_one(d).expect("generate").len();
+    }
+    assert_eq!(objects, docs.len() * 2);
+    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+}
+
+/// Validation, generation and YAML rendering: what `kure generate` does per application.
+fn time_pipeline(engine: &Engine, docs: &[Document]) -> f64 {
+    let start = Instant::now();
+    let mut bytes = 0;
+    for d in docs {
+        engine.validate(std::slice::from_ref(d)).expect("valid");
+        for o in engine.generate_one(d).expect("generate") {
+            bytes += kure_core::object_yaml(&o).expect("yaml").len();
+        }
+    }
+    assert!(bytes > 0);
+    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let plugin = PathBuf::from(
+        args.get(1)
+            .expect("usage: bench_boundary PLUGIN.so [APPS] [ROUNDS]"),
+    );
+    let n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2000);
+    let rounds: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(15);
+    let policy = TrustPolicy {
+        allow_unsigned: true,
+        signers: Vec::new(),
+    };
+    let mut engine = Engine::new(EngineOptions::default());
+    let loaded = kure_core::plugin::load_plugin(&plugin, &policy).expect("load bench plugin");
+    engine.add_plugin(Arc::new(loaded)).expect("register");
+    let builtin = docs("generators.gokure.dev/v1alpha1", n);
+    let plugged = docs("bench000.kure.dev/v1alpha1", n);
+    // Same output, apart from nothing: the group is only in the spec's apiVersion.
+    assert_eq!(
+        engine.generate_one(&builtin[0]).expect("b"),
+        engine.generate_one(&plugged[0]).expect("p")
+    );
+    time(&engine, &builtin[..n.min(200)]);
+    time(&engine, &plugged[..n.min(200)]);
+    let (mut b, mut p, mut bp, mut pp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in 0..rounds {
+        if r % 2 == 0 {
+            b.push(time(&engine, &builtin));
+            p.push(time(&engine, &plugged));
+            bp.push(time_pipeline(&engine, &builtin));
+            pp.push(time_pipeline(&engine, &plugged));
+        } else {
+            p.push(time(&engine, &plugged));
+            b.push(time(&engine, &builtin));
+            pp.push(time_pipeline(&engine, &plugged));
+            bp.push(time_pipeline(&engine, &builtin));
+        }
+    }
+    let (bm, pm, bpm, ppm) = (median(b), median(p), median(bp), median(pp));
+    // Where a built-in app's time goes.
+    let objects: Vec<Vec<serde_json::Value>> = builtin
+        .iter()
+        .map(|d| engine.generate_one(d).expect("g"))
+        .collect();
+    let mut render = Vec::new();
+    let mut validate = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        for os in &objects {
+            for o in os {
+                std::hint::black_box(kure_core::object_yaml(o).expect("yaml"));
+            }
+        }
+        render.push(start.elapsed().as_secs_f64() * 1e6 / n as f64);
+        let start = Instant::now();
+        for d in &builtin {
+            engine.validate(std::slice::from_ref(d)).expect("valid");
+        }
+        validate.push(start.elapsed().as_secs_f64() * 1e6 / n as f64);
+    }
+    eprintln!(
+        "breakdown per built-in app: validate {:.1} us, generate {bm:.1} us, render {:.1} us",
+        median(validate),
+        median(render)
+    );
+    println!(
+        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}}}",
+        pm / bm,
+        ppm / bpm
+    );
+}
