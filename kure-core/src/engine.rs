@@ -1,7 +1,7 @@
 //! The pipeline behind `kure generate` and `kure validate`: resolve each document's GVK,
 //! validate its spec, run its generator, check what came back.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,7 +13,6 @@ use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
 use crate::plugin::{discover_checked, load_admitted, plugin_dirs, LoadError, LoadedPlugin};
 use crate::registry::{Provider, StackRegistry};
-use crate::render::AppOutput;
 use crate::store::{Index, IndexEntry, IndexedGvk, Store};
 use crate::trust::TrustPolicy;
 use kure_plugin_api::sdk::{Documentation, DynGenerator};
@@ -273,34 +272,6 @@ impl Engine {
         }
     }
 
-    /// Runs the generators, in input order. Every object must have apiVersion, kind and
-    /// metadata.name, and no two objects may share group, kind, namespace and name.
-    pub fn generate(&self, docs: &[Document]) -> Result<Vec<AppOutput>, Error> {
-        let mut out = Vec::with_capacity(docs.len());
-        let mut seen: HashMap<(String, String, String, String), usize> = HashMap::new();
-        for (i, doc) in docs.iter().enumerate() {
-            let objects = self.generate_one(doc)?;
-            for o in &objects {
-                let key = object_key(o);
-                if let Some(prev) = seen.insert(key.clone(), i) {
-                    return Err(self.generate_error(
-                        doc,
-                        format!(
-                            "produced {} `{}` in namespace `{}`, which app `{}` ({}) also produced; rename one of the apps",
-                            key.1, key.3, key.2, docs[prev].name, docs[prev].location
-                        ),
-                    ));
-                }
-            }
-            out.push(AppOutput {
-                namespace: doc.namespace.clone(),
-                app: doc.name.clone(),
-                objects,
-            });
-        }
-        Ok(out)
-    }
-
     /// Generates one document's objects and checks their shape.
     pub fn generate_one(&self, doc: &Document) -> Result<Vec<Value>, Error> {
         let entry = self.registry.get(&doc.gvk).ok_or_else(|| {
@@ -392,25 +363,6 @@ fn missing_field(o: &Value) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-fn object_key(o: &Value) -> (String, String, String, String) {
-    let get = |p: &str| {
-        o.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
-    let group = get("/apiVersion")
-        .rsplit_once('/')
-        .map(|(g, _)| g.to_owned())
-        .unwrap_or_default();
-    (
-        group,
-        get("/kind"),
-        get("/metadata/namespace"),
-        get("/metadata/name"),
-    )
 }
 
 /// An installed plugin's generator as recorded in the index: schema and documentation without

@@ -5,13 +5,12 @@
 //! generator's JSON Schema and checks, runs the generator, and renders deterministic YAML.
 //!
 //! ```no_run
-//! use kure_core::{decode_inputs, to_yaml_stream, Engine, EngineOptions};
+//! use kure_core::pipeline::{generate, Output, PipelineOptions};
+//! use kure_core::{Engine, EngineOptions};
 //!
-//! let docs = decode_inputs(&["apps/".into()])?;
 //! let mut engine = Engine::new(EngineOptions::default());
-//! engine.resolve(&docs)?;
-//! engine.validate(&docs)?;
-//! print!("{}", to_yaml_stream(&engine.generate(&docs)?)?);
+//! let summary = generate(&mut engine, &["apps/".into()], &Output::Stdout, &PipelineOptions::default())?;
+//! eprintln!("{} apps, {} objects", summary.apps, summary.objects);
 //! # Ok::<(), kure_core::Error>(())
 //! ```
 
@@ -38,7 +37,7 @@ pub use engine::{Engine, EngineOptions};
 pub use error::{Diagnostic, Error};
 pub use gvk::Gvk;
 pub use registry::{Entry, Provider, StackRegistry};
-pub use render::{object_yaml, to_yaml_stream, tree, write_dir, AppOutput};
+pub use render::object_yaml;
 pub use schema::validate as validate_against_schema;
 pub use store::Store;
 pub use trust::{Admission, TrustPolicy};

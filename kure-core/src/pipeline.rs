@@ -18,7 +18,7 @@ use crate::decode::{collect_files, decode_document, split_documents, Document, L
 use crate::engine::Engine;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
-use crate::render::{kustomization, object_yaml, MARKER};
+use crate::render::{file_stem, kustomization, object_yaml, MARKER};
 
 /// Where the manifests go.
 #[derive(Debug, Clone)]
@@ -82,18 +82,6 @@ fn key_hash(o: &Value) -> u64 {
     h.finish()
 }
 
-fn file_stem(object: &Value) -> String {
-    let kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("object");
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("unnamed");
-    format!("{}-{}", kind.to_ascii_lowercase(), name)
-}
-
 /// A sink nobody sees until `commit`.
 enum Sink {
     Spool {
@@ -103,7 +91,8 @@ enum Sink {
     Dir(DirSink),
 }
 
-const SPOOL_LIMIT: usize = 16 << 20;
+/// Output kept in memory before the spool moves to a temporary file.
+const SPOOL_LIMIT: usize = 4 << 20;
 
 impl Sink {
     fn new(output: &Output) -> Result<Self, Error> {
@@ -361,8 +350,10 @@ struct Run<'a> {
     problems: Vec<Diagnostic>,
     /// object key hash -> index into `apps`.
     seen: HashMap<u64, u32>,
-    /// (name, location) of every app, for duplicate-object messages.
-    apps: Vec<(Box<str>, Location)>,
+    /// (file index, line) of every app, for duplicate-object messages: 8 bytes an app.
+    apps: Vec<(u32, u32)>,
+    /// The input files, by index.
+    files: Vec<PathBuf>,
     summary: Summary,
     docs: usize,
     /// GVKs resolved (and checked against the lock); workers handle only these.
@@ -456,18 +447,26 @@ impl Run<'_> {
         let me = self.apps.len() as u32;
         for (k, (stem, _)) in r.keys.iter().zip(&r.objects) {
             if let Some(prev) = self.seen.insert(*k, me) {
-                let (pname, ploc) = &self.apps[prev as usize];
+                let (file, line) = self.apps[prev as usize];
+                let ploc = Location {
+                    file: self.files[file as usize].clone(),
+                    line: line as usize,
+                };
                 self.problems.push(Diagnostic {
                     location: doc.location.clone(),
                     message: format!(
-                        "app `{}` produced {stem} in namespace `{}`, which app `{pname}` ({ploc}) also produced; rename one of the apps",
+                        "app `{}` produced {stem} in namespace `{}`, which the app at {ploc} also produced; rename one of the apps",
                         doc.name, r.namespace
                     ),
                 });
             }
         }
-        self.apps
-            .push((doc.name.as_str().into(), doc.location.clone()));
+        let file = self
+            .files
+            .iter()
+            .rposition(|f| *f == doc.location.file)
+            .unwrap_or(0);
+        self.apps.push((file as u32, doc.location.line as u32));
         if self.problems.is_empty() {
             self.summary.apps += 1;
             self.summary.objects += r.objects.len();
@@ -500,6 +499,7 @@ pub fn generate(
         problems: Vec::new(),
         seen: HashMap::new(),
         apps: Vec::new(),
+        files: files.clone(),
         summary: Summary::default(),
         docs: 0,
         checked,

@@ -76,7 +76,8 @@ fn duplicate_objects_across_apps_are_refused() {
     expect_failure(
         &run(s.kure().args(["generate", "-f"]).arg(&f)),
         &[
-            "app `app-0` produced deployment-app-0 in namespace `x`, which app `app-0`",
+            "app `app-0` produced deployment-app-0 in namespace `x`, which the app at",
+            "dup.yaml:2 also produced",
             "rename one of the apps",
         ],
     );
