@@ -11,7 +11,9 @@ use serde_json::Value;
 use crate::decode::Document;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
-use crate::plugin::{discover_checked, load_admitted, plugin_dirs, LoadError, LoadedPlugin};
+use crate::plugin::{
+    discover_checked, load_installed_plugin, load_plugin, plugin_dirs, LoadedPlugin,
+};
 use crate::registry::{Provider, StackRegistry};
 use crate::store::{Index, IndexEntry, IndexedGvk, Store};
 use crate::trust::TrustPolicy;
@@ -81,24 +83,9 @@ impl Engine {
             return Ok(());
         };
         let path = store.library_path(entry);
-        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let digest = crate::trust::digest(&bytes);
-        let found = crate::trust::digest_hex(&digest);
-        if found != entry.sha256 {
-            return Err(LoadError::Modified {
-                plugin: format!("{}@{}", entry.name, entry.version),
-                path,
-                found,
-                recorded: entry.sha256.clone(),
-            }
-            .into());
-        }
-        let admission = self.options.trust.admit_digest(&path, &digest)?;
-        let plugin = Arc::new(load_admitted(&path, &bytes, &digest, admission)?);
-        self.add_plugin(plugin)
+        let label = format!("{}@{}", entry.name, entry.version);
+        let plugin = load_installed_plugin(&path, &self.options.trust, &label, &entry.sha256)?;
+        self.add_plugin(Arc::new(plugin))
     }
 
     /// Registers installed plugins from the index without loading them: enough for `schema`,
@@ -158,14 +145,8 @@ impl Engine {
             if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path == path) {
                 continue;
             }
-            let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let digest = crate::trust::digest(&bytes);
-            let admission = self.options.trust.admit_digest(&path, &digest)?;
-            let plugin = Arc::new(load_admitted(&path, &bytes, &digest, admission)?);
-            self.add_plugin(plugin)?;
+            let plugin = load_plugin(&path, &self.options.trust)?;
+            self.add_plugin(Arc::new(plugin))?;
         }
         Ok(())
     }

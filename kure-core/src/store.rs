@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::gvk::Gvk;
 use crate::plugin::{load_admitted, LoadedPlugin};
 use crate::registry::StackRegistry;
-use crate::trust::{signature_path, Admission, TrustPolicy};
+use crate::trust::{signature_path, TrustPolicy};
 
 /// Index format version.
 const INDEX_VERSION: u32 = 1;
@@ -512,10 +512,7 @@ impl Store {
         for name_dir in names {
             for lib in crate::plugin::discover_libraries(&crate::plugin::PluginDirs(vec![name_dir]))
             {
-                let bytes = std::fs::read(&lib).map_err(|e| Error::io(&lib, e))?;
-                let digest = crate::trust::digest(&bytes);
-                let admission = policy.admit_digest(&lib, &digest)?;
-                let plugin = load_admitted(&lib, &bytes, &digest, admission)?;
+                let plugin = crate::plugin::load_plugin(&lib, policy)?;
                 let rel = lib.strip_prefix(&dir).unwrap_or(&lib).to_path_buf();
                 if seen.insert(plugin.name.clone()) {
                     let (entry, metadata) = entry_from_plugin(&plugin, rel);
@@ -537,11 +534,6 @@ impl Store {
         self.write_index(&index)?;
         Ok(index)
     }
-}
-
-/// Whether an admission matches a recorded signer.
-pub fn signer_matches(admission: &Admission, recorded: &str) -> bool {
-    admission.signer() == recorded
 }
 
 #[cfg(test)]

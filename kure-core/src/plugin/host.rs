@@ -68,14 +68,6 @@ pub struct LoadedPlugin {
 }
 
 impl LoadedPlugin {
-    /// The GVKs it provides.
-    pub fn gvks(&self) -> Vec<Gvk> {
-        self.generators
-            .iter()
-            .filter_map(|g| Gvk::parse(g.api_version(), g.kind()).ok())
-            .collect()
-    }
-
     /// Calls the plugin's `shutdown` if it was initialized.
     pub fn shutdown(&self) {
         if self.shared.init.get().is_some() {
@@ -174,11 +166,44 @@ pub fn load_plugin_observed(
     policy: &TrustPolicy,
     after_verify: impl FnOnce(&Path),
 ) -> Result<LoadedPlugin, LoadError> {
+    read_verify_load(path, policy, None, after_verify)
+}
+
+/// [`load_plugin`] for an installed plugin (`label` = name@version): the bytes must still hash
+/// to `recorded_sha256`, checked before the signature.
+pub fn load_installed_plugin(
+    path: &Path,
+    policy: &TrustPolicy,
+    label: &str,
+    recorded_sha256: &str,
+) -> Result<LoadedPlugin, LoadError> {
+    read_verify_load(path, policy, Some((label, recorded_sha256)), |_| {})
+}
+
+/// The one load sequence: read once, hash once, (compare with a recorded hash), admit, load
+/// exactly those bytes.
+fn read_verify_load(
+    path: &Path,
+    policy: &TrustPolicy,
+    recorded: Option<(&str, &str)>,
+    after_verify: impl FnOnce(&Path),
+) -> Result<LoadedPlugin, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let digest = crate::trust::digest(&bytes);
+    if let Some((label, sha)) = recorded {
+        let found = crate::trust::digest_hex(&digest);
+        if found != sha {
+            return Err(LoadError::Modified {
+                plugin: label.to_owned(),
+                path: path.to_path_buf(),
+                found,
+                recorded: sha.to_owned(),
+            });
+        }
+    }
     let admission = policy.admit_digest(path, &digest)?;
     after_verify(path);
     load_admitted(path, &bytes, &digest, admission)

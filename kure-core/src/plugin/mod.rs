@@ -5,7 +5,10 @@ mod host;
 mod loader;
 
 pub use discover::{discover_checked, discover_libraries, kure_home, plugin_dirs, PluginDirs};
-pub use host::{load_admitted, load_plugin, load_plugin_observed, LoadedPlugin, API_VERSION};
+pub use host::{
+    load_admitted, load_installed_plugin, load_plugin, load_plugin_observed, LoadedPlugin,
+    API_VERSION,
+};
 
 use std::path::PathBuf;
 
