@@ -375,7 +375,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn chunk(&mut self, items: Vec<(Location, String)>) -> Result<(), Error> {
+    /// `items`: (file index, location, text) of each raw document, in input order.
+    fn chunk(&mut self, items: Vec<(u32, Location, String)>) -> Result<(), Error> {
         let generate = self.problems.is_empty();
         let outcomes: Vec<Outcome> = {
             let engine: &Engine = self.engine;
@@ -384,7 +385,7 @@ impl Run<'_> {
             if jobs == 1 {
                 items
                     .iter()
-                    .map(|(l, t)| process_raw(engine, checked, l, t, generate))
+                    .map(|(_, l, t)| process_raw(engine, checked, l, t, generate))
                     .collect()
             } else {
                 let per = items.len().div_ceil(jobs);
@@ -394,7 +395,7 @@ impl Run<'_> {
                         .map(|part| {
                             s.spawn(move || {
                                 part.iter()
-                                    .map(|(l, t)| process_raw(engine, checked, l, t, generate))
+                                    .map(|(_, l, t)| process_raw(engine, checked, l, t, generate))
                                     .collect::<Vec<_>>()
                             })
                         })
@@ -416,7 +417,7 @@ impl Run<'_> {
                 })
             }
         };
-        for outcome in outcomes {
+        for ((file, _, _), outcome) in items.iter().zip(outcomes) {
             let (doc, result) = match outcome {
                 Outcome::Empty => continue,
                 Outcome::Problems(d) => {
@@ -435,7 +436,7 @@ impl Run<'_> {
             self.docs += 1;
             match result {
                 Err(d) => self.problems.extend(d),
-                Ok(Some(r)) if self.problems.is_empty() => self.accept(&doc, r)?,
+                Ok(Some(r)) if self.problems.is_empty() => self.accept(&doc, *file, r)?,
                 Ok(_) => {}
             }
         }
@@ -443,13 +444,13 @@ impl Run<'_> {
     }
 
     /// Checks a rendered app for objects another app produced, then writes it.
-    fn accept(&mut self, doc: &Document, r: Rendered) -> Result<(), Error> {
+    fn accept(&mut self, doc: &Document, file: u32, r: Rendered) -> Result<(), Error> {
         let me = self.apps.len() as u32;
         for (k, (stem, _)) in r.keys.iter().zip(&r.objects) {
             if let Some(prev) = self.seen.insert(*k, me) {
-                let (file, line) = self.apps[prev as usize];
+                let (pfile, line) = self.apps[prev as usize];
                 let ploc = Location {
-                    file: self.files[file as usize].clone(),
+                    file: self.files[pfile as usize].clone(),
                     line: line as usize,
                 };
                 self.problems.push(Diagnostic {
@@ -461,12 +462,7 @@ impl Run<'_> {
                 });
             }
         }
-        let file = self
-            .files
-            .iter()
-            .rposition(|f| *f == doc.location.file)
-            .unwrap_or(0);
-        self.apps.push((file as u32, doc.location.line as u32));
+        self.apps.push((file, doc.location.line as u32));
         if self.problems.is_empty() {
             self.summary.apps += 1;
             self.summary.objects += r.objects.len();
@@ -499,17 +495,19 @@ pub fn generate(
         problems: Vec::new(),
         seen: HashMap::new(),
         apps: Vec::new(),
-        files: files.clone(),
+        files,
         summary: Summary::default(),
         docs: 0,
         checked,
     };
     let result = (|| -> Result<(), Error> {
-        let mut pending: Vec<(Location, String)> = Vec::new();
-        for file in &files {
-            let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+        let mut pending: Vec<(u32, Location, String)> = Vec::new();
+        for index in 0..run.files.len() {
+            let file = run.files[index].clone();
+            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
             for (line, chunk) in split_documents(&text) {
                 pending.push((
+                    index as u32,
                     Location {
                         file: file.clone(),
                         line,
