@@ -111,6 +111,14 @@ impl Sandbox {
         p
     }
 
+    /// Runs `kure --allow-unsigned generate -f FILE` in the sandbox.
+    pub fn generate_unsigned(&self, file: &Path) -> Output {
+        run(self
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(file))
+    }
+
     /// A `kure` command isolated from the user's environment: KURE_HOME in the sandbox, the
     /// sandbox's plugin dir, running in the sandbox.
     pub fn kure(&self) -> Command {

@@ -27,10 +27,7 @@ fn each_example_matches_its_golden_file() {
     let files = example_files();
     assert!(files.len() >= 6, "examples/ lost files: {files:?}");
     for f in files {
-        let o = run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f));
+        let o = s.generate_unsigned(&f);
         assert!(o.status.success(), "{}: {}", f.display(), stderr(&o));
         let name = f.file_stem().unwrap().to_string_lossy().into_owned();
         golden(&format!("{name}.yaml"), &stdout(&o));
@@ -41,14 +38,8 @@ fn each_example_matches_its_golden_file() {
 fn output_is_deterministic_and_in_input_order() {
     let s = sandbox_with_terraform();
     let examples = root().join("examples");
-    let a = run(s
-        .kure()
-        .args(["--allow-unsigned", "generate", "-f"])
-        .arg(&examples));
-    let b = run(s
-        .kure()
-        .args(["--allow-unsigned", "generate", "-f"])
-        .arg(&examples));
+    let a = s.generate_unsigned(&examples);
+    let b = s.generate_unsigned(&examples);
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout);
     let out = stdout(&a);
@@ -214,10 +205,7 @@ fn every_documented_example_generates() {
         );
         for (i, ex) in examples.iter().enumerate() {
             let f = s.write(&format!("ex-{kind}-{i}.yaml"), ex);
-            let o = run(s
-                .kure()
-                .args(["--allow-unsigned", "generate", "-f"])
-                .arg(&f));
+            let o = s.generate_unsigned(&f);
             assert!(
                 o.status.success(),
                 "{kind} example {i} fails:\n{ex}\n{}",

@@ -53,10 +53,7 @@ fn plugins_are_found_through_kure_plugin_path_and_kure_home() {
     let home_plugins = s.path().join("home/plugins/terraform/0.1.0");
     std::fs::create_dir_all(&home_plugins).unwrap();
     std::fs::copy(terraform_lib(), home_plugins.join("libtf.so")).unwrap();
-    let o = run(s
-        .kure()
-        .args(["--allow-unsigned", "generate", "-f"])
-        .arg(&f));
+    let o = s.generate_unsigned(&f);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -81,10 +78,7 @@ fn panicking_plugin_is_survived_and_named() {
     s.add_plugin(&misbehaving());
     let f = s.write("p.yaml", &app("Panic"));
     let err = expect_failure(
-        &run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f)),
+        &s.generate_unsigned(&f),
         &[
             "p.yaml:1",
             "app `victim`",
@@ -102,10 +96,7 @@ fn plugin_objects_without_kind_are_rejected() {
     s.add_plugin(&misbehaving());
     let f = s.write("p.yaml", &app("NoKind"));
     expect_failure(
-        &run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f)),
+        &s.generate_unsigned(&f),
         &[
             "plugin misbehaving@0.1.0",
             "app `victim`",
@@ -121,10 +112,7 @@ fn plugin_returning_invalid_json_is_rejected() {
     s.add_plugin(&misbehaving());
     let f = s.write("p.yaml", &app("BadJson"));
     expect_failure(
-        &run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f)),
+        &s.generate_unsigned(&f),
         &[
             "plugin misbehaving@0.1.0",
             "app `victim`",
@@ -139,10 +127,7 @@ fn random_bytes_in_the_plugin_dir_are_named() {
     s.write("plugins/random.so", &"\u{7f}ELF garbage ".repeat(100));
     let f = s.write("p.yaml", &app("Panic"));
     expect_failure(
-        &run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f)),
+        &s.generate_unsigned(&f),
         &[
             "random.so is not a loadable library",
             "remove it from the plugin directory",
@@ -163,10 +148,7 @@ fn an_ordinary_shared_library_is_not_a_kure_plugin() {
     assert!(status.success());
     let f = s.write("p.yaml", &app("Panic"));
     expect_failure(
-        &run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f)),
+        &s.generate_unsigned(&f),
         &["libplain.so is a shared library but not a kure plugin"],
     );
 }
@@ -177,10 +159,7 @@ fn incompatible_abi_is_one_paragraph_with_the_fix() {
     s.add_plugin(&plugin_lib("kure_fixture_incompatible_abi"));
     let f = s.write("p.yaml", &app("Panic"));
     let err = expect_failure(
-        &run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f)),
+        &s.generate_unsigned(&f),
         &[
             "libkure_fixture_incompatible_abi.so has an incompatible ABI",
             "Rebuild the plugin against kure-plugin-api 1.0.0",
@@ -204,10 +183,7 @@ fn two_plugins_claiming_one_gvk_are_both_named() {
     s.add_plugin(&terraform_lib());
     let f = root().join("examples/terraform-dns.yaml");
     expect_failure(
-        &run(s
-            .kure()
-            .args(["--allow-unsigned", "generate", "-f"])
-            .arg(&f)),
+        &s.generate_unsigned(&f),
         &[
             "TerraformConfig is provided by both",
             "plugin misbehaving@0.1.0",
