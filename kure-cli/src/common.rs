@@ -16,12 +16,67 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "KURE_ALLOW_UNSIGNED", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new(), hide_env_values = true)]
     pub allow_unsigned: bool,
-    /// Print full diagnostics (e.g. abi_stable's layout report for an incompatible plugin).
+    /// Print full diagnostics (e.g. abi_stable's layout report for an incompatible plugin), and
+    /// what plugins printed: their stdout and stderr never reach kure's output.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Longest time one plugin call may take before kure stops it (default 30; also
+    /// KURE_PLUGIN_TIMEOUT, or `plugin_timeout:` in config.yaml). In-process, kure exits 1.
+    #[arg(long, value_name = "SECONDS", global = true, env = "KURE_PLUGIN_TIMEOUT",
+          value_parser = parse_seconds)]
+    pub plugin_timeout: Option<std::time::Duration>,
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400 (e.g. 30 or 2.5)"
+        )),
+    }
+}
+
+/// Writes to kure's own stdout; a closed pipe ends kure quietly with success.
+pub fn out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let text = args.to_string();
+    if let Err(e) = kure_core::contain::stdout().write_all(text.as_bytes()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            kure_core::contain::exit(0);
+        }
+    }
+}
+
+/// Writes to kure's own stderr.
+pub fn err(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = kure_core::contain::stderr().write_all(args.to_string().as_bytes());
+}
+
+/// `p` made absolute against the working directory kure started in.
+pub fn absolute(p: &std::path::Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 impl GlobalArgs {
+    /// Fixes everything a plugin must not be able to change later: the plugin dirs and
+    /// KURE_HOME become absolute paths now, and the call time limit is set.
+    pub fn fix(&mut self) -> anyhow::Result<()> {
+        for d in &mut self.plugin_dirs {
+            *d = absolute(d);
+        }
+        let home = kure_home();
+        let config = Config::load(&home)?;
+        let limit = self
+            .plugin_timeout
+            .or(config
+                .plugin_timeout
+                .map(std::time::Duration::from_secs_f64))
+            .unwrap_or(kure_core::contain::DEFAULT_TIMEOUT);
+        kure_core::contain::set_timeout(limit);
+        Ok(())
+    }
+
     /// `KURE_HOME` and its configuration.
     pub fn home(&self) -> anyhow::Result<(PathBuf, Config)> {
         let home = kure_home();
@@ -81,7 +136,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{c:w$}  "));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
     line(header.to_vec());
     for r in rows {
@@ -93,7 +148,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 pub fn warn_unsigned(engine: &Engine) {
     for p in engine.plugins() {
         if p.admission == Admission::Unsigned {
-            eprintln!(
+            errln!(
                 "warning: loaded unsigned plugin {}@{} ({}) because unsigned plugins are allowed",
                 p.name,
                 p.version,

@@ -1,5 +1,19 @@
 //! `kure`: turn short YAML application specs into Kubernetes manifests.
 
+/// Writes a line to kure's own stdout (never the plugins' fd 1; see `kure_core::contain`).
+macro_rules! outln {
+    () => { $crate::common::out(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::common::out(format_args!("{}\n", format_args!($($t)*))) };
+}
+/// Writes to kure's own stdout.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::common::out(format_args!($($t)*)) };
+}
+/// Writes a line to kure's own stderr.
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::common::err(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod commands;
 mod common;
 
@@ -41,30 +55,44 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let verbose = cli.global.verbose;
-    let result = match cli.command {
-        Command::Generate(a) => commands::generate::execute(&cli.global, a),
-        Command::Validate(a) => commands::validate::execute(&cli.global, a),
-        Command::Schema(a) => commands::schema::execute(&cli.global, a),
-        Command::Explain(a) => commands::explain::execute(&cli.global, a),
-        Command::Gvks(a) => commands::gvks::execute(&cli.global, a),
-        Command::Plugins(a) => commands::plugins::execute(&cli.global, a),
-        Command::Trust(a) => commands::trust::execute(&cli.global, a),
-        Command::Lock(a) => commands::lock::execute(&cli.global, a),
-        Command::Version(a) => commands::version::execute(&cli.global, a),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let Cli {
+        mut global,
+        command,
+    } = Cli::parse();
+    let verbose = global.verbose;
+    // Before anything that could load a plugin: kure's own stdout/stderr, the exit hook, the
+    // fatal-signal handlers, and the paths a plugin's chdir must not move.
+    if let Err(e) = kure_core::contain::install(verbose) {
+        eprintln!("error: cannot set up plugin containment: {e}");
+        return ExitCode::from(1);
+    }
+    let result = global.fix().and_then(|()| run(&global, command));
+    let code = match result {
+        Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             if let Some(details) = common::details(&e) {
                 if verbose {
-                    eprintln!("\n{details}");
+                    errln!("\n{details}");
                 }
             }
-            ExitCode::from(1)
+            1
         }
+    };
+    kure_core::contain::finish(code)
+}
+
+fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Generate(a) => commands::generate::execute(global, a),
+        Command::Validate(a) => commands::validate::execute(global, a),
+        Command::Schema(a) => commands::schema::execute(global, a),
+        Command::Explain(a) => commands::explain::execute(global, a),
+        Command::Gvks(a) => commands::gvks::execute(global, a),
+        Command::Plugins(a) => commands::plugins::execute(global, a),
+        Command::Trust(a) => commands::trust::execute(global, a),
+        Command::Lock(a) => commands::lock::execute(global, a),
+        Command::Version(a) => commands::version::execute(global, a),
     }
 }
 

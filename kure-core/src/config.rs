@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::trust::{PublicKey, TrustPolicy};
 
 /// The user's configuration. Every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Load plugins without a trusted signature (development only).
@@ -20,6 +20,9 @@ pub struct Config {
     /// Extra plugin directories, searched after `--plugin-dir`.
     #[serde(default)]
     pub plugin_dirs: Vec<PathBuf>,
+    /// Longest time, in seconds, one plugin call may take (default 30).
+    #[serde(default)]
+    pub plugin_timeout: Option<f64>,
 }
 
 /// `KURE_HOME` (default `~/.kure`).
@@ -33,10 +36,23 @@ impl Config {
         let path = home.join("config.yaml");
         match std::fs::read_to_string(&path) {
             Ok(text) if text.trim().is_empty() => Ok(Self::default()),
-            Ok(text) => serde_yaml::from_str(&text).map_err(|e| Error::Config {
-                path,
-                reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs"),
-            }),
+            Ok(text) => {
+                let config: Self = serde_yaml::from_str(&text).map_err(|e| Error::Config {
+                    path: path.clone(),
+                    reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs, plugin_timeout"),
+                })?;
+                if config
+                    .plugin_timeout
+                    .is_some_and(|t| !(t > 0.0 && t <= 86_400.0))
+                {
+                    return Err(Error::Config {
+                        path,
+                        reason: "plugin_timeout must be a number of seconds between 0 and 86400"
+                            .to_owned(),
+                    });
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(Error::io(path, e)),
         }

@@ -280,8 +280,9 @@ pub(crate) fn decode_document(
             return Err(field_err(
                 "metadata.name",
                 format!(
-                    "metadata.name `{s}` is not a valid name: use lower-case letters, digits and \
-                     `-`, starting and ending with a letter or digit, at most 63 characters"
+                    "metadata.name `{}` is not a valid name: use lower-case letters, digits and \
+                     `-`, starting and ending with a letter or digit, at most 63 characters",
+                    crate::util::shown(s)
                 ),
             ))
         }

@@ -37,17 +37,21 @@ pub struct Engine {
     plugins: Vec<Arc<LoadedPlugin>>,
     scanned: bool,
     index: Option<Index>,
+    /// The plugin search path, fixed when the engine is made (before any plugin runs).
+    dirs: crate::plugin::PluginDirs,
 }
 
 impl Engine {
     /// An engine with the built-in generators; no plugin is loaded yet.
     pub fn new(options: EngineOptions) -> Self {
+        let dirs = plugin_dirs(&options.plugin_dirs);
         Self {
             options,
             registry: StackRegistry::with_builtins(),
             plugins: Vec::new(),
             scanned: false,
             index: None,
+            dirs,
         }
     }
 
@@ -139,8 +143,7 @@ impl Engine {
         }
         self.scanned = true;
         self.index()?;
-        let dirs = plugin_dirs(&self.options.plugin_dirs);
-        for found in discover_checked(&dirs) {
+        for found in discover_checked(&self.dirs.clone()) {
             let path = found?;
             if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path == path) {
                 continue;
@@ -233,12 +236,28 @@ impl Engine {
                 });
                 continue;
             };
-            let issues = crate::schema::validate(entry.schema(), doc.spec());
+            let schema = match in_app(entry, doc, || entry.schema()) {
+                Ok(s) => s,
+                Err(p) => {
+                    problems.push(Diagnostic {
+                        location: doc.location.clone(),
+                        message: format!(
+                            "app `{}`: {} could not give the JSON Schema of {}: {}",
+                            doc.name,
+                            entry.provider,
+                            doc.gvk,
+                            crate::util::shown(&p.message)
+                        ),
+                    });
+                    continue;
+                }
+            };
+            let issues = crate::schema::validate(schema, doc.spec());
             if !issues.is_empty() {
                 problems.extend(issues.into_iter().map(|i| diag(doc, &i.path, &i.message)));
                 continue;
             }
-            if let Err(p) = entry.generator.validate(doc.spec()) {
+            if let Err(p) = in_app(entry, doc, || entry.generator.validate(doc.spec())) {
                 if p.issues.is_empty() {
                     problems.push(diag(doc, "", &p.message));
                 } else {
@@ -261,15 +280,22 @@ impl Engine {
                 message: format!("no generator for {}", doc.gvk),
             }])
         })?;
-        let objects = entry
-            .generator
-            .generate(&doc.value)
+        let objects = in_app(entry, doc, || entry.generator.generate(&doc.value))
             .map_err(|p| self.generate_error(doc, describe_payload(&p)))?;
         for (n, o) in objects.iter().enumerate() {
             if let Some(missing) = missing_field(o) {
                 return Err(self.generate_error(
                     doc,
                     format!("returned object #{} without {missing}: every object needs apiVersion, kind and metadata.name", n + 1),
+                ));
+            }
+            if let Some(problem) = unsafe_name(o) {
+                return Err(self.generate_error(
+                    doc,
+                    format!(
+                        "returned object #{} with {problem}; nothing was written",
+                        n + 1
+                    ),
                 ));
             }
         }
@@ -320,10 +346,54 @@ fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
     }
 }
 
+/// Runs `f` with `doc` as the app every contained plugin call names (plugins only: built-ins
+/// need no record).
+fn in_app<R>(entry: &crate::registry::Entry, doc: &Document, f: impl FnOnce() -> R) -> R {
+    match entry.provider {
+        Provider::BuiltIn => f(),
+        Provider::Plugin { .. } => {
+            crate::contain::with_app(format_args!("app `{}` ({})", doc.name, doc.location), f)
+        }
+    }
+}
+
 fn describe_payload(p: &ErrorPayload) -> String {
+    let message = crate::util::shown(&p.message);
     match p.kind.as_str() {
-        "panic" => format!("the generator panicked ({})", p.message),
-        _ => p.message.clone(),
+        "panic" => format!("the generator panicked ({message})"),
+        _ => message,
+    }
+}
+
+/// Kind, name and namespace become file and directory names in `-o DIR`: each must be what
+/// Kubernetes accepts (a kind of letters and digits, a DNS-1123 subdomain name, a DNS-1123
+/// label namespace), so that no object can name a path.
+fn unsafe_name(o: &Value) -> Option<String> {
+    use crate::util::{is_dns_label, is_dns_subdomain, is_kind, shown};
+    let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !is_kind(kind) {
+        return Some(format!(
+            "kind `{}`, which is not a Kubernetes kind (letters and digits, starting with a letter)",
+            shown(kind)
+        ));
+    }
+    let name = o
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !is_dns_subdomain(name) {
+        return Some(format!(
+            "metadata.name `{}` ({kind}), which is not a DNS-1123 subdomain (lower-case letters, digits, `-` and `.`, at most 253)",
+            shown(name)
+        ));
+    }
+    match o.pointer("/metadata/namespace") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(ns)) if is_dns_label(ns) => None,
+        Some(other) => Some(format!(
+            "metadata.namespace `{}` ({kind} {name}), which is not a DNS-1123 label (lower-case letters, digits and `-`, at most 63)",
+            shown(&other.as_str().map_or_else(|| other.to_string(), str::to_owned))
+        )),
     }
 }
 
@@ -359,8 +429,8 @@ impl DynGenerator for IndexedGenerator {
         &self.0.kind
     }
 
-    fn json_schema(&self) -> Value {
-        self.0.schema.clone()
+    fn json_schema(&self) -> Result<Value, ErrorPayload> {
+        Ok(self.0.schema.clone())
     }
 
     fn validate(&self, _spec: &Value) -> Result<(), ErrorPayload> {
@@ -375,7 +445,7 @@ impl DynGenerator for IndexedGenerator {
         })
     }
 
-    fn documentation(&self) -> Documentation {
-        self.0.documentation.clone()
+    fn documentation(&self) -> Result<Documentation, ErrorPayload> {
+        Ok(self.0.documentation.clone())
     }
 }

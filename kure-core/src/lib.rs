@@ -16,6 +16,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod contain;
 mod decode;
 mod engine;
 mod error;
@@ -42,6 +43,8 @@ pub use schema::validate as validate_against_schema;
 pub use store::Store;
 pub use trust::{Admission, TrustPolicy};
 
+/// A structured error from a generator (built in or plugin).
+pub use kure_plugin_api::abi::ErrorPayload;
 /// The data-level plugin ABI version this kure speaks.
 pub use kure_plugin_api::abi::ABI_VERSION as PLUGIN_ABI_VERSION;
 /// The kure-plugin-api version this kure loads plugins for.

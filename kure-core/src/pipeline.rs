@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -82,173 +82,172 @@ fn key_hash(o: &Value) -> u64 {
     h.finish()
 }
 
-/// A sink nobody sees until `commit`.
-enum Sink {
-    Spool {
-        mem: Vec<u8>,
-        file: Option<std::fs::File>,
-    },
-    Dir(DirSink),
+/// Bytes kept until the run succeeds: in memory, spilling to an anonymous temporary file.
+#[derive(Default)]
+struct Spool {
+    mem: Vec<u8>,
+    file: Option<std::fs::File>,
 }
 
 /// Output kept in memory before the spool moves to a temporary file.
 const SPOOL_LIMIT: usize = 4 << 20;
 
-impl Sink {
-    fn new(output: &Output) -> Result<Self, Error> {
-        Ok(match output {
-            Output::Stdout => Sink::Spool {
-                mem: Vec::new(),
-                file: None,
-            },
-            Output::Dir(d) => Sink::Dir(DirSink::new(d)?),
-        })
-    }
-
-    fn write(&mut self, r: Rendered) -> Result<(), Error> {
-        match self {
-            Sink::Spool { mem, file } => {
-                for (_, yaml) in &r.objects {
-                    mem.extend_from_slice(b"---\n");
-                    mem.extend_from_slice(yaml.as_bytes());
-                }
-                if mem.len() > SPOOL_LIMIT {
-                    let f = match file {
-                        Some(f) => f,
-                        None => file.insert(
-                            tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?,
-                        ),
-                    };
-                    f.write_all(mem)
-                        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
-                    mem.clear();
-                }
-                Ok(())
-            }
-            Sink::Dir(d) => d.write(r),
-        }
-    }
-
-    fn commit(self) -> Result<(), Error> {
-        match self {
-            Sink::Spool { mem, file } => {
-                let stdout = std::io::stdout();
-                let mut out = stdout.lock();
-                let fail = |e: std::io::Error| Error::io("<stdout>", e);
-                if let Some(mut f) = file {
-                    f.rewind().map_err(fail)?;
-                    let mut buf = vec![0u8; 1 << 20];
-                    loop {
-                        let n = f.read(&mut buf).map_err(fail)?;
-                        if n == 0 {
-                            break;
-                        }
-                        out.write_all(&buf[..n]).map_err(fail)?;
-                    }
-                }
-                out.write_all(&mem).map_err(fail)?;
-                out.flush().map_err(fail)
-            }
-            Sink::Dir(d) => d.commit(),
-        }
-    }
-
-    fn abort(self) {
-        if let Sink::Dir(d) = self {
-            let _ = std::fs::remove_dir_all(&d.staging);
-        }
-    }
-}
-
-struct DirSink {
-    dir: PathBuf,
-    staging: PathBuf,
-    /// namespace -> app -> file names.
-    layout: BTreeMap<String, BTreeMap<String, Vec<String>>>,
-}
-
-impl DirSink {
-    fn fail(&self, reason: String) -> Error {
-        Error::Output {
-            path: self.dir.clone(),
-            reason,
-        }
-    }
-
-    fn new(dir: &Path) -> Result<Self, Error> {
-        crate::render::check_output_dir(dir)?;
-        let staging = crate::render::staging_path(dir, "staging")?;
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir_all(&staging).map_err(|e| Error::Output {
-            path: dir.to_path_buf(),
-            reason: format!("cannot create {}: {e}", staging.display()),
-        })?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            staging,
-            layout: BTreeMap::new(),
-        })
-    }
-
-    fn write(&mut self, r: Rendered) -> Result<(), Error> {
-        let names = self
-            .layout
-            .entry(r.namespace.clone())
-            .or_default()
-            .entry(r.app.clone())
-            .or_default();
-        let app_dir = self.staging.join(&r.namespace).join(&r.app);
-        if names.is_empty() {
-            std::fs::create_dir_all(&app_dir).map_err(|e| Error::Output {
-                path: self.dir.clone(),
-                reason: format!("{e} (the previous output is untouched)"),
-            })?;
-        }
-        for (stem, yaml) in r.objects {
-            let mut file = format!("{stem}.yaml");
-            let mut n = 2;
-            while names.contains(&file) {
-                file = format!("{stem}-{n}.yaml");
-                n += 1;
-            }
-            std::fs::write(app_dir.join(&file), yaml).map_err(|e| Error::Output {
-                path: self.dir.clone(),
-                reason: format!("{e} (the previous output is untouched)"),
-            })?;
-            names.push(file);
+impl Spool {
+    fn push(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.mem.extend_from_slice(bytes);
+        if self.mem.len() > SPOOL_LIMIT {
+            let tmp = || Error::io(std::env::temp_dir(), std::io::Error::last_os_error());
+            let f = match &mut self.file {
+                Some(f) => f,
+                None => self
+                    .file
+                    .insert(tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?),
+            };
+            f.write_all(&self.mem).map_err(|_| tmp())?;
+            self.mem.clear();
         }
         Ok(())
     }
 
-    fn commit(self) -> Result<(), Error> {
-        let write = |rel: PathBuf, contents: String| {
-            std::fs::write(self.staging.join(&rel), contents)
-                .map_err(|e| self.fail(format!("{e} (the previous output is untouched)")))
-        };
-        let mut namespaces = Vec::new();
-        for (ns, apps) in &self.layout {
-            for (app, files) in apps {
-                write(
-                    Path::new(ns).join(app).join("kustomization.yaml"),
-                    kustomization(files),
-                )?;
+    /// Everything pushed, in order.
+    fn reader(self) -> Result<impl std::io::BufRead, Error> {
+        let file = match self.file {
+            Some(mut f) => {
+                f.rewind().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+                Some(f)
             }
-            write(
-                Path::new(ns).join("kustomization.yaml"),
-                kustomization(&apps.keys().cloned().collect::<Vec<_>>()),
-            )?;
-            namespaces.push(ns.clone());
+            None => None,
+        };
+        let head: Box<dyn Read> = match file {
+            Some(f) => Box::new(f),
+            None => Box::new(std::io::empty()),
+        };
+        Ok(std::io::BufReader::with_capacity(
+            1 << 20,
+            head.chain(std::io::Cursor::new(self.mem)),
+        ))
+    }
+}
+
+/// A sink nobody sees until `commit`, which runs only after every plugin call has returned:
+/// a plugin that crashes, exits or hangs leaves nothing behind, not even a staging directory.
+enum Sink {
+    Stdout(Spool),
+    /// Records `NS/APP/FILE LEN\n` + the YAML, materialized beneath the handle at commit.
+    Dir {
+        out: crate::render::OutputDir,
+        spool: Spool,
+        /// namespace -> app -> file names.
+        layout: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    },
+}
+
+impl Sink {
+    fn new(output: &Output) -> Result<Self, Error> {
+        Ok(match output {
+            Output::Stdout => Sink::Stdout(Spool::default()),
+            Output::Dir(d) => Sink::Dir {
+                out: crate::render::OutputDir::open(d)?,
+                spool: Spool::default(),
+                layout: BTreeMap::new(),
+            },
+        })
+    }
+
+    fn write(&mut self, r: Rendered) -> Result<(), Error> {
+        match self {
+            Sink::Stdout(spool) => {
+                for (_, yaml) in &r.objects {
+                    spool.push(b"---\n")?;
+                    spool.push(yaml.as_bytes())?;
+                }
+                Ok(())
+            }
+            Sink::Dir { spool, layout, .. } => {
+                let names = layout
+                    .entry(r.namespace.clone())
+                    .or_default()
+                    .entry(r.app.clone())
+                    .or_default();
+                for (stem, yaml) in r.objects {
+                    let mut file = format!("{stem}.yaml");
+                    let mut n = 2;
+                    while names.contains(&file) {
+                        file = format!("{stem}-{n}.yaml");
+                        n += 1;
+                    }
+                    spool.push(
+                        format!("{}/{}/{file} {}\n", r.namespace, r.app, yaml.len()).as_bytes(),
+                    )?;
+                    spool.push(yaml.as_bytes())?;
+                    names.push(file);
+                }
+                Ok(())
+            }
         }
-        write(
-            PathBuf::from("kustomization.yaml"),
-            kustomization(&namespaces),
-        )?;
-        write(
-            PathBuf::from(MARKER),
-            "This directory is written by `kure generate -o`; it is replaced on every run.\n"
-                .to_owned(),
-        )?;
-        crate::render::swap_into_place(&self.staging, &self.dir)
+    }
+
+    fn commit(self) -> Result<(), Error> {
+        match self {
+            Sink::Stdout(spool) => {
+                let mut reader = spool.reader()?;
+                let mut out = crate::contain::stdout();
+                match std::io::copy(&mut reader, &mut out) {
+                    Ok(_) => Ok(()),
+                    // A closed pipe (`kure generate | head`) is the reader's choice, not an error.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    Err(e) => Err(Error::io("<stdout>", e)),
+                }
+            }
+            Sink::Dir { out, spool, layout } => out.replace(|dir| {
+                let fail = |e: std::io::Error| Error::Output {
+                    path: PathBuf::from("<staging>"),
+                    reason: format!("{e} (the previous output is untouched)"),
+                };
+                let mut reader = spool.reader()?;
+                let mut header = String::new();
+                let mut yaml = Vec::new();
+                let mut made = HashSet::new();
+                loop {
+                    header.clear();
+                    if std::io::BufRead::read_line(&mut reader, &mut header).map_err(fail)? == 0 {
+                        break;
+                    }
+                    let (rel, len) = header
+                        .trim_end()
+                        .rsplit_once(' ')
+                        .and_then(|(r, l)| Some((r.to_owned(), l.parse::<usize>().ok()?)))
+                        .ok_or_else(|| fail(std::io::Error::other("corrupt output spool")))?;
+                    yaml.resize(len, 0);
+                    reader.read_exact(&mut yaml).map_err(fail)?;
+                    let app_dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
+                    if made.insert(app_dir.clone()) {
+                        dir.create_dir_all(&app_dir).map_err(fail)?;
+                    }
+                    dir.write(&rel, &yaml).map_err(fail)?;
+                }
+                let mut namespaces = Vec::new();
+                for (ns, apps) in &layout {
+                    for (app, files) in apps {
+                        dir.write(format!("{ns}/{app}/kustomization.yaml"), kustomization(files))
+                            .map_err(fail)?;
+                    }
+                    dir.write(
+                        format!("{ns}/kustomization.yaml"),
+                        kustomization(&apps.keys().cloned().collect::<Vec<_>>()),
+                    )
+                    .map_err(fail)?;
+                    namespaces.push(ns.clone());
+                }
+                dir.write("kustomization.yaml", kustomization(&namespaces))
+                    .map_err(fail)?;
+                dir.write(
+                    MARKER,
+                    "This directory is written by `kure generate -o`; it is replaced on every run.\n",
+                )
+                .map_err(fail)
+            }),
+        }
     }
 }
 
@@ -482,6 +481,11 @@ pub fn generate(
     options: &PipelineOptions,
 ) -> Result<Summary, Error> {
     let files = collect_files(inputs)?;
+    // Read through absolute paths fixed now: a plugin's chdir cannot change what is read.
+    let absolute: Vec<PathBuf> = files
+        .iter()
+        .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+        .collect();
     let checked: HashSet<Gvk> = engine
         .registry()
         .iter()
@@ -502,9 +506,9 @@ pub fn generate(
     };
     let result = (|| -> Result<(), Error> {
         let mut pending: Vec<(u32, Location, String)> = Vec::new();
-        for index in 0..run.files.len() {
+        for (index, path) in absolute.iter().enumerate() {
             let file = run.files[index].clone();
-            let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(&file, e))?;
             for (line, chunk) in split_documents(&text) {
                 pending.push((
                     index as u32,
@@ -522,6 +526,8 @@ pub fn generate(
         run.chunk(pending)
     })();
     let sink = run.sink.take();
+    // The last plugin code kure runs; only then is anything written.
+    run.engine.shutdown();
     let outcome = match result {
         Err(e) => Err(e),
         Ok(()) if !run.problems.is_empty() => {
@@ -535,10 +541,7 @@ pub fn generate(
     };
     match (outcome, sink) {
         (Ok(s), Some(sink)) => sink.commit().map(|()| s),
-        (Err(e), Some(sink)) => {
-            sink.abort();
-            Err(e)
-        }
+        (Err(e), Some(_)) => Err(e),
         (r, None) => r,
     }
 }

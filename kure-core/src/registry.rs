@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
+use kure_plugin_api::abi::ErrorPayload;
 use kure_plugin_api::sdk::DynGenerator;
 
 use crate::error::Error;
@@ -49,14 +50,16 @@ pub struct Entry {
     pub generator: Arc<dyn DynGenerator>,
     /// Who provides it.
     pub provider: Provider,
-    schema: Arc<OnceLock<Value>>,
+    schema: Arc<OnceLock<Result<Value, ErrorPayload>>>,
 }
 
 impl Entry {
     /// The generator's JSON Schema, computed once (deriving it, or asking a plugin for it, is
     /// far more expensive than validating against it).
-    pub fn schema(&self) -> &Value {
-        self.schema.get_or_init(|| self.generator.json_schema())
+    pub fn schema(&self) -> Result<&Value, &ErrorPayload> {
+        self.schema
+            .get_or_init(|| self.generator.json_schema())
+            .as_ref()
     }
 }
 

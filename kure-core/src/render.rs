@@ -42,69 +42,127 @@ pub(crate) fn file_stem(object: &Value) -> String {
     format!("{}-{}", kind.to_ascii_lowercase(), name)
 }
 
-/// Refuses an output directory kure did not write: it must be absent, empty, or carry the
-/// marker of an earlier run.
-pub(crate) fn check_output_dir(dir: &Path) -> Result<(), Error> {
-    let fail = |reason: String| Error::Output {
-        path: dir.to_path_buf(),
-        reason,
-    };
-    if dir.exists() {
-        if !dir.is_dir() {
-            return Err(fail("it exists and is not a directory".to_owned()));
+/// The output directory of `-o DIR`, held through a handle on its parent that is opened
+/// before any plugin code runs: a plugin that changes the working directory cannot move where
+/// kure writes, and every file is created beneath that handle (cap-std refuses `..`, absolute
+/// paths and symlinks that lead out).
+pub(crate) struct OutputDir {
+    path: PathBuf,
+    parent: cap_std::fs::Dir,
+    name: String,
+}
+
+impl OutputDir {
+    fn fail(&self, reason: String) -> Error {
+        Error::Output {
+            path: self.path.clone(),
+            reason,
         }
-        let empty = std::fs::read_dir(dir)
-            .map_err(|e| fail(e.to_string()))?
+    }
+
+    /// Opens the parent of `dir` (creating it) and checks that `dir` is kure's to replace.
+    pub(crate) fn open(dir: &Path) -> Result<Self, Error> {
+        let fail = |reason: String| Error::Output {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let name = match dir.components().next_back() {
+            Some(std::path::Component::Normal(n)) => n.to_string_lossy().into_owned(),
+            _ => return Err(fail("it does not end in a directory name".to_owned())),
+        };
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+        let handle = cap_std::fs::Dir::open_ambient_dir(&parent, cap_std::ambient_authority())
+            .map_err(|e| fail(format!("cannot open {}: {e}", parent.display())))?;
+        let out = Self {
+            path: dir.to_path_buf(),
+            parent: handle,
+            name,
+        };
+        out.check()?;
+        Ok(out)
+    }
+
+    /// Refuses a target kure did not write: it must be absent, empty, or carry the marker of
+    /// an earlier run. Checked through the parent handle, never through the path again.
+    fn check(&self) -> Result<(), Error> {
+        let meta = match self.parent.symlink_metadata(&self.name) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.fail(e.to_string())),
+        };
+        if meta.is_symlink() {
+            return Err(self.fail(
+                "it is a symbolic link; kure replaces its output directory whole and does not \
+                 follow a link there: pass the directory itself"
+                    .to_owned(),
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(self.fail("it exists and is not a directory".to_owned()));
+        }
+        let dir = self
+            .parent
+            .open_dir(&self.name)
+            .map_err(|e| self.fail(e.to_string()))?;
+        let empty = dir
+            .entries()
+            .map_err(|e| self.fail(e.to_string()))?
             .next()
             .is_none();
-        if !empty && !dir.join(MARKER).exists() {
-            return Err(fail(format!(
+        if !empty && !dir.exists(MARKER) {
+            return Err(self.fail(format!(
                 "it is not empty and was not written by kure (no {MARKER} file); choose a new or \
                  empty directory, kure replaces the whole output directory"
             )));
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// A hidden sibling of `dir` for staging (`what` = staging) or the previous output (old).
-pub(crate) fn staging_path(dir: &Path, what: &str) -> Result<PathBuf, Error> {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| Error::Output {
-            path: dir.to_path_buf(),
-            reason: "it has no directory name".to_owned(),
-        })?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| Error::Output {
-        path: dir.to_path_buf(),
-        reason: format!("cannot create {}: {e}", parent.display()),
-    })?;
-    Ok(parent.join(format!(".{name}.kure-{what}-{}", std::process::id())))
-}
-
-/// Replaces `dir` with the finished `staging` directory; on failure the previous output stays.
-pub(crate) fn swap_into_place(staging: &Path, dir: &Path) -> Result<(), Error> {
-    let fail = |reason: String| Error::Output {
-        path: dir.to_path_buf(),
-        reason,
-    };
-    let old = staging_path(dir, "old")?;
-    if dir.exists() {
-        if let Err(e) = std::fs::rename(dir, &old) {
-            let _ = std::fs::remove_dir_all(staging);
-            return Err(fail(format!("{e} (the previous output is untouched)")));
+    /// Builds the new tree with `fill` in a staging directory beside the target (through the
+    /// handle), then swaps it in; on any error the previous output stays as it was.
+    pub(crate) fn replace(
+        &self,
+        fill: impl FnOnce(&cap_std::fs::Dir) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let pid = std::process::id();
+        let staging = format!(".{}.kure-staging-{pid}", self.name);
+        let old = format!(".{}.kure-old-{pid}", self.name);
+        let _ = self.parent.remove_dir_all(&staging);
+        self.parent
+            .create_dir(&staging)
+            .map_err(|e| self.fail(format!("cannot create a staging directory: {e}")))?;
+        let result = self
+            .parent
+            .open_dir(&staging)
+            .map_err(|e| self.fail(e.to_string()))
+            .and_then(|dir| fill(&dir))
+            .and_then(|()| self.check());
+        if let Err(e) = result {
+            let _ = self.parent.remove_dir_all(&staging);
+            return Err(e);
         }
+        let existed = self.parent.symlink_metadata(&self.name).is_ok();
+        if existed {
+            if let Err(e) = self.parent.rename(&self.name, &self.parent, &old) {
+                let _ = self.parent.remove_dir_all(&staging);
+                return Err(self.fail(format!("{e} (the previous output is untouched)")));
+            }
+        }
+        if let Err(e) = self.parent.rename(&staging, &self.parent, &self.name) {
+            if existed {
+                let _ = self.parent.rename(&old, &self.parent, &self.name);
+            }
+            let _ = self.parent.remove_dir_all(&staging);
+            return Err(self.fail(format!("{e} (the previous output was restored)")));
+        }
+        if existed {
+            let _ = self.parent.remove_dir_all(&old);
+        }
+        Ok(())
     }
-    if let Err(e) = std::fs::rename(staging, dir) {
-        let _ = std::fs::rename(&old, dir);
-        let _ = std::fs::remove_dir_all(staging);
-        return Err(fail(format!("{e} (the previous output was restored)")));
-    }
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
 }

@@ -179,17 +179,30 @@ fn now_rfc3339() -> String {
     )
 }
 
-fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> (IndexEntry, Metadata) {
+fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> Result<(IndexEntry, Metadata), Error> {
     let gvks: Vec<IndexedGvk> = p
         .generators
         .iter()
-        .map(|g| IndexedGvk {
-            api_version: g.api_version().to_owned(),
-            kind: g.kind().to_owned(),
-            schema: g.json_schema(),
-            documentation: g.documentation(),
+        .map(|g| {
+            let failed = |what: &str, e: kure_plugin_api::abi::ErrorPayload| {
+                store_err(format!(
+                    "plugin {}@{} ({}) could not give the {what} of {}/{}: {}; nothing was installed",
+                    p.name,
+                    p.version,
+                    p.path.display(),
+                    g.api_version(),
+                    g.kind(),
+                    crate::util::shown(&e.message)
+                ))
+            };
+            Ok(IndexedGvk {
+                api_version: g.api_version().to_owned(),
+                kind: g.kind().to_owned(),
+                schema: g.json_schema().map_err(|e| failed("JSON Schema", e))?,
+                documentation: g.documentation().map_err(|e| failed("documentation", e))?,
+            })
         })
-        .collect();
+        .collect::<Result<_, Error>>()?;
     let entry = IndexEntry {
         name: p.name.clone(),
         version: p.version.clone(),
@@ -207,7 +220,7 @@ fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> (IndexEntry, Metadat
             .collect(),
         installed_at: now_rfc3339(),
     };
-    (entry, Metadata { gvks })
+    Ok((entry, Metadata { gvks }))
 }
 
 impl Store {
@@ -357,7 +370,7 @@ impl Store {
         let rel = Path::new(&plugin.name)
             .join(&plugin.version)
             .join(&file_name);
-        let (entry, metadata) = entry_from_plugin(&plugin, rel.clone());
+        let (entry, metadata) = entry_from_plugin(&plugin, rel.clone())?;
         let metadata_json =
             serde_json::to_vec_pretty(&metadata).map_err(|e| store_err(e.to_string()))?;
 
@@ -515,7 +528,7 @@ impl Store {
                 let plugin = crate::plugin::load_plugin(&lib, policy)?;
                 let rel = lib.strip_prefix(&dir).unwrap_or(&lib).to_path_buf();
                 if seen.insert(plugin.name.clone()) {
-                    let (entry, metadata) = entry_from_plugin(&plugin, rel);
+                    let (entry, metadata) = entry_from_plugin(&plugin, rel)?;
                     let path = dir
                         .join(&entry.name)
                         .join(&entry.version)

@@ -25,9 +25,113 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// Hostile text made safe to show: control characters escaped (no terminal escapes reach the
+/// screen), and at most about 120 characters, ending in `…` when cut.
+pub fn shown(text: &str) -> String {
+    const MAX: usize = 120;
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `s` is a Kubernetes kind usable in a file name: `^[A-Za-z][A-Za-z0-9]*$`.
+pub fn is_kind(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic()) && b.all(|c| c.is_ascii_alphanumeric())
+}
+
+/// Whether `s` is a DNS-1123 label: at most 63 lower-case letters, digits and `-`, starting
+/// and ending with a letter or digit (Kubernetes namespaces).
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Whether `s` is a DNS-1123 subdomain: at most 253 characters, dot-separated DNS-1123
+/// labels (Kubernetes object names). Never `.`, `..`, or anything with `/`.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_become_paths_are_strict() {
+        for ok in ["Deployment", "ConfigMap", "V1x"] {
+            assert!(is_kind(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "../../../x",
+            "/tmp/x",
+            "Config Map",
+            "1Kind",
+            "Kind.",
+            "Kind-x",
+        ] {
+            assert!(!is_kind(bad), "{bad}");
+        }
+        for ok in ["a", "shop", "shop-1", "a.b.c", "x0"] {
+            assert!(is_dns_subdomain(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "A",
+            "-a",
+            "a-",
+            "a..b",
+            ".a",
+            "a.",
+            &"a".repeat(254),
+        ] {
+            assert!(!is_dns_subdomain(bad), "{bad}");
+        }
+        for ok in ["default", "web-1"] {
+            assert!(is_dns_label(ok), "{ok}");
+        }
+        for bad in ["", "..", "a.b", "/abs", "Web", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shown_text_is_short_and_inert() {
+        assert_eq!(shown("plain"), "plain");
+        assert_eq!(shown("a\x1b[31mred\n"), "a\\u{1b}[31mred\\n");
+        let long = shown(&"x".repeat(1000));
+        assert_eq!(long.chars().count(), 121);
+        assert!(long.ends_with('…'));
+    }
 
     #[test]
     fn suggests_close_names_only() {

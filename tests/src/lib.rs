@@ -41,6 +41,10 @@ pub fn build() {
                 "kure-fixture-incompatible-abi",
                 "-p",
                 "kure-fixture-bad-name",
+                "-p",
+                "kure-fixture-hostile",
+                "-p",
+                "kure-fixture-rawabi",
             ])
             .status()
             .expect("run cargo build");

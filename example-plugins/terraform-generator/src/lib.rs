@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn documentation_examples_are_valid_documents() {
         let g = erase(TerraformGenerator);
-        let docs = g.documentation();
+        let docs = g.documentation().expect("documentation");
         assert!(docs.examples.len() >= 2);
         for ex in docs.examples {
             let doc = app(&ex.config);

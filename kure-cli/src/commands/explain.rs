@@ -70,8 +70,16 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let mut engine = global.engine()?;
     let entry = find_generator(&mut engine, &args.kind, args.api_version.as_deref())?;
     let g = &entry.generator;
-    let docs = g.documentation();
-    let schema = g.json_schema();
+    let failed = |what: &str, e: kure_core::ErrorPayload| {
+        anyhow::anyhow!(
+            "{} could not give the {what} of {}: {}",
+            entry.provider,
+            g.kind(),
+            e.message
+        )
+    };
+    let docs = g.documentation().map_err(|e| failed("documentation", e))?;
+    let schema = g.json_schema().map_err(|e| failed("JSON Schema", e))?;
     let mut out = String::new();
     out.push_str(&format!(
         "KIND:       {}\nAPIVERSION: {}\nPROVIDER:   {}\n\n",
@@ -120,6 +128,6 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         "Run `kure schema {}` for the full JSON Schema.\n",
         g.kind()
     ));
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }

@@ -54,7 +54,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     warn_unsigned(&engine);
     let summary = result?;
     if let Some(dir) = &args.output {
-        eprintln!(
+        errln!(
             "wrote {} objects for {} apps to {}",
             summary.objects,
             summary.apps,

@@ -25,7 +25,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     engine.validate(&docs)?;
     let pins = kure_core::lockfile::pins_for(&engine, &docs);
     kure_core::lockfile::write(&args.lock, &pins)?;
-    eprintln!(
+    errln!(
         "wrote {} ({} plugin GVKs pinned)",
         args.lock.display(),
         pins.len()

@@ -83,8 +83,8 @@ enum Command {
 
 fn print_value(v: &Value, format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(v)?),
-        _ => print!("{}", serde_yaml::to_string(v)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(v)?),
+        _ => out!("{}", serde_yaml::to_string(v)?),
     }
     Ok(())
 }
@@ -122,7 +122,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             write_private(&priv_path, &key.to_pem()?)?;
             std::fs::write(&pub_path, pubkey.to_pem())
                 .with_context(|| format!("writing {}", pub_path.display()))?;
-            println!(
+            outln!(
                 "private key: {}\npublic key:  {}\nfingerprint: {}",
                 priv_path.display(),
                 pub_path.display(),
@@ -136,7 +136,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let sig = key.sign(&bytes)?;
             let out = out.unwrap_or_else(|| signature_path(&lib));
             std::fs::write(&out, sig).with_context(|| format!("writing {}", out.display()))?;
-            println!(
+            outln!(
                 "signed {} -> {} (signer {})",
                 lib.display(),
                 out.display(),
@@ -167,7 +167,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                         .iter()
                         .find(|k| k.fingerprint == fp)
                         .map(|k| k.source.display().to_string());
-                    println!(
+                    outln!(
                         "verified: {} is signed by {fp} ({})",
                         lib.display(),
                         source.unwrap_or_default()
@@ -181,21 +181,22 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let store = global.store();
             match store.install(&path, sig.as_deref(), &policy, replace)? {
                 InstallOutcome::AlreadyInstalled(e) => {
-                    println!(
+                    outln!(
                         "{}@{} is already installed (same sha256); nothing to do",
-                        e.name, e.version
+                        e.name,
+                        e.version
                     )
                 }
                 InstallOutcome::Installed { entry, replaced } => {
                     if entry.signer == "unsigned" {
-                        eprintln!("warning: installed unsigned plugin {}@{} because unsigned plugins are allowed", entry.name, entry.version);
+                        errln!("warning: installed unsigned plugin {}@{} because unsigned plugins are allowed", entry.name, entry.version);
                     }
                     let gvks: Vec<String> = entry
                         .gvks
                         .iter()
                         .map(|g| format!("{}/{}", g.api_version, g.kind))
                         .collect();
-                    println!(
+                    outln!(
                         "installed {}@{} ({}) signed by {}",
                         entry.name,
                         entry.version,
@@ -203,14 +204,14 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                         short_fp(&entry.signer)
                     );
                     if !replaced.is_empty() {
-                        println!("replaced {}", replaced.join(", "));
+                        outln!("replaced {}", replaced.join(", "));
                     }
                 }
             }
         }
         Command::Uninstall { name } => {
             let e = global.store().uninstall(&name)?;
-            println!("uninstalled {}@{}", e.name, e.version);
+            outln!("uninstalled {}@{}", e.name, e.version);
         }
         Command::List { output } => {
             let store = global.store();
@@ -273,14 +274,17 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let metadata = store.metadata(e)?;
             match output {
                 Format::Table => {
-                    println!(
+                    outln!(
                         "Name:        {}\nVersion:     {}\nDescription: {}\nAuthor:      {}",
-                        e.name, e.version, e.description, e.author
+                        e.name,
+                        e.version,
+                        e.description,
+                        e.author
                     );
-                    println!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
-                    println!("GVKs:");
+                    outln!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
+                    outln!("GVKs:");
                     for g in &metadata.gvks {
-                        println!(
+                        outln!(
                             "  {}/{} ({} examples; `kure explain {}`)",
                             g.api_version,
                             g.kind,
@@ -300,7 +304,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         Command::RebuildIndex => {
             let policy = global.trust()?;
             let index = global.store().rebuild_index(&policy)?;
-            println!("rebuilt the index: {} plugins", index.plugins.len());
+            outln!("rebuilt the index: {} plugins", index.plugins.len());
         }
     }
     Ok(())

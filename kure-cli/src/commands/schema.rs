@@ -19,9 +19,14 @@ pub struct Args {
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let mut engine = global.engine()?;
     let entry = find_generator(&mut engine, &args.kind, args.api_version.as_deref())?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&entry.generator.json_schema())?
-    );
+    let schema = entry.generator.json_schema().map_err(|e| {
+        anyhow::anyhow!(
+            "{} could not give the JSON Schema of {}: {}",
+            entry.provider,
+            args.kind,
+            e.message
+        )
+    })?;
+    outln!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(())
 }

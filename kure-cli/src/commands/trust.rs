@@ -44,7 +44,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             std::fs::write(&tmp, k.to_pem())
                 .and_then(|()| std::fs::rename(&tmp, &dest))
                 .with_context(|| format!("writing {}", dest.display()))?;
-            println!(
+            outln!(
                 "trusted {} ({} bits) from {}",
                 k.fingerprint,
                 k.bits(),
@@ -86,7 +86,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                     }
                     std::fs::remove_file(&k.source)
                         .with_context(|| format!("removing {}", k.source.display()))?;
-                    println!("removed {}", k.fingerprint);
+                    outln!("removed {}", k.fingerprint);
                 }
                 _ => anyhow::bail!(
                     "fingerprint prefix {fingerprint} matches {} keys; give more digits",

@@ -23,6 +23,6 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     engine.resolve_offline(&docs)?;
     warn_unsigned(&engine);
     engine.validate(&docs)?;
-    println!("{} documents valid", docs.len());
+    outln!("{} documents valid", docs.len());
     Ok(())
 }

@@ -8,8 +8,8 @@ pub struct Args {}
 
 /// Runs `kure version`.
 pub fn execute(_global: &GlobalArgs, _args: Args) -> anyhow::Result<()> {
-    println!("kure {}", env!("CARGO_PKG_VERSION"));
-    println!(
+    outln!("kure {}", env!("CARGO_PKG_VERSION"));
+    outln!(
         "plugin API: kure-plugin-api {} (ABI {})",
         kure_core::PLUGIN_API_VERSION,
         kure_core::PLUGIN_ABI_VERSION

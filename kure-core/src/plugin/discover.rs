@@ -8,15 +8,21 @@ use super::LoadError;
 #[derive(Debug, Clone, Default)]
 pub struct PluginDirs(pub Vec<PathBuf>);
 
-/// `KURE_HOME`, defaulting to `~/.kure`.
+/// `KURE_HOME`, defaulting to `~/.kure`, as an absolute path. Read once per process, before
+/// any plugin runs, so a plugin's `chdir` or `setenv` cannot move it.
 pub fn kure_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("KURE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".kure")
+    static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| {
+        let home = match std::env::var_os("KURE_HOME").filter(|h| !h.is_empty()) {
+            Some(h) => PathBuf::from(h),
+            None => std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join(".kure"),
+        };
+        std::path::absolute(&home).unwrap_or(home)
+    })
+    .clone()
 }
 
 /// The search path: `extra` (from `--plugin-dir` and the config), `KURE_PLUGIN_PATH`, then
@@ -24,11 +30,16 @@ pub fn kure_home() -> PathBuf {
 pub fn plugin_dirs(extra: &[PathBuf]) -> PluginDirs {
     let mut dirs: Vec<PathBuf> = extra.to_vec();
     if let Some(p) = std::env::var_os("KURE_PLUGIN_PATH") {
-        dirs.extend(std::env::split_paths(&p).filter(|p| !p.as_os_str().is_empty()));
+        dirs.extend(
+            std::env::split_paths(&p)
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(|p| std::path::absolute(&p).unwrap_or(p)),
+        );
     }
     dirs.push(PathBuf::from("/usr/local/lib/kure/plugins"));
     dirs.push(kure_home().join("plugins"));
-    dirs.push(PathBuf::from("plugins"));
+    let local = PathBuf::from("plugins");
+    dirs.push(std::path::absolute(&local).unwrap_or(local));
     PluginDirs(dirs)
 }
 

@@ -1,6 +1,8 @@
 //! The host side of the ABI: loading one library and adapting what it registers to
 //! [`DynGenerator`], the same interface built-in generators implement.
 
+use std::collections::BTreeSet;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -8,26 +10,34 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RString};
 use kure_plugin_api::abi::{
-    AbiGvk, AbiInfo, DocumentationProviderBox, ErrorPayload, GeneratorBox, PluginBox, PluginModRef,
-    Registry, Registry_TO, ValidatorBox, ABI_VERSION,
+    parse_text, AbiGvk, AbiInfo, DocumentationProviderBox, ErrorPayload, GeneratorBox, PluginBox,
+    PluginModRef, Registry, Registry_TO, ValidatorBox, ABI_VERSION,
 };
 use kure_plugin_api::sdk::{Documentation, DynGenerator, Example};
 use serde_json::Value;
 
 use super::{loader, LoadError};
+use crate::contain;
 use crate::gvk::Gvk;
 use crate::trust::{Admission, TrustPolicy};
 
 /// The kure-plugin-api version this host was built with.
 pub const API_VERSION: &str = "1.0.0";
 
+/// The plugin object. It is never dropped (`ManuallyDrop`): its destructor is plugin code, and
+/// the library is never unloaded anyway, so no plugin code runs after kure's last call.
 struct Shared {
-    name: String,
-    plugin: Mutex<PluginBox>,
+    /// `plugin NAME@VERSION`, what every contained call names.
+    who: String,
+    plugin: Mutex<ManuallyDrop<PluginBox>>,
     init: OnceLock<Result<(), String>>,
 }
 
 impl Shared {
+    fn call<R>(&self, entry: &str, f: impl FnOnce() -> R) -> R {
+        contain::call(&self.who, entry, f)
+    }
+
     fn ensure_initialized(&self) -> Result<(), String> {
         self.init
             .get_or_init(|| {
@@ -35,12 +45,20 @@ impl Shared {
                     .plugin
                     .lock()
                     .map_err(|_| "plugin lock poisoned".to_owned())?;
-                p.initialize()
-                    .into_result()
-                    .map_err(|e| ErrorPayload::from_str_lossy(&e).message)?;
-                p.health_check()
-                    .into_result()
-                    .map_err(|e| ErrorPayload::from_str_lossy(&e).message)
+                self.call("initialize", || p.initialize().into_result())
+                    .map_err(|e| {
+                        format!(
+                            "initialize failed: {}",
+                            ErrorPayload::from_str_lossy(&e).message
+                        )
+                    })?;
+                self.call("health_check", || p.health_check().into_result())
+                    .map_err(|e| {
+                        format!(
+                            "health_check failed: {}",
+                            ErrorPayload::from_str_lossy(&e).message
+                        )
+                    })
             })
             .clone()
     }
@@ -65,16 +83,38 @@ pub struct LoadedPlugin {
     /// Its generators, in registration order.
     pub generators: Vec<Arc<dyn DynGenerator>>,
     shared: Arc<Shared>,
+    shut_down: std::sync::atomic::AtomicBool,
 }
 
 impl LoadedPlugin {
-    /// Calls the plugin's `shutdown` if it was initialized.
+    /// Calls the plugin's `shutdown` if it was initialized (once).
     pub fn shutdown(&self) {
-        if self.shared.init.get().is_some() {
+        if self.shared.init.get().is_some()
+            && !self
+                .shut_down
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
             if let Ok(mut p) = self.shared.plugin.lock() {
-                p.shutdown();
+                self.shared.call("shutdown", || p.shutdown());
             }
         }
+    }
+
+    /// Runs `initialize` (once) and `health_check`, each contained; for `kure plugins status`.
+    pub fn initialize(&self) -> Result<(), String> {
+        self.shared.ensure_initialized()
+    }
+
+    /// Runs `health_check` again, contained.
+    pub fn health_check(&self) -> Result<(), String> {
+        let p = self
+            .shared
+            .plugin
+            .lock()
+            .map_err(|_| "plugin lock poisoned".to_owned())?;
+        self.shared
+            .call("health_check", || p.health_check().into_result())
+            .map_err(|e| ErrorPayload::from_str_lossy(&e).message)
     }
 }
 
@@ -210,23 +250,37 @@ fn read_verify_load(
 }
 
 /// Loads bytes already read and admitted by a [`TrustPolicy`] (`digest` is their SHA-256):
-/// exactly these bytes run.
+/// exactly these bytes run. Every call into the library, from its ELF constructors on, is
+/// contained ([`contain::call`]). The metadata must hold a plain name and a semver version, and
+/// the GVKs the plugin registers must be exactly the ones it declares.
 pub fn load_admitted(
     path: &Path,
     bytes: &[u8],
     digest: &[u8; 32],
     admission: Admission,
 ) -> Result<LoadedPlugin, LoadError> {
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file_who = format!("plugin library {}", path.display());
     let sealed = loader::seal_bytes(bytes).map_err(|e| LoadError::Open {
         path: path.to_path_buf(),
         reason: format!("cannot stage the library for loading: {e}"),
     })?;
-    let header = lib_header_from_path(&sealed).map_err(|e| map_library_error(path, e))?;
-    let module = header
-        .init_root_module::<PluginModRef>()
-        .map_err(|e| map_library_error(path, e))?;
+    contain::note_loaded(&file_name);
+    let header = contain::call(
+        &file_who,
+        "its library constructors (while loading)",
+        || lib_header_from_path(&sealed),
+    )
+    .map_err(|e| map_library_error(path, e))?;
+    let module = contain::call(&file_who, "its root module (while loading)", || {
+        header.init_root_module::<PluginModRef>()
+    })
+    .map_err(|e| map_library_error(path, e))?;
 
-    let info_json = (module.abi_info())();
+    let info_json = contain::call(&file_who, "abi_info", || (module.abi_info())());
     let info: AbiInfo = serde_json::from_str(&info_json).map_err(|e| LoadError::AbiVersion {
         path: path.to_path_buf(),
         found: format!("unknown (unreadable ABI info: {e})"),
@@ -242,50 +296,68 @@ pub fn load_admitted(
         });
     }
 
-    let file_name = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let plugin = (module.new_plugin())()
-        .into_result()
-        .map_err(|e| LoadError::Init {
-            plugin: file_name.clone(),
-            path: path.to_path_buf(),
-            reason: ErrorPayload::from_str_lossy(&e).message,
-        })?;
-    let meta = plugin.metadata();
+    let plugin = contain::call(&file_who, "its constructor (new_plugin)", || {
+        (module.new_plugin())().into_result()
+    })
+    .map_err(|e| LoadError::Init {
+        plugin: file_name.clone(),
+        path: path.to_path_buf(),
+        reason: ErrorPayload::from_str_lossy(&e).message,
+    })?;
+    let plugin = ManuallyDrop::new(plugin);
+    let meta = contain::call(&file_who, "metadata", || plugin.metadata());
     let name = meta.name.to_string();
+    let version = meta.version.to_string();
     let registration = |reason: String| LoadError::Registration {
-        plugin: if name.is_empty() {
-            file_name.clone()
-        } else {
+        plugin: if valid_plugin_name(&name) {
             name.clone()
+        } else {
+            file_name.clone()
         },
         path: path.to_path_buf(),
         reason,
     };
     if !valid_plugin_name(&name) {
         return Err(registration(format!(
-            "invalid plugin name `{name}`: use letters, digits, `-` and `_` only"
+            "invalid plugin name `{}`: use letters, digits, `-` and `_` only (at most 64)",
+            crate::util::shown(&name)
         )));
     }
-    if meta.version.is_empty() {
-        return Err(registration(
-            "the plugin declares an empty version".to_owned(),
-        ));
+    if let Err(e) = semver::Version::parse(&version) {
+        return Err(registration(format!(
+            "version `{}` is not a semantic version ({e}); declare one like 1.2.3",
+            crate::util::shown(&version)
+        )));
     }
+    let who = format!("plugin {name}@{version}");
+    let supported = contain::call(&who, "supported_gvks", || plugin.supported_gvks());
 
     let mut host = HostRegistry::default();
     {
         let mut registry = Registry_TO::from_ptr(&mut host, TD_Opaque);
-        plugin
-            .register(&mut registry)
-            .into_result()
-            .map_err(|e| registration(ErrorPayload::from_str_lossy(&e).message))?;
+        contain::call(&who, "register", || {
+            plugin.register(&mut registry).into_result()
+        })
+        .map_err(|e| registration(ErrorPayload::from_str_lossy(&e).message))?;
+    }
+    let label = |g: &AbiGvk| format!("{}/{}", g.api_version, g.kind);
+    let declared: BTreeSet<String> = supported.iter().map(label).collect();
+    let registered: BTreeSet<String> = host.generators.iter().map(|(g, _)| label(g)).collect();
+    if let Some(extra) = registered.difference(&declared).next() {
+        return Err(registration(format!(
+            "it registers a generator for {} but does not list it in supported_gvks; a plugin must declare every GVK it provides",
+            crate::util::shown(extra)
+        )));
+    }
+    if let Some(missing) = declared.difference(&registered).next() {
+        return Err(registration(format!(
+            "it lists {} in supported_gvks but registers no generator for it",
+            crate::util::shown(missing)
+        )));
     }
 
     let shared = Arc::new(Shared {
-        name: name.clone(),
+        who,
         plugin: Mutex::new(plugin),
         init: OnceLock::new(),
     });
@@ -309,11 +381,13 @@ pub fn load_admitted(
             api_version: gvk.api_version.to_string(),
             kind: gvk.kind.to_string(),
             shared: shared.clone(),
-            generator,
-            validator: take_v,
-            docs: take_d,
+            generator: ManuallyDrop::new(generator),
+            validator: take_v.map(ManuallyDrop::new),
+            docs: take_d.map(ManuallyDrop::new),
         }));
     }
+    // Registrations for GVKs without a generator are plugin objects too: never dropped.
+    std::mem::forget((validators, docs));
     if out.is_empty() {
         return Err(registration(
             "the plugin registers no generators".to_owned(),
@@ -321,7 +395,7 @@ pub fn load_admitted(
     }
     Ok(LoadedPlugin {
         name,
-        version: meta.version.to_string(),
+        version,
         description: meta.description.to_string(),
         author: meta.author.to_string(),
         path: path.to_path_buf(),
@@ -329,16 +403,18 @@ pub fn load_admitted(
         sha256: crate::trust::digest_hex(digest),
         generators: out,
         shared,
+        shut_down: std::sync::atomic::AtomicBool::new(false),
     })
 }
 
+/// One GVK of a loaded plugin. The ABI objects are never dropped (see [`Shared`]).
 struct PluginGenerator {
     api_version: String,
     kind: String,
     shared: Arc<Shared>,
-    generator: GeneratorBox,
-    validator: Option<ValidatorBox>,
-    docs: Option<DocumentationProviderBox>,
+    generator: ManuallyDrop<GeneratorBox>,
+    validator: Option<ManuallyDrop<ValidatorBox>>,
+    docs: Option<ManuallyDrop<DocumentationProviderBox>>,
 }
 
 fn invalid_output(message: String) -> ErrorPayload {
@@ -346,6 +422,19 @@ fn invalid_output(message: String) -> ErrorPayload {
         kind: "invalid-output".to_owned(),
         message,
         issues: Vec::new(),
+    }
+}
+
+impl PluginGenerator {
+    /// Calls a text entry point of the plugin; an error text is an error, never the text.
+    fn text(&self, entry: &str, f: impl FnOnce() -> RString) -> Result<String, ErrorPayload> {
+        let text = self.shared.call(entry, f);
+        parse_text(&text).map(str::to_owned).map_err(|mut e| {
+            if e.kind == "panic" {
+                e.message = format!("{entry} panicked: {}", e.message);
+            }
+            e
+        })
     }
 }
 
@@ -358,32 +447,44 @@ impl DynGenerator for PluginGenerator {
         &self.kind
     }
 
-    fn json_schema(&self) -> Value {
-        self.validator
-            .as_ref()
-            .and_then(|v| serde_json::from_str(&v.json_schema()).ok())
-            .unwrap_or(Value::Bool(true))
+    fn json_schema(&self) -> Result<Value, ErrorPayload> {
+        let Some(v) = &self.validator else {
+            return Ok(Value::Bool(true));
+        };
+        let text = self.text("json_schema", || v.json_schema())?;
+        serde_json::from_str(&text).map_err(|e| ErrorPayload {
+            kind: "invalid-output".to_owned(),
+            message: format!("json_schema returned invalid JSON ({e})"),
+            issues: Vec::new(),
+        })
     }
 
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
         let Some(v) = &self.validator else {
             return Ok(());
         };
-        v.validate(spec.to_string().as_str().into())
-            .into_result()
+        let spec = spec.to_string();
+        self.shared
+            .call("validate", || {
+                v.validate(spec.as_str().into()).into_result()
+            })
             .map_err(|e| ErrorPayload::from_str_lossy(&e))
     }
 
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
         self.shared.ensure_initialized().map_err(|m| ErrorPayload {
             kind: "initialize".to_owned(),
-            message: format!("plugin {} failed to initialize: {m}", self.shared.name),
+            message: format!("{} failed to start: {m}", self.shared.who),
             issues: Vec::new(),
         })?;
+        let request = app.to_string();
         let out = self
-            .generator
-            .generate(app.to_string().as_str().into())
-            .into_result()
+            .shared
+            .call("generate", || {
+                self.generator
+                    .generate(request.as_str().into())
+                    .into_result()
+            })
             .map_err(|e| ErrorPayload::from_str_lossy(&e))?;
         match serde_json::from_str::<Value>(&out) {
             Ok(Value::Array(objects)) => Ok(objects),
@@ -398,14 +499,23 @@ impl DynGenerator for PluginGenerator {
         }
     }
 
-    fn documentation(&self) -> Documentation {
+    fn documentation(&self) -> Result<Documentation, ErrorPayload> {
         let Some(d) = &self.docs else {
-            return Documentation::default();
+            return Ok(Documentation::default());
         };
-        Documentation {
-            documentation: d.documentation().into(),
-            examples: serde_json::from_str::<Vec<Example>>(&d.examples()).unwrap_or_default(),
-            usage_guide: d.usage_guide().into(),
-        }
+        let documentation = self.text("documentation", || d.documentation())?;
+        let examples = self.text("examples", || d.examples())?;
+        let usage_guide = self.text("usage_guide", || d.usage_guide())?;
+        Ok(Documentation {
+            documentation,
+            examples: serde_json::from_str::<Vec<Example>>(&examples).map_err(|e| {
+                ErrorPayload {
+                    kind: "invalid-output".to_owned(),
+                    message: format!("examples returned invalid JSON ({e})"),
+                    issues: Vec::new(),
+                }
+            })?,
+            usage_guide,
+        })
     }
 }

@@ -17,6 +17,10 @@
 //! - Generator response: a JSON array of Kubernetes objects.
 //! - Errors: [`ErrorPayload`] as JSON.
 //! - Examples: a JSON array of `{"name", "description", "config"}` where `config` is YAML text.
+//! - Text results (`json_schema`, `documentation`, `examples`, `usage_guide`) have no error
+//!   channel in their signature; they report a failure in data: [`ERROR_TEXT_PREFIX`] followed
+//!   by an [`ErrorPayload`] as JSON ([`error_text`], [`parse_text`]). A host never shows such a
+//!   text as documentation.
 
 // `#[sabi_trait]` and `StableAbi` expand to `unsafe` impls; no hand-written unsafe lives here.
 #![allow(unsafe_code, non_local_definitions)]
@@ -124,6 +128,25 @@ impl ErrorPayload {
             message: raw.to_owned(),
             issues: Vec::new(),
         })
+    }
+}
+
+/// Starts a text result that is really an error (see the module docs). A NUL byte cannot
+/// start Markdown, JSON or YAML that anyone meant to show.
+pub const ERROR_TEXT_PREFIX: &str = "\u{0}kure-error\u{0}";
+
+/// Encodes `error` as a text result (see [`ERROR_TEXT_PREFIX`]).
+pub fn error_text(error: &ErrorPayload) -> RString {
+    let mut s = String::from(ERROR_TEXT_PREFIX);
+    s.push_str(&error.to_rstring());
+    RString::from(s)
+}
+
+/// Decodes a text result: the text, or the error it carries.
+pub fn parse_text(text: &str) -> Result<&str, ErrorPayload> {
+    match text.strip_prefix(ERROR_TEXT_PREFIX) {
+        Some(payload) => Err(ErrorPayload::from_str_lossy(payload)),
+        None => Ok(text),
     }
 }
 
@@ -240,6 +263,18 @@ mod tests {
             ROOT_MODULE_LOADER_NAME,
             abi_stable::library::ROOT_MODULE_LOADER_NAME
         );
+    }
+
+    #[test]
+    fn error_texts_are_told_apart_from_documentation() {
+        let e = ErrorPayload {
+            kind: "panic".into(),
+            message: "documentation panicked".into(),
+            issues: vec![],
+        };
+        assert_eq!(parse_text(&error_text(&e)), Err(e));
+        assert_eq!(parse_text("# Docs"), Ok("# Docs"));
+        assert_eq!(parse_text(""), Ok(""));
     }
 
     #[test]

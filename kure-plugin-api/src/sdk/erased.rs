@@ -17,14 +17,15 @@ pub trait DynGenerator: Send + Sync {
     fn api_version(&self) -> &str;
     /// Kind it answers to.
     fn kind(&self) -> &str;
-    /// JSON Schema of the spec.
-    fn json_schema(&self) -> Value;
+    /// JSON Schema of the spec. `Err` when a plugin failed to give one.
+    fn json_schema(&self) -> Result<Value, ErrorPayload>;
     /// Decodes the spec and runs the generator's own checks.
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload>;
     /// Generates objects from a whole application document (see [`crate::abi`] payloads).
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload>;
-    /// Documentation, examples and usage guide.
-    fn documentation(&self) -> Documentation;
+    /// Documentation, examples and usage guide. `Err` when a plugin failed to give them: a
+    /// failure is never shown as documentation.
+    fn documentation(&self) -> Result<Documentation, ErrorPayload>;
 
     /// [`validate`](DynGenerator::validate) on JSON text (what the ABI carries).
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
@@ -73,8 +74,9 @@ impl<G: Generator> DynGenerator for Typed<G> {
         G::KIND
     }
 
-    fn json_schema(&self) -> Value {
-        serde_json::to_value(schemars::schema_for!(G::Config)).unwrap_or(Value::Null)
+    fn json_schema(&self) -> Result<Value, ErrorPayload> {
+        serde_json::to_value(schemars::schema_for!(G::Config))
+            .map_err(|e| payload("internal", Error::msg(e)))
     }
 
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
@@ -102,11 +104,11 @@ impl<G: Generator> DynGenerator for Typed<G> {
         serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
     }
 
-    fn documentation(&self) -> Documentation {
+    fn documentation(&self) -> Result<Documentation, ErrorPayload> {
         let mut docs = self.0.documentation();
         if docs.documentation.is_empty() {
             if let Some(d) = self
-                .json_schema()
+                .json_schema()?
                 .get("description")
                 .and_then(Value::as_str)
             {
@@ -123,6 +125,6 @@ impl<G: Generator> DynGenerator for Typed<G> {
                 G::KIND
             );
         }
-        docs
+        Ok(docs)
     }
 }

@@ -13,9 +13,10 @@ use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
 use super::erased::{erase, payload, DynGenerator};
 use super::{Error, Generator};
 use crate::abi::{
-    AbiGvk, AbiInfo, DocumentationProvider, DocumentationProviderBox, DocumentationProvider_TO,
-    ErrorPayload, GeneratorBox, Generator_TO, Plugin, PluginBox, PluginMetadata, PluginMod,
-    PluginModRef, Plugin_TO, RegistryMut, Validator, ValidatorBox, Validator_TO,
+    error_text, AbiGvk, AbiInfo, DocumentationProvider, DocumentationProviderBox,
+    DocumentationProvider_TO, ErrorPayload, GeneratorBox, Generator_TO, Plugin, PluginBox,
+    PluginMetadata, PluginMod, PluginModRef, Plugin_TO, RegistryMut, Validator, ValidatorBox,
+    Validator_TO,
 };
 
 type Hook = Box<dyn Fn() -> Result<(), Error> + Send + Sync>;
@@ -30,6 +31,7 @@ pub struct PluginBuilder {
     raw: Vec<(AbiGvk, fn() -> GeneratorBox)>,
     on_initialize: Option<Hook>,
     on_shutdown: Option<Hook>,
+    on_health_check: Option<Hook>,
 }
 
 impl std::fmt::Debug for PluginBuilder {
@@ -50,6 +52,7 @@ impl PluginBuilder {
             raw: Vec::new(),
             on_initialize: None,
             on_shutdown: None,
+            on_health_check: None,
         }
     }
 
@@ -74,6 +77,16 @@ impl PluginBuilder {
         hook: impl Fn() -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
         self.on_shutdown = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` when the host checks the plugin's health (`kure plugins status`, and after
+    /// initialization). An `Err` marks the plugin unhealthy; without a hook it is healthy.
+    pub fn on_health_check(
+        mut self,
+        hook: impl Fn() -> Result<(), Error> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_health_check = Some(Box::new(hook));
         self
     }
 
@@ -233,7 +246,10 @@ impl Plugin for SdkPlugin {
     }
 
     fn health_check(&self) -> RResult<(), RString> {
-        ROk(())
+        guarded("health_check", || match &self.0.on_health_check {
+            Some(hook) => hook().map_err(|e| payload("health_check", e)),
+            None => Ok(()),
+        })
     }
 }
 
@@ -249,10 +265,9 @@ impl crate::abi::Generator for AbiGenerator {
 
 impl Validator for AbiGenerator {
     fn json_schema(&self) -> RString {
-        guarded("json_schema", || {
-            Ok(RString::from(self.0.json_schema().to_string()))
-        })
-        .unwrap_or_else(|_| RString::from("true"))
+        text_result(guarded("json_schema", || {
+            Ok(RString::from(self.0.json_schema()?.to_string()))
+        }))
     }
 
     fn validate(&self, spec: RStr<'_>) -> RResult<(), RString> {
@@ -260,26 +275,33 @@ impl Validator for AbiGenerator {
     }
 }
 
+/// A text result, or the error it became, encoded as [`crate::abi::error_text`].
+fn text_result(r: RResult<RString, RString>) -> RString {
+    match r {
+        ROk(text) => text,
+        RErr(payload) => error_text(&ErrorPayload::from_str_lossy(&payload)),
+    }
+}
+
 impl DocumentationProvider for AbiGenerator {
     fn documentation(&self) -> RString {
-        guarded("documentation", || Ok(self.0.documentation().documentation))
-            .map(RString::from)
-            .unwrap_or_else(|e| e)
+        text_result(guarded("documentation", || {
+            Ok(RString::from(self.0.documentation()?.documentation))
+        }))
     }
 
     fn examples(&self) -> RString {
-        guarded("examples", || {
-            serde_json::to_string(&self.0.documentation().examples)
+        text_result(guarded("examples", || {
+            serde_json::to_string(&self.0.documentation()?.examples)
+                .map(RString::from)
                 .map_err(|e| internal(e.to_string()))
-        })
-        .map(RString::from)
-        .unwrap_or_else(|_| RString::from("[]"))
+        }))
     }
 
     fn usage_guide(&self) -> RString {
-        guarded("usage_guide", || Ok(self.0.documentation().usage_guide))
-            .map(RString::from)
-            .unwrap_or_else(|e| e)
+        text_result(guarded("usage_guide", || {
+            Ok(RString::from(self.0.documentation()?.usage_guide))
+        }))
     }
 }
 

@@ -1,0 +1,415 @@
+//! Containment: whatever a plugin does in-process, kure fails cleanly (one paragraph naming
+//! the plugin, the entry point and the app; exit 1; empty stdout; the previous `-o` tree
+//! byte-identical; nothing created beside it; the store still usable) or, for plugins that
+//! only misbehave quietly (prints, chdir), finishes correctly.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use kure_tests::*;
+
+fn hostile() -> PathBuf {
+    plugin_lib("kure_fixture_hostile")
+}
+
+fn app(kind: &str, name: &str) -> String {
+    format!("apiVersion: hostile.kure.dev/v1\nkind: {kind}\nmetadata:\n  name: {name}\n")
+}
+
+/// Every file under `dir` with its bytes, and every directory, for "untouched" checks.
+fn tree(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    fn walk(root: &Path, d: &Path, out: &mut Vec<(PathBuf, Option<Vec<u8>>)>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_path_buf();
+            if e.file_type().unwrap().is_dir() {
+                out.push((rel, None));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, Some(std::fs::read(&p).unwrap())));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Names directly in the sandbox (what a run must not add to).
+fn top_level(s: &Sandbox) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(s.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A sandbox with the hostile plugin and a previous `-o out` tree written by a good run.
+fn with_previous_output() -> Sandbox {
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let good = s.write("good.yaml", &app("Trace", "previous"));
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "-o", "out", "-f"])
+        .arg(&good));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(s.path().join("out/default/previous").is_dir());
+    s
+}
+
+/// Runs `kure generate -o out` on one hostile app (plus `extra` flags) and asserts everything
+/// the containment promise says; returns stderr.
+fn contained(kind: &str, extra: &[&str], needles: &[&str]) -> String {
+    let s = with_previous_output();
+    let before = tree(&s.path().join("out"));
+    let top = top_level(&s);
+    let f = s.write("p.yaml", &app(kind, "victim"));
+    let o = run(s
+        .kure()
+        .arg("--allow-unsigned")
+        .args(extra)
+        .args(["generate", "-o", "out", "-f"])
+        .arg(&f));
+    let mut all = vec!["plugin hostile@0.1.0", "app `victim`", "p.yaml:1"];
+    all.extend_from_slice(needles);
+    let err = expect_failure(&o, &all);
+    let paragraph: Vec<&str> = err
+        .trim_end()
+        .lines()
+        .filter(|l| !l.starts_with("warning: loaded unsigned plugin"))
+        .collect();
+    assert_eq!(paragraph.len(), 1, "{kind}: not one paragraph:\n{err}");
+    assert!(
+        !err.contains("HOSTILE"),
+        "{kind}: plugin output leaked: {err}"
+    );
+    assert_eq!(
+        tree(&s.path().join("out")),
+        before,
+        "{kind}: the previous output changed"
+    );
+    let mut now = top_level(&s);
+    now.retain(|n| n != "p.yaml");
+    assert_eq!(now, top, "{kind}: something was created beside the output");
+    let list = run(s.kure().args(["plugins", "list"]));
+    assert!(list.status.success(), "{kind}: {}", stderr(&list));
+    err
+}
+
+#[test]
+fn exit_from_generate_is_not_a_success() {
+    contained(
+        "Exit0",
+        &[],
+        &["called exit(0)", "in generate", "nothing was written"],
+    );
+}
+
+#[test]
+fn abort_is_named() {
+    contained("Abort", &[], &["crashed with SIGABRT", "in generate"]);
+}
+
+#[test]
+fn segfault_is_named() {
+    contained("Segfault", &[], &["crashed with SIGSEGV", "in generate"]);
+}
+
+#[test]
+fn stack_overflow_is_named() {
+    contained(
+        "StackOverflow",
+        &[],
+        &["crashed with SIG", "stack overflow"],
+    );
+}
+
+#[test]
+fn panic_while_panicking_is_named() {
+    contained(
+        "DoublePanic",
+        &[],
+        &["crashed with SIGABRT", "panic while panicking"],
+    );
+}
+
+#[test]
+fn failed_huge_allocation_is_named() {
+    contained(
+        "HugeAlloc",
+        &[],
+        &["crashed with SIGABRT", "failed allocation"],
+    );
+}
+
+#[test]
+fn endless_loop_hits_the_time_limit() {
+    let err = contained(
+        "Loop",
+        &["--plugin-timeout", "1"],
+        &[
+            "did not return within 1 s",
+            "in generate",
+            "--plugin-timeout",
+        ],
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+}
+
+#[test]
+fn time_limit_comes_from_the_environment_and_the_config() {
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let f = s.write("p.yaml", &app("Loop", "victim"));
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&f)
+        .env("KURE_PLUGIN_TIMEOUT", "0.5"));
+    expect_failure(&o, &["did not return within 0.500 s"]);
+    s.write("home/config.yaml", "plugin_timeout: 1\n");
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&f));
+    expect_failure(&o, &["did not return within 1 s"]);
+    let o = run(s
+        .kure()
+        .args([
+            "--allow-unsigned",
+            "--plugin-timeout",
+            "zero",
+            "generate",
+            "-f",
+        ])
+        .arg(&f));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a number of seconds"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn path_like_kinds_names_and_namespaces_never_become_paths() {
+    for (kind, needle) in [
+        ("PathKind", "kind `../../../escape`"),
+        ("AbsKind", "kind `/tmp/kure-escape`"),
+        ("PathName", "metadata.name `../../escape`"),
+        ("PathNamespace", "metadata.namespace `../..`"),
+    ] {
+        let err = contained(kind, &[], &[needle, "nothing was written"]);
+        assert!(!Path::new("/tmp/kure-escape").exists(), "{err}");
+    }
+}
+
+#[test]
+fn plugin_prints_never_reach_the_yaml_stream() {
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let f = s.write(
+        "p.yaml",
+        &format!(
+            "{}---\n{}",
+            app("PrintStdout", "one"),
+            app("ThreadPrint", "two")
+        ),
+    );
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        !out.contains("HOSTILE"),
+        "plugin output in the stream:\n{out}"
+    );
+    let docs: Vec<serde_yaml::Value> = out
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).expect("every document is YAML"))
+        .collect();
+    assert_eq!(docs.len(), 2, "{out}");
+    assert!(
+        stderr(&o).contains("note: plugins printed") && stderr(&o).contains("run with -v"),
+        "{}",
+        stderr(&o)
+    );
+    // With -v, what the plugins printed is shown on stderr, still never on stdout.
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "-v", "generate", "-f"])
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("HOSTILE"));
+    for n in [
+        "HOSTILE-STDOUT-FROM-GENERATE",
+        "HOSTILE-STDERR-FROM-GENERATE",
+        "what plugins printed",
+    ] {
+        assert!(stderr(&o).contains(n), "-v lacks {n}:\n{}", stderr(&o));
+    }
+}
+
+#[test]
+fn a_plugin_chdir_does_not_move_inputs_or_output() {
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    // The Chdir app runs in the first chunk of 512 documents; b.yaml is read after it.
+    let mut a = app("Chdir", "mover");
+    for n in 0..600 {
+        a.push_str("---\n");
+        a.push_str(&app("Trace", &format!("t{n}")));
+    }
+    s.write("a.yaml", &a);
+    s.write("b.yaml", &app("Trace", "last"));
+    let root_out_existed = Path::new("/out").exists();
+    let o = run(s.kure().args([
+        "--allow-unsigned",
+        "generate",
+        "-f",
+        "a.yaml",
+        "-f",
+        "b.yaml",
+        "-o",
+        "out",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for app in ["mover", "t599", "last"] {
+        assert!(
+            s.path().join("out/default").join(app).is_dir(),
+            "{app} missing: {:?}",
+            std::fs::read_dir(s.path().join("out/default")).map(|d| d.count())
+        );
+    }
+    assert_eq!(Path::new("/out").exists(), root_out_existed);
+}
+
+/// A copy of the raw-ABI fixture whose behaviour is switched by its 64-byte marker.
+fn rawabi(s: &Sandbox, dir: &str, mode: &str) -> PathBuf {
+    let lib = std::fs::read(plugin_lib("kure_fixture_rawabi")).unwrap();
+    let from = marker("none");
+    let to = marker(mode);
+    let at = lib
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("marker");
+    let mut patched = lib;
+    patched[at..at + from.len()].copy_from_slice(&to);
+    let dest = s.path().join(dir).join("librawabi.so");
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::write(&dest, patched).unwrap();
+    dest
+}
+
+/// The fixture's marker bytes (the same layout as `kure_fixture_rawabi::marker`).
+fn marker(mode: &str) -> Vec<u8> {
+    let mut m = format!("KURE-FIXTURE-MODE:{mode}").into_bytes();
+    assert!(m.len() <= 64);
+    m.resize(64, b'.');
+    m
+}
+
+fn raw_app(s: &Sandbox) -> PathBuf {
+    s.write(
+        "raw.yaml",
+        "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: victim\n",
+    )
+}
+
+#[test]
+fn a_panic_in_any_raw_entry_point_is_named() {
+    for entry in [
+        "constructor",
+        "metadata",
+        "supported_gvks",
+        "register",
+        "initialize",
+        "health_check",
+        "validate",
+        "generate",
+        "json_schema",
+        "shutdown",
+    ] {
+        let s = Sandbox::new();
+        let lib = rawabi(&s, "plugins", &format!("panic:{entry}"));
+        let f = raw_app(&s);
+        let o = s.generate_unsigned(&f);
+        let shown = if entry == "constructor" {
+            "its constructor"
+        } else {
+            entry
+        };
+        let err = expect_failure(&o, &[&format!("in {shown}"), "nothing was written"]);
+        let last = err.trim_end().lines().last().unwrap();
+        assert!(
+            last.starts_with("error: plugin"),
+            "{entry}: kure's paragraph must end stderr:\n{err}"
+        );
+        if ["metadata", "constructor"].contains(&entry) {
+            assert!(err.contains(&lib.display().to_string()), "{entry}: {err}");
+        } else {
+            assert!(err.contains("plugin rawabi@0.1.0"), "{entry}: {err}");
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_raw_documentation_entry_points_fails_explain() {
+    for entry in ["documentation", "examples", "usage_guide"] {
+        let s = Sandbox::new();
+        rawabi(&s, "plugins", &format!("panic:{entry}"));
+        let o = run(s.kure().args(["--allow-unsigned", "explain", "Raw"]));
+        expect_failure(&o, &["plugin rawabi@0.1.0", &format!("in {entry}")]);
+    }
+}
+
+#[test]
+fn a_panic_in_sdk_documentation_is_an_error_not_documentation() {
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let o = run(s.kure().args(["--allow-unsigned", "explain", "BadDocs"]));
+    expect_failure(
+        &o,
+        &[
+            "plugin hostile@0.1.0",
+            "could not give the documentation of BadDocs",
+            "documentation exploded",
+        ],
+    );
+}
+
+#[test]
+fn plugin_metadata_is_checked_before_any_generator_runs() {
+    for (mode, needles) in [
+        (
+            "version:latest",
+            &["version `latest` is not a semantic version"][..],
+        ),
+        (
+            "name:../evil",
+            &["invalid plugin name `../evil`", "librawabi.so"][..],
+        ),
+        (
+            "gvk-mismatch",
+            &["registers a generator for rawabi.kure.dev/v1/Extra but does not list it"][..],
+        ),
+        (
+            "gvk-missing",
+            &["lists rawabi.kure.dev/v1/Unregistered in supported_gvks but registers no generator"][..],
+        ),
+    ] {
+        let s = Sandbox::new();
+        rawabi(&s, "plugins", mode);
+        let f = raw_app(&s);
+        expect_failure(&s.generate_unsigned(&f), needles);
+    }
+}
