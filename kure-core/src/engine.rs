@@ -11,9 +11,8 @@ use serde_json::Value;
 use crate::decode::Document;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
-use crate::plugin::{
-    discover_checked, load_installed_plugin, load_plugin, plugin_dirs, LoadedPlugin,
-};
+use crate::lockfile::Lock;
+use crate::plugin::{admit, discover_checked, plugin_dirs, read_library, Admitted, LoadedPlugin};
 use crate::registry::{Provider, StackRegistry};
 use crate::store::{Index, IndexEntry, IndexedGvk, Store};
 use crate::trust::TrustPolicy;
@@ -39,6 +38,8 @@ pub struct Engine {
     index: Option<Index>,
     /// The plugin search path, fixed when the engine is made (before any plugin runs).
     dirs: crate::plugin::PluginDirs,
+    /// The lock every plugin must match before it is loaded.
+    lock: Option<Lock>,
 }
 
 impl Engine {
@@ -52,7 +53,19 @@ impl Engine {
             scanned: false,
             index: None,
             dirs,
+            lock: None,
         }
+    }
+
+    /// Enforces `lock`: from now on a plugin is loaded only if its bytes and signer match the
+    /// pins of the GVK it is loaded for, and used only if its name and version match too.
+    pub fn set_lock(&mut self, lock: Lock) {
+        self.lock = Some(lock);
+    }
+
+    /// The lock being enforced.
+    pub fn lock(&self) -> Option<&Lock> {
+        self.lock.as_ref()
     }
 
     /// The store's index (read once); empty without a store.
@@ -80,15 +93,50 @@ impl Engine {
             .any(|e| canon(&store.library_path(e)) == path)
     }
 
-    /// Loads an installed plugin: its bytes must still hash to what the index recorded, and
-    /// its signature must still verify.
-    pub fn load_installed(&mut self, entry: &IndexEntry) -> Result<(), Error> {
+    /// Loads an installed plugin for `gvk`: its bytes must still hash to what the index
+    /// recorded, its signature must still verify, and the lock's pins must match, all before
+    /// any of it runs.
+    fn load_installed(&mut self, entry: &IndexEntry, gvk: &str) -> Result<(), Error> {
         let Some(store) = &self.options.store else {
             return Ok(());
         };
         let path = store.library_path(entry);
+        if let Some(lock) = &self.lock {
+            lock.check_before_load(
+                gvk,
+                &path,
+                &entry.sha256,
+                &entry.signer,
+                Some((&entry.name, &entry.version)),
+            )?;
+        }
         let label = format!("{}@{}", entry.name, entry.version);
-        let plugin = load_installed_plugin(&path, &self.options.trust, &label, &entry.sha256)?;
+        let admitted = admit(
+            &path,
+            read_library(&path)?,
+            &self.options.trust,
+            Some((&label, &entry.sha256)),
+        )?;
+        self.load_checked(admitted, Some(gvk))
+    }
+
+    /// The one way a library becomes a plugin: the lock's byte and signer pins before it runs,
+    /// its name and version pins right after its metadata is read, a unique name, then its
+    /// generators are registered.
+    fn load_checked(&mut self, admitted: Admitted, gvk: Option<&str>) -> Result<(), Error> {
+        if let (Some(lock), Some(gvk)) = (&self.lock, gvk) {
+            lock.check_before_load(
+                gvk,
+                &admitted.path,
+                &admitted.sha256,
+                admitted.admission.signer(),
+                None,
+            )?;
+        }
+        let plugin = admitted.load()?;
+        if let (Some(lock), Some(gvk)) = (&self.lock, gvk) {
+            lock.check_metadata(gvk, &plugin.name, &plugin.version)?;
+        }
         self.add_plugin(Arc::new(plugin))
     }
 
@@ -113,13 +161,14 @@ impl Engine {
         Ok(())
     }
 
-    /// The loaded plugin providing `gvk`, if a plugin provides it.
+    /// The loaded plugin providing `gvk`, if a plugin provides it: the very library that
+    /// registered it.
     pub fn plugin_for(&self, gvk: &Gvk) -> Option<&LoadedPlugin> {
         match &self.registry.get(gvk)?.provider {
-            Provider::Plugin { name, .. } => self
+            Provider::Plugin { path, .. } => self
                 .plugins
                 .iter()
-                .find(|p| &p.name == name)
+                .find(|p| &p.path == path)
                 .map(|p| p.as_ref()),
             Provider::BuiltIn => None,
         }
@@ -148,14 +197,21 @@ impl Engine {
             if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path == path) {
                 continue;
             }
-            let plugin = load_plugin(&path, &self.options.trust)?;
-            self.add_plugin(Arc::new(plugin))?;
+            let admitted = admit(&path, read_library(&path)?, &self.options.trust, None)?;
+            self.load_checked(admitted, None)?;
         }
         Ok(())
     }
 
-    /// Registers an already loaded plugin's generators.
+    /// Registers an already loaded plugin's generators. Its name must be new to this run.
     pub fn add_plugin(&mut self, plugin: Arc<LoadedPlugin>) -> Result<(), Error> {
+        if let Some(other) = self.plugins.iter().find(|p| p.name == plugin.name) {
+            return Err(Error::DuplicatePlugin {
+                name: plugin.name.clone(),
+                first: other.path.clone(),
+                second: plugin.path.clone(),
+            });
+        }
         for g in &plugin.generators {
             self.registry.register(
                 g.clone(),
@@ -179,27 +235,56 @@ impl Engine {
     }
 
     /// Makes sure every GVK the documents use is registered and loaded: built-ins first, then
-    /// the installed plugins the index names for them (only those), then, for GVKs still
-    /// unknown, every library in the plugin directories.
+    /// the installed plugin the index names for it (only that one), then the plugin
+    /// directories. With a lock, only a library with the pinned bytes and signer is loaded
+    /// for a GVK, and nothing is loaded for a GVK the lock does not pin.
     pub fn resolve(&mut self, docs: &[Document]) -> Result<(), Error> {
-        let missing = self.missing(docs);
-        if missing.is_empty() {
-            return Ok(());
+        for gvk in self.missing(docs) {
+            if self.registry.get(&gvk).is_none() {
+                self.resolve_one(&gvk)?;
+            }
         }
-        let wanted: Vec<IndexEntry> = self
+        Ok(())
+    }
+
+    fn resolve_one(&mut self, gvk: &Gvk) -> Result<(), Error> {
+        let key = format!("{}/{}", gvk.api_version(), gvk.kind);
+        let installed = self
             .index()?
             .plugins
             .iter()
-            .filter(|e| e.parsed_gvks().iter().any(|g| missing.contains(g)))
-            .cloned()
-            .collect();
-        for e in &wanted {
-            self.load_installed(e)?;
+            .find(|e| e.parsed_gvks().contains(gvk))
+            .cloned();
+        if let Some(entry) = installed {
+            return self.load_installed(&entry, &key);
         }
-        if !self.missing(docs).is_empty() {
-            self.load_all_plugins()?;
+        let Some(lock) = self.lock.clone() else {
+            return self.load_all_plugins();
+        };
+        let Some(pin) = lock.pins.get(&key) else {
+            // Unknown to the store and not pinned: no library is loaded for it, and
+            // validation reports that no generator provides it.
+            return Ok(());
+        };
+        // Only a library whose bytes are the pinned ones is even admitted.
+        for found in discover_checked(&self.dirs.clone()) {
+            let path = found?;
+            if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path == path) {
+                continue;
+            }
+            let (bytes, digest) = read_library(&path)?;
+            if crate::trust::digest_hex(&digest) != pin.sha256 {
+                continue;
+            }
+            let admitted = admit(&path, (bytes, digest), &self.options.trust, None)?;
+            return self.load_checked(admitted, Some(&key));
         }
-        Ok(())
+        Err(lock.refuse(format!(
+            "it pins {key} to plugin {}@{} (sha256 {}), and neither the store nor the plugin directories hold a library with those bytes; no library was loaded for it",
+            pin.plugin,
+            pin.version,
+            &pin.sha256[..12.min(pin.sha256.len())]
+        )))
     }
 
     /// Like [`resolve`](Self::resolve) but never loads an installed plugin: its GVKs are

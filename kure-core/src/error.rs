@@ -60,6 +60,16 @@ pub enum Error {
         /// The provider that tried to register second.
         second: String,
     },
+    /// Two libraries declare the same plugin name.
+    #[error("two libraries call themselves plugin `{name}`: {} and {}; plugin names must be unique across the store and the plugin directories, so remove one of them", first.display(), second.display())]
+    DuplicatePlugin {
+        /// The name.
+        name: String,
+        /// The library loaded first.
+        first: PathBuf,
+        /// The other one.
+        second: PathBuf,
+    },
     /// No generator is registered for a GVK (used by `schema` and `explain`).
     #[error("no generator for {what}{}", suggest(.suggestions))]
     UnknownGenerator {

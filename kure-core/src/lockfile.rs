@@ -34,6 +34,111 @@ struct LockDoc {
     plugins: BTreeMap<String, Pin>,
 }
 
+/// A lock file read into memory (before any plugin runs).
+#[derive(Debug, Clone)]
+pub struct Lock {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `apiVersion/Kind` -> pin.
+    pub pins: BTreeMap<String, Pin>,
+}
+
+fn short(s: &str, n: usize) -> &str {
+    &s[..n.min(s.len())]
+}
+
+impl Lock {
+    /// Reads a lock file.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            pins: read(path)?,
+        })
+    }
+
+    /// The refusal: names the lock file, says why and what to do.
+    pub fn refuse(&self, why: String) -> Error {
+        Error::Lock {
+            path: self.path.clone(),
+            reason: format!(
+                "refusing to generate: {why}. If the change is intended, run `kure lock` to update the lock"
+            ),
+        }
+    }
+
+    /// Checks what is known of a library before any of it runs: its bytes' sha256 and its
+    /// signer (and, for an installed plugin, the name and version its index entry records).
+    pub fn check_before_load(
+        &self,
+        gvk: &str,
+        path: &Path,
+        sha256: &str,
+        signer: &str,
+        recorded: Option<(&str, &str)>,
+    ) -> Result<(), Error> {
+        let Some(p) = self.pins.get(gvk) else {
+            return Err(self.refuse(format!(
+                "{gvk} is not pinned (the library {} provides it, and was not loaded); run `kure lock` to pin it",
+                path.display()
+            )));
+        };
+        let mut diffs = Vec::new();
+        if let Some((name, version)) = recorded {
+            if p.plugin != name {
+                diffs.push(format!("plugin {name} (locked: {})", p.plugin));
+            }
+            if p.version != version {
+                diffs.push(format!("version {version} (locked: {})", p.version));
+            }
+        }
+        if p.sha256 != sha256 {
+            diffs.push(format!(
+                "sha256 {} (locked: {})",
+                short(sha256, 12),
+                short(&p.sha256, 12)
+            ));
+        }
+        if p.signer != signer {
+            diffs.push(format!(
+                "signer {} (locked: {})",
+                short(signer, 16),
+                short(&p.signer, 16)
+            ));
+        }
+        if diffs.is_empty() {
+            Ok(())
+        } else {
+            Err(self.refuse(format!(
+                "{gvk}: the library {} has {}; it was not loaded",
+                path.display(),
+                diffs.join(", ")
+            )))
+        }
+    }
+
+    /// Checks the name and version a loaded plugin declares, before any generator runs.
+    pub fn check_metadata(&self, gvk: &str, name: &str, version: &str) -> Result<(), Error> {
+        let Some(p) = self.pins.get(gvk) else {
+            return Ok(());
+        };
+        let mut diffs = Vec::new();
+        if p.plugin != name {
+            diffs.push(format!("plugin name {name} (locked: {})", p.plugin));
+        }
+        if p.version != version {
+            diffs.push(format!("version {version} (locked: {})", p.version));
+        }
+        if diffs.is_empty() {
+            Ok(())
+        } else {
+            Err(self.refuse(format!(
+                "{gvk}: the plugin declares {}; none of its generators ran",
+                diffs.join(", ")
+            )))
+        }
+    }
+}
+
 /// Pins for every plugin-provided GVK the documents use (resolve the engine first).
 pub fn pins_for(engine: &Engine, docs: &[Document]) -> BTreeMap<String, Pin> {
     let mut pins = BTreeMap::new();

@@ -36,8 +36,6 @@ pub struct PipelineOptions {
     pub jobs: usize,
     /// Documents per chunk.
     pub chunk: usize,
-    /// A lock file to enforce.
-    pub lock: Option<(PathBuf, BTreeMap<String, crate::lockfile::Pin>)>,
 }
 
 impl Default for PipelineOptions {
@@ -45,7 +43,6 @@ impl Default for PipelineOptions {
         Self {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk: 512,
-            lock: None,
         }
     }
 }
@@ -367,8 +364,9 @@ impl Run<'_> {
         }
         let one = std::slice::from_ref(doc);
         self.engine.resolve(one)?;
-        if let Some((path, pins)) = &self.options.lock {
-            crate::lockfile::check(path, pins, self.engine, one)?;
+        // The engine checked the pins before loading; this confirms what actually registered.
+        if let Some(lock) = self.engine.lock() {
+            crate::lockfile::check(&lock.path, &lock.pins, self.engine, one)?;
         }
         self.checked.insert(doc.gvk.clone());
         Ok(())

@@ -413,3 +413,101 @@ fn plugin_metadata_is_checked_before_any_generator_runs() {
         expect_failure(&s.generate_unsigned(&f), needles);
     }
 }
+
+fn sha256_hex(path: &Path) -> String {
+    kure_core::trust::digest_hex(&kure_core::trust::digest_file(path).unwrap())
+}
+
+fn raw_lock(s: &Sandbox, name: &str, lib: &Path) -> PathBuf {
+    s.write(
+        name,
+        &format!(
+            "version: 1\nplugins:\n  rawabi.kure.dev/v1/Raw:\n    plugin: rawabi\n    version: 0.1.0\n    sha256: {}\n    signer: unsigned\n",
+            sha256_hex(lib)
+        ),
+    )
+}
+
+#[test]
+fn a_lock_mismatch_is_refused_before_the_library_constructor_runs() {
+    let s = Sandbox::new();
+    let trace = s.path().join("trace");
+    let pinned = rawabi(&s, "elsewhere", "none");
+    let traced = rawabi(&s, "plugins", &format!("trace:{}", trace.display()));
+    raw_lock(&s, "kure.lock", &pinned);
+    let f = raw_app(&s);
+    expect_failure(
+        &s.generate_unsigned(&f),
+        &[
+            "kure.lock",
+            "rawabi.kure.dev/v1/Raw",
+            "neither the store nor the plugin directories hold a library with those bytes",
+        ],
+    );
+    assert!(
+        !trace.exists(),
+        "plugin code ran before the lock was checked"
+    );
+    // Control: pinned to the traced library, it loads, and its constructor leaves the trace.
+    let lock = raw_lock(&s, "traced.lock", &traced);
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "--lock"])
+        .arg(&lock)
+        .arg("-f")
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        trace.exists(),
+        "the fixture's constructor trace does not work"
+    );
+}
+
+#[test]
+fn an_installed_plugin_that_differs_from_the_lock_is_not_loaded() {
+    let s = Sandbox::new();
+    let trace = s.path().join("trace");
+    let pinned = rawabi(&s, "elsewhere", "none");
+    let traced = rawabi(&s, "staging", &format!("trace:{}", trace.display()));
+    ok(s.kure()
+        .args(["--allow-unsigned", "plugins", "install"])
+        .arg(&traced));
+    let _ = std::fs::remove_file(&trace);
+    raw_lock(&s, "kure.lock", &pinned);
+    let f = raw_app(&s);
+    expect_failure(
+        &s.generate_unsigned(&f),
+        &[
+            "kure.lock",
+            "rawabi.kure.dev/v1/Raw",
+            "sha256",
+            "was not loaded",
+        ],
+    );
+    assert!(
+        !trace.exists(),
+        "plugin code ran before the lock was checked"
+    );
+    // An unpinned GVK of an installed plugin is refused before loading too.
+    s.write("kure.lock", "version: 1\nplugins: {}\n");
+    expect_failure(&s.generate_unsigned(&f), &["is not pinned", "kure lock"]);
+    assert!(
+        !trace.exists(),
+        "plugin code ran before the lock was checked"
+    );
+}
+
+#[test]
+fn two_libraries_with_one_plugin_name_are_both_named() {
+    let s = Sandbox::new();
+    let a = rawabi(&s, "plugins", "none");
+    let b = rawabi(&s, "plugins/sub", "version:0.2.0");
+    let f = raw_app(&s);
+    let err = expect_failure(
+        &s.generate_unsigned(&f),
+        &["two libraries call themselves plugin `rawabi`"],
+    );
+    for lib in [a, b] {
+        assert!(err.contains(&lib.display().to_string()), "{err}");
+    }
+}

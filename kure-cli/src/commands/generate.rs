@@ -43,8 +43,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         options.jobs = j;
     }
     if let Some(lock) = lock {
-        let pins = kure_core::lockfile::read(&lock)?;
-        options.lock = Some((lock, pins));
+        engine.set_lock(kure_core::lockfile::Lock::read(&lock)?);
     }
     let output = match &args.output {
         Some(dir) => Output::Dir(dir.clone()),

@@ -193,6 +193,71 @@ fn valid_plugin_name(name: &str) -> bool {
         && !name.starts_with(['-', '_'])
 }
 
+/// A library read once, hashed and admitted by the trust policy, not yet loaded: no byte of
+/// it has run. What a caller still has to check (the lock's pins) it checks here, then
+/// [`Admitted::load`] runs exactly these bytes.
+pub struct Admitted {
+    /// The library file.
+    pub path: PathBuf,
+    bytes: Vec<u8>,
+    digest: [u8; 32],
+    /// How the bytes were admitted (signer or unsigned).
+    pub admission: Admission,
+    /// SHA-256 of the bytes, hex.
+    pub sha256: String,
+}
+
+impl Admitted {
+    /// Loads exactly the admitted bytes.
+    pub fn load(self) -> Result<LoadedPlugin, LoadError> {
+        load_admitted(&self.path, &self.bytes, &self.digest, self.admission)
+    }
+
+    /// The admitted bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// Reads a library once and hashes it; nothing is checked or run.
+pub fn read_library(path: &Path) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let digest = crate::trust::digest(&bytes);
+    Ok((bytes, digest))
+}
+
+/// Admits bytes read by [`read_library`]: `recorded` (label = name@version, sha256) is an
+/// installed plugin's hash from the index, checked before the signature.
+pub fn admit(
+    path: &Path,
+    (bytes, digest): (Vec<u8>, [u8; 32]),
+    policy: &TrustPolicy,
+    recorded: Option<(&str, &str)>,
+) -> Result<Admitted, LoadError> {
+    let sha256 = crate::trust::digest_hex(&digest);
+    if let Some((label, sha)) = recorded {
+        if sha256 != sha {
+            return Err(LoadError::Modified {
+                plugin: label.to_owned(),
+                path: path.to_path_buf(),
+                found: sha256,
+                recorded: sha.to_owned(),
+            });
+        }
+    }
+    let admission = policy.admit_digest(path, &digest)?;
+    Ok(Admitted {
+        path: path.to_path_buf(),
+        bytes,
+        digest,
+        admission,
+        sha256,
+    })
+}
+
 /// Reads `path` once, admits those bytes under `policy`, loads exactly them, checks the ABI
 /// and collects what the plugin registers.
 pub fn load_plugin(path: &Path, policy: &TrustPolicy) -> Result<LoadedPlugin, LoadError> {
@@ -206,7 +271,9 @@ pub fn load_plugin_observed(
     policy: &TrustPolicy,
     after_verify: impl FnOnce(&Path),
 ) -> Result<LoadedPlugin, LoadError> {
-    read_verify_load(path, policy, None, after_verify)
+    let admitted = admit(path, read_library(path)?, policy, None)?;
+    after_verify(path);
+    admitted.load()
 }
 
 /// [`load_plugin`] for an installed plugin (`label` = name@version): the bytes must still hash
@@ -217,36 +284,13 @@ pub fn load_installed_plugin(
     label: &str,
     recorded_sha256: &str,
 ) -> Result<LoadedPlugin, LoadError> {
-    read_verify_load(path, policy, Some((label, recorded_sha256)), |_| {})
-}
-
-/// The one load sequence: read once, hash once, (compare with a recorded hash), admit, load
-/// exactly those bytes.
-fn read_verify_load(
-    path: &Path,
-    policy: &TrustPolicy,
-    recorded: Option<(&str, &str)>,
-    after_verify: impl FnOnce(&Path),
-) -> Result<LoadedPlugin, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let digest = crate::trust::digest(&bytes);
-    if let Some((label, sha)) = recorded {
-        let found = crate::trust::digest_hex(&digest);
-        if found != sha {
-            return Err(LoadError::Modified {
-                plugin: label.to_owned(),
-                path: path.to_path_buf(),
-                found,
-                recorded: sha.to_owned(),
-            });
-        }
-    }
-    let admission = policy.admit_digest(path, &digest)?;
-    after_verify(path);
-    load_admitted(path, &bytes, &digest, admission)
+    admit(
+        path,
+        read_library(path)?,
+        policy,
+        Some((label, recorded_sha256)),
+    )?
+    .load()
 }
 
 /// Loads bytes already read and admitted by a [`TrustPolicy`] (`digest` is their SHA-256):
@@ -259,20 +303,32 @@ pub fn load_admitted(
     digest: &[u8; 32],
     admission: Admission,
 ) -> Result<LoadedPlugin, LoadError> {
+    let sealed = loader::seal_bytes(bytes).map_err(|e| LoadError::Open {
+        path: path.to_path_buf(),
+        reason: format!("cannot stage the library for loading: {e}"),
+    })?;
+    load_sealed(path, &sealed, digest, admission)
+}
+
+/// [`load_admitted`] for bytes already sealed at `sealed` (a `/proc/self/fd/N` of a sealed
+/// memfd, as the process-isolation worker receives them): only `sealed` is opened, `path` only
+/// names the library in messages.
+pub(crate) fn load_sealed(
+    path: &Path,
+    sealed: &Path,
+    digest: &[u8; 32],
+    admission: Admission,
+) -> Result<LoadedPlugin, LoadError> {
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let file_who = format!("plugin library {}", path.display());
-    let sealed = loader::seal_bytes(bytes).map_err(|e| LoadError::Open {
-        path: path.to_path_buf(),
-        reason: format!("cannot stage the library for loading: {e}"),
-    })?;
     contain::note_loaded(&file_name);
     let header = contain::call(
         &file_who,
         "its library constructors (while loading)",
-        || lib_header_from_path(&sealed),
+        || lib_header_from_path(sealed),
     )
     .map_err(|e| map_library_error(path, e))?;
     let module = contain::call(&file_who, "its root module (while loading)", || {

@@ -8,8 +8,8 @@ pub mod sandbox;
 
 pub use discover::{discover_checked, discover_libraries, kure_home, plugin_dirs, PluginDirs};
 pub use host::{
-    load_admitted, load_installed_plugin, load_plugin, load_plugin_observed, LoadedPlugin,
-    API_VERSION,
+    admit, load_admitted, load_installed_plugin, load_plugin, load_plugin_observed, read_library,
+    Admitted, LoadedPlugin, API_VERSION,
 };
 
 use std::path::PathBuf;
