@@ -25,6 +25,11 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "SECONDS", global = true, env = "KURE_PLUGIN_TIMEOUT",
           value_parser = parse_seconds)]
     pub plugin_timeout: Option<std::time::Duration>,
+    /// Append one JSON line per plugin call to FILE (time, plugin, version, sha256, signer,
+    /// isolation, entry point, GVK, app and FILE:LINE, duration, outcome). Also
+    /// `audit_log:` in config.yaml.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub audit: Option<PathBuf>,
 }
 
 fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
@@ -74,6 +79,13 @@ impl GlobalArgs {
                 .map(std::time::Duration::from_secs_f64))
             .unwrap_or(kure_core::contain::DEFAULT_TIMEOUT);
         kure_core::contain::set_timeout(limit);
+        if let Some(log) = self
+            .audit
+            .clone()
+            .or(config.audit_log.map(|p| home.join(p)))
+        {
+            kure_core::audit::open(&absolute(&log))?;
+        }
         Ok(())
     }
 

@@ -23,6 +23,9 @@ pub struct Config {
     /// Longest time, in seconds, one plugin call may take (default 30).
     #[serde(default)]
     pub plugin_timeout: Option<f64>,
+    /// Append a JSON line per plugin call to this file (relative to KURE_HOME).
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// `KURE_HOME` (default `~/.kure`).
@@ -39,7 +42,7 @@ impl Config {
             Ok(text) => {
                 let config: Self = serde_yaml::from_str(&text).map_err(|e| Error::Config {
                     path: path.clone(),
-                    reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs, plugin_timeout"),
+                    reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs, plugin_timeout, audit_log"),
                 })?;
                 if config
                     .plugin_timeout

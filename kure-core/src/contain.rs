@@ -121,8 +121,10 @@ thread_local! {
     /// This thread's slot index, `usize::MAX` before its first call. Const-initialized and
     /// without a destructor, so reading it in a signal handler is a plain TLS load.
     static MY_SLOT: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
-    /// The app the current thread works on (set by the engine), copied into the slot.
-    static APP: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    /// The app the current thread works on (set by the engine): name and FILE:LINE, copied
+    /// into the slot by every call.
+    static APP: std::cell::RefCell<(String, String)> =
+        const { std::cell::RefCell::new((String::new(), String::new())) };
 }
 
 fn my_slot() -> Option<&'static Slot> {
@@ -167,22 +169,36 @@ pub fn note_loaded(label: &str) {
     LOADED.push(label.as_bytes());
 }
 
-/// Runs `f` with `app` (`app `NAME` (FILE:LINE)`) as the current thread's app context, named
-/// by every plugin call inside it.
-pub fn with_app<R>(app: std::fmt::Arguments<'_>, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with app `name` at `location` (FILE:LINE) as the current thread's app context,
+/// named by every plugin call inside it.
+pub fn with_app<R>(name: &str, location: &dyn std::fmt::Display, f: impl FnOnce() -> R) -> R {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            APP.with(|a| a.borrow_mut().clear());
+            APP.with(|a| {
+                let mut a = a.borrow_mut();
+                a.0.clear();
+                a.1.clear();
+            });
         }
     }
     APP.with(|a| {
         let mut a = a.borrow_mut();
-        a.clear();
-        let _ = std::fmt::Write::write_fmt(&mut *a, app);
+        a.0.clear();
+        a.0.push_str(name);
+        a.1.clear();
+        let _ = std::fmt::Write::write_fmt(&mut a.1, format_args!("{location}"));
     });
     let _reset = Reset;
     f()
+}
+
+/// The current thread's app (name, FILE:LINE), if it works on one.
+pub fn current_app() -> Option<(String, String)> {
+    APP.with(|a| {
+        let a = a.borrow();
+        (!a.0.is_empty()).then(|| a.clone())
+    })
 }
 
 /// Runs one call into plugin code: `who` is `plugin NAME@VERSION` (or the file name before the
@@ -201,13 +217,15 @@ pub fn call<R>(who: &str, entry: &str, f: impl FnOnce() -> R) -> R {
         let _ = std::fmt::Write::write_fmt(&mut w, format_args!(" in {entry}"));
         APP.with(|a| {
             let a = a.borrow();
-            if !a.is_empty() {
+            if !a.0.is_empty() {
                 let verb = match entry {
-                    "validate" => " while validating ",
-                    _ => " while generating ",
+                    "validate" => " while validating",
+                    _ => " while generating",
                 };
-                slot.what.push(verb.as_bytes());
-                slot.what.push(a.as_bytes());
+                let _ = std::fmt::Write::write_fmt(
+                    &mut w,
+                    format_args!("{verb} app `{}` ({})", a.0, a.1),
+                );
             }
         });
         ensure_watchdog();
@@ -630,7 +648,7 @@ mod tests {
 
     #[test]
     fn a_call_records_who_and_what_and_clears_its_deadline() {
-        with_app(format_args!("app `a` (f.yaml:3)"), || {
+        with_app("a", &"f.yaml:3", || {
             call("plugin p@1.0.0", "generate", || {
                 let slot = my_slot().expect("slot");
                 let mut who = [0u8; 160];

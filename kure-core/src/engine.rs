@@ -436,9 +436,7 @@ fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
 fn in_app<R>(entry: &crate::registry::Entry, doc: &Document, f: impl FnOnce() -> R) -> R {
     match entry.provider {
         Provider::BuiltIn => f(),
-        Provider::Plugin { .. } => {
-            crate::contain::with_app(format_args!("app `{}` ({})", doc.name, doc.location), f)
-        }
+        Provider::Plugin { .. } => crate::contain::with_app(&doc.name, &doc.location, f),
     }
 }
 

@@ -14,6 +14,7 @@
 //! # Ok::<(), kure_core::Error>(())
 //! ```
 
+pub mod audit;
 pub mod builtin;
 pub mod config;
 pub mod contain;
@@ -28,6 +29,7 @@ pub mod plugin;
 mod registry;
 mod render;
 mod schema;
+pub mod status;
 pub mod store;
 pub mod trust;
 mod util;

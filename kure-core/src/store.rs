@@ -154,31 +154,6 @@ fn valid_version(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
 }
 
-/// Seconds since the epoch as RFC 3339 UTC.
-fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> Result<(IndexEntry, Metadata), Error> {
     let gvks: Vec<IndexedGvk> = p
         .generators
@@ -218,7 +193,7 @@ fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> Result<(IndexEntry, 
                 kind: g.kind.clone(),
             })
             .collect(),
-        installed_at: now_rfc3339(),
+        installed_at: crate::util::now_rfc3339(),
     };
     Ok((entry, Metadata { gvks }))
 }
@@ -555,7 +530,7 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339() {
-        let t = now_rfc3339();
+        let t = crate::util::now_rfc3339();
         assert_eq!(t.len(), 20, "{t}");
         assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
     }

@@ -511,3 +511,111 @@ fn two_libraries_with_one_plugin_name_are_both_named() {
         assert!(err.contains(&lib.display().to_string()), "{err}");
     }
 }
+
+#[test]
+fn every_plugin_call_is_audited_one_json_line_each() {
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let f = s.write(
+        "p.yaml",
+        &format!("{}---\n{}", app("Trace", "one"), app("Trace", "two")),
+    );
+    let log = s.path().join("audit.jsonl");
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "--audit"])
+        .arg(&log)
+        .arg("generate")
+        .arg("-f")
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let entries: Vec<&str> = records.iter().map(|r| r["entry"].as_str().unwrap()).collect();
+    assert_eq!(
+        entries,
+        [
+            "validate",
+            "initialize",
+            "health_check",
+            "generate",
+            "validate",
+            "generate",
+            "shutdown"
+        ],
+        "{text}"
+    );
+    let generate = &records[3];
+    assert_eq!(generate["plugin"], "hostile");
+    assert_eq!(generate["version"], "0.1.0");
+    assert_eq!(generate["isolation"], "in-process");
+    assert_eq!(generate["gvk"], "hostile.kure.dev/v1/Trace");
+    assert_eq!(generate["app"], "one");
+    assert_eq!(generate["location"], format!("{}:1", f.display()));
+    assert_eq!(generate["signer"], "unsigned");
+    assert_eq!(generate["outcome"], "ok");
+    assert_eq!(generate["sha256"].as_str().unwrap(), sha256_hex(&hostile()));
+    assert!(generate["duration_us"].is_u64());
+    // A second run appends.
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "--audit"])
+        .arg(&log)
+        .arg("generate")
+        .arg("-f")
+        .arg(&f));
+    assert!(o.status.success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 14);
+}
+
+#[test]
+fn plugins_status_runs_every_check_and_fails_on_any() {
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    let good = rawabi(&s, "staging", "none");
+    openssl_sign(&good, &key);
+    ok(s.kure().args(["plugins", "install"]).arg(&good));
+    let o = run(s.kure().args(["plugins", "status", "-o", "json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let checks: Vec<&str> = report[0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        ["hash", "signature", "load", "initialize", "health_check", "shutdown"]
+    );
+    assert!(report[0]["checks"][4]["micros"].is_u64(), "{report}");
+    // A modified library fails the hash check and is never loaded.
+    let lib = s
+        .path()
+        .join("home/plugins/rawabi/0.1.0/librawabi.so");
+    let mut bytes = std::fs::read(&lib).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&lib, bytes).unwrap();
+    let o = run(s.kure().args(["plugins", "status", "rawabi"]));
+    let err = expect_failure_allowing_stdout(&o, &["plugin checks failed: rawabi"]);
+    assert!(stdout(&o).contains("hash FAILED"), "{}{err}", stdout(&o));
+    assert!(!stdout(&o).contains("load ok"), "{}", stdout(&o));
+    expect_failure_allowing_stdout(
+        &run(s.kure().args(["plugins", "status", "nosuch"])),
+        &["no installed plugin named `nosuch`"],
+    );
+}
+
+/// Exit 1 with stderr containing every needle; stdout may hold a report.
+fn expect_failure_allowing_stdout(o: &std::process::Output, needles: &[&str]) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+    err
+}

@@ -79,6 +79,19 @@ enum Command {
     },
     /// Rebuild a lost or corrupted index from the libraries in the store (verifies each).
     RebuildIndex,
+    /// Check installed plugins: recorded hash, trusted signature, lock pins (with ./kure.lock
+    /// or --lock), then load each, run initialize and health_check (timed) and shutdown.
+    /// Exits 1 if any check fails; a library failing hash, signature or lock is never run.
+    Status {
+        /// Plugin names (default: every installed plugin).
+        names: Vec<String>,
+        /// The lock to check against (default: ./kure.lock when it exists).
+        #[arg(long, value_name = "FILE")]
+        lock: Option<PathBuf>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
 }
 
 fn print_value(v: &Value, format: Format) -> anyhow::Result<()> {
@@ -299,6 +312,57 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                     v["gvks"] = serde_json::to_value(&metadata.gvks)?;
                     print_value(&v, f)?;
                 }
+            }
+        }
+        Command::Status {
+            names,
+            lock,
+            output,
+        } => {
+            let policy = global.trust()?;
+            let lock = match lock.or_else(|| {
+                let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
+                p.exists().then_some(p)
+            }) {
+                Some(p) => Some(kure_core::lockfile::Lock::read(&p)?),
+                None => None,
+            };
+            let report =
+                kure_core::status::plugins_status(&global.store(), &policy, lock.as_ref(), &names)?;
+            match output {
+                Format::Table => {
+                    let rows: Vec<Vec<String>> = report
+                        .iter()
+                        .map(|p| {
+                            let checks = p
+                                .checks
+                                .iter()
+                                .map(|c| match (c.ok, c.micros) {
+                                    (true, Some(us)) => format!("{} ok ({us} µs)", c.check),
+                                    (true, None) => format!("{} ok", c.check),
+                                    (false, _) => format!("{} FAILED: {}", c.check, c.detail),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ");
+                            vec![
+                                p.name.clone(),
+                                p.version.clone(),
+                                if p.ok { "ok" } else { "FAILED" }.to_owned(),
+                                checks,
+                            ]
+                        })
+                        .collect();
+                    print_table(&["NAME", "VERSION", "STATUS", "CHECKS"], &rows);
+                }
+                f => print_value(&serde_json::to_value(&report)?, f)?,
+            }
+            let failed: Vec<&str> = report
+                .iter()
+                .filter(|p| !p.ok)
+                .map(|p| p.name.as_str())
+                .collect();
+            if !failed.is_empty() {
+                anyhow::bail!("plugin checks failed: {}", failed.join(", "));
             }
         }
         Command::RebuildIndex => {

@@ -29,6 +29,10 @@ pub const API_VERSION: &str = "1.0.0";
 struct Shared {
     /// `plugin NAME@VERSION`, what every contained call names.
     who: String,
+    name: String,
+    version: String,
+    sha256: String,
+    signer: String,
     plugin: Mutex<ManuallyDrop<PluginBox>>,
     init: OnceLock<Result<(), String>>,
 }
@@ -38,6 +42,41 @@ impl Shared {
         contain::call(&self.who, entry, f)
     }
 
+    /// [`call`](Self::call), recorded in the audit log when one is open: `kind` names the
+    /// error kind of a failed call.
+    fn audited<T, E>(
+        &self,
+        entry: &str,
+        gvk: Option<&str>,
+        f: impl FnOnce() -> Result<T, E>,
+        kind: impl FnOnce(&E) -> String,
+    ) -> Result<T, E> {
+        if !crate::audit::enabled() {
+            return self.call(entry, f);
+        }
+        let start = std::time::Instant::now();
+        let result = self.call(entry, f);
+        let app = contain::current_app();
+        crate::audit::record(&crate::audit::Record {
+            time: crate::util::now_rfc3339(),
+            plugin: &self.name,
+            version: &self.version,
+            sha256: &self.sha256,
+            signer: &self.signer,
+            isolation: "in-process",
+            entry,
+            gvk,
+            location: app.as_ref().map(|a| a.1.clone()),
+            app: app.map(|a| a.0),
+            duration_us: start.elapsed().as_micros() as u64,
+            outcome: match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => kind(e),
+            },
+        });
+        result
+    }
+
     fn ensure_initialized(&self) -> Result<(), String> {
         self.init
             .get_or_init(|| {
@@ -45,20 +84,30 @@ impl Shared {
                     .plugin
                     .lock()
                     .map_err(|_| "plugin lock poisoned".to_owned())?;
-                self.call("initialize", || p.initialize().into_result())
-                    .map_err(|e| {
-                        format!(
-                            "initialize failed: {}",
-                            ErrorPayload::from_str_lossy(&e).message
-                        )
-                    })?;
-                self.call("health_check", || p.health_check().into_result())
-                    .map_err(|e| {
-                        format!(
-                            "health_check failed: {}",
-                            ErrorPayload::from_str_lossy(&e).message
-                        )
-                    })
+                self.audited(
+                    "initialize",
+                    None,
+                    || p.initialize().into_result(),
+                    |e| ErrorPayload::from_str_lossy(e).kind,
+                )
+                .map_err(|e| {
+                    format!(
+                        "initialize failed: {}",
+                        ErrorPayload::from_str_lossy(&e).message
+                    )
+                })?;
+                self.audited(
+                    "health_check",
+                    None,
+                    || p.health_check().into_result(),
+                    |e| ErrorPayload::from_str_lossy(e).kind,
+                )
+                .map_err(|e| {
+                    format!(
+                        "health_check failed: {}",
+                        ErrorPayload::from_str_lossy(&e).message
+                    )
+                })
             })
             .clone()
     }
@@ -95,7 +144,15 @@ impl LoadedPlugin {
                 .swap(true, std::sync::atomic::Ordering::AcqRel)
         {
             if let Ok(mut p) = self.shared.plugin.lock() {
-                self.shared.call("shutdown", || p.shutdown());
+                let _ = self.shared.audited(
+                    "shutdown",
+                    None,
+                    || {
+                        p.shutdown();
+                        Ok::<(), ()>(())
+                    },
+                    |_| String::new(),
+                );
             }
         }
     }
@@ -113,7 +170,12 @@ impl LoadedPlugin {
             .lock()
             .map_err(|_| "plugin lock poisoned".to_owned())?;
         self.shared
-            .call("health_check", || p.health_check().into_result())
+            .audited(
+                "health_check",
+                None,
+                || p.health_check().into_result(),
+                |e| ErrorPayload::from_str_lossy(e).kind,
+            )
             .map_err(|e| ErrorPayload::from_str_lossy(&e).message)
     }
 }
@@ -414,6 +476,10 @@ pub(crate) fn load_sealed(
 
     let shared = Arc::new(Shared {
         who,
+        name: name.clone(),
+        version: version.clone(),
+        sha256: crate::trust::digest_hex(digest),
+        signer: admission.signer().to_owned(),
         plugin: Mutex::new(plugin),
         init: OnceLock::new(),
     });
@@ -434,6 +500,7 @@ pub(crate) fn load_sealed(
             .position(|(g, _)| *g == gvk)
             .map(|i| docs.swap_remove(i).1);
         out.push(Arc::new(PluginGenerator {
+            gvk: format!("{}/{}", gvk.api_version, gvk.kind),
             api_version: gvk.api_version.to_string(),
             kind: gvk.kind.to_string(),
             shared: shared.clone(),
@@ -467,6 +534,8 @@ pub(crate) fn load_sealed(
 struct PluginGenerator {
     api_version: String,
     kind: String,
+    /// `apiVersion/Kind`, for audit records.
+    gvk: String,
     shared: Arc<Shared>,
     generator: ManuallyDrop<GeneratorBox>,
     validator: Option<ManuallyDrop<ValidatorBox>>,
@@ -485,12 +554,7 @@ impl PluginGenerator {
     /// Calls a text entry point of the plugin; an error text is an error, never the text.
     fn text(&self, entry: &str, f: impl FnOnce() -> RString) -> Result<String, ErrorPayload> {
         let text = self.shared.call(entry, f);
-        parse_text(&text).map(str::to_owned).map_err(|mut e| {
-            if e.kind == "panic" {
-                e.message = format!("{entry} panicked: {}", e.message);
-            }
-            e
-        })
+        parse_text(&text).map(str::to_owned)
     }
 }
 
@@ -521,9 +585,12 @@ impl DynGenerator for PluginGenerator {
         };
         let spec = spec.to_string();
         self.shared
-            .call("validate", || {
-                v.validate(spec.as_str().into()).into_result()
-            })
+            .audited(
+                "validate",
+                Some(&self.gvk),
+                || v.validate(spec.as_str().into()).into_result(),
+                |e| ErrorPayload::from_str_lossy(e).kind,
+            )
             .map_err(|e| ErrorPayload::from_str_lossy(&e))
     }
 
@@ -536,11 +603,16 @@ impl DynGenerator for PluginGenerator {
         let request = app.to_string();
         let out = self
             .shared
-            .call("generate", || {
-                self.generator
-                    .generate(request.as_str().into())
-                    .into_result()
-            })
+            .audited(
+                "generate",
+                Some(&self.gvk),
+                || {
+                    self.generator
+                        .generate(request.as_str().into())
+                        .into_result()
+                },
+                |e| ErrorPayload::from_str_lossy(e).kind,
+            )
             .map_err(|e| ErrorPayload::from_str_lossy(&e))?;
         match serde_json::from_str::<Value>(&out) {
             Ok(Value::Array(objects)) => Ok(objects),
