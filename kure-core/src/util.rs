@@ -52,16 +52,8 @@ pub fn is_kind(s: &str) -> bool {
     b.next().is_some_and(|c| c.is_ascii_alphabetic()) && b.all(|c| c.is_ascii_alphanumeric())
 }
 
-/// Whether `s` is a DNS-1123 label: at most 63 lower-case letters, digits and `-`, starting
-/// and ending with a letter or digit (Kubernetes namespaces).
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+/// Whether `s` is a DNS-1123 label (Kubernetes namespaces): the SDK's rule, one copy.
+pub use kure_plugin_api::sdk::is_dns_label;
 
 /// Whether `s` is a DNS-1123 subdomain: at most 253 characters, dot-separated DNS-1123
 /// labels (Kubernetes object names). Never `.`, `..`, or anything with `/`.
