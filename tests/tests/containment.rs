@@ -534,7 +534,10 @@ fn every_plugin_call_is_audited_one_json_line_each() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
-    let entries: Vec<&str> = records.iter().map(|r| r["entry"].as_str().unwrap()).collect();
+    let entries: Vec<&str> = records
+        .iter()
+        .map(|r| r["entry"].as_str().unwrap())
+        .collect();
     assert_eq!(
         entries,
         [
@@ -589,13 +592,18 @@ fn plugins_status_runs_every_check_and_fails_on_any() {
         .collect();
     assert_eq!(
         checks,
-        ["hash", "signature", "load", "initialize", "health_check", "shutdown"]
+        [
+            "hash",
+            "signature",
+            "load",
+            "initialize",
+            "health_check",
+            "shutdown"
+        ]
     );
     assert!(report[0]["checks"][4]["micros"].is_u64(), "{report}");
     // A modified library fails the hash check and is never loaded.
-    let lib = s
-        .path()
-        .join("home/plugins/rawabi/0.1.0/librawabi.so");
+    let lib = s.path().join("home/plugins/rawabi/0.1.0/librawabi.so");
     let mut bytes = std::fs::read(&lib).unwrap();
     let n = bytes.len();
     bytes[n - 1] ^= 0xff;
