@@ -52,6 +52,8 @@ enum Command {
     Trust(commands::trust::Args),
     Lock(commands::lock::Args),
     Version(commands::version::Args),
+    #[command(hide = true, name = "__plugin-worker")]
+    Worker(commands::worker::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,7 +68,11 @@ fn main() -> ExitCode {
         eprintln!("error: cannot set up plugin containment: {e}");
         return ExitCode::from(1);
     }
-    let result = global.fix().and_then(|()| run(&global, command));
+    // The worker reads no configuration: everything it needs comes from its parent.
+    let result = match command {
+        Command::Worker(_) => run(&global, command),
+        _ => global.fix().and_then(|()| run(&global, command)),
+    };
     let code = match result {
         Ok(()) => 0,
         Err(e) => {
@@ -93,6 +99,7 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Trust(a) => commands::trust::execute(global, a),
         Command::Lock(a) => commands::lock::execute(global, a),
         Command::Version(a) => commands::version::execute(global, a),
+        Command::Worker(a) => commands::worker::execute(global, a),
     }
 }
 

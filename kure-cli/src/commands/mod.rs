@@ -9,3 +9,4 @@ pub mod schema;
 pub mod trust;
 pub mod validate;
 pub mod version;
+pub mod worker;

@@ -3,8 +3,8 @@
 mod discover;
 mod host;
 mod loader;
-#[allow(dead_code)] // wired into the process-isolation worker next
 pub mod sandbox;
+pub mod worker;
 
 pub use discover::{discover_checked, discover_libraries, kure_home, plugin_dirs, PluginDirs};
 pub use host::{
