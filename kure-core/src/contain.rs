@@ -290,8 +290,8 @@ fn timed_out(slot: &Slot) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-/// Writes all of `bytes` to `fd` with write(2) (async-signal-safe).
-fn raw_write(fd: i32, mut bytes: &[u8]) {
+/// Writes all of `bytes` to `fd` with write(2) (async-signal-safe, no allocation).
+pub(crate) fn raw_write(fd: i32, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a valid readable buffer of the given length.
         let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };

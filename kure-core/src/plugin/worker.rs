@@ -529,23 +529,7 @@ mod watch {
     }
 }
 
-/// Writes all of `bytes` to `fd` with write(2), without allocating.
-fn raw_write(fd: i32, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is a valid readable buffer of the given length.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return;
-        }
-        if n == 0 {
-            return;
-        }
-        bytes = &bytes[n as usize..];
-    }
-}
+use crate::contain::raw_write;
 
 /// Writes a line to the worker's stderr (the host's output pipe).
 fn worker_note(text: &str) {
