@@ -450,21 +450,27 @@ fn format_i32(v: i32, buf: &mut [u8; 12]) -> &[u8] {
     &buf[i..]
 }
 
+/// Registers `hook` with glibc's `on_exit`, which, unlike `atexit`, passes the exit status.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn register_exit_hook() {
+pub(crate) fn on_exit(hook: extern "C" fn(libc::c_int, *mut libc::c_void)) {
     extern "C" {
         fn on_exit(
             f: extern "C" fn(libc::c_int, *mut libc::c_void),
             arg: *mut libc::c_void,
         ) -> libc::c_int;
     }
-    extern "C" fn hook(status: libc::c_int, _arg: *mut libc::c_void) {
-        exit_hook(Some(status));
-    }
     // SAFETY: registers a plain function with glibc's on_exit; the argument is unused.
     unsafe {
         on_exit(hook, std::ptr::null_mut());
     }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn register_exit_hook() {
+    extern "C" fn hook(status: libc::c_int, _arg: *mut libc::c_void) {
+        exit_hook(Some(status));
+    }
+    on_exit(hook);
 }
 
 #[cfg(all(unix, not(all(target_os = "linux", target_env = "gnu"))))]

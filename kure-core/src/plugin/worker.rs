@@ -597,22 +597,13 @@ fn default_fatal_signals() {
 /// (before kure's own exit hook, which would replace it with 1).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn register_exit_hook() {
-    extern "C" {
-        fn on_exit(
-            f: extern "C" fn(libc::c_int, *mut libc::c_void),
-            arg: *mut libc::c_void,
-        ) -> libc::c_int;
-    }
     extern "C" fn hook(status: libc::c_int, _arg: *mut libc::c_void) {
         if watch::in_call() {
             // SAFETY: _exit ends the process without running the remaining exit handlers.
             unsafe { libc::_exit(status) }
         }
     }
-    // SAFETY: registers a plain function with glibc's on_exit; the argument is unused.
-    unsafe {
-        on_exit(hook, std::ptr::null_mut());
-    }
+    crate::contain::on_exit(hook);
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
