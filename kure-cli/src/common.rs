@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use kure_core::config::{kure_home, trust_policy, Config};
-use kure_core::{Admission, Engine, EngineOptions, Store, TrustPolicy};
+use kure_core::{Admission, Engine, EngineOptions, Isolation, IsolationPolicy, Store, TrustPolicy};
 
 /// Global options.
 #[derive(Debug, clap::Args)]
@@ -30,6 +30,23 @@ pub struct GlobalArgs {
     /// `audit_log:` in config.yaml.
     #[arg(long, value_name = "FILE", global = true)]
     pub audit: Option<PathBuf>,
+    /// Where plugin code runs: `in-process` (default: fastest; kure fails cleanly whatever
+    /// the plugin does, but the plugin can read what kure can) or `process` (a sandboxed
+    /// worker: no writes, no network, memory and CPU limits; kure survives it). Also
+    /// KURE_ISOLATION, `isolation:` in config.yaml, and per plugin
+    /// `plugins: {NAME: {isolation: process}}`.
+    #[arg(long, value_name = "MODE", global = true, env = "KURE_ISOLATION",
+          value_parser = parse_isolation)]
+    pub isolation: Option<Isolation>,
+    /// Address-space limit of each process-isolation worker, e.g. 2GiB (the default) or
+    /// 512MiB. Also KURE_PLUGIN_MEMORY, or `plugin_memory:` in config.yaml.
+    #[arg(long, value_name = "SIZE", global = true, env = "KURE_PLUGIN_MEMORY",
+          value_parser = kure_core::config::parse_size)]
+    pub plugin_memory: Option<u64>,
+}
+
+fn parse_isolation(s: &str) -> Result<Isolation, String> {
+    s.parse()
 }
 
 fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
@@ -115,8 +132,35 @@ impl GlobalArgs {
         Ok(Engine::new(EngineOptions {
             plugin_dirs,
             trust: trust_policy(&home, &config, self.allow_unsigned)?,
+            isolation: self.isolation_policy(&config)?,
             store: Some(Store::new(home)),
         }))
+    }
+
+    /// Where each plugin runs: `--isolation`/KURE_ISOLATION, then config.yaml (globally and
+    /// per plugin), and the workers' limits.
+    pub fn isolation_policy(&self, config: &Config) -> anyhow::Result<IsolationPolicy> {
+        let global = match (self.isolation, config.isolation) {
+            (Some(m), _) => Some((m, format!("--isolation {m} (or KURE_ISOLATION={m})"))),
+            (None, Some(m)) => Some((m, format!("`isolation: {m}` in config.yaml"))),
+            (None, None) => None,
+        };
+        let mut worker = kure_core::plugin::worker::WorkerOptions::default();
+        if let Some(bytes) = self.plugin_memory {
+            worker.memory_bytes = bytes;
+        } else if let Some(m) = &config.plugin_memory {
+            worker.memory_bytes = kure_core::config::parse_size(m)
+                .map_err(|e| anyhow::anyhow!("config.yaml: plugin_memory: {e}"))?;
+        }
+        Ok(IsolationPolicy {
+            global,
+            per_plugin: config
+                .plugins
+                .iter()
+                .filter_map(|(name, s)| Some((name.clone(), s.isolation?)))
+                .collect(),
+            worker,
+        })
     }
 }
 
@@ -159,12 +203,11 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 /// Warns on stderr about every plugin loaded without a trusted signature.
 pub fn warn_unsigned(engine: &Engine) {
     for p in engine.plugins() {
-        if p.admission == Admission::Unsigned {
+        if *p.admission() == Admission::Unsigned {
             errln!(
-                "warning: loaded unsigned plugin {}@{} ({}) because unsigned plugins are allowed",
-                p.name,
-                p.version,
-                p.path.display()
+                "warning: loaded unsigned plugin {} ({}) because unsigned plugins are allowed",
+                p.label(),
+                p.path().display()
             );
         }
     }
@@ -175,6 +218,7 @@ pub fn details(e: &anyhow::Error) -> Option<String> {
     let core = e.downcast_ref::<kure_core::Error>()?;
     match core {
         kure_core::Error::Load(l) => l.details().map(str::to_owned),
+        kure_core::Error::Worker(w) => w.details().map(str::to_owned),
         _ => None,
     }
 }

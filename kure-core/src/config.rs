@@ -26,6 +26,56 @@ pub struct Config {
     /// Append a JSON line per plugin call to this file (relative to KURE_HOME).
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// Where plugins run: `in-process` (default) or `process` (a sandboxed worker).
+    #[serde(default)]
+    pub isolation: Option<crate::isolation::Isolation>,
+    /// Address-space limit of a process-isolation worker, e.g. `2GiB`, `512MiB` (default 2GiB).
+    #[serde(default)]
+    pub plugin_memory: Option<String>,
+    /// Per-plugin settings, by plugin name.
+    #[serde(default)]
+    pub plugins: std::collections::BTreeMap<String, PluginSettings>,
+}
+
+/// Settings for one plugin (`plugins: {NAME: {...}}` in config.yaml).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// Where this plugin runs; overrides `isolation:` and `--isolation`.
+    #[serde(default)]
+    pub isolation: Option<crate::isolation::Isolation>,
+}
+
+/// Parses a size like `2GiB`, `512MiB`, `64M` or a plain number of bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad_size(s))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad_size(s)),
+    };
+    let bytes = n * mult;
+    if !(64.0 * 1024.0 * 1024.0..=1024.0 * 1024.0 * 1024.0 * 1024.0).contains(&bytes) {
+        return Err(format!(
+            "`{}` is outside 64MiB..1TiB: a worker needs at least 64MiB to load a plugin",
+            crate::util::shown(s)
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+fn bad_size(s: &str) -> String {
+    format!(
+        "`{}` is not a size: write a number with an optional unit, e.g. 2GiB or 512MiB",
+        crate::util::shown(s)
+    )
 }
 
 /// `KURE_HOME` (default `~/.kure`).
@@ -42,7 +92,7 @@ impl Config {
             Ok(text) => {
                 let config: Self = serde_yaml::from_str(&text).map_err(|e| Error::Config {
                     path: path.clone(),
-                    reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs, plugin_timeout, audit_log"),
+                    reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs, plugin_timeout, audit_log, isolation (in-process or process), plugin_memory, plugins (NAME: {{isolation: ...}})"),
                 })?;
                 if config
                     .plugin_timeout
@@ -53,6 +103,12 @@ impl Config {
                         reason: "plugin_timeout must be a number of seconds between 0 and 86400"
                             .to_owned(),
                     });
+                }
+                if let Some(m) = &config.plugin_memory {
+                    parse_size(m).map_err(|reason| Error::Config {
+                        path: path.clone(),
+                        reason: format!("plugin_memory: {reason}"),
+                    })?;
                 }
                 Ok(config)
             }

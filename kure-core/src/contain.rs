@@ -599,6 +599,20 @@ pub fn stderr() -> FdWriter {
     FdWriter(&ERR_FD)
 }
 
+/// Adds what a plugin printed outside kure's process (a worker's stdout and stderr) to the
+/// capture that `-v` shows and the byte count note reports, under a line naming `who`.
+pub fn capture_output(who: &str, bytes: &[u8]) {
+    let fd = CAPTURE_FD.load(Ordering::Relaxed);
+    if fd < 0 || bytes.is_empty() {
+        return;
+    }
+    raw_write(fd, format!("[{who}]\n").as_bytes());
+    raw_write(fd, bytes);
+    if !bytes.ends_with(b"\n") {
+        raw_write(fd, b"\n");
+    }
+}
+
 fn capture_len() -> u64 {
     let fd = CAPTURE_FD.load(Ordering::Relaxed);
     if fd < 0 {

@@ -11,14 +11,16 @@ use serde_json::Value;
 use crate::decode::Document;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
+use crate::isolation::{Isolation, IsolationPolicy};
 use crate::lockfile::Lock;
-use crate::plugin::{admit, discover_checked, plugin_dirs, read_library, Admitted, LoadedPlugin};
+use crate::plugin::worker::WorkerPlugin;
+use crate::plugin::{admit, discover_checked, plugin_dirs, read_library, Admitted, PluginHandle};
 use crate::registry::{Provider, StackRegistry};
 use crate::store::{Index, IndexEntry, IndexedGvk, Store};
 use crate::trust::TrustPolicy;
 use kure_plugin_api::sdk::{Documentation, DynGenerator};
 
-/// How the engine finds and trusts plugins.
+/// How the engine finds, trusts and runs plugins.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     /// Extra plugin directories, searched first (`--plugin-dir`, config).
@@ -27,13 +29,30 @@ pub struct EngineOptions {
     pub trust: TrustPolicy,
     /// The plugin store whose index says which installed plugin provides which GVK.
     pub store: Option<Store>,
+    /// Where each plugin runs (in-process or a sandboxed worker), and the workers' limits.
+    pub isolation: IsolationPolicy,
+}
+
+/// A plugin-directory library whose name and GVKs a sandboxed worker reported: none of its
+/// code has run in kure's process.
+struct Inspection {
+    path: PathBuf,
+    name: String,
+    version: String,
+    gvks: Vec<Gvk>,
+    /// The admitted bytes, until the library is used.
+    admitted: Option<Admitted>,
+    /// The worker that inspected it, kept while it may still serve the plugin.
+    worker: Option<Arc<WorkerPlugin>>,
 }
 
 /// Built-in generators plus plugins, loaded on demand.
 pub struct Engine {
     options: EngineOptions,
     registry: StackRegistry,
-    plugins: Vec<Arc<LoadedPlugin>>,
+    plugins: Vec<PluginHandle>,
+    /// Plugin-directory libraries inspected in a worker, used or not.
+    inspected: Vec<Inspection>,
     scanned: bool,
     index: Option<Index>,
     /// The plugin search path, fixed when the engine is made (before any plugin runs).
@@ -50,6 +69,7 @@ impl Engine {
             options,
             registry: StackRegistry::with_builtins(),
             plugins: Vec::new(),
+            inspected: Vec::new(),
             scanned: false,
             index: None,
             dirs,
@@ -58,7 +78,8 @@ impl Engine {
     }
 
     /// Enforces `lock`: from now on a plugin is loaded only if its bytes and signer match the
-    /// pins of the GVK it is loaded for, and used only if its name and version match too.
+    /// pins of the GVK it is loaded for, and used only if its name, version and isolation
+    /// match too.
     pub fn set_lock(&mut self, lock: Lock) {
         self.lock = Some(lock);
     }
@@ -66,6 +87,11 @@ impl Engine {
     /// The lock being enforced.
     pub fn lock(&self) -> Option<&Lock> {
         self.lock.as_ref()
+    }
+
+    /// How plugins are isolated in this run.
+    pub fn isolation(&self) -> &IsolationPolicy {
+        &self.options.isolation
     }
 
     /// The store's index (read once); empty without a store.
@@ -93,6 +119,13 @@ impl Engine {
             .any(|e| canon(&store.library_path(e)) == path)
     }
 
+    /// Whether the library at `path` is already in use or inspected.
+    fn is_known_library(&self, path: &std::path::Path) -> bool {
+        self.is_indexed_library(path)
+            || self.plugins.iter().any(|p| p.path() == path)
+            || self.inspected.iter().any(|i| i.path == path)
+    }
+
     /// Loads an installed plugin for `gvk`: its bytes must still hash to what the index
     /// recorded, its signature must still verify, and the lock's pins must match, all before
     /// any of it runs.
@@ -117,27 +150,150 @@ impl Engine {
             &self.options.trust,
             Some((&label, &entry.sha256)),
         )?;
-        self.load_checked(admitted, Some(gvk))
+        self.load_checked(admitted, Some(gvk), (&entry.name, &entry.version), None)
     }
 
-    /// The one way a library becomes a plugin: the lock's byte and signer pins before it runs,
-    /// its name and version pins right after its metadata is read, a unique name, then its
-    /// generators are registered.
-    fn load_checked(&mut self, admitted: Admitted, gvk: Option<&str>) -> Result<(), Error> {
-        if let (Some(lock), Some(gvk)) = (&self.lock, gvk) {
-            lock.check_before_load(
-                gvk,
-                &admitted.path,
-                &admitted.sha256,
-                admitted.admission.signer(),
-                None,
-            )?;
+    /// The one way a library becomes a plugin of this run. `known` is the name and version
+    /// recorded for it before any of it ran in kure (the index, the lock or a sandboxed
+    /// inspection); they choose its isolation mode. The lock's byte and signer pins are
+    /// checked before it runs, its name and version pins right after its metadata is read;
+    /// its name must be unique; then its generators are registered. `worker`: one already
+    /// running these bytes, reused in process isolation and ended otherwise.
+    fn load_checked(
+        &mut self,
+        admitted: Admitted,
+        gvk: Option<&str>,
+        known: (&str, &str),
+        worker: Option<Arc<WorkerPlugin>>,
+    ) -> Result<(), Error> {
+        let pin = match (&self.lock, gvk) {
+            (Some(lock), Some(gvk)) => {
+                lock.check_before_load(
+                    gvk,
+                    &admitted.path,
+                    &admitted.sha256,
+                    admitted.admission.signer(),
+                    None,
+                )?;
+                lock.pins.get(gvk).cloned()
+            }
+            _ => None,
+        };
+        let mode = self
+            .options
+            .isolation
+            .choose(known.0, pin.as_ref().and_then(|p| p.isolation))
+            .map_err(|why| match &self.lock {
+                Some(lock) => lock.refuse(why),
+                None => Error::Store(why),
+            })?;
+        let handle = match mode {
+            Isolation::Process => PluginHandle::Process(match worker {
+                Some(w) => w,
+                None => Arc::new(WorkerPlugin::spawn(
+                    &admitted.path,
+                    admitted.bytes(),
+                    &admitted.sha256,
+                    admitted.admission.clone(),
+                    &self.options.isolation.worker,
+                )?),
+            }),
+            Isolation::InProcess => {
+                if let Some(w) = worker {
+                    // It only answered the inspection; nothing of it is used.
+                    let _ = w.shutdown();
+                }
+                PluginHandle::InProcess(Arc::new(admitted.load()?))
+            }
+        };
+        if (handle.name(), handle.version()) != known {
+            return Err(crate::plugin::LoadError::Registration {
+                plugin: known.0.to_owned(),
+                path: handle.path().to_path_buf(),
+                reason: format!(
+                    "it was recorded as {}@{} but now reports {}@{}; none of its generators ran. Reinstall it (`kure plugins install --replace`) if it changed",
+                    known.0,
+                    known.1,
+                    crate::util::shown(handle.name()),
+                    crate::util::shown(handle.version())
+                ),
+            }
+            .into());
         }
-        let plugin = admitted.load()?;
         if let (Some(lock), Some(gvk)) = (&self.lock, gvk) {
-            lock.check_metadata(gvk, &plugin.name, &plugin.version)?;
+            lock.check_metadata(gvk, handle.name(), handle.version())?;
         }
-        self.add_plugin(Arc::new(plugin))
+        self.add_plugin(handle)
+    }
+
+    /// Learns a plugin-directory library's name and GVKs in a sandboxed worker (nothing of it
+    /// runs in kure), once per library. Returns its index in `inspected`.
+    fn inspect(&mut self, path: PathBuf) -> Result<usize, Error> {
+        if let Some(i) = self.inspected.iter().position(|i| i.path == path) {
+            return Ok(i);
+        }
+        let admitted = admit(&path, read_library(&path)?, &self.options.trust, None)?;
+        let worker = Arc::new(WorkerPlugin::spawn(
+            &admitted.path,
+            admitted.bytes(),
+            &admitted.sha256,
+            admitted.admission.clone(),
+            &self.options.isolation.worker,
+        )?);
+        let other = self
+            .plugins
+            .iter()
+            .map(|p| (p.name().to_owned(), p.path().to_path_buf()))
+            .chain(
+                self.inspected
+                    .iter()
+                    .map(|i| (i.name.clone(), i.path.clone())),
+            )
+            .find(|(n, _)| *n == worker.name);
+        if let Some((name, first)) = other {
+            let _ = worker.shutdown();
+            return Err(Error::DuplicatePlugin {
+                name,
+                first,
+                second: path,
+            });
+        }
+        let gvks = worker
+            .gvks
+            .iter()
+            .map(|g| Gvk::parse(&g.api_version, &g.kind))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inspected.push(Inspection {
+            path,
+            name: worker.name.clone(),
+            version: worker.version.clone(),
+            gvks,
+            admitted: Some(admitted),
+            worker: Some(worker),
+        });
+        Ok(self.inspected.len() - 1)
+    }
+
+    /// Uses the inspected library `i` for `gvk` (in its mode, after the lock's checks).
+    fn use_inspected(&mut self, i: usize, gvk: Option<&str>) -> Result<(), Error> {
+        let Some(admitted) = self.inspected[i].admitted.take() else {
+            return Ok(());
+        };
+        let worker = self.inspected[i].worker.take();
+        let (name, version) = (
+            self.inspected[i].name.clone(),
+            self.inspected[i].version.clone(),
+        );
+        self.load_checked(admitted, gvk, (&name, &version), worker)
+    }
+
+    /// Ends the workers of inspected libraries that no GVK needed.
+    fn end_idle_inspections(&mut self) {
+        for i in &mut self.inspected {
+            if let Some(w) = i.worker.take() {
+                let _ = w.shutdown();
+            }
+        }
     }
 
     /// Registers installed plugins from the index without loading them: enough for `schema`,
@@ -161,15 +317,11 @@ impl Engine {
         Ok(())
     }
 
-    /// The loaded plugin providing `gvk`, if a plugin provides it: the very library that
-    /// registered it.
-    pub fn plugin_for(&self, gvk: &Gvk) -> Option<&LoadedPlugin> {
+    /// The plugin providing `gvk`, if a plugin provides it: the very library that registered
+    /// it.
+    pub fn plugin_for(&self, gvk: &Gvk) -> Option<&PluginHandle> {
         match &self.registry.get(gvk)?.provider {
-            Provider::Plugin { path, .. } => self
-                .plugins
-                .iter()
-                .find(|p| &p.path == path)
-                .map(|p| p.as_ref()),
+            Provider::Plugin { path, .. } => self.plugins.iter().find(|p| p.path() == path),
             Provider::BuiltIn => None,
         }
     }
@@ -179,13 +331,15 @@ impl Engine {
         &self.registry
     }
 
-    /// The plugins loaded so far.
-    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+    /// The plugins in use so far.
+    pub fn plugins(&self) -> &[PluginHandle] {
         &self.plugins
     }
 
-    /// Loads every plugin in the plugin directories (once). A library that cannot be loaded,
-    /// and two providers of one GVK, are errors.
+    /// Makes every plugin in the plugin directories available (once), for commands that only
+    /// inspect (`gvks`, `schema`, `explain`, `validate`): each library runs in a sandboxed
+    /// worker, never in kure. A library that cannot be loaded, two libraries with one name,
+    /// and two providers of one GVK are errors.
     pub fn load_all_plugins(&mut self) -> Result<(), Error> {
         if self.scanned {
             return Ok(());
@@ -194,31 +348,36 @@ impl Engine {
         self.index()?;
         for found in discover_checked(&self.dirs.clone()) {
             let path = found?;
-            if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path == path) {
+            if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path() == path) {
                 continue;
             }
-            let admitted = admit(&path, read_library(&path)?, &self.options.trust, None)?;
-            self.load_checked(admitted, None)?;
+            let i = self.inspect(path)?;
+            let Some(worker) = self.inspected[i].worker.take() else {
+                continue;
+            };
+            self.inspected[i].admitted = None;
+            self.add_plugin(PluginHandle::Process(worker))?;
         }
         Ok(())
     }
 
-    /// Registers an already loaded plugin's generators. Its name must be new to this run.
-    pub fn add_plugin(&mut self, plugin: Arc<LoadedPlugin>) -> Result<(), Error> {
-        if let Some(other) = self.plugins.iter().find(|p| p.name == plugin.name) {
+    /// Registers a plugin's generators. Its name must be new to this run.
+    pub fn add_plugin(&mut self, plugin: impl Into<PluginHandle>) -> Result<(), Error> {
+        let plugin = plugin.into();
+        if let Some(other) = self.plugins.iter().find(|p| p.name() == plugin.name()) {
             return Err(Error::DuplicatePlugin {
-                name: plugin.name.clone(),
-                first: other.path.clone(),
-                second: plugin.path.clone(),
+                name: plugin.name().to_owned(),
+                first: other.path().to_path_buf(),
+                second: plugin.path().to_path_buf(),
             });
         }
-        for g in &plugin.generators {
+        for g in plugin.generators() {
             self.registry.register(
-                g.clone(),
+                g,
                 Provider::Plugin {
-                    name: plugin.name.clone(),
-                    version: plugin.version.clone(),
-                    path: plugin.path.clone(),
+                    name: plugin.name().to_owned(),
+                    version: plugin.version().to_owned(),
+                    path: plugin.path().to_path_buf(),
                 },
             )?;
         }
@@ -259,17 +418,21 @@ impl Engine {
             return self.load_installed(&entry, &key);
         }
         let Some(lock) = self.lock.clone() else {
-            return self.load_all_plugins();
+            // Learn what each plugin-directory library provides in a sandboxed worker, until
+            // one provides `gvk`; only that one is used (in its isolation mode).
+            let result = self.resolve_by_inspection(gvk);
+            self.end_idle_inspections();
+            return result;
         };
         let Some(pin) = lock.pins.get(&key) else {
             // Unknown to the store and not pinned: no library is loaded for it, and
             // validation reports that no generator provides it.
             return Ok(());
         };
-        // Only a library whose bytes are the pinned ones is even admitted.
+        // Only a library whose bytes are the pinned ones is even admitted; the pin names it.
         for found in discover_checked(&self.dirs.clone()) {
             let path = found?;
-            if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path == path) {
+            if self.is_known_library(&path) {
                 continue;
             }
             let (bytes, digest) = read_library(&path)?;
@@ -277,7 +440,7 @@ impl Engine {
                 continue;
             }
             let admitted = admit(&path, (bytes, digest), &self.options.trust, None)?;
-            return self.load_checked(admitted, Some(&key));
+            return self.load_checked(admitted, Some(&key), (&pin.plugin, &pin.version), None);
         }
         Err(lock.refuse(format!(
             "it pins {key} to plugin {}@{} (sha256 {}), and neither the store nor the plugin directories hold a library with those bytes; no library was loaded for it",
@@ -285,6 +448,41 @@ impl Engine {
             pin.version,
             &pin.sha256[..12.min(pin.sha256.len())]
         )))
+    }
+
+    /// Inspects every plugin-directory library (once per run, each in a sandboxed worker), so
+    /// that two libraries with one name, or two providers of `gvk`, are caught; then uses the
+    /// one that provides `gvk`.
+    fn resolve_by_inspection(&mut self, gvk: &Gvk) -> Result<(), Error> {
+        for found in discover_checked(&self.dirs.clone()) {
+            let path = found?;
+            if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path() == path) {
+                continue;
+            }
+            self.inspect(path)?;
+        }
+        let providers: Vec<usize> = (0..self.inspected.len())
+            .filter(|&i| {
+                self.inspected[i].admitted.is_some() && self.inspected[i].gvks.contains(gvk)
+            })
+            .collect();
+        match providers.as_slice() {
+            [] => Ok(()),
+            [one] => {
+                let key = format!("{}/{}", gvk.api_version(), gvk.kind);
+                self.use_inspected(*one, Some(&key))
+            }
+            [a, b, ..] => {
+                let name = |i: &Inspection| {
+                    format!("plugin {}@{} ({})", i.name, i.version, i.path.display())
+                };
+                Err(Error::DuplicateGvk {
+                    gvk: gvk.clone(),
+                    first: name(&self.inspected[*a]),
+                    second: name(&self.inspected[*b]),
+                })
+            }
+        }
     }
 
     /// Like [`resolve`](Self::resolve) but never loads an installed plugin: its GVKs are
@@ -304,49 +502,12 @@ impl Engine {
     pub fn validate(&self, docs: &[Document]) -> Result<(), Error> {
         let mut problems = Vec::new();
         for doc in docs {
-            let Some(entry) = self.registry.get(&doc.gvk) else {
-                let near = self.registry.nearest(&doc.gvk);
-                let hint = if near.is_empty() {
-                    "run `kure gvks` to list the registered generators, or install the plugin that provides it".to_owned()
-                } else {
-                    format!("did you mean {}?", near.join(" or "))
-                };
-                problems.push(Diagnostic {
-                    location: doc.locate("kind"),
-                    message: format!(
-                        "no generator for apiVersion `{}` kind `{}`: {hint}",
-                        doc.gvk.api_version(),
-                        doc.gvk.kind
-                    ),
-                });
-                continue;
-            };
-            let schema = match in_app(entry, doc, || entry.schema()) {
-                Ok(s) => s,
-                Err(p) => {
-                    problems.push(Diagnostic {
-                        location: doc.location.clone(),
-                        message: format!(
-                            "app `{}`: {} could not give the JSON Schema of {}: {}",
-                            doc.name,
-                            entry.provider,
-                            doc.gvk,
-                            crate::util::shown(&p.message)
-                        ),
-                    });
-                    continue;
-                }
-            };
-            let issues = crate::schema::validate(schema, doc.spec());
-            if !issues.is_empty() {
-                problems.extend(issues.into_iter().map(|i| diag(doc, &i.path, &i.message)));
-                continue;
-            }
-            if let Err(p) = in_app(entry, doc, || entry.generator.validate(doc.spec())) {
-                if p.issues.is_empty() {
-                    problems.push(diag(doc, "", &p.message));
-                } else {
-                    problems.extend(p.issues.iter().map(|i| diag(doc, &i.path, &i.message)));
+            match self.check_schema(doc) {
+                Err(d) => problems.extend(d),
+                Ok(entry) => {
+                    if let Err(p) = in_app(entry, doc, || entry.generator.validate(doc.spec())) {
+                        problems.extend(plugin_problems(doc, &p));
+                    }
                 }
             }
         }
@@ -354,6 +515,138 @@ impl Engine {
             Ok(())
         } else {
             Err(Error::Invalid(problems))
+        }
+    }
+
+    /// The checks kure makes itself: a generator for the GVK, and the spec against its JSON
+    /// Schema. Returns the generator's entry.
+    pub fn check_schema(&self, doc: &Document) -> Result<&crate::registry::Entry, Vec<Diagnostic>> {
+        let Some(entry) = self.registry.get(&doc.gvk) else {
+            let near = self.registry.nearest(&doc.gvk);
+            let hint = if near.is_empty() {
+                "run `kure gvks` to list the registered generators, or install the plugin that provides it".to_owned()
+            } else {
+                format!("did you mean {}?", near.join(" or "))
+            };
+            return Err(vec![Diagnostic {
+                location: doc.locate("kind"),
+                message: format!(
+                    "no generator for apiVersion `{}` kind `{}`: {hint}",
+                    doc.gvk.api_version(),
+                    doc.gvk.kind
+                ),
+            }]);
+        };
+        let schema = in_app(entry, doc, || entry.schema()).map_err(|p| {
+            vec![Diagnostic {
+                location: doc.location.clone(),
+                message: format!(
+                    "app `{}`: {} could not give the JSON Schema of {}: {}",
+                    doc.name,
+                    entry.provider,
+                    doc.gvk,
+                    crate::util::shown_message(&p.message)
+                ),
+            }]
+        })?;
+        let issues = crate::schema::validate(schema, doc.spec());
+        if issues.is_empty() {
+            Ok(entry)
+        } else {
+            Err(issues
+                .into_iter()
+                .map(|i| diag(doc, &i.path, &i.message))
+                .collect())
+        }
+    }
+
+    /// Whether `gvk`'s generator takes many apps at once (a plugin in a worker process).
+    pub fn batched(&self, gvk: &Gvk) -> bool {
+        self.registry
+            .get(gvk)
+            .is_some_and(|e| e.generator.prefers_batches())
+    }
+
+    /// The generator's own checks of documents of one GVK, in one batch (after
+    /// [`check_schema`](Self::check_schema)); one result per document.
+    pub fn validate_batch(
+        &self,
+        gvk: &Gvk,
+        docs: &[&Document],
+    ) -> Vec<Result<(), Vec<Diagnostic>>> {
+        let Some(entry) = self.registry.get(gvk) else {
+            return docs
+                .iter()
+                .map(|d| Err(self.check_schema(d).err().unwrap_or_default()))
+                .collect();
+        };
+        let specs: Vec<&Value> = docs.iter().map(|d| d.spec()).collect();
+        let start = std::time::Instant::now();
+        let results = entry.generator.validate_batch(&specs);
+        self.audit_batch(gvk, "validate", docs, &results, start);
+        docs.iter()
+            .zip(results)
+            .map(|(doc, r)| r.map_err(|p| plugin_problems(doc, &p)))
+            .collect()
+    }
+
+    /// Generates documents of one GVK in one batch and checks each one's objects; one result
+    /// per document.
+    pub fn generate_batch(&self, gvk: &Gvk, docs: &[&Document]) -> Vec<Result<Vec<Value>, Error>> {
+        let Some(entry) = self.registry.get(gvk) else {
+            return docs.iter().map(|d| self.generate_one(d)).collect();
+        };
+        let apps: Vec<&Value> = docs.iter().map(|d| &d.value).collect();
+        let start = std::time::Instant::now();
+        let results = entry.generator.generate_batch(&apps);
+        self.audit_batch(gvk, "generate", docs, &results, start);
+        docs.iter()
+            .zip(results)
+            .map(|(doc, r)| {
+                let objects = r.map_err(|p| self.generate_error(doc, describe_payload(&p)))?;
+                self.check_objects(doc, &objects)?;
+                Ok(objects)
+            })
+            .collect()
+    }
+
+    /// One audit record per app of a batch sent to a worker; each gets an even share of the
+    /// batch's time.
+    fn audit_batch<T>(
+        &self,
+        gvk: &Gvk,
+        entry: &str,
+        docs: &[&Document],
+        results: &[Result<T, ErrorPayload>],
+        start: std::time::Instant,
+    ) {
+        if !crate::audit::enabled() || docs.is_empty() {
+            return;
+        }
+        let Some(p) = self.plugin_for(gvk) else {
+            return;
+        };
+        let share = start.elapsed().as_micros() as u64 / docs.len() as u64;
+        let key = format!("{}/{}", gvk.api_version(), gvk.kind);
+        let time = crate::util::now_rfc3339();
+        for (doc, r) in docs.iter().zip(results) {
+            crate::audit::record(&crate::audit::Record {
+                time: time.clone(),
+                plugin: p.name(),
+                version: p.version(),
+                sha256: p.sha256(),
+                signer: p.admission().signer(),
+                isolation: p.isolation().as_str(),
+                entry,
+                gvk: Some(&key),
+                app: Some(doc.name.clone()),
+                location: Some(doc.location.to_string()),
+                duration_us: share,
+                outcome: match r {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => e.kind.clone(),
+                },
+            });
         }
     }
 
@@ -367,6 +660,12 @@ impl Engine {
         })?;
         let objects = in_app(entry, doc, || entry.generator.generate(&doc.value))
             .map_err(|p| self.generate_error(doc, describe_payload(&p)))?;
+        self.check_objects(doc, &objects)?;
+        Ok(objects)
+    }
+
+    /// Every object needs apiVersion, kind and metadata.name, and names that cannot be paths.
+    fn check_objects(&self, doc: &Document, objects: &[Value]) -> Result<(), Error> {
         for (n, o) in objects.iter().enumerate() {
             if let Some(missing) = missing_field(o) {
                 return Err(self.generate_error(
@@ -384,7 +683,7 @@ impl Engine {
                 ));
             }
         }
-        Ok(objects)
+        Ok(())
     }
 
     fn generate_error(&self, doc: &Document, message: String) -> Error {
@@ -405,17 +704,40 @@ impl Engine {
         docs.iter().map(|d| d.gvk.clone()).collect()
     }
 
-    /// Calls `shutdown` on every initialized plugin.
-    pub fn shutdown(&self) {
+    /// Calls `shutdown` on every initialized plugin and ends every worker. A worker that
+    /// fails there is an error: its output must not be used.
+    pub fn shutdown(&mut self) -> Result<(), Error> {
+        let mut failed = Vec::new();
         for p in &self.plugins {
-            p.shutdown();
+            if let Err(e) = p.shutdown() {
+                failed.push(crate::util::shown_message(&e));
+            }
+        }
+        self.end_idle_inspections();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Shutdown(failed.join("\n")))
         }
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.shutdown();
+        let _ = self.shutdown();
+    }
+}
+
+/// A generator's own validation failure as diagnostics: one per issue, or the message.
+fn plugin_problems(doc: &Document, p: &ErrorPayload) -> Vec<Diagnostic> {
+    use crate::util::{shown, shown_message};
+    if p.issues.is_empty() {
+        vec![diag(doc, "", &shown_message(&p.message))]
+    } else {
+        p.issues
+            .iter()
+            .map(|i| diag(doc, &shown(&i.path), &shown_message(&i.message)))
+            .collect()
     }
 }
 
@@ -441,7 +763,7 @@ fn in_app<R>(entry: &crate::registry::Entry, doc: &Document, f: impl FnOnce() ->
 }
 
 fn describe_payload(p: &ErrorPayload) -> String {
-    let message = crate::util::shown(&p.message);
+    let message = crate::util::shown_message(&p.message);
     match p.kind.as_str() {
         "panic" => format!("the generator panicked ({message})"),
         _ => message,

@@ -81,6 +81,9 @@ pub enum Error {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Load(#[from] crate::plugin::LoadError),
+    /// A plugin's process-isolation worker could not be started or refused to serve.
+    #[error(transparent)]
+    Worker(#[from] crate::plugin::worker::WorkerError),
     /// A generator failed on one application.
     #[error("{location}: app `{app}` ({gvk}): {provider} failed: {message}")]
     Generate {
@@ -95,6 +98,9 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A plugin failed in `shutdown` (in a worker process): nothing of the run was written.
+    #[error("{0}; nothing was written")]
+    Shutdown(String),
     /// The configuration file is invalid.
     #[error("{}: {reason}", path.display())]
     Config {

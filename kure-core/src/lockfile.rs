@@ -24,6 +24,10 @@ pub struct Pin {
     pub sha256: String,
     /// Signer fingerprint, or `unsigned`.
     pub signer: String,
+    /// Where the plugin ran when the lock was written. `process` is a floor: such a GVK is
+    /// never run in-process. Absent in locks written before kure knew isolation modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<crate::isolation::Isolation>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -147,10 +151,11 @@ pub fn pins_for(engine: &Engine, docs: &[Document]) -> BTreeMap<String, Pin> {
             pins.insert(
                 format!("{}/{}", gvk.api_version(), gvk.kind),
                 Pin {
-                    plugin: p.name.clone(),
-                    version: p.version.clone(),
-                    sha256: p.sha256.clone(),
-                    signer: p.admission.signer().to_owned(),
+                    plugin: p.name().to_owned(),
+                    version: p.version().to_owned(),
+                    sha256: p.sha256().to_owned(),
+                    signer: p.admission().signer().to_owned(),
+                    isolation: Some(p.isolation()),
                 },
             );
         }
@@ -223,6 +228,11 @@ pub fn check(
                         &a.signer[..16.min(a.signer.len())],
                         &p.signer[..16.min(p.signer.len())]
                     ));
+                }
+                if p.isolation == Some(crate::isolation::Isolation::Process)
+                    && a.isolation != p.isolation
+                {
+                    diffs.push("in-process isolation (locked: process)".to_owned());
                 }
                 if !diffs.is_empty() {
                     problems.push(format!(

@@ -248,7 +248,7 @@ impl Sink {
     }
 }
 
-/// What a worker made of one raw document.
+/// What a worker thread made of one raw document.
 enum Outcome {
     /// Blank document.
     Empty,
@@ -257,6 +257,9 @@ enum Outcome {
     /// Its GVK has not been resolved and checked against the lock yet: the main thread does
     /// that, then processes it.
     Unresolved(Box<Document>),
+    /// Valid as far as kure can tell; its generator takes many apps at once (a worker
+    /// process), so the main thread validates and generates it with the others of its GVK.
+    Batch(Box<Document>),
     /// Valid; rendered unless generation had stopped.
     Done(Box<Document>, Option<Rendered>),
 }
@@ -277,10 +280,58 @@ fn process_raw(
     if !checked.contains(&doc.gvk) {
         return Outcome::Unresolved(Box::new(doc));
     }
+    stage(engine, doc, generate)
+}
+
+/// Processes one decoded document of a resolved GVK (or sets it aside for a batch).
+fn stage(engine: &Engine, doc: Document, generate: bool) -> Outcome {
+    if engine.batched(&doc.gvk) {
+        return match engine.check_schema(&doc) {
+            Ok(_) => Outcome::Batch(Box::new(doc)),
+            Err(d) => Outcome::Problems(d),
+        };
+    }
     match process(engine, &doc, generate) {
         Ok(r) => Outcome::Done(Box::new(doc), r),
         Err(d) => Outcome::Problems(d),
     }
+}
+
+/// `f` over `items` on up to `jobs` threads; results in order.
+fn par_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let jobs = jobs.max(1).min(items.len().max(1));
+    if jobs == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let per = items.len().div_ceil(jobs);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// A generator's failure on one app as a diagnostic.
+fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
+    vec![Diagnostic {
+        location: doc.location.clone(),
+        message: match e {
+            Error::Generate {
+                app,
+                gvk,
+                provider,
+                message,
+                ..
+            } => format!("app `{app}` ({gvk}): {provider} failed: {message}"),
+            other => other.to_string(),
+        },
+    }]
 }
 
 /// Validates, generates and renders one document.
@@ -301,24 +352,17 @@ fn process(
     if !generate {
         return Ok(None);
     }
-    let objects = engine.generate_one(doc).map_err(|e| {
-        vec![Diagnostic {
-            location: doc.location.clone(),
-            message: match e {
-                Error::Generate {
-                    app,
-                    gvk,
-                    provider,
-                    message,
-                    ..
-                } => format!("app `{app}` ({gvk}): {provider} failed: {message}"),
-                other => other.to_string(),
-            },
-        }]
-    })?;
+    let objects = engine
+        .generate_one(doc)
+        .map_err(|e| generate_problem(doc, e))?;
+    render(doc, &objects).map(Some)
+}
+
+/// One app's objects as YAML, with the keys that find objects two apps produce.
+fn render(doc: &Document, objects: &[Value]) -> Result<Rendered, Vec<Diagnostic>> {
     let mut rendered = Vec::with_capacity(objects.len());
     let mut keys = Vec::with_capacity(objects.len());
-    for o in &objects {
+    for o in objects {
         let yaml = object_yaml(o).map_err(|e| {
             vec![Diagnostic {
                 location: doc.location.clone(),
@@ -328,7 +372,7 @@ fn process(
         rendered.push((file_stem(o), yaml));
         keys.push(key_hash(o));
     }
-    Ok(Some(Rendered {
+    Ok(Rendered {
         namespace: doc
             .namespace
             .clone()
@@ -336,7 +380,7 @@ fn process(
         app: doc.name.clone(),
         objects: rendered,
         keys,
-    }))
+    })
 }
 
 struct Run<'a> {
@@ -375,45 +419,36 @@ impl Run<'_> {
     /// `items`: (file index, location, text) of each raw document, in input order.
     fn chunk(&mut self, items: Vec<(u32, Location, String)>) -> Result<(), Error> {
         let generate = self.problems.is_empty();
-        let outcomes: Vec<Outcome> = {
+        let jobs = self.options.jobs;
+        let mut outcomes: Vec<Outcome> = {
             let engine: &Engine = self.engine;
             let checked = &self.checked;
-            let jobs = self.options.jobs.max(1).min(items.len().max(1));
-            if jobs == 1 {
-                items
-                    .iter()
-                    .map(|(_, l, t)| process_raw(engine, checked, l, t, generate))
-                    .collect()
-            } else {
-                let per = items.len().div_ceil(jobs);
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = items
-                        .chunks(per)
-                        .map(|part| {
-                            s.spawn(move || {
-                                part.iter()
-                                    .map(|(_, l, t)| process_raw(engine, checked, l, t, generate))
-                                    .collect::<Vec<_>>()
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .flat_map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                vec![Outcome::Problems(vec![Diagnostic {
-                                    location: Location {
-                                        file: PathBuf::from("<kure>"),
-                                        line: 0,
-                                    },
-                                    message: "internal error: a worker thread panicked".to_owned(),
-                                }])]
-                            })
-                        })
-                        .collect()
-                })
-            }
+            par_map(&items, jobs, |(_, l, t)| {
+                process_raw(engine, checked, l, t, generate)
+            })
         };
+        // GVKs met for the first time: resolved (and checked against the lock) here, in input
+        // order, then their documents are processed like the others.
+        let unresolved: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| matches!(outcomes[i], Outcome::Unresolved(_)))
+            .collect();
+        if !unresolved.is_empty() {
+            let mut docs = Vec::with_capacity(unresolved.len());
+            for &i in &unresolved {
+                let Outcome::Unresolved(doc) = std::mem::replace(&mut outcomes[i], Outcome::Empty)
+                else {
+                    continue;
+                };
+                self.resolve(&doc)?;
+                docs.push(doc);
+            }
+            let engine: &Engine = self.engine;
+            let staged = par_map(&docs, jobs, |doc| stage(engine, (**doc).clone(), generate));
+            for (i, o) in unresolved.into_iter().zip(staged) {
+                outcomes[i] = o;
+            }
+        }
+        self.batches(&mut outcomes, generate);
         for ((file, _, _), outcome) in items.iter().zip(outcomes) {
             let (doc, result) = match outcome {
                 Outcome::Empty => continue,
@@ -422,10 +457,9 @@ impl Run<'_> {
                     self.problems.extend(d);
                     continue;
                 }
-                Outcome::Unresolved(doc) => {
-                    self.resolve(&doc)?;
-                    let generate = self.problems.is_empty();
-                    let r = process(self.engine, &doc, generate);
+                Outcome::Unresolved(doc) | Outcome::Batch(doc) => {
+                    // Not reached: both were processed above.
+                    let r = process(self.engine, &doc, self.problems.is_empty());
                     (doc, r)
                 }
                 Outcome::Done(doc, r) => (doc, Ok(r)),
@@ -438,6 +472,73 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Validates and generates the documents set aside for batches, per GVK, each GVK's in
+    /// one request to its worker, and renders what came back on the pipeline's threads.
+    fn batches(&mut self, outcomes: &mut [Outcome], generate: bool) {
+        let mut groups: BTreeMap<Gvk, Vec<usize>> = BTreeMap::new();
+        for (i, o) in outcomes.iter().enumerate() {
+            if let Outcome::Batch(doc) = o {
+                groups.entry(doc.gvk.clone()).or_default().push(i);
+            }
+        }
+        if groups.is_empty() {
+            return;
+        }
+        let engine: &Engine = self.engine;
+        let jobs = self.options.jobs;
+        for (gvk, indices) in groups {
+            let docs: Vec<Box<Document>> = indices
+                .iter()
+                .filter_map(
+                    |&i| match std::mem::replace(&mut outcomes[i], Outcome::Empty) {
+                        Outcome::Batch(doc) => Some(doc),
+                        _ => None,
+                    },
+                )
+                .collect();
+            let refs: Vec<&Document> = docs.iter().map(|d| &**d).collect();
+            let valid = engine.validate_batch(&gvk, &refs);
+            let mut to_generate = Vec::new();
+            let mut results: Vec<Option<Outcome>> = Vec::with_capacity(docs.len());
+            for (n, v) in valid.into_iter().enumerate() {
+                match v {
+                    Err(d) => results.push(Some(Outcome::Problems(d))),
+                    Ok(()) => {
+                        to_generate.push(n);
+                        results.push(None);
+                    }
+                }
+            }
+            // Generation stops at the first problem, this chunk's included.
+            let generate = generate
+                && self.problems.is_empty()
+                && !outcomes.iter().any(|o| matches!(o, Outcome::Problems(_)))
+                && results.iter().all(Option::is_none);
+            if generate && !to_generate.is_empty() {
+                let batch: Vec<&Document> = to_generate.iter().map(|&n| refs[n]).collect();
+                let generated: Vec<(usize, Result<Vec<Value>, Error>)> = to_generate
+                    .iter()
+                    .copied()
+                    .zip(engine.generate_batch(&gvk, &batch))
+                    .collect();
+                let rendered = par_map(&generated, jobs, |(n, r)| match r {
+                    Ok(objects) => render(refs[*n], objects),
+                    Err(_) => Err(Vec::new()),
+                });
+                for ((n, r), out) in generated.into_iter().zip(rendered) {
+                    results[n] = Some(match (r, out) {
+                        (Err(e), _) => Outcome::Problems(generate_problem(refs[n], e)),
+                        (Ok(_), Err(d)) => Outcome::Problems(d),
+                        (Ok(_), Ok(rendered)) => Outcome::Done(docs[n].clone(), Some(rendered)),
+                    });
+                }
+            }
+            for ((i, doc), r) in indices.into_iter().zip(docs).zip(results) {
+                outcomes[i] = r.unwrap_or(Outcome::Done(doc, None));
+            }
+        }
     }
 
     /// Checks a rendered app for objects another app produced, then writes it.
@@ -525,8 +626,8 @@ pub fn generate(
     })();
     let sink = run.sink.take();
     // The last plugin code kure runs; only then is anything written.
-    run.engine.shutdown();
-    let outcome = match result {
+    let shutdown = run.engine.shutdown();
+    let outcome = match result.and(shutdown) {
         Err(e) => Err(e),
         Ok(()) if !run.problems.is_empty() => {
             Err(Error::Invalid(std::mem::take(&mut run.problems)))

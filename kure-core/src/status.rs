@@ -55,7 +55,7 @@ fn fail(check: &'static str, detail: impl Into<String>) -> Check {
     Check {
         check,
         ok: false,
-        detail: crate::util::shown(&detail.into()),
+        detail: crate::util::shown_message(&detail.into()),
         micros: None,
     }
 }

@@ -167,7 +167,7 @@ fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> Result<(IndexEntry, 
                     p.path.display(),
                     g.api_version(),
                     g.kind(),
-                    crate::util::shown(&e.message)
+                    crate::util::shown_message(&e.message)
                 ))
             };
             Ok(IndexedGvk {

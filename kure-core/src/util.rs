@@ -28,10 +28,19 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// Hostile text made safe to show: control characters escaped (no terminal escapes reach the
 /// screen), and at most about 120 characters, ending in `…` when cut.
 pub fn shown(text: &str) -> String {
-    const MAX: usize = 120;
+    shown_max(text, 120)
+}
+
+/// [`shown`] for a whole message from a plugin or a worker (a paragraph, not a name): cut at
+/// 2000 characters.
+pub fn shown_message(text: &str) -> String {
+    shown_max(text, 2000)
+}
+
+fn shown_max(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
-        if n == MAX {
+        if n == max {
             out.push('…');
             break;
         }

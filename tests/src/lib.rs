@@ -131,6 +131,9 @@ impl Sandbox {
             .env("KURE_HOME", self.path().join("home"))
             .env_remove("KURE_PLUGIN_PATH")
             .env_remove("KURE_ALLOW_UNSIGNED")
+            .env_remove("KURE_ISOLATION")
+            .env_remove("KURE_PLUGIN_MEMORY")
+            .env_remove("KURE_PLUGIN_TIMEOUT")
             .env_remove("RUST_BACKTRACE")
             .arg("--plugin-dir")
             .arg(self.plugins());

@@ -325,6 +325,9 @@ fn raw_app(s: &Sandbox) -> PathBuf {
     )
 }
 
+/// The entry points a worker runs while it starts (before its handshake answer).
+const STARTUP: [&str; 4] = ["constructor", "metadata", "supported_gvks", "register"];
+
 #[test]
 fn a_panic_in_any_raw_entry_point_is_named() {
     for entry in [
@@ -342,7 +345,15 @@ fn a_panic_in_any_raw_entry_point_is_named() {
         let s = Sandbox::new();
         let lib = rawabi(&s, "plugins", &format!("panic:{entry}"));
         let f = raw_app(&s);
-        let o = s.generate_unsigned(&f);
+        // In-process, loaded straight from a lock pin (no inspection first): kure's paragraph
+        // names the entry point, and kure ends.
+        let lock = raw_lock(&s, "pinned.lock", &lib);
+        let o = run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "--lock"])
+            .arg(&lock)
+            .arg("-f")
+            .arg(&f));
         let shown = if entry == "constructor" {
             "its constructor"
         } else {
@@ -359,16 +370,62 @@ fn a_panic_in_any_raw_entry_point_is_named() {
         } else {
             assert!(err.contains("plugin rawabi@0.1.0"), "{entry}: {err}");
         }
+        // In process isolation kure survives the worker and names the plugin, the mode and
+        // the call (every startup entry point is "startup").
+        let o = run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                "process",
+                "generate",
+                "-f",
+            ])
+            .arg(&f));
+        let err = if STARTUP.contains(&entry) {
+            expect_failure(
+                &o,
+                &[
+                    &lib.display().to_string(),
+                    "(in process isolation)",
+                    "during startup",
+                ],
+            )
+        } else {
+            let call = if entry == "health_check" {
+                "during initialize"
+            } else {
+                &format!("during {entry}")
+            };
+            expect_failure(&o, &["plugin rawabi@0.1.0 (in process isolation)", call])
+        };
+        assert!(err.contains("kure stopped the worker"), "{entry}: {err}");
+        // The default run inspects the library in a worker before using it in-process, so a
+        // library that fails while starting never runs in kure at all.
+        let o = s.generate_unsigned(&f);
+        if STARTUP.contains(&entry) {
+            expect_failure(&o, &["(in process isolation)", "during startup"]);
+        } else {
+            expect_failure(&o, &["plugin rawabi@0.1.0", &format!("in {entry}")]);
+        }
     }
 }
 
 #[test]
 fn a_panic_in_raw_documentation_entry_points_fails_explain() {
+    // `explain` of a plugin-directory library runs it in a sandboxed worker: its docs op
+    // calls documentation, examples and usage_guide.
     for entry in ["documentation", "examples", "usage_guide"] {
         let s = Sandbox::new();
         rawabi(&s, "plugins", &format!("panic:{entry}"));
         let o = run(s.kure().args(["--allow-unsigned", "explain", "Raw"]));
-        expect_failure(&o, &["plugin rawabi@0.1.0", &format!("in {entry}")]);
+        expect_failure(
+            &o,
+            &[
+                "plugin rawabi@0.1.0 (in process isolation)",
+                "during documentation",
+            ],
+        );
     }
 }
 
@@ -525,8 +582,7 @@ fn every_plugin_call_is_audited_one_json_line_each() {
         .kure()
         .args(["--allow-unsigned", "--audit"])
         .arg(&log)
-        .arg("generate")
-        .arg("-f")
+        .args(["generate", "-j", "1", "-f"])
         .arg(&f));
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&log).unwrap();
@@ -572,6 +628,43 @@ fn every_plugin_call_is_audited_one_json_line_each() {
         .arg(&f));
     assert!(o.status.success());
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 14);
+    // In process isolation each app of a batch gets its own record.
+    let plog = s.path().join("process.jsonl");
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "--isolation", "process", "--audit"])
+        .arg(&plog)
+        .arg("generate")
+        .arg("-f")
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&plog).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r["isolation"], "process", "{text}");
+            assert_eq!(r["sha256"].as_str().unwrap(), sha256_hex(&hostile()));
+            (
+                r["entry"].as_str().unwrap().to_owned(),
+                r["app"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let pair = |e: &str, a: &str| (e.to_owned(), a.to_owned());
+    assert_eq!(
+        seen,
+        [
+            pair("validate", "one"),
+            pair("validate", "two"),
+            pair("generate", "one"),
+            pair("generate", "two")
+        ],
+        "{text}"
+    );
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn a_working_generator_answers_every_operation() {
     plugin.initialize().unwrap();
     plugin.health_check().unwrap();
     assert_eq!(plugin.restarts(), 0);
-    plugin.shutdown();
+    plugin.shutdown().expect("a clean shutdown");
     let e = one(&plugin, "Trace", "late").unwrap_err();
     assert!(e.message.contains("shut down"), "{e:?}");
 }

@@ -1,12 +1,14 @@
 //! Plugins: discovery, loading exactly the bytes that were read, and the host side of the ABI.
 
 mod discover;
+mod handle;
 mod host;
 mod loader;
 pub mod sandbox;
 pub mod worker;
 
 pub use discover::{discover_checked, discover_libraries, kure_home, plugin_dirs, PluginDirs};
+pub use handle::PluginHandle;
 pub use host::{
     admit, load_admitted, load_installed_plugin, load_plugin, load_plugin_observed, read_library,
     Admitted, LoadedPlugin, API_VERSION,

@@ -26,9 +26,10 @@
 //!    - network: TCP bind and connect are handled with no rule, so both are refused (`EACCES`).
 //!    - scopes: connecting to abstract UNIX sockets created outside the worker and sending
 //!      signals to processes outside it are refused.
-//! 5. **seccomp** (default allow): `socket()` and `socketpair()` for any domain but `AF_UNIX`
-//!    fail with `EPERM`, and so does `io_uring_setup()` (io_uring can create sockets without the
-//!    `socket()` system call). This closes the network even where Landlock cannot (old kernels,
+//! 5. **seccomp** (default allow): `socket()` fails with `EPERM` for every domain (the worker's
+//!    channel is inherited; a new `AF_UNIX` socket could connect to pathname sockets that
+//!    Landlock only guards from ABI 9), `socketpair()` for any domain but `AF_UNIX`, and
+//!    `io_uring_setup()` (io_uring can create sockets without the `socket()` system call). This closes the network even where Landlock cannot (old kernels,
 //!    UDP, raw and netlink sockets). Calls made through another system call ABI (e.g. 32-bit
 //!    `int 0x80` on x86_64) kill the worker.
 //!
@@ -87,7 +88,8 @@ pub struct SandboxReport {
     /// Landlock network rules (no TCP bind or connect) and scopes (no abstract UNIX sockets or
     /// signals outside the worker).
     pub landlock_net: Enforcement,
-    /// The seccomp filter (no sockets but `AF_UNIX`, no io_uring).
+    /// The seccomp filter (no `socket()` at all, `socketpair()` only for `AF_UNIX`, no
+    /// io_uring).
     pub seccomp: Enforcement,
 }
 
@@ -100,7 +102,10 @@ impl SandboxReport {
                 "Landlock network sandbox (no TCP bind/connect, no abstract UNIX sockets or signals outside the worker)",
                 &self.landlock_net,
             ),
-            ("seccomp filter (no sockets but AF_UNIX, no io_uring)", &self.seccomp),
+            (
+                "seccomp filter (no new sockets, so no network and no pathname UNIX sockets; no io_uring)",
+                &self.seccomp,
+            ),
         ]
         .into_iter()
         .filter_map(|(layer, enforcement)| match enforcement {
@@ -456,7 +461,12 @@ mod linux {
             ));
         }
 
-        let fs_missing = missing(fs_all, effective, AccessFs::from_all);
+        // Connecting to pathname UNIX sockets (ResolveUnix, Landlock ABI 9) is closed by the
+        // seccomp filter instead: the worker cannot create any socket.
+        let fs_missing: Vec<String> = missing(fs_all, effective, AccessFs::from_all)
+            .into_iter()
+            .filter(|m| !m.starts_with("ResolveUnix"))
+            .collect();
         let fs = if fs_missing.is_empty() {
             Enforcement::Full
         } else {
@@ -505,7 +515,10 @@ mod linux {
             }
             rules.insert(nr, chain);
         };
-        deny(libc::SYS_socket, vec![not_unix.clone()]);
+        // No socket at all: the worker's channel is inherited, and a new AF_UNIX socket could
+        // reach pathname sockets (a container runtime's) that Landlock before ABI 9 does not
+        // guard. Unnamed AF_UNIX pairs reach nothing and stay allowed.
+        deny(libc::SYS_socket, Vec::new());
         deny(libc::SYS_socketpair, vec![not_unix]);
         // An empty chain matches the call whatever its arguments.
         deny(libc::SYS_io_uring_setup, Vec::new());
@@ -721,7 +734,7 @@ mod tests {
     }
 
     #[test]
-    fn seccomp_refuses_non_unix_sockets_only() {
+    fn seccomp_refuses_every_new_socket_but_unix_pairs() {
         let seccomp_only = || {
             linux::prctl_set("PR_SET_NO_NEW_PRIVS", libc::PR_SET_NO_NEW_PRIVS, 1).is_ok()
                 && matches!(linux::apply_seccomp(), Ok(Enforcement::Full))
@@ -744,13 +757,17 @@ mod tests {
             let unix = socket(libc::AF_UNIX, libc::SOCK_STREAM);
             let mut fds = [0; 2];
             // SAFETY: socketpair writes two fds into `fds`.
+            let pair_unix =
+                unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+            // SAFETY: socketpair writes two fds into `fds`.
             let pair_inet =
                 unsafe { libc::socketpair(libc::AF_INET, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
             let pair_errno = io::Error::last_os_error().raw_os_error();
             let eperm = Err(Some(libc::EPERM));
             if udp6 == eperm
                 && netlink == eperm
-                && unix.is_ok()
+                && unix == eperm
+                && pair_unix == 0
                 && pair_inet < 0
                 && pair_errno == Some(libc::EPERM)
             {

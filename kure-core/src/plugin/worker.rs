@@ -1509,7 +1509,7 @@ impl Launch {
             output_from,
             reaped: false,
         };
-        let op = "startup (loading the library)";
+        let op = "startup (loading the library: its constructors, metadata and register)";
         let hello = serde_json::to_vec(&Hello {
             protocol: PROTOCOL_VERSION,
             kure: KURE_VERSION.to_owned(),
@@ -1784,11 +1784,17 @@ impl WorkerPlugin {
         })?;
         let who = format!("plugin {}@{}", ready.plugin.name, ready.plugin.version);
         if opts.print_sandbox_warnings {
+            // Once per run: every worker on this kernel would say the same.
+            static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+            let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
             for w in &ready.sandbox_warnings {
-                let _ = writeln!(
-                    crate::contain::stderr(),
-                    "warning: {who} (in process isolation): {w}"
-                );
+                if !shown.contains(w) {
+                    let _ = writeln!(
+                        crate::contain::stderr(),
+                        "warning: {who} (in process isolation): {w}"
+                    );
+                    shown.push(w.clone());
+                }
             }
         }
         Ok(Self {
@@ -2237,24 +2243,51 @@ impl WorkerPlugin {
     }
 
     /// Calls the plugin's `shutdown` (if it was initialized) and ends the worker. Later calls
-    /// fail without starting a worker.
-    pub fn shutdown(&self) {
+    /// fail without starting a worker, and later shutdowns do nothing. A worker that crashes,
+    /// hangs or answers with an error in `shutdown` is reported: its output must not be used.
+    pub fn shutdown(&self) -> Result<(), ErrorPayload> {
         let mut state = self.lock();
+        if state.closed {
+            return Ok(());
+        }
         state.closed = true;
-        if let Some(mut proc) = state.proc.take() {
-            if let Ok(body) = serde_json::to_vec(&Request::Shutdown) {
-                if exchange(&mut proc, &body, 0, self.launch.timeout).is_ok() {
-                    exits_within(proc.pid, Duration::from_secs(1));
+        let result = self.end(&mut state);
+        // What the workers printed joins what in-process plugins printed (`-v` shows it).
+        let printed = self.output();
+        crate::contain::capture_output(
+            &format!("plugin {} (process isolation)", self.label()),
+            &printed,
+        );
+        result
+    }
+
+    fn end(&self, state: &mut State) -> Result<(), ErrorPayload> {
+        let Some(mut proc) = state.proc.take() else {
+            return Ok(());
+        };
+        let body = serde_json::to_vec(&Request::Shutdown)
+            .map_err(|e| payload("internal", format!("cannot encode a worker request: {e}")))?;
+        match exchange(&mut proc, &body, 1, self.launch.timeout) {
+            Ok(answer) => {
+                exits_within(proc.pid, Duration::from_secs(1));
+                let _ = proc.end();
+                match answer.get("error").or_else(|| answer.get("err")) {
+                    None => Ok(()),
+                    Some(e) => Err(serde_json::from_value::<ErrorPayload>(e.clone())
+                        .unwrap_or_else(|_| payload("protocol", "an unreadable error".to_owned()))),
                 }
             }
-            let _ = proc.end();
+            Err(trouble) => Err(self
+                .launch
+                .bury(&self.who, proc, trouble, "shutdown", &self.output)
+                .payload),
         }
     }
 }
 
 impl Drop for WorkerPlugin {
     fn drop(&mut self) {
-        self.shutdown();
+        let _ = self.shutdown();
     }
 }
 
@@ -2313,6 +2346,22 @@ impl DynGenerator for WorkerGenerator {
 
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {
         self.plugin.documentation(&self.api_version, &self.kind)
+    }
+
+    fn prefers_batches(&self) -> bool {
+        true
+    }
+
+    fn validate_batch(&self, specs: &[&Value]) -> Vec<Result<(), ErrorPayload>> {
+        let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        self.plugin
+            .validate_batch(&self.api_version, &self.kind, &specs)
+    }
+
+    fn generate_batch(&self, apps: &[&Value]) -> Vec<Result<Vec<Value>, ErrorPayload>> {
+        let apps: Vec<String> = apps.iter().map(|a| a.to_string()).collect();
+        self.plugin
+            .generate_batch(&self.api_version, &self.kind, &apps)
     }
 }
 

@@ -40,6 +40,24 @@ pub trait DynGenerator: Send + Sync {
         let objects = self.generate(&app)?;
         serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
     }
+
+    /// Whether the host should hand this generator many apps at once
+    /// ([`validate_batch`](DynGenerator::validate_batch),
+    /// [`generate_batch`](DynGenerator::generate_batch)): true for a plugin in a worker
+    /// process, where one round trip per batch is what keeps the cost per app small.
+    fn prefers_batches(&self) -> bool {
+        false
+    }
+
+    /// [`validate`](DynGenerator::validate) on many specs; one result per spec, in order.
+    fn validate_batch(&self, specs: &[&Value]) -> Vec<Result<(), ErrorPayload>> {
+        specs.iter().map(|s| self.validate(s)).collect()
+    }
+
+    /// [`generate`](DynGenerator::generate) on many apps; one result per app, in order.
+    fn generate_batch(&self, apps: &[&Value]) -> Vec<Result<Vec<Value>, ErrorPayload>> {
+        apps.iter().map(|a| self.generate(a)).collect()
+    }
 }
 
 /// Wraps a typed generator as a [`DynGenerator`].

@@ -1,0 +1,120 @@
+//! One plugin of a run, whichever way it runs: loaded into kure ([`LoadedPlugin`]) or in a
+//! sandboxed worker process ([`WorkerPlugin`]). Everything that only needs to know *which*
+//! plugin it is (name, version, library, bytes, signer, mode) goes through this type.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kure_plugin_api::sdk::DynGenerator;
+
+use super::worker::WorkerPlugin;
+use super::LoadedPlugin;
+use crate::isolation::Isolation;
+use crate::trust::Admission;
+
+/// A plugin the engine uses, in its isolation mode.
+#[derive(Clone)]
+pub enum PluginHandle {
+    /// Loaded into kure's process.
+    InProcess(Arc<LoadedPlugin>),
+    /// Running in a sandboxed worker process.
+    Process(Arc<WorkerPlugin>),
+}
+
+macro_rules! field {
+    ($self:ident, $f:ident) => {
+        match $self {
+            PluginHandle::InProcess(p) => &p.$f,
+            PluginHandle::Process(p) => &p.$f,
+        }
+    };
+}
+
+impl PluginHandle {
+    /// Plugin name.
+    pub fn name(&self) -> &str {
+        field!(self, name)
+    }
+
+    /// Plugin version.
+    pub fn version(&self) -> &str {
+        field!(self, version)
+    }
+
+    /// `name@version`.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name(), self.version())
+    }
+
+    /// Description.
+    pub fn description(&self) -> &str {
+        field!(self, description)
+    }
+
+    /// Author.
+    pub fn author(&self) -> &str {
+        field!(self, author)
+    }
+
+    /// The library file.
+    pub fn path(&self) -> &Path {
+        field!(self, path)
+    }
+
+    /// SHA-256 of the library's bytes, hex.
+    pub fn sha256(&self) -> &str {
+        field!(self, sha256)
+    }
+
+    /// How the library was admitted (signer, or unsigned).
+    pub fn admission(&self) -> &Admission {
+        field!(self, admission)
+    }
+
+    /// Where its code runs.
+    pub fn isolation(&self) -> Isolation {
+        match self {
+            PluginHandle::InProcess(_) => Isolation::InProcess,
+            PluginHandle::Process(_) => Isolation::Process,
+        }
+    }
+
+    /// Its generators, one per GVK, in registration order.
+    pub fn generators(&self) -> Vec<Arc<dyn DynGenerator>> {
+        match self {
+            PluginHandle::InProcess(p) => p.generators.clone(),
+            PluginHandle::Process(p) => p.generators(),
+        }
+    }
+
+    /// Calls the plugin's `shutdown` (once, if it was initialized); a worker then exits. What a
+    /// worker printed joins kure's plugin-output capture (shown with `-v`). In-process, a
+    /// failing shutdown ends kure (see [`crate::contain`]); a worker's is returned.
+    pub fn shutdown(&self) -> Result<(), String> {
+        match self {
+            PluginHandle::InProcess(p) => {
+                p.shutdown();
+                Ok(())
+            }
+            PluginHandle::Process(p) => p.shutdown().map_err(|e| e.message),
+        }
+    }
+}
+
+impl From<Arc<LoadedPlugin>> for PluginHandle {
+    fn from(p: Arc<LoadedPlugin>) -> Self {
+        PluginHandle::InProcess(p)
+    }
+}
+
+impl From<LoadedPlugin> for PluginHandle {
+    fn from(p: LoadedPlugin) -> Self {
+        PluginHandle::InProcess(Arc::new(p))
+    }
+}
+
+impl From<Arc<WorkerPlugin>> for PluginHandle {
+    fn from(p: Arc<WorkerPlugin>) -> Self {
+        PluginHandle::Process(p)
+    }
+}
