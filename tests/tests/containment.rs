@@ -720,3 +720,181 @@ fn expect_failure_allowing_stdout(o: &std::process::Output, needles: &[&str]) ->
     }
     err
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same hostile plugin in process isolation: kure survives, names plugin, mode, what
+// happened and the app, writes nothing, and the store still works.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_crash_is_survived_in_process_isolation() {
+    for (kind, extra, what) in [
+        ("Exit0", &[][..], "exited with status 0"),
+        ("Abort", &[][..], "crashed with SIGABRT"),
+        ("Segfault", &[][..], "crashed with SIGSEGV"),
+        ("StackOverflow", &[][..], "crashed with SIG"),
+        ("DoublePanic", &[][..], "crashed with SIGABRT"),
+        (
+            "HugeAlloc",
+            &[][..],
+            "exceeded its memory limit of 2048 MiB",
+        ),
+        (
+            "Alloc3GiB",
+            &[][..],
+            "exceeded its memory limit of 2048 MiB",
+        ),
+        (
+            "Loop",
+            &["--plugin-timeout", "1"][..],
+            "did not return from generate within 1 s",
+        ),
+    ] {
+        let mut flags = vec!["--isolation", "process"];
+        flags.extend_from_slice(extra);
+        let err = contained(
+            kind,
+            &flags,
+            &["(in process isolation)", what, "kure stopped the worker"],
+        );
+        assert!(err.contains("during generate"), "{kind}: {err}");
+    }
+}
+
+#[test]
+fn a_smaller_memory_limit_is_named() {
+    contained(
+        "Alloc3GiB",
+        &["--isolation", "process", "--plugin-memory", "512MiB"],
+        &["exceeded its memory limit of 512 MiB"],
+    );
+}
+
+#[test]
+fn quiet_misbehaviour_is_harmless_in_process_isolation() {
+    for kind in ["PrintStdout", "ThreadPrint", "Chdir"] {
+        let s = Sandbox::new();
+        s.add_plugin(&hostile());
+        let f = s.write("p.yaml", &app(kind, "victim"));
+        let o = run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                "process",
+                "generate",
+                "-o",
+                "out",
+                "-f",
+            ])
+            .arg(&f));
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("HOSTILE"), "{kind}: {}", stderr(&o));
+        assert!(
+            s.path()
+                .join("out/default/victim/configmap-victim.yaml")
+                .is_file(),
+            "{kind}: the output is not where -o put it"
+        );
+        // -v shows what the worker printed, attributed to the plugin.
+        let o = run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                "process",
+                "-v",
+                "generate",
+                "-f",
+            ])
+            .arg(&f));
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        assert!(!stdout(&o).contains("HOSTILE"), "{kind}: {}", stdout(&o));
+        if kind == "PrintStdout" {
+            let err = stderr(&o);
+            assert!(
+                err.contains("[plugin hostile@0.1.0 (process isolation)]")
+                    && err.contains("HOSTILE-STDOUT-FROM-GENERATE"),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn path_like_names_are_refused_in_process_isolation_too() {
+    for (kind, needle) in [
+        ("PathKind", "kind `../../../escape`"),
+        ("PathName", "metadata.name `../../escape`"),
+        ("PathNamespace", "metadata.namespace `../..`"),
+    ] {
+        contained(kind, &["--isolation", "process"], &[needle]);
+    }
+}
+
+/// Runs one reporting hostile kind aimed at `target` and returns `data.outcome`.
+fn outcome(s: &Sandbox, kind: &str, target: &str, isolation: &str) -> String {
+    let f = s.write(
+        "p.yaml",
+        &format!(
+            "{}  annotations:\n    hostile.kure.dev/target: \"{target}\"\n",
+            app(kind, "victim")
+        ),
+    );
+    let o = run(s
+        .kure()
+        .args([
+            "--allow-unsigned",
+            "--isolation",
+            isolation,
+            "generate",
+            "-f",
+        ])
+        .arg(&f));
+    assert!(o.status.success(), "{kind} {isolation}: {}", stderr(&o));
+    let doc: serde_json::Value = serde_yaml::from_slice(
+        o.stdout
+            .strip_prefix(b"---\n".as_slice())
+            .unwrap_or(&o.stdout),
+    )
+    .unwrap();
+    doc["data"]["outcome"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_sandbox_refuses_writes_tcp_and_unix_sockets() {
+    // Landlock and seccomp bind root as well; each in-process control shows the attempt
+    // works when nothing refuses it.
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let file = s.path().join("written-by-plugin");
+    let target = file.display().to_string();
+    let refused = outcome(&s, "WriteFile", &target, "process");
+    assert!(refused.starts_with("refused:"), "{refused}");
+    assert!(!file.exists(), "the sandboxed plugin wrote a file");
+    assert_eq!(outcome(&s, "WriteFile", &target, "in-process"), "done");
+    assert!(file.exists());
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let refused = outcome(&s, "Connect", &addr, "process");
+    assert!(refused.starts_with("refused:"), "{refused}");
+    assert!(
+        listener.accept().is_err(),
+        "the sandboxed plugin reached the TCP listener"
+    );
+    assert_eq!(outcome(&s, "Connect", &addr, "in-process"), "done");
+
+    let sock = s.path().join("sock");
+    let unix = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    unix.set_nonblocking(true).unwrap();
+    let target = sock.display().to_string();
+    let refused = outcome(&s, "ConnectUnix", &target, "process");
+    assert!(refused.starts_with("refused:"), "{refused}");
+    assert!(
+        unix.accept().is_err(),
+        "the sandboxed plugin reached the UNIX socket"
+    );
+    assert_eq!(outcome(&s, "ConnectUnix", &target, "in-process"), "done");
+}
