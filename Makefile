@@ -41,6 +41,10 @@ demo: $(KURE) $(PLUGIN)
 	@echo "== kure generate -f examples/ -o out/"
 	KURE_HOME=$(DEMO_HOME) $(KURE) generate -f examples/ -o out
 	@find out -name '*.yaml' | sort
+	@echo "== kure --isolation process generate -f examples/  (plugin in a sandboxed worker: same bytes)"
+	KURE_HOME=$(DEMO_HOME) $(KURE) --isolation process generate -f examples/ | cmp - <(KURE_HOME=$(DEMO_HOME) $(KURE) generate -f examples/) && echo "identical output in both isolation modes"
+	@echo "== kure plugins status  (hash, signature, load in a sandboxed worker, initialize, health_check, shutdown)"
+	KURE_HOME=$(DEMO_HOME) $(KURE) plugins status
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -1,6 +1,8 @@
 //! `kure plugins status`: every check an installed plugin must pass, run one by one, so an
 //! operator sees which one fails: recorded hash, trusted signature, the lock's pins, loading,
-//! `initialize`, `health_check` and `shutdown` (with their times).
+//! `initialize`, `health_check` and `shutdown` (with their times). The plugin runs in a
+//! sandboxed worker process, so one that crashes fails its check and the others are still
+//! checked.
 //!
 //! Checks stop at the first failure before loading: a library whose bytes or signer are not
 //! what they should be is never run.
@@ -11,6 +13,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::lockfile::Lock;
+use crate::plugin::worker::{WorkerOptions, WorkerPlugin};
 use crate::plugin::{admit, read_library};
 use crate::store::{IndexEntry, Store};
 use crate::trust::TrustPolicy;
@@ -71,6 +74,7 @@ pub fn plugins_status(
     policy: &TrustPolicy,
     lock: Option<&Lock>,
     names: &[String],
+    worker: &WorkerOptions,
 ) -> Result<Vec<PluginStatus>, Error> {
     let index = store.read_index()?;
     for n in names {
@@ -91,13 +95,19 @@ pub fn plugins_status(
         .plugins
         .iter()
         .filter(|e| names.is_empty() || names.contains(&e.name))
-        .map(|e| one(store, policy, lock, e))
+        .map(|e| one(store, policy, lock, e, worker))
         .collect())
 }
 
-fn one(store: &Store, policy: &TrustPolicy, lock: Option<&Lock>, e: &IndexEntry) -> PluginStatus {
+fn one(
+    store: &Store,
+    policy: &TrustPolicy,
+    lock: Option<&Lock>,
+    e: &IndexEntry,
+    worker: &WorkerOptions,
+) -> PluginStatus {
     let mut checks = Vec::new();
-    run_checks(store, policy, lock, e, &mut checks);
+    run_checks(store, policy, lock, e, worker, &mut checks);
     PluginStatus {
         name: e.name.clone(),
         version: e.version.clone(),
@@ -111,6 +121,7 @@ fn run_checks(
     policy: &TrustPolicy,
     lock: Option<&Lock>,
     e: &IndexEntry,
+    worker: &WorkerOptions,
     checks: &mut Vec<Check>,
 ) {
     let path = store.library_path(e);
@@ -168,22 +179,36 @@ fn run_checks(
         ));
     }
     let start = Instant::now();
-    let plugin = match admitted.load() {
+    let plugin = match WorkerPlugin::spawn(
+        &path,
+        admitted.bytes(),
+        &admitted.sha256,
+        admitted.admission.clone(),
+        worker,
+    ) {
         Ok(p) => p,
         Err(err) => return checks.push(fail("load", err.to_string())),
     };
-    checks.push(pass("load", "in-process (contained)", micros(start)));
-    let start = Instant::now();
-    if let Err(err) = plugin.initialize() {
-        return checks.push(fail("initialize", err));
+    let sandbox = if plugin.sandbox_warnings.is_empty() {
+        "in a sandboxed worker process".to_owned()
+    } else {
+        format!(
+            "in a worker process, sandbox incomplete: {}",
+            plugin.sandbox_warnings.join("; ")
+        )
+    };
+    checks.push(pass("load", sandbox, micros(start)));
+    match plugin.initialize() {
+        Ok(t) => checks.push(pass("initialize", "ok", Some(t.initialize_us))),
+        Err(err) => return checks.push(fail("initialize", err.message)),
     }
-    checks.push(pass("initialize", "ok", micros(start)));
-    let start = Instant::now();
     match plugin.health_check() {
-        Ok(()) => checks.push(pass("health_check", "healthy", micros(start))),
-        Err(err) => checks.push(fail("health_check", err)),
+        Ok(t) => checks.push(pass("health_check", "healthy", Some(t.health_check_us))),
+        Err(err) => return checks.push(fail("health_check", err.message)),
     }
     let start = Instant::now();
-    plugin.shutdown();
-    checks.push(pass("shutdown", "ok", micros(start)));
+    match plugin.shutdown() {
+        Ok(()) => checks.push(pass("shutdown", "ok", micros(start))),
+        Err(err) => checks.push(fail("shutdown", err.message)),
+    }
 }

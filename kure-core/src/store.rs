@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::gvk::Gvk;
-use crate::plugin::{load_admitted, LoadedPlugin};
+use crate::plugin::worker::{WorkerOptions, WorkerPlugin};
 use crate::registry::StackRegistry;
 use crate::trust::{signature_path, TrustPolicy};
 
@@ -154,9 +154,30 @@ fn valid_version(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_'))
 }
 
-fn entry_from_plugin(p: &LoadedPlugin, library: PathBuf) -> Result<(IndexEntry, Metadata), Error> {
+/// Everything the index records of a plugin, asked of it in a sandboxed worker; the worker
+/// is ended afterwards.
+fn entry_from_plugin(
+    p: &std::sync::Arc<WorkerPlugin>,
+    library: PathBuf,
+) -> Result<(IndexEntry, Metadata), Error> {
+    let result = entry_from_worker(p, library);
+    let shutdown = p.shutdown();
+    let (entry, metadata) = result?;
+    shutdown.map_err(|e| {
+        store_err(format!(
+            "{}; nothing was installed",
+            crate::util::shown_message(&e.message)
+        ))
+    })?;
+    Ok((entry, metadata))
+}
+
+fn entry_from_worker(
+    p: &std::sync::Arc<WorkerPlugin>,
+    library: PathBuf,
+) -> Result<(IndexEntry, Metadata), Error> {
     let gvks: Vec<IndexedGvk> = p
-        .generators
+        .generators()
         .iter()
         .map(|g| {
             let failed = |what: &str, e: kure_plugin_api::abi::ErrorPayload| {
@@ -310,15 +331,18 @@ impl Store {
         })
     }
 
-    /// Verifies `library` (signature at `sig` or `<library>.sig`), loads it once to read its
-    /// metadata, GVKs, schemas and documentation, copies library and signature into the store
-    /// and records an index entry. See the module docs for atomicity.
+    /// Verifies `library` (signature at `sig` or `<library>.sig`), runs the verified bytes in
+    /// a sandboxed worker (`worker`: its limits) to read its metadata, GVKs, schemas and
+    /// documentation, so installing never runs plugin code in kure; copies library and
+    /// signature into the store and records an index entry. See the module docs for
+    /// atomicity.
     pub fn install(
         &self,
         library: &Path,
         sig: Option<&Path>,
         policy: &TrustPolicy,
         replace: bool,
+        worker: &WorkerOptions,
     ) -> Result<InstallOutcome, Error> {
         let bytes = std::fs::read(library).map_err(|e| Error::io(library, e))?;
         let sig_path = sig.map_or_else(|| signature_path(library), Path::to_path_buf);
@@ -329,7 +353,13 @@ impl Store {
         };
         let digest = crate::trust::digest(&bytes);
         let admission = policy.check(library, &digest, sig_bytes.as_deref(), &sig_path)?;
-        let plugin = load_admitted(library, &bytes, &digest, admission)?;
+        let plugin = std::sync::Arc::new(WorkerPlugin::spawn(
+            library,
+            &bytes,
+            &crate::trust::digest_hex(&digest),
+            admission,
+            worker,
+        )?);
         if !valid_version(&plugin.version) {
             return Err(store_err(format!(
                 "plugin {} ({}) declares version `{}`, which is not usable as a directory name (letters, digits, `.`, `-`, `+`, `_`)",
@@ -478,9 +508,13 @@ impl Store {
         Ok(entry)
     }
 
-    /// Rebuilds the index from the libraries under `plugins/<name>/<version>/`, verifying and
-    /// loading each. Returns the new index.
-    pub fn rebuild_index(&self, policy: &TrustPolicy) -> Result<Index, Error> {
+    /// Rebuilds the index from the libraries under `plugins/<name>/<version>/`, verifying each
+    /// and reading it in a sandboxed worker. Returns the new index.
+    pub fn rebuild_index(
+        &self,
+        policy: &TrustPolicy,
+        worker: &WorkerOptions,
+    ) -> Result<Index, Error> {
         let _lock = self.lock()?;
         let dir = self.plugins_dir();
         let mut entries = Vec::new();
@@ -500,7 +534,7 @@ impl Store {
         for name_dir in names {
             for lib in crate::plugin::discover_libraries(&crate::plugin::PluginDirs(vec![name_dir]))
             {
-                let plugin = crate::plugin::load_plugin(&lib, policy)?;
+                let plugin = std::sync::Arc::new(WorkerPlugin::spawn_file(&lib, policy, worker)?);
                 let rel = lib.strip_prefix(&dir).unwrap_or(&lib).to_path_buf();
                 if seen.insert(plugin.name.clone()) {
                     let (entry, metadata) = entry_from_plugin(&plugin, rel)?;

@@ -192,7 +192,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         Command::Install { path, sig, replace } => {
             let policy = global.trust()?;
             let store = global.store();
-            match store.install(&path, sig.as_deref(), &policy, replace)? {
+            let (_, config) = global.home()?;
+            let worker = global.isolation_policy(&config)?.worker;
+            match store.install(&path, sig.as_deref(), &policy, replace, &worker)? {
                 InstallOutcome::AlreadyInstalled(e) => {
                     outln!(
                         "{}@{} is already installed (same sha256); nothing to do",
@@ -227,6 +229,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             outln!("uninstalled {}@{}", e.name, e.version);
         }
         Command::List { output } => {
+            let (_, config) = global.home()?;
+            let isolation = global.isolation_policy(&config)?;
+            let mode = |name: &str| isolation.requested(name).0.to_string();
             let store = global.store();
             let index = store.read_index()?;
             let rows: Vec<(IndexEntry, String)> = index
@@ -252,11 +257,15 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                                 e.version.clone(),
                                 gvks.join(","),
                                 short_fp(&e.signer).to_owned(),
+                                mode(&e.name),
                                 status.clone(),
                             ]
                         })
                         .collect();
-                    print_table(&["NAME", "VERSION", "GVKS", "SIGNER", "STATUS"], &table);
+                    print_table(
+                        &["NAME", "VERSION", "GVKS", "SIGNER", "ISOLATION", "STATUS"],
+                        &table,
+                    );
                 }
                 f => {
                     let v: Vec<Value> = rows
@@ -266,6 +275,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                                 "name": e.name, "version": e.version, "description": e.description,
                                 "gvks": e.gvks.iter().map(|g| format!("{}/{}", g.api_version, g.kind)).collect::<Vec<_>>(),
                                 "signer": e.signer, "sha256": e.sha256, "status": status,
+                                "isolation": mode(&e.name),
                             })
                         })
                         .collect();
@@ -274,6 +284,15 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Info { name, output } => {
+            let (_, config) = global.home()?;
+            let (mode, source) = global.isolation_policy(&config)?.requested(&name);
+            let from = match source {
+                kure_core::isolation::Source::Default => "the default".to_owned(),
+                kure_core::isolation::Source::PerPlugin => {
+                    format!("`plugins: {{{name}: ...}}` in config.yaml")
+                }
+                kure_core::isolation::Source::Global(from) => from,
+            };
             let store = global.store();
             let index = store.read_index()?;
             let e = index
@@ -294,7 +313,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                         e.description,
                         e.author
                     );
-                    outln!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
+                    outln!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}\nIsolation:   {mode} (from {from}; a lock pinning `process` raises it)", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
                     outln!("GVKs:");
                     for g in &metadata.gvks {
                         outln!(
@@ -309,6 +328,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 f => {
                     let mut v = serde_json::to_value(e)?;
                     v["status"] = json!(status.to_string());
+                    v["isolation"] = json!(mode.to_string());
                     v["gvks"] = serde_json::to_value(&metadata.gvks)?;
                     print_value(&v, f)?;
                 }
@@ -327,8 +347,15 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 Some(p) => Some(kure_core::lockfile::Lock::read(&p)?),
                 None => None,
             };
-            let report =
-                kure_core::status::plugins_status(&global.store(), &policy, lock.as_ref(), &names)?;
+            let (_, config) = global.home()?;
+            let worker = global.isolation_policy(&config)?.worker;
+            let report = kure_core::status::plugins_status(
+                &global.store(),
+                &policy,
+                lock.as_ref(),
+                &names,
+                &worker,
+            )?;
             match output {
                 Format::Table => {
                     let rows: Vec<Vec<String>> = report
@@ -367,7 +394,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         }
         Command::RebuildIndex => {
             let policy = global.trust()?;
-            let index = global.store().rebuild_index(&policy)?;
+            let (_, config) = global.home()?;
+            let worker = global.isolation_policy(&config)?.worker;
+            let index = global.store().rebuild_index(&policy, &worker)?;
             outln!("rebuilt the index: {} plugins", index.plugins.len());
         }
     }
