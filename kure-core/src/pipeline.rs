@@ -248,6 +248,17 @@ impl Sink {
     }
 }
 
+/// Apps per request to a plugin's worker while the previous part is rendered.
+const BATCH_PART: usize = 64;
+
+/// What became of one app of a batch.
+enum Part {
+    /// The plugin's own checks failed.
+    Invalid(Vec<Diagnostic>),
+    /// Generated (or failed to).
+    Generated(Result<Vec<Value>, Error>),
+}
+
 /// What a worker thread made of one raw document.
 enum Outcome {
     /// Blank document.
@@ -474,8 +485,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Validates and generates the documents set aside for batches, per GVK, each GVK's in
-    /// one request to its worker, and renders what came back on the pipeline's threads.
+    /// Validates and generates the documents set aside for batches, per GVK, in parts of
+    /// [`BATCH_PART`] apps per request to the plugin's worker; while the worker handles part
+    /// k+1, this thread renders part k.
     fn batches(&mut self, outcomes: &mut [Outcome], generate: bool) {
         let mut groups: BTreeMap<Gvk, Vec<usize>> = BTreeMap::new();
         for (i, o) in outcomes.iter().enumerate() {
@@ -487,7 +499,10 @@ impl Run<'_> {
             return;
         }
         let engine: &Engine = self.engine;
-        let jobs = self.options.jobs;
+        // Generation stops at the first problem, this chunk's included.
+        let mut generate = generate
+            && self.problems.is_empty()
+            && !outcomes.iter().any(|o| matches!(o, Outcome::Problems(_)));
         for (gvk, indices) in groups {
             let docs: Vec<Box<Document>> = indices
                 .iter()
@@ -499,42 +514,60 @@ impl Run<'_> {
                 )
                 .collect();
             let refs: Vec<&Document> = docs.iter().map(|d| &**d).collect();
-            let valid = engine.validate_batch(&gvk, &refs);
-            let mut to_generate = Vec::new();
-            let mut results: Vec<Option<Outcome>> = Vec::with_capacity(docs.len());
-            for (n, v) in valid.into_iter().enumerate() {
-                match v {
-                    Err(d) => results.push(Some(Outcome::Problems(d))),
-                    Ok(()) => {
-                        to_generate.push(n);
-                        results.push(None);
+            let mut results: Vec<Option<Outcome>> = (0..docs.len()).map(|_| None).collect();
+            let all: Vec<usize> = (0..docs.len()).collect();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (refs, gvk) = (&refs, &gvk);
+            let gen = generate;
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    let mut invalid = false;
+                    for part in all.chunks(BATCH_PART) {
+                        let batch: Vec<&Document> = part.iter().map(|&n| refs[n]).collect();
+                        let mut valid = Vec::new();
+                        let mut done: Vec<(usize, Part)> = Vec::new();
+                        for (&n, v) in part.iter().zip(engine.validate_batch(gvk, &batch)) {
+                            match v {
+                                Ok(()) => valid.push(n),
+                                Err(d) => {
+                                    invalid = true;
+                                    done.push((n, Part::Invalid(d)));
+                                }
+                            }
+                        }
+                        if gen && !invalid && !valid.is_empty() {
+                            let batch: Vec<&Document> = valid.iter().map(|&n| refs[n]).collect();
+                            done.extend(
+                                valid
+                                    .iter()
+                                    .copied()
+                                    .zip(engine.generate_batch(gvk, &batch))
+                                    .map(|(n, r)| (n, Part::Generated(r))),
+                            );
+                        }
+                        if tx.send(done).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for done in rx {
+                    for (n, part) in done {
+                        results[n] = Some(match part {
+                            Part::Invalid(d) => {
+                                generate = false;
+                                Outcome::Problems(d)
+                            }
+                            Part::Generated(Err(e)) => {
+                                Outcome::Problems(generate_problem(refs[n], e))
+                            }
+                            Part::Generated(Ok(objects)) => match render(refs[n], &objects) {
+                                Err(d) => Outcome::Problems(d),
+                                Ok(r) => Outcome::Done(docs[n].clone(), Some(r)),
+                            },
+                        });
                     }
                 }
-            }
-            // Generation stops at the first problem, this chunk's included.
-            let generate = generate
-                && self.problems.is_empty()
-                && !outcomes.iter().any(|o| matches!(o, Outcome::Problems(_)))
-                && results.iter().all(Option::is_none);
-            if generate && !to_generate.is_empty() {
-                let batch: Vec<&Document> = to_generate.iter().map(|&n| refs[n]).collect();
-                let generated: Vec<(usize, Result<Vec<Value>, Error>)> = to_generate
-                    .iter()
-                    .copied()
-                    .zip(engine.generate_batch(&gvk, &batch))
-                    .collect();
-                let rendered = par_map(&generated, jobs, |(n, r)| match r {
-                    Ok(objects) => render(refs[*n], objects),
-                    Err(_) => Err(Vec::new()),
-                });
-                for ((n, r), out) in generated.into_iter().zip(rendered) {
-                    results[n] = Some(match (r, out) {
-                        (Err(e), _) => Outcome::Problems(generate_problem(refs[n], e)),
-                        (Ok(_), Err(d)) => Outcome::Problems(d),
-                        (Ok(_), Ok(rendered)) => Outcome::Done(docs[n].clone(), Some(rendered)),
-                    });
-                }
-            }
+            });
             for ((i, doc), r) in indices.into_iter().zip(docs).zip(results) {
                 outcomes[i] = r.unwrap_or(Outcome::Done(doc, None));
             }

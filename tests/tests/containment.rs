@@ -898,3 +898,144 @@ fn the_sandbox_refuses_writes_tcp_and_unix_sockets() {
     );
     assert_eq!(outcome(&s, "ConnectUnix", &target, "in-process"), "done");
 }
+
+#[test]
+fn inspection_and_install_run_plugin_code_only_in_the_sandbox() {
+    // The fixture's ELF constructor writes a trace file: inside a worker the sandbox refuses
+    // that write, so a trace means the library ran in kure's own process.
+    let s = Sandbox::new();
+    let trace = s.path().join("trace");
+    let traced = rawabi(&s, "plugins", &format!("trace:{}", trace.display()));
+    // A GVK nobody provides: every plugin-directory library is inspected, in a worker.
+    let other = s.write(
+        "other.yaml",
+        "apiVersion: nobody.kure.dev/v1\nkind: Nothing\nmetadata:\n  name: x\n",
+    );
+    expect_failure(&s.generate_unsigned(&other), &["no generator for"]);
+    assert!(!trace.exists(), "inspection ran the library in kure");
+    // `gvks` and `explain` inspect the same way.
+    let o = run(s.kure().args(["--allow-unsigned", "gvks"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Raw"), "{}", stdout(&o));
+    assert!(!trace.exists(), "gvks ran the library in kure");
+    // Process isolation: used, never in kure.
+    let f = raw_app(&s);
+    let o = run(s
+        .kure()
+        .args([
+            "--allow-unsigned",
+            "--isolation",
+            "process",
+            "generate",
+            "-f",
+        ])
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!trace.exists(), "process isolation ran the library in kure");
+    // Installing reads metadata, schemas and docs in a worker too.
+    ok(s.kure()
+        .args(["--allow-unsigned", "plugins", "install"])
+        .arg(&traced));
+    assert!(!trace.exists(), "install ran the library in kure");
+    let o = run(s.kure().args(["--allow-unsigned", "plugins", "status"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!trace.exists(), "status ran the library in kure");
+    // Control: the default mode loads it in-process for the app that needs it.
+    std::fs::remove_file(&traced).unwrap();
+    let o = s.generate_unsigned(&f);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        trace.exists(),
+        "the constructor trace does not work in-process"
+    );
+}
+
+#[test]
+fn a_lock_pinned_to_process_never_runs_in_process() {
+    let s = Sandbox::new();
+    let trace = s.path().join("trace");
+    let lib = rawabi(&s, "plugins", &format!("trace:{}", trace.display()));
+    let f = raw_app(&s);
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "--isolation", "process", "lock", "-f"])
+        .arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lock = std::fs::read_to_string(s.path().join("kure.lock")).unwrap();
+    assert!(lock.contains("isolation: process"), "{lock}");
+    assert!(lock.contains(&sha256_hex(&lib)), "{lock}");
+    // Nothing asks for a mode: the lock's `process` wins, in a worker.
+    let o = s.generate_unsigned(&f);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!trace.exists(), "a process-pinned plugin ran in kure");
+    // Explicitly in-process: refused, naming the lock and the setting.
+    for args in [&["--isolation", "in-process"][..]] {
+        let o = run(s
+            .kure()
+            .arg("--allow-unsigned")
+            .args(args)
+            .args(["generate", "-f"])
+            .arg(&f));
+        expect_failure(
+            &o,
+            &["kure.lock", "process isolation", "--isolation in-process"],
+        );
+    }
+    s.write(
+        "home/config.yaml",
+        "plugins:\n  rawabi:\n    isolation: in-process\n",
+    );
+    expect_failure(
+        &s.generate_unsigned(&f),
+        &["kure.lock", "plugins: {rawabi: {isolation: in-process}}"],
+    );
+    assert!(!trace.exists(), "a process-pinned plugin ran in kure");
+    // `plugins list`/`info` and the config's per-plugin entry agree on the mode.
+    s.write(
+        "home/config.yaml",
+        "plugins:\n  rawabi:\n    isolation: process\n",
+    );
+    ok(s.kure()
+        .args(["--allow-unsigned", "plugins", "install"])
+        .arg(&lib));
+    let o = run(s.kure().args(["plugins", "list", "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["isolation"], "process", "{v}");
+    let o = run(s.kure().args(["plugins", "info", "rawabi"]));
+    assert!(
+        stdout(&o).contains("Isolation:   process"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn isolation_settings_are_checked() {
+    let s = Sandbox::new();
+    let f = s.write("a.yaml", &app("Trace", "x"));
+    let o = run(s
+        .kure()
+        .args(["--isolation", "sandbox", "generate", "-f"])
+        .arg(&f));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("use `in-process` or `process`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(s
+        .kure()
+        .args(["--plugin-memory", "12", "generate", "-f"])
+        .arg(&f));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("outside 64MiB..1TiB"), "{}", stderr(&o));
+    s.write("home/config.yaml", "isolation: jail\n");
+    let o = run(s.kure().args(["generate", "-f"]).arg(&f));
+    expect_failure(&o, &["config.yaml", "isolation"]);
+    s.write(
+        "home/config.yaml",
+        "plugins:\n  x:\n    isolaton: process\n",
+    );
+    let o = run(s.kure().args(["generate", "-f"]).arg(&f));
+    expect_failure(&o, &["config.yaml", "isolaton"]);
+}

@@ -580,40 +580,26 @@ impl DynGenerator for PluginGenerator {
     }
 
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
+        self.validate_json(&spec.to_string())
+    }
+
+    /// The spec's JSON goes to the plugin as is (the worker gets JSON text).
+    fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
         let Some(v) = &self.validator else {
             return Ok(());
         };
-        let spec = spec.to_string();
         self.shared
             .audited(
                 "validate",
                 Some(&self.gvk),
-                || v.validate(spec.as_str().into()).into_result(),
+                || v.validate(spec.into()).into_result(),
                 |e| ErrorPayload::from_str_lossy(e).kind,
             )
             .map_err(|e| ErrorPayload::from_str_lossy(&e))
     }
 
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
-        self.shared.ensure_initialized().map_err(|m| ErrorPayload {
-            kind: "initialize".to_owned(),
-            message: format!("{} failed to start: {m}", self.shared.who),
-            issues: Vec::new(),
-        })?;
-        let request = app.to_string();
-        let out = self
-            .shared
-            .audited(
-                "generate",
-                Some(&self.gvk),
-                || {
-                    self.generator
-                        .generate(request.as_str().into())
-                        .into_result()
-                },
-                |e| ErrorPayload::from_str_lossy(e).kind,
-            )
-            .map_err(|e| ErrorPayload::from_str_lossy(&e))?;
+        let out = self.generate_json(&app.to_string())?;
         match serde_json::from_str::<Value>(&out) {
             Ok(Value::Array(objects)) => Ok(objects),
             Ok(other) => Err(invalid_output(format!(
@@ -625,6 +611,26 @@ impl DynGenerator for PluginGenerator {
             ))),
             Err(e) => Err(invalid_output(format!("returned invalid JSON ({e})"))),
         }
+    }
+
+    /// Request and answer cross as JSON text, untouched: in a worker they go straight on to
+    /// kure, which parses and checks the answer ([`generate`](Self::generate) here).
+    fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
+        self.shared.ensure_initialized().map_err(|m| ErrorPayload {
+            kind: "initialize".to_owned(),
+            message: format!("{} failed to start: {m}", self.shared.who),
+            issues: Vec::new(),
+        })?;
+        let out = self
+            .shared
+            .audited(
+                "generate",
+                Some(&self.gvk),
+                || self.generator.generate(request.into()).into_result(),
+                |e| ErrorPayload::from_str_lossy(e).kind,
+            )
+            .map_err(|e| ErrorPayload::from_str_lossy(&e))?;
+        Ok(out.into())
     }
 
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {

@@ -53,6 +53,38 @@ fn time_pipeline(engine: &Engine, docs: &[Document]) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
 }
 
+/// [`time_pipeline`] on built-ins without the containment hardening a built-in app gets: no
+/// object shape and path checks (`Engine::generate_one` adds them), and the YAML not copied
+/// into the spool that holds output until the run succeeds.
+fn time_unhardened(engine: &Engine, docs: &[Document]) -> f64 {
+    let start = Instant::now();
+    let mut bytes = 0;
+    for d in docs {
+        engine.validate(std::slice::from_ref(d)).expect("valid");
+        let entry = engine.registry().get(&d.gvk).expect("registered");
+        for o in entry.generator.generate(&d.value).expect("generate") {
+            bytes += kure_core::object_yaml(&o).expect("yaml").len();
+        }
+    }
+    assert!(bytes > 0);
+    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+}
+
+/// [`time_pipeline`] with the hardening: checked objects, YAML copied into a spool.
+fn time_hardened(engine: &Engine, docs: &[Document]) -> f64 {
+    let start = Instant::now();
+    let mut spool: Vec<u8> = Vec::new();
+    for d in docs {
+        engine.validate(std::slice::from_ref(d)).expect("valid");
+        for o in engine.generate_one(d).expect("generate") {
+            spool.extend_from_slice(b"---\n");
+            spool.extend_from_slice(kure_core::object_yaml(&o).expect("yaml").as_bytes());
+        }
+    }
+    assert!(!std::hint::black_box(&spool).is_empty());
+    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -97,6 +129,17 @@ fn main() {
         }
     }
     let (bm, pm, bpm, ppm) = (median(b), median(p), median(bp), median(pp));
+    let (mut plain, mut hard) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        if r % 2 == 0 {
+            plain.push(time_unhardened(&engine, &builtin));
+            hard.push(time_hardened(&engine, &builtin));
+        } else {
+            hard.push(time_hardened(&engine, &builtin));
+            plain.push(time_unhardened(&engine, &builtin));
+        }
+    }
+    let (plain, hard) = (median(plain), median(hard));
     // Where a built-in app's time goes.
     let objects: Vec<Vec<serde_json::Value>> = builtin
         .iter()
@@ -124,8 +167,9 @@ fn main() {
         median(render)
     );
     println!(
-        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}}}",
+        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}, \"unhardened_us\": {plain:.2}, \"hardened_us\": {hard:.2}, \"hardening_ratio\": {:.3}}}",
         pm / bm,
-        ppm / bpm
+        ppm / bpm,
+        hard / plain
     );
 }
