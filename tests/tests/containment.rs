@@ -969,18 +969,20 @@ fn a_lock_pinned_to_process_never_runs_in_process() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!trace.exists(), "a process-pinned plugin ran in kure");
     // Explicitly in-process: refused, naming the lock and the setting.
-    for args in [&["--isolation", "in-process"][..]] {
-        let o = run(s
-            .kure()
-            .arg("--allow-unsigned")
-            .args(args)
-            .args(["generate", "-f"])
-            .arg(&f));
-        expect_failure(
-            &o,
-            &["kure.lock", "process isolation", "--isolation in-process"],
-        );
-    }
+    let o = run(s
+        .kure()
+        .args([
+            "--allow-unsigned",
+            "--isolation",
+            "in-process",
+            "generate",
+            "-f",
+        ])
+        .arg(&f));
+    expect_failure(
+        &o,
+        &["kure.lock", "process isolation", "--isolation in-process"],
+    );
     s.write(
         "home/config.yaml",
         "plugins:\n  rawabi:\n    isolation: in-process\n",
