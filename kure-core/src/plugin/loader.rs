@@ -30,10 +30,7 @@ pub(crate) fn seal_bytes(bytes: &[u8]) -> io::Result<PathBuf> {
     let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
     file.write_all(bytes)?;
     let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-    // SAFETY: fcntl on a valid fd with F_ADD_SEALS and an int argument.
-    if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    add_seals(fd, seals)?;
     // Keep the fd open for the life of the process (see the module docs).
     std::mem::forget(file);
     Ok(PathBuf::from(format!("/proc/self/fd/{fd}")))
@@ -55,4 +52,23 @@ pub(crate) fn seal_bytes(bytes: &[u8]) -> io::Result<PathBuf> {
     let path = dir.join(format!("plugin-{}.{ext}", N.fetch_add(1, Ordering::SeqCst)));
     std::fs::write(&path, bytes)?;
     Ok(path)
+}
+
+/// `fcntl(F_ADD_SEALS)`. Sealing against writes fails with `EBUSY` while the kernel still
+/// holds a transient reference to one of the file's pages (seen on a loaded machine right
+/// after the write), so that is retried for up to a second.
+#[cfg(target_os = "linux")]
+pub(crate) fn add_seals(fd: i32, seals: i32) -> io::Result<()> {
+    for attempt in 0..50 {
+        // SAFETY: fcntl on a valid fd with F_ADD_SEALS and an int argument.
+        if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) || attempt == 49 {
+            return Err(e);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
 }

@@ -988,22 +988,22 @@ pub enum WorkerError {
     #[error(transparent)]
     Load(#[from] super::LoadError),
     /// The sealed memfd could not be made.
-    #[error("plugin {} (in process isolation): cannot stage the library for its worker: {source}", path.display())]
+    #[error("plugin {} (in process isolation): cannot stage the library for its worker: {reason}", path.display())]
     Stage {
         /// The library.
         path: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (in the message; not a separate cause, so it is shown once).
+        reason: io::Error,
     },
     /// The worker process could not be started.
-    #[error("plugin {} (in process isolation): cannot start its worker `{} {WORKER_SUBCOMMAND}`: {source}", path.display(), exe.display())]
+    #[error("plugin {} (in process isolation): cannot start its worker `{} {WORKER_SUBCOMMAND}`: {reason}", path.display(), exe.display())]
     Spawn {
         /// The library.
         path: PathBuf,
         /// The kure binary.
         exe: PathBuf,
-        /// The OS error.
-        source: io::Error,
+        /// The OS error (in the message; not a separate cause, so it is shown once).
+        reason: io::Error,
     },
     /// The worker refused to serve: the library could not be loaded or registered (the same
     /// message as in-process), the sandbox could not be applied, or the versions differ.
@@ -1360,10 +1360,7 @@ fn seal_memfd(bytes: &[u8]) -> io::Result<OwnedFd> {
     let mut file = std::fs::File::from(fd);
     file.write_all(bytes)?;
     let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-    // SAFETY: fcntl(F_ADD_SEALS) on a valid fd with an integer argument.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    super::loader::add_seals(file.as_raw_fd(), seals)?;
     Ok(file.into())
 }
 
@@ -1749,9 +1746,9 @@ impl WorkerPlugin {
         admission: Admission,
         opts: &WorkerOptions,
     ) -> Result<Self, WorkerError> {
-        let memfd = seal_memfd(bytes).map_err(|source| WorkerError::Stage {
+        let memfd = seal_memfd(bytes).map_err(|reason| WorkerError::Stage {
             path: path.to_path_buf(),
-            source,
+            reason,
         })?;
         let launch = Launch {
             exe: opts
@@ -1767,10 +1764,10 @@ impl WorkerPlugin {
         let output = Arc::new(OutputTail::default());
         let file_who = format!("plugin library {}", path.display());
         let (proc, ready) = launch.start(&file_who, &output).map_err(|e| match e {
-            StartError::Spawn(source) => WorkerError::Spawn {
+            StartError::Spawn(reason) => WorkerError::Spawn {
                 path: path.to_path_buf(),
                 exe: launch.exe.clone(),
-                source,
+                reason,
             },
             StartError::Refused(r) => WorkerError::Refused {
                 path: path.to_path_buf(),
