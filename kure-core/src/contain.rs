@@ -503,13 +503,7 @@ fn install_signal_handlers() {
             libc::sigaltstack(&new, std::ptr::null_mut());
         }
     }
-    for sig in [
-        libc::SIGSEGV,
-        libc::SIGBUS,
-        libc::SIGILL,
-        libc::SIGFPE,
-        libc::SIGABRT,
-    ] {
+    for sig in FATAL_SIGNALS {
         // SAFETY: installs a handler that only uses async-signal-safe operations.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
@@ -612,6 +606,16 @@ pub fn capture_output(who: &str, bytes: &[u8]) {
         raw_write(fd, b"\n");
     }
 }
+
+/// The signals kure turns into a paragraph in-process (and a worker gives back their default
+/// action, so its host sees the real signal).
+pub(crate) const FATAL_SIGNALS: [i32; 5] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+];
 
 fn capture_len() -> u64 {
     let fd = CAPTURE_FD.load(Ordering::Relaxed);

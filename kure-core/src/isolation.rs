@@ -114,14 +114,6 @@ impl IsolationPolicy {
             _ => Ok(mode),
         }
     }
-
-    /// Whether any plugin may run in process isolation.
-    pub fn any_process(&self) -> bool {
-        self.global
-            .as_ref()
-            .is_some_and(|(m, _)| *m == Isolation::Process)
-            || self.per_plugin.values().any(|m| *m == Isolation::Process)
-    }
 }
 
 #[cfg(test)]

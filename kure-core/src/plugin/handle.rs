@@ -107,12 +107,6 @@ impl From<Arc<LoadedPlugin>> for PluginHandle {
     }
 }
 
-impl From<LoadedPlugin> for PluginHandle {
-    fn from(p: LoadedPlugin) -> Self {
-        PluginHandle::InProcess(Arc::new(p))
-    }
-}
-
 impl From<Arc<WorkerPlugin>> for PluginHandle {
     fn from(p: Arc<WorkerPlugin>) -> Self {
         PluginHandle::Process(p)

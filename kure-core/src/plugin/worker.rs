@@ -579,13 +579,7 @@ fn restore_output() -> io::Result<()> {
 /// The fatal signals get their default action back: the worker must die of the real signal,
 /// which the host reports (kure's in-process handlers would turn it into `exit(1)`).
 fn default_fatal_signals() {
-    for sig in [
-        libc::SIGSEGV,
-        libc::SIGBUS,
-        libc::SIGILL,
-        libc::SIGFPE,
-        libc::SIGABRT,
-    ] {
+    for sig in crate::contain::FATAL_SIGNALS {
         // SAFETY: resets one signal's disposition to the default; no handler code involved.
         unsafe {
             libc::signal(sig, libc::SIG_DFL);
