@@ -52,11 +52,12 @@ enum Command {
     Trust(commands::trust::Args),
     Lock(commands::lock::Args),
     Version(commands::version::Args),
-    #[command(hide = true, name = "__plugin-worker")]
-    Worker(commands::worker::Args),
 }
 
 fn main() -> ExitCode {
+    if commands::worker::requested() {
+        commands::worker::main();
+    }
     let Cli {
         mut global,
         command,
@@ -68,11 +69,7 @@ fn main() -> ExitCode {
         eprintln!("error: cannot set up plugin containment: {e}");
         return ExitCode::from(1);
     }
-    // The worker reads no configuration: everything it needs comes from its parent.
-    let result = match command {
-        Command::Worker(_) => run(&global, command),
-        _ => global.fix().and_then(|()| run(&global, command)),
-    };
+    let result = global.fix().and_then(|()| run(&global, command));
     let code = match result {
         Ok(()) => 0,
         Err(e) => {
@@ -99,7 +96,6 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Trust(a) => commands::trust::execute(global, a),
         Command::Lock(a) => commands::lock::execute(global, a),
         Command::Version(a) => commands::version::execute(global, a),
-        Command::Worker(a) => commands::worker::execute(global, a),
     }
 }
 

@@ -13,8 +13,11 @@ use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
 use crate::isolation::{Isolation, IsolationPolicy};
 use crate::lockfile::Lock;
-use crate::plugin::worker::WorkerPlugin;
-use crate::plugin::{admit, discover_checked, plugin_dirs, read_library, Admitted, PluginHandle};
+use crate::plugin::worker::{Starting, WorkerPlugin};
+use crate::plugin::{
+    admit, discover_checked, plugin_dirs, read_library, read_staged, Admitted, LoadError,
+    PluginHandle, Sealed, Staging,
+};
 use crate::registry::{Provider, StackRegistry};
 use crate::store::{Index, IndexEntry, IndexedGvk, Store};
 use crate::trust::TrustPolicy;
@@ -45,6 +48,16 @@ struct Inspection {
     /// The worker that inspected it, kept while it may still serve the plugin.
     worker: Option<Arc<WorkerPlugin>>,
 }
+
+/// A worker for a library about to be used: started before the library was read (so starting
+/// it overlapped reading and hashing), or already running it after an inspection.
+enum Worker {
+    Starting(Starting),
+    Running(Arc<WorkerPlugin>),
+}
+
+/// A library read into sealed memory, and the SHA-256 of its bytes.
+type ReadLibrary = (Sealed, [u8; 32]);
 
 /// Built-in generators plus plugins, loaded on demand.
 pub struct Engine {
@@ -144,13 +157,50 @@ impl Engine {
             )?;
         }
         let label = format!("{}@{}", entry.name, entry.version);
+        let (read, worker) = self.read_for(&path, &entry.name, gvk)?;
         let admitted = admit(
             &path,
-            read_library(&path)?,
+            read,
             &self.options.trust,
             Some((&label, &entry.sha256)),
         )?;
-        self.load_checked(admitted, Some(gvk), (&entry.name, &entry.version), None)
+        self.load_checked(admitted, Some(gvk), (&entry.name, &entry.version), worker)
+    }
+
+    /// Reads the library at `path` for plugin `name`. When that plugin is going to run in
+    /// process isolation, its worker process starts first: it execs and applies its sandbox
+    /// while kure reads, hashes and checks the library, and it runs none of the library until
+    /// every check passed ([`Starting::finish`] in [`Self::load_checked`]).
+    fn read_for(
+        &self,
+        path: &std::path::Path,
+        name: &str,
+        gvk: &str,
+    ) -> Result<(ReadLibrary, Option<Worker>), Error> {
+        let pinned = self
+            .lock
+            .as_ref()
+            .and_then(|l| l.pins.get(gvk))
+            .and_then(|p| p.isolation);
+        if !matches!(
+            self.options.isolation.choose(name, pinned),
+            Ok(Isolation::Process)
+        ) {
+            return Ok((read_library(path)?, None));
+        }
+        let (staging, starting) = self.start_worker(path)?;
+        let r = read_staged(staging, path)?;
+        Ok((r, Some(Worker::Starting(starting))))
+    }
+
+    /// A staging memfd for the library at `path` and a worker started with it.
+    fn start_worker(&self, path: &std::path::Path) -> Result<(Staging, Starting), Error> {
+        let staging = Staging::new().map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let starting = WorkerPlugin::start(path, &staging, &self.options.isolation.worker)?;
+        Ok((staging, starting))
     }
 
     /// The one way a library becomes a plugin of this run. `known` is the name and version
@@ -164,7 +214,7 @@ impl Engine {
         admitted: Admitted,
         gvk: Option<&str>,
         known: (&str, &str),
-        worker: Option<Arc<WorkerPlugin>>,
+        worker: Option<Worker>,
     ) -> Result<(), Error> {
         let pin = match (&self.lock, gvk) {
             (Some(lock), Some(gvk)) => {
@@ -189,17 +239,20 @@ impl Engine {
             })?;
         let handle = match mode {
             Isolation::Process => PluginHandle::Process(match worker {
-                Some(w) => w,
+                Some(Worker::Running(w)) => w,
+                Some(Worker::Starting(s)) => {
+                    Arc::new(s.finish(&admitted.sha256, admitted.admission.clone())?)
+                }
                 None => Arc::new(WorkerPlugin::spawn(
                     &admitted.path,
-                    admitted.bytes(),
+                    admitted.library(),
                     &admitted.sha256,
                     admitted.admission.clone(),
                     &self.options.isolation.worker,
                 )?),
             }),
             Isolation::InProcess => {
-                if let Some(w) = worker {
+                if let Some(Worker::Running(w)) = worker {
                     // It only answered the inspection; nothing of it is used.
                     let _ = w.shutdown();
                 }
@@ -232,14 +285,14 @@ impl Engine {
         if let Some(i) = self.inspected.iter().position(|i| i.path == path) {
             return Ok(i);
         }
-        let admitted = admit(&path, read_library(&path)?, &self.options.trust, None)?;
-        let worker = Arc::new(WorkerPlugin::spawn(
-            &admitted.path,
-            admitted.bytes(),
-            &admitted.sha256,
-            admitted.admission.clone(),
-            &self.options.isolation.worker,
-        )?);
+        let (staging, starting) = self.start_worker(&path)?;
+        let admitted = admit(
+            &path,
+            read_staged(staging, &path)?,
+            &self.options.trust,
+            None,
+        )?;
+        let worker = Arc::new(starting.finish(&admitted.sha256, admitted.admission.clone())?);
         let other = self
             .plugins
             .iter()
@@ -279,7 +332,7 @@ impl Engine {
         let Some(admitted) = self.inspected[i].admitted.take() else {
             return Ok(());
         };
-        let worker = self.inspected[i].worker.take();
+        let worker = self.inspected[i].worker.take().map(Worker::Running);
         let (name, version) = (
             self.inspected[i].name.clone(),
             self.inspected[i].version.clone(),
@@ -435,11 +488,11 @@ impl Engine {
             if self.is_known_library(&path) {
                 continue;
             }
-            let (bytes, digest) = read_library(&path)?;
+            let (library, digest) = read_library(&path)?;
             if crate::trust::digest_hex(&digest) != pin.sha256 {
                 continue;
             }
-            let admitted = admit(&path, (bytes, digest), &self.options.trust, None)?;
+            let admitted = admit(&path, (library, digest), &self.options.trust, None)?;
             return self.load_checked(admitted, Some(&key), (&pin.plugin, &pin.version), None);
         }
         Err(lock.refuse(format!(

@@ -308,18 +308,23 @@ fn stage(engine: &Engine, doc: Document, generate: bool) -> Outcome {
     }
 }
 
-/// `f` over `items` on up to `jobs` threads; results in order.
-fn par_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` over up to `jobs` consecutive parts of `items`, one thread each; results in order
+/// (`f` returns one result per item of its part).
+fn par_parts<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
     let jobs = jobs.max(1).min(items.len().max(1));
     if jobs == 1 {
-        return items.iter().map(&f).collect();
+        return f(items);
     }
     let per = items.len().div_ceil(jobs);
     let f = &f;
     std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks(per)
-            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<_>>()))
+            .map(|part| s.spawn(move || f(part)))
             .collect();
         handles
             .into_iter()
@@ -343,6 +348,90 @@ fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
             other => other.to_string(),
         },
     }]
+}
+
+/// Validates and generates the documents set aside for batches, per GVK, in parts of
+/// [`BATCH_PART`] apps per request to the plugin's worker; while the worker handles part
+/// k+1, this thread renders part k.
+fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool) {
+    let mut groups: BTreeMap<Gvk, Vec<usize>> = BTreeMap::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        if let Outcome::Batch(doc) = o {
+            groups.entry(doc.gvk.clone()).or_default().push(i);
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    // Generation stops at the first problem, this part's included.
+    let mut generate = generate && !outcomes.iter().any(|o| matches!(o, Outcome::Problems(_)));
+    for (gvk, indices) in groups {
+        let docs: Vec<Box<Document>> = indices
+            .iter()
+            .filter_map(
+                |&i| match std::mem::replace(&mut outcomes[i], Outcome::Empty) {
+                    Outcome::Batch(doc) => Some(doc),
+                    _ => None,
+                },
+            )
+            .collect();
+        let refs: Vec<&Document> = docs.iter().map(|d| &**d).collect();
+        let mut results: Vec<Option<Outcome>> = (0..docs.len()).map(|_| None).collect();
+        let all: Vec<usize> = (0..docs.len()).collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (refs, gvk) = (&refs, &gvk);
+        let gen = generate;
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut invalid = false;
+                for part in all.chunks(BATCH_PART) {
+                    let batch: Vec<&Document> = part.iter().map(|&n| refs[n]).collect();
+                    let mut valid = Vec::new();
+                    let mut done: Vec<(usize, Part)> = Vec::new();
+                    for (&n, v) in part.iter().zip(engine.validate_batch(gvk, &batch)) {
+                        match v {
+                            Ok(()) => valid.push(n),
+                            Err(d) => {
+                                invalid = true;
+                                done.push((n, Part::Invalid(d)));
+                            }
+                        }
+                    }
+                    if gen && !invalid && !valid.is_empty() {
+                        let batch: Vec<&Document> = valid.iter().map(|&n| refs[n]).collect();
+                        done.extend(
+                            valid
+                                .iter()
+                                .copied()
+                                .zip(engine.generate_batch(gvk, &batch))
+                                .map(|(n, r)| (n, Part::Generated(r))),
+                        );
+                    }
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
+            for done in rx {
+                for (n, part) in done {
+                    results[n] = Some(match part {
+                        Part::Invalid(d) => {
+                            generate = false;
+                            Outcome::Problems(d)
+                        }
+                        Part::Generated(Err(e)) => Outcome::Problems(generate_problem(refs[n], e)),
+                        Part::Generated(Ok(objects)) => match render(refs[n], &objects) {
+                            Err(d) => Outcome::Problems(d),
+                            Ok(r) => Outcome::Done(docs[n].clone(), Some(r)),
+                        },
+                    });
+                }
+            }
+        });
+        for ((i, doc), r) in indices.into_iter().zip(docs).zip(results) {
+            outcomes[i] = r.unwrap_or(Outcome::Done(doc, None));
+        }
+    }
 }
 
 /// Validates, generates and renders one document.
@@ -431,11 +520,18 @@ impl Run<'_> {
     fn chunk(&mut self, items: Vec<(u32, Location, String)>) -> Result<(), Error> {
         let generate = self.problems.is_empty();
         let jobs = self.options.jobs;
+        // Each thread also runs the batches of its part: a plugin in process isolation gets
+        // one worker process per thread.
         let mut outcomes: Vec<Outcome> = {
             let engine: &Engine = self.engine;
             let checked = &self.checked;
-            par_map(&items, jobs, |(_, l, t)| {
-                process_raw(engine, checked, l, t, generate)
+            par_parts(&items, jobs, |part| {
+                let mut outcomes: Vec<Outcome> = part
+                    .iter()
+                    .map(|(_, l, t)| process_raw(engine, checked, l, t, generate))
+                    .collect();
+                batches(engine, &mut outcomes, generate);
+                outcomes
             })
         };
         // GVKs met for the first time: resolved (and checked against the lock) here, in input
@@ -454,12 +550,18 @@ impl Run<'_> {
                 docs.push(doc);
             }
             let engine: &Engine = self.engine;
-            let staged = par_map(&docs, jobs, |doc| stage(engine, (**doc).clone(), generate));
+            let staged = par_parts(&docs, jobs, |part| {
+                let mut outcomes: Vec<Outcome> = part
+                    .iter()
+                    .map(|doc| stage(engine, (**doc).clone(), generate))
+                    .collect();
+                batches(engine, &mut outcomes, generate);
+                outcomes
+            });
             for (i, o) in unresolved.into_iter().zip(staged) {
                 outcomes[i] = o;
             }
         }
-        self.batches(&mut outcomes, generate);
         for ((file, _, _), outcome) in items.iter().zip(outcomes) {
             let (doc, result) = match outcome {
                 Outcome::Empty => continue,
@@ -483,95 +585,6 @@ impl Run<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Validates and generates the documents set aside for batches, per GVK, in parts of
-    /// [`BATCH_PART`] apps per request to the plugin's worker; while the worker handles part
-    /// k+1, this thread renders part k.
-    fn batches(&mut self, outcomes: &mut [Outcome], generate: bool) {
-        let mut groups: BTreeMap<Gvk, Vec<usize>> = BTreeMap::new();
-        for (i, o) in outcomes.iter().enumerate() {
-            if let Outcome::Batch(doc) = o {
-                groups.entry(doc.gvk.clone()).or_default().push(i);
-            }
-        }
-        if groups.is_empty() {
-            return;
-        }
-        let engine: &Engine = self.engine;
-        // Generation stops at the first problem, this chunk's included.
-        let mut generate = generate
-            && self.problems.is_empty()
-            && !outcomes.iter().any(|o| matches!(o, Outcome::Problems(_)));
-        for (gvk, indices) in groups {
-            let docs: Vec<Box<Document>> = indices
-                .iter()
-                .filter_map(
-                    |&i| match std::mem::replace(&mut outcomes[i], Outcome::Empty) {
-                        Outcome::Batch(doc) => Some(doc),
-                        _ => None,
-                    },
-                )
-                .collect();
-            let refs: Vec<&Document> = docs.iter().map(|d| &**d).collect();
-            let mut results: Vec<Option<Outcome>> = (0..docs.len()).map(|_| None).collect();
-            let all: Vec<usize> = (0..docs.len()).collect();
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (refs, gvk) = (&refs, &gvk);
-            let gen = generate;
-            std::thread::scope(|scope| {
-                scope.spawn(move || {
-                    let mut invalid = false;
-                    for part in all.chunks(BATCH_PART) {
-                        let batch: Vec<&Document> = part.iter().map(|&n| refs[n]).collect();
-                        let mut valid = Vec::new();
-                        let mut done: Vec<(usize, Part)> = Vec::new();
-                        for (&n, v) in part.iter().zip(engine.validate_batch(gvk, &batch)) {
-                            match v {
-                                Ok(()) => valid.push(n),
-                                Err(d) => {
-                                    invalid = true;
-                                    done.push((n, Part::Invalid(d)));
-                                }
-                            }
-                        }
-                        if gen && !invalid && !valid.is_empty() {
-                            let batch: Vec<&Document> = valid.iter().map(|&n| refs[n]).collect();
-                            done.extend(
-                                valid
-                                    .iter()
-                                    .copied()
-                                    .zip(engine.generate_batch(gvk, &batch))
-                                    .map(|(n, r)| (n, Part::Generated(r))),
-                            );
-                        }
-                        if tx.send(done).is_err() {
-                            break;
-                        }
-                    }
-                });
-                for done in rx {
-                    for (n, part) in done {
-                        results[n] = Some(match part {
-                            Part::Invalid(d) => {
-                                generate = false;
-                                Outcome::Problems(d)
-                            }
-                            Part::Generated(Err(e)) => {
-                                Outcome::Problems(generate_problem(refs[n], e))
-                            }
-                            Part::Generated(Ok(objects)) => match render(refs[n], &objects) {
-                                Err(d) => Outcome::Problems(d),
-                                Ok(r) => Outcome::Done(docs[n].clone(), Some(r)),
-                            },
-                        });
-                    }
-                }
-            });
-            for ((i, doc), r) in indices.into_iter().zip(docs).zip(results) {
-                outcomes[i] = r.unwrap_or(Outcome::Done(doc, None));
-            }
-        }
     }
 
     /// Checks a rendered app for objects another app produced, then writes it.

@@ -125,7 +125,7 @@ fn run_checks(
     checks: &mut Vec<Check>,
 ) {
     let path = store.library_path(e);
-    let (bytes, digest) = match read_library(&path) {
+    let (library, digest) = match read_library(&path) {
         Ok(r) => r,
         Err(err) => return checks.push(fail("hash", err.to_string())),
     };
@@ -141,7 +141,7 @@ fn run_checks(
         ));
     }
     checks.push(pass("hash", format!("sha256 {}", &sha256[..12]), None));
-    let admitted = match admit(&path, (bytes, digest), policy, None) {
+    let admitted = match admit(&path, (library, digest), policy, None) {
         Ok(a) => a,
         Err(err) => return checks.push(fail("signature", err.to_string())),
     };
@@ -181,7 +181,7 @@ fn run_checks(
     let start = Instant::now();
     let plugin = match WorkerPlugin::spawn(
         &path,
-        admitted.bytes(),
+        admitted.library(),
         &admitted.sha256,
         admitted.admission.clone(),
         worker,

@@ -344,18 +344,19 @@ impl Store {
         replace: bool,
         worker: &WorkerOptions,
     ) -> Result<InstallOutcome, Error> {
-        let bytes = std::fs::read(library).map_err(|e| Error::io(library, e))?;
+        let sealed = crate::plugin::Sealed::read(library).map_err(|e| Error::io(library, e))?;
+        let bytes = sealed.bytes();
         let sig_path = sig.map_or_else(|| signature_path(library), Path::to_path_buf);
         let sig_bytes = match std::fs::read(&sig_path) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&sig_path, e)),
         };
-        let digest = crate::trust::digest(&bytes);
+        let digest = crate::trust::digest(bytes);
         let admission = policy.check(library, &digest, sig_bytes.as_deref(), &sig_path)?;
         let plugin = std::sync::Arc::new(WorkerPlugin::spawn(
             library,
-            &bytes,
+            &sealed,
             &crate::trust::digest_hex(&digest),
             admission,
             worker,
@@ -436,7 +437,7 @@ impl Store {
         let stage = || -> std::io::Result<()> {
             let _ = std::fs::remove_dir_all(&staging);
             std::fs::create_dir_all(&staging)?;
-            std::fs::write(staging.join(&file_name), &bytes)?;
+            std::fs::write(staging.join(&file_name), bytes)?;
             if let Some(s) = &sig_bytes {
                 std::fs::write(signature_path(&staging.join(&file_name)), s)?;
             }

@@ -29,8 +29,8 @@ fn options() -> WorkerOptions {
 }
 
 fn spawn_with(lib: &std::path::Path, opts: &WorkerOptions) -> Result<WorkerPlugin, WorkerError> {
-    let bytes = std::fs::read(lib).unwrap();
-    WorkerPlugin::spawn(lib, &bytes, "unused", Admission::Unsigned, opts)
+    let (library, _) = kure_core::plugin::read_library(lib).unwrap();
+    WorkerPlugin::spawn(lib, &library, "unused", Admission::Unsigned, opts)
 }
 
 fn hostile(opts: &WorkerOptions) -> Arc<WorkerPlugin> {
@@ -211,7 +211,7 @@ fn a_worker_of_another_kure_version_is_refused() {
         "#!/usr/bin/python3\nimport json, os, struct\n\
          f = os.fdopen(4, 'r+b', buffering=0)\n\
          n = struct.unpack('<I', f.read(4))[0]\nf.read(n)\n\
-         body = json.dumps({'protocol': 2, 'kure': '9.9.9'}).encode()\n\
+         body = json.dumps({'protocol': 99, 'kure': '9.9.9'}).encode()\n\
          f.write(struct.pack('<I', len(body)) + body)\n",
     )
     .unwrap();
@@ -229,11 +229,15 @@ fn a_worker_of_another_kure_version_is_refused() {
         panic!("expected a handshake failure, got {e:?}");
     };
     assert_eq!(error.kind, "protocol");
+    let ours = format!(
+        "worker protocol {}",
+        kure_core::plugin::worker::PROTOCOL_VERSION
+    );
     for n in [
         "kure 9.9.9",
-        "worker protocol 2",
+        "worker protocol 99",
         "this is kure 0.1.0",
-        "worker protocol 1",
+        &ours,
     ] {
         assert!(
             error.message.contains(n),
@@ -385,10 +389,9 @@ fn load_failures_give_the_in_process_message() {
             panic!("{name}: expected a refusal, got {e:?}");
         };
         assert_eq!(error.kind, "load");
-        let bytes = std::fs::read(&lib).unwrap();
-        let digest = kure_core::trust::digest(&bytes);
+        let (library, digest) = kure_core::plugin::read_library(&lib).unwrap();
         let in_process =
-            kure_core::plugin::load_admitted(&lib, &bytes, &digest, Admission::Unsigned)
+            kure_core::plugin::load_admitted(&lib, library, &digest, Admission::Unsigned)
                 .err()
                 .unwrap();
         assert_eq!(e.to_string(), in_process.to_string(), "{name}");
@@ -437,10 +440,9 @@ fn cost_per_app_batch_vs_in_process() {
     }
     let single = t.elapsed() / 200;
 
-    let bytes = std::fs::read(&lib).unwrap();
-    let digest = kure_core::trust::digest(&bytes);
+    let (library, digest) = kure_core::plugin::read_library(&lib).unwrap();
     let loaded =
-        kure_core::plugin::load_admitted(&lib, &bytes, &digest, Admission::Unsigned).unwrap();
+        kure_core::plugin::load_admitted(&lib, library, &digest, Admission::Unsigned).unwrap();
     let trace = loaded
         .generators
         .iter()

@@ -5,12 +5,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kure_core::plugin::worker::{self, ServeOptions};
+use clap::Parser;
+use kure_core::plugin::worker::{self, ServeOptions, WORKER_SUBCOMMAND};
 
-use crate::common::GlobalArgs;
+/// Whether this process was started as a worker (`kure __plugin-worker ...`). `main` checks
+/// this before anything else: a worker reads no configuration, installs none of kure's own
+/// containment (the worker has its own) and parses only its own arguments, so it starts in a
+/// fraction of the time the full command line takes to build.
+pub fn requested() -> bool {
+    std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == WORKER_SUBCOMMAND)
+}
 
 /// Run one plugin in a sandboxed worker process (started by kure, not by hand).
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Parser)]
+#[command(name = "kure __plugin-worker")]
 pub struct Args {
     /// Address-space limit, in bytes.
     #[arg(long, value_name = "BYTES")]
@@ -27,7 +37,9 @@ pub struct Args {
 }
 
 /// Runs the worker and ends the process with its status.
-pub fn execute(_global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+pub fn main() -> ! {
+    // The subcommand's name stands where clap expects the program's.
+    let args = Args::parse_from(std::env::args_os().skip(1));
     let code = worker::serve(&ServeOptions {
         memory_bytes: args.memory,
         cpu_seconds: args.cpu,

@@ -16,7 +16,7 @@ use kure_plugin_api::abi::{
 use kure_plugin_api::sdk::{Documentation, DynGenerator, Example};
 use serde_json::Value;
 
-use super::{loader, LoadError};
+use super::{LoadError, Sealed, Staging};
 use crate::contain;
 use crate::gvk::Gvk;
 use crate::trust::{Admission, TrustPolicy};
@@ -129,6 +129,8 @@ pub struct LoadedPlugin {
     pub admission: Admission,
     /// SHA-256 of the library's bytes, hex.
     pub sha256: String,
+    /// What the library reported about its build (checked while loading).
+    pub abi_info: AbiInfo,
     /// Its generators, in registration order.
     pub generators: Vec<Arc<dyn DynGenerator>>,
     shared: Arc<Shared>,
@@ -261,7 +263,7 @@ fn valid_plugin_name(name: &str) -> bool {
 pub struct Admitted {
     /// The library file.
     pub path: PathBuf,
-    bytes: Vec<u8>,
+    library: Sealed,
     digest: [u8; 32],
     /// How the bytes were admitted (signer or unsigned).
     pub admission: Admission,
@@ -272,30 +274,39 @@ pub struct Admitted {
 impl Admitted {
     /// Loads exactly the admitted bytes.
     pub fn load(self) -> Result<LoadedPlugin, LoadError> {
-        load_admitted(&self.path, &self.bytes, &self.digest, self.admission)
+        load_admitted(&self.path, self.library, &self.digest, self.admission)
     }
 
-    /// The admitted bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+    /// The admitted library.
+    pub fn library(&self) -> &Sealed {
+        &self.library
     }
 }
 
-/// Reads a library once and hashes it; nothing is checked or run.
-pub fn read_library(path: &Path) -> Result<(Vec<u8>, [u8; 32]), LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+/// Reads a library once into sealed memory and hashes it; nothing is checked or run.
+pub fn read_library(path: &Path) -> Result<(Sealed, [u8; 32]), LoadError> {
+    let staging = Staging::new().map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let digest = crate::trust::digest(&bytes);
-    Ok((bytes, digest))
+    read_staged(staging, path)
+}
+
+/// [`read_library`] into a staging memfd made earlier (a worker may already hold it).
+pub fn read_staged(staging: Staging, path: &Path) -> Result<(Sealed, [u8; 32]), LoadError> {
+    let library = staging.read(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let digest = crate::trust::digest(library.bytes());
+    Ok((library, digest))
 }
 
 /// Admits bytes read by [`read_library`]: `recorded` (label = name@version, sha256) is an
 /// installed plugin's hash from the index, checked before the signature.
 pub fn admit(
     path: &Path,
-    (bytes, digest): (Vec<u8>, [u8; 32]),
+    (library, digest): (Sealed, [u8; 32]),
     policy: &TrustPolicy,
     recorded: Option<(&str, &str)>,
 ) -> Result<Admitted, LoadError> {
@@ -313,7 +324,7 @@ pub fn admit(
     let admission = policy.admit_digest(path, &digest)?;
     Ok(Admitted {
         path: path.to_path_buf(),
-        bytes,
+        library,
         digest,
         admission,
         sha256,
@@ -355,17 +366,17 @@ pub fn load_installed_plugin(
     .load()
 }
 
-/// Loads bytes already read and admitted by a [`TrustPolicy`] (`digest` is their SHA-256):
-/// exactly these bytes run. Every call into the library, from its ELF constructors on, is
+/// Loads a library already read and admitted by a [`TrustPolicy`] (`digest` is the SHA-256
+/// of its bytes): exactly these bytes run. Every call into the library, from its ELF constructors on, is
 /// contained ([`contain::call`]). The metadata must hold a plain name and a semver version, and
 /// the GVKs the plugin registers must be exactly the ones it declares.
 pub fn load_admitted(
     path: &Path,
-    bytes: &[u8],
+    library: Sealed,
     digest: &[u8; 32],
     admission: Admission,
 ) -> Result<LoadedPlugin, LoadError> {
-    let sealed = loader::seal_bytes(bytes).map_err(|e| LoadError::Open {
+    let sealed = library.into_load_path().map_err(|e| LoadError::Open {
         path: path.to_path_buf(),
         reason: format!("cannot stage the library for loading: {e}"),
     })?;
@@ -524,6 +535,7 @@ pub(crate) fn load_sealed(
         path: path.to_path_buf(),
         admission,
         sha256: crate::trust::digest_hex(digest),
+        abi_info: info,
         generators: out,
         shared,
         shut_down: std::sync::atomic::AtomicBool::new(false),

@@ -1,44 +1,228 @@
-//! Loading a library from bytes already in memory, so the code that runs is exactly the code
-//! that was read (and, with signatures, verified).
+//! A library's bytes, read once into memory nobody can change, so the code that runs is
+//! exactly the code that was hashed and (with signatures) verified.
 //!
-//! On Linux the bytes go into a sealed memfd and are opened as `/proc/self/fd/N`: nobody,
-//! including this process, can change them afterwards. Elsewhere they are written to a private
-//! copy in a directory only the user can read.
+//! On Linux the file is copied by the kernel (`copy_file_range`/`sendfile`, through
+//! [`std::io::copy`]) straight into a memfd, which is then sealed against every change and
+//! mapped read-only: the hash is taken over that mapping, the dynamic loader opens the same
+//! memfd as `/proc/self/fd/N`, and a process-isolation worker inherits it. No user-space copy
+//! of the library is made. Elsewhere the bytes are read into memory and, to be loaded, written
+//! to a private copy in a directory only the user can read.
 //!
-//! The fds are deliberately never closed: the libraries are never unloaded (abi_stable leaks
-//! them), and a reused fd number would make the dynamic loader hand back the library it already
-//! opened under the same `/proc/self/fd/N` name.
+//! A loaded library's fd is deliberately never closed: libraries are never unloaded (abi_stable
+//! leaks them), and a reused fd number would make the dynamic loader hand back the library it
+//! already opened under the same `/proc/self/fd/N` name.
 #![allow(unsafe_code)]
 
-use std::io;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
-/// Puts `bytes` somewhere the dynamic loader can open and nobody can modify; returns the path.
-#[cfg(target_os = "linux")]
-pub(crate) fn seal_bytes(bytes: &[u8]) -> io::Result<PathBuf> {
-    use std::io::Write;
-    use std::os::fd::FromRawFd;
+/// The largest library kure reads (a guard against a device or an endless file named `*.so`).
+pub const MAX_LIBRARY_BYTES: u64 = 1 << 30;
 
-    let name = c"kure-plugin";
-    // SAFETY: `name` is a valid NUL-terminated string; memfd_create has no other preconditions.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+/// A library's bytes in sealed memory (see the module docs).
+pub struct Sealed {
+    #[cfg(target_os = "linux")]
+    memfd: File,
+    /// `None` for an empty file (nothing to map).
+    #[cfg(target_os = "linux")]
+    map: Option<memmap2::Mmap>,
+    #[cfg(not(target_os = "linux"))]
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealed({} bytes)", self.bytes().len())
     }
-    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
-    file.write_all(bytes)?;
-    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-    add_seals(fd, seals)?;
-    // Keep the fd open for the life of the process (see the module docs).
-    std::mem::forget(file);
-    Ok(PathBuf::from(format!("/proc/self/fd/{fd}")))
+}
+
+/// Opens `path` for reading the library: a regular file, at most [`MAX_LIBRARY_BYTES`].
+/// Opened without blocking, so a FIFO is refused instead of waiting for a writer.
+fn open_library(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    if meta.len() > MAX_LIBRARY_BYTES {
+        return Err(too_large());
+    }
+    Ok(file)
+}
+
+fn too_large() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "it is larger than {} MiB, the most kure loads",
+            MAX_LIBRARY_BYTES >> 20
+        ),
+    )
+}
+
+/// An empty memfd that becomes a [`Sealed`] library once filled. A process-isolation worker
+/// can be started with it already (see [`super::worker::WorkerPlugin::start`]): the worker
+/// only looks at it once kure's handshake says it is sealed and admitted.
+pub struct Staging {
+    #[cfg(target_os = "linux")]
+    memfd: File,
+}
+
+impl std::fmt::Debug for Staging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Staging")
+    }
+}
+
+impl Staging {
+    /// A new, empty staging memfd.
+    pub fn new() -> io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::FromRawFd;
+            // SAFETY: the name is a valid NUL-terminated string; memfd_create has no other
+            // preconditions.
+            let fd = unsafe {
+                libc::memfd_create(
+                    c"kure-plugin".as_ptr(),
+                    libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+                )
+            };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
+            Ok(Self {
+                memfd: unsafe { File::from_raw_fd(fd) },
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Another descriptor of the memfd, for a worker to inherit.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn share(&self) -> io::Result<std::os::fd::OwnedFd> {
+        Ok(self.memfd.try_clone()?.into())
+    }
+
+    /// Process isolation needs Linux.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn share(&self) -> io::Result<std::os::fd::OwnedFd> {
+        Err(unsupported())
+    }
+
+    /// Reads the library at `path` once (a regular file, at most [`MAX_LIBRARY_BYTES`]).
+    pub fn read(self, path: &Path) -> io::Result<Sealed> {
+        let file = open_library(path)?;
+        self.fill(file.take(MAX_LIBRARY_BYTES + 1))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn fill(self, mut source: impl Read) -> io::Result<Sealed> {
+        use std::os::fd::AsRawFd;
+        let mut memfd = self.memfd;
+        // `io::copy` between two files copies inside the kernel where it can.
+        let len = io::copy(&mut source, &mut memfd)?;
+        if len > MAX_LIBRARY_BYTES {
+            return Err(too_large());
+        }
+        let seals =
+            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+        add_seals(memfd.as_raw_fd(), seals)?;
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: the memfd is sealed against writes, growing and shrinking, so the
+            // mapped bytes can never change or vanish under the mapping.
+            Some(unsafe { memmap2::MmapOptions::new().populate().map(&memfd)? })
+        };
+        Ok(Sealed { memfd, map })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn fill(self, mut source: impl Read) -> io::Result<Sealed> {
+        let mut bytes = Vec::new();
+        source.read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_LIBRARY_BYTES {
+            return Err(too_large());
+        }
+        Ok(Sealed { bytes })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "process isolation needs Linux (sealed memfds, Landlock, seccomp)",
+    )
+}
+
+impl Sealed {
+    /// Reads the library at `path` once (a regular file, at most [`MAX_LIBRARY_BYTES`]).
+    pub fn read(path: &Path) -> io::Result<Self> {
+        Staging::new()?.read(path)
+    }
+
+    /// Seals bytes already in memory (tests, and callers that built them).
+    pub fn from_bytes(bytes: &[u8]) -> io::Result<Self> {
+        Staging::new()?.fill(bytes)
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        #[cfg(target_os = "linux")]
+        {
+            self.map.as_deref().unwrap_or(&[])
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            &self.bytes
+        }
+    }
+
+    /// Another descriptor of the sealed memfd, for a process-isolation worker to inherit.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn share(&self) -> io::Result<std::os::fd::OwnedFd> {
+        Ok(self.memfd.try_clone()?.into())
+    }
+
+    /// Process isolation needs Linux.
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn share(&self) -> io::Result<std::os::fd::OwnedFd> {
+        Err(unsupported())
+    }
+
+    /// A path the dynamic loader can open that holds exactly these bytes, valid for the life
+    /// of the process (see the module docs).
+    pub(crate) fn into_load_path(self) -> io::Result<PathBuf> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::IntoRawFd;
+            let fd = self.memfd.into_raw_fd();
+            Ok(PathBuf::from(format!("/proc/self/fd/{fd}")))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            private_copy(&self.bytes)
+        }
+    }
 }
 
 /// Puts `bytes` in a private copy (mode 0700 directory) and returns its path.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn seal_bytes(bytes: &[u8]) -> io::Result<PathBuf> {
+fn private_copy(bytes: &[u8]) -> io::Result<PathBuf> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!("kure-plugins-{}", std::process::id()));
@@ -58,7 +242,7 @@ pub(crate) fn seal_bytes(bytes: &[u8]) -> io::Result<PathBuf> {
 /// holds a transient reference to one of the file's pages (seen on a loaded machine right
 /// after the write), so that is retried for up to a second.
 #[cfg(target_os = "linux")]
-pub(crate) fn add_seals(fd: i32, seals: i32) -> io::Result<()> {
+fn add_seals(fd: i32, seals: i32) -> io::Result<()> {
     for attempt in 0..50 {
         // SAFETY: fcntl on a valid fd with F_ADD_SEALS and an int argument.
         if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } == 0 {
@@ -71,4 +255,60 @@ pub(crate) fn add_seals(fd: i32, seals: i32) -> io::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bytes_are_the_file_and_cannot_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib.so");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let sealed = Sealed::read(&path).unwrap();
+        assert_eq!(sealed.bytes(), &data[..]);
+        // Changing the file afterwards changes nothing that was read.
+        std::fs::write(&path, b"changed").unwrap();
+        assert_eq!(sealed.bytes(), &data[..]);
+        #[cfg(target_os = "linux")]
+        {
+            use std::io::Write;
+            use std::os::fd::AsRawFd;
+            let mut other = File::from(sealed.share().unwrap());
+            assert!(other.write_all(b"x").is_err(), "the memfd is sealed");
+            let seals = unsafe { libc::fcntl(sealed.memfd.as_raw_fd(), libc::F_GET_SEALS) };
+            assert_eq!(
+                seals,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL
+            );
+        }
+    }
+
+    #[test]
+    fn empty_files_and_memory_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.so");
+        std::fs::write(&path, b"").unwrap();
+        assert!(Sealed::read(&path).unwrap().bytes().is_empty());
+        assert_eq!(Sealed::from_bytes(b"abc").unwrap().bytes(), b"abc");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Sealed::read(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = Sealed::read(Path::new("/dev/zero")).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            let fifo = dir.path().join("fifo.so");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            let e = Sealed::read(&fifo).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+    }
 }

@@ -5,14 +5,16 @@ mod handle;
 mod host;
 mod loader;
 pub mod sandbox;
+mod wire;
 pub mod worker;
 
 pub use discover::{discover_checked, discover_libraries, kure_home, plugin_dirs, PluginDirs};
 pub use handle::PluginHandle;
 pub use host::{
     admit, load_admitted, load_installed_plugin, load_plugin, load_plugin_observed, read_library,
-    Admitted, LoadedPlugin, API_VERSION,
+    read_staged, Admitted, LoadedPlugin, API_VERSION,
 };
+pub use loader::{Sealed, Staging, MAX_LIBRARY_BYTES};
 
 use std::path::PathBuf;
 

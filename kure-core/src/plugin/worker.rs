@@ -1,41 +1,51 @@
 //! Process isolation: a plugin runs in a sandboxed worker process, `kure __plugin-worker`, and
 //! the host talks to it over a socket with the same payloads the ABI carries.
 //!
-//! # Starting a worker (host side, [`WorkerPlugin::spawn`])
+//! # Starting a worker (host side, [`WorkerPlugin::start`] and [`WorkerPlugin::spawn`])
 //!
-//! The host has read, hashed and admitted the library bytes (the trust checks are the same as
-//! in-process). It puts exactly those bytes into a sealed memfd and re-executes its own binary
-//! (`/proc/self/exe`, so a binary replaced on disk meanwhile is not what runs) with the hidden
-//! subcommand `__plugin-worker`:
+//! The trust checks are the same as in-process. The host reads the library once into a memfd
+//! ([`super::Staging`]), re-executes its own binary (`/proc/self/exe`, so a binary replaced on
+//! disk meanwhile is not what runs) with the hidden subcommand `__plugin-worker`, and only then
+//! seals, hashes and admits the bytes: starting the process (exec, sandbox) overlaps reading and
+//! checking the library. The worker touches the library only after the handshake, which the
+//! host sends once every check passed; the worker then refuses a memfd that is not sealed
+//! against every change. The worker gets:
 //!
-//! - fd 3: the sealed memfd holding the library (the worker loads `/proc/self/fd/3`, never the
+//! - fd 3: the memfd holding the library (the worker loads `/proc/self/fd/3`, never the
 //!   library's path; the path is only passed to name the library in messages);
 //! - fd 4: the worker's end of a `UnixStream` pair, the frame channel;
 //! - fd 5, stdout and stderr: one pipe the host drains on a thread, keeping the last 64 KiB
-//!   ([`WorkerPlugin::output`]); the worker points its fds 1 and 2 back at it (kure's own
-//!   `main` has redirected them by then);
+//!   ([`WorkerPlugin::output`]);
 //! - stdin `/dev/null`, an empty environment, working directory `/`, its own process group and
 //!   `PR_SET_PDEATHSIG(SIGKILL)` ([`sandbox::child_pre_exec`]). Workers are spawned from one
-//!   long-lived thread, because the death signal follows the spawning *thread*.
+//!   long-lived thread, because the death signal follows the spawning *thread*; the caller
+//!   does not wait for the spawn.
+//!
+//! One plugin may have several workers ([`WorkerOptions::pool`]): each thread calling it at
+//! the same time gets its own, started on first need.
 //!
 //! # The worker ([`serve`])
 //!
-//! It checks fds 3 to 5, puts the fatal signals back to their default action (so the host sees
-//! the real signal), applies [`sandbox::apply`] while still single-threaded (memory and CPU
-//! limits from `--memory` and `--cpu`, 64 files, Landlock, seccomp), starts its call watchdog,
-//! and answers the handshake. Only then does it load the library, with the same loader and the
-//! same ABI, metadata and registration checks as in-process (`host::load_sealed`).
+//! `main` sends it here before anything else (it parses only its own arguments and reads no
+//! configuration). It checks fds 3 to 5, puts the fatal signals back to their default action (so
+//! the host sees the real signal), applies [`sandbox::apply`] while still single-threaded (memory
+//! and CPU limits from `--memory` and `--cpu`, 64 files, Landlock, seccomp), waits for the
+//! handshake, checks that the library is sealed and starts its call watchdog. Only then does it
+//! load the library, with the same loader and the same ABI, metadata and registration checks as
+//! in-process (`host::load_sealed`), and answers the handshake.
 //!
 //! # Frames
 //!
-//! Every message is a frame: a `u32` little-endian length, then that many bytes of JSON. A frame
-//! is at most [`MAX_FRAME`] (256 MiB); a longer length is a protocol error.
+//! Every message is a frame: a `u32` little-endian length, then that many bytes. A frame is
+//! at most [`MAX_FRAME`] (256 MiB); a longer length is a protocol error. A frame holds JSON,
+//! except the `generate` and `validate` batches, whose binary layout ([`super::wire`]) carries
+//! each app's JSON as it is, unescaped.
 //!
 //! ## Handshake
 //!
-//! host: `{"protocol": 1, "kure": "<kure version>"}`
+//! host: `{"protocol": 2, "kure": "<kure version>"}`
 //!
-//! worker: `{"protocol": 1, "kure": "<version>", "abiInfo": {..AbiInfo..}, "plugin": {"name",
+//! worker: `{"protocol": 2, "kure": "<version>", "abiInfo": {..AbiInfo..}, "plugin": {"name",
 //! "version", "description", "author"}, "gvks": [{"apiVersion", "kind"}], "sandboxWarnings":
 //! ["..."]}`, or `{"error": ErrorPayload, "details"?: "...", "protocol"?, "kure"?}` when the
 //! library cannot be loaded or registered (the message is the in-process one) or the versions
@@ -45,13 +55,13 @@
 //!
 //! | request | response |
 //! |---|---|
-//! | `{"op":"generate","apiVersion","kind","requests":["<request JSON>", ...]}` | `{"results":[{"ok":"<objects JSON array>"} \| {"err":ErrorPayload}, ...]}` |
-//! | `{"op":"validate","apiVersion","kind","specs":["<spec JSON>", ...]}` | `{"results":[{"ok":null} \| {"err":ErrorPayload}, ...]}` |
+//! | batch `generate` of N request JSONs ([`super::wire`]) | batch answer: per app the objects JSON array, or an ErrorPayload |
+//! | batch `validate` of N spec JSONs | batch answer: per app nothing, or an ErrorPayload |
 //! | `{"op":"schema","apiVersion","kind"}` | `{"ok": <JSON Schema>}` \| `{"err":ErrorPayload}` |
 //! | `{"op":"docs","apiVersion","kind"}` | `{"ok": {"documentation","examples","usageGuide"}}` \| `{"err":ErrorPayload}` |
 //! | `{"op":"initialize"}` | `{"ok":{"initializeUs":N}}` \| `{"err":ErrorPayload}` (initialize and the first health_check, once) |
 //! | `{"op":"health"}` | `{"ok":{"healthCheckUs":N}}` \| `{"err":ErrorPayload}` |
-//! | `{"op":"shutdown"}` | `{"ok":null}`, then the worker exits 0 |
+//! | `{"op":"shutdown"}` | `{"ok":null}` (the worker closes its output first), then it exits 0 |
 //!
 //! Any request can instead be answered `{"error":ErrorPayload}` (an unknown GVK, a malformed
 //! request, results too large for one frame): the request failed, the worker is fine.
@@ -86,7 +96,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -96,10 +106,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::sandbox::{self, SandboxOptions};
+use super::wire::{self, BatchOp};
+use super::{Sealed, Staging};
 use crate::trust::{Admission, TrustPolicy};
 
 /// The version of the frame protocol this kure speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The kure version both ends of the channel must share.
 pub const KURE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -304,16 +316,6 @@ struct Refused {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 enum Request<'a> {
-    Generate {
-        api_version: Cow<'a, str>,
-        kind: Cow<'a, str>,
-        requests: Cow<'a, [String]>,
-    },
-    Validate {
-        api_version: Cow<'a, str>,
-        kind: Cow<'a, str>,
-        specs: Cow<'a, [String]>,
-    },
     Schema {
         api_version: Cow<'a, str>,
         kind: Cow<'a, str>,
@@ -351,11 +353,6 @@ impl<T> From<Outcome<T>> for Result<T, ErrorPayload> {
             Outcome::Err(e) => Err(e),
         }
     }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Results<T> {
-    results: Vec<Outcome<T>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -549,6 +546,12 @@ fn fd_is_open(fd: i32) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
+/// Whether `fd` is a memfd (its link in /proc names it so); read before the sandbox.
+fn is_memfd(fd: i32) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|l| l.to_string_lossy().starts_with("/memfd:"))
+}
+
 /// Whether fd 3 is sealed against every change (write, grow, shrink).
 #[cfg(target_os = "linux")]
 fn library_is_sealed() -> bool {
@@ -574,6 +577,16 @@ fn restore_output() -> io::Result<()> {
         libc::close(OUTPUT_FD);
     }
     Ok(())
+}
+
+/// Closes stdout and stderr (the output pipe) for good.
+fn close_output() {
+    // SAFETY: closes two descriptors this process owns; nothing uses them afterwards (a
+    // late write fails with EBADF).
+    unsafe {
+        libc::close(1);
+        libc::close(2);
+    }
 }
 
 /// The fatal signals get their default action back: the worker must die of the real signal,
@@ -614,9 +627,8 @@ pub fn exit(code: i32) -> ! {
 /// Returns the exit status: 0 after `shutdown` or when the host went away, 1 when the plugin
 /// could not be loaded (the host was told), 2 when started wrongly, 3 on a protocol error.
 pub fn serve(opts: &ServeOptions) -> i32 {
-    // kure's `main` has moved its own stdout and stderr to descriptors above these, so a
-    // worker run by hand finds *something* open at 3 to 5: check what it is.
-    if !(fd_is_open(OUTPUT_FD) && library_is_sealed() && is_socket(CHANNEL_FD)) {
+    // A worker run by hand may find *something* open at 3 to 5: check what it is.
+    if !(fd_is_open(OUTPUT_FD) && is_memfd(LIBRARY_FD) && is_socket(CHANNEL_FD)) {
         let _ = writeln!(
             crate::contain::stderr(),
             "error: `kure {WORKER_SUBCOMMAND}` is started by kure itself in process isolation mode, with a sealed plugin library on fd {LIBRARY_FD}, its channel on fd {CHANNEL_FD} and its output on fd {OUTPUT_FD}; it is not meant to be run by hand"
@@ -678,6 +690,19 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         );
         return 2;
     }
+    // kure may start the worker while it still reads the library into the memfd; the
+    // handshake says it is done. From here on the bytes can never change.
+    if !library_is_sealed() {
+        refuse(
+            &mut channel,
+            payload(
+                "protocol",
+                format!("plugin {lib} (in process isolation): kure's handshake arrived but the library on fd {LIBRARY_FD} is not sealed against changes; nothing of it was loaded"),
+            ),
+            None,
+        );
+        return 2;
+    }
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -720,21 +745,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
             return 1;
         }
     };
-    let abi_info = match watch::guarded(watch::LOAD, None, || plugin_abi_info(&sealed)) {
-        Ok(info) => info,
-        Err(e) => {
-            refuse(
-                &mut channel,
-                payload(
-                    "load",
-                    format!("plugin {lib} (in process isolation): cannot read its ABI info again after loading it: {e}"),
-                ),
-                None,
-            );
-            return 1;
-        }
-    };
-    let generators: HashMap<(String, String), Arc<dyn DynGenerator>> = loaded
+    let generators: Generators = loaded
         .generators
         .iter()
         .map(|g| ((g.api_version().to_owned(), g.kind().to_owned()), g.clone()))
@@ -742,7 +753,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     let ready = Ready {
         protocol: PROTOCOL_VERSION,
         kure: KURE_VERSION.to_owned(),
-        abi_info,
+        abi_info: loaded.abi_info.clone(),
         plugin: PluginInfo {
             name: loaded.name.clone(),
             version: loaded.version.clone(),
@@ -772,24 +783,30 @@ pub fn serve(opts: &ServeOptions) -> i32 {
                 return 3;
             }
         };
-        let request: Request<'static> = match serde_json::from_slice(&frame) {
-            Ok(r) => r,
-            Err(e) => {
-                let err = Failure {
-                    error: payload(
+        let (reply, shutdown) = if frame.first() == Some(&wire::BATCH) {
+            (answer_batch(&loaded, &generators, &frame), false)
+        } else {
+            match serde_json::from_slice::<Request<'_>>(&frame) {
+                Ok(request) => {
+                    let shutdown = matches!(request, Request::Shutdown);
+                    (answer(&loaded, &generators, request), shutdown)
+                }
+                Err(e) => (
+                    failure(payload(
                         "protocol",
                         format!("the worker cannot read the request: {e}"),
-                    ),
-                };
-                if send(&mut channel, &err).is_err() {
-                    return 0;
-                }
-                continue;
+                    )),
+                    false,
+                ),
             }
         };
         drop(frame);
-        let shutdown = matches!(request, Request::Shutdown);
-        let reply = answer(&loaded, &generators, request);
+        if shutdown {
+            // Everything the plugin printed is in the output pipe now. Closing this end
+            // before answering lets the host see the pipe's end without waiting for the
+            // process to be torn down.
+            close_output();
+        }
         let sent = match write_frame(&mut channel, &reply) {
             Err(FrameError::TooLarge { len, .. }) => send(
                 &mut channel,
@@ -811,73 +828,93 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     }
 }
 
-/// The loaded plugin's [`AbiInfo`] (checked while loading), for the handshake. The library is
-/// already open: the dynamic loader hands back the same handle and abi_stable the same,
-/// already initialized root module.
-fn plugin_abi_info(sealed: &Path) -> Result<AbiInfo, String> {
-    use abi_stable::library::lib_header_from_path;
-    use kure_plugin_api::abi::PluginModRef;
-    let module = lib_header_from_path(sealed)
-        .and_then(|h| h.init_root_module::<PluginModRef>())
-        .map_err(|e| e.to_string())?;
-    serde_json::from_str(&(module.abi_info())()).map_err(|e| e.to_string())
-}
-
 fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Runs one request; the JSON of the response frame.
-fn answer(
+type Generators = HashMap<(String, String), Arc<dyn DynGenerator>>;
+
+/// The generator of a GVK, or the failure that answers a request for one the plugin lacks.
+fn find<'g>(
     loaded: &super::LoadedPlugin,
-    generators: &HashMap<(String, String), Arc<dyn DynGenerator>>,
-    request: Request<'_>,
-) -> Vec<u8> {
-    let find = |api_version: &str, kind: &str| {
-        generators
-            .get(&(api_version.to_owned(), kind.to_owned()))
-            .ok_or_else(|| Failure {
-                error: payload(
-                    "protocol",
-                    format!(
-                        "plugin {}@{} has no generator for {}/{}",
-                        loaded.name,
-                        loaded.version,
-                        crate::util::shown(api_version),
-                        crate::util::shown(kind)
-                    ),
+    generators: &'g Generators,
+    api_version: &str,
+    kind: &str,
+) -> Result<&'g Arc<dyn DynGenerator>, Failure> {
+    generators
+        .get(&(api_version.to_owned(), kind.to_owned()))
+        .ok_or_else(|| Failure {
+            error: payload(
+                "protocol",
+                format!(
+                    "plugin {}@{} has no generator for {}/{}",
+                    loaded.name,
+                    loaded.version,
+                    crate::util::shown(api_version),
+                    crate::util::shown(kind)
                 ),
-            })
+            ),
+        })
+}
+
+/// The JSON frame of a request that failed as a whole (the worker is fine).
+fn failure(error: ErrorPayload) -> Vec<u8> {
+    serde_json::to_vec(&Failure { error }).unwrap_or_default()
+}
+
+/// Runs one batch request ([`wire`]): each app in turn, each call under the watchdog; the
+/// batch answer, or a JSON failure when the request as a whole is unusable.
+fn answer_batch(loaded: &super::LoadedPlugin, generators: &Generators, frame: &[u8]) -> Vec<u8> {
+    let request = match wire::decode_request(frame) {
+        Ok(r) => r,
+        Err(e) => {
+            return failure(payload(
+                "protocol",
+                format!("the worker cannot read the request: {e}"),
+            ))
+        }
     };
+    let g = match find(loaded, generators, request.api_version, request.kind) {
+        Ok(g) => g,
+        Err(f) => return failure(f.error),
+    };
+    fn text(i: usize, item: &[u8]) -> Result<&str, ErrorPayload> {
+        std::str::from_utf8(item)
+            .map_err(|_| payload("protocol", format!("app {i} of the request is not UTF-8")))
+    }
+    match request.op {
+        BatchOp::Generate => {
+            let results: Vec<Result<String, ErrorPayload>> = request
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let t = text(i, item)?;
+                    watch::guarded(watch::GENERATE, Some(i), || g.generate_json(t))
+                })
+                .collect();
+            wire::encode_answer(&results)
+        }
+        BatchOp::Validate => {
+            let results: Vec<Result<&[u8], ErrorPayload>> = request
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let t = text(i, item)?;
+                    watch::guarded(watch::VALIDATE, Some(i), || g.validate_json(t))
+                        .map(|()| &[][..])
+                })
+                .collect();
+            wire::encode_answer(&results)
+        }
+    }
+}
+
+/// Runs one JSON request; the JSON of the response frame.
+fn answer(loaded: &super::LoadedPlugin, generators: &Generators, request: Request<'_>) -> Vec<u8> {
+    let find = |api_version: &str, kind: &str| find(loaded, generators, api_version, kind);
     let encoded = match request {
-        Request::Generate {
-            api_version,
-            kind,
-            requests,
-        } => find(&api_version, &kind).map(|g| {
-            let results: Vec<Outcome<String>> = requests
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    watch::guarded(watch::GENERATE, Some(i), || g.generate_json(r)).into()
-                })
-                .collect();
-            serde_json::to_vec(&Results { results })
-        }),
-        Request::Validate {
-            api_version,
-            kind,
-            specs,
-        } => find(&api_version, &kind).map(|g| {
-            let results: Vec<Outcome<()>> = specs
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    watch::guarded(watch::VALIDATE, Some(i), || g.validate_json(s)).into()
-                })
-                .collect();
-            serde_json::to_vec(&Results { results })
-        }),
         Request::Schema { api_version, kind } => find(&api_version, &kind).map(|g| {
             serde_json::to_vec(&Outcome::from(watch::guarded(
                 watch::JSON_SCHEMA,
@@ -957,6 +994,9 @@ pub struct WorkerOptions {
     pub timeout: Option<Duration>,
     /// How often one plugin's worker is restarted after it died, per run.
     pub max_restarts: u32,
+    /// How many worker processes one plugin may have at once, one per thread calling it
+    /// concurrently; each starts on first need.
+    pub pool: usize,
     /// Write each sandbox warning as one `warning:` line to kure's stderr when the plugin's
     /// first worker starts. The warnings are also in [`WorkerPlugin::sandbox_warnings`].
     pub print_sandbox_warnings: bool,
@@ -970,6 +1010,7 @@ impl Default for WorkerOptions {
             cpu_seconds: DEFAULT_CPU_SECONDS,
             timeout: None,
             max_restarts: DEFAULT_MAX_RESTARTS,
+            pool: std::thread::available_parallelism().map_or(1, |n| n.get()),
             print_sandbox_warnings: true,
         }
     }
@@ -1082,6 +1123,16 @@ impl Drop for Proc {
     }
 }
 
+/// Reaps an ended worker on a thread of its own. If no thread can be started, the closure is
+/// dropped, and the worker with it ([`Proc`]'s `Drop` kills and reaps it inline).
+fn reap_in_background(mut proc: Proc) {
+    let _ = std::thread::Builder::new()
+        .name("kure-worker-reaper".into())
+        .spawn(move || {
+            let _ = proc.end();
+        });
+}
+
 /// Signals the worker's process group (the worker leads it: `setpgid(0, 0)` before exec). Only
 /// called before the worker is reaped, so the group id cannot have been reused.
 fn kill_group(pid: i32) {
@@ -1117,9 +1168,11 @@ fn has_exited(_pid: i32) -> bool {
     false
 }
 
-/// Whether the worker exits within `limit`, without reaping it.
+/// Whether the worker exits within `limit`, without reaping it. A worker that was told to stop
+/// exits within a fraction of a millisecond, so the polling starts fine and backs off.
 fn exits_within(pid: i32, limit: Duration) -> bool {
     let until = Instant::now() + limit;
+    let mut pause = Duration::from_micros(50);
     loop {
         if has_exited(pid) {
             return true;
@@ -1127,7 +1180,8 @@ fn exits_within(pid: i32, limit: Duration) -> bool {
         if Instant::now() >= until {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
@@ -1184,9 +1238,30 @@ impl Write for Deadline<'_> {
     }
 }
 
-/// Sends one frame and reads the answer. `calls` is how many plugin calls the request makes:
-/// the backstop deadline is the per-call limit times `calls + 1`, plus 5 s.
-fn exchange(proc: &mut Proc, body: &[u8], calls: usize, limit: Duration) -> Result<Value, Trouble> {
+/// A worker's answer: a JSON message, or a batch answer ([`wire`]).
+enum Answer {
+    Json(Value),
+    Batch(Vec<u8>),
+}
+
+impl Answer {
+    /// The JSON message; a batch answer where one was not asked for is a protocol error.
+    fn json(self) -> Result<Value, Trouble> {
+        match self {
+            Answer::Json(v) => Ok(v),
+            Answer::Batch(_) => Err(Trouble::Protocol(
+                "a batch answer to a request that was not a batch".to_owned(),
+            )),
+        }
+    }
+}
+
+fn exchange(
+    proc: &mut Proc,
+    body: &[u8],
+    calls: usize,
+    limit: Duration,
+) -> Result<Answer, Trouble> {
     let factor = u32::try_from(calls.saturating_add(1)).unwrap_or(u32::MAX);
     let backstop = limit
         .checked_mul(factor)
@@ -1207,6 +1282,9 @@ fn exchange(proc: &mut Proc, body: &[u8], calls: usize, limit: Duration) -> Resu
     };
     write_frame(&mut io, body).map_err(classify)?;
     let frame = read_frame(&mut io, MAX_FRAME).map_err(classify)?;
+    if frame.first() == Some(&wire::BATCH) {
+        return Ok(Answer::Batch(frame));
+    }
     let value: Value = serde_json::from_slice(&frame)
         .map_err(|e| Trouble::Protocol(format!("an answer is not JSON ({e})")))?;
     if let Some(t) = value.get("timeout") {
@@ -1221,7 +1299,7 @@ fn exchange(proc: &mut Proc, body: &[u8], calls: usize, limit: Duration) -> Resu
                 .and_then(|i| usize::try_from(i).ok()),
         });
     }
-    Ok(value)
+    Ok(Answer::Json(value))
 }
 
 /// What a worker printed (stdout and stderr, one pipe): the last [`OUTPUT_TAIL`] bytes.
@@ -1300,70 +1378,73 @@ fn start_drain(output: &Arc<OutputTail>, mut reader: io::PipeReader) {
     }
 }
 
-type SpawnJob = (Command, mpsc::Sender<io::Result<Child>>);
+/// A command to spawn, the descriptors its `pre_exec` names (closed once it ran), and where
+/// to send the child.
+type SpawnJob = (Command, Vec<OwnedFd>, mpsc::Sender<io::Result<Child>>);
 
-/// Spawns `cmd` from one long-lived thread: a worker's `PR_SET_PDEATHSIG` fires when the
-/// *thread* that spawned it ends, and the pipeline calls plugins from short-lived threads.
-fn spawn_child(cmd: Command) -> io::Result<Child> {
+/// A worker process being started on the spawner thread.
+struct Launched {
+    child: mpsc::Receiver<io::Result<Child>>,
+    channel: UnixStream,
+    output_from: u64,
+}
+
+impl Launched {
+    /// Waits until the worker process exists (its `exec` succeeded or failed).
+    fn started(self) -> Result<Proc, StartError> {
+        let child = self
+            .child
+            .recv()
+            .map_err(|_| io::Error::other("the worker spawner thread ended"))
+            .and_then(|c| c)
+            .map_err(StartError::Spawn)?;
+        let pid = i32::try_from(child.id()).unwrap_or(0);
+        Ok(Proc {
+            child,
+            pid,
+            channel: self.channel,
+            initialized: false,
+            output_from: self.output_from,
+            reaped: false,
+        })
+    }
+}
+
+/// Spawns `cmd` from one long-lived thread, without waiting: a worker's `PR_SET_PDEATHSIG`
+/// fires when the *thread* that spawned it ends, and the pipeline calls plugins from
+/// short-lived threads. `keep` stays open until the spawn is done. A child nobody waits for
+/// any more (its [`Launched`] was dropped) is killed and reaped there.
+fn spawn_child(cmd: Command, keep: Vec<OwnedFd>) -> mpsc::Receiver<io::Result<Child>> {
+    fn run((mut cmd, keep, reply): SpawnJob) {
+        let child = cmd.spawn();
+        // The parent's copies of the child's pipe ends and descriptors close here.
+        drop(cmd);
+        drop(keep);
+        if let Err(mpsc::SendError(Ok(mut child))) = reply.send(child) {
+            kill_group(i32::try_from(child.id()).unwrap_or(0));
+            let _ = child.wait();
+        }
+    }
     static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnJob>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<SpawnJob>();
         std::thread::Builder::new()
             .name("kure-worker-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let child = cmd.spawn();
-                    // The parent's copies of the child's pipe ends close here.
-                    drop(cmd);
-                    let _ = reply.send(child);
-                }
-            })
+            .spawn(move || rx.into_iter().for_each(run))
             .ok()
             .map(|_| tx)
     });
-    let Some(tx) = spawner else {
-        let mut cmd = cmd;
-        return cmd.spawn();
-    };
     let (reply_tx, reply_rx) = mpsc::channel();
-    if let Err(mpsc::SendError((mut cmd, _))) = tx.send((cmd, reply_tx)) {
-        return cmd.spawn();
+    let job = (cmd, keep, reply_tx);
+    match spawner {
+        Some(tx) => {
+            if let Err(mpsc::SendError(job)) = tx.send(job) {
+                run(job);
+            }
+        }
+        None => run(job),
     }
     reply_rx
-        .recv()
-        .map_err(|_| io::Error::other("the worker spawner thread ended"))?
-}
-
-/// Puts `bytes` in a sealed memfd (nobody can change them afterwards); close-on-exec, so only
-/// the worker that gets it as fd 3 inherits it.
-#[cfg(target_os = "linux")]
-fn seal_memfd(bytes: &[u8]) -> io::Result<OwnedFd> {
-    // SAFETY: the name is a valid NUL-terminated string; memfd_create has no other
-    // preconditions.
-    let fd = unsafe {
-        libc::memfd_create(
-            c"kure-plugin-worker".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut file = std::fs::File::from(fd);
-    file.write_all(bytes)?;
-    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-    super::loader::add_seals(file.as_raw_fd(), seals)?;
-    Ok(file.into())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn seal_memfd(_bytes: &[u8]) -> io::Result<OwnedFd> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "process isolation needs Linux (sealed memfds, Landlock, seccomp)",
-    ))
 }
 
 /// In the forked child, before exec (async-signal-safe system calls only): the library to fd
@@ -1462,7 +1543,15 @@ impl Launch {
     }
 
     /// Starts a worker and completes the handshake.
+    /// Starts a worker process and waits for its handshake answer.
     fn start(&self, who: &str, output: &Arc<OutputTail>) -> Result<(Proc, Ready), StartError> {
+        let launched = self.launch(output)?;
+        self.handshake(who, launched, output)
+    }
+
+    /// Starts a worker process on the spawner thread, without waiting for it: it execs,
+    /// applies its sandbox and waits for kure's handshake before it looks at the library.
+    fn launch(&self, output: &Arc<OutputTail>) -> Result<Launched, StartError> {
         let (host_end, child_end) = UnixStream::pair().map_err(StartError::Spawn)?;
         let (reader, writer) = io::pipe().map_err(StartError::Spawn)?;
         let writer2 = writer.try_clone().map_err(StartError::Spawn)?;
@@ -1481,32 +1570,40 @@ impl Launch {
             .stdin(Stdio::null())
             .stdout(Stdio::from(writer))
             .stderr(Stdio::from(writer2));
-        let (library, channel) = (self.memfd.as_raw_fd(), child_end.as_raw_fd());
+        let library = self.memfd.try_clone().map_err(StartError::Spawn)?;
+        let (library_fd, channel_fd) = (library.as_raw_fd(), child_end.as_raw_fd());
         // SAFETY: the closure only makes async-signal-safe system calls (fcntl, dup2, prctl,
-        // setpgid) and does not allocate; the fds it names stay open until spawn returns.
+        // setpgid) and does not allocate; the fds it names travel with the command to the
+        // spawner thread, which closes them only after the spawn.
         unsafe {
-            cmd.pre_exec(move || child_setup(library, channel));
+            cmd.pre_exec(move || child_setup(library_fd, channel_fd));
         }
         let output_from = output.total();
-        let child = spawn_child(cmd).map_err(StartError::Spawn)?;
-        drop(child_end);
+        let child = spawn_child(cmd, vec![library, child_end.into()]);
         start_drain(output, reader);
-        let pid = i32::try_from(child.id()).unwrap_or(0);
-        let mut proc = Proc {
+        Ok(Launched {
             child,
-            pid,
             channel: host_end,
-            initialized: false,
             output_from,
-            reaped: false,
-        };
+        })
+    }
+
+    /// Tells a launched worker that its library is sealed and admitted; waits for it to load
+    /// the library and answer with the plugin's metadata.
+    fn handshake(
+        &self,
+        who: &str,
+        launched: Launched,
+        output: &Arc<OutputTail>,
+    ) -> Result<(Proc, Ready), StartError> {
+        let mut proc = launched.started()?;
         let op = "startup (loading the library: its constructors, metadata and register)";
         let hello = serde_json::to_vec(&Hello {
             protocol: PROTOCOL_VERSION,
             kure: KURE_VERSION.to_owned(),
         })
         .map_err(|e| StartError::Failed(payload("internal", e.to_string())))?;
-        let value = match exchange(&mut proc, &hello, 1, self.timeout) {
+        let value = match exchange(&mut proc, &hello, 1, self.timeout).and_then(Answer::json) {
             Ok(v) => v,
             Err(t) => {
                 return Err(StartError::Failed(
@@ -1654,6 +1751,141 @@ impl Launch {
     }
 }
 
+/// A worker process started for a library that is not yet sealed and admitted
+/// ([`WorkerPlugin::start`]). It runs only kure's own code, sandboxed, until
+/// [`finish`](Self::finish). Dropping it kills the worker.
+pub struct Starting {
+    path: PathBuf,
+    launch: Launch,
+    output: Arc<OutputTail>,
+    launched: Launched,
+    max_restarts: u32,
+    pool: usize,
+    print_sandbox_warnings: bool,
+}
+
+impl std::fmt::Debug for Starting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Starting")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Starting {
+    fn launch(path: &Path, memfd: OwnedFd, opts: &WorkerOptions) -> Result<Self, WorkerError> {
+        let launch = Launch {
+            exe: opts
+                .exe
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
+            path: path.to_path_buf(),
+            memfd,
+            memory_bytes: opts.memory_bytes,
+            cpu_seconds: opts.cpu_seconds,
+            timeout: opts.timeout.unwrap_or_else(crate::contain::timeout),
+        };
+        let output = Arc::new(OutputTail::default());
+        let launched = launch
+            .launch(&output)
+            .map_err(|e| start_error(path, &launch, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            launch,
+            output,
+            launched,
+            max_restarts: opts.max_restarts,
+            pool: opts.pool,
+            print_sandbox_warnings: opts.print_sandbox_warnings,
+        })
+    }
+
+    /// The library is sealed and admitted (`sha256`: its hash, hex): the worker loads it and
+    /// answers with the plugin's metadata. Fails with the in-process message when the library
+    /// cannot be loaded or registered.
+    pub fn finish(self, sha256: &str, admission: Admission) -> Result<WorkerPlugin, WorkerError> {
+        let Self {
+            path,
+            launch,
+            output,
+            launched,
+            max_restarts,
+            pool,
+            print_sandbox_warnings,
+        } = self;
+        let file_who = format!("plugin library {}", path.display());
+        let (proc, ready) = launch
+            .handshake(&file_who, launched, &output)
+            .map_err(|e| start_error(&path, &launch, e))?;
+        let who = format!("plugin {}@{}", ready.plugin.name, ready.plugin.version);
+        if print_sandbox_warnings {
+            // Once per run: every worker on this kernel would say the same.
+            static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+            let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
+            for w in &ready.sandbox_warnings {
+                if !shown.contains(w) {
+                    let _ = writeln!(
+                        crate::contain::stderr(),
+                        "warning: {who} (in process isolation): {w}"
+                    );
+                    shown.push(w.clone());
+                }
+            }
+        }
+        Ok(WorkerPlugin {
+            name: ready.plugin.name.clone(),
+            version: ready.plugin.version.clone(),
+            description: ready.plugin.description.clone(),
+            author: ready.plugin.author.clone(),
+            path,
+            admission,
+            sha256: sha256.to_owned(),
+            abi_info: ready.abi_info,
+            gvks: ready.gvks,
+            sandbox_warnings: ready.sandbox_warnings,
+            who,
+            info: ready.plugin,
+            launch,
+            max_restarts,
+            output,
+            slots: std::iter::once(Some(proc))
+                .chain(std::iter::repeat_with(|| None))
+                .take(pool.max(1))
+                .map(|proc| {
+                    Mutex::new(State {
+                        started: proc.is_some(),
+                        proc,
+                    })
+                })
+                .collect(),
+            restarts: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+        })
+    }
+}
+
+fn start_error(path: &Path, launch: &Launch, e: StartError) -> WorkerError {
+    match e {
+        StartError::Spawn(reason) => WorkerError::Spawn {
+            path: path.to_path_buf(),
+            exe: launch.exe.clone(),
+            reason,
+        },
+        StartError::Refused(r) => WorkerError::Refused {
+            path: path.to_path_buf(),
+            error: r.error,
+            details: r.details,
+        },
+        StartError::Failed(error) => WorkerError::Failed {
+            path: path.to_path_buf(),
+            error,
+        },
+    }
+}
+
+/// One app's result in a batch: the plugin's bytes, or its error.
+type Bytes = Result<Vec<u8>, ErrorPayload>;
+
 /// A plugin running in process isolation: metadata from the worker's handshake, and the
 /// channel to the worker (restarted when it died, at most `max_restarts` times).
 pub struct WorkerPlugin {
@@ -1682,13 +1914,19 @@ pub struct WorkerPlugin {
     launch: Launch,
     max_restarts: u32,
     output: Arc<OutputTail>,
-    state: Mutex<State>,
+    /// Worker processes serving this plugin, started as concurrent calls need them; slot 0
+    /// holds the one that answered the handshake.
+    slots: Vec<Mutex<State>>,
+    /// Restarts of dead workers so far, all slots together.
+    restarts: AtomicU32,
+    closed: AtomicBool,
 }
 
+/// One worker process of a plugin (or none yet).
 struct State {
     proc: Option<Proc>,
-    restarts: u32,
-    closed: bool,
+    /// A process ran in this slot before: starting another one is a restart.
+    started: bool,
 }
 
 impl std::fmt::Debug for WorkerPlugin {
@@ -1698,21 +1936,6 @@ impl std::fmt::Debug for WorkerPlugin {
             .field("path", &self.path)
             .field("gvks", &self.gvks)
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum BatchOp {
-    Generate,
-    Validate,
-}
-
-impl BatchOp {
-    fn name(self) -> &'static str {
-        match self {
-            BatchOp::Generate => "generate",
-            BatchOp::Validate => "validate",
-        }
     }
 }
 
@@ -1730,86 +1953,38 @@ fn op_label(op: &str, api_version: &str, kind: &str, apps: usize) -> String {
 }
 
 impl WorkerPlugin {
-    /// Starts a worker for library bytes already read and admitted (`sha256`: their hash, hex):
-    /// exactly these bytes run, in the worker, after the sandbox. Fails with the in-process
-    /// message when the library cannot be loaded or registered.
+    /// Starts a worker for a library already read and admitted (`sha256`: its hash, hex):
+    /// exactly these bytes run, in the worker, after the sandbox. The worker inherits the
+    /// sealed memfd itself; nothing is copied. Fails with the in-process message when the
+    /// library cannot be loaded or registered.
     pub fn spawn(
         path: &Path,
-        bytes: &[u8],
+        library: &Sealed,
         sha256: &str,
         admission: Admission,
         opts: &WorkerOptions,
     ) -> Result<Self, WorkerError> {
-        let memfd = seal_memfd(bytes).map_err(|reason| WorkerError::Stage {
+        let memfd = library.share().map_err(|reason| WorkerError::Stage {
             path: path.to_path_buf(),
             reason,
         })?;
-        let launch = Launch {
-            exe: opts
-                .exe
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("/proc/self/exe")),
+        Starting::launch(path, memfd, opts)?.finish(sha256, admission)
+    }
+
+    /// Starts a worker process for a library that is still being read into `staging`, so
+    /// that starting it (exec, sandbox) overlaps reading, hashing and checking the library.
+    /// The worker runs only kure's code until [`Starting::finish`] tells it the library is
+    /// sealed and admitted; dropping the [`Starting`] kills it.
+    pub fn start(
+        path: &Path,
+        staging: &Staging,
+        opts: &WorkerOptions,
+    ) -> Result<Starting, WorkerError> {
+        let memfd = staging.share().map_err(|reason| WorkerError::Stage {
             path: path.to_path_buf(),
-            memfd,
-            memory_bytes: opts.memory_bytes,
-            cpu_seconds: opts.cpu_seconds,
-            timeout: opts.timeout.unwrap_or_else(crate::contain::timeout),
-        };
-        let output = Arc::new(OutputTail::default());
-        let file_who = format!("plugin library {}", path.display());
-        let (proc, ready) = launch.start(&file_who, &output).map_err(|e| match e {
-            StartError::Spawn(reason) => WorkerError::Spawn {
-                path: path.to_path_buf(),
-                exe: launch.exe.clone(),
-                reason,
-            },
-            StartError::Refused(r) => WorkerError::Refused {
-                path: path.to_path_buf(),
-                error: r.error,
-                details: r.details,
-            },
-            StartError::Failed(error) => WorkerError::Failed {
-                path: path.to_path_buf(),
-                error,
-            },
+            reason,
         })?;
-        let who = format!("plugin {}@{}", ready.plugin.name, ready.plugin.version);
-        if opts.print_sandbox_warnings {
-            // Once per run: every worker on this kernel would say the same.
-            static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-            let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
-            for w in &ready.sandbox_warnings {
-                if !shown.contains(w) {
-                    let _ = writeln!(
-                        crate::contain::stderr(),
-                        "warning: {who} (in process isolation): {w}"
-                    );
-                    shown.push(w.clone());
-                }
-            }
-        }
-        Ok(Self {
-            name: ready.plugin.name.clone(),
-            version: ready.plugin.version.clone(),
-            description: ready.plugin.description.clone(),
-            author: ready.plugin.author.clone(),
-            path: path.to_path_buf(),
-            admission,
-            sha256: sha256.to_owned(),
-            abi_info: ready.abi_info,
-            gvks: ready.gvks,
-            sandbox_warnings: ready.sandbox_warnings,
-            who,
-            info: ready.plugin,
-            launch,
-            max_restarts: opts.max_restarts,
-            output,
-            state: Mutex::new(State {
-                proc: Some(proc),
-                restarts: 0,
-                closed: false,
-            }),
-        })
+        Starting::launch(path, memfd, opts)
     }
 
     /// Reads `path` once, admits the bytes under `policy` and starts a worker for them.
@@ -1818,15 +1993,11 @@ impl WorkerPlugin {
         policy: &TrustPolicy,
         opts: &WorkerOptions,
     ) -> Result<Self, WorkerError> {
-        let bytes = std::fs::read(path).map_err(|source| super::LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let digest = crate::trust::digest(&bytes);
+        let (library, digest) = super::read_library(path)?;
         let admission = policy.admit_digest(path, &digest)?;
         Self::spawn(
             path,
-            &bytes,
+            &library,
             &crate::trust::digest_hex(&digest),
             admission,
             opts,
@@ -1849,14 +2020,14 @@ impl WorkerPlugin {
         self.output.total()
     }
 
-    /// How often the worker was restarted so far.
+    /// How often a worker was restarted so far.
     pub fn restarts(&self) -> u32 {
-        self.lock().restarts
+        self.restarts.load(Ordering::Acquire)
     }
 
-    /// The running worker's process id, if one runs.
+    /// The process id of the first slot's worker, if one runs there.
     pub fn worker_pid(&self) -> Option<u32> {
-        self.lock().proc.as_ref().map(|p| p.child.id())
+        self.slot(0).proc.as_ref().map(|p| p.child.id())
     }
 
     /// One [`DynGenerator`] per GVK, forwarding every call to the worker.
@@ -1873,8 +2044,21 @@ impl WorkerPlugin {
             .collect()
     }
 
+    fn slot(&self, i: usize) -> std::sync::MutexGuard<'_, State> {
+        self.slots[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A free worker slot, the lowest first (one caller at a time never starts a second
+    /// process); when every slot is busy, waits for the first.
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        for m in &self.slots {
+            match m.try_lock() {
+                Ok(g) => return g,
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        self.slot(0)
     }
 
     /// Makes sure a worker runs, restarting it within the budget.
@@ -1884,7 +2068,7 @@ impl WorkerPlugin {
             index: None,
             attempted: false,
         };
-        if state.closed {
+        if self.closed.load(Ordering::Acquire) {
             return Err(not_attempted(format!(
                 "{label} was not attempted: {} (in process isolation) was already shut down",
                 self.who
@@ -1893,15 +2077,19 @@ impl WorkerPlugin {
         if state.proc.is_some() {
             return Ok(());
         }
-        if state.restarts >= self.max_restarts {
-            return Err(not_attempted(format!(
-                "{label} was not attempted: the worker of {} (in process isolation) failed {} times in this run and kure restarts it at most {} times",
-                self.who,
-                state.restarts + 1,
-                self.max_restarts
-            )));
+        if state.started {
+            let restarts = self.restarts.fetch_add(1, Ordering::AcqRel);
+            if restarts >= self.max_restarts {
+                self.restarts.fetch_sub(1, Ordering::AcqRel);
+                return Err(not_attempted(format!(
+                    "{label} was not attempted: the worker of {} (in process isolation) failed {} times in this run and kure restarts it at most {} times",
+                    self.who,
+                    restarts + 1,
+                    self.max_restarts
+                )));
+            }
         }
-        state.restarts += 1;
+        state.started = true;
         match self.launch.start(&self.who, &self.output) {
             Ok((proc, ready)) if ready.plugin == self.info && ready.gvks == self.gvks => {
                 state.proc = Some(proc);
@@ -1926,7 +2114,7 @@ impl WorkerPlugin {
         }
     }
 
-    /// One request, one answer; a worker that fails is ended and reported.
+    /// One JSON request, one JSON answer; a worker that fails is ended and reported.
     fn round_trip(
         &self,
         state: &mut State,
@@ -1934,12 +2122,30 @@ impl WorkerPlugin {
         calls: usize,
         label: &str,
     ) -> Result<Value, Failed> {
-        self.ensure_running(state, label)?;
         let body = serde_json::to_vec(request).map_err(|e| Failed {
             payload: payload("internal", format!("cannot encode a worker request: {e}")),
             index: None,
             attempted: false,
         })?;
+        match self.exchange(state, &body, calls, label)? {
+            Answer::Json(v) => Ok(v),
+            Answer::Batch(_) => Err(self.protocol_failure(
+                state,
+                "a batch answer to a request that was not a batch".to_owned(),
+                label,
+            )),
+        }
+    }
+
+    /// One request frame, one answer; a worker that fails is ended and reported.
+    fn exchange(
+        &self,
+        state: &mut State,
+        body: &[u8],
+        calls: usize,
+        label: &str,
+    ) -> Result<Answer, Failed> {
+        self.ensure_running(state, label)?;
         let Some(proc) = state.proc.as_mut() else {
             return Err(Failed {
                 payload: payload("internal", "no worker is running".to_owned()),
@@ -1947,7 +2153,7 @@ impl WorkerPlugin {
                 attempted: false,
             });
         };
-        match exchange(proc, &body, calls, self.launch.timeout) {
+        match exchange(proc, body, calls, self.launch.timeout) {
             Ok(v) => Ok(v),
             Err(trouble) => {
                 let Some(proc) = state.proc.take() else {
@@ -1996,64 +2202,50 @@ impl WorkerPlugin {
         Ok(())
     }
 
-    /// One frame of a batch: per-app outcomes, or the request's own error (the worker is fine),
-    /// or a failure (the worker was ended).
-    fn batch_frame<T: serde::de::DeserializeOwned>(
+    /// One frame of a batch: per-app outcomes (the plugin's bytes for each app that
+    /// succeeded), or the request's own error (the worker is fine), or a failure (the worker
+    /// was ended).
+    fn batch_frame(
         &self,
         state: &mut State,
         op: BatchOp,
         api_version: &str,
         kind: &str,
         items: &[String],
-    ) -> Result<Result<Vec<Result<T, ErrorPayload>>, ErrorPayload>, Failed> {
-        let (av, k, list) = (
-            Cow::Borrowed(api_version),
-            Cow::Borrowed(kind),
-            Cow::Borrowed(items),
-        );
-        let request = match op {
-            BatchOp::Generate => Request::Generate {
-                api_version: av,
-                kind: k,
-                requests: list,
-            },
-            BatchOp::Validate => Request::Validate {
-                api_version: av,
-                kind: k,
-                specs: list,
-            },
-        };
+    ) -> Result<Result<Vec<Bytes>, ErrorPayload>, Failed> {
+        let body = wire::encode_request(op, api_version, kind, items);
         let label = op_label(op.name(), api_version, kind, items.len());
-        let value = self.round_trip(state, &request, items.len(), &label)?;
-        if value.get("error").is_some() {
-            return match serde_json::from_value::<Failure>(value) {
-                Ok(f) => Ok(Err(f.error)),
-                Err(e) => {
-                    Err(self.protocol_failure(state, format!("an unreadable error ({e})"), &label))
-                }
-            };
-        }
-        let results: Results<T> = serde_json::from_value(value).map_err(|e| {
+        let frame = match self.exchange(state, &body, items.len(), &label)? {
+            Answer::Batch(frame) => frame,
+            Answer::Json(value) => {
+                return match serde_json::from_value::<Failure>(value) {
+                    Ok(f) => Ok(Err(f.error)),
+                    Err(e) => Err(self.protocol_failure(
+                        state,
+                        format!("an unreadable error ({e})"),
+                        &label,
+                    )),
+                };
+            }
+        };
+        let results = wire::decode_answer(&frame).map_err(|e| {
             self.protocol_failure(state, format!("an unreadable answer ({e})"), &label)
         })?;
-        if results.results.len() != items.len() {
+        if results.len() != items.len() {
             return Err(self.protocol_failure(
                 state,
-                format!("{} results for {} apps", results.results.len(), items.len()),
+                format!("{} results for {} apps", results.len(), items.len()),
                 &label,
             ));
         }
-        Ok(Ok(results.results.into_iter().map(Into::into).collect()))
+        Ok(Ok(results
+            .into_iter()
+            .map(|r| r.map(<[u8]>::to_vec))
+            .collect()))
     }
 
     /// Runs a batch: whole, then (when the worker died) one app at a time.
-    fn batch<T: serde::de::DeserializeOwned>(
-        &self,
-        op: BatchOp,
-        api_version: &str,
-        kind: &str,
-        items: &[String],
-    ) -> Vec<Result<T, ErrorPayload>> {
+    fn batch(&self, op: BatchOp, api_version: &str, kind: &str, items: &[String]) -> Vec<Bytes> {
         let mut out = Vec::with_capacity(items.len());
         let mut state = self.lock();
         let mut start = 0;
@@ -2072,14 +2264,14 @@ impl WorkerPlugin {
         out
     }
 
-    fn chunk<T: serde::de::DeserializeOwned>(
+    fn chunk(
         &self,
         state: &mut State,
         op: BatchOp,
         api_version: &str,
         kind: &str,
         items: &[String],
-    ) -> Vec<Result<T, ErrorPayload>> {
+    ) -> Vec<Bytes> {
         let n = items.len();
         let all = |p: ErrorPayload| (0..n).map(|_| Err(p.clone())).collect::<Vec<_>>();
         if n == 0 {
@@ -2091,8 +2283,8 @@ impl WorkerPlugin {
                 return all(f.payload);
             }
         }
-        let mut slots: Vec<Option<Result<T, ErrorPayload>>> = (0..n).map(|_| None).collect();
-        match self.batch_frame::<T>(state, op, api_version, kind, items) {
+        let mut slots: Vec<Option<Result<Vec<u8>, ErrorPayload>>> = (0..n).map(|_| None).collect();
+        match self.batch_frame(state, op, api_version, kind, items) {
             Ok(Ok(results)) => return results,
             Ok(Err(e)) if e.kind == "too-large" && n > 1 => {}
             Ok(Err(e)) => return all(e),
@@ -2115,7 +2307,7 @@ impl WorkerPlugin {
                 }
             }
             *slot = Some(
-                match self.batch_frame::<T>(state, op, api_version, kind, &items[i..=i]) {
+                match self.batch_frame(state, op, api_version, kind, &items[i..=i]) {
                     Ok(Ok(mut r)) => r.pop().unwrap_or_else(|| {
                         Err(payload("protocol", "no result for the app".to_owned()))
                     }),
@@ -2138,10 +2330,10 @@ impl WorkerPlugin {
         kind: &str,
         requests: &[String],
     ) -> Vec<Result<Vec<Value>, ErrorPayload>> {
-        self.batch::<String>(BatchOp::Generate, api_version, kind, requests)
+        self.batch(BatchOp::Generate, api_version, kind, requests)
             .into_iter()
             .map(|r| {
-                r.and_then(|json| match serde_json::from_str::<Value>(&json) {
+                r.and_then(|json| match serde_json::from_slice::<Value>(&json) {
                     Ok(Value::Array(objects)) => Ok(objects),
                     Ok(_) => Err(payload(
                         "invalid-output",
@@ -2163,7 +2355,10 @@ impl WorkerPlugin {
         kind: &str,
         specs: &[String],
     ) -> Vec<Result<(), ErrorPayload>> {
-        self.batch::<()>(BatchOp::Validate, api_version, kind, specs)
+        self.batch(BatchOp::Validate, api_version, kind, specs)
+            .into_iter()
+            .map(|r| r.map(drop))
+            .collect()
     }
 
     /// A single-answer request.
@@ -2172,22 +2367,31 @@ impl WorkerPlugin {
         request: &Request<'_>,
         label: &str,
     ) -> Result<T, ErrorPayload> {
-        let mut state = self.lock();
+        self.single_in(&mut self.lock(), request, label)
+    }
+
+    /// [`Self::single`] in a given slot.
+    fn single_in<T: serde::de::DeserializeOwned>(
+        &self,
+        state: &mut State,
+        request: &Request<'_>,
+        label: &str,
+    ) -> Result<T, ErrorPayload> {
         let value = self
-            .round_trip(&mut state, request, 1, label)
+            .round_trip(state, request, 1, label)
             .map_err(|f| f.payload)?;
         if value.get("error").is_some() {
             return match serde_json::from_value::<Failure>(value) {
                 Ok(f) => Err(f.error),
                 Err(e) => Err(self
-                    .protocol_failure(&mut state, format!("an unreadable error ({e})"), label)
+                    .protocol_failure(state, format!("an unreadable error ({e})"), label)
                     .payload),
             };
         }
         match serde_json::from_value::<Outcome<T>>(value) {
             Ok(o) => o.into(),
             Err(e) => Err(self
-                .protocol_failure(&mut state, format!("an unreadable answer ({e})"), label)
+                .protocol_failure(state, format!("an unreadable answer ({e})"), label)
                 .payload),
         }
     }
@@ -2221,8 +2425,9 @@ impl WorkerPlugin {
     /// Runs the plugin's `initialize` and first `health_check` in the worker (once per worker
     /// process; later calls report the remembered result).
     pub fn initialize(&self) -> Result<InitTimings, ErrorPayload> {
-        let r = self.single::<InitTimings>(&Request::Initialize, "initialize");
-        if let Some(p) = self.lock().proc.as_mut() {
+        let mut state = self.slot(0);
+        let r = self.single_in(&mut state, &Request::Initialize, "initialize");
+        if let Some(p) = state.proc.as_mut() {
             p.initialized = true;
         }
         r
@@ -2237,12 +2442,19 @@ impl WorkerPlugin {
     /// fail without starting a worker, and later shutdowns do nothing. A worker that crashes,
     /// hangs or answers with an error in `shutdown` is reported: its output must not be used.
     pub fn shutdown(&self) -> Result<(), ErrorPayload> {
-        let mut state = self.lock();
-        if state.closed {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        state.closed = true;
-        let result = self.end(&mut state);
+        let mut result = Ok(());
+        for i in 0..self.slots.len() {
+            let r = self.end(&mut self.slot(i));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        // Each worker closed its output before answering; the rest of it is read once all
+        // of them were told.
+        self.output.settle(Duration::from_secs(1));
         // What the workers printed joins what in-process plugins printed (`-v` shows it).
         let printed = self.output();
         crate::contain::capture_output(
@@ -2258,10 +2470,14 @@ impl WorkerPlugin {
         };
         let body = serde_json::to_vec(&Request::Shutdown)
             .map_err(|e| payload("internal", format!("cannot encode a worker request: {e}")))?;
-        match exchange(&mut proc, &body, 1, self.launch.timeout) {
+        match exchange(&mut proc, &body, 1, self.launch.timeout).and_then(Answer::json) {
             Ok(answer) => {
-                exits_within(proc.pid, Duration::from_secs(1));
-                let _ = proc.end();
+                // The worker closed its output before answering: once kure has read the
+                // rest, nothing of the worker is needed. The process is killed (the plugin
+                // may have left children) and reaped off this thread, since tearing a process
+                // down takes about a millisecond.
+                kill_group(proc.pid);
+                reap_in_background(proc);
                 match answer.get("error").or_else(|| answer.get("err")) {
                     None => Ok(()),
                     Some(e) => Err(serde_json::from_value::<ErrorPayload>(e.clone())
@@ -2445,15 +2661,13 @@ mod tests {
 
     #[test]
     fn requests_and_outcomes_have_the_documented_shapes() {
-        let items = vec!["{\"x\":1}".to_owned()];
-        let r = Request::Generate {
+        let r = Request::Schema {
             api_version: Cow::Borrowed("a.b/v1"),
             kind: Cow::Borrowed("K"),
-            requests: Cow::Borrowed(&items),
         };
         assert_eq!(
             serde_json::to_value(&r).expect("encode"),
-            serde_json::json!({"op":"generate","apiVersion":"a.b/v1","kind":"K","requests":["{\"x\":1}"]})
+            serde_json::json!({"op":"schema","apiVersion":"a.b/v1","kind":"K"})
         );
         assert_eq!(
             serde_json::to_value(Request::Shutdown).expect("encode"),
@@ -2463,16 +2677,14 @@ mod tests {
             serde_json::from_value(serde_json::json!({"op":"docs","apiVersion":"v1","kind":"K"}))
                 .expect("decode");
         assert!(matches!(back, Request::Docs { .. }));
-        let results = Results::<()> {
-            results: vec![
-                Outcome::Ok(()),
-                Outcome::Err(payload("validate", "bad".into())),
-            ],
-        };
         assert_eq!(
-            serde_json::to_value(&results).expect("encode"),
-            serde_json::json!({"results":[{"ok":null},{"err":{"kind":"validate","message":"bad"}}]})
+            serde_json::to_value(Outcome::<()>::Err(payload("validate", "bad".into())))
+                .expect("encode"),
+            serde_json::json!({"err":{"kind":"validate","message":"bad"}})
         );
+        // Batches are binary frames (see `wire`): they never start like a JSON message.
+        let batch = wire::encode_request(BatchOp::Generate, "a.b/v1", "K", &[]);
+        assert_ne!(batch[0], b'{');
     }
 
     #[test]
