@@ -607,8 +607,8 @@ pub fn capture_output(who: &str, bytes: &[u8]) {
     }
 }
 
-/// The signals kure turns into a paragraph in-process (and a worker gives back their default
-/// action, so its host sees the real signal).
+/// The signals kure turns into a paragraph in-process (a worker keeps their default action,
+/// so its host sees the real signal).
 pub(crate) const FATAL_SIGNALS: [i32; 5] = [
     libc::SIGSEGV,
     libc::SIGBUS,

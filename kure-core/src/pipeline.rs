@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
@@ -269,7 +270,8 @@ enum Outcome {
     /// that, then processes it.
     Unresolved(Box<Document>),
     /// Valid as far as kure can tell; its generator takes many apps at once (a worker
-    /// process), so the main thread validates and generates it with the others of its GVK.
+    /// process), so the thread that staged it validates and generates it with the others of
+    /// its GVK in that thread's part of the chunk.
     Batch(Box<Document>),
     /// Valid; rendered unless generation had stopped.
     Done(Box<Document>, Option<Rendered>),
@@ -352,8 +354,9 @@ fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
 
 /// Validates and generates the documents set aside for batches, per GVK, in parts of
 /// [`BATCH_PART`] apps per request to the plugin's worker; while the worker handles part
-/// k+1, this thread renders part k.
-fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool) {
+/// k+1, this thread renders part k. `stop` is the chunk's: the first problem any thread meets
+/// ends the plugin generate calls of every thread.
+fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool, stop: &AtomicBool) {
     let mut groups: BTreeMap<Gvk, Vec<usize>> = BTreeMap::new();
     for (i, o) in outcomes.iter().enumerate() {
         if let Outcome::Batch(doc) = o {
@@ -363,8 +366,11 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool) {
     if groups.is_empty() {
         return;
     }
-    // Generation stops at the first problem, this part's included.
-    let mut generate = generate && !outcomes.iter().any(|o| matches!(o, Outcome::Problems(_)));
+    // Generation stops at the first problem of the chunk, whichever thread met it.
+    if outcomes.iter().any(|o| matches!(o, Outcome::Problems(_))) {
+        stop.store(true, Ordering::Release);
+    }
+    let mut generate = generate;
     for (gvk, indices) in groups {
         let docs: Vec<Box<Document>> = indices
             .iter()
@@ -393,11 +399,12 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool) {
                             Ok(()) => valid.push(n),
                             Err(d) => {
                                 invalid = true;
+                                stop.store(true, Ordering::Release);
                                 done.push((n, Part::Invalid(d)));
                             }
                         }
                     }
-                    if gen && !invalid && !valid.is_empty() {
+                    if gen && !invalid && !stop.load(Ordering::Acquire) && !valid.is_empty() {
                         let batch: Vec<&Document> = valid.iter().map(|&n| refs[n]).collect();
                         done.extend(
                             valid
@@ -520,6 +527,8 @@ impl Run<'_> {
     fn chunk(&mut self, items: Vec<(u32, Location, String)>) -> Result<(), Error> {
         let generate = self.problems.is_empty();
         let jobs = self.options.jobs;
+        // Set by the first problem any thread meets: no more plugin generate calls.
+        let stop = &AtomicBool::new(false);
         // Each thread also runs the batches of its part: a plugin in process isolation gets
         // one worker process per thread.
         let mut outcomes: Vec<Outcome> = {
@@ -530,7 +539,7 @@ impl Run<'_> {
                     .iter()
                     .map(|(_, l, t)| process_raw(engine, checked, l, t, generate))
                     .collect();
-                batches(engine, &mut outcomes, generate);
+                batches(engine, &mut outcomes, generate, stop);
                 outcomes
             })
         };
@@ -555,7 +564,7 @@ impl Run<'_> {
                     .iter()
                     .map(|doc| stage(engine, (**doc).clone(), generate))
                     .collect();
-                batches(engine, &mut outcomes, generate);
+                batches(engine, &mut outcomes, generate, stop);
                 outcomes
             });
             for (i, o) in unresolved.into_iter().zip(staged) {

@@ -143,9 +143,15 @@ impl Staging {
         let map = if len == 0 {
             None
         } else {
+            // A private read-only mapping: kernels before 6.7 refuse a shared mapping of a
+            // write-sealed memfd opened for writing (EPERM).
             // SAFETY: the memfd is sealed against writes, growing and shrinking, so the
             // mapped bytes can never change or vanish under the mapping.
-            Some(unsafe { memmap2::MmapOptions::new().populate().map(&memfd)? })
+            Some(unsafe {
+                memmap2::MmapOptions::new()
+                    .populate()
+                    .map_copy_read_only(&memfd)?
+            })
         };
         Ok(Sealed { memfd, map })
     }

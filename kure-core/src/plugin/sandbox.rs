@@ -494,8 +494,8 @@ mod linux {
         Ok((fs, net))
     }
 
-    /// The seccomp program: EPERM for non-`AF_UNIX` `socket`/`socketpair` and for
-    /// `io_uring_setup`, everything else allowed.
+    /// The seccomp program: EPERM for non-`AF_UNIX` `socket`/`socketpair`, `io_uring_setup`,
+    /// `setsid` and `setpgid`, everything else allowed.
     fn seccomp_program(arch: TargetArch) -> Result<BpfProgram, seccompiler::BackendError> {
         let not_unix = SeccompRule::new(vec![SeccompCondition::new(
             0,
@@ -522,6 +522,10 @@ mod linux {
         deny(libc::SYS_socketpair, vec![not_unix]);
         // An empty chain matches the call whatever its arguments.
         deny(libc::SYS_io_uring_setup, Vec::new());
+        // A process the plugin forks stays in the worker's process group, so killing the group
+        // ends it too: no new session or group.
+        deny(libc::SYS_setsid, Vec::new());
+        deny(libc::SYS_setpgid, Vec::new());
         let filter = SeccompFilter::new(
             rules,
             SeccompAction::Allow,
@@ -780,6 +784,38 @@ mod tests {
             code, PASS,
             "seccomp did not refuse exactly the non-UNIX sockets"
         );
+    }
+
+    #[test]
+    fn seccomp_keeps_forked_processes_in_the_process_group() {
+        let seccomp_only = || {
+            linux::prctl_set("PR_SET_NO_NEW_PRIVS", libc::PR_SET_NO_NEW_PRIVS, 1).is_ok()
+                && matches!(linux::apply_seccomp(), Ok(Enforcement::Full))
+        };
+        let code = in_child(seccomp_only, || {
+            // SAFETY: setsid and setpgid take integers and touch no memory.
+            let (sid, pgid) = unsafe { (libc::setsid(), libc::setpgid(0, 0)) };
+            let err = io::Error::last_os_error().raw_os_error();
+            if sid < 0 && pgid < 0 && err == Some(libc::EPERM) {
+                PASS
+            } else {
+                FAIL
+            }
+        });
+        assert_eq!(code, PASS, "setsid or setpgid was allowed");
+        // Control: outside the sandbox, a forked child may start its own process group.
+        let code = in_child(
+            || true,
+            // SAFETY: setpgid takes integers and touches no memory.
+            || {
+                if unsafe { libc::setpgid(0, 0) } == 0 {
+                    PASS
+                } else {
+                    FAIL
+                }
+            },
+        );
+        assert_eq!(code, PASS, "setpgid failed without the sandbox");
     }
 
     #[test]

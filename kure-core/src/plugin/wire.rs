@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! request: BATCH, op (b'v' validate | b'g' generate),
-//!          u16 len, apiVersion, u16 len, kind,
+//!          u32 len, apiVersion, u32 len, kind,
 //!          u32 count, count × (u32 len, item JSON)
 //! answer:  BATCH, u32 count, count × (u8 0 = ok | 1 = err, u32 len, bytes)
 //!          ok: generate → the objects JSON the plugin returned; validate → nothing
@@ -18,8 +18,8 @@
 //! ```
 //!
 //! The worker is as hostile as the plugin it runs: decoding an answer checks every length
-//! against what is left, allocates nothing a count claims before the bytes are there, and fails
-//! with a message instead of panicking.
+//! against what is left, refuses a count other than the number of apps asked for before it
+//! decodes anything, and fails with a message instead of panicking.
 
 use kure_plugin_api::abi::ErrorPayload;
 
@@ -63,10 +63,9 @@ fn put_u32(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
 }
 
-fn put_str16(out: &mut Vec<u8>, s: &str) {
-    let s = &s.as_bytes()[..s.len().min(usize::from(u16::MAX))];
-    out.extend_from_slice(&(s.len() as u16).to_le_bytes());
-    out.extend_from_slice(s);
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u32(out, s.len());
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// Encodes a batch request.
@@ -81,8 +80,8 @@ pub(crate) fn encode_request(
     let mut out = Vec::with_capacity(size);
     out.push(BATCH);
     out.push(op.code());
-    put_str16(&mut out, api_version);
-    put_str16(&mut out, kind);
+    put_str(&mut out, api_version);
+    put_str(&mut out, kind);
     put_u32(&mut out, items.len());
     for item in items {
         put_u32(&mut out, item.len());
@@ -113,19 +112,14 @@ impl<'a> Reader<'a> {
         Ok(self.bytes(1, what)?[0])
     }
 
-    fn u16(&mut self, what: &str) -> Result<usize, String> {
-        let b = self.bytes(2, what)?;
-        Ok(usize::from(u16::from_le_bytes([b[0], b[1]])))
-    }
-
     fn u32(&mut self, what: &str) -> Result<usize, String> {
         let b = self.bytes(4, what)?;
         usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .map_err(|_| format!("{what} does not fit this machine"))
     }
 
-    fn str16(&mut self, what: &str) -> Result<&'a str, String> {
-        let n = self.u16(what)?;
+    fn str(&mut self, what: &str) -> Result<&'a str, String> {
+        let n = self.u32(what)?;
         std::str::from_utf8(self.bytes(n, what)?).map_err(|_| format!("{what} is not UTF-8"))
     }
 
@@ -161,8 +155,8 @@ pub(crate) fn decode_request(frame: &[u8]) -> Result<BatchRequest<'_>, String> {
         b'g' => BatchOp::Generate,
         other => return Err(format!("unknown batch operation {other:#04x}")),
     };
-    let api_version = r.str16("the apiVersion")?;
-    let kind = r.str16("the kind")?;
+    let api_version = r.str("the apiVersion")?;
+    let kind = r.str("the kind")?;
     let n = r.count(4)?;
     let mut items = Vec::with_capacity(n);
     for _ in 0..n {
@@ -206,13 +200,20 @@ pub(crate) fn encode_answer<B: AsRef<[u8]>>(results: &[Result<B, ErrorPayload>])
     out
 }
 
-/// Decodes a batch answer (the host's side); the ok bytes borrow the frame.
-pub(crate) fn decode_answer(frame: &[u8]) -> Result<Vec<Result<&[u8], ErrorPayload>>, String> {
+/// Decodes a batch answer to a request of `expected` apps (the host's side); the ok bytes
+/// borrow the frame.
+pub(crate) fn decode_answer(
+    frame: &[u8],
+    expected: usize,
+) -> Result<Vec<Result<&[u8], ErrorPayload>>, String> {
     let mut r = Reader { buf: frame };
     if r.u8("the frame tag")? != BATCH {
         return Err("not a batch frame".to_owned());
     }
     let n = r.count(5)?;
+    if n != expected {
+        return Err(format!("{n} results for {expected} apps"));
+    }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let tag = r.u8("a result's tag")?;
@@ -268,7 +269,7 @@ mod tests {
             Ok(String::new()),
         ];
         let frame = encode_answer(&results);
-        let back = decode_answer(&frame).unwrap();
+        let back = decode_answer(&frame, 3).unwrap();
         assert_eq!(back.len(), 3);
         assert_eq!(back[0], Ok(&b"[{\"kind\":\"A\"}]"[..]));
         assert_eq!(back[1], Err(err("x")));
@@ -280,25 +281,29 @@ mod tests {
         let good = encode_answer(&[Ok::<_, ErrorPayload>(b"[]".to_vec()), Err(err("y"))]);
         // Every truncation is refused.
         for cut in 0..good.len() {
-            assert!(decode_answer(&good[..cut]).is_err(), "cut at {cut}");
+            assert!(decode_answer(&good[..cut], 2).is_err(), "cut at {cut}");
         }
         // Trailing bytes are refused.
         let mut long = good.clone();
         long.push(0);
-        assert!(decode_answer(&long).unwrap_err().contains("follow"));
+        assert!(decode_answer(&long, 2).unwrap_err().contains("follow"));
+        // Another count than asked for is refused before anything is decoded.
+        assert!(decode_answer(&good, 3)
+            .unwrap_err()
+            .contains("2 results for 3 apps"));
         // A count larger than the frame could hold allocates nothing and is refused.
         let mut huge = vec![BATCH];
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_answer(&huge).unwrap_err().contains("announces"));
+        assert!(decode_answer(&huge, 1).unwrap_err().contains("announces"));
         // A length past the end, an unknown tag, an unreadable error.
         let mut past = vec![BATCH, 1, 0, 0, 0, 0];
         past.extend_from_slice(&1000u32.to_le_bytes());
-        assert!(decode_answer(&past).unwrap_err().contains("ends inside"));
+        assert!(decode_answer(&past, 1).unwrap_err().contains("ends inside"));
         let tag = [BATCH, 1, 0, 0, 0, 7, 0, 0, 0, 0];
-        assert!(decode_answer(&tag).unwrap_err().contains("unknown tag"));
+        assert!(decode_answer(&tag, 1).unwrap_err().contains("unknown tag"));
         let mut bad = vec![BATCH, 1, 0, 0, 0, 1, 2, 0, 0, 0];
         bad.extend_from_slice(b"{]");
-        assert!(decode_answer(&bad)
+        assert!(decode_answer(&bad, 1)
             .unwrap_err()
             .contains("unreadable error"));
         // Pseudo-random garbage never panics (a small deterministic fuzz).
@@ -312,7 +317,7 @@ mod tests {
                 x ^= x << 17;
                 frame.push(x as u8 % 8);
             }
-            let _ = decode_answer(&frame);
+            let _ = decode_answer(&frame, len % 5);
             let _ = decode_request(&frame);
         }
     }
@@ -325,7 +330,7 @@ mod tests {
         assert!(decode_request(&[BATCH, b'x'])
             .unwrap_err()
             .contains("unknown batch"));
-        let mut bad_utf8 = vec![BATCH, b'g', 1, 0, 0xFF, 0, 0];
+        let mut bad_utf8 = vec![BATCH, b'g', 1, 0, 0, 0, 0xFF, 0, 0, 0, 0];
         bad_utf8.extend_from_slice(&0u32.to_le_bytes());
         assert!(decode_request(&bad_utf8).unwrap_err().contains("UTF-8"));
     }

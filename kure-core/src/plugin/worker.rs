@@ -589,8 +589,8 @@ fn close_output() {
     }
 }
 
-/// The fatal signals get their default action back: the worker must die of the real signal,
-/// which the host reports (kure's in-process handlers would turn it into `exit(1)`).
+/// The fatal signals get their default action (exec already reset handlers; this also undoes
+/// an inherited "ignore"): the worker must die of the real signal, which the host reports.
 fn default_fatal_signals() {
     for sig in crate::contain::FATAL_SIGNALS {
         // SAFETY: resets one signal's disposition to the default; no handler code involved.
@@ -600,8 +600,8 @@ fn default_fatal_signals() {
     }
 }
 
-/// An `exit()` from plugin code during a call ends the worker with the plugin's status at once
-/// (before kure's own exit hook, which would replace it with 1).
+/// An `exit()` from plugin code during a call ends the worker with the plugin's status at once,
+/// before any other exit handler (the plugin's own included) can run.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn register_exit_hook() {
     extern "C" fn hook(status: libc::c_int, _arg: *mut libc::c_void) {
@@ -1100,8 +1100,8 @@ struct Proc {
     pid: i32,
     channel: UnixStream,
     initialized: bool,
-    /// The output offset this process's output starts at.
-    output_from: u64,
+    /// What this process printed (its plugin's record holds every process's).
+    own: Arc<OutputTail>,
     reaped: bool,
 }
 
@@ -1355,10 +1355,13 @@ impl OutputTail {
     }
 }
 
-/// Reads the worker's output pipe into `output` until every writer closed it.
-fn start_drain(output: &Arc<OutputTail>, mut reader: io::PipeReader) {
-    output.lock().open += 1;
-    let out = output.clone();
+/// Reads one worker's output pipe into `outputs` (its own record and its plugin's) until
+/// every writer closed it.
+fn start_drain(outputs: [Arc<OutputTail>; 2], mut reader: io::PipeReader) {
+    for o in &outputs {
+        o.lock().open += 1;
+    }
+    let outs = outputs.clone();
     let spawned = std::thread::Builder::new()
         .name("kure-worker-output".into())
         .spawn(move || {
@@ -1366,15 +1369,15 @@ fn start_drain(output: &Arc<OutputTail>, mut reader: io::PipeReader) {
             loop {
                 match reader.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => out.push(&buf[..n]),
+                    Ok(n) => outs.iter().for_each(|o| o.push(&buf[..n])),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
             }
-            out.close_one();
+            outs.iter().for_each(|o| o.close_one());
         });
     if spawned.is_err() {
-        output.close_one();
+        outputs.iter().for_each(|o| o.close_one());
     }
 }
 
@@ -1384,16 +1387,21 @@ type SpawnJob = (Command, Vec<OwnedFd>, mpsc::Sender<io::Result<Child>>);
 
 /// A worker process being started on the spawner thread.
 struct Launched {
-    child: mpsc::Receiver<io::Result<Child>>,
-    channel: UnixStream,
-    output_from: u64,
+    /// `None` once taken by [`Launched::started`].
+    child: Option<mpsc::Receiver<io::Result<Child>>>,
+    channel: Option<UnixStream>,
+    own: Arc<OutputTail>,
 }
 
 impl Launched {
     /// Waits until the worker process exists (its `exec` succeeded or failed).
-    fn started(self) -> Result<Proc, StartError> {
-        let child = self
-            .child
+    fn started(mut self) -> Result<Proc, StartError> {
+        let (Some(child), Some(channel)) = (self.child.take(), self.channel.take()) else {
+            return Err(StartError::Spawn(io::Error::other(
+                "the worker was already taken",
+            )));
+        };
+        let child = child
             .recv()
             .map_err(|_| io::Error::other("the worker spawner thread ended"))
             .and_then(|c| c)
@@ -1402,11 +1410,26 @@ impl Launched {
         Ok(Proc {
             child,
             pid,
-            channel: self.channel,
+            channel,
             initialized: false,
-            output_from: self.output_from,
+            own: self.own.clone(),
             reaped: false,
         })
+    }
+}
+
+impl Drop for Launched {
+    /// A worker started for a library that failed its checks: it never got the handshake and
+    /// ran none of the library. Waits for the spawn (a millisecond), then kills and reaps it.
+    fn drop(&mut self) {
+        if let Some(Ok(Ok(mut child))) = self.child.take().map(|rx| rx.recv()) {
+            kill_group(i32::try_from(child.id()).unwrap_or(0));
+            let _ = std::thread::Builder::new()
+                .name("kure-worker-reaper".into())
+                .spawn(move || {
+                    let _ = child.wait();
+                });
+        }
     }
 }
 
@@ -1465,6 +1488,17 @@ fn child_setup(library: i32, channel: i32) -> io::Result<()> {
         {
             return Err(io::Error::last_os_error());
         }
+        // Nothing else kure may have inherited without close-on-exec reaches the worker: every
+        // higher fd is marked close-on-exec (not closed: the spawn reports an exec failure
+        // through one of them). Kernels before 5.11 lack the flag; kure's own fds are
+        // close-on-exec anyway.
+        #[cfg(target_os = "linux")]
+        libc::syscall(
+            libc::SYS_close_range,
+            OUTPUT_FD + 1,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
     }
     sandbox::child_pre_exec()
 }
@@ -1546,7 +1580,7 @@ impl Launch {
     /// Starts a worker process and waits for its handshake answer.
     fn start(&self, who: &str, output: &Arc<OutputTail>) -> Result<(Proc, Ready), StartError> {
         let launched = self.launch(output)?;
-        self.handshake(who, launched, output)
+        self.handshake(who, launched)
     }
 
     /// Starts a worker process on the spawner thread, without waiting for it: it execs,
@@ -1578,24 +1612,19 @@ impl Launch {
         unsafe {
             cmd.pre_exec(move || child_setup(library_fd, channel_fd));
         }
-        let output_from = output.total();
+        let own = Arc::new(OutputTail::default());
         let child = spawn_child(cmd, vec![library, child_end.into()]);
-        start_drain(output, reader);
+        start_drain([own.clone(), output.clone()], reader);
         Ok(Launched {
-            child,
-            channel: host_end,
-            output_from,
+            child: Some(child),
+            channel: Some(host_end),
+            own,
         })
     }
 
     /// Tells a launched worker that its library is sealed and admitted; waits for it to load
     /// the library and answer with the plugin's metadata.
-    fn handshake(
-        &self,
-        who: &str,
-        launched: Launched,
-        output: &Arc<OutputTail>,
-    ) -> Result<(Proc, Ready), StartError> {
+    fn handshake(&self, who: &str, launched: Launched) -> Result<(Proc, Ready), StartError> {
         let mut proc = launched.started()?;
         let op = "startup (loading the library: its constructors, metadata and register)";
         let hello = serde_json::to_vec(&Hello {
@@ -1605,11 +1634,7 @@ impl Launch {
         .map_err(|e| StartError::Failed(payload("internal", e.to_string())))?;
         let value = match exchange(&mut proc, &hello, 1, self.timeout).and_then(Answer::json) {
             Ok(v) => v,
-            Err(t) => {
-                return Err(StartError::Failed(
-                    self.bury(who, proc, t, op, output).payload,
-                ))
-            }
+            Err(t) => return Err(StartError::Failed(self.bury(who, proc, t, op).payload)),
         };
         if value.get("error").is_some() {
             let refused: Result<Refused, _> = serde_json::from_value(value);
@@ -1645,7 +1670,6 @@ impl Launch {
                     proc,
                     Trouble::Protocol(format!("an unreadable handshake ({e})")),
                     op,
-                    output,
                 )
                 .payload,
             )),
@@ -1653,21 +1677,14 @@ impl Launch {
     }
 
     /// Ends a worker after `trouble` and writes the paragraph about it.
-    fn bury(
-        &self,
-        who: &str,
-        mut proc: Proc,
-        trouble: Trouble,
-        op: &str,
-        output: &OutputTail,
-    ) -> Failed {
+    fn bury(&self, who: &str, mut proc: Proc, trouble: Trouble, op: &str) -> Failed {
         // A worker whose channel closed is normally dying: give it a moment, so that its own
         // exit status (the signal) is what gets reported.
         let hung_up =
             matches!(trouble, Trouble::Gone) && !exits_within(proc.pid, Duration::from_secs(2));
         let status = proc.end();
-        output.settle(Duration::from_millis(500));
-        let printed = String::from_utf8_lossy(&output.since(proc.output_from)).into_owned();
+        proc.own.settle(Duration::from_millis(500));
+        let printed = String::from_utf8_lossy(&proc.own.since(0)).into_owned();
         let (kind, what, index) = match trouble {
             Trouble::HostTimeout(backstop) => (
                 "worker-timeout",
@@ -1815,7 +1832,7 @@ impl Starting {
         } = self;
         let file_who = format!("plugin library {}", path.display());
         let (proc, ready) = launch
-            .handshake(&file_who, launched, &output)
+            .handshake(&file_who, launched)
             .map_err(|e| start_error(&path, &launch, e))?;
         let who = format!("plugin {}@{}", ready.plugin.name, ready.plugin.version);
         if print_sandbox_warnings {
@@ -2077,17 +2094,22 @@ impl WorkerPlugin {
         if state.proc.is_some() {
             return Ok(());
         }
-        if state.started {
+        // The budget is the plugin's, all slots together: once it is spent, not even a slot
+        // that never ran starts a worker.
+        let spent = if state.started {
             let restarts = self.restarts.fetch_add(1, Ordering::AcqRel);
             if restarts >= self.max_restarts {
                 self.restarts.fetch_sub(1, Ordering::AcqRel);
-                return Err(not_attempted(format!(
-                    "{label} was not attempted: the worker of {} (in process isolation) failed {} times in this run and kure restarts it at most {} times",
-                    self.who,
-                    restarts + 1,
-                    self.max_restarts
-                )));
             }
+            restarts >= self.max_restarts
+        } else {
+            self.restarts.load(Ordering::Acquire) >= self.max_restarts
+        };
+        if spent {
+            return Err(not_attempted(format!(
+                "{label} was not attempted: the workers of {} (in process isolation) kept failing, and kure already restarted them {} times in this run, the most it does",
+                self.who, self.max_restarts
+            )));
         }
         state.started = true;
         match self.launch.start(&self.who, &self.output) {
@@ -2163,9 +2185,7 @@ impl WorkerPlugin {
                         attempted: true,
                     });
                 };
-                Err(self
-                    .launch
-                    .bury(&self.who, proc, trouble, label, &self.output))
+                Err(self.launch.bury(&self.who, proc, trouble, label))
             }
         }
     }
@@ -2173,13 +2193,9 @@ impl WorkerPlugin {
     /// Ends the worker for a protocol violation found after the exchange.
     fn protocol_failure(&self, state: &mut State, reason: String, label: &str) -> Failed {
         match state.proc.take() {
-            Some(proc) => self.launch.bury(
-                &self.who,
-                proc,
-                Trouble::Protocol(reason),
-                label,
-                &self.output,
-            ),
+            Some(proc) => self
+                .launch
+                .bury(&self.who, proc, Trouble::Protocol(reason), label),
             None => Failed {
                 payload: payload("protocol", reason),
                 index: None,
@@ -2228,16 +2244,9 @@ impl WorkerPlugin {
                 };
             }
         };
-        let results = wire::decode_answer(&frame).map_err(|e| {
+        let results = wire::decode_answer(&frame, items.len()).map_err(|e| {
             self.protocol_failure(state, format!("an unreadable answer ({e})"), &label)
         })?;
-        if results.len() != items.len() {
-            return Err(self.protocol_failure(
-                state,
-                format!("{} results for {} apps", results.len(), items.len()),
-                &label,
-            ));
-        }
         Ok(Ok(results
             .into_iter()
             .map(|r| r.map(<[u8]>::to_vec))
@@ -2486,7 +2495,7 @@ impl WorkerPlugin {
             }
             Err(trouble) => Err(self
                 .launch
-                .bury(&self.who, proc, trouble, "shutdown", &self.output)
+                .bury(&self.who, proc, trouble, "shutdown")
                 .payload),
         }
     }
