@@ -878,36 +878,26 @@ fn answer_batch(loaded: &super::LoadedPlugin, generators: &Generators, frame: &[
         Ok(g) => g,
         Err(f) => return failure(f.error),
     };
-    fn text(i: usize, item: &[u8]) -> Result<&str, ErrorPayload> {
-        std::str::from_utf8(item)
-            .map_err(|_| payload("protocol", format!("app {i} of the request is not UTF-8")))
-    }
+    // Each app in turn, as text, under the watchdog as entry point `entry`.
+    let each = |entry: usize, call: &dyn Fn(&str) -> Result<String, ErrorPayload>| {
+        let results: Vec<Result<String, ErrorPayload>> = request
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let t = std::str::from_utf8(item).map_err(|_| {
+                    payload("protocol", format!("app {i} of the request is not UTF-8"))
+                })?;
+                watch::guarded(entry, Some(i), || call(t))
+            })
+            .collect();
+        wire::encode_answer(&results)
+    };
     match request.op {
-        BatchOp::Generate => {
-            let results: Vec<Result<String, ErrorPayload>> = request
-                .items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let t = text(i, item)?;
-                    watch::guarded(watch::GENERATE, Some(i), || g.generate_json(t))
-                })
-                .collect();
-            wire::encode_answer(&results)
-        }
-        BatchOp::Validate => {
-            let results: Vec<Result<&[u8], ErrorPayload>> = request
-                .items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let t = text(i, item)?;
-                    watch::guarded(watch::VALIDATE, Some(i), || g.validate_json(t))
-                        .map(|()| &[][..])
-                })
-                .collect();
-            wire::encode_answer(&results)
-        }
+        BatchOp::Generate => each(watch::GENERATE, &|t| g.generate_json(t)),
+        BatchOp::Validate => each(watch::VALIDATE, &|t| {
+            g.validate_json(t).map(|()| String::new())
+        }),
     }
 }
 
