@@ -45,6 +45,38 @@ pub struct GlobalArgs {
     pub plugin_memory: Option<u64>,
 }
 
+/// The specs a command reads: `-f` and the input size limit.
+#[derive(Debug, clap::Args)]
+pub struct InputArgs {
+    /// Spec file or directory (repeatable). Directories are read recursively in name order,
+    /// skipping hidden entries and kure output directories; `-` reads standard input.
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Largest input kure reads from one file or from standard input, e.g. 256MiB (default
+    /// 64MiB). Also KURE_MAX_INPUT_BYTES.
+    #[arg(long, value_name = "SIZE", env = "KURE_MAX_INPUT_BYTES",
+          value_parser = parse_input_size)]
+    pub max_input_bytes: Option<u64>,
+}
+
+impl InputArgs {
+    /// The input options these arguments ask for.
+    pub fn options(&self) -> kure_core::InputOptions {
+        let mut o = kure_core::InputOptions::default();
+        if let Some(max) = self.max_input_bytes {
+            o.max_bytes = max;
+        }
+        o
+    }
+}
+
+fn parse_input_size(s: &str) -> Result<u64, String> {
+    match kure_core::config::parse_bytes(s)? {
+        0 => Err("the input limit must be at least 1 byte".to_owned()),
+        n => Ok(n),
+    }
+}
+
 fn parse_isolation(s: &str) -> Result<Isolation, String> {
     s.parse()
 }
@@ -58,10 +90,12 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-/// Writes to kure's own stdout; a closed pipe ends kure quietly with success.
+/// Writes to kure's own stdout; a closed pipe ends kure quietly with success. Control
+/// characters other than newline and tab are escaped: text from specs, plugins and indexes
+/// never reaches the terminal as an escape sequence.
 pub fn out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let text = args.to_string();
+    let text = inert(args.to_string());
     if let Err(e) = kure_core::contain::stdout().write_all(text.as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             kure_core::contain::exit(0);
@@ -69,10 +103,32 @@ pub fn out(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes to kure's own stderr.
+/// Writes to kure's own stderr, control characters escaped as in [`out`].
 pub fn err(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let _ = kure_core::contain::stderr().write_all(args.to_string().as_bytes());
+    let text = inert(args.to_string());
+    let _ = kure_core::contain::stderr().write_all(text.as_bytes());
+}
+
+/// `text` with every control character but `\n` and `\t` escaped (`\u{1b}`), and the
+/// bidirectional-override characters too.
+fn inert(text: String) -> String {
+    let hostile = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(hostile) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `p` made absolute against the working directory kure started in.

@@ -48,6 +48,19 @@ pub struct PluginSettings {
 
 /// Parses a size like `2GiB`, `512MiB`, `64M` or a plain number of bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bytes = parse_bytes(s)?;
+    if !(64 << 20..=1 << 40).contains(&bytes) {
+        return Err(format!(
+            "`{}` is outside 64MiB..1TiB: a worker needs at least 64MiB to load a plugin",
+            crate::util::shown(s)
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A byte count with an optional unit (`B`, `KiB`, `MiB`, `GiB`; `K`, `KB`, ... mean the
+/// same), e.g. `64MiB` or `1.5GiB`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -62,11 +75,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         _ => return Err(bad_size(s)),
     };
     let bytes = n * mult;
-    if !(64.0 * 1024.0 * 1024.0..=1024.0 * 1024.0 * 1024.0 * 1024.0).contains(&bytes) {
-        return Err(format!(
-            "`{}` is outside 64MiB..1TiB: a worker needs at least 64MiB to load a plugin",
-            crate::util::shown(s)
-        ));
+    if !bytes.is_finite() || bytes > 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 {
+        return Err(bad_size(s));
     }
     Ok(bytes as u64)
 }
@@ -87,7 +97,7 @@ impl Config {
     /// Reads `<home>/config.yaml`; a missing file is the default configuration.
     pub fn load(home: &Path) -> Result<Self, Error> {
         let path = home.join("config.yaml");
-        match std::fs::read_to_string(&path) {
+        match crate::input::read_small_text(&path) {
             Ok(text) if text.trim().is_empty() => Ok(Self::default()),
             Ok(text) => {
                 let config: Self = serde_yaml::from_str(&text).map_err(|e| Error::Config {

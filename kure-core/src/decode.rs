@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
+use crate::input::{self, InputOptions};
 use crate::util::closest;
 
 /// Where something is in the input.
@@ -23,7 +24,16 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        write!(f, "{}:{}", crate::util::shown_path(&self.file), self.line)
+    }
+}
+
+/// The name of an input in messages: the path as given, `<stdin>` for `-f -`.
+pub(crate) fn shown_name(file: &Path) -> PathBuf {
+    if input::is_stdin(file) {
+        PathBuf::from("<stdin>")
+    } else {
+        file.to_path_buf()
     }
 }
 
@@ -83,46 +93,16 @@ impl Document {
     }
 }
 
-/// Collects `*.yaml` / `*.yml` files: files as given, directories recursively in path order.
-pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
-    let mut out = Vec::new();
-    for input in inputs {
-        let meta = std::fs::metadata(input).map_err(|e| Error::io(input, e))?;
-        if meta.is_dir() {
-            walk(input, &mut out)?;
-        } else {
-            out.push(input.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| Error::io(dir, e))?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
 /// Reads and decodes every document of the inputs. All problems are collected, so one run
 /// reports every broken document.
-pub fn decode_inputs(inputs: &[PathBuf]) -> Result<Vec<Document>, Error> {
-    let files = collect_files(inputs)?;
+pub fn decode_inputs(inputs: &[PathBuf], options: &InputOptions) -> Result<Vec<Document>, Error> {
+    let files = input::collect_files(inputs, options)?;
     let mut docs = Vec::new();
     let mut problems = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-        decode_str(file, &text, &mut docs, &mut problems);
+        let shown = shown_name(file);
+        let text = input::read(file, &shown, options.max_bytes)?;
+        decode_str(&shown, &text, &mut docs, &mut problems);
     }
     if !problems.is_empty() {
         return Err(Error::Invalid(problems));
@@ -203,16 +183,11 @@ pub(crate) fn decode_document(
         },
         message,
     };
-    // The fast path for plain block YAML; serde_yaml for everything else (and for errors).
-    // Either way straight into JSON values, with no intermediate YAML tree.
-    let parsed = crate::fastyaml::parse(chunk)
-        .map(Ok)
-        .unwrap_or_else(|| serde_yaml::from_str(chunk));
-    let value: Value = parsed.map_err(|e| {
-        let line = e
-            .location()
-            .map_or(location.line, |l| location.line + l.line() - 1);
-        at(line, format!("YAML syntax error: {e}"))
+    // The fast path for plain block YAML, serde_yaml for everything else; either way straight
+    // into JSON values, with the depth and duplicate-key checks.
+    let value = crate::parse::parse(chunk).map_err(|p| {
+        let line = p.line().map_or(location.line, |l| location.line + l - 1);
+        at(line, p.message(location.line - 1))
     })?;
     let doc_text = chunk.to_owned();
     let probe = Document {
@@ -345,6 +320,7 @@ fn check_keys(
                 Some(c) => format!("did you mean `{c}`?"),
                 None => format!("allowed here: {}", allowed.join(", ")),
             };
+            let key = crate::util::shown(key);
             return Err((
                 format!("{prefix}{key}"),
                 format!("unknown field `{prefix}{key}`: {hint}"),

@@ -120,6 +120,15 @@ pub enum Error {
         /// What differs and what to do.
         reason: String,
     },
+    /// An input could not be read as a spec file (not a regular file, too big, not UTF-8, a
+    /// link loop).
+    #[error("{}: {reason}", crate::util::shown_path(path))]
+    Input {
+        /// The input as given.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// The output directory could not be written; the previous output is untouched.
     #[error("cannot write output {}: {reason}", path.display())]
     Output {

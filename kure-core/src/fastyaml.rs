@@ -11,18 +11,24 @@
 
 use serde_json::{Map, Number, Value};
 
+use crate::parse::{Problem, MAX_DEPTH};
+
 struct Line<'a> {
     indent: usize,
     text: &'a str,
+    /// 1-based line number in `text`.
+    no: usize,
 }
 
-/// Parses `text` if it is in the supported subset.
-pub fn parse(text: &str) -> Option<Value> {
+/// Parses `text` if it is in the supported subset: `Ok(None)` when it is not (the caller
+/// then uses the reference parser). A duplicate key, or nesting deeper than
+/// [`MAX_DEPTH`], is a problem at once: the lines are known here.
+pub(crate) fn parse(text: &str) -> Result<Option<Value>, Problem> {
     let mut lines = Vec::new();
-    for raw in text.lines() {
+    for (no, raw) in text.lines().enumerate() {
         let body = raw.trim_start_matches(' ');
         if body.starts_with('\t') {
-            return None;
+            return Ok(None);
         }
         let trimmed = body.trim_end();
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -32,25 +38,38 @@ pub fn parse(text: &str) -> Option<Value> {
             || trimmed == "---"
             || trimmed == "..."
         {
-            return None;
+            return Ok(None);
         }
         lines.push(Line {
             indent: raw.len() - body.len(),
             text: trimmed,
+            no: no + 1,
         });
     }
     if lines.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let mut p = Parser { lines, i: 0 };
+    let mut p = Parser {
+        lines,
+        i: 0,
+        depth: 0,
+        problem: None,
+    };
     let indent = p.lines[0].indent;
-    let v = p.node(indent)?;
-    (p.i == p.lines.len()).then_some(v)
+    let v = p.node(indent);
+    if let Some(problem) = p.problem {
+        return Err(problem);
+    }
+    Ok(v.filter(|_| p.i == p.lines.len()))
 }
 
 struct Parser<'a> {
     lines: Vec<Line<'a>>,
     i: usize,
+    /// Collections open around the current line.
+    depth: usize,
+    /// Set, with `None` returned, when the input certainly has a problem.
+    problem: Option<Problem>,
 }
 
 fn is_seq_item(t: &str) -> bool {
@@ -70,6 +89,17 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Enters a collection: `None` (with the problem set) past the depth limit.
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let line = self.lines.get(self.i).map_or(1, |l| l.no);
+            self.problem = Some(Problem::TooDeep { line });
+            return None;
+        }
+        Some(())
+    }
+
     /// The value of `key:` with nothing after the colon: a nested block, a sequence at the
     /// key's indentation, or null.
     fn block_value(&mut self, indent: usize) -> Option<Value> {
@@ -81,7 +111,9 @@ impl<'a> Parser<'a> {
     }
 
     fn map(&mut self, indent: usize) -> Option<Value> {
+        self.enter()?;
         let mut m = Map::new();
+        let start = self.i;
         while let Some(line) = self.lines.get(self.i) {
             if line.indent < indent {
                 break;
@@ -90,6 +122,20 @@ impl<'a> Parser<'a> {
                 return None;
             }
             let (key, rest) = split_key(line.text)?;
+            if m.contains_key(&key) {
+                // Rare: find the first occurrence among this mapping's own lines.
+                let first = self.lines[start..self.i]
+                    .iter()
+                    .filter(|l| l.indent == indent && !is_seq_item(l.text))
+                    .find(|l| split_key(l.text).is_some_and(|(k, _)| k == key))
+                    .map_or(line.no, |l| l.no);
+                self.problem = Some(Problem::Duplicate {
+                    key,
+                    first,
+                    second: line.no,
+                });
+                return None;
+            }
             self.i += 1;
             let value = if rest.is_empty() {
                 self.block_value(indent)?
@@ -100,14 +146,14 @@ impl<'a> Parser<'a> {
                 }
                 v
             };
-            if m.insert(key, value).is_some() {
-                return None; // duplicate key: serde_yaml reports it
-            }
+            m.insert(key, value);
         }
+        self.depth -= 1;
         Some(Value::Object(m))
     }
 
     fn seq(&mut self, indent: usize) -> Option<Value> {
+        self.enter()?;
         let mut items = Vec::new();
         while let Some(line) = self.lines.get(self.i) {
             if line.indent < indent || (line.indent == indent && !is_seq_item(line.text)) {
@@ -135,6 +181,7 @@ impl<'a> Parser<'a> {
                 self.lines[self.i] = Line {
                     indent: item_indent,
                     text: inner,
+                    no: line.no,
                 };
                 items.push(self.map(item_indent)?);
             } else {
@@ -145,6 +192,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        self.depth -= 1;
         Some(Value::Array(items))
     }
 }
@@ -293,7 +341,7 @@ mod tests {
     /// Whenever the fast path answers, it answers what serde_yaml does.
     fn agree(text: &str) -> bool {
         match parse(text) {
-            Some(v) => {
+            Ok(Some(v)) => {
                 assert_eq!(
                     Some(&v),
                     reference(text).as_ref(),
@@ -301,7 +349,7 @@ mod tests {
                 );
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 

@@ -165,7 +165,7 @@ pub fn pins_for(engine: &Engine, docs: &[Document]) -> BTreeMap<String, Pin> {
 
 /// Reads a lock file.
 pub fn read(path: &Path) -> Result<BTreeMap<String, Pin>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_small_text(path).map_err(|e| Error::io(path, e))?;
     let doc: LockDoc = serde_yaml::from_str(&text).map_err(|e| Error::Lock {
         path: path.to_path_buf(),
         reason: format!("not a valid lock file ({e}); regenerate it with `kure lock`"),

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::decode::{collect_files, decode_document, split_documents, Document, Location};
+use crate::decode::{decode_document, shown_name, split_documents, Document, Location};
 use crate::engine::Engine;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
+use crate::input::{self, InputOptions};
 use crate::render::{file_stem, kustomization, object_yaml, MARKER};
 
 /// Where the manifests go.
@@ -37,6 +38,8 @@ pub struct PipelineOptions {
     pub jobs: usize,
     /// Documents per chunk.
     pub chunk: usize,
+    /// How inputs are found and read (size limit, directories to skip).
+    pub input: InputOptions,
 }
 
 impl Default for PipelineOptions {
@@ -44,6 +47,7 @@ impl Default for PipelineOptions {
         Self {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk: 512,
+            input: InputOptions::default(),
         }
     }
 }
@@ -634,12 +638,24 @@ pub fn generate(
     output: &Output,
     options: &PipelineOptions,
 ) -> Result<Summary, Error> {
-    let files = collect_files(inputs)?;
+    let mut input_options = options.input.clone();
+    if let Output::Dir(dir) = output {
+        // The output is never input: `kure generate -f . -o out` can run again.
+        input_options.skip.push(dir.clone());
+    }
+    let files = input::collect_files(inputs, &input_options)?;
     // Read through absolute paths fixed now: a plugin's chdir cannot change what is read.
     let absolute: Vec<PathBuf> = files
         .iter()
-        .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+        .map(|f| {
+            if input::is_stdin(f) {
+                f.clone()
+            } else {
+                std::path::absolute(f).unwrap_or_else(|_| f.clone())
+            }
+        })
         .collect();
+    let files: Vec<PathBuf> = files.iter().map(|f| shown_name(f)).collect();
     let checked: HashSet<Gvk> = engine
         .registry()
         .iter()
@@ -662,7 +678,7 @@ pub fn generate(
         let mut pending: Vec<(u32, Location, String)> = Vec::new();
         for (index, path) in absolute.iter().enumerate() {
             let file = run.files[index].clone();
-            let text = std::fs::read_to_string(path).map_err(|e| Error::io(&file, e))?;
+            let text = input::read(path, &file, input_options.max_bytes)?;
             for (line, chunk) in split_documents(&text) {
                 pending.push((
                     index as u32,

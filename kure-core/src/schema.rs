@@ -48,7 +48,7 @@ impl<'v> Path<'v> {
                     if !s.is_empty() {
                         s.push('.');
                     }
-                    s.push_str(k);
+                    s.push_str(&crate::util::shown(k));
                 }
                 Seg::Index(i) => {
                     s.push('[');
@@ -331,7 +331,10 @@ impl<'a> Walker<'a> {
                         None if names.is_empty() => "no fields are allowed here".to_owned(),
                         None => format!("valid fields: {}", names.join(", ")),
                     };
-                    out.push(issue(path, format!("unknown field `{key}`: {hint}")));
+                    out.push(issue(
+                        path,
+                        format!("unknown field `{}`: {hint}", crate::util::shown(key)),
+                    ));
                 }
             }
             path.segs.pop();

@@ -243,7 +243,7 @@ impl Store {
     /// Reads the index; a missing index is empty.
     pub fn read_index(&self) -> Result<Index, Error> {
         let path = self.index_path();
-        match std::fs::read(&path) {
+        match crate::input::read_small(&path) {
             Ok(bytes) => serde_json::from_slice::<Index>(&bytes)
                 .ok()
                 .filter(|i| i.version == INDEX_VERSION)
@@ -317,7 +317,7 @@ impl Store {
             .join(&e.name)
             .join(&e.version)
             .join("metadata.json");
-        let bytes = std::fs::read(&path).map_err(|err| {
+        let bytes = crate::input::read_small(&path).map_err(|err| {
             store_err(format!(
                 "cannot read {} ({err}); rebuild the index with `kure plugins rebuild-index`",
                 path.display()
@@ -347,7 +347,7 @@ impl Store {
         let sealed = crate::plugin::Sealed::read(library).map_err(|e| Error::io(library, e))?;
         let bytes = sealed.bytes();
         let sig_path = sig.map_or_else(|| signature_path(library), Path::to_path_buf);
-        let sig_bytes = match std::fs::read(&sig_path) {
+        let sig_bytes = match crate::input::read_small(&sig_path) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(&sig_path, e)),

@@ -103,7 +103,7 @@ impl PublicKey {
 
     /// Reads a PEM public key file.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let pem = std::fs::read_to_string(path).map_err(|e| KeyError {
+        let pem = crate::input::read_small_text(path).map_err(|e| KeyError {
             path: path.to_path_buf(),
             reason: format!("cannot read key: {e}"),
         })?;
@@ -193,8 +193,8 @@ impl PrivateKey {
             path: path.to_path_buf(),
             reason,
         };
-        let pem =
-            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read key: {e}")))?;
+        let pem = crate::input::read_small_text(path)
+            .map_err(|e| err(format!("cannot read key: {e}")))?;
         let key = if pem.contains("-----BEGIN PRIVATE KEY-----") {
             RsaPrivateKey::from_pkcs8_pem(pem.trim())
                 .map_err(|e| err(format!("not an RSA private key ({e})")))?
@@ -434,7 +434,7 @@ impl TrustPolicy {
     /// Like [`admit`](Self::admit), for bytes whose SHA-256 is already known.
     pub fn admit_digest(&self, path: &Path, digest: &[u8; 32]) -> Result<Admission, LoadError> {
         let sig_path = signature_path(path);
-        let sig = match std::fs::read(&sig_path) {
+        let sig = match crate::input::read_small(&sig_path) {
             Ok(s) => Some(s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {

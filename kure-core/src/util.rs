@@ -17,6 +17,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The candidate closest to `word`, if it is close enough to be a plausible typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > 128 {
+        return None; // no plausible typo, and the distance is quadratic
+    }
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
@@ -35,6 +38,11 @@ pub fn shown(text: &str) -> String {
 /// 2000 characters.
 pub fn shown_message(text: &str) -> String {
     shown_max(text, 2000)
+}
+
+/// A path for a message: control characters escaped, never cut.
+pub fn shown_path(path: &std::path::Path) -> String {
+    shown_max(&path.display().to_string(), usize::MAX)
 }
 
 fn shown_max(text: &str, max: usize) -> String {

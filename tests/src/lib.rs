@@ -134,6 +134,7 @@ impl Sandbox {
             .env_remove("KURE_ISOLATION")
             .env_remove("KURE_PLUGIN_MEMORY")
             .env_remove("KURE_PLUGIN_TIMEOUT")
+            .env_remove("KURE_MAX_INPUT_BYTES")
             .env_remove("RUST_BACKTRACE")
             .arg("--plugin-dir")
             .arg(self.plugins());

@@ -174,3 +174,212 @@ fn output_dir_not_written_by_kure_is_refused() {
         "precious"
     );
 }
+
+const GOOD_SPEC: &str =
+    "spec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n";
+
+/// Runs `cmd`, killing it after `secs`: a hang is a failure, not a stuck test run.
+fn run_within(cmd: &mut std::process::Command, secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kure did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    // The second document nests 10,000 block sequences (about 50 MB): it reaches a worker
+    // thread's 2 MiB stack in a recursive parser.
+    let mut text = format!("{HEAD}{GOOD_SPEC}---\n{HEAD}spec:\n  x:\n");
+    for i in 0..10_000 {
+        text.push_str(&" ".repeat(4 + i));
+        text.push_str("-\n");
+    }
+    let err = fails(&text, &["bad.yaml:", "nested more than 64 levels deep"]);
+    assert!(err.len() < 2_000, "{err}");
+    // Flow style goes through the other parser: the same limit.
+    let flow = format!(
+        "{HEAD}spec:\n  x: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    fails(&flow, &["bad.yaml:", "nested more than 64 levels deep"]);
+}
+
+#[test]
+fn duplicate_keys_name_both_lines() {
+    fails(
+        &format!("{HEAD}spec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n      image: httpd\n"),
+        &["bad.yaml:10:", "duplicate key `image`", "also on line 9"],
+    );
+    // Outside the fast path's subset (a block scalar), the same answer.
+    fails(
+        &format!("{HEAD}spec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: |\n        nginx\n      name: again\n"),
+        &["bad.yaml:11:", "duplicate key `name`", "also on line 8"],
+    );
+}
+
+#[test]
+fn devices_and_fifos_are_refused_at_once() {
+    let s = Sandbox::new();
+    let o = run_within(s.kure().args(["generate", "-f", "/dev/zero"]), 20);
+    expect_failure(&o, &["/dev/zero: is a character device", "-f -"]);
+    let fifo = s.path().join("apps.yaml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // No writer: reading it would block forever.
+    let o = run_within(s.kure().args(["generate", "-f", "apps.yaml"]), 20);
+    expect_failure(&o, &["apps.yaml: is a FIFO"]);
+    // In a directory too.
+    std::fs::create_dir(s.path().join("dir")).unwrap();
+    std::fs::rename(&fifo, s.path().join("dir/apps.yaml")).unwrap();
+    let o = run_within(s.kure().args(["validate", "-f", "dir"]), 20);
+    expect_failure(&o, &["dir/apps.yaml: is a FIFO"]);
+}
+
+#[test]
+fn stdin_is_read_with_dash_and_limited() {
+    use std::io::Write;
+    let s = Sandbox::new();
+    let spec = format!("{HEAD}{GOOD_SPEC}");
+    let feed = |args: &[&str], input: &str| {
+        let mut child = s
+            .kure()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_owned();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let o = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        o
+    };
+    let o = feed(&["generate", "-f", "-"], &spec);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kind: Deployment"), "{}", stdout(&o));
+    let f = s.write("file.yaml", &spec);
+    let direct = ok(s.kure().args(["generate", "-f"]).arg(&f));
+    assert_eq!(stdout(&o), direct);
+    // Errors name <stdin>.
+    let o = feed(
+        &["generate", "-f", "-"],
+        &format!("{HEAD}spec:\n  nope: 1\n"),
+    );
+    expect_failure(&o, &["<stdin>:6", "unknown field `nope`"]);
+    // The size limit holds for a stream that never ends.
+    let o = feed(
+        &["generate", "-f", "-", "--max-input-bytes", "1KiB"],
+        &"# padding\n".repeat(10_000),
+    );
+    expect_failure(
+        &o,
+        &["<stdin>: goes on past the 1 KiB limit", "--max-input-bytes"],
+    );
+}
+
+#[test]
+fn input_size_limit_is_clear_and_adjustable() {
+    let s = Sandbox::new();
+    let f = s.write("a.yaml", &format!("{HEAD}{GOOD_SPEC}"));
+    let size = std::fs::metadata(&f).unwrap().len();
+    let o = run(s
+        .kure()
+        .args(["generate", "--max-input-bytes", "100", "-f"])
+        .arg(&f));
+    expect_failure(
+        &o,
+        &[
+            &format!("a.yaml: is {size} bytes, more than the 100 bytes limit"),
+            "--max-input-bytes",
+        ],
+    );
+    let o = run(s
+        .kure()
+        .env("KURE_MAX_INPUT_BYTES", "100")
+        .args(["validate", "-f"])
+        .arg(&f));
+    expect_failure(&o, &["more than the 100 bytes limit"]);
+    ok(s.kure()
+        .args(["generate", "--max-input-bytes", "1KiB", "-f"])
+        .arg(&f));
+    let o = run(s
+        .kure()
+        .args(["generate", "--max-input-bytes", "lots", "-f"])
+        .arg(&f));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is not a size"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let s = Sandbox::new();
+    let f = s.write("bom.yaml", &format!("\u{feff}{HEAD}{GOOD_SPEC}"));
+    let plain = s.write("plain.yaml", &format!("{HEAD}{GOOD_SPEC}"));
+    assert_eq!(
+        ok(s.kure().args(["generate", "-f"]).arg(&f)),
+        ok(s.kure().args(["generate", "-f"]).arg(&plain))
+    );
+}
+
+#[test]
+fn hostile_text_is_cut_and_escaped_in_messages() {
+    let long = "z".repeat(1_000_000);
+    let err = fails(
+        &format!(
+            "{HEAD}spec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n  ? {long}\n  : 1\n  \"\\e[31mred\\u202e\": 2\n"
+        ),
+        &["unknown field `zzzz", "…", "\\u{1b}[31mred\\u{202e}"],
+    );
+    assert!(err.len() < 2_000, "a {} byte message", err.len());
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+        "{err}"
+    );
+}
+
+#[test]
+fn generate_into_a_directory_it_reads_can_repeat() {
+    let s = Sandbox::new();
+    s.write("apps/a.yaml", &format!("{HEAD}{GOOD_SPEC}"));
+    // Hidden directories are not specs: neither is an editor's or git's.
+    s.write(".git/config.yaml", "not: [a spec\n");
+    s.write("apps/.backup/a.yaml", "not: [a spec\n");
+    let first = ok(s.kure().args(["generate", "-f", ".", "-o", "out"]));
+    let tree =
+        std::fs::read_to_string(s.path().join("out/default/web/deployment-web.yaml")).unwrap();
+    // The second run walks over out/ (and any other kure output) without reading it.
+    let second = ok(s.kure().args(["generate", "-f", ".", "-o", "out"]));
+    assert_eq!(first, second);
+    ok(s.kure().args(["generate", "-f", ".", "-o", "elsewhere"]));
+    ok(s.kure().args(["generate", "-f", ".", "-o", "out"]));
+    assert_eq!(
+        std::fs::read_to_string(s.path().join("out/default/web/deployment-web.yaml")).unwrap(),
+        tree
+    );
+    // A link loop is an error naming the link, not an endless walk.
+    std::os::unix::fs::symlink(s.path().join("apps"), s.path().join("apps/again")).unwrap();
+    let o = run_within(s.kure().args(["generate", "-f", "apps"]), 20);
+    expect_failure(&o, &["apps/again", "does not follow link loops"]);
+}

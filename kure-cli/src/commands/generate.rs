@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use kure_core::pipeline::{Output, PipelineOptions};
 
-use crate::common::{warn_unsigned, GlobalArgs};
+use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
 
 /// Generate Kubernetes manifests from application specs.
 ///
@@ -16,9 +16,8 @@ use crate::common::{warn_unsigned, GlobalArgs};
 /// grow with the number of apps.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Spec file or directory (repeatable; directories are read recursively).
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Write a kustomize directory tree to DIR instead of printing to stdout.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,
@@ -37,7 +36,10 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
         p.exists().then_some(p)
     });
-    let mut options = PipelineOptions::default();
+    let mut options = PipelineOptions {
+        input: args.input.options(),
+        ..PipelineOptions::default()
+    };
     if let Some(j) = args.jobs {
         anyhow::ensure!(j >= 1, "--jobs must be at least 1");
         options.jobs = j;
@@ -49,7 +51,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         Some(dir) => Output::Dir(dir.clone()),
         None => Output::Stdout,
     };
-    let result = kure_core::pipeline::generate(&mut engine, &args.files, &output, &options);
+    let result = kure_core::pipeline::generate(&mut engine, &args.input.files, &output, &options);
     warn_unsigned(&engine);
     let summary = result?;
     if let Some(dir) = &args.output {

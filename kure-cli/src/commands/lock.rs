@@ -2,15 +2,14 @@
 
 use std::path::PathBuf;
 
-use crate::common::{warn_unsigned, GlobalArgs};
+use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
 
 /// Write or update kure.lock: for every plugin GVK the inputs use, the plugin name, version,
 /// library sha256 and signer. `kure generate` then refuses any other plugin for those GVKs.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Spec file or directory (repeatable).
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// The lock file to write.
     #[arg(long, value_name = "FILE", default_value = kure_core::lockfile::LOCK_FILE)]
     pub lock: PathBuf,
@@ -18,7 +17,7 @@ pub struct Args {
 
 /// Runs `kure lock`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let docs = kure_core::decode_inputs(&args.files)?;
+    let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
     let mut engine = global.engine()?;
     engine.resolve(&docs)?;
     warn_unsigned(&engine);

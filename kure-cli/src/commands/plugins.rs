@@ -162,7 +162,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let digest =
                 trust::digest_file(&lib).with_context(|| format!("reading {}", lib.display()))?;
             let sig_path = sig.unwrap_or_else(|| signature_path(&lib));
-            let sig = match std::fs::read(&sig_path) {
+            let sig = match kure_core::input::read_small(&sig_path) {
                 Ok(s) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     anyhow::bail!(

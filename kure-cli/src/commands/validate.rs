@@ -1,8 +1,6 @@
 //! `kure validate`: check specs without generating.
 
-use std::path::PathBuf;
-
-use crate::common::{warn_unsigned, GlobalArgs};
+use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
 
 /// Check application specs against their generators' schemas without generating anything.
 ///
@@ -11,14 +9,13 @@ use crate::common::{warn_unsigned, GlobalArgs};
 /// own extra checks run in `kure generate`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Spec file or directory (repeatable; directories are read recursively).
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 /// Runs `kure validate`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let docs = kure_core::decode_inputs(&args.files)?;
+    let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
     let mut engine = global.engine()?;
     engine.resolve_offline(&docs)?;
     warn_unsigned(&engine);
