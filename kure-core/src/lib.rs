@@ -25,6 +25,7 @@ mod fastyaml;
 mod gvk;
 pub mod input;
 pub mod isolation;
+mod killpoint;
 pub mod lockfile;
 mod parse;
 pub mod pipeline;

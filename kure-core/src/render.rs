@@ -83,6 +83,7 @@ impl OutputDir {
             parent: handle,
             name,
         };
+        out.clean_stale();
         out.check()?;
         Ok(out)
     }
@@ -124,14 +125,21 @@ impl OutputDir {
     }
 
     /// Builds the new tree with `fill` in a staging directory beside the target (through the
-    /// handle), then swaps it in; on any error the previous output stays as it was.
+    /// handle), then swaps it in with one `renameat2(RENAME_EXCHANGE)`: at every instant the
+    /// target is either the whole old tree or the whole new one, even if kure is killed. On
+    /// any error the previous output stays as it was. Staging directories that a killed run
+    /// left behind are removed first.
+    ///
+    /// Where the exchange is not supported (not Linux, or a file system without it) kure falls
+    /// back to two renames: old tree aside, new tree in. A kill between them leaves the old
+    /// tree in `.DIR.kure-old-PID`, and the next run puts it back before anything else.
     pub(crate) fn replace(
         &self,
         fill: impl FnOnce(&cap_std::fs::Dir) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let pid = std::process::id();
-        let staging = format!(".{}.kure-staging-{pid}", self.name);
-        let old = format!(".{}.kure-old-{pid}", self.name);
+        let staging = format!(".{}{STAGING}{pid}", self.name);
+        let old = format!(".{}{OLD}{pid}", self.name);
         let _ = self.parent.remove_dir_all(&staging);
         self.parent
             .create_dir(&staging)
@@ -146,23 +154,126 @@ impl OutputDir {
             let _ = self.parent.remove_dir_all(&staging);
             return Err(e);
         }
+        crate::killpoint::hit("output-staged");
         let existed = self.parent.symlink_metadata(&self.name).is_ok();
-        if existed {
-            if let Err(e) = self.parent.rename(&self.name, &self.parent, &old) {
+        if !existed {
+            return match rustix::fs::renameat_with(
+                &self.parent,
+                &staging,
+                &self.parent,
+                &self.name,
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => Ok(()),
+                Err(e) if exchange_unsupported(e) => self.rename_in(&staging),
+                Err(e) => {
+                    let _ = self.parent.remove_dir_all(&staging);
+                    Err(self.fail(format!("cannot move the new output into place: {e}")))
+                }
+            };
+        }
+        match rustix::fs::renameat_with(
+            &self.parent,
+            &staging,
+            &self.parent,
+            &self.name,
+            rustix::fs::RenameFlags::EXCHANGE,
+        ) {
+            Ok(()) => {
+                crate::killpoint::hit("output-exchanged");
+                // The staging name now holds the previous output.
                 let _ = self.parent.remove_dir_all(&staging);
-                return Err(self.fail(format!("{e} (the previous output is untouched)")));
+                Ok(())
+            }
+            Err(e) if exchange_unsupported(e) => {
+                if let Err(e) = self.parent.rename(&self.name, &self.parent, &old) {
+                    let _ = self.parent.remove_dir_all(&staging);
+                    return Err(self.fail(format!("{e} (the previous output is untouched)")));
+                }
+                crate::killpoint::hit("output-fallback-aside");
+                if let Err(e) = self.parent.rename(&staging, &self.parent, &self.name) {
+                    let _ = self.parent.rename(&old, &self.parent, &self.name);
+                    let _ = self.parent.remove_dir_all(&staging);
+                    return Err(self.fail(format!("{e} (the previous output was restored)")));
+                }
+                let _ = self.parent.remove_dir_all(&old);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.parent.remove_dir_all(&staging);
+                Err(self.fail(format!(
+                    "cannot swap in the new output: {e} (the previous output is untouched)"
+                )))
             }
         }
-        if let Err(e) = self.parent.rename(&staging, &self.parent, &self.name) {
-            if existed {
-                let _ = self.parent.rename(&old, &self.parent, &self.name);
-            }
-            let _ = self.parent.remove_dir_all(&staging);
-            return Err(self.fail(format!("{e} (the previous output was restored)")));
-        }
-        if existed {
-            let _ = self.parent.remove_dir_all(&old);
-        }
-        Ok(())
     }
+
+    fn rename_in(&self, staging: &str) -> Result<(), Error> {
+        self.parent
+            .rename(staging, &self.parent, &self.name)
+            .map_err(|e| {
+                let _ = self.parent.remove_dir_all(staging);
+                self.fail(format!("cannot move the new output into place: {e}"))
+            })
+    }
+
+    /// Removes what killed runs left beside the target: staging directories, and a previous
+    /// output set aside by the two-rename fallback (put back first if the target is missing).
+    /// Directories of runs still alive (a concurrent kure) are left alone.
+    fn clean_stale(&self) {
+        let Ok(entries) = self.parent.entries() else {
+            return;
+        };
+        let prefix = format!(".{}", self.name);
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let (is_old, pid) = if let Some(pid) = rest.strip_prefix(OLD) {
+                (true, pid)
+            } else if let Some(pid) = rest.strip_prefix(STAGING) {
+                (false, pid)
+            } else {
+                continue;
+            };
+            if pid_alive(pid) {
+                continue;
+            }
+            if is_old && self.parent.symlink_metadata(&self.name).is_err() {
+                let _ = self.parent.rename(&name, &self.parent, &self.name);
+                continue;
+            }
+            let _ = self.parent.remove_dir_all(&name);
+        }
+    }
+}
+
+/// The infix of staging directories: `.DIR.kure-staging-PID`.
+pub(crate) const STAGING: &str = ".kure-staging-";
+/// The infix of a previous output set aside by the fallback: `.DIR.kure-old-PID`.
+const OLD: &str = ".kure-old-";
+
+/// Whether `pid` (decimal) names a live process. Anything that is not a pid counts as alive,
+/// so a directory kure cannot attribute is never removed.
+fn pid_alive(pid: &str) -> bool {
+    let Some(pid) = pid
+        .parse::<i32>()
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
+/// Errors that mean "this system cannot do that rename": fall back to two renames.
+fn exchange_unsupported(e: rustix::io::Errno) -> bool {
+    matches!(
+        e,
+        rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP
+    )
 }

@@ -8,7 +8,8 @@ use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
 
 /// Generate Kubernetes manifests from application specs.
 ///
-/// Reads every *.yaml/*.yml document under the given files and directories, validates each
+/// Reads every *.yaml/*.yml document under the given files and directories (hidden entries
+/// and kure output directories are skipped; `-f -` reads standard input), validates each
 /// against its generator's schema, and prints the manifests as one YAML stream (sorted keys,
 /// input order). With -o DIR, writes a kustomize tree instead: DIR/<namespace>/<app>/ with one
 /// file per object and a kustomization.yaml at every level. DIR is replaced atomically; nothing
@@ -18,7 +19,9 @@ use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Write a kustomize directory tree to DIR instead of printing to stdout.
+    /// Write a kustomize directory tree to DIR instead of printing to stdout. DIR must be
+    /// absent, empty, or an earlier kure output; it is swapped whole for the new tree (one
+    /// atomic rename on Linux), so a symbolic link as DIR is refused: pass the directory itself.
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Refuse plugins that differ from what FILE pins (default: ./kure.lock when it exists).

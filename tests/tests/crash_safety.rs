@@ -1,0 +1,133 @@
+//! kill -9 at any point: the output directory and the plugin store are never left half
+//! written, and what a killed run left behind is cleaned by the next one. Debug builds of kure
+//! send themselves SIGKILL at the point named by `KURE_KILL_AT`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use kure_tests::*;
+
+const SPEC: &str = "apiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: NAME\nspec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n";
+
+fn spec(name: &str) -> String {
+    SPEC.replace("NAME", name)
+}
+
+/// Asserts that `o` is kure killed by SIGKILL: the kill point exists and was reached.
+fn killed(o: &std::process::Output) {
+    assert_eq!(
+        o.status.signal(),
+        Some(9),
+        "expected a SIGKILL at the kill point; status {:?}, stderr:\n{}",
+        o.status,
+        stderr(o)
+    );
+}
+
+/// The apps under `out/default`, sorted.
+fn apps(out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(out.join("default"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "kustomization.yaml")
+        .collect();
+    v.sort();
+    v
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".kure-"))
+        .collect()
+}
+
+#[test]
+fn output_survives_kill_at_every_step() {
+    let s = Sandbox::new();
+    let out = s.path().join("out");
+    s.write("old/a.yaml", &spec("old"));
+    s.write("new/a.yaml", &spec("new"));
+    for (point, expect) in [("output-staged", "old"), ("output-exchanged", "new")] {
+        ok(s.kure().args(["generate", "-f", "old", "-o", "out"]));
+        let o = run(s
+            .kure()
+            .env("KURE_KILL_AT", point)
+            .args(["generate", "-f", "new", "-o", "out"]));
+        killed(&o);
+        // At every instant out/ is one whole tree, old or new.
+        assert_eq!(apps(&out), [expect], "killed at {point}");
+        assert_eq!(leftovers(s.path()).len(), 1, "killed at {point}");
+        // The next run cleans up what the killed one left, even when it fails.
+        let bad = s.write("bad/a.yaml", "kind: [\n");
+        let o = run(s
+            .kure()
+            .args(["generate", "-f"])
+            .arg(&bad)
+            .args(["-o", "out"]));
+        assert_eq!(o.status.code(), Some(1));
+        assert!(leftovers(s.path()).is_empty(), "{:?}", leftovers(s.path()));
+        assert_eq!(apps(&out), [expect]);
+    }
+}
+
+#[test]
+fn an_output_set_aside_by_a_killed_fallback_is_put_back() {
+    // The two-rename fallback (file systems without RENAME_EXCHANGE) killed between its
+    // renames leaves DIR missing and the old tree in .DIR.kure-old-PID.
+    let s = Sandbox::new();
+    s.write("old/a.yaml", &spec("old"));
+    ok(s.kure().args(["generate", "-f", "old", "-o", "out"]));
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let pid = dead.id();
+    dead.wait().unwrap();
+    let aside = s.path().join(format!(".out.kure-old-{pid}"));
+    std::fs::rename(s.path().join("out"), &aside).unwrap();
+    // Even a failing run restores it first.
+    let bad = s.write("bad/a.yaml", "kind: [\n");
+    let o = run(s
+        .kure()
+        .args(["generate", "-f"])
+        .arg(&bad)
+        .args(["-o", "out"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(apps(&s.path().join("out")), ["old"]);
+    assert!(!aside.exists());
+    // A live process's staging directory is not touched.
+    let live = s
+        .path()
+        .join(format!(".out.kure-staging-{}", std::process::id()));
+    std::fs::create_dir(&live).unwrap();
+    ok(s.kure().args(["generate", "-f", "old", "-o", "out"]));
+    assert!(live.exists());
+}
+
+#[test]
+fn output_symlink_is_refused_and_left_alone() {
+    let s = Sandbox::new();
+    s.write("apps/a.yaml", &spec("web"));
+    ok(s.kure().args(["generate", "-f", "apps", "-o", "real"]));
+    let before =
+        std::fs::read_to_string(s.path().join("real/default/web/deployment-web.yaml")).unwrap();
+    std::os::unix::fs::symlink(s.path().join("real"), s.path().join("link")).unwrap();
+    s.write("apps/a.yaml", &spec("other"));
+    let o = run(s.kure().args(["generate", "-f", "apps", "-o", "link"]));
+    expect_failure(
+        &o,
+        &[
+            "cannot write output link",
+            "symbolic link",
+            "pass the directory itself",
+        ],
+    );
+    assert!(std::fs::symlink_metadata(s.path().join("link"))
+        .unwrap()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_to_string(s.path().join("real/default/web/deployment-web.yaml")).unwrap(),
+        before
+    );
+}
