@@ -1,10 +1,19 @@
-//! The plugin store: `$KURE_HOME/plugins/<name>/<version>/<library>` (+ `.sig`) and an index
-//! recording what each plugin provides, so `list`, `info`, `schema`, `explain` and `validate`
-//! never load a library.
+//! The plugin store: `$KURE_HOME/plugins/<name>/<version>/<sha256 prefix>/<library>` (+ `.sig`
+//! and `metadata.json`) and an index recording what each plugin provides, so `list`, `info`,
+//! `schema`, `explain` and `validate` never load a library. The store is not a plugin
+//! directory: installed plugins load only through the index.
 //!
-//! Every change happens under an exclusive lock on `plugins/.lock`; files are staged in a
-//! temporary directory and renamed into place, and the index is replaced by rename last, so
-//! an interrupted or concurrent install never leaves a half entry.
+//! - Every name and version read from the index becomes part of a path only after the same
+//!   checks as at install ([`Store::read_index`] refuses an index with a bad entry), and every
+//!   store path comes from [`Store::library_path`] / [`Store::entry_dir`].
+//! - Every change happens under an exclusive lock on `plugins/.lock`. New files are staged in
+//!   a hidden directory, fsynced, moved to their own content-addressed directory (so no
+//!   directory the index refers to is ever rewritten), and the index is replaced by rename
+//!   last: the index swap is the commit point. A `kill -9` anywhere leaves the old index
+//!   valid, plus at most an orphan: a directory the index does not refer to.
+//! - Orphans are reported by `plugins list` and removed by the next install or uninstall.
+//!   `rebuild-index` trusts no index: it registers the newest version of each plugin that
+//!   verifies, then removes the rest (staging directories and older versions).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -145,6 +154,74 @@ fn store_err(msg: String) -> Error {
     Error::Store(msg)
 }
 
+/// The directory name of a library's content: the first 16 hex digits of its SHA-256.
+fn content_dir(sha256: &str) -> &str {
+    &sha256[..16.min(sha256.len())]
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Checks everything of an index entry that becomes part of a path, with the rules of
+/// install: a plugin name, a path-safe version, a library at `<name>/<version>/<sha prefix>/`
+/// (or `<name>/<version>/` as older kure wrote it) with a plain library file name, and a
+/// SHA-256.
+fn check_entry(e: &IndexEntry) -> Result<(), String> {
+    use std::path::Component;
+    if !crate::plugin::host::valid_plugin_name(&e.name) {
+        return Err(format!(
+            "`{}` is not a plugin name",
+            crate::util::shown(&e.name)
+        ));
+    }
+    if !valid_version(&e.version) {
+        return Err(format!(
+            "plugin {}: `{}` is not a usable version",
+            e.name,
+            crate::util::shown(&e.version)
+        ));
+    }
+    if !is_hex(&e.sha256, 64) {
+        return Err(format!(
+            "plugin {}: the sha256 is not 64 hex digits",
+            e.name
+        ));
+    }
+    let parts: Vec<&str> = e
+        .library
+        .components()
+        .map(|c| match c {
+            Component::Normal(n) => n.to_str().unwrap_or("/"),
+            _ => "/",
+        })
+        .collect();
+    let file = parts.last().copied().unwrap_or("/");
+    let layout = match parts.as_slice() {
+        [n, v, _] => *n == e.name && *v == e.version,
+        [n, v, c, _] => *n == e.name && *v == e.version && *c == content_dir(&e.sha256),
+        _ => false,
+    };
+    let file_ok = !file.starts_with('.')
+        && !file.contains(['/', '\\'])
+        && matches!(
+            Path::new(file).extension().and_then(|x| x.to_str()),
+            Some("so" | "dylib" | "dll")
+        );
+    if !layout || !file_ok {
+        return Err(format!(
+            "plugin {}: library `{}` is not inside the store's {}/{}/",
+            e.name,
+            crate::util::shown(&e.library.display().to_string()),
+            e.name,
+            e.version
+        ));
+    }
+    Ok(())
+}
+
 fn valid_version(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 64
@@ -235,24 +312,48 @@ impl Store {
         self.plugins_dir().join("index.json")
     }
 
-    /// The absolute path of an entry's library.
+    /// The absolute path of an entry's library. Entries come from [`Self::read_index`] or
+    /// from install, both of which checked their paths ([`check_entry`]).
     pub fn library_path(&self, e: &IndexEntry) -> PathBuf {
         self.plugins_dir().join(&e.library)
+    }
+
+    /// The directory of an entry: its library, signature and `metadata.json`.
+    pub fn entry_dir(&self, e: &IndexEntry) -> PathBuf {
+        let lib = self.library_path(e);
+        lib.parent()
+            .map_or_else(|| self.plugins_dir(), Path::to_path_buf)
     }
 
     /// Reads the index; a missing index is empty.
     pub fn read_index(&self) -> Result<Index, Error> {
         let path = self.index_path();
         match crate::input::read_small(&path) {
-            Ok(bytes) => serde_json::from_slice::<Index>(&bytes)
-                .ok()
-                .filter(|i| i.version == INDEX_VERSION)
-                .ok_or_else(|| {
-                    store_err(format!(
-                        "the plugin index {} is corrupted or from another kure version; rebuild it from the installed libraries with `kure plugins rebuild-index`",
-                        path.display()
-                    ))
-                }),
+            Ok(bytes) => {
+                let index = serde_json::from_slice::<Index>(&bytes)
+                    .ok()
+                    .filter(|i| i.version == INDEX_VERSION)
+                    .ok_or_else(|| {
+                        store_err(format!(
+                            "the plugin index {} is corrupted or from another kure version; rebuild it from the installed libraries with `kure plugins rebuild-index`",
+                            path.display()
+                        ))
+                    })?;
+                let mut names = BTreeSet::new();
+                for e in &index.plugins {
+                    let bad = check_entry(e).err().or_else(|| {
+                        (!names.insert(e.name.as_str()))
+                            .then(|| format!("plugin {} is listed twice", e.name))
+                    });
+                    if let Some(reason) = bad {
+                        return Err(store_err(format!(
+                            "the plugin index {} is invalid: {reason}; nothing was read from it. Rebuild it from the installed libraries with `kure plugins rebuild-index`",
+                            path.display()
+                        )));
+                    }
+                }
+                Ok(index)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
                 version: INDEX_VERSION,
                 plugins: Vec::new(),
@@ -270,7 +371,9 @@ impl Store {
         let write = || -> std::io::Result<()> {
             std::fs::write(&tmp, &json)?;
             File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)
+            crate::killpoint::hit("store-index-written");
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(&self.plugins_dir())
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -312,11 +415,7 @@ impl Store {
 
     /// An entry's schemas and documentation.
     pub fn metadata(&self, e: &IndexEntry) -> Result<Metadata, Error> {
-        let path = self
-            .plugins_dir()
-            .join(&e.name)
-            .join(&e.version)
-            .join("metadata.json");
+        let path = self.entry_dir(e).join("metadata.json");
         let bytes = crate::input::read_small(&path).map_err(|err| {
             store_err(format!(
                 "cannot read {} ({err}); rebuild the index with `kure plugins rebuild-index`",
@@ -373,8 +472,15 @@ impl Store {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .ok_or_else(|| store_err(format!("{} has no file name", library.display())))?;
+        if file_name.starts_with('.') {
+            return Err(store_err(format!(
+                "{} is a hidden file; rename the library (e.g. libNAME.so) and its signature",
+                library.display()
+            )));
+        }
         let rel = Path::new(&plugin.name)
             .join(&plugin.version)
+            .join(content_dir(&plugin.sha256))
             .join(&file_name);
         let (entry, metadata) = entry_from_plugin(&plugin, rel.clone())?;
         let metadata_json =
@@ -382,6 +488,7 @@ impl Store {
 
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
+        self.remove_orphans(&index);
         let builtins = StackRegistry::with_builtins();
         let mut replaced: Vec<String> = Vec::new();
         for g in entry.parsed_gvks() {
@@ -430,23 +537,43 @@ impl Store {
             .map(|o| format!("{}@{}", o.name, o.version))
             .collect();
 
-        // Stage the files, then move them into place.
+        // Stage the files, fsync them, move them to their own directory, then commit by
+        // replacing the index. The directory of an entry the index refers to is never
+        // rewritten: a new version, or new bytes for the same version, get a new directory.
         let dir = self.plugins_dir();
         let staging = dir.join(format!(".staging-{}-{}", std::process::id(), entry.name));
-        let dest = dir.join(&entry.name).join(&entry.version);
+        let dest = self.entry_dir(&entry);
         let stage = || -> std::io::Result<()> {
             let _ = std::fs::remove_dir_all(&staging);
             std::fs::create_dir_all(&staging)?;
-            std::fs::write(staging.join(&file_name), bytes)?;
+            write_synced(&staging.join(&file_name), bytes)?;
             if let Some(s) = &sig_bytes {
-                std::fs::write(signature_path(&staging.join(&file_name)), s)?;
+                write_synced(&signature_path(&staging.join(&file_name)), s)?;
             }
-            std::fs::write(staging.join("metadata.json"), &metadata_json)?;
-            std::fs::create_dir_all(dir.join(&entry.name))?;
+            write_synced(&staging.join("metadata.json"), &metadata_json)?;
+            sync_dir(&staging)?;
+            crate::killpoint::hit("store-staged");
+            let parent = dest.parent().unwrap_or(&dir);
+            std::fs::create_dir_all(parent)?;
             if dest.exists() {
-                std::fs::remove_dir_all(&dest)?;
+                // The same bytes again, over a damaged copy (`status` was not ok).
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &staging,
+                    rustix::fs::CWD,
+                    &dest,
+                    rustix::fs::RenameFlags::EXCHANGE,
+                )?;
+                let _ = std::fs::remove_dir_all(&staging);
+            } else {
+                std::fs::rename(&staging, &dest)?;
             }
-            std::fs::rename(&staging, &dest)
+            sync_dir(parent)?;
+            for up in parent.ancestors().skip(1).take(2) {
+                sync_dir(up)?;
+            }
+            crate::killpoint::hit("store-moved");
+            Ok(())
         };
         if let Err(e) = stage() {
             let _ = std::fs::remove_dir_all(&staging);
@@ -456,27 +583,15 @@ impl Store {
             )));
         }
 
-        let removed: Vec<IndexEntry> = index
-            .plugins
-            .iter()
-            .filter(|o| o.name == entry.name || replaced.contains(&o.name))
-            .cloned()
-            .collect();
         index
             .plugins
             .retain(|o| o.name != entry.name && !replaced.contains(&o.name));
         index.plugins.push(entry.clone());
         index.plugins.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Err(e) = self.write_index(&index) {
-            let _ = std::fs::remove_dir_all(&dest);
-            return Err(e);
-        }
-        for old in removed {
-            if old.name != entry.name || old.version != entry.version {
-                let _ = std::fs::remove_dir_all(dir.join(&old.name).join(&old.version));
-                let _ = std::fs::remove_dir(dir.join(&old.name));
-            }
-        }
+        self.write_index(&index)?;
+        crate::killpoint::hit("store-committed");
+        // What the new index no longer refers to: older versions, replaced plugins.
+        self.remove_orphans(&index);
         let mut all_replaced = old_versions;
         all_replaced.retain(|v| *v != format!("{}@{}", entry.name, entry.version));
         all_replaced.extend(replaced);
@@ -488,8 +603,15 @@ impl Store {
 
     /// Removes a plugin's index entry, library and signature.
     pub fn uninstall(&self, name: &str) -> Result<IndexEntry, Error> {
+        if !crate::plugin::host::valid_plugin_name(name) {
+            return Err(store_err(format!(
+                "`{}` is not a plugin name (letters, digits, `-` and `_`); run `kure plugins list` to see the installed plugins",
+                crate::util::shown(name)
+            )));
+        }
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
+        self.remove_orphans(&index);
         let Some(pos) = index.plugins.iter().position(|e| e.name == name) else {
             let names: Vec<&str> = index.plugins.iter().map(|e| e.name.as_str()).collect();
             return Err(store_err(format!(
@@ -503,14 +625,108 @@ impl Store {
         };
         let entry = index.plugins.remove(pos);
         self.write_index(&index)?;
-        let dir = self.plugins_dir().join(&entry.name);
-        let _ = std::fs::remove_dir_all(dir.join(&entry.version));
-        let _ = std::fs::remove_dir(&dir);
+        crate::killpoint::hit("store-committed");
+        self.remove_orphans(&index);
         Ok(entry)
     }
 
+    /// What interrupted operations left in the store: directories and files the index does
+    /// not refer to (staging directories, temporary index files, versions and contents no
+    /// entry names). Empty while another kure holds the store's lock (its staging is not an
+    /// orphan). Only paths of the store's own layout are ever listed; anything else is left.
+    pub fn orphans(&self) -> Result<Vec<PathBuf>, Error> {
+        let dir = self.plugins_dir();
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let Ok(lock) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+        else {
+            return Ok(Vec::new());
+        };
+        if lock.try_lock().is_err() {
+            return Ok(Vec::new());
+        }
+        let index = self.read_index()?;
+        Ok(self.orphans_of(&index))
+    }
+
+    fn orphans_of(&self, index: &Index) -> Vec<PathBuf> {
+        let dir = self.plugins_dir();
+        let mut out = Vec::new();
+        let list = |d: &Path| -> Vec<(String, PathBuf, bool)> {
+            let mut v: Vec<(String, PathBuf, bool)> = std::fs::read_dir(d)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| {
+                    let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.path(),
+                        is_dir,
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let used: Vec<PathBuf> = index.plugins.iter().map(|e| self.entry_dir(e)).collect();
+        for (name, path, is_dir) in list(&dir) {
+            if name.starts_with(".staging-") && is_dir || name.starts_with(".index.json.tmp-") {
+                out.push(path);
+                continue;
+            }
+            if !is_dir || !crate::plugin::host::valid_plugin_name(&name) {
+                continue;
+            }
+            for (version, vpath, vdir) in list(&path) {
+                if !vdir || !valid_version(&version) {
+                    continue;
+                }
+                if used.contains(&vpath) {
+                    continue; // an entry in the older layout: the whole version directory
+                }
+                if !used.iter().any(|u| u.starts_with(&vpath)) {
+                    out.push(vpath);
+                    continue;
+                }
+                // In use through a content directory: other content directories, and files
+                // of the older layout, are left over.
+                for (content, cpath, cdir) in list(&vpath) {
+                    if (!cdir || is_hex(&content, 16)) && !used.contains(&cpath) {
+                        out.push(cpath);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes the orphans of `index` (the caller holds the lock), then the name and version
+    /// directories that are left empty.
+    fn remove_orphans(&self, index: &Index) {
+        for path in self.orphans_of(index) {
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            for up in path.ancestors().skip(1).take(2) {
+                if up == self.plugins_dir() || std::fs::remove_dir(up).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     /// Rebuilds the index from the libraries under `plugins/<name>/<version>/`, verifying each
-    /// and reading it in a sandboxed worker. Returns the new index.
+    /// and reading it in a sandboxed worker. For each plugin name the newest version that
+    /// verifies is kept; everything the new index does not refer to is then removed. Returns
+    /// the new index.
     pub fn rebuild_index(
         &self,
         policy: &TrustPolicy,
@@ -518,45 +734,70 @@ impl Store {
     ) -> Result<Index, Error> {
         let _lock = self.lock()?;
         let dir = self.plugins_dir();
-        let mut entries = Vec::new();
-        let mut seen = BTreeSet::new();
         let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map_err(|e| Error::io(&dir, e))?
             .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| crate::plugin::host::valid_plugin_name(&e.file_name().to_string_lossy()))
             .map(|e| e.path())
-            .filter(|p| {
-                p.is_dir()
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
             .collect();
         names.sort();
+        let mut chosen: std::collections::BTreeMap<
+            String,
+            (semver::Version, IndexEntry, Metadata),
+        > = std::collections::BTreeMap::new();
         for name_dir in names {
             for lib in crate::plugin::discover_libraries(&crate::plugin::PluginDirs(vec![name_dir]))
             {
                 let plugin = std::sync::Arc::new(WorkerPlugin::spawn_file(&lib, policy, worker)?);
                 let rel = lib.strip_prefix(&dir).unwrap_or(&lib).to_path_buf();
-                if seen.insert(plugin.name.clone()) {
-                    let (entry, metadata) = entry_from_plugin(&plugin, rel)?;
-                    let path = dir
-                        .join(&entry.name)
-                        .join(&entry.version)
-                        .join("metadata.json");
-                    let json = serde_json::to_vec_pretty(&metadata)
-                        .map_err(|e| store_err(e.to_string()))?;
-                    std::fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
-                    entries.push(entry);
+                let (entry, metadata) = entry_from_plugin(&plugin, rel)?;
+                if check_entry(&entry).is_err() {
+                    continue; // not where the store puts this plugin: not an entry
+                }
+                let Ok(version) = semver::Version::parse(&entry.version) else {
+                    continue;
+                };
+                if chosen
+                    .get(&entry.name)
+                    .is_none_or(|(newest, _, _)| version > *newest)
+                {
+                    chosen.insert(entry.name.clone(), (version, entry, metadata));
                 }
             }
+        }
+        let mut entries = Vec::new();
+        for (_, entry, metadata) in chosen.into_values() {
+            let path = self.entry_dir(&entry).join("metadata.json");
+            let json =
+                serde_json::to_vec_pretty(&metadata).map_err(|e| store_err(e.to_string()))?;
+            let tmp = path.with_extension("json.tmp");
+            write_synced(&tmp, &json)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| Error::io(&path, e))?;
+            entries.push(entry);
         }
         let index = Index {
             version: INDEX_VERSION,
             plugins: entries,
         };
         self.write_index(&index)?;
+        self.remove_orphans(&index);
         Ok(index)
     }
+}
+
+/// Writes `bytes` to a new file at `path` and fsyncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// fsyncs a directory, so the names in it survive a crash.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -72,19 +72,8 @@ pub fn is_kind(s: &str) -> bool {
 /// Whether `s` is a DNS-1123 label (Kubernetes namespaces): the SDK's rule, one copy.
 pub use kure_plugin_api::sdk::is_dns_label;
 
-/// Whether `s` is a DNS-1123 subdomain: at most 253 characters, dot-separated DNS-1123
-/// labels (Kubernetes object names). Never `.`, `..`, or anything with `/`.
-pub fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
+/// Whether `s` is a DNS-1123 subdomain (Kubernetes object names): the SDK's rule, one copy.
+pub use kure_plugin_api::sdk::is_dns_subdomain;
 
 /// Seconds since the epoch as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {

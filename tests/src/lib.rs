@@ -268,6 +268,24 @@ impl Sandbox {
         dest
     }
 
+    /// The store directory of installed plugin `name`, as the index records it.
+    pub fn installed_dir(&self, name: &str) -> PathBuf {
+        let plugins = self.path().join("home/plugins");
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(plugins.join("index.json")).unwrap()).unwrap();
+        let entry = index["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not installed: {index}"));
+        plugins
+            .join(entry["library"].as_str().unwrap())
+            .parent()
+            .unwrap()
+            .to_path_buf()
+    }
+
     /// Every file under KURE_HOME/plugins, for "nothing changed" checks.
     pub fn store_snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(d: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {

@@ -383,3 +383,31 @@ fn generate_into_a_directory_it_reads_can_repeat() {
     let o = run_within(s.kure().args(["generate", "-f", "apps"]), 20);
     expect_failure(&o, &["apps/again", "does not follow link loops"]);
 }
+
+#[test]
+fn names_the_built_ins_emit_follow_kubernetes_rules() {
+    let flux = "apiVersion: generators.gokure.dev/v1alpha1\nkind: FluxHelm\nmetadata:\n  name: podinfo\nspec:\n  chart:\n    name: podinfo\n  source:\n    type: HelmRepository\n    url: https://example.com/charts\n    refName: ../../x\n  valuesFrom:\n    - kind: ConfigMap\n      name: Values_1\n  targetNamespace: a.b\n";
+    let err = fails(
+        flux,
+        &[
+            "spec.source.refName",
+            "`../../x` is not a valid source object name",
+            "DNS-1123 subdomain",
+            "spec.valuesFrom[0].name",
+            "`Values_1`",
+            "spec.targetNamespace",
+            "DNS-1123 label",
+        ],
+    );
+    assert!(err.contains("bad.yaml:11"), "{err}");
+    fails(
+        &format!("{HEAD}spec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n      volumeMounts:\n        - name: Data\n          mountPath: /d\n  volumes:\n    - name: Data\n      secret:\n        name: /etc/passwd\n  ingress:\n    host: a/../b\n    servicePortName: http\n"),
+        &[
+            "spec.volumes[0].name",
+            "`Data` is not a valid volume name",
+            "spec.volumes[0].secret.name",
+            "`/etc/passwd` is not a valid Secret name",
+            "spec.ingress.host",
+        ],
+    );
+}

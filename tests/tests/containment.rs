@@ -696,7 +696,7 @@ fn plugins_status_runs_every_check_and_fails_on_any() {
     );
     assert!(report[0]["checks"][4]["micros"].is_u64(), "{report}");
     // A modified library fails the hash check and is never loaded.
-    let lib = s.path().join("home/plugins/rawabi/0.1.0/librawabi.so");
+    let lib = s.installed_dir("rawabi").join("librawabi.so");
     let mut bytes = std::fs::read(&lib).unwrap();
     let n = bytes.len();
     bytes[n - 1] ^= 0xff;

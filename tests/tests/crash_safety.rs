@@ -131,3 +131,155 @@ fn output_symlink_is_refused_and_left_alone() {
         before
     );
 }
+
+/// Pretends the installed terraform plugin is version 0.0.9 (same bytes), as an upgrade test
+/// needs an older version.
+fn make_it_older(s: &Sandbox) {
+    let plugins = s.path().join("home/plugins");
+    std::fs::rename(
+        plugins.join("terraform/0.1.0"),
+        plugins.join("terraform/0.0.9"),
+    )
+    .unwrap();
+    let index = std::fs::read_to_string(plugins.join("index.json")).unwrap();
+    std::fs::write(
+        plugins.join("index.json"),
+        index
+            .replace("\"version\": \"0.1.0\"", "\"version\": \"0.0.9\"")
+            .replace("terraform/0.1.0", "terraform/0.0.9"),
+    )
+    .unwrap();
+}
+
+/// The store is consistent: `plugins list` reads it, and the plugin the index names generates.
+fn consistent(s: &Sandbox, version: Option<&str>) -> String {
+    let o = run(s.kure().args(["plugins", "list"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dns = root().join("examples/terraform-dns.yaml");
+    match version {
+        Some(v) => {
+            assert!(stdout(&o).contains(v), "{}", stdout(&o));
+            if v == "0.1.0" {
+                // (The pretend 0.0.9 is refused by generate: it reports 0.1.0.)
+                ok(s.kure().args(["generate", "-f"]).arg(&dns));
+            }
+        }
+        None => {
+            assert!(!stdout(&o).contains("terraform"), "{}", stdout(&o));
+            expect_failure(
+                &run(s.kure().args(["generate", "-f"]).arg(&dns)),
+                &["no generator for"],
+            );
+        }
+    }
+    stderr(&o)
+}
+
+#[test]
+fn store_survives_kill_at_every_step_of_install_and_uninstall() {
+    let steps = [
+        ("store-staged", "0.0.9"),
+        ("store-moved", "0.0.9"),
+        ("store-index-written", "0.0.9"),
+        ("store-committed", "0.1.0"),
+    ];
+    for (point, after) in steps {
+        let s = Sandbox::new();
+        let key = s.trusted_key();
+        let lib = s.signed_copy(&terraform_lib(), &key);
+        ok(s.kure().args(["plugins", "install"]).arg(&lib));
+        make_it_older(&s);
+        let o = run(s
+            .kure()
+            .env("KURE_KILL_AT", point)
+            .args(["plugins", "install"])
+            .arg(&lib));
+        killed(&o);
+        let warning = consistent(&s, Some(after));
+        // Whatever the kill left is reported, never loaded, and cleaned by the next install.
+        assert!(warning.contains("leftover"), "killed at {point}: {warning}");
+        ok(s.kure().args(["plugins", "install"]).arg(&lib));
+        let warning = consistent(&s, Some("0.1.0"));
+        assert!(!warning.contains("leftover"), "{warning}");
+        assert_eq!(
+            std::fs::read_dir(s.path().join("home/plugins/terraform"))
+                .unwrap()
+                .count(),
+            1,
+            "one version directory after the upgrade"
+        );
+    }
+    for (point, installed) in [("store-index-written", true), ("store-committed", false)] {
+        let s = Sandbox::new();
+        let key = s.trusted_key();
+        let lib = s.signed_copy(&terraform_lib(), &key);
+        ok(s.kure().args(["plugins", "install"]).arg(&lib));
+        let o =
+            run(s
+                .kure()
+                .env("KURE_KILL_AT", point)
+                .args(["plugins", "uninstall", "terraform"]));
+        killed(&o);
+        consistent(&s, installed.then_some("0.1.0"));
+        if !installed {
+            // The next store operation removes the leftover (rebuild-index would register it
+            // again: with no index to trust, a library that verifies is a plugin).
+            assert!(s.path().join("home/plugins/terraform").exists());
+            expect_failure(
+                &run(s.kure().args(["plugins", "uninstall", "terraform"])),
+                &["no installed plugin named `terraform`"],
+            );
+            assert!(!s.path().join("home/plugins/terraform").exists());
+            consistent(&s, None);
+        }
+    }
+}
+
+#[test]
+fn hostile_index_entries_never_become_paths() {
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    let lib = s.signed_copy(&terraform_lib(), &key);
+    ok(s.kure().args(["plugins", "install"]).arg(&lib));
+    let victim = s.write("victim/keep.txt", "precious");
+    let index_path = s.path().join("home/plugins/index.json");
+    let good = std::fs::read_to_string(&index_path).unwrap();
+    let dir = s.installed_dir("terraform");
+    let rel = dir
+        .strip_prefix(s.path().join("home/plugins"))
+        .unwrap()
+        .display()
+        .to_string();
+    for (from, to) in [
+        ("\"name\": \"terraform\"", "\"name\": \"../../victim\""),
+        ("\"version\": \"0.1.0\"", "\"version\": \"../../../victim\""),
+        (rel.as_str(), "../../victim"),
+        (rel.as_str(), "/tmp"),
+    ] {
+        std::fs::write(&index_path, good.replace(from, to)).unwrap();
+        for args in [
+            &["plugins", "uninstall", "../../victim"][..],
+            &["plugins", "uninstall", "terraform"],
+            &["plugins", "list"],
+            &["plugins", "info", "terraform"],
+        ] {
+            let o = run(s.kure().args(args));
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{args:?} with {to}: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains("not a plugin name") || stderr(&o).contains("is invalid"),
+                "{args:?} with {to}: {}",
+                stderr(&o)
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(dir.exists());
+    }
+    std::fs::write(&index_path, &good).unwrap();
+    ok(s.kure().args(["plugins", "uninstall", "terraform"]));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}

@@ -37,7 +37,7 @@ fn unsigned_plugins_are_refused_unless_allowed() {
 }
 
 #[test]
-fn plugins_are_found_through_kure_plugin_path_and_kure_home() {
+fn plugins_are_found_through_kure_plugin_path_never_in_the_store() {
     let s = Sandbox::new();
     let f = root().join("examples/terraform-dns.yaml");
     let via_path = s.path().join("via-path");
@@ -50,11 +50,32 @@ fn plugins_are_found_through_kure_plugin_path_and_kure_home() {
         .env("KURE_PLUGIN_PATH", &via_path));
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::remove_dir_all(&via_path).unwrap();
+    // The store is not a plugin directory: a library dropped into it (or left there by an
+    // interrupted install) is never loaded, even when named with --plugin-dir, and the next
+    // store operation removes it.
     let home_plugins = s.path().join("home/plugins/terraform/0.1.0");
     std::fs::create_dir_all(&home_plugins).unwrap();
     std::fs::copy(terraform_lib(), home_plugins.join("libtf.so")).unwrap();
-    let o = s.generate_unsigned(&f);
-    assert!(o.status.success(), "{}", stderr(&o));
+    expect_failure(&s.generate_unsigned(&f), &["no generator for"]);
+    let o = run(s
+        .kure()
+        .arg("--plugin-dir")
+        .arg(s.path().join("home/plugins"))
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&f));
+    expect_failure(&o, &["no generator for"]);
+    let o = run(s.kure().args(["plugins", "list"]));
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("1 leftover(s)") && stderr(&o).contains("terraform/0.1.0"),
+        "{}",
+        stderr(&o)
+    );
+    expect_failure(
+        &run(s.kure().args(["plugins", "uninstall", "terraform"])),
+        &["no installed plugin named `terraform`"],
+    );
+    assert!(!s.path().join("home/plugins/terraform").exists());
 }
 
 #[test]

@@ -344,7 +344,7 @@ fn install_list_info_and_index_only_commands() {
         out.contains("installed terraform@0.1.0 (generators.example.com/v1alpha1/TerraformConfig)"),
         "{out}"
     );
-    let dir = s.path().join("home/plugins/terraform/0.1.0");
+    let dir = s.installed_dir("terraform");
     assert!(
         dir.join("libkure_terraform_generator.so").is_file()
             && dir.join("libkure_terraform_generator.so.sig").is_file()

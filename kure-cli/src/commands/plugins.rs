@@ -234,6 +234,18 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let mode = |name: &str| isolation.requested(name).0.to_string();
             let store = global.store();
             let index = store.read_index()?;
+            let orphans = store.orphans()?;
+            if !orphans.is_empty() {
+                let paths: Vec<String> = orphans
+                    .iter()
+                    .map(|p| format!("  {}", p.display()))
+                    .collect();
+                errln!(
+                    "warning: the plugin store holds {} leftover(s) of interrupted operations; kure never loads them, and the next `kure plugins install` or `uninstall` removes them (`rebuild-index` registers again those that still verify):\n{}",
+                    orphans.len(),
+                    paths.join("\n")
+                );
+            }
             let rows: Vec<(IndexEntry, String)> = index
                 .plugins
                 .into_iter()

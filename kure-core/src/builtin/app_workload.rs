@@ -15,6 +15,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
 use kure_plugin_api::sdk::is_dns_label;
 use kure_plugin_api::sdk::prelude::*;
 
+use kure_plugin_api::sdk::{name_problem, NameRule};
+
 use super::GROUP_VERSION;
 
 /// An application workload: a Deployment, StatefulSet or DaemonSet running one or more
@@ -381,6 +383,90 @@ impl AppWorkloadConfig {
                 ),
             );
         }
+        // Every name emitted into an object must be one Kubernetes accepts.
+        let mut name = |path: String, what: &str, value: &str, rule: NameRule| {
+            if let Some(problem) = name_problem(what, value, rule) {
+                push(path, problem);
+            }
+        };
+        for (i, v) in self.volumes.iter().enumerate() {
+            name(
+                format!("volumes[{i}].name"),
+                "volume name",
+                &v.name,
+                NameRule::Label,
+            );
+            if let Some(c) = &v.config_map {
+                name(
+                    format!("volumes[{i}].configMap.name"),
+                    "ConfigMap name",
+                    &c.name,
+                    NameRule::Subdomain,
+                );
+            }
+            if let Some(c) = &v.secret {
+                name(
+                    format!("volumes[{i}].secret.name"),
+                    "Secret name",
+                    &c.name,
+                    NameRule::Subdomain,
+                );
+            }
+        }
+        for (i, t) in self.volume_claim_templates.iter().enumerate() {
+            name(
+                format!("volumeClaimTemplates[{i}].name"),
+                "claim name",
+                &t.name,
+                NameRule::Label,
+            );
+            if let Some(c) = &t.storage_class_name {
+                name(
+                    format!("volumeClaimTemplates[{i}].storageClassName"),
+                    "storage class name",
+                    c,
+                    NameRule::Subdomain,
+                );
+            }
+        }
+        for (ci, c) in self.containers.iter().enumerate() {
+            for (ei, e) in c.env.iter().enumerate() {
+                let from = e.value_from.as_ref();
+                for (field, r) in [
+                    ("secretKeyRef", from.and_then(|f| f.secret_key_ref.as_ref())),
+                    (
+                        "configMapKeyRef",
+                        from.and_then(|f| f.config_map_key_ref.as_ref()),
+                    ),
+                ] {
+                    if let Some(r) = r {
+                        name(
+                            format!("containers[{ci}].env[{ei}].valueFrom.{field}.name"),
+                            "object name",
+                            &r.name,
+                            NameRule::Subdomain,
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(ing) = &self.ingress {
+            if let Some(c) = &ing.ingress_class_name {
+                name(
+                    "ingress.ingressClassName".into(),
+                    "IngressClass name",
+                    c,
+                    NameRule::Subdomain,
+                );
+            }
+            let host = ing.host.strip_prefix("*.").unwrap_or(&ing.host);
+            name(
+                "ingress.host".into(),
+                "host name",
+                host,
+                NameRule::Subdomain,
+            );
+        }
         let mut names = BTreeSet::new();
         let mut volume_names: BTreeSet<&str> = BTreeSet::new();
         for (i, v) in self.volumes.iter().enumerate() {
@@ -546,12 +632,6 @@ impl AppWorkloadConfig {
                             known.join(", ")
                         }
                     ),
-                );
-            }
-            if ing.host.is_empty() || ing.host.contains(['/', ':', ' ']) {
-                push(
-                    "ingress.host".into(),
-                    format!("`{}` is not a host name", ing.host),
                 );
             }
             if !ing.path.starts_with('/') {

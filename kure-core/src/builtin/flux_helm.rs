@@ -2,6 +2,7 @@
 //! Modelled on Kure's Go generator of the same name.
 
 use kure_plugin_api::sdk::prelude::*;
+use kure_plugin_api::sdk::{name_problem, NameRule};
 use serde_json::Map;
 
 use super::GROUP_VERSION;
@@ -258,6 +259,86 @@ impl FluxHelmConfig {
                 message,
             })
         };
+        // Every name emitted into an object must be one Kubernetes accepts.
+        let mut name = |path: &str, what: &str, value: Option<&String>, rule: NameRule| {
+            if let Some(problem) = value.and_then(|v| name_problem(what, v, rule)) {
+                push(path, problem);
+            }
+        };
+        if let Some(s) = &self.source {
+            name(
+                "source.refName",
+                "source object name",
+                s.ref_name.as_ref(),
+                NameRule::Subdomain,
+            );
+            name(
+                "source.secretRef",
+                "Secret name",
+                s.secret_ref.as_ref(),
+                NameRule::Subdomain,
+            );
+        }
+        if let Some(c) = &self.chart_ref {
+            name(
+                "chartRef.name",
+                "object name",
+                Some(&c.name),
+                NameRule::Subdomain,
+            );
+            name(
+                "chartRef.namespace",
+                "namespace",
+                c.namespace.as_ref(),
+                NameRule::Label,
+            );
+        }
+        for (i, v) in self.values_from.iter().enumerate() {
+            name(
+                &format!("valuesFrom[{i}].name"),
+                "object name",
+                Some(&v.name),
+                NameRule::Subdomain,
+            );
+        }
+        for (i, d) in self.depends_on.iter().enumerate() {
+            name(
+                &format!("dependsOn[{i}].name"),
+                "HelmRelease name",
+                Some(&d.name),
+                NameRule::Subdomain,
+            );
+            name(
+                &format!("dependsOn[{i}].namespace"),
+                "namespace",
+                d.namespace.as_ref(),
+                NameRule::Label,
+            );
+        }
+        name(
+            "targetNamespace",
+            "namespace",
+            self.target_namespace.as_ref(),
+            NameRule::Label,
+        );
+        name(
+            "serviceAccount",
+            "service account name",
+            self.service_account.as_ref(),
+            NameRule::Subdomain,
+        );
+        name(
+            "releaseName",
+            "Helm release name",
+            self.release_name.as_ref(),
+            NameRule::Subdomain,
+        );
+        if self.release_name.as_ref().is_some_and(|r| r.len() > 53) {
+            push(
+                "releaseName",
+                "a Helm release name has at most 53 characters".into(),
+            );
+        }
         match (&self.chart, &self.chart_ref) {
             (None, None) => push(
                 "chart",

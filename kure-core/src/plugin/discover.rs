@@ -26,7 +26,8 @@ pub fn kure_home() -> PathBuf {
 }
 
 /// The search path: `extra` (from `--plugin-dir` and the config), `KURE_PLUGIN_PATH`, then
-/// `/usr/local/lib/kure/plugins`, `$KURE_HOME/plugins` and `./plugins`.
+/// `/usr/local/lib/kure/plugins` and `./plugins`. The store, `$KURE_HOME/plugins`, is never
+/// one of them, even when named: installed plugins load only through its index.
 pub fn plugin_dirs(extra: &[PathBuf]) -> PluginDirs {
     let mut dirs: Vec<PathBuf> = extra.to_vec();
     if let Some(p) = std::env::var_os("KURE_PLUGIN_PATH") {
@@ -37,9 +38,12 @@ pub fn plugin_dirs(extra: &[PathBuf]) -> PluginDirs {
         );
     }
     dirs.push(PathBuf::from("/usr/local/lib/kure/plugins"));
-    dirs.push(kure_home().join("plugins"));
     let local = PathBuf::from("plugins");
     dirs.push(std::path::absolute(&local).unwrap_or(local));
+    let store = kure_home().join("plugins");
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let store = canon(&store);
+    dirs.retain(|d| canon(d) != store);
     PluginDirs(dirs)
 }
 

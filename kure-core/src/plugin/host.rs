@@ -248,7 +248,7 @@ fn map_library_error(path: &Path, e: LibraryError) -> LoadError {
     }
 }
 
-fn valid_plugin_name(name: &str) -> bool {
+pub(crate) fn valid_plugin_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

@@ -2,7 +2,7 @@
 
 mod discover;
 mod handle;
-mod host;
+pub(crate) mod host;
 mod loader;
 pub mod sandbox;
 mod wire;

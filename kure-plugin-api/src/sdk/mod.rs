@@ -229,6 +229,63 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Whether `s` is an RFC 1123 subdomain: what Kubernetes accepts for object names
+/// (dot-separated RFC 1123 labels, at most 253 characters). Never `.`, `..` or anything with
+/// `/`.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// The Kubernetes rule a name a generator emits must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// An RFC 1123 label ([`is_dns_label`]): namespaces, volume names.
+    Label,
+    /// An RFC 1123 subdomain ([`is_dns_subdomain`]): object names.
+    Subdomain,
+}
+
+/// Why `value`, to be emitted as a `what` (e.g. "Secret name"), is not a name Kubernetes
+/// accepts; `None` when it is. The message quotes the value escaped and cut to 120
+/// characters, and says the rule.
+pub fn name_problem(what: &str, value: &str, rule: NameRule) -> Option<String> {
+    let (ok, rule_text) = match rule {
+        NameRule::Label => (
+            is_dns_label(value),
+            "a DNS-1123 label: lower-case letters, digits and `-`, starting and ending with a \
+             letter or digit, at most 63 characters",
+        ),
+        NameRule::Subdomain => (
+            is_dns_subdomain(value),
+            "a DNS-1123 subdomain: lower-case letters, digits, `-` and `.`, each part starting \
+             and ending with a letter or digit, at most 253 characters",
+        ),
+    };
+    if ok {
+        return None;
+    }
+    let mut shown: String = value
+        .chars()
+        .take(120)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if value.chars().nth(120).is_some() {
+        shown.push('…');
+    }
+    Some(format!(
+        "`{shown}` is not a valid {what}: Kubernetes requires {rule_text}"
+    ))
+}
+
 /// Declares the plugin a `cdylib` exports. Use it once, at the crate root.
 ///
 /// ```ignore
