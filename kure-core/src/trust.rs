@@ -20,6 +20,38 @@ use sha2::{Digest, Sha256};
 
 use crate::plugin::LoadError;
 
+/// What a PEM `PUBLIC KEY` that is not RSA holds, for the message that refuses it: "an EC key
+/// (prime256v1)", "an Ed25519 key". `None` when it cannot be read at all.
+fn key_algorithm(pem: &str) -> Option<String> {
+    use rsa::pkcs8::der::{Decode, Document};
+    use rsa::pkcs8::spki::SubjectPublicKeyInfoRef;
+    let (_, doc) = Document::from_pem(pem.trim()).ok()?;
+    let spki = SubjectPublicKeyInfoRef::from_der(doc.as_bytes()).ok()?;
+    let oid = spki.algorithm.oid.to_string();
+    let curve = spki
+        .algorithm
+        .parameters_oid()
+        .ok()
+        .map(|c| match c.to_string().as_str() {
+            "1.2.840.10045.3.1.7" => "prime256v1".to_owned(),
+            "1.3.132.0.34" => "secp384r1".to_owned(),
+            "1.3.132.0.35" => "secp521r1".to_owned(),
+            "1.3.132.0.10" => "secp256k1".to_owned(),
+            other => format!("curve {other}"),
+        });
+    Some(match oid.as_str() {
+        "1.2.840.10045.2.1" => match curve {
+            Some(c) => format!("an EC key ({c})"),
+            None => "an EC key".to_owned(),
+        },
+        "1.3.101.112" => "an Ed25519 key".to_owned(),
+        "1.3.101.113" => "an Ed448 key".to_owned(),
+        "1.2.840.10040.4.1" => "a DSA key".to_owned(),
+        "1.2.840.113549.1.1.1" => return None,
+        other => format!("a key of algorithm {other}"),
+    })
+}
+
 /// Smallest accepted key size in bits.
 pub const MIN_KEY_BITS: usize = 2048;
 /// Largest accepted key size in bits.
@@ -69,9 +101,14 @@ impl PublicKey {
         };
         let key = if pem.contains("-----BEGIN PUBLIC KEY-----") {
             RsaPublicKey::from_public_key_pem(pem.trim()).map_err(|e| {
-                err(format!(
-                    "not an RSA public key ({e}); kure accepts RSA keys of {MIN_KEY_BITS} to {MAX_KEY_BITS} bits"
-                ))
+                err(match key_algorithm(pem) {
+                    Some(what) => format!(
+                        "{what}: kure accepts RSA keys of {MIN_KEY_BITS} to {MAX_KEY_BITS} bits; ask the plugin author for an RSA key"
+                    ),
+                    None => format!(
+                        "not an RSA public key ({e}); kure accepts RSA keys of {MIN_KEY_BITS} to {MAX_KEY_BITS} bits"
+                    ),
+                })
             })?
         } else if pem.contains("-----BEGIN RSA PUBLIC KEY-----") {
             RsaPublicKey::from_pkcs1_pem(pem.trim())
@@ -322,11 +359,23 @@ impl fmt::Display for SignatureProblem {
             SignatureProblem::NoTrustedSigners => f.write_str(
                 "no trusted signers are configured; trust the plugin author's public key with `kure trust add KEY.pem`",
             ),
-            SignatureProblem::Malformed { path, len } => write!(
-                f,
-                "the signature file {} is truncated or not an RSA signature ({len} bytes); sign the library again",
-                path.display()
-            ),
+            SignatureProblem::Malformed { path, len } => {
+                let bits = len * 8;
+                if len % 16 == 0 && (512..=16_384).contains(&bits) {
+                    // An RSA signature is as long as its key: this one has another size.
+                    write!(
+                        f,
+                        "the signature {} was made with a {bits}-bit key; kure accepts RSA keys of {MIN_KEY_BITS} to {MAX_KEY_BITS} bits (and only those it trusts): sign the library with such a key",
+                        path.display()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the signature file {} is truncated or not an RSA signature ({len} bytes); sign the library again",
+                        path.display()
+                    )
+                }
+            }
             SignatureProblem::Modified { fingerprint } => write!(
                 f,
                 "bad signature: the library's bytes are not what trusted signer {} signed (the library was modified after signing, or the signature belongs to another file)",

@@ -227,9 +227,13 @@ fn bad_key_files_are_refused() {
         .arg(&ec_pub));
     expect_failure(
         &run(s.kure().args(["trust", "add"]).arg(&ec_pub)),
-        &["ec.pub", "not an RSA public key"],
+        &[
+            "ec.pub",
+            "an EC key (prime256v1): kure accepts RSA keys of 2048 to 4096 bits",
+        ],
     );
     let (small_key, small_pub) = openssl_keypair(s.path(), "small", 1024);
+
     expect_failure(
         &run(s.kure().args(["trust", "add"]).arg(&small_pub)),
         &["small.pub.pem", "1024 bits refused"],
@@ -628,5 +632,23 @@ fn lock_file_pins_plugins() {
             .args(["generate", "-f", "specs", "--lock"])
             .arg(&broken)),
         &["broken.lock", "not a valid lock file"],
+    );
+}
+
+#[test]
+fn a_signature_by_a_too_small_key_says_so() {
+    // A library signed with a 1024-bit key (by openssl, since kure refuses to): the message
+    // says so, rather than "truncated".
+    let s = Sandbox::new();
+    s.trusted_key();
+    let (small_key, _) = openssl_keypair(s.path(), "small", 1024);
+    let signed = s.write("signed.so", "library bytes");
+    openssl_sign(&signed, &small_key);
+    expect_failure(
+        &run(s.kure().args(["plugins", "verify"]).arg(&signed)),
+        &[
+            "signed.so.sig was made with a 1024-bit key",
+            "kure accepts RSA keys of 2048 to 4096 bits",
+        ],
     );
 }
