@@ -599,7 +599,42 @@ fn lock_file_pins_plugins() {
         !lock.contains("AppWorkload"),
         "built-ins are not pinned: {lock}"
     );
-    ok(s.kure().args(["generate", "-f", "specs"]));
+    ok(s.kure().args(["generate", "-f", "specs", "--locked"]));
+
+    // Locking a subset keeps the pins it does not use; --prune drops them.
+    let shop = specs.join("shop.yaml");
+    let o = run(s.kure().args(["lock", "-f"]).arg(&shop));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("0 plugin GVKs pinned from the inputs, 1 kept from before"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.path().join("kure.lock")).unwrap(),
+        lock
+    );
+    ok(s.kure().args(["lock", "--prune", "-f"]).arg(&shop));
+    let pruned = std::fs::read_to_string(s.path().join("kure.lock")).unwrap();
+    assert!(!pruned.contains("TerraformConfig"), "{pruned}");
+    expect_failure(
+        &run(s.kure().args(["generate", "-f", "specs"])),
+        &["TerraformConfig is not pinned"],
+    );
+    std::fs::write(s.path().join("kure.lock"), &lock).unwrap();
+    // --locked needs a lock.
+    let elsewhere = s.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let o = run(s
+        .kure()
+        .current_dir(&elsewhere)
+        .args(["generate", "--locked", "-f"])
+        .arg(&specs));
+    expect_failure(&o, &["--locked", "no lock file", "kure lock"]);
+    ok(s.kure()
+        .current_dir(&elsewhere)
+        .args(["generate", "-f"])
+        .arg(&specs));
 
     // A different library for the pinned GVK is refused, naming what differs.
     let sha = lock

@@ -27,6 +27,10 @@ pub struct Args {
     /// Refuse plugins that differ from what FILE pins (default: ./kure.lock when it exists).
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
+    /// Require the lock (--lock FILE, or ./kure.lock): fail when it is missing, as every
+    /// plugin GVK used must then be pinned (like `cargo build --locked`). For CI.
+    #[arg(long)]
+    pub locked: bool,
     /// Worker threads (default: the number of CPUs). Output order never depends on it.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -39,6 +43,20 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
         p.exists().then_some(p)
     });
+    if args.locked && lock.is_none() {
+        anyhow::bail!(
+            "--locked: there is no lock file ({} in the current directory, or pass --lock FILE); write one with `kure lock -f ...` and commit it",
+            kure_core::lockfile::LOCK_FILE
+        );
+    }
+    if let Some(l) = &lock {
+        anyhow::ensure!(
+            !args.locked || l.exists(),
+            "--locked: the lock file {} does not exist; write it with `kure lock -f ... --lock {}`",
+            l.display(),
+            l.display()
+        );
+    }
     let mut options = PipelineOptions {
         input: args.input.options(),
         ..PipelineOptions::default()
