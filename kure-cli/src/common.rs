@@ -95,7 +95,7 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
 /// never reaches the terminal as an escape sequence.
 pub fn out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let text = inert(args.to_string());
+    let text = kure_core::terminal_safe(args.to_string());
     if let Err(e) = kure_core::contain::stdout().write_all(text.as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             kure_core::contain::exit(0);
@@ -106,29 +106,8 @@ pub fn out(args: std::fmt::Arguments<'_>) {
 /// Writes to kure's own stderr, control characters escaped as in [`out`].
 pub fn err(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let text = inert(args.to_string());
+    let text = kure_core::terminal_safe(args.to_string());
     let _ = kure_core::contain::stderr().write_all(text.as_bytes());
-}
-
-/// `text` with every control character but `\n` and `\t` escaped (`\u{1b}`), and the
-/// bidirectional-override characters too.
-fn inert(text: String) -> String {
-    let hostile = |c: char| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.contains(hostile) {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if hostile(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `p` made absolute against the working directory kure started in.

@@ -139,29 +139,40 @@ fn walk_error(root: &Path, e: ignore::Error) -> Error {
     }
 }
 
-/// Reads one input: a regular file, or standard input for `-`. `shown` is the name used in
-/// messages (the path as the user gave it).
-pub fn read(path: &Path, shown_as: &Path, max_bytes: u64) -> Result<String, Error> {
+/// Why [`read_capped`] refused a file.
+enum Refusal {
+    Io(std::io::Error),
+    /// Not a regular file: what it is.
+    NotRegular(&'static str),
+    /// Over the limit: its size, or `None` for a stream that went on past it.
+    TooBig(Option<u64>),
+}
+
+impl From<std::io::Error> for Refusal {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Reads at most `max` bytes of a regular file, or of standard input for `-` when `stdin` is
+/// allowed. The file is opened non-blocking and its type checked before anything is read.
+fn read_capped(path: &Path, max: u64, stdin: bool) -> Result<Vec<u8>, Refusal> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let mut bytes = Vec::new();
-    if is_stdin(path) {
+    if stdin && is_stdin(path) {
         std::io::stdin()
             .lock()
-            .take(max_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(shown_as, e))?;
+            .take(max.saturating_add(1))
+            .read_to_end(&mut bytes)?;
     } else {
-        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-        // Non-blocking: opening a FIFO with no writer must not hang; the type is checked
-        // before anything is read.
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(|e| Error::io(shown_as, e))?;
-        let meta = file.metadata().map_err(|e| Error::io(shown_as, e))?;
+            .open(path)?;
+        let meta = file.metadata()?;
         let t = meta.file_type();
         if !t.is_file() {
-            let what = if t.is_fifo() {
+            return Err(Refusal::NotRegular(if t.is_fifo() {
                 "a FIFO (named pipe)"
             } else if t.is_char_device() {
                 "a character device"
@@ -173,43 +184,60 @@ pub fn read(path: &Path, shown_as: &Path, max_bytes: u64) -> Result<String, Erro
                 "a directory"
             } else {
                 "not a regular file"
-            };
-            return Err(fail(
-                shown_as,
-                format!(
-                    "is {what}: kure reads specs from regular files, and from standard input \
-                     with `-f -` (e.g. `producer | kure generate -f -`)"
-                ),
-            ));
+            }));
         }
-        if meta.len() > max_bytes {
-            return Err(too_big(shown_as, Some(meta.len()), max_bytes));
+        if meta.len() > max {
+            return Err(Refusal::TooBig(Some(meta.len())));
         }
         bytes.reserve_exact(usize::try_from(meta.len()).unwrap_or(0));
         // `take` as well: the file may grow while it is read.
         (&file)
-            .take(max_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(shown_as, e))?;
+            .take(max.saturating_add(1))
+            .read_to_end(&mut bytes)?;
     }
-    if bytes.len() as u64 > max_bytes {
-        return Err(too_big(shown_as, None, max_bytes));
+    if bytes.len() as u64 > max {
+        return Err(Refusal::TooBig(None));
     }
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    match std::str::from_utf8(body) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(e) => {
-            let at = e.valid_up_to();
-            let line = 1 + body[..at].iter().filter(|&&b| b == b'\n').count();
-            Err(fail(
-                shown_as,
-                format!(
-                    "line {line}: not UTF-8 text (invalid byte at offset {at}): kure reads YAML \
-                     in UTF-8; convert the file, e.g. with iconv"
-                ),
-            ))
-        }
-    }
+    Ok(bytes)
+}
+
+/// UTF-8 text without a byte-order mark; on error, the 1-based line and byte offset of the
+/// first invalid byte.
+fn text(bytes: Vec<u8>) -> Result<String, (usize, usize)> {
+    let body = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
+    String::from_utf8(body).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        (line, at)
+    })
+}
+
+/// Reads one input: a regular file, or standard input for `-`. `shown_as` is the name used in
+/// messages (the path as the user gave it).
+pub fn read(path: &Path, shown_as: &Path, max_bytes: u64) -> Result<String, Error> {
+    let bytes = read_capped(path, max_bytes, true).map_err(|r| match r {
+        Refusal::Io(e) => Error::io(shown_as, e),
+        Refusal::NotRegular(what) => fail(
+            shown_as,
+            format!(
+                "is {what}: kure reads specs from regular files, and from standard input with \
+                 `-f -` (e.g. `producer | kure generate -f -`)"
+            ),
+        ),
+        Refusal::TooBig(size) => too_big(shown_as, size, max_bytes),
+    })?;
+    text(bytes).map_err(|(line, at)| {
+        fail(
+            shown_as,
+            format!(
+                "line {line}: not UTF-8 text (invalid byte at offset {at}): kure reads YAML in \
+                 UTF-8; convert the file, e.g. with iconv"
+            ),
+        )
+    })
 }
 
 /// The most bytes kure reads from a small file of its own kind: a lock file, a configuration,
@@ -220,36 +248,26 @@ pub const MAX_SMALL_FILE_BYTES: u64 = 16 << 20;
 /// `std::fs::read`, but a FIFO or a device is refused without blocking, and at most
 /// [`MAX_SMALL_FILE_BYTES`] are read. Errors are `io::Error`s (`NotFound` stays `NotFound`).
 pub fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other(
-            "not a regular file (kure reads this only from a regular file)",
-        ));
-    }
-    let mut bytes = Vec::new();
-    (&file)
-        .take(MAX_SMALL_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_SMALL_FILE_BYTES {
-        return Err(std::io::Error::other(format!(
+    read_capped(path, MAX_SMALL_FILE_BYTES, false).map_err(|r| match r {
+        Refusal::Io(e) => e,
+        Refusal::NotRegular(what) => std::io::Error::other(format!(
+            "it is {what}; kure reads this only from a regular file"
+        )),
+        Refusal::TooBig(_) => std::io::Error::other(format!(
             "larger than {}, far more than such a file needs",
             human(MAX_SMALL_FILE_BYTES)
-        )));
-    }
-    Ok(bytes)
+        )),
+    })
 }
 
 /// [`read_small`] as UTF-8 text (a byte-order mark dropped).
 pub fn read_small_text(path: &Path) -> std::io::Result<String> {
-    let bytes = read_small(path)?;
-    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    String::from_utf8(body.to_vec())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+    text(read_small(path)?).map_err(|(line, _)| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {line}: not UTF-8 text"),
+        )
+    })
 }
 
 /// `size` is `None` when the input was a stream that went on past the limit.

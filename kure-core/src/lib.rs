@@ -50,6 +50,7 @@ pub use render::object_yaml;
 pub use schema::validate as validate_against_schema;
 pub use store::Store;
 pub use trust::{Admission, TrustPolicy};
+pub use util::terminal_safe;
 
 /// A structured error from a generator (built in or plugin).
 pub use kure_plugin_api::abi::ErrorPayload;

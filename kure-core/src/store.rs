@@ -394,14 +394,18 @@ impl Store {
             ))
         };
         std::fs::create_dir_all(&dir).map_err(fail)?;
-        let f = std::fs::OpenOptions::new()
+        let f = self.lock_file().map_err(fail)?;
+        f.lock().map_err(fail)?;
+        Ok(f)
+    }
+
+    /// `plugins/.lock`, opened (created) but not locked.
+    fn lock_file(&self) -> std::io::Result<File> {
+        std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(".lock"))
-            .map_err(fail)?;
-        f.lock().map_err(fail)?;
-        Ok(f)
+            .open(self.plugins_dir().join(".lock"))
     }
 
     /// The status of an entry's library.
@@ -639,12 +643,7 @@ impl Store {
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
-        let Ok(lock) = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".lock"))
-        else {
+        let Ok(lock) = self.lock_file() else {
             return Ok(Vec::new());
         };
         if lock.try_lock().is_err() {

@@ -45,6 +45,13 @@ pub fn shown_path(path: &std::path::Path) -> String {
     shown_max(&path.display().to_string(), usize::MAX)
 }
 
+/// A character that must not reach a terminal raw: a control character, or a zero-width or
+/// bidirectional-override character that makes text read differently from what it is.
+fn hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 fn shown_max(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
@@ -52,9 +59,25 @@ fn shown_max(text: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        {
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Text for a terminal: like [`shown`], every hostile character escaped (`\u{1b}`), but
+/// newlines and tabs kept and nothing cut. What kure prints goes through this.
+pub fn terminal_safe(text: String) -> String {
+    let keep = |c: char| c == '\n' || c == '\t';
+    if !text.contains(|c| hostile(c) && !keep(c)) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hostile(c) && !keep(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -154,6 +177,10 @@ mod tests {
         let long = shown(&"x".repeat(1000));
         assert_eq!(long.chars().count(), 121);
         assert!(long.ends_with('…'));
+        assert_eq!(
+            terminal_safe("ok\n\tx\x1b[2J\u{202e}".to_owned()),
+            "ok\n\tx\\u{1b}[2J\\u{202e}"
+        );
     }
 
     #[test]

@@ -286,6 +286,25 @@ impl Sandbox {
             .to_path_buf()
     }
 
+    /// Pretends installed plugin terraform 0.1.0 is version 0.0.9 (same bytes): moves its
+    /// version directory and edits the index, as upgrade tests need an older version.
+    pub fn pretend_terraform_is_older(&self) {
+        let plugins = self.path().join("home/plugins");
+        std::fs::rename(
+            plugins.join("terraform/0.1.0"),
+            plugins.join("terraform/0.0.9"),
+        )
+        .unwrap();
+        let index = std::fs::read_to_string(plugins.join("index.json")).unwrap();
+        std::fs::write(
+            plugins.join("index.json"),
+            index
+                .replace("\"version\": \"0.1.0\"", "\"version\": \"0.0.9\"")
+                .replace("terraform/0.1.0", "terraform/0.0.9"),
+        )
+        .unwrap();
+    }
+
     /// Every file under KURE_HOME/plugins, for "nothing changed" checks.
     pub fn store_snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(d: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {

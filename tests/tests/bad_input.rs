@@ -246,6 +246,17 @@ fn devices_and_fifos_are_refused_at_once() {
     // No writer: reading it would block forever.
     let o = run_within(s.kure().args(["generate", "-f", "apps.yaml"]), 20);
     expect_failure(&o, &["apps.yaml: is a FIFO"]);
+    // kure's own small files too: a lock, a key.
+    let spec = s.write("ok.yaml", &format!("{HEAD}{GOOD_SPEC}"));
+    let o = run_within(
+        s.kure()
+            .args(["generate", "--lock", "apps.yaml", "-f"])
+            .arg(&spec),
+        20,
+    );
+    expect_failure(&o, &["apps.yaml", "it is a FIFO", "regular file"]);
+    let o = run_within(s.kure().args(["trust", "add", "/dev/zero"]), 20);
+    expect_failure(&o, &["/dev/zero", "it is a character device"]);
     // In a directory too.
     std::fs::create_dir(s.path().join("dir")).unwrap();
     std::fs::rename(&fifo, s.path().join("dir/apps.yaml")).unwrap();

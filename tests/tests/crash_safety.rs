@@ -37,6 +37,17 @@ fn apps(out: &Path) -> Vec<String> {
     v
 }
 
+/// A run into `-o out` that fails on its input (exit 1, nothing written).
+fn failing_run_into_out(s: &Sandbox) {
+    let bad = s.write("bad/a.yaml", "kind: [\n");
+    let o = run(s
+        .kure()
+        .args(["generate", "-f"])
+        .arg(&bad)
+        .args(["-o", "out"]));
+    expect_failure(&o, &["bad/a.yaml:", "YAML syntax error"]);
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -62,13 +73,7 @@ fn output_survives_kill_at_every_step() {
         assert_eq!(apps(&out), [expect], "killed at {point}");
         assert_eq!(leftovers(s.path()).len(), 1, "killed at {point}");
         // The next run cleans up what the killed one left, even when it fails.
-        let bad = s.write("bad/a.yaml", "kind: [\n");
-        let o = run(s
-            .kure()
-            .args(["generate", "-f"])
-            .arg(&bad)
-            .args(["-o", "out"]));
-        assert_eq!(o.status.code(), Some(1));
+        failing_run_into_out(&s);
         assert!(leftovers(s.path()).is_empty(), "{:?}", leftovers(s.path()));
         assert_eq!(apps(&out), [expect]);
     }
@@ -87,13 +92,7 @@ fn an_output_set_aside_by_a_killed_fallback_is_put_back() {
     let aside = s.path().join(format!(".out.kure-old-{pid}"));
     std::fs::rename(s.path().join("out"), &aside).unwrap();
     // Even a failing run restores it first.
-    let bad = s.write("bad/a.yaml", "kind: [\n");
-    let o = run(s
-        .kure()
-        .args(["generate", "-f"])
-        .arg(&bad)
-        .args(["-o", "out"]));
-    assert_eq!(o.status.code(), Some(1));
+    failing_run_into_out(&s);
     assert_eq!(apps(&s.path().join("out")), ["old"]);
     assert!(!aside.exists());
     // A live process's staging directory is not touched.
@@ -130,25 +129,6 @@ fn output_symlink_is_refused_and_left_alone() {
         std::fs::read_to_string(s.path().join("real/default/web/deployment-web.yaml")).unwrap(),
         before
     );
-}
-
-/// Pretends the installed terraform plugin is version 0.0.9 (same bytes), as an upgrade test
-/// needs an older version.
-fn make_it_older(s: &Sandbox) {
-    let plugins = s.path().join("home/plugins");
-    std::fs::rename(
-        plugins.join("terraform/0.1.0"),
-        plugins.join("terraform/0.0.9"),
-    )
-    .unwrap();
-    let index = std::fs::read_to_string(plugins.join("index.json")).unwrap();
-    std::fs::write(
-        plugins.join("index.json"),
-        index
-            .replace("\"version\": \"0.1.0\"", "\"version\": \"0.0.9\"")
-            .replace("terraform/0.1.0", "terraform/0.0.9"),
-    )
-    .unwrap();
 }
 
 /// The store is consistent: `plugins list` reads it, and the plugin the index names generates.
@@ -188,7 +168,7 @@ fn store_survives_kill_at_every_step_of_install_and_uninstall() {
         let key = s.trusted_key();
         let lib = s.signed_copy(&terraform_lib(), &key);
         ok(s.kure().args(["plugins", "install"]).arg(&lib));
-        make_it_older(&s);
+        s.pretend_terraform_is_older();
         let o = run(s
             .kure()
             .env("KURE_KILL_AT", point)

@@ -453,21 +453,8 @@ fn a_new_version_replaces_the_old_one() {
     let key = s.trusted_key();
     let lib = s.signed_copy(&terraform_lib(), &key);
     ok(s.kure().args(["plugins", "install"]).arg(&lib));
-    // Pretend the installed copy is an older version.
+    s.pretend_terraform_is_older();
     let plugins = s.path().join("home/plugins");
-    std::fs::rename(
-        plugins.join("terraform/0.1.0"),
-        plugins.join("terraform/0.0.9"),
-    )
-    .unwrap();
-    let index = std::fs::read_to_string(plugins.join("index.json")).unwrap();
-    std::fs::write(
-        plugins.join("index.json"),
-        index
-            .replace("\"version\": \"0.1.0\"", "\"version\": \"0.0.9\"")
-            .replace("terraform/0.1.0", "terraform/0.0.9"),
-    )
-    .unwrap();
     assert!(ok(s.kure().args(["plugins", "list"])).contains("0.0.9"));
     let out = ok(s.kure().args(["plugins", "install"]).arg(&lib));
     assert!(out.contains("replaced terraform@0.0.9"), "{out}");

@@ -43,18 +43,10 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
         p.exists().then_some(p)
     });
-    if args.locked && lock.is_none() {
+    if args.locked && !lock.as_ref().is_some_and(|l| l.exists()) {
         anyhow::bail!(
-            "--locked: there is no lock file ({} in the current directory, or pass --lock FILE); write one with `kure lock -f ...` and commit it",
-            kure_core::lockfile::LOCK_FILE
-        );
-    }
-    if let Some(l) = &lock {
-        anyhow::ensure!(
-            !args.locked || l.exists(),
-            "--locked: the lock file {} does not exist; write it with `kure lock -f ... --lock {}`",
-            l.display(),
-            l.display()
+            "--locked: there is no lock file ({}); write one with `kure lock -f ...` and commit it, or pass --lock FILE",
+            lock.as_ref().map_or(kure_core::lockfile::LOCK_FILE.into(), |l| l.display().to_string())
         );
     }
     let mut options = PipelineOptions {
