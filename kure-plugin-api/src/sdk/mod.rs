@@ -220,6 +220,7 @@ impl<E: std::error::Error> From<E> for Error {
 /// Whether `s` is an RFC 1123 label: what Kubernetes accepts for most names and namespaces
 /// (lower-case letters, digits and `-`, starting and ending with a letter or digit, at most 63
 /// characters).
+#[inline]
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
@@ -232,6 +233,7 @@ pub fn is_dns_label(s: &str) -> bool {
 /// Whether `s` is an RFC 1123 subdomain: what Kubernetes accepts for object names
 /// (dot-separated RFC 1123 labels, at most 253 characters). Never `.`, `..` or anything with
 /// `/`.
+#[inline]
 pub fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253
         && s.split('.').all(|label| {
