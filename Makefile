@@ -5,12 +5,13 @@ KURE := target/debug/kure
 PLUGIN := target/debug/libkure_terraform_generator.so
 DEMO_HOME ?= $(CURDIR)/target/demo-home
 
-.PHONY: help build plugins demo test check fmt clippy unit bench clean
+.PHONY: help build plugins demo test check fmt clippy unit bench fuzz fuzz-build clean
 
 help:
 	@echo "make demo    build kure and the terraform plugin, generate manifests from examples/"
 	@echo "make test    fmt check, clippy -D warnings, every test (what CI runs)"
 	@echo "make bench   benchmarks (prints a table)"
+	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make build   build the workspace"
 
 build:
@@ -65,6 +66,38 @@ bench:
 	$(CARGO) build --release -p kure-cli -p kure-bench-app-workload
 	$(CARGO) build --release -p kure-tests --bin bench_boundary
 	python3 tests/bench/run.py
+
+# Coverage-guided fuzzing with libFuzzer on the stable toolchain: the instrumentation flags
+# cargo-fuzz passes, without its nightly-only sanitizers. `--target` keeps the flags off build
+# scripts and proc macros. Each target starts from its committed seeds (read only) and grows a
+# working corpus under target/fuzz; a crash leaves its input in target/fuzz/artifacts/TARGET/
+# (copy it to kure-core/fuzz/regressions/TARGET/ with the fix: `make test` replays both).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= yaml spec keys index lock
+FUZZ_DIR := kure-core/fuzz
+FUZZ_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks
+
+fuzz-build:
+	RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --manifest-path $(FUZZ_DIR)/Cargo.toml \
+		--target $(FUZZ_TRIPLE) --target-dir target/fuzz
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz/corpus/$$t target/fuzz/artifacts/$$t; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s (log: target/fuzz/$$t.log)"; \
+		if ! target/fuzz/$(FUZZ_TRIPLE)/release/$$t target/fuzz/corpus/$$t $(FUZZ_DIR)/corpus/$$t \
+			-dict=$(FUZZ_DIR)/dict/$$t.dict -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+			-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=target/fuzz/artifacts/$$t/ >target/fuzz/$$t.log 2>&1; then \
+			tail -n 40 target/fuzz/$$t.log; \
+			echo "fuzz target $$t found a problem: the input is in target/fuzz/artifacts/$$t/" >&2; \
+			exit 1; \
+		fi; \
+		grep -E '^stat::(number_of_executed_units|peak_rss_mb|new_units_added)' target/fuzz/$$t.log; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -24,12 +24,12 @@ struct Line<'a> {
 /// then uses the reference parser). A duplicate key, or nesting deeper than
 /// [`MAX_DEPTH`], is a problem at once: the lines are known here.
 pub(crate) fn parse(text: &str) -> Result<Option<Value>, Problem> {
+    if !plain_characters(text.as_bytes()) {
+        return Ok(None);
+    }
     let mut lines = Vec::new();
     for (no, raw) in text.lines().enumerate() {
         let body = raw.trim_start_matches(' ');
-        if body.starts_with('\t') {
-            return Ok(None);
-        }
         let trimmed = body.trim_end();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
@@ -61,6 +61,31 @@ pub(crate) fn parse(text: &str) -> Result<Option<Value>, Problem> {
         return Err(problem);
     }
     Ok(v.filter(|_| p.i == p.lines.len()))
+}
+
+/// Whether `text` holds only characters this parser reads as YAML does: no tab (YAML's rules
+/// for tabs next to indentation and indicators are subtle), no other control character but
+/// line feed (YAML refuses them anywhere, comments included), no carriage return but in CRLF (a lone CR breaks a line in YAML, not in [`str::lines`]), no DEL,
+/// no C1 control, no byte order mark or noncharacter inside the text.
+fn plain_characters(text: &[u8]) -> bool {
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'\n' | b' '..=b'~' | 0xC3..=0xDF | 0xE0..=0xEE | 0xF0..=0xF4 => {}
+            b'\r' if text.get(i + 1) == Some(&b'\n') => {}
+            // U+0080..U+00BF: C1 controls at 0x80..0x9F.
+            0xC2 if text.get(i + 1).is_some_and(|b| *b >= 0xA0) => {}
+            // U+F000..U+FFFF: U+FEFF (BOM), U+FFFE and U+FFFF.
+            0xEF if !matches!(
+                (text.get(i + 1), text.get(i + 2)),
+                (Some(0xBB), Some(0xBF)) | (Some(0xBF), Some(0xBE | 0xBF))
+            ) => {}
+            0x80..=0xBF => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
 }
 
 struct Parser<'a> {
@@ -214,6 +239,10 @@ fn split_key(t: &str) -> Option<(String, &str)> {
         }
         (k.to_owned(), &t[end..])
     };
+    // YAML limits an implicit key to 1024 characters (serde_yaml refuses longer ones).
+    if t.len() - after.len() > 1024 {
+        return None;
+    }
     let after = after.strip_prefix(':')?;
     if !(after.is_empty() || after.starts_with(' ')) {
         return None;

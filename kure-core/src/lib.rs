@@ -22,6 +22,8 @@ mod decode;
 mod engine;
 mod error;
 mod fastyaml;
+#[doc(hidden)]
+pub mod fuzz;
 mod gvk;
 pub mod input;
 pub mod isolation;

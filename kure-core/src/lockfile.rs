@@ -12,6 +12,9 @@ use crate::error::Error;
 /// The default lock file name, looked up in the current directory.
 pub const LOCK_FILE: &str = "kure.lock";
 
+/// The format version `kure lock` writes and reads.
+const LOCK_VERSION: u32 = 1;
+
 /// What a lock pins for one GVK.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,8 +50,9 @@ pub struct Lock {
     pub pins: BTreeMap<String, Pin>,
 }
 
+/// The first `n` characters of `s` (a hash or fingerprint, shortened for a message).
 fn short(s: &str, n: usize) -> &str {
-    &s[..n.min(s.len())]
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
 
 impl Lock {
@@ -166,23 +170,84 @@ pub fn pins_for(engine: &Engine, docs: &[Document]) -> BTreeMap<String, Pin> {
 /// Reads a lock file.
 pub fn read(path: &Path) -> Result<BTreeMap<String, Pin>, Error> {
     let text = crate::input::read_small_text(path).map_err(|e| Error::io(path, e))?;
-    let doc: LockDoc = serde_yaml::from_str(&text).map_err(|e| Error::Lock {
+    parse(&text, path)
+}
+
+/// Parses the text of a lock file read from `path`.
+pub(crate) fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, Pin>, Error> {
+    let refuse = |reason: String| {
+        Error::Lock {
         path: path.to_path_buf(),
-        reason: format!("not a valid lock file ({e}); regenerate it with `kure lock`"),
-    })?;
+        reason: format!(
+            "{reason}; nothing was generated. Write a new lock with `kure lock --prune -f SPECS` (which does not read this one)"
+        ),
+    }
+    };
+    let doc: LockDoc =
+        serde_yaml::from_str(text).map_err(|e| refuse(format!("not a valid lock file ({e})")))?;
+    if doc.version != LOCK_VERSION {
+        return Err(refuse(format!(
+            "lock file version {} is not one this kure reads (it reads version {LOCK_VERSION})",
+            doc.version
+        )));
+    }
+    for (gvk, pin) in &doc.plugins {
+        check_pin(gvk, pin).map_err(|why| {
+            refuse(format!(
+                "the pin of `{}` is invalid: {why}",
+                crate::util::shown(gvk)
+            ))
+        })?;
+    }
     Ok(doc.plugins)
+}
+
+/// A pin holds only what kure itself writes: an `apiVersion/Kind` key, a plugin name, a
+/// path-safe version, a 64-hex sha256 and a 64-hex signer fingerprint (or `unsigned`).
+fn check_pin(gvk: &str, p: &Pin) -> Result<(), String> {
+    let gvk_ok = gvk.rsplit_once('/').is_some_and(|(api, kind)| {
+        crate::gvk::Gvk::parse(api, kind)
+            .is_ok_and(|g| format!("{}/{}", g.api_version(), g.kind) == gvk)
+    });
+    if !gvk_ok {
+        return Err("the key is not an apiVersion/Kind".to_owned());
+    }
+    if !crate::plugin::host::valid_plugin_name(&p.plugin) {
+        return Err(format!(
+            "`{}` is not a plugin name",
+            crate::util::shown(&p.plugin)
+        ));
+    }
+    if !crate::store::valid_version(&p.version) {
+        return Err(format!(
+            "`{}` is not a version",
+            crate::util::shown(&p.version)
+        ));
+    }
+    if !crate::store::is_hex(&p.sha256, 64) {
+        return Err("the sha256 is not 64 hex digits".to_owned());
+    }
+    if p.signer != crate::trust::UNSIGNED && !crate::store::is_hex(&p.signer, 64) {
+        return Err("the signer is neither a 64-hex key fingerprint nor `unsigned`".to_owned());
+    }
+    Ok(())
+}
+
+/// The text [`write`] writes.
+pub(crate) fn render(pins: &BTreeMap<String, Pin>) -> Result<String, Error> {
+    let doc = LockDoc {
+        version: LOCK_VERSION,
+        plugins: pins.clone(),
+    };
+    Ok(format!(
+        "# Written by `kure lock`: the plugins `kure generate` may use here, byte for byte.\n{}",
+        serde_yaml::to_string(&doc).map_err(|e| Error::Store(e.to_string()))?
+    ))
 }
 
 /// Writes a lock file atomically.
 pub fn write(path: &Path, pins: &BTreeMap<String, Pin>) -> Result<(), Error> {
-    let doc = LockDoc {
-        version: 1,
-        plugins: pins.clone(),
-    };
-    let text = format!(
-        "# Written by `kure lock`: the plugins `kure generate` may use here, byte for byte.\n{}",
-        serde_yaml::to_string(&doc).map_err(|e| Error::Store(e.to_string()))?
-    );
+    let text = render(pins)?;
     let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
@@ -218,15 +283,15 @@ pub fn check(
                 if p.sha256 != a.sha256 {
                     diffs.push(format!(
                         "sha256 {} (locked: {})",
-                        &a.sha256[..12.min(a.sha256.len())],
-                        &p.sha256[..12.min(p.sha256.len())]
+                        short(&a.sha256, 12),
+                        short(&p.sha256, 12)
                     ));
                 }
                 if p.signer != a.signer {
                     diffs.push(format!(
                         "signer {} (locked: {})",
-                        &a.signer[..16.min(a.signer.len())],
-                        &p.signer[..16.min(p.signer.len())]
+                        short(&a.signer, 16),
+                        short(&p.signer, 16)
                     ));
                 }
                 if p.isolation == Some(crate::isolation::Isolation::Process)

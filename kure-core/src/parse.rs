@@ -73,9 +73,14 @@ impl Problem {
 
 /// Parses one YAML document (no `---` separators inside).
 pub(crate) fn parse(text: &str) -> Result<Value, Problem> {
-    if let Some(v) = crate::fastyaml::parse(text)? {
-        return Ok(v);
+    match crate::fastyaml::parse(text)? {
+        Some(v) => Ok(v),
+        None => reference(text),
     }
+}
+
+/// Parses one YAML document with the reference parser only (serde_yaml, with kure's checks).
+pub(crate) fn reference(text: &str) -> Result<Value, Problem> {
     let mut state = State::default();
     let first = Checked(&mut state).deserialize(serde_yaml::Deserializer::from_str(text));
     let error = match first {

@@ -159,10 +159,38 @@ fn content_dir(sha256: &str) -> &str {
     &sha256[..16.min(sha256.len())]
 }
 
-fn is_hex(s: &str, len: usize) -> bool {
+pub(crate) fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Parses an index read from `path`, checking every entry with install's rules (a name, a
+/// path-safe version, the store's layout, a sha256, no name twice) before any of it becomes
+/// part of a path.
+pub(crate) fn parse_index(bytes: &[u8], path: &Path) -> Result<Index, Error> {
+    let index = serde_json::from_slice::<Index>(bytes)
+            .ok()
+            .filter(|i| i.version == INDEX_VERSION)
+            .ok_or_else(|| {
+                store_err(format!(
+                    "the plugin index {} is corrupted or from another kure version; rebuild it from the installed libraries with `kure plugins rebuild-index`",
+                    path.display()
+                ))
+            })?;
+    let mut names = BTreeSet::new();
+    for e in &index.plugins {
+        let bad = check_entry(e).err().or_else(|| {
+            (!names.insert(e.name.as_str())).then(|| format!("plugin {} is listed twice", e.name))
+        });
+        if let Some(reason) = bad {
+            return Err(store_err(format!(
+                    "the plugin index {} is invalid: {reason}; nothing was read from it. Rebuild it from the installed libraries with `kure plugins rebuild-index`",
+                    path.display()
+                )));
+        }
+    }
+    Ok(index)
 }
 
 /// Checks everything of an index entry that becomes part of a path, with the rules of
@@ -222,7 +250,7 @@ fn check_entry(e: &IndexEntry) -> Result<(), String> {
     Ok(())
 }
 
-fn valid_version(v: &str) -> bool {
+pub(crate) fn valid_version(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 64
         && v != "."
@@ -329,31 +357,7 @@ impl Store {
     pub fn read_index(&self) -> Result<Index, Error> {
         let path = self.index_path();
         match crate::input::read_small(&path) {
-            Ok(bytes) => {
-                let index = serde_json::from_slice::<Index>(&bytes)
-                    .ok()
-                    .filter(|i| i.version == INDEX_VERSION)
-                    .ok_or_else(|| {
-                        store_err(format!(
-                            "the plugin index {} is corrupted or from another kure version; rebuild it from the installed libraries with `kure plugins rebuild-index`",
-                            path.display()
-                        ))
-                    })?;
-                let mut names = BTreeSet::new();
-                for e in &index.plugins {
-                    let bad = check_entry(e).err().or_else(|| {
-                        (!names.insert(e.name.as_str()))
-                            .then(|| format!("plugin {} is listed twice", e.name))
-                    });
-                    if let Some(reason) = bad {
-                        return Err(store_err(format!(
-                            "the plugin index {} is invalid: {reason}; nothing was read from it. Rebuild it from the installed libraries with `kure plugins rebuild-index`",
-                            path.display()
-                        )));
-                    }
-                }
-                Ok(index)
-            }
+            Ok(bytes) => parse_index(&bytes, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index {
                 version: INDEX_VERSION,
                 plugins: Vec::new(),

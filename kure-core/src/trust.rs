@@ -300,6 +300,9 @@ pub fn signature_path(library: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The signer recorded for a library admitted without a signature.
+pub const UNSIGNED: &str = "unsigned";
+
 /// How a library was admitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
@@ -317,7 +320,7 @@ impl Admission {
     pub fn signer(&self) -> &str {
         match self {
             Admission::Signed { fingerprint } => fingerprint,
-            Admission::Unsigned => "unsigned",
+            Admission::Unsigned => UNSIGNED,
         }
     }
 }

@@ -107,20 +107,46 @@ fn write_string(out: &mut String, s: &str, level: usize, is_key: bool) {
     }
 }
 
-fn needs_double_quotes(s: &str) -> bool {
-    s.chars().any(|c| {
-        (c.is_control() && c != '\n') || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}'
-    }) || (s.contains('\n')
-        && (s
-            .lines()
-            .find(|l| !l.is_empty())
-            .is_some_and(|l| l.starts_with([' ', '\t']))
-            || s.lines().any(|l| l.ends_with([' ', '\t']))))
+/// A character written escaped: a control character (C0, DEL, C1 with NEL), a line or
+/// paragraph separator (YAML 1.1 line breaks, which a parser folds inside quotes), a byte order
+/// mark, or a noncharacter YAML does not allow raw.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
 }
 
+fn needs_double_quotes(s: &str) -> bool {
+    s.chars().any(|c| c != '\n' && needs_escape(c))
+        || (s.contains('\n')
+            && (s
+                .lines()
+                .find(|l| !l.is_empty())
+                .is_some_and(|l| l.starts_with([' ', '\t']))
+                || s.lines().any(|l| l.ends_with([' ', '\t']))))
+}
+
+/// A double-quoted scalar with YAML's escapes. (Not a JSON string: JSON leaves DEL, C1
+/// controls, U+2028 and U+2029 raw, and YAML parsers fold or refuse them.)
 fn write_double_quoted(out: &mut String, s: &str) {
-    // A JSON string is a valid YAML double-quoted scalar.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn write_literal(out: &mut String, s: &str, level: usize) {
@@ -271,6 +297,15 @@ mod tests {
             "trail \nx",
             "nul\u{0}x",
             "bell\u{7}",
+            // Line breaks to YAML 1.1 and characters YAML does not allow raw: escaped (JSON's
+            // quoting, used before, left them raw and a parser folded NEL into a space).
+            "nel\u{85}x",
+            "ls\u{2028}ps\u{2029}",
+            "del\u{7f}",
+            "csi\u{9b}31m",
+            "bom\u{feff}",
+            "non\u{fffe}\u{ffff}",
+            "\u{2028}\nmixed",
             "unicode ü ✓",
             "ünï",
             "http://x.y/z?a=b&c",

@@ -674,3 +674,74 @@ fn a_signature_by_a_too_small_key_says_so() {
         ],
     );
 }
+
+#[test]
+fn a_hostile_lock_file_is_refused_with_its_problem() {
+    // Every pin is checked when the lock is read: what kure writes, nothing else. A sha256 of
+    // multi-byte characters used to panic when a mismatch was explained.
+    let s = Sandbox::new();
+    let good = "version: 1\nplugins:\n  generators.example.com/v1alpha1/TerraformConfig:\n    plugin: terraform\n    version: 0.1.0\n    sha256: SHA\n    signer: unsigned\n";
+    let zeros = "0".repeat(64);
+    let cases: [(String, &[&str]); 7] = [
+        (
+            good.replace("SHA", &format!("a{}", "é".repeat(40))),
+            &["TerraformConfig", "the sha256 is not 64 hex digits"],
+        ),
+        (
+            good.replace("SHA", &zeros)
+                .replace("version: 1\n", "version: 2\n"),
+            &["lock file version 2", "reads version 1"],
+        ),
+        (
+            good.replace("SHA", &zeros)
+                .replace("plugin: terraform", "plugin: ../../x"),
+            &["`../../x` is not a plugin name"],
+        ),
+        (
+            good.replace("SHA", &zeros).replace("0.1.0", "'../1'"),
+            &["`../1` is not a version"],
+        ),
+        (
+            good.replace("SHA", &zeros)
+                .replace("/TerraformConfig:", "/Terraform Config:"),
+            &["is not an apiVersion/Kind"],
+        ),
+        (
+            good.replace("SHA", &zeros)
+                .replace("signer: unsigned", "signer: \"\\e[31mred\""),
+            &["the signer is neither a 64-hex key fingerprint nor `unsigned`"],
+        ),
+        (
+            good.replace("SHA", &zeros)
+                .replace("plugin: terraform", "plugin: \"\\e]0;x\\a\""),
+            &["is not a plugin name", "\\u{1b}]0;x\\u{7}"],
+        ),
+    ];
+    for (text, needles) in cases {
+        let lock = s.write("kure.lock", &text);
+        let mut all = vec!["kure.lock", "nothing was generated", "kure lock --prune"];
+        all.extend_from_slice(needles);
+        let o = run(s
+            .kure()
+            .args(["generate", "-f"])
+            .arg(root().join("examples/shop.yaml"))
+            .arg("--lock")
+            .arg(&lock));
+        expect_failure(&o, &all);
+        assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
+        // `kure lock` refuses to merge into it, and --prune writes a fresh one.
+        expect_failure(
+            &run(s
+                .kure()
+                .args(["lock", "-f"])
+                .arg(root().join("examples/shop.yaml"))),
+            &["kure.lock", "kure lock --prune"],
+        );
+    }
+    ok(s.kure()
+        .args(["lock", "--prune", "-f"])
+        .arg(root().join("examples/shop.yaml")));
+    ok(s.kure()
+        .args(["generate", "--locked", "-f"])
+        .arg(root().join("examples/shop.yaml")));
+}

@@ -1,0 +1,4 @@
+//! `kure_core::fuzz::spec`: see that module for what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kure_core::fuzz::spec(data));
