@@ -9,21 +9,66 @@
 //! One deliberate difference from JSON Schema: an object schema with `properties` and no
 //! `additionalProperties` is closed. Unknown fields are errors, never silently dropped.
 
+use std::cell::{Cell, RefCell};
+
 use serde_json::{Map, Value};
 
 use kure_plugin_api::abi::Issue;
 
 use crate::util::closest;
 
+/// Schema levels entered at once (a `$ref`, `allOf` or `anyOf` branch counts as one, like a
+/// field): real schemas stay far below, a `$ref` cycle hits it.
+const MAX_SCHEMA_DEPTH: usize = 512;
+
+/// Schema nodes visited for one value: enough for any spec kure reads, and a bound on schemas
+/// whose `anyOf` branches multiply the work.
+const MAX_STEPS: usize = 10_000_000;
+
 /// Validates `value` against `schema`; returns every problem found.
+///
+/// A schema kure cannot check against (not a schema, a `$ref` to something it does not
+/// define, a `$ref` cycle, a combinatorial explosion) fails closed: one issue saying so, never
+/// a pass and never a stack overflow. Such schemas come only from plugins.
 pub fn validate(schema: &Value, value: &Value) -> Vec<Issue> {
+    validate_within(schema, value, MAX_STEPS)
+}
+
+fn validate_within(schema: &Value, value: &Value, max_steps: usize) -> Vec<Issue> {
     let mut out = Vec::new();
-    Walker { root: schema }.walk(schema, value, &mut Path::default(), &mut out);
+    let walker = Walker {
+        root: schema,
+        depth: Cell::new(0),
+        steps: Cell::new(0),
+        max_steps,
+        broken: RefCell::new(None),
+    };
+    if !matches!(schema, Value::Object(_) | Value::Bool(_)) {
+        walker.fail("it is not a JSON object".to_owned());
+    } else {
+        walker.walk(schema, value, &mut Path::default(), &mut out);
+    }
+    if let Some(why) = walker.broken.into_inner() {
+        return vec![Issue {
+            path: String::new(),
+            message: format!(
+                "the generator's JSON Schema cannot be used: {why}. kure refuses the spec rather than skip the check; report this to the plugin's author"
+            ),
+        }];
+    }
     out
 }
 
 struct Walker<'a> {
     root: &'a Value,
+    /// Schema levels entered now.
+    depth: Cell<usize>,
+    /// Schema nodes visited so far.
+    steps: Cell<usize>,
+    /// At most this many ([`MAX_STEPS`] but in a test).
+    max_steps: usize,
+    /// Why the schema cannot be used, once known; everything stops then.
+    broken: RefCell<Option<String>>,
 }
 
 /// The path to the value being checked, rendered only when there is something to report
@@ -113,13 +158,64 @@ fn issue(path: &Path<'_>, message: String) -> Issue {
 }
 
 impl<'a> Walker<'a> {
+    /// Records why the schema cannot be used (the first reason wins).
+    fn fail(&self, why: String) {
+        self.broken.borrow_mut().get_or_insert(why);
+    }
+
+    /// Enters one schema level: `false` (and the schema marked broken) past the limits.
+    fn enter(&self) -> bool {
+        if self.broken.borrow().is_some() {
+            return false;
+        }
+        self.steps.set(self.steps.get() + 1);
+        if self.depth.get() >= MAX_SCHEMA_DEPTH {
+            self.fail(format!(
+                "it nests more than {MAX_SCHEMA_DEPTH} levels deep, or a `$ref` refers back to itself"
+            ));
+            return false;
+        }
+        if self.steps.get() > self.max_steps {
+            self.fail(format!(
+                "checking one spec against it takes more than {} steps (its `anyOf`/`oneOf` branches multiply)",
+                self.max_steps
+            ));
+            return false;
+        }
+        self.depth.set(self.depth.get() + 1);
+        true
+    }
+
+    fn leave(&self) {
+        self.depth.set(self.depth.get() - 1);
+    }
+
+    /// The schema a local `$ref` names; a reference kure cannot resolve (to another document,
+    /// or to nothing) marks the schema broken.
     fn resolve(&self, reference: &str) -> Option<&'a Value> {
-        let pointer = reference.strip_prefix('#')?;
-        self.root.pointer(pointer)
+        let found = reference
+            .strip_prefix('#')
+            .and_then(|pointer| self.root.pointer(pointer));
+        if found.is_none() {
+            self.fail(format!(
+                "its `$ref` `{}` names nothing in the schema (kure resolves only references inside it)",
+                crate::util::shown(reference)
+            ));
+        }
+        found
     }
 
     /// A short description of what a schema accepts, for "expected ..." messages.
     fn describe(&self, schema: &'a Value) -> String {
+        if !self.enter() {
+            return "a value".to_owned();
+        }
+        let d = self.describe_inner(schema);
+        self.leave();
+        d
+    }
+
+    fn describe_inner(&self, schema: &'a Value) -> String {
         if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
             if let Some(s) = self.resolve(r) {
                 return self.describe(s);
@@ -165,6 +261,19 @@ impl<'a> Walker<'a> {
         path: &mut Path<'v>,
         out: &mut Vec<Issue>,
     ) {
+        if self.enter() {
+            self.walk_inner(schema, value, path, out);
+            self.leave();
+        }
+    }
+
+    fn walk_inner<'v>(
+        &self,
+        schema: &'a Value,
+        value: &'v Value,
+        path: &mut Path<'v>,
+        out: &mut Vec<Issue>,
+    ) {
         let obj = match schema {
             Value::Bool(true) => return,
             Value::Bool(false) => {
@@ -172,7 +281,13 @@ impl<'a> Walker<'a> {
                 return;
             }
             Value::Object(o) => o,
-            _ => return,
+            other => {
+                self.fail(format!(
+                    "it has `{}` where a schema (an object or a boolean) belongs",
+                    short(other)
+                ));
+                return;
+            }
         };
         if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
             if let Some(target) = self.resolve(r) {
@@ -410,6 +525,59 @@ impl<'a> Walker<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A schema that cannot be used fails closed with one issue saying why, and never
+    /// overflows the stack or runs away (such schemas come from plugins).
+    #[test]
+    fn unusable_schemas_fail_closed() {
+        let spec = json!({"a": {"b": [1, 2, {"c": "d"}]}});
+        let two_branches = json!({"anyOf": [{"$ref": "#/$defs/x"}, {"$ref": "#/$defs/x"}]});
+        let mut defs = serde_json::Map::new();
+        for i in 0..40 {
+            defs.insert(
+                format!("l{i}"),
+                json!({"anyOf": [{"$ref": format!("#/$defs/l{}", i + 1)}, {"$ref": format!("#/$defs/l{}", i + 1)}]}),
+            );
+        }
+        defs.insert("l40".to_owned(), json!({"type": "string"}));
+        let explosion = json!({"$defs": defs, "$ref": "#/$defs/l0"});
+        let cases = [
+            (json!({"$ref": "#"}), "refers back to itself"),
+            (
+                json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}),
+                "refers back to itself",
+            ),
+            (
+                json!({"anyOf": [{"$ref": "#"}, {"$ref": "#"}]}),
+                "refers back to itself",
+            ),
+            (
+                json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}),
+                "`#/$defs/missing` names nothing",
+            ),
+            (
+                json!({"$ref": "https://example.com/schema.json"}),
+                "names nothing",
+            ),
+            (two_branches, "`#/$defs/x` names nothing"),
+            (json!("not a schema"), "not a JSON object"),
+            (json!({"properties": {"a": 42}}), "`42` where a schema"),
+            (explosion, "more than 100000 steps"),
+        ];
+        for (schema, why) in cases {
+            let issues = validate_within(&schema, &spec, 100_000);
+            assert_eq!(issues.len(), 1, "{schema}: {issues:?}");
+            assert!(
+                issues[0].message.contains("cannot be used") && issues[0].message.contains(why),
+                "{schema}: {}",
+                issues[0].message
+            );
+        }
+        // A valid spec against a usable recursive schema (a tree) still passes.
+        let tree = json!({"$defs": {"n": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}}, "$ref": "#/$defs/n"});
+        assert!(validate(&tree, &json!({"kids": [{"kids": [{"kids": []}]}]})).is_empty());
+        assert_eq!(validate(&tree, &json!({"kids": [{"kid": []}]})).len(), 1);
+    }
 
     fn schema() -> Value {
         json!({

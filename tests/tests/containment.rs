@@ -1041,3 +1041,32 @@ fn isolation_settings_are_checked() {
     let o = run(s.kure().args(["generate", "-f"]).arg(&f));
     expect_failure(&o, &["config.yaml", "isolaton"]);
 }
+
+#[test]
+fn a_plugin_schema_that_refers_to_itself_is_refused_not_followed() {
+    // `{"$ref": "#"}` used to send the host's validator into unbounded recursion (a stack
+    // overflow in kure, whatever the isolation); it fails closed, with one paragraph.
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let f = s.write(
+        "p.yaml",
+        &format!("{}spec: {{}}\n", app("CyclicSchema", "victim")),
+    );
+    for isolation in ["in-process", "process"] {
+        for command in ["validate", "generate"] {
+            let o = run(s
+                .kure()
+                .args(["--allow-unsigned", "--isolation", isolation, command, "-f"])
+                .arg(&f));
+            expect_failure(
+                &o,
+                &[
+                    "p.yaml:",
+                    "JSON Schema cannot be used",
+                    "refers back to itself",
+                    "report this to the plugin's author",
+                ],
+            );
+        }
+    }
+}
