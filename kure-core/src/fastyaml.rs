@@ -30,7 +30,7 @@ pub(crate) fn parse(text: &str) -> Result<Option<Value>, Problem> {
     let mut lines = Vec::new();
     for (no, raw) in text.lines().enumerate() {
         let body = raw.trim_start_matches(' ');
-        let trimmed = body.trim_end();
+        let trimmed = body.trim_end_matches(' ');
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
@@ -65,8 +65,10 @@ pub(crate) fn parse(text: &str) -> Result<Option<Value>, Problem> {
 
 /// Whether `text` holds only characters this parser reads as YAML does: no tab (YAML's rules
 /// for tabs next to indentation and indicators are subtle), no other control character but
-/// line feed (YAML refuses them anywhere, comments included), no carriage return but in CRLF (a lone CR breaks a line in YAML, not in [`str::lines`]), no DEL,
-/// no C1 control, no byte order mark or noncharacter inside the text.
+/// line feed (YAML refuses them anywhere, comments included), no carriage return but in CRLF
+/// (a lone CR breaks a line in YAML, not in [`str::lines`]), no DEL, no C1 control, no byte
+/// order mark or noncharacter inside the text. (Whitespace is only ` ` here, as in YAML:
+/// never Rust's Unicode whitespace, such as a no-break space.)
 fn plain_characters(text: &[u8]) -> bool {
     let mut i = 0;
     while i < text.len() {
@@ -296,7 +298,7 @@ fn scalar(t: &str) -> Option<Value> {
     }
     // Strip a trailing comment.
     let t = match t.find(" #") {
-        Some(i) => t[..i].trim_end(),
+        Some(i) => t[..i].trim_end_matches(' '),
         None => t,
     };
     match t {
