@@ -835,8 +835,7 @@ fn unsafe_name(o: &Value) -> Option<String> {
             shown(kind)
         ));
     }
-    let name = o
-        .pointer("/metadata/name")
+    let name = crate::util::field(o, &["metadata", "name"])
         .and_then(Value::as_str)
         .unwrap_or("");
     if !is_dns_subdomain(name) {
@@ -845,7 +844,7 @@ fn unsafe_name(o: &Value) -> Option<String> {
             shown(name)
         ));
     }
-    match o.pointer("/metadata/namespace") {
+    match crate::util::field(o, &["metadata", "namespace"]) {
         None | Some(Value::Null) => None,
         Some(Value::String(ns)) if is_dns_label(ns) => None,
         Some(other) => Some(format!(
@@ -856,18 +855,18 @@ fn unsafe_name(o: &Value) -> Option<String> {
 }
 
 fn missing_field(o: &Value) -> Option<&'static str> {
-    let s = |ptr: &str| {
-        o.pointer(ptr)
+    let s = |keys: &[&str]| {
+        crate::util::field(o, keys)
             .and_then(Value::as_str)
             .is_some_and(|s| !s.is_empty())
     };
     if !o.is_object() {
         Some("being an object")
-    } else if !s("/apiVersion") {
+    } else if !s(&["apiVersion"]) {
         Some("apiVersion")
-    } else if !s("/kind") {
+    } else if !s(&["kind"]) {
         Some("kind")
-    } else if !s("/metadata/name") {
+    } else if !s(&["metadata", "name"]) {
         Some("metadata.name")
     } else {
         None

@@ -70,15 +70,19 @@ struct Rendered {
 }
 
 fn key_hash(o: &Value) -> u64 {
-    let get = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("");
-    let api = get("/apiVersion");
+    let get = |keys: &[&str]| {
+        crate::util::field(o, keys)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    let api = get(&["apiVersion"]);
     let group = api.rsplit_once('/').map_or("", |(g, _)| g);
     let mut h = DefaultHasher::new();
     (
         group,
-        get("/kind"),
-        get("/metadata/namespace"),
-        get("/metadata/name"),
+        get(&["kind"]),
+        get(&["metadata", "namespace"]),
+        get(&["metadata", "name"]),
     )
         .hash(&mut h);
     h.finish()

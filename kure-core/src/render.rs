@@ -35,8 +35,7 @@ pub(crate) fn file_stem(object: &Value) -> String {
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or("object");
-    let name = object
-        .pointer("/metadata/name")
+    let name = crate::util::field(object, &["metadata", "name"])
         .and_then(Value::as_str)
         .unwrap_or("unnamed");
     format!("{}-{}", kind.to_ascii_lowercase(), name)

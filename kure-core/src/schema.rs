@@ -371,7 +371,8 @@ impl<'a> Walker<'a> {
         path: &mut Path<'v>,
         out: &mut Vec<Issue>,
     ) {
-        let here = path.render();
+        // Rendered only once a branch fails: an optional field is an `anyOf` that passes.
+        let mut here = None;
         let mut best: Option<Vec<Issue>> = None;
         for b in branches {
             let mut errs = Vec::new();
@@ -379,12 +380,13 @@ impl<'a> Walker<'a> {
             if errs.is_empty() {
                 return;
             }
+            let here = here.get_or_insert_with(|| path.render());
             // Prefer the branch that got furthest (errors deeper than this path).
-            let deep = errs.iter().any(|e| e.path != here);
+            let deep = errs.iter().any(|e| e.path != *here);
             let better = match &best {
                 None => true,
                 Some(prev) => {
-                    let prev_deep = prev.iter().any(|e| e.path != here);
+                    let prev_deep = prev.iter().any(|e| e.path != *here);
                     (deep && !prev_deep) || (deep == prev_deep && errs.len() < prev.len())
                 }
             };
@@ -392,9 +394,9 @@ impl<'a> Walker<'a> {
                 best = Some(errs);
             }
         }
-        match best {
-            Some(errs) if errs.iter().any(|e| e.path != here) => out.extend(errs),
-            Some(_) => out.push(issue(
+        match (best, here) {
+            (Some(errs), Some(here)) if errs.iter().any(|e| e.path != here) => out.extend(errs),
+            (Some(_), _) => out.push(issue(
                 path,
                 format!(
                     "expected {}, found {} `{}`",
@@ -403,7 +405,7 @@ impl<'a> Walker<'a> {
                     short(value)
                 ),
             )),
-            None => {}
+            (None, _) => {}
         }
     }
 

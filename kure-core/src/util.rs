@@ -123,6 +123,13 @@ pub fn now_rfc3339() -> String {
     )
 }
 
+/// The value at `keys` below `v` (`&["metadata", "name"]`). `Value::pointer` would parse and
+/// unescape a JSON pointer on every call; on the per-object checks that cost 7% of a built-in
+/// application's validate-generate-render time (callgrind).
+pub(crate) fn field<'v>(v: &'v serde_json::Value, keys: &[&str]) -> Option<&'v serde_json::Value> {
+    keys.iter().try_fold(v, |v, k| v.get(k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
