@@ -66,14 +66,20 @@ pub(crate) fn parse(text: &str) -> Result<Option<Value>, Problem> {
 /// Whether `text` holds only characters this parser reads as YAML does: no tab (YAML's rules
 /// for tabs next to indentation and indicators are subtle), no other control character but
 /// line feed (YAML refuses them anywhere, comments included), no carriage return but in CRLF
-/// (a lone CR breaks a line in YAML, not in [`str::lines`]), no DEL, no C1 control, no byte
-/// order mark or noncharacter inside the text. (Whitespace is only ` ` here, as in YAML:
+/// (a lone CR breaks a line in YAML, not in [`str::lines`]), no DEL, no C1 control (NEL among
+/// them), no line or paragraph separator (line breaks to libyaml), no byte order mark or
+/// noncharacter inside the text. (Whitespace is only ` ` here, as in YAML:
 /// never Rust's Unicode whitespace, such as a no-break space.)
 fn plain_characters(text: &[u8]) -> bool {
     let mut i = 0;
     while i < text.len() {
         match text[i] {
-            b'\n' | b' '..=b'~' | 0xC3..=0xDF | 0xE0..=0xEE | 0xF0..=0xF4 => {}
+            b'\n' | b' '..=b'~' | 0xC3..=0xDF | 0xE0 | 0xE1 | 0xE3..=0xEE | 0xF0..=0xF4 => {}
+            // U+2000..U+2FFF: U+2028 and U+2029 break lines in YAML 1.1 (libyaml).
+            0xE2 if !matches!(
+                (text.get(i + 1), text.get(i + 2)),
+                (Some(0x80), Some(0xA8 | 0xA9))
+            ) => {}
             b'\r' if text.get(i + 1) == Some(&b'\n') => {}
             // U+0080..U+00BF: C1 controls at 0x80..0x9F.
             0xC2 if text.get(i + 1).is_some_and(|b| *b >= 0xA0) => {}
