@@ -602,7 +602,16 @@ impl Engine {
                 ),
             }]
         })?;
-        let issues = crate::schema::validate(schema, doc.spec());
+        let issues = crate::schema::validate(schema, doc.spec()).map_err(|why| {
+            vec![Diagnostic {
+                location: doc.location.clone(),
+                message: format!(
+                    "app `{}`: the JSON Schema of {} from {} cannot be used: {why}. kure refuses \
+                     the spec rather than skip the check; report this to the plugin's author",
+                    doc.name, doc.gvk, entry.provider
+                ),
+            }]
+        })?;
         if issues.is_empty() {
             Ok(entry)
         } else {

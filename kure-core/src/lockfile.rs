@@ -50,6 +50,43 @@ pub struct Lock {
     pub pins: BTreeMap<String, Pin>,
 }
 
+impl Pin {
+    /// What differs between this pin and a plugin, for a refusal: its name and version, and
+    /// its library's sha256 and signer, each pair when known.
+    fn differences(
+        &self,
+        identity: Option<(&str, &str)>,
+        library: Option<(&str, &str)>,
+    ) -> Vec<String> {
+        let mut diffs = Vec::new();
+        if let Some((name, version)) = identity {
+            if self.plugin != name {
+                diffs.push(format!("plugin {name} (locked: {})", self.plugin));
+            }
+            if self.version != version {
+                diffs.push(format!("version {version} (locked: {})", self.version));
+            }
+        }
+        if let Some((sha256, signer)) = library {
+            if self.sha256 != sha256 {
+                diffs.push(format!(
+                    "sha256 {} (locked: {})",
+                    short(sha256, 12),
+                    short(&self.sha256, 12)
+                ));
+            }
+            if self.signer != signer {
+                diffs.push(format!(
+                    "signer {} (locked: {})",
+                    short(signer, 16),
+                    short(&self.signer, 16)
+                ));
+            }
+        }
+        diffs
+    }
+}
+
 /// The first `n` characters of `s` (a hash or fingerprint, shortened for a message).
 fn short(s: &str, n: usize) -> &str {
     s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
@@ -90,29 +127,7 @@ impl Lock {
                 path.display()
             )));
         };
-        let mut diffs = Vec::new();
-        if let Some((name, version)) = recorded {
-            if p.plugin != name {
-                diffs.push(format!("plugin {name} (locked: {})", p.plugin));
-            }
-            if p.version != version {
-                diffs.push(format!("version {version} (locked: {})", p.version));
-            }
-        }
-        if p.sha256 != sha256 {
-            diffs.push(format!(
-                "sha256 {} (locked: {})",
-                short(sha256, 12),
-                short(&p.sha256, 12)
-            ));
-        }
-        if p.signer != signer {
-            diffs.push(format!(
-                "signer {} (locked: {})",
-                short(signer, 16),
-                short(&p.signer, 16)
-            ));
-        }
+        let diffs = p.differences(recorded, Some((sha256, signer)));
         if diffs.is_empty() {
             Ok(())
         } else {
@@ -129,13 +144,7 @@ impl Lock {
         let Some(p) = self.pins.get(gvk) else {
             return Ok(());
         };
-        let mut diffs = Vec::new();
-        if p.plugin != name {
-            diffs.push(format!("plugin name {name} (locked: {})", p.plugin));
-        }
-        if p.version != version {
-            diffs.push(format!("version {version} (locked: {})", p.version));
-        }
+        let diffs = p.differences(Some((name, version)), None);
         if diffs.is_empty() {
             Ok(())
         } else {
@@ -175,13 +184,12 @@ pub fn read(path: &Path) -> Result<BTreeMap<String, Pin>, Error> {
 
 /// Parses the text of a lock file read from `path`.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, Pin>, Error> {
-    let refuse = |reason: String| {
-        Error::Lock {
+    let refuse = |reason: String| Error::Lock {
         path: path.to_path_buf(),
         reason: format!(
-            "{reason}; nothing was generated. Write a new lock with `kure lock --prune -f SPECS` (which does not read this one)"
+            "{reason}; nothing was generated. Write a new lock with \
+             `kure lock --prune -f SPECS` (which does not read this one)"
         ),
-    }
     };
     let doc: LockDoc =
         serde_yaml::from_str(text).map_err(|e| refuse(format!("not a valid lock file ({e})")))?;
@@ -273,27 +281,8 @@ pub fn check(
                 a.plugin, a.version
             )),
             Some(p) => {
-                let mut diffs = Vec::new();
-                if p.plugin != a.plugin {
-                    diffs.push(format!("plugin {} (locked: {})", a.plugin, p.plugin));
-                }
-                if p.version != a.version {
-                    diffs.push(format!("version {} (locked: {})", a.version, p.version));
-                }
-                if p.sha256 != a.sha256 {
-                    diffs.push(format!(
-                        "sha256 {} (locked: {})",
-                        short(&a.sha256, 12),
-                        short(&p.sha256, 12)
-                    ));
-                }
-                if p.signer != a.signer {
-                    diffs.push(format!(
-                        "signer {} (locked: {})",
-                        short(&a.signer, 16),
-                        short(&p.signer, 16)
-                    ));
-                }
+                let mut diffs =
+                    p.differences(Some((&a.plugin, &a.version)), Some((&a.sha256, &a.signer)));
                 if p.isolation == Some(crate::isolation::Isolation::Process)
                     && a.isolation != p.isolation
                 {

@@ -28,13 +28,13 @@ const MAX_STEPS: usize = 10_000_000;
 /// Validates `value` against `schema`; returns every problem found.
 ///
 /// A schema kure cannot check against (not a schema, a `$ref` to something it does not
-/// define, a `$ref` cycle, a combinatorial explosion) fails closed: one issue saying so, never
-/// a pass and never a stack overflow. Such schemas come only from plugins.
-pub fn validate(schema: &Value, value: &Value) -> Vec<Issue> {
+/// define, a `$ref` cycle, a combinatorial explosion) fails closed: `Err` says why, never a
+/// pass and never a stack overflow. Such schemas come only from plugins.
+pub fn validate(schema: &Value, value: &Value) -> Result<Vec<Issue>, String> {
     validate_within(schema, value, MAX_STEPS)
 }
 
-fn validate_within(schema: &Value, value: &Value, max_steps: usize) -> Vec<Issue> {
+fn validate_within(schema: &Value, value: &Value, max_steps: usize) -> Result<Vec<Issue>, String> {
     let mut out = Vec::new();
     let walker = Walker {
         root: schema,
@@ -48,15 +48,10 @@ fn validate_within(schema: &Value, value: &Value, max_steps: usize) -> Vec<Issue
     } else {
         walker.walk(schema, value, &mut Path::default(), &mut out);
     }
-    if let Some(why) = walker.broken.into_inner() {
-        return vec![Issue {
-            path: String::new(),
-            message: format!(
-                "the generator's JSON Schema cannot be used: {why}. kure refuses the spec rather than skip the check; report this to the plugin's author"
-            ),
-        }];
+    match walker.broken.into_inner() {
+        Some(why) => Err(why),
+        None => Ok(out),
     }
-    out
 }
 
 struct Walker<'a> {
@@ -528,6 +523,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The issues of `v` against a schema that must be usable.
+    fn check(schema: &Value, v: &Value) -> Vec<Issue> {
+        validate(schema, v).expect("a usable schema")
+    }
+
     /// A schema that cannot be used fails closed with one issue saying why, and never
     /// overflows the stack or runs away (such schemas come from plugins).
     #[test]
@@ -567,18 +567,21 @@ mod tests {
             (explosion, "more than 100000 steps"),
         ];
         for (schema, why) in cases {
-            let issues = validate_within(&schema, &spec, 100_000);
-            assert_eq!(issues.len(), 1, "{schema}: {issues:?}");
-            assert!(
-                issues[0].message.contains("cannot be used") && issues[0].message.contains(why),
-                "{schema}: {}",
-                issues[0].message
-            );
+            match validate_within(&schema, &spec, 100_000) {
+                Err(reason) => assert!(reason.contains(why), "{schema}: {reason}"),
+                Ok(issues) => panic!("{schema} was used: {issues:?}"),
+            }
         }
         // A valid spec against a usable recursive schema (a tree) still passes.
         let tree = json!({"$defs": {"n": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}}, "$ref": "#/$defs/n"});
-        assert!(validate(&tree, &json!({"kids": [{"kids": [{"kids": []}]}]})).is_empty());
-        assert_eq!(validate(&tree, &json!({"kids": [{"kid": []}]})).len(), 1);
+        assert_eq!(
+            validate(&tree, &json!({"kids": [{"kids": [{"kids": []}]}]})),
+            Ok(vec![])
+        );
+        assert_eq!(
+            validate(&tree, &json!({"kids": [{"kid": []}]})).map(|i| i.len()),
+            Ok(1)
+        );
     }
 
     fn schema() -> Value {
@@ -600,13 +603,13 @@ mod tests {
     #[test]
     fn accepts_valid() {
         let v = json!({"workload": "Deployment", "replicas": 2, "containers": [{"name": "a", "image": "b"}], "port": "http", "labels": {"a": "b"}, "values": {"x": [1]}});
-        assert_eq!(validate(&schema(), &v), vec![]);
+        assert_eq!(check(&schema(), &v), vec![]);
     }
 
     #[test]
     fn reports_unknown_field_with_suggestion_and_path() {
         let v = json!({"workload": "Deployment", "containers": [{"name": "a", "imagee": "b"}]});
-        let e = validate(&schema(), &v);
+        let e = check(&schema(), &v);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].path, "containers[0].imagee");
         assert!(
@@ -618,14 +621,14 @@ mod tests {
 
     #[test]
     fn closed_by_default_when_properties_exist() {
-        let e = validate(&schema(), &json!({"workload": "Deployment", "replica": 1}));
+        let e = check(&schema(), &json!({"workload": "Deployment", "replica": 1}));
         assert_eq!(e[0].path, "replica");
         assert!(e[0].message.contains("`replicas`"));
     }
 
     #[test]
     fn reports_types_enums_required_and_bounds() {
-        let e = validate(&schema(), &json!({"replicas": "three"}));
+        let e = check(&schema(), &json!({"replicas": "three"}));
         let msgs: Vec<String> = e
             .iter()
             .map(|i| format!("{}: {}", i.path, i.message))
@@ -640,7 +643,7 @@ mod tests {
                 .any(|m| m.starts_with("replicas: expected integer, found string")),
             "{msgs:?}"
         );
-        let e = validate(&schema(), &json!({"workload": "Deploymnt", "replicas": -1}));
+        let e = check(&schema(), &json!({"workload": "Deploymnt", "replicas": -1}));
         assert!(
             e.iter()
                 .any(|i| i.path == "workload" && i.message.contains("did you mean `Deployment`")),
@@ -651,13 +654,13 @@ mod tests {
                 .any(|i| i.path == "replicas" && i.message.contains("at least 0")),
             "{e:?}"
         );
-        let e = validate(&schema(), &json!({"workload": "Deployment", "port": [1]}));
+        let e = check(&schema(), &json!({"workload": "Deployment", "port": [1]}));
         assert!(
             e[0].message.contains("expected integer or string"),
             "{:?}",
             e
         );
-        let e = validate(
+        let e = check(
             &schema(),
             &json!({"workload": "Deployment", "labels": {"a": 1}}),
         );

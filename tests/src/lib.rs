@@ -324,3 +324,24 @@ impl Sandbox {
         out
     }
 }
+
+/// Every file under `dir` with its bytes, and every directory, for "untouched" checks.
+pub fn tree(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    fn walk(root: &Path, d: &Path, out: &mut Vec<(PathBuf, Option<Vec<u8>>)>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).expect("readable tree").to_path_buf();
+            if e.file_type().expect("readable tree").is_dir() {
+                out.push((rel, None));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, Some(std::fs::read(&p).expect("readable tree"))));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

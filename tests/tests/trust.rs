@@ -717,18 +717,31 @@ fn a_hostile_lock_file_is_refused_with_its_problem() {
             &["is not a plugin name", "\\u{1b}]0;x\\u{7}"],
         ),
     ];
+    let shop = root().join("examples/shop.yaml");
+    ok(s.kure().args(["generate", "-o", "out", "-f"]).arg(&shop));
+    let before = tree(&s.path().join("out"));
     for (text, needles) in cases {
         let lock = s.write("kure.lock", &text);
         let mut all = vec!["kure.lock", "nothing was generated", "kure lock --prune"];
         all.extend_from_slice(needles);
         let o = run(s
             .kure()
-            .args(["generate", "-f"])
-            .arg(root().join("examples/shop.yaml"))
+            .args(["generate", "-o", "out", "-f"])
+            .arg(&shop)
             .arg("--lock")
             .arg(&lock));
-        expect_failure(&o, &all);
-        assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
+        let err = expect_failure(&o, &all);
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "not one paragraph:\n{err}"
+        );
+        assert!(!err.contains('\u{1b}'), "{err}");
+        assert_eq!(
+            tree(&s.path().join("out")),
+            before,
+            "the previous output changed"
+        );
         // `kure lock` refuses to merge into it, and --prune writes a fresh one.
         expect_failure(
             &run(s
