@@ -590,28 +590,27 @@ impl Engine {
                 ),
             }]);
         };
-        let schema = in_app(entry, doc, || entry.schema()).map_err(|p| {
-            vec![Diagnostic {
-                location: doc.location.clone(),
-                message: format!(
+        let schema = in_app(entry, doc, || entry.schema()).map_err(|e| {
+            let message = match e {
+                crate::registry::SchemaError::Unavailable(p) => format!(
                     "app `{}`: {} could not give the JSON Schema of {}: {}",
                     doc.name,
                     entry.provider,
                     doc.gvk,
                     crate::util::shown_message(&p.message)
                 ),
-            }]
-        })?;
-        let issues = crate::schema::validate(schema, doc.spec()).map_err(|why| {
-            vec![Diagnostic {
-                location: doc.location.clone(),
-                message: format!(
+                crate::registry::SchemaError::Unusable(why) => format!(
                     "app `{}`: the JSON Schema of {} from {} cannot be used: {why}. kure refuses \
                      the spec rather than skip the check; report this to the plugin's author",
                     doc.name, doc.gvk, entry.provider
                 ),
+            };
+            vec![Diagnostic {
+                location: doc.location.clone(),
+                message,
             }]
         })?;
+        let issues = schema.check(doc.spec());
         if issues.is_empty() {
             Ok(entry)
         } else {

@@ -34,11 +34,11 @@ pub mod pipeline;
 pub mod plugin;
 mod registry;
 mod render;
-mod schema;
 pub mod status;
 pub mod store;
 pub mod trust;
 mod util;
+pub mod validate;
 mod yaml;
 
 pub use decode::{decode_inputs, decode_str, Document, Location};
@@ -47,12 +47,12 @@ pub use error::{Diagnostic, Error};
 pub use gvk::Gvk;
 pub use input::InputOptions;
 pub use isolation::{Isolation, IsolationPolicy};
-pub use registry::{Entry, Provider, StackRegistry};
+pub use registry::{Entry, Provider, SchemaError, StackRegistry};
 pub use render::object_yaml;
-pub use schema::validate as validate_against_schema;
 pub use store::Store;
 pub use trust::{Admission, TrustPolicy};
 pub use util::terminal_safe;
+pub use validate::validate as validate_against_schema;
 
 /// A structured error from a generator (built in or plugin).
 pub use kure_plugin_api::abi::ErrorPayload;

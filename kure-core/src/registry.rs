@@ -5,14 +5,13 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use serde_json::Value;
-
 use kure_plugin_api::abi::ErrorPayload;
 use kure_plugin_api::sdk::DynGenerator;
 
 use crate::error::Error;
 use crate::gvk::Gvk;
 use crate::util::edit_distance;
+use crate::validate::CompiledSchema;
 
 /// Who provides a generator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,15 +49,30 @@ pub struct Entry {
     pub generator: Arc<dyn DynGenerator>,
     /// Who provides it.
     pub provider: Provider,
-    schema: Arc<OnceLock<Result<Value, ErrorPayload>>>,
+    schema: Arc<OnceLock<Result<CompiledSchema, SchemaError>>>,
+}
+
+/// Why a generator's schema cannot be checked against.
+#[derive(Debug, Clone)]
+pub enum SchemaError {
+    /// The generator failed to give it.
+    Unavailable(ErrorPayload),
+    /// It was given, but kure cannot use it (the reason ends "... cannot be used: ").
+    Unusable(String),
 }
 
 impl Entry {
-    /// The generator's JSON Schema, computed once (deriving it, or asking a plugin for it, is
-    /// far more expensive than validating against it).
-    pub fn schema(&self) -> Result<&Value, &ErrorPayload> {
+    /// The generator's JSON Schema as kure enforces it, compiled once per GVK (deriving it,
+    /// asking a plugin for it and compiling it all cost far more than one check).
+    pub fn schema(&self) -> Result<&CompiledSchema, &SchemaError> {
         self.schema
-            .get_or_init(|| self.generator.json_schema())
+            .get_or_init(|| {
+                let declared = self
+                    .generator
+                    .json_schema()
+                    .map_err(SchemaError::Unavailable)?;
+                CompiledSchema::compile(&declared).map_err(SchemaError::Unusable)
+            })
             .as_ref()
     }
 }
