@@ -304,3 +304,26 @@ pub fn find_generator(
         }
     }
 }
+
+/// Sets the lock `kure generate` and `kure validate` check plugins against: FILE, or
+/// ./kure.lock when it exists. `locked` requires one.
+pub fn use_lock(
+    engine: &mut kure_core::Engine,
+    lock: Option<std::path::PathBuf>,
+    locked: bool,
+) -> anyhow::Result<()> {
+    let lock = lock.or_else(|| {
+        let p = std::path::PathBuf::from(kure_core::lockfile::LOCK_FILE);
+        p.exists().then_some(p)
+    });
+    if locked && !lock.as_ref().is_some_and(|l| l.exists()) {
+        anyhow::bail!(
+            "--locked: there is no lock file ({}); write one with `kure lock -f ...` and commit it, or pass --lock FILE",
+            lock.as_ref().map_or(kure_core::lockfile::LOCK_FILE.into(), |l| l.display().to_string())
+        );
+    }
+    if let Some(lock) = lock {
+        engine.set_lock(kure_core::lockfile::Lock::read(&lock)?);
+    }
+    Ok(())
+}

@@ -571,6 +571,21 @@ impl Engine {
         }
     }
 
+    /// Only the checks kure makes itself ([`check_schema`](Self::check_schema)) on every
+    /// document, never the generator's own (`kure validate --schema-only`).
+    pub fn validate_schemas(&self, docs: &[Document]) -> Result<(), Error> {
+        let problems: Vec<Diagnostic> = docs
+            .iter()
+            .filter_map(|d| self.check_schema(d).err())
+            .flatten()
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+
     /// The checks kure makes itself: a generator for the GVK, and the spec against its JSON
     /// Schema. Returns the generator's entry.
     pub fn check_schema(&self, doc: &Document) -> Result<&crate::registry::Entry, Vec<Diagnostic>> {

@@ -513,6 +513,8 @@ struct Run<'a> {
     docs: usize,
     /// GVKs resolved (and checked against the lock); workers handle only these.
     checked: HashSet<Gvk>,
+    /// Whether apps are generated and written (`generate`), or only checked (`validate`).
+    generating: bool,
 }
 
 impl Run<'_> {
@@ -533,7 +535,7 @@ impl Run<'_> {
 
     /// `items`: (file index, location, text) of each raw document, in input order.
     fn chunk(&mut self, items: Vec<(u32, Location, String)>) -> Result<(), Error> {
-        let generate = self.problems.is_empty();
+        let generate = self.generating && self.problems.is_empty();
         let jobs = self.options.jobs;
         // Set by the first problem any thread meets: no more plugin generate calls.
         let stop = &AtomicBool::new(false);
@@ -589,7 +591,11 @@ impl Run<'_> {
                 }
                 Outcome::Unresolved(doc) | Outcome::Batch(doc) => {
                     // Not reached: both were processed above.
-                    let r = process(self.engine, &doc, self.problems.is_empty());
+                    let r = process(
+                        self.engine,
+                        &doc,
+                        self.generating && self.problems.is_empty(),
+                    );
                     (doc, r)
                 }
                 Outcome::Done(doc, r) => (doc, Ok(r)),
@@ -642,8 +648,28 @@ pub fn generate(
     output: &Output,
     options: &PipelineOptions,
 ) -> Result<Summary, Error> {
+    run(engine, inputs, Some(output), options)
+}
+
+/// Runs `kure validate` over `inputs`: `generate` without generating or writing. Every check
+/// `generate` makes before it runs a generator is made, the plugin's own `validate` included
+/// (so plugins load, under the isolation policy); `apps` counts the documents checked.
+pub fn validate(
+    engine: &mut Engine,
+    inputs: &[PathBuf],
+    options: &PipelineOptions,
+) -> Result<Summary, Error> {
+    run(engine, inputs, None, options)
+}
+
+fn run(
+    engine: &mut Engine,
+    inputs: &[PathBuf],
+    output: Option<&Output>,
+    options: &PipelineOptions,
+) -> Result<Summary, Error> {
     let mut input_options = options.input.clone();
-    if let Output::Dir(dir) = output {
+    if let Some(Output::Dir(dir)) = output {
         // The output is never input: `kure generate -f . -o out` can run again.
         input_options.skip.push(dir.clone());
     }
@@ -669,7 +695,7 @@ pub fn generate(
     let mut run = Run {
         engine,
         options,
-        sink: Some(Sink::new(output)?),
+        sink: output.map(Sink::new).transpose()?,
         problems: Vec::new(),
         seen: HashMap::new(),
         apps: Vec::new(),
@@ -677,6 +703,7 @@ pub fn generate(
         summary: Summary::default(),
         docs: 0,
         checked,
+        generating: output.is_some(),
     };
     let result = (|| -> Result<(), Error> {
         let mut pending: Vec<(u32, Location, String)> = Vec::new();
@@ -711,7 +738,11 @@ pub fn generate(
             let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
             Err(Error::NoInput(names.join(", ")))
         }
-        Ok(()) => Ok(run.summary.clone()),
+        Ok(()) if run.generating => Ok(run.summary.clone()),
+        Ok(()) => Ok(Summary {
+            apps: run.docs,
+            objects: 0,
+        }),
     };
     match (outcome, sink) {
         (Ok(s), Some(sink)) => sink.commit().map(|()| s),

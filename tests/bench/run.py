@@ -96,6 +96,8 @@ def boundary():
     row("boundary", "plugin / built-in, whole per-app work", f"{r['pipeline_ratio']:.2f}", "(info)")
     if out.stderr.strip():
         row("boundary", "built-in breakdown", out.stderr.strip().split(": ", 1)[-1].replace(" us", "us"))
+    row("boundary", "JSON Schema check per built-in app (us, jsonschema)", f"{r['schema_us']:.1f}",
+        "<= 9", "met" if r["schema_us"] <= 9 else "NOT met")
     h = r["hardening_ratio"]
     row("isolation", "built-in per-app work, unhardened / hardened (us)",
         f"{r['unhardened_us']:.1f} / {r['hardened_us']:.1f}")

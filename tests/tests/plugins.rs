@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::path::PathBuf;
+
 use kure_tests::*;
 
 fn misbehaving() -> std::path::PathBuf {
@@ -224,6 +226,75 @@ fn plugin_validation_uses_the_plugin_schema() {
             .args(["--allow-unsigned", "validate", "-f"])
             .arg(&f)),
         &["t.yaml:7", "spec.module.sourc", "did you mean `source`?"],
+    );
+}
+
+/// `validate` is `generate` without writing: it runs the plugin's own checks too, under each
+/// isolation mode, and says exactly what `generate` says. `--schema-only` checks the schema
+/// without loading the plugin, so it passes a spec only the plugin refuses.
+#[test]
+fn validate_and_generate_agree_on_every_spec() {
+    let s = Sandbox::new();
+    s.add_plugin(&terraform_lib());
+    let only_plugin_refuses = s.write(
+        "vars.yaml",
+        "apiVersion: generators.example.com/v1alpha1\nkind: TerraformConfig\nmetadata:\n  name: t\nspec:\n  module:\n    source: ./vpc\n  variables:\n    9lives: x\n",
+    );
+    let schema_refuses = s.write("t.yaml", "apiVersion: generators.example.com/v1alpha1\nkind: TerraformConfig\nmetadata:\n  name: t\nspec:\n  module:\n    sourc: x\n");
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    specs.sort();
+    specs.extend([only_plugin_refuses.clone(), schema_refuses]);
+    for isolation in ["in-process", "process"] {
+        for spec in &specs {
+            let args = |command: &str| {
+                let mut c = s.kure();
+                c.args(["--allow-unsigned", "--isolation", isolation, command, "-f"])
+                    .arg(spec);
+                c
+            };
+            let generated = run(&mut args("generate"));
+            let validated = run(&mut args("validate"));
+            assert_eq!(
+                (generated.status.code(), stderr(&generated)),
+                (validated.status.code(), stderr(&validated)),
+                "{isolation}: {}",
+                spec.display()
+            );
+            if validated.status.success() {
+                assert!(
+                    stdout(&validated).ends_with(" valid\n"),
+                    "{}",
+                    stdout(&validated)
+                );
+            } else {
+                assert!(stdout(&validated).is_empty());
+            }
+        }
+    }
+    let refused = expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "validate", "-f"])
+            .arg(&only_plugin_refuses)),
+        &[
+            "vars.yaml:",
+            "variables.9lives",
+            "is not a Terraform identifier",
+        ],
+    );
+    assert_eq!(
+        refused.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{refused}"
+    );
+    assert_eq!(
+        ok(s.kure()
+            .args(["--allow-unsigned", "validate", "--schema-only", "-f"])
+            .arg(&only_plugin_refuses)),
+        "1 document valid\n"
     );
 }
 

@@ -381,8 +381,8 @@ fn install_list_info_and_index_only_commands() {
     // Generation uses the installed plugin: no plugin dir, no flag.
     assert!(ok(s.kure().args(["generate", "-f"]).arg(dns())).contains("kind: Job"));
 
-    // Corrupt the installed library: list/info/schema/explain/validate keep working from the
-    // index (proving they do not load it); generate refuses it.
+    // Corrupt the installed library: list/info/schema/explain/validate --schema-only keep
+    // working from the index (proving they do not load it); generate and validate refuse it.
     std::fs::write(dir.join("libkure_terraform_generator.so"), b"tampered").unwrap();
     let table = ok(s.kure().args(["plugins", "list"]));
     assert!(
@@ -391,20 +391,27 @@ fn install_list_info_and_index_only_commands() {
     );
     assert!(ok(s.kure().args(["schema", "TerraformConfig"])).contains("\"module\""));
     assert!(ok(s.kure().args(["explain", "TerraformConfig"])).contains("EXAMPLE s3-backend"));
-    assert!(ok(s.kure().args(["validate", "-f"]).arg(dns())).contains("1 documents valid"));
+    assert_eq!(
+        ok(s.kure()
+            .args(["validate", "--schema-only", "-f"])
+            .arg(dns())),
+        "1 document valid\n"
+    );
     let bad = s.write("bad.yaml", "apiVersion: generators.example.com/v1alpha1\nkind: TerraformConfig\nmetadata:\n  name: t\nspec:\n  modul: {}\n");
     expect_failure(
-        &run(s.kure().args(["validate", "-f"]).arg(&bad)),
+        &run(s.kure().args(["validate", "--schema-only", "-f"]).arg(&bad)),
         &["bad.yaml:6", "did you mean `module`?"],
     );
-    expect_failure(
-        &run(s.kure().args(["generate", "-f"]).arg(dns())),
-        &[
-            "terraform@0.1.0",
-            "modified after it was installed",
-            "reinstall",
-        ],
-    );
+    for command in ["generate", "validate"] {
+        expect_failure(
+            &run(s.kure().args([command, "-f"]).arg(dns())),
+            &[
+                "terraform@0.1.0",
+                "modified after it was installed",
+                "reinstall",
+            ],
+        );
+    }
 
     // Uninstall removes everything.
     ok(s.kure().args(["plugins", "uninstall", "terraform"]));

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use kure_core::pipeline::{Output, PipelineOptions};
 
-use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
+use crate::common::{use_lock, warn_unsigned, GlobalArgs, InputArgs};
 
 /// Generate Kubernetes manifests from application specs.
 ///
@@ -39,16 +39,6 @@ pub struct Args {
 /// Runs `kure generate`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let mut engine = global.engine()?;
-    let lock = args.lock.clone().or_else(|| {
-        let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
-        p.exists().then_some(p)
-    });
-    if args.locked && !lock.as_ref().is_some_and(|l| l.exists()) {
-        anyhow::bail!(
-            "--locked: there is no lock file ({}); write one with `kure lock -f ...` and commit it, or pass --lock FILE",
-            lock.as_ref().map_or(kure_core::lockfile::LOCK_FILE.into(), |l| l.display().to_string())
-        );
-    }
     let mut options = PipelineOptions {
         input: args.input.options(),
         ..PipelineOptions::default()
@@ -57,9 +47,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         anyhow::ensure!(j >= 1, "--jobs must be at least 1");
         options.jobs = j;
     }
-    if let Some(lock) = lock {
-        engine.set_lock(kure_core::lockfile::Lock::read(&lock)?);
-    }
+    use_lock(&mut engine, args.lock.clone(), args.locked)?;
     let output = match &args.output {
         Some(dir) => Output::Dir(dir.clone()),
         None => Output::Stdout,

@@ -1,25 +1,60 @@
-//! `kure validate`: check specs without generating.
+//! `kure validate`: every check `kure generate` makes, without generating.
 
-use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
+use std::path::PathBuf;
 
-/// Check application specs against their generators' schemas without generating anything.
+use kure_core::pipeline::PipelineOptions;
+
+use crate::common::{use_lock, warn_unsigned, GlobalArgs, InputArgs};
+
+/// Check application specs without generating anything.
 ///
-/// Reports every problem with file, line and field path; exits 1 if any is found. Installed
-/// plugins are checked against the schema recorded at install time, without loading them (their
-/// own extra checks run in `kure generate`).
+/// Makes every check `kure generate` makes before it generates: the spec against its
+/// generator's JSON Schema, the lock, and the generator's own checks. A plugin's own checks
+/// need the plugin: it is loaded under the isolation policy, exactly as `generate` would load
+/// it. Reports every problem with file, line and field path; exits 1 if any is found.
+///
+/// With --schema-only, only the JSON Schema is checked: installed plugins are not loaded (their
+/// schema is the one recorded at install), and no generator's own checks run.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Check the JSON Schema only; never load a plugin (the plugin's own checks run in
+    /// `kure generate` and in `kure validate` without this flag).
+    #[arg(long)]
+    pub schema_only: bool,
+    /// Refuse plugins that differ from what FILE pins (default: ./kure.lock when it exists).
+    #[arg(long, value_name = "FILE", conflicts_with = "schema_only")]
+    pub lock: Option<PathBuf>,
+    /// Require the lock (--lock FILE, or ./kure.lock), as `kure generate --locked` does.
+    #[arg(long, conflicts_with = "schema_only")]
+    pub locked: bool,
 }
 
 /// Runs `kure validate`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
     let mut engine = global.engine()?;
-    engine.resolve_offline(&docs)?;
-    warn_unsigned(&engine);
-    engine.validate(&docs)?;
-    outln!("{} documents valid", docs.len());
+    let checked = if args.schema_only {
+        let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
+        engine.resolve_offline(&docs)?;
+        warn_unsigned(&engine);
+        engine.validate_schemas(&docs)?;
+        docs.len()
+    } else {
+        use_lock(&mut engine, args.lock.clone(), args.locked)?;
+        let options = PipelineOptions {
+            input: args.input.options(),
+            ..PipelineOptions::default()
+        };
+        let result = kure_core::pipeline::validate(&mut engine, &args.input.files, &options);
+        warn_unsigned(&engine);
+        result?.apps
+    };
+    let noun = if checked == 1 {
+        "document"
+    } else {
+        "documents"
+    };
+    outln!("{checked} {noun} valid");
     Ok(())
 }

@@ -57,6 +57,28 @@ struct Guard<'a> {
     chain: Vec<usize>,
 }
 
+/// The schema a local reference (`#`, `#/$defs/a`, percent-encoded or not) names in `root`.
+pub fn local<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
+    let fragment = reference.strip_prefix('#')?;
+    if !fragment.contains('%') {
+        return root.pointer(fragment);
+    }
+    let bytes = fragment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+    }
+    root.pointer(&String::from_utf8(decoded).ok()?)
+}
+
 fn id(v: &Value) -> usize {
     std::ptr::from_ref(v) as usize
 }
@@ -111,14 +133,15 @@ impl<'a> Guard<'a> {
 
     /// The schema a `$ref` names, or why kure cannot follow it.
     fn target(&self, reference: &Value) -> Result<&'a Value, String> {
-        let found = reference.as_str().and_then(|r| {
-            let pointer = r.strip_prefix('#')?;
-            self.root.pointer(pointer)
-        });
+        let found = reference.as_str().and_then(|r| local(self.root, r));
         found.ok_or_else(|| {
             format!(
                 "its `$ref` `{}` names nothing in the schema (kure resolves only references inside it)",
-                crate::util::shown(&reference.to_string().trim_matches('"').to_owned())
+                crate::util::shown(
+                    &reference
+                        .as_str()
+                        .map_or_else(|| reference.to_string(), str::to_owned)
+                )
             )
         })
     }
