@@ -692,6 +692,15 @@ mod tests {
             (json!({"type": "strin"}), "validator refuses"),
             (json!({"$ref": "#"}), "refers back to itself"),
             (json!({"$ref": "#/$defs/none"}), "names nothing"),
+            // A pattern whose automaton would be huge, and one needing backtracking.
+            (
+                json!({"properties": {"a": {"pattern": "(?:a{1000}){1000}"}}}),
+                "validator refuses",
+            ),
+            (
+                json!({"properties": {"a": {"pattern": "(a)\\1"}}}),
+                "validator refuses",
+            ),
         ] {
             match CompiledSchema::compile(&schema) {
                 Err(reason) => assert!(reason.contains(why), "{schema}: {reason}"),
