@@ -68,6 +68,9 @@
 pub mod abi;
 pub mod sdk;
 
+/// The version of this crate, as the host reports and checks it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 #[doc(hidden)]
 pub mod __private {
     //! Re-exports used by [`export_plugin!`](crate::export_plugin); not part of the API.

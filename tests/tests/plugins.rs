@@ -350,3 +350,33 @@ fn gvks_schema_explain_and_version() {
         stdout(&o)
     );
 }
+
+/// `export_plugin!` refuses to compile under `panic = "abort"`, which would silently switch off
+/// the SDK's panic guard (a plugin's panic would then end kure). Checked with `cargo check` in
+/// a target dir of its own (the profile change rebuilds everything once).
+#[test]
+fn a_plugin_built_with_panic_abort_does_not_compile() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = root().join("target/panic-abort");
+    let o = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "check",
+            "-q",
+            "-p",
+            "kure-fixture-bad-name",
+            "--config",
+            "profile.dev.panic=\"abort\"",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .output()
+        .expect("run cargo check");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "it compiled:\n{err}");
+    assert!(
+        err.contains("kure plugins must be built with `panic = \"unwind\"`")
+            && err.contains("Remove `panic = \"abort\"`"),
+        "{err}"
+    );
+}

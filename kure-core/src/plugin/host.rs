@@ -11,7 +11,7 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RResult, RString};
 use kure_plugin_api::abi::{
     parse_text, AbiGvk, AbiInfo, DocumentationProviderBox, ErrorPayload, GeneratorBox, PluginBox,
-    PluginModRef, Registry, Registry_TO, ValidatorBox, ABI_VERSION,
+    PluginModRef, Registry, Registry_TO, ValidatorBox, REQUIRED_FEATURES,
 };
 use kure_plugin_api::sdk::{Documentation, DynGenerator, Example};
 use serde_json::Value;
@@ -21,8 +21,8 @@ use crate::contain;
 use crate::gvk::Gvk;
 use crate::trust::{Admission, TrustPolicy};
 
-/// The kure-plugin-api version this host was built with.
-pub const API_VERSION: &str = "1.0.0";
+/// The kure-plugin-api version this host was built with (from the crate, never a literal).
+pub const API_VERSION: &str = kure_plugin_api::VERSION;
 
 /// The plugin object. It is never dropped (`ManuallyDrop`): its destructor is plugin code, and
 /// the library is never unloaded anyway, so no plugin code runs after kure's last call.
@@ -410,20 +410,19 @@ pub(crate) fn load_sealed(
     .map_err(|e| map_library_error(path, e))?;
 
     let info_json = contain::call(&file_who, "abi_info", || (module.abi_info())());
-    let info: AbiInfo = serde_json::from_str(&info_json).map_err(|e| LoadError::AbiVersion {
+    let incompatible = |reason: String| LoadError::AbiVersion {
         path: path.to_path_buf(),
-        found: format!("unknown (unreadable ABI info: {e})"),
-        expected: ABI_VERSION,
+        reason,
         api: API_VERSION.to_owned(),
+    };
+    let info: AbiInfo = serde_json::from_str(&info_json).map_err(|e| {
+        incompatible(format!(
+            "gives unreadable ABI information ({})",
+            crate::util::shown(&e.to_string())
+        ))
     })?;
-    if info.abi_version != ABI_VERSION {
-        return Err(LoadError::AbiVersion {
-            path: path.to_path_buf(),
-            found: info.abi_version.to_string(),
-            expected: ABI_VERSION,
-            api: API_VERSION.to_owned(),
-        });
-    }
+    kure_plugin_api::abi::check_compatible(&info, REQUIRED_FEATURES)
+        .map_err(|why| incompatible(crate::util::shown_message(&why)))?;
 
     let plugin = contain::call(&file_who, "its constructor (new_plugin)", || {
         (module.new_plugin())().into_result()

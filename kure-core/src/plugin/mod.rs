@@ -95,15 +95,14 @@ pub enum LoadError {
         /// abi_stable's full report.
         details: String,
     },
-    /// The plugin's data-level ABI version or features do not fit.
-    #[error("plugin {} speaks kure plugin ABI {found}, this kure speaks {expected}: rebuild it against kure-plugin-api {api}", path.display())]
+    /// The plugin's data-level ABI version or features do not fit
+    /// ([`kure_plugin_api::abi::check_compatible`]).
+    #[error("plugin {} {reason}: rebuild it against kure-plugin-api {api}", path.display())]
     AbiVersion {
         /// The library.
         path: PathBuf,
-        /// The plugin's ABI version.
-        found: String,
-        /// This kure's.
-        expected: u32,
+        /// What does not fit.
+        reason: String,
         /// This kure's kure-plugin-api version.
         api: String,
     },

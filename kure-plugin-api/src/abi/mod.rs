@@ -38,8 +38,45 @@ use serde::{Deserialize, Serialize};
 /// The data-level ABI version this crate speaks. The host refuses plugins with another one.
 pub const ABI_VERSION: u32 = 1;
 
-/// Features this crate's SDK provides; the host may require some of them.
+/// Features this crate's SDK provides; a host requires some of them ([`check_compatible`]).
 pub const FEATURES: &[&str] = &["json-payloads", "validator", "documentation"];
+
+/// Features a host built with this crate requires of every plugin.
+pub const REQUIRED_FEATURES: &[&str] = &["json-payloads"];
+
+/// The compatibility rule, as a host applies it to a plugin's [`AbiInfo`]:
+///
+/// - the data-level [`ABI_VERSION`] must be equal (it changes only with a new major version of
+///   this crate, and `abi_stable` refuses another major version before this is asked);
+/// - every feature in the host's [`REQUIRED_FEATURES`] must be in the plugin's list;
+/// - features the host does not know are ignored: a plugin built against 1.y loads in a 1.x
+///   host, older or newer, as long as it provides what that host requires. New features are
+///   only ever added to [`FEATURES`], and a host starts requiring one only when every 1.x SDK
+///   that could be in use provides it.
+///
+/// `Err` names what does not fit, as the end of "plugin X ...".
+pub fn check_compatible(plugin: &AbiInfo, required: &[&str]) -> Result<(), String> {
+    if plugin.abi_version != ABI_VERSION {
+        return Err(format!(
+            "speaks kure plugin ABI {}, this kure speaks {ABI_VERSION}",
+            plugin.abi_version
+        ));
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|f| !plugin.features.iter().any(|p| p == f))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "was built against kure-plugin-api {}, which lacks the feature(s) {} this kure requires",
+            plugin.api_crate_version,
+            missing.join(", ")
+        ))
+    }
+}
 
 /// The symbol name under which a plugin exports its `abi_stable` library header.
 ///
@@ -256,6 +293,47 @@ pub type DocumentationProviderBox = DocumentationProvider_TO<'static, RBox<()>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info(abi: u32, api: &str, features: &[&str]) -> AbiInfo {
+        AbiInfo {
+            abi_version: abi,
+            api_crate_version: api.to_owned(),
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+
+    /// Which 1.x plugin loads in which 1.y host: the data-level ABI must match, the host's
+    /// required features must be there, and features the host does not know are ignored.
+    #[test]
+    fn compatibility_rule() {
+        // This SDK's own plugins load in this host.
+        assert_eq!(
+            check_compatible(&AbiInfo::current(), REQUIRED_FEATURES),
+            Ok(())
+        );
+        // A newer 1.y plugin with features this host does not know.
+        let newer = info(
+            1,
+            "1.4.0",
+            &["json-payloads", "validator", "streaming", "x-future"],
+        );
+        assert_eq!(check_compatible(&newer, REQUIRED_FEATURES), Ok(()));
+        // An older plugin lacking a feature a (future) host requires: refused, named.
+        let older = info(1, "1.0.0", &["json-payloads", "validator"]);
+        let e = check_compatible(&older, &["json-payloads", "streaming"]).unwrap_err();
+        assert!(
+            e.contains("1.0.0") && e.contains("streaming") && !e.contains("json-payloads"),
+            "{e}"
+        );
+        // Another data-level ABI.
+        let e = check_compatible(&info(2, "2.0.0", FEATURES), REQUIRED_FEATURES).unwrap_err();
+        assert!(
+            e.contains("ABI 2") && e.contains(&format!("speaks {ABI_VERSION}")),
+            "{e}"
+        );
+        // Every required feature is one the SDK provides.
+        assert!(REQUIRED_FEATURES.iter().all(|f| FEATURES.contains(f)));
+    }
 
     #[test]
     fn loader_symbol_name_matches_abi_stable() {

@@ -322,6 +322,15 @@ macro_rules! export_plugin {
         $crate::export_plugin!(@export $builder);
     };
     (@export $builder:path) => {
+        // The SDK catches a plugin's panics before they reach kure; with `panic = "abort"`
+        // there is nothing to catch, and a panic would end the host process.
+        #[cfg(panic = "abort")]
+        compile_error!(
+            "kure plugins must be built with `panic = \"unwind\"` (the default): under \
+             `panic = \"abort\"` a panic in the plugin would end kure instead of being reported \
+             as an error. Remove `panic = \"abort\"` from the plugin's Cargo profile."
+        );
+
         #[doc(hidden)]
         extern "C" fn __kure_new_plugin() -> $crate::__private::abi_stable::std_types::RResult<
             $crate::abi::PluginBox,
