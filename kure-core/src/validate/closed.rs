@@ -16,30 +16,8 @@
 
 use serde_json::{Map, Value};
 
-/// Keywords whose value is one subschema.
-const ONE: &[&str] = &[
-    "additionalProperties",
-    "unevaluatedProperties",
-    "additionalItems",
-    "unevaluatedItems",
-    "contains",
-    "propertyNames",
-    "not",
-    "if",
-    "then",
-    "else",
-    "items",
-];
-/// Keywords whose value is a list of subschemas.
-const LIST: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems", "items"];
-/// Keywords whose value maps names to subschemas.
-const MAP: &[&str] = &[
-    "properties",
-    "patternProperties",
-    "$defs",
-    "definitions",
-    "dependentSchemas",
-];
+use super::guard::{IN_PLACE_LIST, IN_PLACE_ONE, NESTED_LIST, NESTED_MAP, NESTED_ONE};
+
 /// Keywords that apply other schemas to the same value: an object using one is composed.
 const COMPOSING: &[&str] = &[
     "allOf",
@@ -94,13 +72,13 @@ fn close(schema: &mut Value, composed_branch: bool, legacy: bool) {
         }
     }
     bound_integer_format(node);
-    for key in ONE {
+    for key in IN_PLACE_ONE.iter().chain(NESTED_ONE) {
         if let Some(s) = node.get_mut(*key) {
             let branch = matches!(*key, "if" | "then" | "else") && branches_shared;
             close(s, branch, legacy);
         }
     }
-    for key in LIST {
+    for key in IN_PLACE_LIST.iter().chain(NESTED_LIST) {
         if let Some(Value::Array(items)) = node.get_mut(*key) {
             let branch = matches!(*key, "allOf" | "anyOf" | "oneOf") && branches_shared;
             for s in items {
@@ -108,7 +86,7 @@ fn close(schema: &mut Value, composed_branch: bool, legacy: bool) {
             }
         }
     }
-    for key in MAP {
+    for key in NESTED_MAP.iter().chain(&["dependentSchemas"]) {
         if let Some(Value::Object(map)) = node.get_mut(*key) {
             for s in map.values_mut() {
                 close(s, false, legacy);

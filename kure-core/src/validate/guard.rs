@@ -19,11 +19,11 @@ pub const MAX_IN_PLACE: u64 = 100_000;
 pub const MAX_CHAIN: usize = 256;
 
 /// Keywords that apply one schema to the same value.
-const IN_PLACE_ONE: &[&str] = &["not", "if", "then", "else"];
+pub(super) const IN_PLACE_ONE: &[&str] = &["not", "if", "then", "else"];
 /// Keywords that apply a list of schemas to the same value.
-const IN_PLACE_LIST: &[&str] = &["allOf", "anyOf", "oneOf"];
+pub(super) const IN_PLACE_LIST: &[&str] = &["allOf", "anyOf", "oneOf"];
 /// Keywords holding subschemas applied to a part of the value (or kept for reference).
-const NESTED_ONE: &[&str] = &[
+pub(super) const NESTED_ONE: &[&str] = &[
     "additionalProperties",
     "unevaluatedProperties",
     "additionalItems",
@@ -32,8 +32,8 @@ const NESTED_ONE: &[&str] = &[
     "propertyNames",
     "items",
 ];
-const NESTED_LIST: &[&str] = &["prefixItems", "items"];
-const NESTED_MAP: &[&str] = &["properties", "patternProperties", "$defs", "definitions"];
+pub(super) const NESTED_LIST: &[&str] = &["prefixItems", "items"];
+pub(super) const NESTED_MAP: &[&str] = &["properties", "patternProperties", "$defs", "definitions"];
 
 /// `Ok` when kure can hand `root` to the validator; `Err` says why not, as the end of the
 /// sentence "the JSON Schema ... cannot be used: ...".
