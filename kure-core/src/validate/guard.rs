@@ -45,8 +45,18 @@ pub fn check(root: &Value) -> Result<(), String> {
         root,
         counts: HashMap::new(),
         chain: Vec::new(),
+        referenced: vec![root],
+        seen: std::collections::HashSet::from([id(root)]),
     };
-    g.visit_all(root, true)
+    // Every schema a `$ref` names is checked whole, wherever it sits: a reference into a
+    // place the walk does not treat as a schema (an `enum` value, `default`, an unknown
+    // keyword) makes that place one for the validator.
+    let mut first = true;
+    while let Some(schema) = g.referenced.pop() {
+        g.visit_all(schema, first)?;
+        first = false;
+    }
+    Ok(())
 }
 
 struct Guard<'a> {
@@ -55,6 +65,10 @@ struct Guard<'a> {
     counts: HashMap<usize, u64>,
     /// The in-place chain being followed (for cycles).
     chain: Vec<usize>,
+    /// Schemas named by a `$ref`, still to check whole.
+    referenced: Vec<&'a Value>,
+    /// Schemas named by a `$ref` (or the root), queued once.
+    seen: std::collections::HashSet<usize>,
 }
 
 /// The schema a local reference (`#`, `#/$defs/a`, percent-encoded or not) names in `root`.
@@ -104,6 +118,12 @@ impl<'a> Guard<'a> {
         for k in ["$dynamicRef", "$recursiveRef"] {
             if node.contains_key(k) {
                 return Err(format!("it uses `{k}`, which kure does not follow"));
+            }
+        }
+        if let Some(r) = node.get("$ref") {
+            let target = self.target(r)?;
+            if self.seen.insert(id(target)) {
+                self.referenced.push(target);
             }
         }
         self.in_place(schema)?;
@@ -240,6 +260,15 @@ mod tests {
                 "refers back to itself",
             ),
             (json!({"not": {"$ref": "#"}}), "refers back to itself"),
+            // A loop hidden where the walk sees no schema, reached only through a `$ref`.
+            (
+                json!({"$ref": "#/enum/0", "enum": [{"properties": {"a": {"$ref": "#/enum/0/properties/a"}}}]}),
+                "refers back to itself",
+            ),
+            (
+                json!({"properties": {"x": {"$ref": "#/default"}}, "default": {"not": {"$ref": "#/default"}}}),
+                "refers back to itself",
+            ),
             (
                 json!({"properties": {"a": {"$ref": "#/$defs/missing"}}}),
                 "`#/$defs/missing` names nothing",
