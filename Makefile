@@ -5,7 +5,7 @@ KURE := target/debug/kure
 PLUGIN := target/debug/libkure_terraform_generator.so
 DEMO_HOME ?= $(CURDIR)/target/demo-home
 
-.PHONY: help build plugins demo test check fmt clippy unit bench fuzz fuzz-build clean
+.PHONY: help build plugins plugin sign-plugin install-plugin demo test check fmt clippy unit bench fuzz fuzz-build clean
 
 help:
 	@echo "make demo    build kure and the terraform plugin, generate manifests from examples/"
@@ -13,12 +13,36 @@ help:
 	@echo "make bench   benchmarks (prints a table)"
 	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make build   build the workspace"
+	@echo "make plugin sign-plugin install-plugin   the design's example plugin: build"
+	@echo "             terraform-generator.so, sign it (KEY=private-key.pem), copy both into"
+	@echo "             PREFIX (default /usr/local/lib/kure/plugins); DIST=DIR moves the files"
 
 build:
 	$(CARGO) build --workspace
 
 plugins:
 	$(CARGO) build -p kure-terraform-generator
+
+# The distribution targets of Kure's plugin architecture design, for the example plugin:
+# `make plugin` builds DIST/terraform-generator.so (DIST defaults to here), `make sign-plugin`
+# signs it with the design's openssl command (KEY= picks the private key, default DIST/private-key.pem), and
+# `make install-plugin` copies the library and its signature into PREFIX, a plugin directory
+# kure searches (the default needs root). kure loads it once a key in
+# /etc/kure/trusted-signers.pem (or `kure trust add`) verifies the signature.
+DIST ?= .
+KEY ?= $(DIST)/private-key.pem
+PREFIX ?= /usr/local/lib/kure/plugins
+
+plugin:
+	$(CARGO) build --release -p kure-terraform-generator
+	cp target/release/libkure_terraform_generator.so $(DIST)/terraform-generator.so
+
+sign-plugin:
+	cd $(DIST) && openssl dgst -sha256 -sign $(abspath $(KEY)) -out terraform-generator.so.sig terraform-generator.so
+
+install-plugin:
+	install -d $(PREFIX)
+	install -m 0644 $(DIST)/terraform-generator.so $(DIST)/terraform-generator.so.sig $(PREFIX)/
 
 $(KURE) $(PLUGIN): FORCE
 	$(CARGO) build -p kure-cli -p kure-terraform-generator

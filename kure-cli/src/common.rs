@@ -215,7 +215,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.len());
+            *w = (*w).max(c.chars().count());
         }
     }
     let line = |cells: Vec<&str>| {
@@ -224,6 +224,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
             if i + 1 == cells.len() {
                 s.push_str(c);
             } else {
+                // `{:w$}` pads by characters, as the widths are counted.
                 s.push_str(&format!("{c:w$}  "));
             }
         }

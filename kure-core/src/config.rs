@@ -1,4 +1,5 @@
-//! `$KURE_HOME/config.yaml` and the trusted signers.
+//! The configuration (`/etc/kure/config.yaml`, then `$KURE_HOME/config.yaml`) and the trusted
+//! signers (the user's and the system's).
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::trust::{PublicKey, TrustPolicy};
 
-/// The user's configuration. Every field is optional.
+/// kure's configuration: the system's defaults with the user's settings over them. Every field
+/// is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -93,38 +95,110 @@ pub fn kure_home() -> PathBuf {
     crate::plugin::kure_home()
 }
 
+/// The system configuration directory: `KURE_SYSTEM_DIR`, default `/etc/kure`, as an absolute
+/// path. It holds `config.yaml` (system defaults), `trusted-signers.pem` (one or more PEM public
+/// keys) and `trusted-signers/*.pem`. Read once per process, before any plugin runs.
+pub fn system_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("KURE_SYSTEM_DIR")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from("/etc/kure"), PathBuf::from);
+        std::path::absolute(&dir).unwrap_or(dir)
+    })
+    .clone()
+}
+
+const VALID_KEYS: &str = "allow_unsigned, trusted_signers, plugin_dirs, plugin_timeout, audit_log, isolation (in-process or process), plugin_memory, plugins (NAME: {isolation: ...})";
+
 impl Config {
-    /// Reads `<home>/config.yaml`; a missing file is the default configuration.
+    /// The configuration kure runs with: [`system_dir`]`/config.yaml`, then
+    /// `<home>/config.yaml` over it. Missing files are empty configurations.
     pub fn load(home: &Path) -> Result<Self, Error> {
-        let path = home.join("config.yaml");
-        match crate::input::read_small_text(&path) {
-            Ok(text) if text.trim().is_empty() => Ok(Self::default()),
-            Ok(text) => {
-                let config: Self = serde_yaml::from_str(&text).map_err(|e| Error::Config {
-                    path: path.clone(),
-                    reason: format!("{e}; valid keys: allow_unsigned, trusted_signers, plugin_dirs, plugin_timeout, audit_log, isolation (in-process or process), plugin_memory, plugins (NAME: {{isolation: ...}})"),
-                })?;
-                if config
-                    .plugin_timeout
-                    .is_some_and(|t| !(t > 0.0 && t <= 86_400.0))
-                {
-                    return Err(Error::Config {
-                        path,
-                        reason: "plugin_timeout must be a number of seconds between 0 and 86400"
-                            .to_owned(),
-                    });
-                }
-                if let Some(m) = &config.plugin_memory {
-                    parse_size(m).map_err(|reason| Error::Config {
-                        path: path.clone(),
-                        reason: format!("plugin_memory: {reason}"),
-                    })?;
-                }
-                Ok(config)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(Error::io(path, e)),
+        Self::load_layered(&system_dir(), home)
+    }
+
+    /// `<system>/config.yaml` with `<home>/config.yaml` over it: each key the user's file sets
+    /// replaces the system's value, except `plugins:`, whose entries replace the system's entry
+    /// of the same plugin. Relative paths in a file are relative to its directory.
+    pub fn load_layered(system: &Path, home: &Path) -> Result<Self, Error> {
+        let base = Self::load_file(&system.join("config.yaml"), system)?;
+        let Some((user, keys)) = Self::load_file(&home.join("config.yaml"), home)? else {
+            return Ok(base.map(|(c, _)| c).unwrap_or_default());
+        };
+        let Some((mut merged, _)) = base else {
+            return Ok(user);
+        };
+        let set = |k: &str| keys.iter().any(|x| x == k);
+        if set("allow_unsigned") {
+            merged.allow_unsigned = user.allow_unsigned;
         }
+        if set("trusted_signers") {
+            merged.trusted_signers = user.trusted_signers;
+        }
+        if set("plugin_dirs") {
+            merged.plugin_dirs = user.plugin_dirs;
+        }
+        if set("plugin_timeout") {
+            merged.plugin_timeout = user.plugin_timeout;
+        }
+        if set("audit_log") {
+            merged.audit_log = user.audit_log;
+        }
+        if set("isolation") {
+            merged.isolation = user.isolation;
+        }
+        if set("plugin_memory") {
+            merged.plugin_memory = user.plugin_memory;
+        }
+        merged.plugins.extend(user.plugins);
+        Ok(merged)
+    }
+
+    /// One config file, its relative paths made absolute against `base`, and the keys it sets;
+    /// `None` when it does not exist.
+    fn load_file(path: &Path, base: &Path) -> Result<Option<(Self, Vec<String>)>, Error> {
+        let text = match crate::input::read_small_text(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path.to_path_buf(), e)),
+        };
+        if text.trim().is_empty() {
+            return Ok(Some((Self::default(), Vec::new())));
+        }
+        let bad = |reason: String| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut config: Self = serde_yaml::from_str(&text)
+            .map_err(|e| bad(format!("{e}; valid keys: {VALID_KEYS}")))?;
+        let keys: Vec<String> = match serde_yaml::from_str::<serde_yaml::Value>(&text) {
+            Ok(serde_yaml::Value::Mapping(m)) => m
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if config
+            .plugin_timeout
+            .is_some_and(|t| !(t > 0.0 && t <= 86_400.0))
+        {
+            return Err(bad(
+                "plugin_timeout must be a number of seconds between 0 and 86400".to_owned(),
+            ));
+        }
+        if let Some(m) = &config.plugin_memory {
+            parse_size(m).map_err(|reason| bad(format!("plugin_memory: {reason}")))?;
+        }
+        for p in config
+            .trusted_signers
+            .iter_mut()
+            .chain(config.plugin_dirs.iter_mut())
+            .chain(config.audit_log.iter_mut())
+        {
+            *p = base.join(&*p);
+        }
+        Ok(Some((config, keys)))
     }
 }
 
@@ -133,35 +207,106 @@ pub fn signers_dir(home: &Path) -> PathBuf {
     home.join("trusted-signers")
 }
 
-/// Every trusted signer: the config's keys, then `<home>/trusted-signers/*.pem`, each once.
-/// A key file that cannot be used is an error naming it.
-pub fn trusted_signers(home: &Path, config: &Config) -> Result<Vec<PublicKey>, Error> {
-    let mut paths: Vec<PathBuf> = config
-        .trusted_signers
-        .iter()
-        .map(|p| home.join(p))
-        .collect();
-    let dir = signers_dir(home);
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        let mut found: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "pem"))
-            .collect();
-        found.sort();
-        paths.extend(found);
-    }
-    let mut keys: Vec<PublicKey> = Vec::new();
-    for p in paths {
-        let k = PublicKey::from_file(&p).map_err(|e| Error::Config {
-            path: p.clone(),
-            reason: format!("trusted signer unusable: {}", e.reason),
-        })?;
-        if !keys.iter().any(|x| x.fingerprint == k.fingerprint) {
-            keys.push(k);
+/// Where a trusted signer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// `trusted_signers:` in a config.yaml (the user's or the system's).
+    Config,
+    /// `$KURE_HOME/trusted-signers/` (`kure trust add`).
+    User,
+    /// The system's `trusted-signers.pem` bundle: the key's position in it, from 1.
+    SystemBundle(usize),
+    /// The system's `trusted-signers/` directory.
+    SystemDir,
+}
+
+impl std::fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config => f.write_str("config.yaml trusted_signers"),
+            Self::User => f.write_str("user (kure trust add)"),
+            Self::SystemBundle(n) => write!(f, "system bundle, key {n}"),
+            Self::SystemDir => f.write_str("system"),
         }
     }
-    Ok(keys)
+}
+
+/// Every trusted signer: the config's keys, then `<home>/trusted-signers/*.pem`, then the
+/// system's [`system_dir`]`/trusted-signers.pem` (one or more keys) and
+/// `trusted-signers/*.pem`, each key once. A key file that cannot be used is an error naming it.
+pub fn trusted_signers(home: &Path, config: &Config) -> Result<Vec<PublicKey>, Error> {
+    Ok(trusted_signers_from(home, &system_dir(), config)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
+}
+
+fn pem_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+/// [`trusted_signers`] with `system` as the system directory, and where each key comes from.
+pub fn trusted_signers_from(
+    home: &Path,
+    system: &Path,
+    config: &Config,
+) -> Result<Vec<(PublicKey, KeyOrigin)>, Error> {
+    let unusable = |path: &Path, reason: &str| Error::Config {
+        path: path.to_path_buf(),
+        reason: format!("trusted signer unusable: {reason}"),
+    };
+    let mut found: Vec<(PublicKey, KeyOrigin)> = Vec::new();
+    let mut add = |k: PublicKey, origin: KeyOrigin| {
+        if !found.iter().any(|(x, _)| x.fingerprint == k.fingerprint) {
+            found.push((k, origin));
+        }
+    };
+    let files = config
+        .trusted_signers
+        .iter()
+        .map(|p| (home.join(p), KeyOrigin::Config))
+        .chain(
+            pem_files(&signers_dir(home))
+                .into_iter()
+                .map(|p| (p, KeyOrigin::User)),
+        );
+    for (p, origin) in files {
+        add(
+            PublicKey::from_file(&p).map_err(|e| unusable(&p, &e.reason))?,
+            origin,
+        );
+    }
+    let bundle = system.join("trusted-signers.pem");
+    match crate::input::read_small_text(&bundle) {
+        Ok(text) => {
+            for (i, k) in PublicKey::from_pem_bundle(&text, &bundle)
+                .map_err(|e| unusable(&bundle, &e.reason))?
+                .into_iter()
+                .enumerate()
+            {
+                add(k, KeyOrigin::SystemBundle(i + 1));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(unusable(&bundle, &format!("cannot read it: {e}"))),
+    }
+    for p in pem_files(&system.join("trusted-signers")) {
+        add(
+            PublicKey::from_file(&p).map_err(|e| unusable(&p, &e.reason))?,
+            KeyOrigin::SystemDir,
+        );
+    }
+    Ok(found)
 }
 
 /// The trust policy for `home`: `allow_unsigned` from the flag or the config, signers from the
@@ -175,4 +320,112 @@ pub fn trust_policy(
         allow_unsigned: allow_unsigned_flag || config.allow_unsigned,
         signers: trusted_signers(home, config)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::PrivateKey;
+
+    fn write(p: &Path, text: &str) {
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    fn public_pem() -> String {
+        PrivateKey::generate(2048)
+            .and_then(|k| k.public_key())
+            .expect("key")
+            .to_pem()
+    }
+
+    #[test]
+    fn the_users_keys_override_the_systems_and_paths_stay_with_their_file() {
+        let t = tempfile::tempdir().expect("tmp");
+        let (system, home) = (t.path().join("etc"), t.path().join("home"));
+        assert_eq!(
+            Config::load_layered(&system, &home).expect("none"),
+            Config::default()
+        );
+        write(
+            &system.join("config.yaml"),
+            "allow_unsigned: true\nplugin_dirs: [sys-plugins]\nisolation: process\nplugin_timeout: 5\nplugins:\n  a: {isolation: process}\n  b: {isolation: process}\n",
+        );
+        let only_system = Config::load_layered(&system, &home).expect("system");
+        assert!(only_system.allow_unsigned);
+        assert_eq!(only_system.plugin_dirs, [system.join("sys-plugins")]);
+        write(
+            &home.join("config.yaml"),
+            "allow_unsigned: false\nplugin_timeout: 7\nplugins:\n  b: {isolation: in-process}\naudit_log: audit.jsonl\n",
+        );
+        let c = Config::load_layered(&system, &home).expect("both");
+        // Set by the user, even to the default value: the user's.
+        assert!(!c.allow_unsigned);
+        assert_eq!(c.plugin_timeout, Some(7.0));
+        assert_eq!(c.audit_log, Some(home.join("audit.jsonl")));
+        // Not set by the user: the system's.
+        assert_eq!(c.plugin_dirs, [system.join("sys-plugins")]);
+        assert_eq!(c.isolation, Some(crate::isolation::Isolation::Process));
+        // plugins: merged by name.
+        assert_eq!(
+            c.plugins["a"].isolation,
+            Some(crate::isolation::Isolation::Process)
+        );
+        assert_eq!(
+            c.plugins["b"].isolation,
+            Some(crate::isolation::Isolation::InProcess)
+        );
+        // A broken system file is an error naming it, not an empty configuration.
+        write(&system.join("config.yaml"), "allow_unsignd: true\n");
+        let e = Config::load_layered(&system, &home).expect_err("typo");
+        assert!(
+            e.to_string().contains("etc/config.yaml") && e.to_string().contains("valid keys"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn signers_come_from_the_user_and_the_system_each_once_with_their_origin() {
+        let t = tempfile::tempdir().expect("tmp");
+        let (system, home) = (t.path().join("etc"), t.path().join("home"));
+        let (a, b, c) = (public_pem(), public_pem(), public_pem());
+        write(&signers_dir(&home).join("a.pem"), &a);
+        // The bundle repeats the user's key: it is listed once, as the user's.
+        write(
+            &system.join("trusted-signers.pem"),
+            &format!("# comment\n{b}\n{a}"),
+        );
+        write(&system.join("trusted-signers/c.pem"), &c);
+        let keys = trusted_signers_from(&home, &system, &Config::default()).expect("keys");
+        let origins: Vec<KeyOrigin> = keys.iter().map(|(_, o)| o.clone()).collect();
+        assert_eq!(
+            origins,
+            [
+                KeyOrigin::User,
+                KeyOrigin::SystemBundle(1),
+                KeyOrigin::SystemDir
+            ]
+        );
+        assert_eq!(keys[1].0.to_pem(), b);
+        // A bundle with a private key in it is refused, naming the file and the block.
+        write(
+            &system.join("trusted-signers.pem"),
+            &format!(
+                "{b}{}",
+                PrivateKey::generate(2048)
+                    .and_then(|k| k.to_pem())
+                    .expect("pem")
+            ),
+        );
+        let e = trusted_signers_from(&home, &system, &Config::default()).expect_err("private");
+        let text = e.to_string();
+        assert!(
+            text.contains("trusted-signers.pem")
+                && text.contains("key 2 of 2")
+                && text.contains("private key"),
+            "{text}"
+        );
+        write(&system.join("trusted-signers.pem"), "no keys here\n");
+        assert!(trusted_signers_from(&home, &system, &Config::default()).is_err());
+    }
 }

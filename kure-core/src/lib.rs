@@ -51,7 +51,7 @@ pub use registry::{Entry, Provider, SchemaError, StackRegistry};
 pub use render::object_yaml;
 pub use store::Store;
 pub use trust::{Admission, TrustPolicy};
-pub use util::terminal_safe;
+pub use util::{shown, shown_max, shown_message, terminal_safe};
 pub use validate::validate as validate_against_schema;
 
 /// A structured error from a generator (built in or plugin).

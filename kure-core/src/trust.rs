@@ -138,6 +138,33 @@ impl PublicKey {
         })
     }
 
+    /// Parses one or more concatenated PEM public keys (a bundle such as
+    /// `/etc/kure/trusted-signers.pem`). Text between the blocks is ignored; a bundle without a
+    /// key, or with a block that is not a usable public key, is an error naming the block.
+    pub fn from_pem_bundle(text: &str, source: &Path) -> Result<Vec<Self>, KeyError> {
+        let blocks = pem::parse_many(text).map_err(|e| KeyError {
+            path: source.to_path_buf(),
+            reason: format!("not a PEM bundle: {e}"),
+        })?;
+        if blocks.is_empty() {
+            return Err(KeyError {
+                path: source.to_path_buf(),
+                reason: "no PEM public key in it (expected -----BEGIN PUBLIC KEY----- blocks)"
+                    .to_owned(),
+            });
+        }
+        blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                Self::from_pem(&pem::encode(b), source).map_err(|e| KeyError {
+                    path: e.path,
+                    reason: format!("key {} of {}: {}", i + 1, blocks.len(), e.reason),
+                })
+            })
+            .collect()
+    }
+
     /// Reads a PEM public key file.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
         let pem = crate::input::read_small_text(path).map_err(|e| KeyError {

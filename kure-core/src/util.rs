@@ -52,7 +52,8 @@ fn hostile(c: char) -> bool {
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-fn shown_max(text: &str, max: usize) -> String {
+/// [`shown`] cut at `max` characters.
+pub fn shown_max(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
         if n == max {

@@ -129,6 +129,7 @@ impl Sandbox {
         let mut c = Command::new(kure_bin());
         c.current_dir(self.path())
             .env("KURE_HOME", self.path().join("home"))
+            .env("KURE_SYSTEM_DIR", self.path().join("system"))
             .env_remove("KURE_PLUGIN_PATH")
             .env_remove("KURE_ALLOW_UNSIGNED")
             .env_remove("KURE_ISOLATION")
@@ -286,21 +287,21 @@ impl Sandbox {
             .to_path_buf()
     }
 
-    /// Pretends installed plugin terraform 0.1.0 is version 0.0.9 (same bytes): moves its
+    /// Pretends installed plugin terraform-generator 1.0.0 is version 0.0.9 (same bytes): moves its
     /// version directory and edits the index, as upgrade tests need an older version.
     pub fn pretend_terraform_is_older(&self) {
         let plugins = self.path().join("home/plugins");
         std::fs::rename(
-            plugins.join("terraform/0.1.0"),
-            plugins.join("terraform/0.0.9"),
+            plugins.join("terraform-generator/1.0.0"),
+            plugins.join("terraform-generator/0.0.9"),
         )
         .unwrap();
         let index = std::fs::read_to_string(plugins.join("index.json")).unwrap();
         std::fs::write(
             plugins.join("index.json"),
             index
-                .replace("\"version\": \"0.1.0\"", "\"version\": \"0.0.9\"")
-                .replace("terraform/0.1.0", "terraform/0.0.9"),
+                .replace("\"version\": \"1.0.0\"", "\"version\": \"0.0.9\"")
+                .replace("terraform-generator/1.0.0", "terraform-generator/0.0.9"),
         )
         .unwrap();
     }

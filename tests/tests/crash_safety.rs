@@ -139,8 +139,8 @@ fn consistent(s: &Sandbox, version: Option<&str>) -> String {
     match version {
         Some(v) => {
             assert!(stdout(&o).contains(v), "{}", stdout(&o));
-            if v == "0.1.0" {
-                // (The pretend 0.0.9 is refused by generate: it reports 0.1.0.)
+            if v == "1.0.0" {
+                // (The pretend 0.0.9 is refused by generate: it reports 1.0.0.)
                 ok(s.kure().args(["generate", "-f"]).arg(&dns));
             }
         }
@@ -161,7 +161,7 @@ fn store_survives_kill_at_every_step_of_install_and_uninstall() {
         ("store-staged", "0.0.9"),
         ("store-moved", "0.0.9"),
         ("store-index-written", "0.0.9"),
-        ("store-committed", "0.1.0"),
+        ("store-committed", "1.0.0"),
     ];
     for (point, after) in steps {
         let s = Sandbox::new();
@@ -179,10 +179,10 @@ fn store_survives_kill_at_every_step_of_install_and_uninstall() {
         // Whatever the kill left is reported, never loaded, and cleaned by the next install.
         assert!(warning.contains("leftover"), "killed at {point}: {warning}");
         ok(s.kure().args(["plugins", "install"]).arg(&lib));
-        let warning = consistent(&s, Some("0.1.0"));
+        let warning = consistent(&s, Some("1.0.0"));
         assert!(!warning.contains("leftover"), "{warning}");
         assert_eq!(
-            std::fs::read_dir(s.path().join("home/plugins/terraform"))
+            std::fs::read_dir(s.path().join("home/plugins/terraform-generator"))
                 .unwrap()
                 .count(),
             1,
@@ -194,22 +194,24 @@ fn store_survives_kill_at_every_step_of_install_and_uninstall() {
         let key = s.trusted_key();
         let lib = s.signed_copy(&terraform_lib(), &key);
         ok(s.kure().args(["plugins", "install"]).arg(&lib));
-        let o =
-            run(s
-                .kure()
-                .env("KURE_KILL_AT", point)
-                .args(["plugins", "uninstall", "terraform"]));
+        let o = run(s.kure().env("KURE_KILL_AT", point).args([
+            "plugins",
+            "uninstall",
+            "terraform-generator",
+        ]));
         killed(&o);
-        consistent(&s, installed.then_some("0.1.0"));
+        consistent(&s, installed.then_some("1.0.0"));
         if !installed {
             // The next store operation removes the leftover (rebuild-index would register it
             // again: with no index to trust, a library that verifies is a plugin).
-            assert!(s.path().join("home/plugins/terraform").exists());
+            assert!(s.path().join("home/plugins/terraform-generator").exists());
             expect_failure(
-                &run(s.kure().args(["plugins", "uninstall", "terraform"])),
-                &["no installed plugin named `terraform`"],
+                &run(s
+                    .kure()
+                    .args(["plugins", "uninstall", "terraform-generator"])),
+                &["no installed plugin named `terraform-generator`"],
             );
-            assert!(!s.path().join("home/plugins/terraform").exists());
+            assert!(!s.path().join("home/plugins/terraform-generator").exists());
             consistent(&s, None);
         }
     }
@@ -224,24 +226,27 @@ fn hostile_index_entries_never_become_paths() {
     let victim = s.write("victim/keep.txt", "precious");
     let index_path = s.path().join("home/plugins/index.json");
     let good = std::fs::read_to_string(&index_path).unwrap();
-    let dir = s.installed_dir("terraform");
+    let dir = s.installed_dir("terraform-generator");
     let rel = dir
         .strip_prefix(s.path().join("home/plugins"))
         .unwrap()
         .display()
         .to_string();
     for (from, to) in [
-        ("\"name\": \"terraform\"", "\"name\": \"../../victim\""),
-        ("\"version\": \"0.1.0\"", "\"version\": \"../../../victim\""),
+        (
+            "\"name\": \"terraform-generator\"",
+            "\"name\": \"../../victim\"",
+        ),
+        ("\"version\": \"1.0.0\"", "\"version\": \"../../../victim\""),
         (rel.as_str(), "../../victim"),
         (rel.as_str(), "/tmp"),
     ] {
         std::fs::write(&index_path, good.replace(from, to)).unwrap();
         for args in [
             &["plugins", "uninstall", "../../victim"][..],
-            &["plugins", "uninstall", "terraform"],
+            &["plugins", "uninstall", "terraform-generator"],
             &["plugins", "list"],
-            &["plugins", "info", "terraform"],
+            &["plugins", "info", "terraform-generator"],
         ] {
             let o = run(s.kure().args(args));
             assert_eq!(
@@ -260,6 +265,7 @@ fn hostile_index_entries_never_become_paths() {
         assert!(dir.exists());
     }
     std::fs::write(&index_path, &good).unwrap();
-    ok(s.kure().args(["plugins", "uninstall", "terraform"]));
+    ok(s.kure()
+        .args(["plugins", "uninstall", "terraform-generator"]));
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 }

@@ -31,7 +31,7 @@ fn unsigned_plugins_are_refused_unless_allowed() {
         .env("KURE_ALLOW_UNSIGNED", "1"));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("warning: loaded unsigned plugin terraform@0.1.0"),
+        stderr(&o).contains("warning: loaded unsigned plugin terraform-generator@1.0.0"),
         "{}",
         stderr(&o)
     );
@@ -55,7 +55,7 @@ fn plugins_are_found_through_kure_plugin_path_never_in_the_store() {
     // The store is not a plugin directory: a library dropped into it (or left there by an
     // interrupted install) is never loaded, even when named with --plugin-dir, and the next
     // store operation removes it.
-    let home_plugins = s.path().join("home/plugins/terraform/0.1.0");
+    let home_plugins = s.path().join("home/plugins/terraform-generator/1.0.0");
     std::fs::create_dir_all(&home_plugins).unwrap();
     std::fs::copy(terraform_lib(), home_plugins.join("libtf.so")).unwrap();
     expect_failure(&s.generate_unsigned(&f), &["no generator for"]);
@@ -69,15 +69,17 @@ fn plugins_are_found_through_kure_plugin_path_never_in_the_store() {
     let o = run(s.kure().args(["plugins", "list"]));
     assert!(o.status.success());
     assert!(
-        stderr(&o).contains("1 leftover(s)") && stderr(&o).contains("terraform/0.1.0"),
+        stderr(&o).contains("1 leftover(s)") && stderr(&o).contains("terraform-generator/1.0.0"),
         "{}",
         stderr(&o)
     );
     expect_failure(
-        &run(s.kure().args(["plugins", "uninstall", "terraform"])),
-        &["no installed plugin named `terraform`"],
+        &run(s
+            .kure()
+            .args(["plugins", "uninstall", "terraform-generator"])),
+        &["no installed plugin named `terraform-generator`"],
     );
-    assert!(!s.path().join("home/plugins/terraform").exists());
+    assert!(!s.path().join("home/plugins/terraform-generator").exists());
 }
 
 #[test]
@@ -210,7 +212,7 @@ fn two_plugins_claiming_one_gvk_are_both_named() {
         &[
             "TerraformConfig is provided by both",
             "plugin misbehaving@0.1.0",
-            "plugin terraform@0.1.0",
+            "plugin terraform-generator@1.0.0",
         ],
     );
 }
@@ -320,7 +322,7 @@ fn gvks_schema_explain_and_version() {
                 "TerraformConfig",
                 "plugin"
             ]
-            && r[3] == "terraform@0.1.0"),
+            && r[3] == "terraform-generator@1.0.0"),
         "{out}"
     );
     let o = run(s.kure().args(["schema", "AppWorkload"]));

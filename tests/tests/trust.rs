@@ -324,7 +324,7 @@ fn the_verified_bytes_are_what_runs_even_if_the_file_is_swapped() {
         std::fs::copy(&evil, p).unwrap();
     })
     .expect("the verified library loads");
-    assert_eq!(plugin.name, "terraform");
+    assert_eq!(plugin.name, "terraform-generator");
     assert_eq!(
         plugin.sha256,
         kure_core::trust::sha256_hex(&std::fs::read(terraform_lib()).unwrap())
@@ -345,10 +345,12 @@ fn install_list_info_and_index_only_commands() {
     let lib = s.signed_copy(&terraform_lib(), &key);
     let out = ok(s.kure().args(["plugins", "install"]).arg(&lib));
     assert!(
-        out.contains("installed terraform@0.1.0 (generators.example.com/v1alpha1/TerraformConfig)"),
+        out.contains(
+            "installed terraform-generator@1.0.0 (generators.example.com/v1alpha1/TerraformConfig)"
+        ),
         "{out}"
     );
-    let dir = s.installed_dir("terraform");
+    let dir = s.installed_dir("terraform-generator");
     assert!(
         dir.join("libkure_terraform_generator.so").is_file()
             && dir.join("libkure_terraform_generator.so.sig").is_file()
@@ -356,7 +358,7 @@ fn install_list_info_and_index_only_commands() {
     assert!(ok(s.kure().args(["plugins", "install"]).arg(&lib)).contains("already installed"));
     let list: serde_json::Value =
         serde_json::from_str(&ok(s.kure().args(["plugins", "list", "-o", "json"]))).unwrap();
-    assert_eq!(list[0]["name"], "terraform");
+    assert_eq!(list[0]["name"], "terraform-generator");
     assert_eq!(list[0]["status"], "ok");
     assert_eq!(
         list[0]["gvks"][0],
@@ -365,7 +367,7 @@ fn install_list_info_and_index_only_commands() {
     let info: serde_yaml::Value = serde_yaml::from_str(&ok(s.kure().args([
         "plugins",
         "info",
-        "terraform",
+        "terraform-generator",
         "-o",
         "yaml",
     ])))
@@ -375,7 +377,7 @@ fn install_list_info_and_index_only_commands() {
             .as_sequence()
             .unwrap()
             .len(),
-        2
+        3
     );
     assert!(info["gvks"][0]["schema"]["properties"]["module"].is_mapping());
     // Generation uses the installed plugin: no plugin dir, no flag.
@@ -406,7 +408,7 @@ fn install_list_info_and_index_only_commands() {
         expect_failure(
             &run(s.kure().args([command, "-f"]).arg(dns())),
             &[
-                "terraform@0.1.0",
+                "terraform-generator@1.0.0",
                 "modified after it was installed",
                 "reinstall",
             ],
@@ -414,12 +416,18 @@ fn install_list_info_and_index_only_commands() {
     }
 
     // Uninstall removes everything.
-    ok(s.kure().args(["plugins", "uninstall", "terraform"]));
-    assert!(!s.path().join("home/plugins/terraform").exists());
-    assert_eq!(ok(s.kure().args(["plugins", "list"])).lines().count(), 1);
+    ok(s.kure()
+        .args(["plugins", "uninstall", "terraform-generator"]));
+    assert!(!s.path().join("home/plugins/terraform-generator").exists());
+    assert_eq!(
+        ok(s.kure().args(["plugins", "list"])),
+        "No plugins installed.\n"
+    );
     expect_failure(
-        &run(s.kure().args(["plugins", "uninstall", "terraform"])),
-        &["no installed plugin named `terraform`"],
+        &run(s
+            .kure()
+            .args(["plugins", "uninstall", "terraform-generator"])),
+        &["no installed plugin named `terraform-generator`"],
     );
 }
 
@@ -435,7 +443,7 @@ fn gvk_conflicts_are_refused_unless_replace() {
     expect_failure(
         &run(s.kure().args(["plugins", "install"]).arg(&impostor)),
         &[
-            "TerraformConfig is already provided by installed plugin terraform@0.1.0",
+            "TerraformConfig is already provided by installed plugin terraform-generator@1.0.0",
             "misbehaving@0.1.0",
             "--replace",
         ],
@@ -451,7 +459,7 @@ fn gvk_conflicts_are_refused_unless_replace() {
         list.contains("misbehaving") && !list.contains("terraform "),
         "{list}"
     );
-    assert!(!s.path().join("home/plugins/terraform").exists());
+    assert!(!s.path().join("home/plugins/terraform-generator").exists());
 }
 
 #[test]
@@ -464,9 +472,9 @@ fn a_new_version_replaces_the_old_one() {
     let plugins = s.path().join("home/plugins");
     assert!(ok(s.kure().args(["plugins", "list"])).contains("0.0.9"));
     let out = ok(s.kure().args(["plugins", "install"]).arg(&lib));
-    assert!(out.contains("replaced terraform@0.0.9"), "{out}");
-    assert!(!plugins.join("terraform/0.0.9").exists());
-    assert!(plugins.join("terraform/0.1.0").exists());
+    assert!(out.contains("replaced terraform-generator@0.0.9"), "{out}");
+    assert!(!plugins.join("terraform-generator/0.0.9").exists());
+    assert!(plugins.join("terraform-generator/1.0.0").exists());
 }
 
 #[test]

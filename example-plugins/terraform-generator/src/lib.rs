@@ -15,8 +15,9 @@ use kure_plugin_api::sdk::prelude::*;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TerraformConfig {
-    /// The module to apply.
-    pub module: Module,
+    /// The module to apply: its source as a string (`./terraform/modules/vpc`), or an object
+    /// with `source` and an optional registry `version`.
+    pub module: ModuleRef,
     /// Input variables of the module.
     #[serde(default)]
     pub variables: BTreeMap<String, Value>,
@@ -36,7 +37,35 @@ fn default_image() -> String {
     "hashicorp/terraform:1.9".to_owned()
 }
 
-/// A Terraform module.
+/// A Terraform module, named by its source alone or with a version constraint.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ModuleRef {
+    /// Module source: a registry address, git URL or local path.
+    Source(String),
+    /// Module source and version.
+    Module(Module),
+}
+
+impl ModuleRef {
+    /// The module source.
+    pub fn source(&self) -> &str {
+        match self {
+            Self::Source(s) => s,
+            Self::Module(m) => &m.source,
+        }
+    }
+
+    /// The version constraint, when given.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Self::Source(_) => None,
+            Self::Module(m) => m.version.as_deref(),
+        }
+    }
+}
+
+/// A Terraform module with an optional version.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Module {
@@ -106,8 +135,11 @@ pub fn main_tf(spec: &TerraformConfig, app: &str, namespace: &str) -> String {
     }
     tf.push_str("}\n\n");
     tf.push_str(&format!("module {} {{\n", hcl_string(app)));
-    tf.push_str(&format!("  source = {}\n", hcl_string(&spec.module.source)));
-    if let Some(v) = &spec.module.version {
+    tf.push_str(&format!(
+        "  source = {}\n",
+        hcl_string(spec.module.source())
+    ));
+    if let Some(v) = spec.module.version() {
         tf.push_str(&format!("  version = {}\n", hcl_string(v)));
     }
     for k in spec.variables.keys() {
@@ -127,9 +159,13 @@ impl Generator for TerraformGenerator {
 
     fn validate(&self, spec: &TerraformConfig) -> Result<(), Error> {
         let mut issues = Vec::new();
-        if spec.module.source.trim().is_empty() {
+        if spec.module.source().trim().is_empty() {
             issues.push(Issue {
-                path: "module.source".into(),
+                path: match spec.module {
+                    ModuleRef::Source(_) => "module",
+                    ModuleRef::Module(_) => "module.source",
+                }
+                .into(),
                 message: "module source must not be empty".into(),
             });
         }
@@ -261,9 +297,11 @@ impl Generator for TerraformGenerator {
                 .to_owned(),
             examples: vec![
                 Example::new("s3-backend", "A registry module with an S3 backend and credentials from a Secret", include_str!("../../../examples/terraform-network.yaml")),
+                Example::new("module-source", "The module named by its source alone, with an S3 backend", include_str!("../../../examples/terraform-infrastructure.yaml")),
                 Example::new("kubernetes-backend", "A local module with state kept in the cluster", include_str!("../../../examples/terraform-dns.yaml")),
             ],
-            usage_guide: "Name the module (`module.source`, optional `module.version`), give its \
+            usage_guide: "Name the module: `module: ./terraform/modules/vpc`, or `module.source` with an \
+                          optional `module.version` for a registry module. Give its \
                           `variables`, and choose a `backend`. Put backend credentials in a Secret and \
                           name it in `backend.credentialsSecret`; its keys become environment variables \
                           of the Job."
@@ -273,10 +311,10 @@ impl Generator for TerraformGenerator {
 }
 
 export_plugin! {
-    name: "terraform",
+    name: "terraform-generator",
     version: env!("CARGO_PKG_VERSION"),
-    description: "Terraform modules applied by Kubernetes Jobs",
-    author: "kure authors",
+    description: "Generates Kubernetes Jobs that run Terraform configurations",
+    author: "Example Corp <plugins@example.com>",
     generators: [TerraformGenerator],
 }
 
@@ -328,6 +366,33 @@ mod tests {
         assert!(objs[4]["spec"]["template"]["spec"]["containers"][0]
             .get("envFrom")
             .is_none());
+    }
+
+    #[test]
+    fn module_is_a_source_string_or_an_object() {
+        let g = erase(TerraformGenerator);
+        let doc = app(include_str!(
+            "../../../examples/terraform-infrastructure.yaml"
+        ));
+        g.validate(&doc["spec"]).expect("valid");
+        let objs = g.generate(&doc).expect("generate");
+        let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
+        assert!(
+            main.contains("source = \"./terraform/modules/vpc\"\n  environment"),
+            "{main}"
+        );
+        assert!(!main.contains("version ="), "{main}");
+        let mut doc = doc;
+        doc["spec"]["module"] = json!({"source": "./m", "version": "1.2.3"});
+        let objs = g.generate(&doc).expect("generate");
+        let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
+        assert!(
+            main.contains("source = \"./m\"\n  version = \"1.2.3\""),
+            "{main}"
+        );
+        doc["spec"]["module"] = json!(" ");
+        let err = g.validate(&doc["spec"]).expect_err("empty source");
+        assert_eq!(err.issues[0].path, "module");
     }
 
     #[test]

@@ -255,7 +255,10 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 })
                 .collect();
             match output {
+                Format::Table if rows.is_empty() => outln!("No plugins installed."),
                 Format::Table => {
+                    // Name and version were checked when the index was read; author and
+                    // description are the plugin's own words, shown escaped.
                     let table: Vec<Vec<String>> = rows
                         .iter()
                         .map(|(e, status)| {
@@ -267,15 +270,24 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                             vec![
                                 e.name.clone(),
                                 e.version.clone(),
+                                kure_core::shown_max(&e.author, 60),
+                                kure_core::shown_max(&e.description, 80),
                                 gvks.join(","),
                                 short_fp(&e.signer).to_owned(),
-                                mode(&e.name),
                                 status.clone(),
                             ]
                         })
                         .collect();
                     print_table(
-                        &["NAME", "VERSION", "GVKS", "SIGNER", "ISOLATION", "STATUS"],
+                        &[
+                            "NAME",
+                            "VERSION",
+                            "AUTHOR",
+                            "DESCRIPTION",
+                            "GVKS",
+                            "SIGNER",
+                            "STATUS",
+                        ],
                         &table,
                     );
                 }
@@ -284,7 +296,8 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                         .iter()
                         .map(|(e, status)| {
                             json!({
-                                "name": e.name, "version": e.version, "description": e.description,
+                                "name": e.name, "version": e.version, "author": e.author,
+                                "description": e.description,
                                 "gvks": e.gvks.iter().map(|g| format!("{}/{}", g.api_version, g.kind)).collect::<Vec<_>>(),
                                 "signer": e.signer, "sha256": e.sha256, "status": status,
                                 "isolation": mode(&e.name),
@@ -322,8 +335,8 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                         "Name:        {}\nVersion:     {}\nDescription: {}\nAuthor:      {}",
                         e.name,
                         e.version,
-                        e.description,
-                        e.author
+                        kure_core::shown_message(&e.description),
+                        kure_core::shown(&e.author)
                     );
                     outln!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}\nIsolation:   {mode} (from {from}; a lock pinning `process` raises it)", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
                     outln!("GVKs:");

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use kure_core::config::{signers_dir, trusted_signers};
+use kure_core::config::{signers_dir, system_dir, trusted_signers_from, KeyOrigin};
 use kure_core::trust::PublicKey;
 
 use crate::common::{print_table, GlobalArgs};
 
-/// Manage trusted plugin signers (PEM RSA public keys in $KURE_HOME/trusted-signers).
+/// Manage trusted plugin signers: PEM RSA public keys in $KURE_HOME/trusted-signers (the user's),
+/// and the system's /etc/kure/trusted-signers.pem (one or more keys) and
+/// /etc/kure/trusted-signers/*.pem (KURE_SYSTEM_DIR moves /etc/kure).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -22,7 +24,8 @@ enum Command {
         /// The PEM public key file.
         key: PathBuf,
     },
-    /// List trusted signers: fingerprint (SHA-256 of the DER public key), size, file.
+    /// List trusted signers: fingerprint (SHA-256 of the DER public key), size, where the key
+    /// comes from (user, system, system bundle, config.yaml) and its file.
     List,
     /// Stop trusting a key, by fingerprint (or a unique prefix of it).
     Remove {
@@ -52,37 +55,52 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             );
         }
         Command::List => {
-            let keys = trusted_signers(&home, &config)?;
+            let keys = trusted_signers_from(&home, &system_dir(), &config)?;
+            if keys.is_empty() {
+                outln!(
+                    "No trusted signers. Add one with `kure trust add KEY.pem`, or put PEM keys in {}.",
+                    system_dir().join("trusted-signers.pem").display()
+                );
+                return Ok(());
+            }
             let rows: Vec<Vec<String>> = keys
                 .iter()
-                .map(|k| {
+                .map(|(k, origin)| {
                     vec![
                         k.fingerprint.clone(),
                         k.bits().to_string(),
+                        origin.to_string(),
                         k.source.display().to_string(),
                     ]
                 })
                 .collect();
-            print_table(&["FINGERPRINT", "BITS", "FILE"], &rows);
+            print_table(&["FINGERPRINT", "BITS", "SOURCE", "FILE"], &rows);
         }
         Command::Remove { fingerprint } => {
-            let keys = trusted_signers(&home, &config)?;
-            let matching: Vec<&PublicKey> = keys
+            let keys = trusted_signers_from(&home, &system_dir(), &config)?;
+            let matching: Vec<&(PublicKey, KeyOrigin)> = keys
                 .iter()
-                .filter(|k| k.fingerprint.starts_with(&fingerprint.to_lowercase()))
+                .filter(|(k, _)| k.fingerprint.starts_with(&fingerprint.to_lowercase()))
                 .collect();
             match matching.as_slice() {
                 [] => anyhow::bail!(
                     "no trusted signer with fingerprint {fingerprint}; see `kure trust list`"
                 ),
-                [k] => {
-                    if !k.source.starts_with(signers_dir(&home)) {
-                        anyhow::bail!(
-                            "{} is trusted through {}/config.yaml (trusted_signers: {}); remove it there",
+                [(k, origin)] => {
+                    match origin {
+                        KeyOrigin::User => {}
+                        KeyOrigin::Config => anyhow::bail!(
+                            "{} is trusted through `trusted_signers: [{}]` in a config.yaml ({} or {}); remove it there",
                             k.fingerprint,
-                            home.display(),
+                            k.source.display(),
+                            home.join("config.yaml").display(),
+                            system_dir().join("config.yaml").display()
+                        ),
+                        KeyOrigin::SystemBundle(_) | KeyOrigin::SystemDir => anyhow::bail!(
+                            "{} is trusted system-wide through {}; an administrator removes it there",
+                            k.fingerprint,
                             k.source.display()
-                        );
+                        ),
                     }
                     std::fs::remove_file(&k.source)
                         .with_context(|| format!("removing {}", k.source.display()))?;
