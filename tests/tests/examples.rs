@@ -189,15 +189,21 @@ fn every_documented_example_generates() {
                 }
                 cur = Some(String::new());
             } else if let Some(c) = cur.as_mut() {
+                // Blank lines inside an example are printed empty, without indentation.
                 match line.strip_prefix("  ") {
                     Some(l) => {
                         c.push_str(l);
                         c.push('\n');
                     }
+                    None if line.is_empty() => c.push('\n'),
                     None => examples.push(cur.take().unwrap()),
                 }
             }
         }
+        assert!(
+            text.lines().all(|l| l.is_empty() || !l.trim().is_empty()) && !text.contains(" \n"),
+            "{kind}: explain prints blank indented lines or trailing spaces:\n{text}"
+        );
         assert!(
             examples.len() >= 2,
             "{kind} documents {} examples",
@@ -216,5 +222,30 @@ fn every_documented_example_generates() {
                 "{kind} example {i} generated nothing"
             );
         }
+    }
+}
+
+#[test]
+fn explain_shows_every_field_with_its_constraints() {
+    let s = sandbox_with_terraform();
+    let app = ok(s.kure().args(["explain", "AppWorkload"]));
+    for needle in [
+        "  containers <[]Container> (required)\n      The containers of the pod; at least one.\n      [min items: 1]\n",
+        "  containers[].ports[].containerPort <integer> (required)\n      Port number.\n      [minimum: 1; maximum: 65535]\n",
+        "  containers[].ports[].protocol <TCP | UDP | SCTP>\n      Protocol. Default TCP.\n      [default: TCP; one of: TCP, UDP, SCTP]\n",
+        "  workload <Deployment | StatefulSet | DaemonSet> (required)\n",
+        "  replicas <integer>\n",
+    ] {
+        assert!(app.contains(needle), "lacks {needle:?}:\n{app}");
+    }
+    let tf = ok(s
+        .kure()
+        .args(["--allow-unsigned", "explain", "TerraformConfig"]));
+    for needle in [
+        "  module <string | Module> (required)\n",
+        "  module.source <string> (required)\n",
+        "  image <string>\n      Terraform image. Default `hashicorp/terraform:1.9`.\n      [default: hashicorp/terraform:1.9]\n",
+    ] {
+        assert!(tf.contains(needle), "lacks {needle:?}:\n{tf}");
     }
 }

@@ -1,7 +1,5 @@
 //! `kure explain`: a generator's documentation, fields, examples and usage guide.
 
-use serde_json::Value;
-
 use crate::common::{find_generator, GlobalArgs};
 
 /// Show what a generator does, its spec fields, examples and a usage guide.
@@ -14,55 +12,18 @@ pub struct Args {
     pub api_version: Option<String>,
 }
 
-fn field_type(schema: &Value, root: &Value) -> String {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.rsplit('/').next().unwrap_or(r);
-        if let Some(target) = r.strip_prefix('#').and_then(|p| root.pointer(p)) {
-            if let Some(e) = target.get("enum").and_then(Value::as_array) {
-                return e
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(" | ");
-            }
+/// `text` indented by `pad`: trailing blank lines dropped, blank lines left empty.
+fn indent(text: &str, pad: &str) -> String {
+    let mut out = String::new();
+    for line in text.trim_end().lines() {
+        let line = line.trim_end();
+        if !line.is_empty() {
+            out.push_str(pad);
+            out.push_str(line);
         }
-        return name.to_owned();
+        out.push('\n');
     }
-    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
-        return e
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(" | ");
-    }
-    for key in ["anyOf", "oneOf"] {
-        if let Some(bs) = schema.get(key).and_then(Value::as_array) {
-            return bs
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
-                .map(|b| field_type(b, root))
-                .collect::<Vec<_>>()
-                .join(" | ");
-        }
-    }
-    match schema.get("type") {
-        Some(Value::String(t)) if t == "array" => {
-            format!(
-                "[]{}",
-                schema
-                    .get("items")
-                    .map_or("any".to_owned(), |i| field_type(i, root))
-            )
-        }
-        Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|t| *t != "null")
-            .collect::<Vec<_>>()
-            .join(" | "),
-        _ => "any".to_owned(),
-    }
+    out
 }
 
 /// Runs `kure explain`.
@@ -79,7 +40,15 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         )
     };
     let docs = g.documentation().map_err(|e| failed("documentation", e))?;
-    let schema = g.json_schema().map_err(|e| failed("JSON Schema", e))?;
+    let schema = match entry.schema() {
+        Ok(s) => s.enforced().clone(),
+        Err(kure_core::SchemaError::Unavailable(p)) => return Err(failed("JSON Schema", p.clone())),
+        Err(kure_core::SchemaError::Unusable(why)) => anyhow::bail!(
+            "the JSON Schema of {} from {} cannot be used: {why}. Report this to the plugin's author",
+            g.kind(),
+            entry.provider
+        ),
+    };
     let mut out = String::new();
     out.push_str(&format!(
         "KIND:       {}\nAPIVERSION: {}\nPROVIDER:   {}\n\n",
@@ -88,40 +57,30 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         entry.provider
     ));
     out.push_str(&format!(
-        "DESCRIPTION:\n  {}\n\n",
-        docs.documentation.replace('\n', "\n  ")
+        "DESCRIPTION:\n{}\n",
+        indent(&docs.documentation, "  ")
     ));
-    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-        let required: Vec<&str> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        out.push_str("FIELDS (spec):\n");
-        for (name, s) in props {
-            let req = if required.contains(&name.as_str()) {
-                " (required)"
-            } else {
-                ""
-            };
-            out.push_str(&format!("  {name} <{}>{req}\n", field_type(s, &schema)));
-            if let Some(d) = s.get("description").and_then(Value::as_str) {
-                out.push_str(&format!("      {}\n", d.replace('\n', " ")));
+    let fields = kure_core::validate::fields::fields(&schema);
+    if !fields.is_empty() {
+        out.push_str("FIELDS (spec; `a.b` is field b of a, `a[]` an item of list a, `a.*` any key of map a):\n");
+        for f in &fields {
+            let req = if f.required { " (required)" } else { "" };
+            out.push_str(&format!("  {} <{}>{req}\n", f.path, f.kind));
+            if let Some(d) = &f.description {
+                out.push_str(&format!("      {d}\n"));
+            }
+            if !f.constraints.is_empty() {
+                out.push_str(&format!("      [{}]\n", f.constraints.join("; ")));
             }
         }
         out.push('\n');
     }
-    if !docs.usage_guide.is_empty() {
-        out.push_str(&format!(
-            "USAGE:\n  {}\n\n",
-            docs.usage_guide.replace('\n', "\n  ")
-        ));
+    if !docs.usage_guide.trim().is_empty() {
+        out.push_str(&format!("USAGE:\n{}\n", indent(&docs.usage_guide, "  ")));
     }
     for ex in &docs.examples {
         out.push_str(&format!("EXAMPLE {}: {}\n", ex.name, ex.description));
-        for line in ex.config.lines() {
-            out.push_str(&format!("  {line}\n"));
-        }
+        out.push_str(&indent(&ex.config, "  "));
         out.push('\n');
     }
     out.push_str(&format!(
@@ -130,4 +89,18 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     ));
     out!("{out}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::indent;
+
+    #[test]
+    fn indent_leaves_no_blank_indented_lines() {
+        assert_eq!(
+            indent("First.\n\nSecond.  \n\n\n", "  "),
+            "  First.\n\n  Second.\n"
+        );
+        assert_eq!(indent("", "  "), "");
+    }
 }

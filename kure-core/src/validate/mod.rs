@@ -8,8 +8,11 @@
 //!   ranges), so `kure schema` prints what is enforced;
 //! - [`schema`] words each problem with the field path, what was expected and what was found,
 //!   and the closest valid name.
+//!
+//! [`fields`] lists a schema's fields with their constraints, for `kure explain`.
 
 pub mod closed;
+pub mod fields;
 pub mod guard;
 pub mod schema;
 

@@ -156,20 +156,60 @@ impl Example {
 
 /// An error from a generator or validator.
 ///
-/// Any `std::error::Error` converts into it, so `?` works in [`Generator::generate`].
+/// Any `std::error::Error` converts into it, so `?` works in [`Generator::generate`]. For that
+/// reason it cannot itself implement `std::error::Error` (the conversion from every error would
+/// then include itself; `anyhow::Error` has the same rule). Where a `std::error::Error` is
+/// needed, it dereferences to one (`&*err`, `err.source()`), and `?` turns it into
+/// `Box<dyn std::error::Error + Send + Sync>` (which `anyhow` and most error crates accept):
+///
+/// ```
+/// use kure_plugin_api::sdk::Error;
+///
+/// fn check() -> Result<(), Error> {
+///     Err(Error::field("replicas", "must be at most 5"))
+/// }
+///
+/// fn caller() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     check()?;
+///     Ok(())
+/// }
+///
+/// let err = check().expect_err("invalid");
+/// let as_std: &dyn std::error::Error = &*err;
+/// assert_eq!(as_std.to_string(), "replicas: must be at most 5");
+/// let boxed = caller().expect_err("invalid");
+/// assert_eq!(boxed.to_string(), "replicas: must be at most 5");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
+    inner: ErrorImpl,
+}
+
+/// What [`Error`] holds: the part that is a `std::error::Error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ErrorImpl {
     message: String,
     issues: Vec<Issue>,
 }
 
+impl fmt::Display for ErrorImpl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ErrorImpl {}
+
 impl Error {
+    fn new(message: String, issues: Vec<Issue>) -> Self {
+        Self {
+            inner: ErrorImpl { message, issues },
+        }
+    }
+
     /// An error with a message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self {
-            message: message.to_string(),
-            issues: Vec::new(),
-        }
+        Self::new(message.to_string(), Vec::new())
     }
 
     /// An error about one field of the spec (`path` like `containers[0].image`).
@@ -178,10 +218,7 @@ impl Error {
             path: path.into(),
             message: message.into(),
         };
-        Self {
-            message: format!("{}: {}", issue.path, issue.message),
-            issues: vec![issue],
-        }
+        Self::new(format!("{}: {}", issue.path, issue.message), vec![issue])
     }
 
     /// Several field problems at once.
@@ -191,29 +228,55 @@ impl Error {
             .map(|i| format!("{}: {}", i.path, i.message))
             .collect::<Vec<_>>()
             .join("; ");
-        Self { message, issues }
+        Self::new(message, issues)
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The field problems, if any.
     pub fn field_issues(&self) -> &[Issue] {
-        &self.issues
+        &self.inner.issues
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.inner.message)
     }
 }
 
 impl<E: std::error::Error> From<E> for Error {
     fn from(e: E) -> Self {
         Self::msg(e)
+    }
+}
+
+impl std::ops::Deref for Error {
+    type Target = dyn std::error::Error + Send + Sync + 'static;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl AsRef<dyn std::error::Error + Send + Sync + 'static> for Error {
+    fn as_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &self.inner
+    }
+}
+
+impl From<Error> for Box<dyn std::error::Error + Send + Sync + 'static> {
+    fn from(e: Error) -> Self {
+        Box::new(e.inner)
+    }
+}
+
+impl From<Error> for Box<dyn std::error::Error + 'static> {
+    fn from(e: Error) -> Self {
+        Box::new(e.inner)
     }
 }
 
