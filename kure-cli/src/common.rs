@@ -8,7 +8,14 @@ use kure_core::{Admission, Engine, EngineOptions, Isolation, IsolationPolicy, St
 /// Global options.
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
+    /// Use the plugin library LIB for this run (repeatable), ahead of installed plugins and
+    /// the plugin directories: the dev loop's way to try a fresh build without installing it.
+    /// It is checked like any plugin (signature, lock); a warning names what it shadows.
+    #[arg(long = "plugin", value_name = "LIB", global = true)]
+    pub plugins: Vec<PathBuf>,
     /// Also look for plugins in DIR (searched before KURE_PLUGIN_PATH and the default dirs).
+    /// Only the libraries directly in DIR are considered, and shared libraries that are not
+    /// kure plugins are skipped (`-v` lists them).
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     pub plugin_dirs: Vec<PathBuf>,
     /// Load plugins that have no trusted signature (development only; prints a warning).
@@ -119,7 +126,7 @@ impl GlobalArgs {
     /// Fixes everything a plugin must not be able to change later: the plugin dirs and
     /// KURE_HOME become absolute paths now, and the call time limit is set.
     pub fn fix(&mut self) -> anyhow::Result<()> {
-        for d in &mut self.plugin_dirs {
+        for d in self.plugin_dirs.iter_mut().chain(self.plugins.iter_mut()) {
             *d = absolute(d);
         }
         let home = kure_home();
@@ -165,6 +172,7 @@ impl GlobalArgs {
         let mut plugin_dirs = self.plugin_dirs.clone();
         plugin_dirs.extend(config.plugin_dirs.iter().map(|d| home.join(d)));
         Ok(Engine::new(EngineOptions {
+            plugins: self.plugins.clone(),
             plugin_dirs,
             trust: trust_policy(&home, &config, self.allow_unsigned)?,
             isolation: self.isolation_policy(&config)?,
@@ -236,8 +244,10 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Warns on stderr about every plugin loaded without a trusted signature.
-pub fn warn_unsigned(engine: &Engine) {
+/// Tells the user, on stderr, what they should know about the plugins of this run: every
+/// plugin loaded without a trusted signature, every provider that won over another (and how to
+/// choose the other), and, with `-v`, the plugin-directory libraries that were skipped.
+pub fn report_plugins(engine: &Engine) {
     for p in engine.plugins() {
         if *p.admission() == Admission::Unsigned {
             errln!(
@@ -245,6 +255,14 @@ pub fn warn_unsigned(engine: &Engine) {
                 p.label(),
                 p.path().display()
             );
+        }
+    }
+    for w in engine.warnings() {
+        errln!("warning: {w}");
+    }
+    if kure_core::contain::verbose() {
+        for (path, why) in engine.skipped() {
+            errln!("note: skipped {}: {why}", path.display());
         }
     }
 }

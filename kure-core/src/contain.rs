@@ -515,6 +515,11 @@ fn install_signal_handlers() {
     }
 }
 
+/// Whether `-v` asked for full diagnostics (set by [`install`]).
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
 /// Takes over stdout and stderr (see the module docs), installs the exit hook and the fatal
 /// signal handlers. Call once, first thing in `main`, before any plugin can be loaded.
 pub fn install(verbose: bool) -> io::Result<()> {

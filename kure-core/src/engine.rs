@@ -26,6 +26,9 @@ use kure_plugin_api::sdk::{Documentation, DynGenerator};
 /// How the engine finds, trusts and runs plugins.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
+    /// Libraries to use for this run ahead of installed plugins and plugin directories
+    /// (`--plugin`): the dev loop's way to run a fresh build without installing it.
+    pub plugins: Vec<PathBuf>,
     /// Extra plugin directories, searched first (`--plugin-dir`, config).
     pub plugin_dirs: Vec<PathBuf>,
     /// Which libraries may be loaded.
@@ -72,6 +75,21 @@ pub struct Engine {
     dirs: crate::plugin::PluginDirs,
     /// The lock every plugin must match before it is loaded.
     lock: Option<Lock>,
+    /// What the user should know about this run: a provider that wins over another.
+    warnings: Vec<String>,
+    /// Libraries of the plugin directories that were not used, and why (shown with `-v`).
+    skipped: Vec<(PathBuf, String)>,
+    /// GVKs two providers offer, where one won: (GVK, loser, winner).
+    shadowed: Vec<(Gvk, String, String)>,
+}
+
+/// Who wins when two providers offer one GVK: a `--plugin` library, then the installed
+/// plugin, then the plugin directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Explicit,
+    Installed,
+    PluginDir,
 }
 
 impl Engine {
@@ -87,7 +105,63 @@ impl Engine {
             index: None,
             dirs,
             lock: None,
+            warnings: Vec::new(),
+            skipped: Vec::new(),
+            shadowed: Vec::new(),
         }
+    }
+
+    /// Warnings for the user: which provider of a GVK won over which, and how to change it.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Libraries of the plugin directories that were not used, and why: shared libraries that
+    /// are not kure plugins, and libraries that could not be inspected while looking for one
+    /// that an installed plugin shadows.
+    pub fn skipped(&self) -> &[(PathBuf, String)] {
+        &self.skipped
+    }
+
+    fn warn(&mut self, warning: String) {
+        if !self.warnings.contains(&warning) {
+            self.warnings.push(warning);
+        }
+    }
+
+    fn skip(&mut self, path: PathBuf, why: String) {
+        if !self.skipped.iter().any(|(p, _)| *p == path) {
+            self.skipped.push((path, why));
+        }
+    }
+
+    /// The libraries to consider, in order: `--plugin` libraries (as given: the user named
+    /// them), then the kure plugins of the plugin directories. Non-plugins are skipped and
+    /// remembered.
+    fn discover(&mut self) -> Vec<Result<PathBuf, LoadError>> {
+        let found = discover_checked(&self.dirs);
+        for (p, why) in found.skipped {
+            self.skip(p, why);
+        }
+        let canon =
+            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let explicit: Vec<PathBuf> = self.options.plugins.iter().map(|p| canon(p)).collect();
+        self.options
+            .plugins
+            .iter()
+            .cloned()
+            .map(Ok)
+            .chain(
+                found
+                    .libraries
+                    .into_iter()
+                    .filter(|r| r.as_ref().map_or(true, |p| !explicit.contains(&canon(p)))),
+            )
+            .collect()
+    }
+
+    fn is_explicit(&self, path: &std::path::Path) -> bool {
+        self.options.plugins.iter().any(|p| p == path)
     }
 
     /// Enforces `lock`: from now on a plugin is loaded only if its bytes and signer match the
@@ -282,6 +356,12 @@ impl Engine {
     /// Learns a plugin-directory library's name and GVKs in a sandboxed worker (nothing of it
     /// runs in kure), once per library. Returns its index in `inspected`.
     fn inspect(&mut self, path: PathBuf) -> Result<usize, Error> {
+        self.inspect_as(path, true)
+    }
+
+    /// [`Self::inspect`]; `unique_name: false` accepts a library whose name is already in use
+    /// (a dev build of an installed plugin), for looking only.
+    fn inspect_as(&mut self, path: PathBuf, unique_name: bool) -> Result<usize, Error> {
         if let Some(i) = self.inspected.iter().position(|i| i.path == path) {
             return Ok(i);
         }
@@ -302,7 +382,8 @@ impl Engine {
                     .iter()
                     .map(|i| (i.name.clone(), i.path.clone())),
             )
-            .find(|(n, _)| *n == worker.name);
+            .find(|(n, _)| *n == worker.name)
+            .filter(|_| unique_name);
         if let Some((name, first)) = other {
             let _ = worker.shutdown();
             return Err(Error::DuplicatePlugin {
@@ -399,19 +480,75 @@ impl Engine {
         }
         self.scanned = true;
         self.index()?;
-        for found in discover_checked(&self.dirs.clone()) {
+        for found in self.discover() {
             let path = found?;
             if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path() == path) {
                 continue;
             }
-            let i = self.inspect(path)?;
+            let i = self.inspect(path.clone())?;
             let Some(worker) = self.inspected[i].worker.take() else {
                 continue;
             };
             self.inspected[i].admitted = None;
-            self.add_plugin(PluginHandle::Process(worker))?;
+            let rank = if self.is_explicit(&path) {
+                Rank::Explicit
+            } else {
+                Rank::PluginDir
+            };
+            self.add_ranked(PluginHandle::Process(worker), rank)?;
         }
         Ok(())
+    }
+
+    /// Where a provider comes from, best first: who wins when two provide one GVK.
+    fn rank(&self, provider: &Provider) -> Option<Rank> {
+        match provider {
+            Provider::BuiltIn => None,
+            Provider::Plugin { path, .. } if self.is_explicit(path) => Some(Rank::Explicit),
+            Provider::Plugin { path, .. } if self.is_indexed_library(path) => Some(Rank::Installed),
+            Provider::Plugin { .. } => Some(Rank::PluginDir),
+        }
+    }
+
+    /// Registers an inspected plugin's generators where `rank` wins: a GVK that a better
+    /// provider has stays with it, and a worse provider gives it up (both recorded in
+    /// [`Self::shadowed`]). Two providers of one rank are an error.
+    fn add_ranked(&mut self, plugin: PluginHandle, rank: Rank) -> Result<(), Error> {
+        if let Some(other) = self.plugins.iter().find(|p| p.name() == plugin.name()) {
+            return Err(Error::DuplicatePlugin {
+                name: plugin.name().to_owned(),
+                first: other.path().to_path_buf(),
+                second: plugin.path().to_path_buf(),
+            });
+        }
+        let provider = Provider::Plugin {
+            name: plugin.name().to_owned(),
+            version: plugin.version().to_owned(),
+            path: plugin.path().to_path_buf(),
+        };
+        for g in plugin.generators() {
+            let gvk = Gvk::parse(g.api_version(), g.kind())?;
+            let existing = self.registry.get(&gvk).map(|e| e.provider.clone());
+            match existing.as_ref().map(|e| (self.rank(e), e)) {
+                Some((Some(theirs), e)) if theirs < rank => {
+                    self.shadowed
+                        .push((gvk, provider.to_string(), e.to_string()));
+                }
+                Some((Some(theirs), e)) if theirs > rank => {
+                    self.shadowed
+                        .push((gvk.clone(), e.to_string(), provider.to_string()));
+                    self.registry.replace(g, provider.clone())?;
+                }
+                _ => self.registry.register(g, provider.clone())?,
+            }
+        }
+        self.plugins.push(plugin);
+        Ok(())
+    }
+
+    /// GVKs with two providers where one won: (GVK, the one not used, the one used).
+    pub fn shadowed(&self) -> &[(Gvk, String, String)] {
+        &self.shadowed
     }
 
     /// Registers a plugin's generators. Its name must be new to this run.
@@ -467,8 +604,29 @@ impl Engine {
             .iter()
             .find(|e| e.parsed_gvks().contains(gvk))
             .cloned();
+        if let Some(i) = self.explicit_provider(gvk)? {
+            let i_label = format!(
+                "{}@{} ({})",
+                self.inspected[i].name,
+                self.inspected[i].version,
+                self.inspected[i].path.display()
+            );
+            if let Some(e) = &installed {
+                self.warn(format!(
+                    "{key}: using --plugin {i_label} for this run instead of installed plugin {}@{}",
+                    e.name, e.version
+                ));
+            }
+            let result = self.use_inspected(i, Some(&key));
+            self.end_idle_inspections();
+            return result;
+        }
         if let Some(entry) = installed {
-            return self.load_installed(&entry, &key);
+            self.load_installed(&entry, &key)?;
+            if self.lock.is_none() {
+                self.warn_if_shadowed(gvk, &key, &entry);
+            }
+            return Ok(());
         }
         let Some(lock) = self.lock.clone() else {
             // Learn what each plugin-directory library provides in a sandboxed worker, until
@@ -483,7 +641,7 @@ impl Engine {
             return Ok(());
         };
         // Only a library whose bytes are the pinned ones is even admitted; the pin names it.
-        for found in discover_checked(&self.dirs.clone()) {
+        for found in self.discover() {
             let path = found?;
             if self.is_known_library(&path) {
                 continue;
@@ -503,11 +661,60 @@ impl Engine {
         )))
     }
 
+    /// The `--plugin` library that provides `gvk`, inspected in a sandboxed worker. Every
+    /// `--plugin` library must be usable: a problem with one is an error.
+    fn explicit_provider(&mut self, gvk: &Gvk) -> Result<Option<usize>, Error> {
+        for path in self.options.plugins.clone() {
+            let i = self.inspect(path)?;
+            if self.inspected[i].admitted.is_some() && self.inspected[i].gvks.contains(gvk) {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// After the installed plugin was chosen for `gvk`: warns when a plugin-directory library
+    /// also provides it (a dev build that would otherwise be shadowed without a word), saying
+    /// how to use that one instead. Libraries that cannot be inspected are noted for `-v`.
+    fn warn_if_shadowed(&mut self, gvk: &Gvk, key: &str, entry: &IndexEntry) {
+        let candidates: Vec<PathBuf> = self
+            .discover()
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|p| {
+                !self.is_indexed_library(p)
+                    && !self.is_explicit(p)
+                    && !self.plugins.iter().any(|x| x.path() == p)
+            })
+            .collect();
+        for path in candidates {
+            match self.inspect_as(path.clone(), false) {
+                Ok(i) if self.inspected[i].gvks.contains(gvk) => {
+                    let other = &self.inspected[i];
+                    let warning = format!(
+                        "{key}: using installed plugin {}@{}; {} in a plugin directory ({}@{}) also provides it and is not used. Run that build with `--plugin {}`, or install it with `kure plugins install --replace {}`",
+                        entry.name,
+                        entry.version,
+                        path.display(),
+                        other.name,
+                        other.version,
+                        path.display(),
+                        path.display()
+                    );
+                    self.warn(warning);
+                }
+                Ok(_) => {}
+                Err(e) => self.skip(path, format!("not inspected: {e}")),
+            }
+        }
+        self.end_idle_inspections();
+    }
+
     /// Inspects every plugin-directory library (once per run, each in a sandboxed worker), so
     /// that two libraries with one name, or two providers of `gvk`, are caught; then uses the
     /// one that provides `gvk`.
     fn resolve_by_inspection(&mut self, gvk: &Gvk) -> Result<(), Error> {
-        for found in discover_checked(&self.dirs.clone()) {
+        for found in self.discover() {
             let path = found?;
             if self.is_indexed_library(&path) || self.plugins.iter().any(|p| p.path() == path) {
                 continue;

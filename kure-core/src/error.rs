@@ -51,7 +51,7 @@ pub enum Error {
     )]
     NoInput(String),
     /// Two providers claim one GVK.
-    #[error("{gvk} is provided by both {first} and {second}: remove one of them from the plugin directories")]
+    #[error("{gvk} is provided by both {first} and {second}: choose one for this run with `--plugin PATH`, or remove the other from the plugin directories")]
     DuplicateGvk {
         /// The contested GVK.
         gvk: Gvk,

@@ -124,6 +124,25 @@ impl StackRegistry {
         Ok(())
     }
 
+    /// Registers `generator` in place of the provider its GVK has (a better one: see the
+    /// engine's ranking). Its schema is compiled afresh.
+    pub fn replace(
+        &mut self,
+        generator: Arc<dyn DynGenerator>,
+        provider: Provider,
+    ) -> Result<(), Error> {
+        let gvk = Gvk::parse(generator.api_version(), generator.kind())?;
+        self.entries.insert(
+            gvk,
+            Entry {
+                generator,
+                provider,
+                schema: Arc::new(OnceLock::new()),
+            },
+        );
+        Ok(())
+    }
+
     /// The generator for a GVK.
     pub fn get(&self, gvk: &Gvk) -> Option<&Entry> {
         self.entries.get(gvk)

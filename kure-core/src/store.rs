@@ -750,7 +750,8 @@ impl Store {
             (semver::Version, IndexEntry, Metadata),
         > = std::collections::BTreeMap::new();
         for name_dir in names {
-            for lib in crate::plugin::discover_libraries(&crate::plugin::PluginDirs(vec![name_dir]))
+            for lib in
+                crate::plugin::discover_libraries(&crate::plugin::PluginDirs(vec![name_dir]), 2)
             {
                 let plugin = std::sync::Arc::new(WorkerPlugin::spawn_file(&lib, policy, worker)?);
                 let rel = lib.strip_prefix(&dir).unwrap_or(&lib).to_path_buf();

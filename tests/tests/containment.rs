@@ -537,10 +537,14 @@ fn an_installed_plugin_that_differs_from_the_lock_is_not_loaded() {
 fn two_libraries_with_one_plugin_name_are_both_named() {
     let s = Sandbox::new();
     let a = rawabi(&s, "plugins", "none");
-    let b = rawabi(&s, "plugins/sub", "version:0.2.0");
+    let b = rawabi(&s, "more-plugins", "version:0.2.0");
     let f = raw_app(&s);
     let err = expect_failure(
-        &s.generate_unsigned(&f),
+        &run(s
+            .kure()
+            .env("KURE_PLUGIN_PATH", s.path().join("more-plugins"))
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(&f)),
         &["two libraries call themselves plugin `rawabi`"],
     );
     for lib in [a, b] {

@@ -146,10 +146,57 @@ fn plugin_returning_invalid_json_is_rejected() {
     );
 }
 
+/// A shared library built by the C compiler: a library, but not a kure plugin.
+fn plain_library(s: &Sandbox, dest: &std::path::Path) {
+    let c = s.write("plain.c", "int plain(void) { return 42; }\n");
+    let status = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(dest)
+        .arg(&c)
+        .status()
+        .expect("cc");
+    assert!(status.success());
+}
+
 #[test]
-fn random_bytes_in_the_plugin_dir_are_named() {
+fn libraries_that_are_not_kure_plugins_are_skipped_and_listed_under_verbose() {
     let s = Sandbox::new();
+    plain_library(&s, &s.plugins().join("libplain.so"));
     s.write("plugins/random.so", &"\u{7f}ELF garbage ".repeat(100));
+    s.add_plugin(&terraform_lib());
+    let dns = root().join("examples/terraform-dns.yaml");
+    let o = s.generate_unsigned(&dns);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("plain"), "{}", stderr(&o));
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "-v", "generate", "-f"])
+        .arg(&dns));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for lib in ["libplain.so", "random.so"] {
+        assert!(
+            stderr(&o).contains(&format!(
+                "note: skipped {}",
+                s.plugins().join(lib).display()
+            )) && stderr(&o).contains("not a kure plugin"),
+            "{lib}: {}",
+            stderr(&o)
+        );
+    }
+    // A GVK no plugin provides is still an error; the skipped libraries changed nothing.
+    expect_failure(
+        &s.generate_unsigned(&s.write("p.yaml", &app("Panic"))),
+        &["no generator"],
+    );
+}
+
+#[test]
+fn a_library_that_claims_to_be_a_plugin_but_is_not_loadable_is_named() {
+    let s = Sandbox::new();
+    // The name of the symbol every kure plugin exports, in bytes that are not a library.
+    let mut bytes = b"\x7fELF garbage ".repeat(100);
+    bytes.extend_from_slice(b"_1as_0lib_1header_0root_bmodule_bloader\0");
+    std::fs::write(s.plugins().join("random.so"), bytes).unwrap();
     let f = s.write("p.yaml", &app("Panic"));
     expect_failure(
         &s.generate_unsigned(&f),
@@ -161,20 +208,125 @@ fn random_bytes_in_the_plugin_dir_are_named() {
 }
 
 #[test]
-fn an_ordinary_shared_library_is_not_a_kure_plugin() {
+fn a_cargo_target_dir_works_as_a_plugin_dir() {
+    // What `cargo build` leaves: the plugin at the top, a copy of it and proc-macro libraries
+    // in deps/. Only the top level is a plugin directory's content.
     let s = Sandbox::new();
-    let c = s.write("plain.c", "int plain(void) { return 42; }\n");
-    let status = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(s.plugins().join("libplain.so"))
-        .arg(&c)
-        .status()
-        .expect("cc");
-    assert!(status.success());
-    let f = s.write("p.yaml", &app("Panic"));
+    let target = s.path().join("target/release");
+    std::fs::create_dir_all(target.join("deps")).unwrap();
+    for dest in [
+        target.join("libkure_terraform_generator.so"),
+        target.join("deps/libkure_terraform_generator.so"),
+    ] {
+        std::fs::copy(terraform_lib(), dest).unwrap();
+    }
+    plain_library(&s, &target.join("deps/libproc_macro_like.so"));
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "--plugin-dir"])
+        .arg(&target)
+        .args(["generate", "-f"])
+        .arg(root().join("examples/terraform-dns.yaml")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kind: Job"));
+    // A plugin one level further down is not found.
+    let deeper = s.path().join("nested");
+    std::fs::create_dir_all(deeper.join("sub")).unwrap();
+    std::fs::copy(terraform_lib(), deeper.join("sub/libtf.so")).unwrap();
     expect_failure(
-        &s.generate_unsigned(&f),
-        &["libplain.so is a shared library but not a kure plugin"],
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "--plugin-dir"])
+            .arg(&deeper)
+            .args(["generate", "-f"])
+            .arg(root().join("examples/terraform-dns.yaml"))),
+        &["no generator"],
+    );
+}
+
+#[test]
+fn a_dev_build_is_never_shadowed_without_a_word() {
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    ok(s.kure()
+        .args(["plugins", "install"])
+        .arg(s.signed_copy(&terraform_lib(), &key)));
+    // A newer build (other bytes) of the same plugin, signed, in a plugin directory.
+    let dev = s.plugins().join("libdev.so");
+    let mut bytes = std::fs::read(terraform_lib()).unwrap();
+    bytes.extend_from_slice(b"dev build");
+    std::fs::write(&dev, bytes).unwrap();
+    openssl_sign(&dev, &key);
+    let dns = root().join("examples/terraform-dns.yaml");
+
+    // The installed plugin wins, and the warning says so and how to run the other.
+    let o = run(s.kure().args(["generate", "-f"]).arg(&dns));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for needle in [
+        "warning: generators.example.com/v1alpha1/TerraformConfig: using installed plugin terraform-generator@1.0.0",
+        &format!("{} in a plugin directory", dev.display()),
+        &format!("--plugin {}", dev.display()),
+        "kure plugins install --replace",
+    ] {
+        assert!(err.contains(needle), "lacks {needle:?}:\n{err}");
+    }
+
+    // --plugin runs it for this run, naming what it shadows.
+    let o = run(s
+        .kure()
+        .arg("--plugin")
+        .arg(&dev)
+        .args(["generate", "-f"])
+        .arg(&dns));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "using --plugin terraform-generator@1.0.0 ({}) for this run instead of installed plugin terraform-generator@1.0.0",
+            dev.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let audit = s.path().join("audit.jsonl");
+    ok(s.kure()
+        .arg("--plugin")
+        .arg(&dev)
+        .arg("--audit")
+        .arg(&audit)
+        .args(["generate", "-f"])
+        .arg(&dns));
+    assert!(
+        std::fs::read_to_string(&audit)
+            .unwrap()
+            .contains(&kure_core::trust::sha256_hex(&std::fs::read(&dev).unwrap())),
+        "the --plugin library is the one that ran"
+    );
+
+    // gvks lists both providers, marking the one not used.
+    let gvks = ok(s.kure().arg("gvks"));
+    let rows: Vec<&str> = gvks
+        .lines()
+        .filter(|l| l.contains("TerraformConfig"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{gvks}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(&dev.display().to_string()) && r.contains("not used")),
+        "{gvks}"
+    );
+
+    // --plugin is checked like any plugin: an unsigned one is refused.
+    let unsigned = s.path().join("libunsigned.so");
+    std::fs::copy(terraform_lib(), &unsigned).unwrap();
+    expect_failure(
+        &run(s
+            .kure()
+            .arg("--plugin")
+            .arg(&unsigned)
+            .args(["generate", "-f"])
+            .arg(&dns)),
+        &["libunsigned.so", "no signature"],
     );
 }
 

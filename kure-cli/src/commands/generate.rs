@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use kure_core::pipeline::{Output, PipelineOptions};
 
-use crate::common::{use_lock, warn_unsigned, GlobalArgs, InputArgs};
+use crate::common::{report_plugins, use_lock, GlobalArgs, InputArgs};
 
 /// Generate Kubernetes manifests from application specs.
 ///
@@ -53,7 +53,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         None => Output::Stdout,
     };
     let result = kure_core::pipeline::generate(&mut engine, &args.input.files, &output, &options);
-    warn_unsigned(&engine);
+    report_plugins(&engine);
     let summary = result?;
     if let Some(dir) = &args.output {
         errln!(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::common::{warn_unsigned, GlobalArgs, InputArgs};
+use crate::common::{report_plugins, GlobalArgs, InputArgs};
 
 /// Write or update kure.lock: for every plugin GVK the inputs use, the plugin name, version,
 /// library sha256 and signer. `kure generate` then refuses any other plugin for those GVKs.
@@ -24,7 +24,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
     let mut engine = global.engine()?;
     engine.resolve(&docs)?;
-    warn_unsigned(&engine);
+    report_plugins(&engine);
     engine.validate(&docs)?;
     let fresh = kure_core::lockfile::pins_for(&engine, &docs);
     // Merge: pins of GVKs these inputs do not use stay, unless --prune.

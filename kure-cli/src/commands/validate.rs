@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use kure_core::pipeline::PipelineOptions;
 
-use crate::common::{use_lock, warn_unsigned, GlobalArgs, InputArgs};
+use crate::common::{report_plugins, use_lock, GlobalArgs, InputArgs};
 
 /// Check application specs without generating anything.
 ///
@@ -37,7 +37,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let checked = if args.schema_only {
         let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
         engine.resolve_offline(&docs)?;
-        warn_unsigned(&engine);
+        report_plugins(&engine);
         engine.validate_schemas(&docs)?;
         docs.len()
     } else {
@@ -47,7 +47,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             ..PipelineOptions::default()
         };
         let result = kure_core::pipeline::validate(&mut engine, &args.input.files, &options);
-        warn_unsigned(&engine);
+        report_plugins(&engine);
         result?.apps
     };
     let noun = if checked == 1 {

@@ -54,19 +54,38 @@ fn is_library(p: &Path) -> bool {
     )
 }
 
-/// Every library file (`*.so`, `*.dylib`, `*.dll`) under the dirs, at most three levels deep,
-/// each once, in search-path then path order. Missing dirs are skipped.
-pub fn discover_libraries(dirs: &PluginDirs) -> Vec<PathBuf> {
-    discover_checked(dirs)
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect()
+/// What the plugin directories hold.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Kure plugin libraries, in search-path then name order, each once; a symlink leading out
+    /// of its plugin directory is an error in its place.
+    pub libraries: Vec<Result<PathBuf, LoadError>>,
+    /// Shared libraries that are not kure plugins, and why: skipped, never loaded (`-v` lists
+    /// them).
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// Like [`discover_libraries`], but a symlink resolving outside its plugin directory is an
-/// error: a plugin directory must not be a way to load arbitrary files.
-pub fn discover_checked(dirs: &PluginDirs) -> Vec<Result<PathBuf, LoadError>> {
+/// Every library file (`*.so`, `*.dylib`, `*.dll`) under `dirs`, at most `depth` directory
+/// levels below each, each once, in search-path then path order; missing dirs are skipped. The
+/// store's layout (`<name>/<version>/<hash>/lib`) is read with depth 3.
+pub fn discover_libraries(dirs: &PluginDirs, depth: usize) -> Vec<PathBuf> {
     let mut out = Vec::new();
+    for dir in &dirs.0 {
+        let mut found = Vec::new();
+        walk(dir, depth, &mut found);
+        found.sort();
+        out.extend(found);
+    }
+    out
+}
+
+/// The kure plugins in the plugin directories: the libraries directly in each directory (one
+/// level: `--plugin-dir target/release` finds the plugins cargo built there, not the
+/// proc-macro libraries in `deps/`). A library that does not export a kure plugin's entry
+/// symbol is skipped with a reason; a symlink resolving outside its plugin directory is an
+/// error, as a plugin directory must not be a way to load arbitrary files.
+pub fn discover_checked(dirs: &PluginDirs) -> Discovery {
+    let mut out = Discovery::default();
     let mut seen = std::collections::HashSet::new();
     for dir in &dirs.0 {
         let mut found = Vec::new();
@@ -77,15 +96,24 @@ pub fn discover_checked(dirs: &PluginDirs) -> Vec<Result<PathBuf, LoadError>> {
             let key = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
             let is_link = std::fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink());
             if is_link && !key.starts_with(&canon_dir) {
-                out.push(Err(LoadError::Symlink {
+                out.libraries.push(Err(LoadError::Symlink {
                     path: f,
                     target: key,
                     dir: dir.clone(),
                 }));
                 continue;
             }
-            if seen.insert(key) {
-                out.push(Ok(f));
+            if !seen.insert(key) {
+                continue;
+            }
+            match super::loader::exports_plugin_root(&f) {
+                Ok(true) => out.libraries.push(Ok(f)),
+                Ok(false) => out.skipped.push((
+                    f,
+                    "not a kure plugin (it does not export a kure plugin's entry point)".to_owned(),
+                )),
+                // Unreadable: loading it would fail the same way, with the full story.
+                Err(_) => out.libraries.push(Ok(f)),
             }
         }
     }
@@ -99,9 +127,11 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     for e in entries.flatten() {
         let p = e.path();
         let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() && depth < 3 {
-            walk(&p, depth + 1, out);
-        } else if !ft.is_dir() && is_library(&p) {
+        if ft.is_dir() {
+            if depth > 0 {
+                walk(&p, depth - 1, out);
+            }
+        } else if is_library(&p) {
             out.push(p);
         }
     }

@@ -58,6 +58,31 @@ fn open_library(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Whether the library at `path` exports abi_stable's root-module loader, the symbol every kure
+/// plugin exports (`export_plugin!`). Reads the bytes (at most [`MAX_LIBRARY_BYTES`]) without
+/// loading them: a library that lacks the symbol's name cannot be a kure plugin (a proc-macro
+/// crate, a C library), and is skipped rather than refused.
+pub(crate) fn exports_plugin_root(path: &Path) -> io::Result<bool> {
+    let needle = abi_stable::library::ROOT_MODULE_LOADER_NAME_WITH_NUL.as_bytes();
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut file = open_library(path)?.take(MAX_LIBRARY_BYTES);
+    let mut buf = vec![0u8; 1 << 20];
+    // Keep the last needle.len() - 1 bytes so a name across two reads is found.
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buf[kept..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let end = kept + n;
+        if finder.find(&buf[..end]).is_some() {
+            return Ok(true);
+        }
+        kept = (needle.len() - 1).min(end);
+        buf.copy_within(end - kept..end, 0);
+    }
+}
+
 fn too_large() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,

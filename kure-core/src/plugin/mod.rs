@@ -8,7 +8,9 @@ pub mod sandbox;
 mod wire;
 pub mod worker;
 
-pub use discover::{discover_checked, discover_libraries, kure_home, plugin_dirs, PluginDirs};
+pub use discover::{
+    discover_checked, discover_libraries, kure_home, plugin_dirs, Discovery, PluginDirs,
+};
 pub use handle::PluginHandle;
 pub use host::{
     admit, load_admitted, load_installed_plugin, load_plugin, load_plugin_observed, read_library,
