@@ -933,6 +933,67 @@ impl Engine {
         }
     }
 
+    /// Validates and generates every example `plugin` documents, as `kure generate` treats a
+    /// spec: the enforced schema, the plugin's own `validate`, `generate`, and the checks on
+    /// what it returns. For `kure plugins install`: a plugin whose documentation shows specs
+    /// it refuses is not installed. Messages name the example (`example NAME of KIND:LINE`).
+    pub fn check_examples(plugin: PluginHandle) -> Result<(), Error> {
+        let mut engine = Engine::new(EngineOptions::default());
+        let generators = plugin.generators();
+        engine.add_plugin(plugin)?;
+        let mut problems = Vec::new();
+        for g in generators {
+            let docs = g.documentation().map_err(|p| {
+                Error::Invalid(vec![Diagnostic {
+                    location: crate::decode::Location {
+                        file: PathBuf::from(format!("documentation of {}", g.kind())),
+                        line: 0,
+                    },
+                    message: format!("cannot be read: {}", describe_payload(&p)),
+                }])
+            })?;
+            for ex in &docs.examples {
+                let file = PathBuf::from(format!(
+                    "example `{}` of {}",
+                    crate::util::shown(&ex.name),
+                    g.kind()
+                ));
+                let mut parsed = Vec::new();
+                let before = problems.len();
+                crate::decode::decode_str(&file, &ex.config, &mut parsed, &mut problems);
+                if parsed.is_empty() && problems.len() == before {
+                    problems.push(Diagnostic {
+                        location: crate::decode::Location { file, line: 1 },
+                        message: "holds no YAML document".to_owned(),
+                    });
+                    continue;
+                }
+                match engine.validate(&parsed) {
+                    Err(Error::Invalid(d)) => problems.extend(d),
+                    Err(e) => return Err(e),
+                    Ok(()) => {
+                        for doc in &parsed {
+                            match engine.generate_one(doc) {
+                                Ok(_) => {}
+                                Err(Error::Invalid(d)) => problems.extend(d),
+                                Err(e) => problems.push(Diagnostic {
+                                    location: doc.location.clone(),
+                                    message: e.to_string(),
+                                }),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        engine.shutdown()?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+
     /// Generates one document's objects and checks their shape.
     pub fn generate_one(&self, doc: &Document) -> Result<Vec<Value>, Error> {
         let entry = self.registry.get(&doc.gvk).ok_or_else(|| {

@@ -490,7 +490,27 @@ impl Store {
             .join(&plugin.version)
             .join(content_dir(&plugin.sha256))
             .join(&file_name);
-        let (entry, metadata) = entry_from_plugin(&plugin, rel.clone())?;
+        let (entry, metadata) = match entry_from_worker(&plugin, rel.clone()) {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = plugin.shutdown();
+                return Err(e);
+            }
+        };
+        // Every documented example must validate and generate, in the sandboxed worker (which
+        // the check then shuts down).
+        crate::engine::Engine::check_examples(crate::plugin::PluginHandle::Process(
+            plugin.clone(),
+        ))
+        .map_err(|e| match e {
+            Error::Invalid(_) => store_err(format!(
+                "plugin {}@{} ({}) was not installed: its documented examples must validate and generate, and they do not:\n{e}\nFix the examples (`kure explain` shows them) or the generator, then build and sign it again",
+                plugin.name,
+                plugin.version,
+                library.display()
+            )),
+            other => store_err(format!("{other}; nothing was installed")),
+        })?;
         let metadata_json =
             serde_json::to_vec_pretty(&metadata).map_err(|e| store_err(e.to_string()))?;
 

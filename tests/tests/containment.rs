@@ -1056,3 +1056,39 @@ fn a_plugin_schema_that_refers_to_itself_is_refused_not_followed() {
         expect_failure(&o, &all);
     }
 }
+
+#[test]
+fn install_refuses_a_plugin_whose_documented_examples_fail() {
+    let s = Sandbox::new();
+    let lib = rawabi(&s, "dist", "bad-examples");
+    let before = s.store_snapshot();
+    for isolation in ["in-process", "process"] {
+        let err = expect_failure(
+            &run(s
+                .kure()
+                .args([
+                    "--allow-unsigned",
+                    "--isolation",
+                    isolation,
+                    "plugins",
+                    "install",
+                ])
+                .arg(&lib)),
+            &[
+                "plugin rawabi@0.1.0",
+                "was not installed: its documented examples must validate and generate",
+                "example `not-an-object` of Raw:5",
+                "spec: expected object, found integer `5`",
+                "example `wrong-kind` of Raw:2",
+                "Nope",
+            ],
+        );
+        assert!(!err.contains("example `good`"), "{err}");
+        assert_eq!(s.store_snapshot(), before, "nothing may be installed");
+    }
+    // The same library without the broken examples installs.
+    let good = rawabi(&s, "ok", "none");
+    ok(s.kure()
+        .args(["--allow-unsigned", "plugins", "install"])
+        .arg(&good));
+}
