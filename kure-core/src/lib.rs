@@ -38,7 +38,7 @@ pub mod status;
 pub mod store;
 pub mod trust;
 mod util;
-pub mod validate;
+pub use kure_plugin_api::validate;
 mod yaml;
 
 pub use decode::{decode_inputs, decode_str, Document, Location};

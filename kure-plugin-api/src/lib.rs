@@ -67,6 +67,10 @@
 
 pub mod abi;
 pub mod sdk;
+#[cfg(feature = "testing")]
+pub mod testing;
+#[cfg(feature = "validate")]
+pub mod validate;
 
 /// The version of this crate, as the host reports and checks it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -321,19 +321,28 @@ export_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kure_plugin_api::sdk::erase;
+    use kure_plugin_api::testing::{self, Problems};
 
-    fn app(yaml: &str) -> Value {
-        let v: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
-        serde_json::to_value(v).expect("json")
+    const NETWORK: &str = include_str!("../../../examples/terraform-network.yaml");
+    const DNS: &str = include_str!("../../../examples/terraform-dns.yaml");
+    const INFRASTRUCTURE: &str = include_str!("../../../examples/terraform-infrastructure.yaml");
+
+    fn generate(yaml: &str) -> Vec<Value> {
+        testing::generate::<TerraformGenerator>(yaml).expect("generates")
+    }
+
+    fn problems(yaml: &str) -> Problems {
+        testing::validate::<TerraformGenerator>(yaml).expect_err("invalid")
+    }
+
+    #[test]
+    fn every_documented_example_validates_and_generates() {
+        testing::check_examples::<TerraformGenerator>();
     }
 
     #[test]
     fn generates_the_five_objects_with_backend_credentials() {
-        let g = erase(TerraformGenerator);
-        let doc = app(include_str!("../../../examples/terraform-network.yaml"));
-        g.validate(&doc["spec"]).expect("valid");
-        let objs = g.generate(&doc).expect("generate");
+        let objs = generate(NETWORK);
         let kinds: Vec<&str> = objs
             .iter()
             .map(|o| o["kind"].as_str().unwrap_or(""))
@@ -358,9 +367,7 @@ mod tests {
 
     #[test]
     fn default_backend_keeps_state_in_cluster() {
-        let objs = erase(TerraformGenerator)
-            .generate(&app(include_str!("../../../examples/terraform-dns.yaml")))
-            .expect("generate");
+        let objs = generate(DNS);
         let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
         assert!(main.contains("backend \"kubernetes\""), "{main}");
         assert!(objs[4]["spec"]["template"]["spec"]["containers"][0]
@@ -370,51 +377,53 @@ mod tests {
 
     #[test]
     fn module_is_a_source_string_or_an_object() {
-        let g = erase(TerraformGenerator);
-        let doc = app(include_str!(
-            "../../../examples/terraform-infrastructure.yaml"
-        ));
-        g.validate(&doc["spec"]).expect("valid");
-        let objs = g.generate(&doc).expect("generate");
-        let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
+        let main = |yaml: &str| {
+            generate(yaml)[3]["data"]["main.tf"]
+                .as_str()
+                .expect("main.tf")
+                .to_owned()
+        };
+        let tf = main(INFRASTRUCTURE);
         assert!(
-            main.contains("source = \"./terraform/modules/vpc\"\n  environment"),
-            "{main}"
+            tf.contains("source = \"./terraform/modules/vpc\"\n  environment"),
+            "{tf}"
         );
-        assert!(!main.contains("version ="), "{main}");
-        let mut doc = doc;
-        doc["spec"]["module"] = json!({"source": "./m", "version": "1.2.3"});
-        let objs = g.generate(&doc).expect("generate");
-        let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
+        assert!(!tf.contains("version ="), "{tf}");
+        let object = INFRASTRUCTURE.replace(
+            "module: \"./terraform/modules/vpc\"",
+            "module: {source: ./m, version: 1.2.3}",
+        );
+        assert!(main(&object).contains("source = \"./m\"\n  version = \"1.2.3\""));
+        let blank = INFRASTRUCTURE.replace("\"./terraform/modules/vpc\"", "\" \"");
+        assert_eq!(
+            problems(&blank).to_string(),
+            "spec.module: module source must not be empty"
+        );
+    }
+
+    #[test]
+    fn the_schema_kure_enforces_names_the_field() {
+        let typo = DNS.replace("    source: ./modules/dns", "    sorce: ./modules/dns");
         assert!(
-            main.contains("source = \"./m\"\n  version = \"1.2.3\""),
-            "{main}"
+            problems(&typo)
+                .to_string()
+                .contains("spec.module.sorce: unknown field `sorce`: did you mean `source`?"),
+            "{}",
+            problems(&typo)
         );
-        doc["spec"]["module"] = json!(" ");
-        let err = g.validate(&doc["spec"]).expect_err("empty source");
-        assert_eq!(err.issues[0].path, "module");
+        let number = INFRASTRUCTURE.replace("\"./terraform/modules/vpc\"", "5");
+        assert_eq!(
+            problems(&number).to_string(),
+            "spec.module: expected string or object, found integer `5`"
+        );
     }
 
     #[test]
     fn rejects_bad_variable_names() {
-        let mut doc = app(include_str!("../../../examples/terraform-dns.yaml"));
-        doc["spec"]["variables"]["bad name"] = json!(1);
-        let err = erase(TerraformGenerator)
-            .validate(&doc["spec"])
-            .expect_err("invalid");
-        assert_eq!(err.issues[0].path, "variables.bad name");
-    }
-
-    #[test]
-    fn documentation_examples_are_valid_documents() {
-        let g = erase(TerraformGenerator);
-        let docs = g.documentation().expect("documentation");
-        assert!(docs.examples.len() >= 2);
-        for ex in docs.examples {
-            let doc = app(&ex.config);
-            assert_eq!(doc["kind"], "TerraformConfig", "{}", ex.name);
-            g.validate(&doc["spec"]).expect("example validates");
-            assert!(!g.generate(&doc).expect("example generates").is_empty());
-        }
+        let bad = DNS.replace("    zone: example.com", "    bad name: 1");
+        assert_eq!(
+            problems(&bad).0,
+            ["spec.variables.bad name: `bad name` is not a Terraform identifier (letters, digits, `_`, `-`; starting with a letter)"]
+        );
     }
 }

@@ -105,7 +105,7 @@ impl<'a> Guard<'a> {
                 Value::Bool(_) => Ok(()),
                 other => Err(format!(
                     "it has `{}` where a schema (an object or a boolean) belongs",
-                    crate::util::shown(&other.to_string())
+                    super::text::shown(&other.to_string())
                 )),
             };
         };
@@ -157,7 +157,7 @@ impl<'a> Guard<'a> {
         found.ok_or_else(|| {
             format!(
                 "its `$ref` `{}` names nothing in the schema (kure resolves only references inside it)",
-                crate::util::shown(
+                super::text::shown(
                     &reference
                         .as_str()
                         .map_or_else(|| reference.to_string(), str::to_owned)

@@ -15,10 +15,11 @@ pub mod closed;
 pub mod fields;
 pub mod guard;
 pub mod schema;
+pub mod text;
 
 pub use schema::CompiledSchema;
 
-use kure_plugin_api::abi::Issue;
+use crate::abi::Issue;
 use serde_json::Value;
 
 /// Compiles `schema` and checks `value` against it: every problem, or `Err` when the schema

@@ -4,12 +4,12 @@
 
 use serde_json::Value;
 
+use crate::abi::Issue;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::paths::{Location, LocationSegment};
 use jsonschema::{PatternOptions, ValidationError, Validator};
-use kure_plugin_api::abi::Issue;
 
-use crate::util::{closest, shown};
+use super::text::{closest, shown};
 
 /// Compiled regular expressions from a plugin's `pattern` stay below this many bytes.
 const MAX_REGEX_BYTES: usize = 1 << 20;

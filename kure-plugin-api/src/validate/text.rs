@@ -1,0 +1,71 @@
+//! Words for people: "did you mean" suggestions, and hostile text (from a spec, a schema or a
+//! plugin) made safe to show.
+
+/// Levenshtein distance, for "did you mean" suggestions.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(!ca.eq_ignore_ascii_case(cb));
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `word`, if it is close enough to be a plausible typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if word.len() > 128 {
+        return None; // no plausible typo, and the distance is quadratic
+    }
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 2).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Hostile text made safe to show: control characters escaped (no terminal escapes reach the
+/// screen), and at most about 120 characters, ending in `…` when cut.
+pub fn shown(text: &str) -> String {
+    shown_max(text, 120)
+}
+
+/// [`shown`] for a whole message from a plugin or a worker (a paragraph, not a name): cut at
+/// 2000 characters.
+pub fn shown_message(text: &str) -> String {
+    shown_max(text, 2000)
+}
+
+/// A path for a message: control characters escaped, never cut.
+pub fn shown_path(path: &std::path::Path) -> String {
+    shown_max(&path.display().to_string(), usize::MAX)
+}
+
+/// A character that must not reach a terminal raw: a control character, or a zero-width or
+/// bidirectional-override character that makes text read differently from what it is.
+pub fn hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// [`shown`] cut at `max` characters.
+pub fn shown_max(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
