@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod plugin;
 mod registry;
 mod render;
+pub mod scaffold;
 pub mod status;
 pub mod store;
 pub mod trust;

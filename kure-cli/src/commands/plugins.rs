@@ -19,6 +19,24 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Start a plugin: write a standalone crate (Cargo.toml, src/lib.rs with a spec struct and
+    /// a generator, docs/*.md, two examples/*.yaml, and a test using kure_plugin_api::testing)
+    /// whose `cargo test` passes as written. Its README shows the whole author loop.
+    New {
+        /// Plugin and crate name, e.g. redis-cache.
+        name: String,
+        /// The GVK it generates, e.g. cache.example.com/v1alpha1/RedisCache.
+        #[arg(long, value_name = "GROUP/VERSION/KIND")]
+        gvk: String,
+        /// Where to write the crate (default: ./NAME); it must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Depend on kure-plugin-api at PATH (a kure source checkout's kure-plugin-api/)
+        /// instead of by version. Default: the kure-plugin-api of the source tree this kure
+        /// was built from, when it is still there.
+        #[arg(long, value_name = "PATH")]
+        api_path: Option<PathBuf>,
+    },
     /// Generate an RSA signing key pair: PREFIX.key.pem (private, mode 0600) and PREFIX.pub.pem.
     Keygen {
         /// Path prefix of the two files.
@@ -124,6 +142,57 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// Runs `kure plugins`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     match args.command {
+        Command::New {
+            name,
+            gvk,
+            dir,
+            api_path,
+        } => {
+            let api_path = match api_path {
+                Some(p) => {
+                    let p = crate::common::absolute(&p);
+                    anyhow::ensure!(
+                        p.join("Cargo.toml").is_file(),
+                        "--api-path {}: no Cargo.toml there; point it at the kure-plugin-api directory of a kure checkout",
+                        p.display()
+                    );
+                    Some(p)
+                }
+                None => {
+                    // The source tree this kure was built from, when it is still there:
+                    // kure-plugin-api is not on crates.io yet.
+                    let built_from =
+                        Path::new(env!("CARGO_MANIFEST_DIR")).join("../kure-plugin-api");
+                    built_from
+                        .join("Cargo.toml")
+                        .is_file()
+                        .then(|| std::fs::canonicalize(&built_from).unwrap_or(built_from))
+                }
+            };
+            let plugin = kure_core::scaffold::NewPlugin::new(&name, &gvk, api_path.clone())?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            plugin.write(&dir)?;
+            outln!(
+                "created {} ({} files): plugin {name}, {} in {}/{}",
+                dir.display(),
+                plugin.files().len(),
+                plugin.kind,
+                plugin.group,
+                plugin.version
+            );
+            match &api_path {
+                Some(p) => outln!("kure-plugin-api: {} (by path)", p.display()),
+                None => errln!(
+                    "note: the crate depends on kure-plugin-api = \"{}\" by version; until it is published, point it at a kure checkout with --api-path or in Cargo.toml",
+                    kure_core::PLUGIN_API_VERSION
+                ),
+            }
+            outln!(
+                "next:\n  cd {}\n  cargo test\n  cargo build --release\n  kure --allow-unsigned --plugin target/release/lib{}.so generate -f examples/",
+                dir.display(),
+                plugin.lib_name()
+            );
+        }
         Command::Keygen { out, bits } => {
             let key = PrivateKey::generate(bits)?;
             let pubkey = key.public_key()?;
