@@ -52,16 +52,22 @@
 //!
 //! Build it with `crate-type = ["cdylib", "rlib"]`, sign the library, and `kure` can load it.
 //! The derives expand to paths in `serde` and `schemars`, so a plugin's `Cargo.toml` lists
-//! those two beside this crate, with the same major versions (serde 1, schemars 1):
+//! those two beside this crate, with the same major versions (serde 1, schemars 1).
+//! `kure plugins new NAME --gvk GROUP/VERSION/KIND` writes such a crate, tests included.
+//! This crate is not on crates.io yet: depend on it by path, from a kure checkout.
 //!
 //! ```toml
 //! [lib]
 //! crate-type = ["cdylib", "rlib"]
 //!
 //! [dependencies]
-//! kure-plugin-api = "1"
+//! kure-plugin-api = { path = "../kure/kure-plugin-api" }
 //! serde = { version = "1", features = ["derive"] }
 //! schemars = "1"
+//!
+//! [dev-dependencies]
+//! # kure_plugin_api::testing: specs checked as kure checks them, in `cargo test`.
+//! kure-plugin-api = { path = "../kure/kure-plugin-api", features = ["testing"] }
 //! ```
 #![deny(missing_docs)]
 
