@@ -27,6 +27,9 @@ pub struct GlobalArgs {
     /// what plugins printed: their stdout and stderr never reach kure's output.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Print errors only: no warnings, notes or summaries on stderr (stdout is unchanged).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// Longest time one plugin call may take before kure stops it (default 30; also
     /// KURE_PLUGIN_TIMEOUT, or `plugin_timeout:` in config.yaml). In-process, kure exits 1.
     #[arg(long, value_name = "SECONDS", global = true, env = "KURE_PLUGIN_TIMEOUT",
@@ -250,7 +253,7 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 pub fn report_plugins(engine: &Engine) {
     for p in engine.plugins() {
         if *p.admission() == Admission::Unsigned {
-            errln!(
+            noteln!(
                 "warning: loaded unsigned plugin {} ({}) because unsigned plugins are allowed",
                 p.label(),
                 p.path().display()
@@ -258,11 +261,11 @@ pub fn report_plugins(engine: &Engine) {
         }
     }
     for w in engine.warnings() {
-        errln!("warning: {w}");
+        noteln!("warning: {w}");
     }
     if kure_core::contain::verbose() {
         for (path, why) in engine.skipped() {
-            errln!("note: skipped {}: {why}", path.display());
+            noteln!("note: skipped {}: {why}", path.display());
         }
     }
 }

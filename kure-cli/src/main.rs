@@ -13,6 +13,14 @@ macro_rules! out {
 macro_rules! errln {
     ($($t:tt)*) => { $crate::common::err(format_args!("{}\n", format_args!($($t)*))) };
 }
+/// Writes a warning, note or summary line to stderr, unless `-q`.
+macro_rules! noteln {
+    ($($t:tt)*) => {
+        if !kure_core::contain::quiet() {
+            $crate::common::err(format_args!("{}\n", format_args!($($t)*)))
+        }
+    };
+}
 
 mod commands;
 mod common;
@@ -51,6 +59,7 @@ enum Command {
     Plugins(commands::plugins::Args),
     Trust(commands::trust::Args),
     Lock(commands::lock::Args),
+    Kustomize(commands::kustomize::Args),
     Version(commands::version::Args),
 }
 
@@ -63,6 +72,7 @@ fn main() -> ExitCode {
         command,
     } = Cli::parse();
     let verbose = global.verbose;
+    kure_core::contain::set_quiet(global.quiet);
     // Before anything that could load a plugin: kure's own stdout/stderr, the exit hook, the
     // fatal-signal handlers, and the paths a plugin's chdir must not move.
     if let Err(e) = kure_core::contain::install(verbose) {
@@ -95,6 +105,7 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Plugins(a) => commands::plugins::execute(global, a),
         Command::Trust(a) => commands::trust::execute(global, a),
         Command::Lock(a) => commands::lock::execute(global, a),
+        Command::Kustomize(a) => commands::kustomize::execute(global, a),
         Command::Version(a) => commands::version::execute(global, a),
     }
 }

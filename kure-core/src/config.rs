@@ -122,8 +122,8 @@ impl Config {
     /// replaces the system's value, except `plugins:`, whose entries replace the system's entry
     /// of the same plugin. Relative paths in a file are relative to its directory.
     pub fn load_layered(system: &Path, home: &Path) -> Result<Self, Error> {
-        let base = Self::load_file(&system.join("config.yaml"), system)?;
-        let Some((user, keys)) = Self::load_file(&home.join("config.yaml"), home)? else {
+        let base = Self::load_file(&system.join("config.yaml"), system, true)?;
+        let Some((user, keys)) = Self::load_file(&home.join("config.yaml"), home, false)? else {
             return Ok(base.map(|(c, _)| c).unwrap_or_default());
         };
         let Some((mut merged, _)) = base else {
@@ -157,7 +157,11 @@ impl Config {
 
     /// One config file, its relative paths made absolute against `base`, and the keys it sets;
     /// `None` when it does not exist.
-    fn load_file(path: &Path, base: &Path) -> Result<Option<(Self, Vec<String>)>, Error> {
+    fn load_file(
+        path: &Path,
+        base: &Path,
+        system: bool,
+    ) -> Result<Option<(Self, Vec<String>)>, Error> {
         let text = match crate::input::read_small_text(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -189,6 +193,11 @@ impl Config {
         }
         if let Some(m) = &config.plugin_memory {
             parse_size(m).map_err(|reason| bad(format!("plugin_memory: {reason}")))?;
+        }
+        if system && config.audit_log.is_some() {
+            return Err(bad(
+                "audit_log is per user: set it in $KURE_HOME/config.yaml (a system-wide log file would be created by the first user and refuse every other)".to_owned(),
+            ));
         }
         for p in config
             .trusted_signers
@@ -255,8 +264,26 @@ fn pem_files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// [`trusted_signers`] with `system` as the system directory, and where each key comes from.
+/// [`trusted_signers`] with `system` as the system directory, and where each key comes from:
+/// each key once, from the first source that has it.
 pub fn trusted_signers_from(
+    home: &Path,
+    system: &Path,
+    config: &Config,
+) -> Result<Vec<(PublicKey, KeyOrigin)>, Error> {
+    let mut found: Vec<(PublicKey, KeyOrigin)> = Vec::new();
+    for (k, origin) in signer_sources(home, system, config)? {
+        if !found.iter().any(|(x, _)| x.fingerprint == k.fingerprint) {
+            found.push((k, origin));
+        }
+    }
+    Ok(found)
+}
+
+/// Every trusted key in every source, in the order of [`trusted_signers`], a key trusted
+/// through two sources appearing twice (`kure trust list` shows them all; removing a key must
+/// find every copy).
+pub fn signer_sources(
     home: &Path,
     system: &Path,
     config: &Config,
@@ -266,11 +293,6 @@ pub fn trusted_signers_from(
         reason: format!("trusted signer unusable: {reason}"),
     };
     let mut found: Vec<(PublicKey, KeyOrigin)> = Vec::new();
-    let mut add = |k: PublicKey, origin: KeyOrigin| {
-        if !found.iter().any(|(x, _)| x.fingerprint == k.fingerprint) {
-            found.push((k, origin));
-        }
-    };
     let files = config
         .trusted_signers
         .iter()
@@ -281,10 +303,10 @@ pub fn trusted_signers_from(
                 .map(|p| (p, KeyOrigin::User)),
         );
     for (p, origin) in files {
-        add(
+        found.push((
             PublicKey::from_file(&p).map_err(|e| unusable(&p, &e.reason))?,
             origin,
-        );
+        ));
     }
     let bundle = system.join("trusted-signers.pem");
     match crate::input::read_small_text(&bundle) {
@@ -294,17 +316,17 @@ pub fn trusted_signers_from(
                 .into_iter()
                 .enumerate()
             {
-                add(k, KeyOrigin::SystemBundle(i + 1));
+                found.push((k, KeyOrigin::SystemBundle(i + 1)));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(unusable(&bundle, &format!("cannot read it: {e}"))),
     }
     for p in pem_files(&system.join("trusted-signers")) {
-        add(
+        found.push((
             PublicKey::from_file(&p).map_err(|e| unusable(&p, &e.reason))?,
             KeyOrigin::SystemDir,
-        );
+        ));
     }
     Ok(found)
 }
@@ -375,6 +397,13 @@ mod tests {
             c.plugins["b"].isolation,
             Some(crate::isolation::Isolation::InProcess)
         );
+        // An audit log is per user: the system file cannot set one.
+        write(
+            &system.join("config.yaml"),
+            "audit_log: /var/log/kure.jsonl\n",
+        );
+        let e = Config::load_layered(&system, &home).expect_err("system audit log");
+        assert!(e.to_string().contains("audit_log is per user"), "{e}");
         // A broken system file is an error naming it, not an empty configuration.
         write(&system.join("config.yaml"), "allow_unsignd: true\n");
         let e = Config::load_layered(&system, &home).expect_err("typo");

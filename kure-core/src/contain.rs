@@ -40,6 +40,7 @@ static CAPTURE_FD: AtomicI32 = AtomicI32::new(-1);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static EXITING: AtomicBool = AtomicBool::new(false);
 static VERBOSE: AtomicBool = AtomicBool::new(false);
+static QUIET: AtomicBool = AtomicBool::new(false);
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
 
 /// Labels (`name@version`) of the plugins loaded so far, `, `-separated, for messages about
@@ -513,6 +514,16 @@ fn install_signal_handlers() {
             libc::sigaction(sig, &action, std::ptr::null_mut());
         }
     }
+}
+
+/// `-q`: print errors only (no warnings, notes or summaries).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether `-q` asked for errors only.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
 }
 
 /// Whether `-v` asked for full diagnostics (set by [`install`]).

@@ -182,6 +182,7 @@ pub(crate) fn decode_document(
             line,
         },
         message,
+        field: None,
     };
     // The fast path for plain block YAML, serde_yaml for everything else; either way straight
     // into JSON values, with the depth and duplicate-key checks.
@@ -205,6 +206,7 @@ pub(crate) fn decode_document(
     let field_err = |path: &str, message: String| Diagnostic {
         location: probe.locate(path),
         message,
+        field: Some(path.to_owned()),
     };
     let Value::Object(map) = &value else {
         return Err(at(

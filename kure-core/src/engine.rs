@@ -81,7 +81,18 @@ pub struct Engine {
     skipped: Vec<(PathBuf, String)>,
     /// GVKs two providers offer, where one won: (GVK, loser, winner).
     shadowed: Vec<(Gvk, String, String)>,
+    /// What the plugin directories hold, read once per run: a library path, or a symlink
+    /// leading out of its directory (path, target, directory).
+    discovered: Option<Vec<Discovered>>,
 }
+
+/// A plugin-directory library, or a symlink leading out of its directory (path, target,
+/// directory).
+type Discovered = Result<PathBuf, (PathBuf, PathBuf, PathBuf)>;
+
+/// The most examples one generator may document: `kure plugins install` validates and
+/// generates each, and a plugin must not be able to make that take forever.
+pub const MAX_EXAMPLES: usize = 64;
 
 /// Who wins when two providers offer one GVK: a `--plugin` library, then the installed
 /// plugin, then the plugin directories.
@@ -108,6 +119,7 @@ impl Engine {
             warnings: Vec::new(),
             skipped: Vec::new(),
             shadowed: Vec::new(),
+            discovered: None,
         }
     }
 
@@ -139,24 +151,40 @@ impl Engine {
     /// them), then the kure plugins of the plugin directories. Non-plugins are skipped and
     /// remembered.
     fn discover(&mut self) -> Vec<Result<PathBuf, LoadError>> {
-        let found = discover_checked(&self.dirs);
-        for (p, why) in found.skipped {
-            self.skip(p, why);
+        if self.discovered.is_none() {
+            let found = discover_checked(&self.dirs);
+            for (p, why) in found.skipped {
+                self.skip(p, why);
+            }
+            let canon =
+                |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            let explicit: Vec<PathBuf> = self.options.plugins.iter().map(|p| canon(p)).collect();
+            let listed = self
+                .options
+                .plugins
+                .iter()
+                .cloned()
+                .map(Ok)
+                .chain(found.libraries.into_iter().filter_map(|r| match r {
+                    Ok(p) if explicit.contains(&canon(&p)) => None,
+                    Ok(p) => Some(Ok(p)),
+                    Err(LoadError::Symlink { path, target, dir }) => Some(Err((path, target, dir))),
+                    Err(_) => None,
+                }))
+                .collect();
+            self.discovered = Some(listed);
         }
-        let canon =
-            |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        let explicit: Vec<PathBuf> = self.options.plugins.iter().map(|p| canon(p)).collect();
-        self.options
-            .plugins
+        self.discovered
             .iter()
-            .cloned()
-            .map(Ok)
-            .chain(
-                found
-                    .libraries
-                    .into_iter()
-                    .filter(|r| r.as_ref().map_or(true, |p| !explicit.contains(&canon(p)))),
-            )
+            .flatten()
+            .map(|r| match r {
+                Ok(p) => Ok(p.clone()),
+                Err((path, target, dir)) => Err(LoadError::Symlink {
+                    path: path.clone(),
+                    target: target.clone(),
+                    dir: dir.clone(),
+                }),
+            })
             .collect()
     }
 
@@ -350,7 +378,8 @@ impl Engine {
         if let (Some(lock), Some(gvk)) = (&self.lock, gvk) {
             lock.check_metadata(gvk, handle.name(), handle.version())?;
         }
-        self.add_plugin(handle)
+        let rank = self.rank_of(handle.path());
+        self.add_ranked(handle, rank)
     }
 
     /// Learns a plugin-directory library's name and GVKs in a sandboxed worker (nothing of it
@@ -363,6 +392,29 @@ impl Engine {
     /// (a dev build of an installed plugin), for looking only.
     fn inspect_as(&mut self, path: PathBuf, unique_name: bool) -> Result<usize, Error> {
         if let Some(i) = self.inspected.iter().position(|i| i.path == path) {
+            // Inspected earlier, perhaps only to look: the name must still be unique to use it.
+            if unique_name {
+                let name = self.inspected[i].name.clone();
+                let other = self
+                    .plugins
+                    .iter()
+                    .filter(|x| x.path() != path && x.name() == name)
+                    .map(|x| x.path().to_path_buf())
+                    .chain(
+                        self.inspected
+                            .iter()
+                            .filter(|x| x.path != path && x.name == name)
+                            .map(|x| x.path.clone()),
+                    )
+                    .next();
+                if let Some(first) = other {
+                    return Err(Error::DuplicatePlugin {
+                        name,
+                        first,
+                        second: path,
+                    });
+                }
+            }
             return Ok(i);
         }
         let (staging, starting) = self.start_worker(&path)?;
@@ -528,6 +580,11 @@ impl Engine {
         };
         for g in plugin.generators() {
             let gvk = Gvk::parse(g.api_version(), g.kind())?;
+            if let Some(better) = self.better_provider(&gvk, rank)? {
+                // A better provider exists (loaded or not yet): this one never serves it.
+                self.shadowed.push((gvk, provider.to_string(), better));
+                continue;
+            }
             let existing = self.registry.get(&gvk).map(|e| e.provider.clone());
             match existing.as_ref().map(|e| (self.rank(e), e)) {
                 Some((Some(theirs), e)) if theirs < rank => {
@@ -583,10 +640,21 @@ impl Engine {
             .collect()
     }
 
-    /// Makes sure every GVK the documents use is registered and loaded: built-ins first, then
-    /// the installed plugin the index names for it (only that one), then the plugin
-    /// directories. With a lock, only a library with the pinned bytes and signer is loaded
-    /// for a GVK, and nothing is loaded for a GVK the lock does not pin.
+    /// Makes sure every GVK of `gvks` that kure can generate is registered and loaded:
+    /// built-ins first, then a `--plugin` library, then the installed plugin the index names
+    /// for it (only that one), then the plugin directories. With a lock, only a library with
+    /// the pinned bytes and signer is loaded for a GVK, and nothing is loaded for a GVK the
+    /// lock does not pin. A GVK nobody provides stays unregistered.
+    pub fn resolve_gvks(&mut self, gvks: &[Gvk]) -> Result<(), Error> {
+        for gvk in gvks {
+            if self.registry.get(gvk).is_none() {
+                self.resolve_one(gvk)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`resolve`](Self::resolve) for the GVKs the documents use.
     pub fn resolve(&mut self, docs: &[Document]) -> Result<(), Error> {
         for gvk in self.missing(docs) {
             if self.registry.get(&gvk).is_none() {
@@ -665,12 +733,76 @@ impl Engine {
     /// `--plugin` library must be usable: a problem with one is an error.
     fn explicit_provider(&mut self, gvk: &Gvk) -> Result<Option<usize>, Error> {
         for path in self.options.plugins.clone() {
+            self.check_explicit_against_lock(&path)?;
             let i = self.inspect(path)?;
             if self.inspected[i].admitted.is_some() && self.inspected[i].gvks.contains(gvk) {
                 return Ok(Some(i));
             }
         }
         Ok(None)
+    }
+
+    /// With a lock, a `--plugin` library must be bytes the lock pins (for some GVK) before any
+    /// of it runs, even in a sandboxed worker.
+    fn check_explicit_against_lock(&self, path: &std::path::Path) -> Result<(), Error> {
+        let Some(lock) = &self.lock else {
+            return Ok(());
+        };
+        let digest = crate::trust::digest_file(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let sha = crate::trust::digest_hex(&digest);
+        if lock.pins.values().any(|p| p.sha256 == sha) {
+            return Ok(());
+        }
+        Err(lock.refuse(format!(
+            "--plugin {} (sha256 {}) is not pinned by it; none of it ran. Run `kure lock` with the new build to pin it, or leave out --plugin",
+            path.display(),
+            &sha[..12]
+        )))
+    }
+
+    /// The provider better than `rank` that offers `gvk`, if any: a `--plugin` library (for a
+    /// worse rank), then the installed plugin (for a plugin-directory library).
+    fn better_provider(&mut self, gvk: &Gvk, rank: Rank) -> Result<Option<String>, Error> {
+        if rank > Rank::Explicit {
+            for path in self.options.plugins.clone() {
+                self.check_explicit_against_lock(&path)?;
+                let i = self.inspect_as(path, false)?;
+                let x = &self.inspected[i];
+                if x.gvks.contains(gvk) {
+                    return Ok(Some(format!(
+                        "--plugin {}@{} ({})",
+                        x.name,
+                        x.version,
+                        x.path.display()
+                    )));
+                }
+            }
+        }
+        if rank > Rank::Installed {
+            if let Some(e) = self
+                .index()?
+                .plugins
+                .iter()
+                .find(|e| e.parsed_gvks().contains(gvk))
+            {
+                return Ok(Some(format!("installed plugin {}@{}", e.name, e.version)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where the library at `path` comes from.
+    fn rank_of(&self, path: &std::path::Path) -> Rank {
+        if self.is_explicit(path) {
+            Rank::Explicit
+        } else if self.is_indexed_library(path) {
+            Rank::Installed
+        } else {
+            Rank::PluginDir
+        }
     }
 
     /// After the installed plugin was chosen for `gvk`: warns when a plugin-directory library
@@ -810,6 +942,7 @@ impl Engine {
                     doc.gvk.api_version(),
                     doc.gvk.kind
                 ),
+                field: Some("kind".to_owned()),
             }]);
         };
         let schema = in_app(entry, doc, || entry.schema()).map_err(|e| {
@@ -830,6 +963,7 @@ impl Engine {
             vec![Diagnostic {
                 location: doc.location.clone(),
                 message,
+                field: None,
             }]
         })?;
         let issues = schema.check(doc.spec());
@@ -950,8 +1084,23 @@ impl Engine {
                         line: 0,
                     },
                     message: format!("cannot be read: {}", describe_payload(&p)),
+                    field: None,
                 }])
             })?;
+            if docs.examples.len() > MAX_EXAMPLES {
+                problems.push(Diagnostic {
+                    location: crate::decode::Location {
+                        file: PathBuf::from(format!("documentation of {}", g.kind())),
+                        line: 1,
+                    },
+                    message: format!(
+                        "documents {} examples; kure checks every one at install and takes at most {MAX_EXAMPLES}: document fewer",
+                        docs.examples.len()
+                    ),
+                    field: None,
+                });
+                continue;
+            }
             for ex in &docs.examples {
                 let file = PathBuf::from(format!(
                     "example `{}` of {}",
@@ -965,6 +1114,7 @@ impl Engine {
                     problems.push(Diagnostic {
                         location: crate::decode::Location { file, line: 1 },
                         message: "holds no YAML document".to_owned(),
+                        field: None,
                     });
                     continue;
                 }
@@ -979,6 +1129,7 @@ impl Engine {
                                 Err(e) => problems.push(Diagnostic {
                                     location: doc.location.clone(),
                                     message: e.to_string(),
+                                    field: None,
                                 }),
                             }
                         }
@@ -1000,6 +1151,7 @@ impl Engine {
             Error::Invalid(vec![Diagnostic {
                 location: doc.location.clone(),
                 message: format!("no generator for {}", doc.gvk),
+                field: None,
             }])
         })?;
         let objects = in_app(entry, doc, || entry.generator.generate(&doc.value))
@@ -1011,20 +1163,8 @@ impl Engine {
     /// Every object needs apiVersion, kind and metadata.name, and names that cannot be paths.
     fn check_objects(&self, doc: &Document, objects: &[Value]) -> Result<(), Error> {
         for (n, o) in objects.iter().enumerate() {
-            if let Some(missing) = missing_field(o) {
-                return Err(self.generate_error(
-                    doc,
-                    format!("returned object #{} without {missing}: every object needs apiVersion, kind and metadata.name", n + 1),
-                ));
-            }
-            if let Some(problem) = unsafe_name(o) {
-                return Err(self.generate_error(
-                    doc,
-                    format!(
-                        "returned object #{} with {problem}; nothing was written",
-                        n + 1
-                    ),
-                ));
+            if let Some(problem) = crate::validate::output::object_problem(n + 1, o) {
+                return Err(self.generate_error(doc, problem));
             }
         }
         Ok(())
@@ -1094,6 +1234,7 @@ fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
     Diagnostic {
         location: doc.locate(&full),
         message: format!("app `{}`: {full}: {message}", doc.name),
+        field: Some(full),
     }
 }
 
@@ -1111,56 +1252,6 @@ fn describe_payload(p: &ErrorPayload) -> String {
     match p.kind.as_str() {
         "panic" => format!("the generator panicked ({message})"),
         _ => message,
-    }
-}
-
-/// Kind, name and namespace become file and directory names in `-o DIR`: each must be what
-/// Kubernetes accepts (a kind of letters and digits, a DNS-1123 subdomain name, a DNS-1123
-/// label namespace), so that no object can name a path.
-fn unsafe_name(o: &Value) -> Option<String> {
-    use crate::util::{is_dns_label, is_dns_subdomain, is_kind, shown};
-    let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
-    if !is_kind(kind) {
-        return Some(format!(
-            "kind `{}`, which is not a Kubernetes kind (letters and digits, starting with a letter)",
-            shown(kind)
-        ));
-    }
-    let name = crate::util::field(o, &["metadata", "name"])
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if !is_dns_subdomain(name) {
-        return Some(format!(
-            "metadata.name `{}` ({kind}), which is not a DNS-1123 subdomain (lower-case letters, digits, `-` and `.`, at most 253)",
-            shown(name)
-        ));
-    }
-    match crate::util::field(o, &["metadata", "namespace"]) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(ns)) if is_dns_label(ns) => None,
-        Some(other) => Some(format!(
-            "metadata.namespace `{}` ({kind} {name}), which is not a DNS-1123 label (lower-case letters, digits and `-`, at most 63)",
-            shown(&other.as_str().map_or_else(|| other.to_string(), str::to_owned))
-        )),
-    }
-}
-
-fn missing_field(o: &Value) -> Option<&'static str> {
-    let s = |keys: &[&str]| {
-        crate::util::field(o, keys)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
-    };
-    if !o.is_object() {
-        Some("being an object")
-    } else if !s(&["apiVersion"]) {
-        Some("apiVersion")
-    } else if !s(&["kind"]) {
-        Some("kind")
-    } else if !s(&["metadata", "name"]) {
-        Some("metadata.name")
-    } else {
-        None
     }
 }
 

@@ -13,6 +13,9 @@ pub struct Diagnostic {
     pub location: Location,
     /// What is wrong and what to do.
     pub message: String,
+    /// The field it is about, as a path from the document root (`spec.replicas`,
+    /// `metadata.name`, `kind`), when it is about one field.
+    pub field: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {

@@ -28,6 +28,8 @@ mod gvk;
 pub mod input;
 pub mod isolation;
 mod killpoint;
+pub mod krm;
+pub mod kustomize;
 pub mod lockfile;
 mod parse;
 pub mod pipeline;

@@ -357,6 +357,7 @@ fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
             } => format!("app `{app}` ({gvk}): {provider} failed: {message}"),
             other => other.to_string(),
         },
+        field: None,
     }]
 }
 
@@ -462,6 +463,7 @@ fn process(
             other => vec![Diagnostic {
                 location: doc.location.clone(),
                 message: other.to_string(),
+                field: None,
             }],
         })?;
     if !generate {
@@ -482,6 +484,7 @@ fn render(doc: &Document, objects: &[Value]) -> Result<Rendered, Vec<Diagnostic>
             vec![Diagnostic {
                 location: doc.location.clone(),
                 message: e.to_string(),
+                field: None,
             }]
         })?;
         rendered.push((file_stem(o), yaml));
@@ -626,6 +629,7 @@ impl Run<'_> {
                         "app `{}` produced {stem} in namespace `{}`, which the app at {ploc} also produced; rename one of the apps",
                         doc.name, r.namespace
                     ),
+                    field: None,
                 });
             }
         }

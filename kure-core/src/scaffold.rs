@@ -184,17 +184,19 @@ impl NewPlugin {
                 kure_plugin_api::VERSION
             ),
         };
-        let fill = |template: &str| {
-            template
-                .replace("{NAME}", &self.name)
-                .replace("{LIB}", &self.lib_name())
-                .replace("{GROUP}", &self.group)
-                .replace("{VERSION}", &self.version)
-                .replace("{KIND}", &self.kind)
-                .replace("{kind}", &self.kind.to_ascii_lowercase())
-                .replace("{API_DEP}", &api_dep)
-                .replace("{API_DEV_DEP}", &api_dev_dep)
-        };
+        let lib = self.lib_name();
+        let kind_lower = self.kind.to_ascii_lowercase();
+        let values: [(&str, &str); 8] = [
+            ("NAME", &self.name),
+            ("LIB", &lib),
+            ("GROUP", &self.group),
+            ("VERSION", &self.version),
+            ("KIND", &self.kind),
+            ("kind", &kind_lower),
+            ("API_DEP", &api_dep),
+            ("API_DEV_DEP", &api_dev_dep),
+        ];
+        let fill = |template: &str| fill(template, &values);
         [
             ("Cargo.toml", CARGO_TOML),
             ("src/lib.rs", LIB_RS),
@@ -242,6 +244,13 @@ impl NewPlugin {
             }
             std::fs::write(&path, text).map_err(|e| io(&path, e))?;
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // A temporary directory is private (0700); a crate is not.
+            std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| io(staging.path(), e))?;
+        }
         if dir.exists() {
             std::fs::remove_dir(dir).map_err(|e| io(dir, e))?;
         }
@@ -251,6 +260,54 @@ impl NewPlugin {
             io(dir, e)
         })
     }
+}
+
+/// `template` with each `{NAME}` whose name is in `values` replaced, in one pass: a value is
+/// never read for placeholders itself (an `--api-path` holding `{API_DEV_DEP}` stays text).
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        let hit = values.iter().find(|(k, _)| {
+            tail.strip_prefix(k)
+                .is_some_and(|after| after.starts_with('}'))
+        });
+        match hit {
+            Some((k, v)) => {
+                out.push_str(v);
+                rest = &tail[k.len() + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The kure-plugin-api of the source tree this kure was built from, when it is still there,
+/// is this kure's version, and belongs to the user running kure (a tree another user can
+/// write into would run their code in this user's `cargo test`).
+pub fn built_from_api_path(candidate: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = std::fs::canonicalize(candidate).ok()?;
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+    let version_line = format!("version = \"{}\"", kure_plugin_api::VERSION);
+    if !manifest.lines().any(|l| l.trim() == version_line) {
+        return None;
+    }
+    let me = rustix::process::getuid().as_raw();
+    for p in [dir.as_path(), &dir.join("Cargo.toml"), &dir.join("src")] {
+        let meta = std::fs::metadata(p).ok()?;
+        if meta.uid() != me || meta.mode() & 0o022 != 0 {
+            return None;
+        }
+    }
+    Some(dir)
 }
 
 /// A TOML basic string: quotes, backslashes and control characters escaped.
@@ -516,6 +573,26 @@ mod tests {
         assert!(files
             .iter()
             .any(|(p, _)| p == Path::new("docs/rediscache.md")));
+    }
+
+    #[test]
+    fn placeholders_are_filled_in_one_pass() {
+        let p = NewPlugin::new(
+            "redis-cache",
+            "cache.example.com/v1/RedisCache",
+            Some(PathBuf::from("/x\", features = [] } #{API_DEV_DEP}{KIND}")),
+        )
+        .expect("valid");
+        let cargo = &p.files()[0].1;
+        let dep = cargo
+            .lines()
+            .find(|l| l.starts_with("kure-plugin-api = "))
+            .expect("dependency line");
+        assert_eq!(
+            dep,
+            r#"kure-plugin-api = { path = "/x\", features = [] } #{API_DEV_DEP}{KIND}" }"#
+        );
+        assert_eq!(fill("{A}{B}{C}{", &[("A", "{B}"), ("B", "b")]), "{B}b{C}{");
     }
 
     #[test]

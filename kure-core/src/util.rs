@@ -22,15 +22,6 @@ pub fn terminal_safe(text: String) -> String {
     out
 }
 
-/// Whether `s` is a Kubernetes kind usable in a file name: `^[A-Za-z][A-Za-z0-9]*$`.
-pub fn is_kind(s: &str) -> bool {
-    let mut b = s.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphabetic()) && b.all(|c| c.is_ascii_alphanumeric())
-}
-
-/// Whether `s` is a DNS-1123 label (Kubernetes namespaces): the SDK's rule, one copy.
-pub use kure_plugin_api::sdk::is_dns_label;
-
 /// Whether `s` is a DNS-1123 subdomain (Kubernetes object names): the SDK's rule, one copy.
 pub use kure_plugin_api::sdk::is_dns_subdomain;
 
@@ -69,6 +60,8 @@ pub(crate) fn field<'v>(v: &'v serde_json::Value, keys: &[&str]) -> Option<&'v s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kure_plugin_api::sdk::is_dns_label;
+    use kure_plugin_api::validate::output::is_kind;
 
     #[test]
     fn names_that_become_paths_are_strict() {

@@ -4,7 +4,10 @@
 //! runs): the config's JSON Schema closed the way kure closes it, every keyword enforced, and
 //! the same messages (field path, expected and found, "did you mean"). Then the generator's own
 //! [`validate`](crate::sdk::Generator::validate), then [`generate`](crate::sdk::Generator::generate)
-//! and the checks kure makes on what it returns.
+//! and the checks kure makes on what it returns (also kure's own code,
+//! [`crate::validate::output`]). The document around the spec is checked by the same rules as
+//! kure's decoder (known top-level and metadata fields, DNS-label names), though not by its
+//! YAML reader, so a line number or a YAML edge case can still differ.
 //!
 //! Enable it for tests only:
 //!
@@ -137,9 +140,28 @@ impl Harness {
         self.schema.enforced()
     }
 
+    /// The document, checked as kure's decoder checks it: only `apiVersion`, `kind`,
+    /// `metadata` (`name`, `namespace`, `labels`, `annotations`) and `spec`; this generator's
+    /// apiVersion and kind; a DNS-label name and namespace; a missing or null `spec` is `{}`.
     fn document(&self, yaml: &str) -> Result<Value, Problems> {
-        let doc: Value = serde_yaml::from_str(yaml)
+        let mut doc: Value = serde_yaml::from_str(yaml)
             .map_err(|e| Problems::one(format!("not a YAML document: {e}")))?;
+        let Some(map) = doc.as_object_mut() else {
+            return Err(Problems::one(
+                "document: expected a mapping with apiVersion, kind, metadata and spec".to_owned(),
+            ));
+        };
+        if let Some(k) = map
+            .keys()
+            .find(|k| !["apiVersion", "kind", "metadata", "spec"].contains(&k.as_str()))
+        {
+            return Err(Problems::one(format!(
+                "{k}: unknown field: a document has apiVersion, kind, metadata and spec"
+            )));
+        }
+        if map.get("spec").is_none_or(Value::is_null) {
+            map.insert("spec".to_owned(), Value::Object(serde_json::Map::new()));
+        }
         let text = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or("");
         let (api_version, kind) = (self.generator.api_version(), self.generator.kind());
         if text("apiVersion") != api_version || text("kind") != kind {
@@ -154,10 +176,19 @@ impl Harness {
             .map(|m| serde_json::from_value(m.clone()))
             .unwrap_or_else(|| Err(serde::de::Error::custom("missing")))
             .map_err(|e| Problems::one(format!("metadata: {e}")))?;
-        if !crate::sdk::is_dns_subdomain(&metadata.name) {
+        if !crate::sdk::is_dns_label(&metadata.name) {
             return Err(Problems::one(format!(
-                "metadata.name: `{}` is not a valid name (lower-case letters, digits, `-` and `.`)",
+                "metadata.name: `{}` is not a valid name: use lower-case letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters",
                 metadata.name
+            )));
+        }
+        if let Some(ns) = metadata
+            .namespace
+            .as_deref()
+            .filter(|ns| !crate::sdk::is_dns_label(ns))
+        {
+            return Err(Problems::one(format!(
+                "metadata.namespace: `{ns}` is not a valid namespace (a DNS-1123 label)"
             )));
         }
         Ok(doc)
@@ -199,29 +230,12 @@ impl Harness {
             .generator
             .generate(&doc)
             .map_err(|p| Problems::one(format!("generate: {}", p.message)))?;
+        // The checks kure makes on every returned object: the same code.
         let bad: Vec<String> = objects
             .iter()
             .enumerate()
-            .filter_map(|(i, o)| {
-                let missing: Vec<&str> = [
-                    ("apiVersion", o.get("apiVersion").and_then(Value::as_str)),
-                    ("kind", o.get("kind").and_then(Value::as_str)),
-                    (
-                        "metadata.name",
-                        o.pointer("/metadata/name").and_then(Value::as_str),
-                    ),
-                ]
-                .into_iter()
-                .filter(|(_, v)| v.is_none_or(str::is_empty))
-                .map(|(k, _)| k)
-                .collect();
-                (!missing.is_empty()).then(|| {
-                    format!(
-                        "generate: object {i} has no {}: kure needs apiVersion, kind and metadata.name",
-                        missing.join(", ")
-                    )
-                })
-            })
+            .filter_map(|(i, o)| crate::validate::output::object_problem(i + 1, o))
+            .map(|p| format!("generate: {p}"))
             .collect();
         if bad.is_empty() {
             Ok(objects)
@@ -342,7 +356,7 @@ mod tests {
                 "example typo: spec.replics: unknown field `replics`: did you mean `replicas`?",
                 "example typo: spec.replicas: missing required field `replicas`",
                 "example unlucky: spec.replicas: 4 is unlucky",
-                "example nameless: generate: object 0 has no metadata.name: kure needs apiVersion, kind and metadata.name",
+                "example nameless: generate: returned object #1 without metadata.name: every object needs apiVersion, kind and metadata.name",
             ]
         );
     }

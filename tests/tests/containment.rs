@@ -1092,3 +1092,81 @@ fn install_refuses_a_plugin_whose_documented_examples_fail() {
         .args(["--allow-unsigned", "plugins", "install"])
         .arg(&good));
 }
+
+#[test]
+fn the_provider_of_a_gvk_does_not_depend_on_document_order() {
+    // Installed: rawabi (Raw). In the plugin directory: rawabi-extra (Raw and Extra). Raw is
+    // the installed plugin's whatever comes first; Extra is rawabi-extra's.
+    let s = Sandbox::new();
+    let installed = rawabi(&s, "dist", "none");
+    ok(s.kure()
+        .args(["--allow-unsigned", "plugins", "install"])
+        .arg(&installed));
+    rawabi(&s, "plugins", "extra-gvk");
+    let raw = "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: raw\n";
+    let extra = "apiVersion: rawabi.kure.dev/v1\nkind: Extra\nmetadata:\n  name: extra\n";
+    for (n, order) in [[raw, extra], [extra, raw]].iter().enumerate() {
+        let f = s.write(&format!("order{n}.yaml"), &order.join("---\n"));
+        let log = s.path().join(format!("audit{n}.jsonl"));
+        let o = run(s
+            .kure()
+            .args(["--allow-unsigned", "--audit"])
+            .arg(&log)
+            .args(["generate", "-j", "1", "-f"])
+            .arg(&f));
+        assert!(o.status.success(), "order {n}: {}", stderr(&o));
+        let served: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["entry"] == "generate")
+            .map(|r| {
+                (
+                    r["gvk"].as_str().unwrap().to_owned(),
+                    r["plugin"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(served["rawabi.kure.dev/v1/Raw"], "rawabi", "order {n}");
+        assert_eq!(
+            served["rawabi.kure.dev/v1/Extra"], "rawabi-extra",
+            "order {n}"
+        );
+    }
+    // gvks says the same.
+    let gvks = ok(s.kure().args(["--allow-unsigned", "gvks"]));
+    assert!(
+        gvks.lines()
+            .any(|l| l.contains("Raw") && l.contains("rawabi-extra") && l.contains("not used")),
+        "{gvks}"
+    );
+}
+
+#[test]
+fn a_plugin_flag_the_lock_does_not_pin_never_runs() {
+    let s = Sandbox::new();
+    let pinned = rawabi(&s, "plugins", "none");
+    let f = raw_app(&s);
+    ok(s.kure().args(["--allow-unsigned", "lock", "-f"]).arg(&f));
+    // A different build: refused on its bytes, before a worker is even started for it.
+    let dev = rawabi(&s, "dev", "version:0.2.0");
+    assert_ne!(
+        std::fs::read(&dev).unwrap(),
+        std::fs::read(&pinned).unwrap()
+    );
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "--plugin"])
+            .arg(&dev)
+            .args(["generate", "-f"])
+            .arg(&f)),
+        &["kure.lock", "is not pinned by it; none of it ran"],
+    );
+    // The pinned bytes themselves are accepted through --plugin.
+    ok(s.kure()
+        .args(["--allow-unsigned", "--plugin"])
+        .arg(&pinned)
+        .args(["generate", "-f"])
+        .arg(&f));
+}

@@ -773,3 +773,39 @@ fn a_hostile_lock_file_is_refused_with_its_problem() {
         .args(["generate", "--locked", "-f"])
         .arg(root().join("examples/shop.yaml")));
 }
+
+#[test]
+fn a_key_trusted_twice_is_listed_twice_and_removing_one_copy_says_what_remains() {
+    let s = Sandbox::new();
+    let (_, public) = openssl_keypair(s.path(), "both", 2048);
+    ok(s.kure().args(["trust", "add"]).arg(&public));
+    let system = s.path().join("system");
+    std::fs::create_dir_all(&system).unwrap();
+    std::fs::copy(&public, system.join("trusted-signers.pem")).unwrap();
+    let list = ok(s.kure().args(["trust", "list"]));
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(
+        list.contains("user (kure trust add)") && list.contains("system bundle, key 1"),
+        "{list}"
+    );
+    let fp = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let err = expect_failure(
+        &run(s.kure().args(["trust", "remove", &fp[..12]])),
+        &["removed", "is still trusted through", "trusted-signers.pem"],
+    );
+    assert!(err.contains(&fp), "{err}");
+    // The user's copy is gone; the system's stays, and says so.
+    let list = ok(s.kure().args(["trust", "list"]));
+    assert_eq!(list.lines().count(), 2, "{list}");
+    expect_failure(
+        &run(s.kure().args(["trust", "remove", &fp[..12]])),
+        &["is still trusted through", "an administrator"],
+    );
+}

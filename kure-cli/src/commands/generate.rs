@@ -56,7 +56,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     report_plugins(&engine);
     let summary = result?;
     if let Some(dir) = &args.output {
-        errln!(
+        noteln!(
             "wrote {} objects for {} apps to {}",
             summary.objects,
             summary.apps,

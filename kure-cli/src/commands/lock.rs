@@ -42,7 +42,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    errln!(
+    noteln!(
         "wrote {} ({used} plugin GVKs pinned from the inputs{kept})",
         args.lock.display(),
     );

@@ -3,6 +3,7 @@
 pub mod explain;
 pub mod generate;
 pub mod gvks;
+pub mod kustomize;
 pub mod lock;
 pub mod plugins;
 pub mod schema;

@@ -158,16 +158,11 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                     );
                     Some(p)
                 }
-                None => {
-                    // The source tree this kure was built from, when it is still there:
-                    // kure-plugin-api is not on crates.io yet.
-                    let built_from =
-                        Path::new(env!("CARGO_MANIFEST_DIR")).join("../kure-plugin-api");
-                    built_from
-                        .join("Cargo.toml")
-                        .is_file()
-                        .then(|| std::fs::canonicalize(&built_from).unwrap_or(built_from))
-                }
+                // The source tree this kure was built from, when it is still there and the
+                // user's own: kure-plugin-api is not on crates.io yet.
+                None => kure_core::scaffold::built_from_api_path(
+                    &Path::new(env!("CARGO_MANIFEST_DIR")).join("../kure-plugin-api"),
+                ),
             };
             let plugin = kure_core::scaffold::NewPlugin::new(&name, &gvk, api_path.clone())?;
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
@@ -182,7 +177,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             );
             match &api_path {
                 Some(p) => outln!("kure-plugin-api: {} (by path)", p.display()),
-                None => errln!(
+                None => noteln!(
                     "note: the crate depends on kure-plugin-api = \"{}\" by version; until it is published, point it at a kure checkout with --api-path or in Cargo.toml",
                     kure_core::PLUGIN_API_VERSION
                 ),
@@ -273,7 +268,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 }
                 InstallOutcome::Installed { entry, replaced } => {
                     if entry.signer == "unsigned" {
-                        errln!("warning: installed unsigned plugin {}@{} because unsigned plugins are allowed", entry.name, entry.version);
+                        noteln!("warning: installed unsigned plugin {}@{} because unsigned plugins are allowed", entry.name, entry.version);
                     }
                     let gvks: Vec<String> = entry
                         .gvks
@@ -309,7 +304,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                     .iter()
                     .map(|p| format!("  {}", p.display()))
                     .collect();
-                errln!(
+                noteln!(
                     "warning: the plugin store holds {} leftover(s) of interrupted operations; kure never loads them, and the next `kure plugins install` or `uninstall` removes them (`rebuild-index` registers again those that still verify):\n{}",
                     orphans.len(),
                     paths.join("\n")

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use kure_core::config::{signers_dir, system_dir, trusted_signers_from, KeyOrigin};
+use kure_core::config::{signer_sources, signers_dir, system_dir, KeyOrigin};
 use kure_core::trust::PublicKey;
 
 use crate::common::{print_table, GlobalArgs};
@@ -55,7 +55,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             );
         }
         Command::List => {
-            let keys = trusted_signers_from(&home, &system_dir(), &config)?;
+            let keys = signer_sources(&home, &system_dir(), &config)?;
             if keys.is_empty() {
                 outln!(
                     "No trusted signers. Add one with `kure trust add KEY.pem`, or put PEM keys in {}.",
@@ -77,40 +77,62 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             print_table(&["FINGERPRINT", "BITS", "SOURCE", "FILE"], &rows);
         }
         Command::Remove { fingerprint } => {
-            let keys = trusted_signers_from(&home, &system_dir(), &config)?;
-            let matching: Vec<&(PublicKey, KeyOrigin)> = keys
+            let keys = signer_sources(&home, &system_dir(), &config)?;
+            let wanted = fingerprint.to_lowercase();
+            let mut fingerprints: Vec<&str> = keys
                 .iter()
-                .filter(|(k, _)| k.fingerprint.starts_with(&fingerprint.to_lowercase()))
+                .map(|(k, _)| k.fingerprint.as_str())
+                .filter(|fp| fp.starts_with(&wanted))
                 .collect();
-            match matching.as_slice() {
+            fingerprints.dedup();
+            let fp = match fingerprints.as_slice() {
                 [] => anyhow::bail!(
                     "no trusted signer with fingerprint {fingerprint}; see `kure trust list`"
                 ),
-                [(k, origin)] => {
-                    match origin {
-                        KeyOrigin::User => {}
-                        KeyOrigin::Config => anyhow::bail!(
-                            "{} is trusted through `trusted_signers: [{}]` in a config.yaml ({} or {}); remove it there",
-                            k.fingerprint,
-                            k.source.display(),
-                            home.join("config.yaml").display(),
-                            system_dir().join("config.yaml").display()
-                        ),
-                        KeyOrigin::SystemBundle(_) | KeyOrigin::SystemDir => anyhow::bail!(
-                            "{} is trusted system-wide through {}; an administrator removes it there",
-                            k.fingerprint,
-                            k.source.display()
-                        ),
-                    }
+                [fp] => (*fp).to_owned(),
+                many => anyhow::bail!(
+                    "fingerprint prefix {fingerprint} matches {} keys; give more digits",
+                    many.len()
+                ),
+            };
+            let copies: Vec<&(PublicKey, KeyOrigin)> =
+                keys.iter().filter(|(k, _)| k.fingerprint == fp).collect();
+            let mut removed = Vec::new();
+            for (k, origin) in &copies {
+                if *origin == KeyOrigin::User && k.source.starts_with(signers_dir(&home)) {
                     std::fs::remove_file(&k.source)
                         .with_context(|| format!("removing {}", k.source.display()))?;
-                    outln!("removed {}", k.fingerprint);
+                    removed.push(k.source.display().to_string());
                 }
-                _ => anyhow::bail!(
-                    "fingerprint prefix {fingerprint} matches {} keys; give more digits",
-                    matching.len()
-                ),
             }
+            let remaining: Vec<String> = copies
+                .iter()
+                .filter(|(_, origin)| *origin != KeyOrigin::User)
+                .map(|(k, origin)| match origin {
+                    KeyOrigin::Config => format!(
+                        "`trusted_signers: [{}]` in a config.yaml ({} or {})",
+                        k.source.display(),
+                        home.join("config.yaml").display(),
+                        system_dir().join("config.yaml").display()
+                    ),
+                    _ => format!(
+                        "{} ({origin}, which an administrator changes)",
+                        k.source.display()
+                    ),
+                })
+                .collect();
+            if !remaining.is_empty() {
+                let done = if removed.is_empty() {
+                    String::new()
+                } else {
+                    format!("removed {}; but ", removed.join(", "))
+                };
+                anyhow::bail!(
+                    "{done}{fp} is still trusted through {}; remove it there",
+                    remaining.join(" and ")
+                );
+            }
+            outln!("removed {fp} ({})", removed.join(", "));
         }
     }
     Ok(())

@@ -1825,7 +1825,7 @@ impl Starting {
             .handshake(&file_who, launched)
             .map_err(|e| start_error(&path, &launch, e))?;
         let who = format!("plugin {}@{}", ready.plugin.name, ready.plugin.version);
-        if print_sandbox_warnings {
+        if print_sandbox_warnings && !crate::contain::quiet() {
             // Once per run: every worker on this kernel would say the same.
             static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
             let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,23 +7,28 @@
 //! what is checked. Only local `#/...` references are followed, each at most once along a path,
 //! and at most [`MAX_DEPTH`] levels deep: a hostile schema yields a short list, never a loop.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::text::shown_max;
 
 /// How deep nested objects are listed.
 pub const MAX_DEPTH: usize = 8;
 /// At most this many fields are listed.
 pub const MAX_FIELDS: usize = 2_000;
+/// Longest name of a field (in a path), in characters.
+const MAX_NAME: usize = 100;
+/// Longest text from the schema in a type, default, enum value or pattern, in characters.
+const MAX_TEXT: usize = 200;
+/// Longest description, in characters.
+const MAX_DESCRIPTION: usize = 600;
+/// At most this many enum values or branches are followed.
+const MAX_VALUES: usize = 64;
 
 /// At most this many schema nodes are visited: branches nested in arrays nested in branches
 /// multiply, and a listing must end quickly whatever the schema.
 pub const MAX_STEPS: usize = 200_000;
-
-/// The references followed on the way to a node, and the nodes visited so far.
-#[derive(Default)]
-struct Trail {
-    refs: Vec<String>,
-    steps: usize,
-}
 
 /// One field of a spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,150 +46,36 @@ pub struct Field {
 }
 
 /// Every field of `schema` (the schema of `spec`), depth first in the schema's property order.
+/// Every text taken from the schema (names, descriptions, enum values, patterns) is cut to a
+/// few hundred characters, so the listing stays small whatever the schema holds.
 pub fn fields(schema: &Value) -> Vec<Field> {
-    let mut out = Vec::new();
-    let mut trail = Trail::default();
-    object_fields(schema, schema, "", 0, &mut trail, &mut out);
-    out
-}
-
-/// Follows a local `$ref` (once per path) and merges its target under the referring schema's
-/// own keywords, so a property's description wins over its type's.
-fn resolve<'a>(
-    s: &'a Value,
-    root: &'a Value,
-    trail: &mut Trail,
-) -> (Map<String, Value>, Option<String>) {
-    let mut merged = Map::new();
-    let mut name = None;
-    trail.steps += 1;
-    if trail.steps > MAX_STEPS {
-        return (merged, name);
-    }
-    let mut cur = s;
-    for _ in 0..16 {
-        let Some(obj) = cur.as_object() else { break };
-        for (k, v) in obj {
-            if k != "$ref" {
-                merged.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
-        let Some(r) = obj.get("$ref").and_then(Value::as_str) else {
-            break;
-        };
-        if trail.refs.iter().any(|t| t == r) {
-            break;
-        }
-        let Some(target) = super::guard::local(root, r) else {
-            break;
-        };
-        name.get_or_insert_with(|| r.rsplit('/').next().unwrap_or(r).to_owned());
-        trail.refs.push(r.to_owned());
-        cur = target;
-    }
-    (merged, name)
-}
-
-/// The non-null branches of an `anyOf`/`oneOf`, or the schema itself.
-fn branches(s: &Map<String, Value>) -> Vec<Value> {
-    for key in ["anyOf", "oneOf"] {
-        if let Some(bs) = s.get(key).and_then(Value::as_array) {
-            return bs
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) != Some("null"))
-                .cloned()
-                .collect();
-        }
-    }
-    vec![Value::Object(s.clone())]
-}
-
-fn enum_values(s: &Map<String, Value>, root: &Value, trail: &mut Trail) -> Option<Vec<String>> {
-    if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        return Some(e.iter().filter(|v| !v.is_null()).map(scalar).collect());
-    }
-    if let Some(c) = s.get("const") {
-        return Some(vec![scalar(c)]);
-    }
-    let bs = s.get("oneOf").or_else(|| s.get("anyOf"))?.as_array()?;
-    let mut all = Vec::new();
-    for b in bs {
-        let depth = trail.refs.len();
-        let (m, _) = resolve(b, root, trail);
-        trail.refs.truncate(depth);
-        if m.get("type").and_then(Value::as_str) == Some("null") {
-            continue;
-        }
-        all.extend(enum_values(&m, root, trail)?);
-    }
-    (!all.is_empty()).then_some(all)
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn type_words(
-    s: &Map<String, Value>,
-    name: Option<&str>,
-    root: &Value,
-    trail: &mut Trail,
-) -> String {
-    if let Some(values) = enum_values(s, root, trail) {
-        return values.join(" | ");
-    }
-    if s.contains_key("anyOf") || s.contains_key("oneOf") {
-        let words: Vec<String> = branches(s)
-            .iter()
-            .map(|b| {
-                let depth = trail.refs.len();
-                let (m, n) = resolve(b, root, trail);
-                let w = type_words(&m, n.as_deref(), root, trail);
-                trail.refs.truncate(depth);
-                w
-            })
-            .collect();
-        return words.join(" | ");
-    }
-    let types: Vec<&str> = match s.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|t| *t != "null")
-            .collect(),
-        _ => Vec::new(),
+    let mut walk = Walk {
+        root: schema,
+        refs: Vec::new(),
+        steps: 0,
+        out: Vec::new(),
     };
-    match types.as_slice() {
-        ["array"] => {
-            let item = s.get("items").map_or_else(
-                || "any".to_owned(),
-                |i| {
-                    let depth = trail.refs.len();
-                    let (m, n) = resolve(i, root, trail);
-                    let w = type_words(&m, n.as_deref(), root, trail);
-                    trail.refs.truncate(depth);
-                    w
-                },
-            );
-            format!("[]{item}")
-        }
-        ["object"] if s.contains_key("properties") => name.unwrap_or("object").to_owned(),
-        ["object"] => match s.get("additionalProperties") {
-            Some(v) if v.is_object() => {
-                let depth = trail.refs.len();
-                let (m, n) = resolve(v, root, trail);
-                let w = type_words(&m, n.as_deref(), root, trail);
-                trail.refs.truncate(depth);
-                format!("map[string]{w}")
-            }
-            _ => "object".to_owned(),
-        },
-        [] => name.unwrap_or("any").to_owned(),
-        ts => ts.join(" | "),
+    let (m, _) = walk.resolve(schema);
+    walk.object_fields(&m, "", 0);
+    walk.out
+}
+
+/// A schema's keywords, merged along its `$ref` chain; borrowed, never copied.
+type Merged<'a> = BTreeMap<&'a str, &'a Value>;
+
+/// The walk: the references followed on the way to a node (each at most once per path), the
+/// nodes visited, and the fields found.
+struct Walk<'a> {
+    root: &'a Value,
+    refs: Vec<&'a str>,
+    steps: usize,
+    out: Vec<Field>,
+}
+
+fn scalar(v: &Value, max: usize) -> String {
+    match v {
+        Value::String(s) => shown_max(s, max),
+        other => shown_max(&other.to_string(), max),
     }
 }
 
@@ -203,12 +94,12 @@ fn format_bounds(format: Option<&str>) -> Option<(f64, f64)> {
     })
 }
 
-fn constraints(s: &Map<String, Value>) -> Vec<String> {
+fn constraints(s: &Merged<'_>) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(d) = s.get("default") {
-        out.push(format!("default: {}", scalar(d)));
+        out.push(format!("default: {}", scalar(d, MAX_TEXT)));
     }
-    let format = s.get("format").and_then(Value::as_str);
+    let format = s.get("format").and_then(|f| f.as_str());
     let natural = format_bounds(format);
     for (k, bound) in [
         ("minimum", natural.map(|(lo, _)| lo)),
@@ -235,118 +126,246 @@ fn constraints(s: &Map<String, Value>) -> Vec<String> {
             out.push(format!("{words}: {v}"));
         }
     }
-    if s.get("uniqueItems") == Some(&Value::Bool(true)) {
+    if s.get("uniqueItems").copied() == Some(&Value::Bool(true)) {
         out.push("items unique".to_owned());
     }
-    if let Some(p) = s.get("pattern").and_then(Value::as_str) {
-        out.push(format!("pattern: {p}"));
+    if let Some(p) = s.get("pattern").and_then(|p| p.as_str()) {
+        out.push(format!("pattern: {}", shown_max(p, MAX_TEXT)));
     }
     if let Some(f) = format.filter(|_| natural.is_none()) {
-        out.push(format!("format: {f}"));
+        out.push(format!("format: {}", shown_max(f, MAX_TEXT)));
     }
     out
 }
 
-fn object_fields(
-    s: &Value,
-    root: &Value,
-    prefix: &str,
-    depth: usize,
-    trail: &mut Trail,
-    out: &mut Vec<Field>,
-) {
-    let Some(props) = s.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    let required: Vec<&str> = s
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    for (name, prop) in props {
-        if out.len() >= MAX_FIELDS {
+fn is_null_type(v: &Value) -> bool {
+    v.get("type").and_then(Value::as_str) == Some("null")
+}
+
+impl<'a> Walk<'a> {
+    /// Follows local `$ref`s (each once per path) and merges the targets under the referring
+    /// schema's own keywords, so a property's description wins over its type's. Also returns
+    /// the name of the first definition referred to. Past [`MAX_STEPS`] every node is empty.
+    fn resolve(&mut self, s: &'a Value) -> (Merged<'a>, Option<&'a str>) {
+        let mut merged = Merged::new();
+        let mut name = None;
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return (merged, name);
+        }
+        let mut cur = s;
+        for _ in 0..16 {
+            let Some(obj) = cur.as_object() else { break };
+            for (k, v) in obj {
+                if k != "$ref" {
+                    merged.entry(k.as_str()).or_insert(v);
+                }
+            }
+            let Some(r) = obj.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            if self.refs.contains(&r) {
+                break;
+            }
+            let Some(target) = super::guard::local(self.root, r) else {
+                break;
+            };
+            name.get_or_insert_with(|| r.rsplit('/').next().unwrap_or(r));
+            self.refs.push(r);
+            cur = target;
+        }
+        (merged, name)
+    }
+
+    /// Runs `f` on the resolved `s`, then forgets the references followed for it.
+    fn with<T>(
+        &mut self,
+        s: &'a Value,
+        f: impl FnOnce(&mut Self, &Merged<'a>, Option<&'a str>) -> T,
+    ) -> T {
+        let mark = self.refs.len();
+        let (m, name) = self.resolve(s);
+        let r = f(self, &m, name);
+        self.refs.truncate(mark);
+        r
+    }
+
+    /// The non-null branches of an `anyOf`/`oneOf`; `None` when there is neither.
+    fn branches(s: &Merged<'a>) -> Option<Vec<&'a Value>> {
+        ["anyOf", "oneOf"].iter().find_map(|k| {
+            s.get(k)
+                .and_then(|b| b.as_array())
+                .map(|bs| bs.iter().filter(|b| !is_null_type(b)).collect())
+        })
+    }
+
+    fn enum_values(&mut self, s: &Merged<'a>, depth: usize) -> Option<Vec<String>> {
+        if let Some(e) = s.get("enum").and_then(|e| e.as_array()) {
+            return Some(
+                e.iter()
+                    .filter(|v| !v.is_null())
+                    .take(MAX_VALUES)
+                    .map(|v| scalar(v, MAX_TEXT))
+                    .collect(),
+            );
+        }
+        if let Some(c) = s.get("const") {
+            return Some(vec![scalar(c, MAX_TEXT)]);
+        }
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        let mut all = Vec::new();
+        for b in Self::branches(s)? {
+            let values = self.with(b, |w, m, _| w.enum_values(m, depth + 1))?;
+            all.extend(values);
+            if all.len() >= MAX_VALUES {
+                all.truncate(MAX_VALUES);
+                break;
+            }
+        }
+        (!all.is_empty()).then_some(all)
+    }
+
+    fn type_words(&mut self, s: &Merged<'a>, name: Option<&str>, depth: usize) -> String {
+        if depth >= MAX_DEPTH {
+            return "…".to_owned();
+        }
+        let words = self.type_words_at(s, name, depth);
+        shown_max(&words, MAX_TEXT)
+    }
+
+    fn type_words_at(&mut self, s: &Merged<'a>, name: Option<&str>, depth: usize) -> String {
+        if let Some(values) = self.enum_values(s, depth) {
+            return values.join(" | ");
+        }
+        if let Some(bs) = Self::branches(s) {
+            let words: Vec<String> = bs
+                .into_iter()
+                .take(MAX_VALUES)
+                .map(|b| self.with(b, |w, m, n| w.type_words(m, n, depth + 1)))
+                .collect();
+            return words.join(" | ");
+        }
+        let types: Vec<&str> = match s.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .collect(),
+            _ => Vec::new(),
+        };
+        match types.as_slice() {
+            ["array"] => {
+                let item = match s.get("items") {
+                    Some(i) => self.with(i, |w, m, n| w.type_words(m, n, depth + 1)),
+                    None => "any".to_owned(),
+                };
+                format!("[]{item}")
+            }
+            ["object"] if s.contains_key("properties") => name.unwrap_or("object").to_owned(),
+            ["object"] => match s.get("additionalProperties") {
+                Some(v) if v.is_object() => {
+                    let w = self.with(v, |w, m, n| w.type_words(m, n, depth + 1));
+                    format!("map[string]{w}")
+                }
+                _ => "object".to_owned(),
+            },
+            [] => name.unwrap_or("any").to_owned(),
+            ts => ts.join(" | "),
+        }
+    }
+
+    fn object_fields(&mut self, s: &Merged<'a>, prefix: &str, depth: usize) {
+        let Some(props) = s.get("properties").and_then(|p| p.as_object()) else {
+            return;
+        };
+        let required: Vec<&str> = s
+            .get("required")
+            .and_then(|r| r.as_array())
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, prop) in props {
+            if self.out.len() >= MAX_FIELDS {
+                return;
+            }
+            let path = format!("{prefix}{}", shown_max(name, MAX_NAME));
+            self.with(prop, |w, m, type_name| {
+                let mut constraints = constraints(m);
+                if let Some(values) = w.enum_values(m, depth).filter(|v| v.len() > 1) {
+                    constraints.push(format!("one of: {}", values.join(", ")));
+                }
+                let kind = w.type_words(m, type_name, depth);
+                w.out.push(Field {
+                    path: path.clone(),
+                    kind,
+                    required: required.contains(&name.as_str()),
+                    description: m.get("description").and_then(|d| d.as_str()).map(|d| {
+                        // Cut first: the description may be megabytes long.
+                        let head: String = d.chars().take(MAX_DESCRIPTION * 2).collect();
+                        let one_line = head.split_whitespace().collect::<Vec<_>>().join(" ");
+                        shown_max(&one_line, MAX_DESCRIPTION)
+                    }),
+                    constraints,
+                });
+                if depth + 1 < MAX_DEPTH {
+                    w.element(m, &path, depth + 1, false);
+                }
+            });
+        }
+    }
+
+    /// The fields under a field: its object branches, array items or map values. An item or
+    /// value that is not an object is listed (as `path[]` or `path.*`) when `listed` and it has
+    /// constraints of its own.
+    fn element(&mut self, m: &Merged<'a>, path: &str, depth: usize, listed: bool) {
+        if depth >= MAX_DEPTH || self.out.len() >= MAX_FIELDS {
             return;
         }
-        let mark = trail.refs.len();
-        let (m, type_name) = resolve(prop, root, trail);
-        let path = format!("{prefix}{name}");
-        let mut cons = constraints(&m);
-        if let Some(values) = enum_values(&m, root, trail).filter(|v| v.len() > 1) {
-            cons.push(format!("one of: {}", values.join(", ")));
+        match Self::branches(m) {
+            Some(bs) => {
+                for b in bs.into_iter().take(MAX_VALUES) {
+                    self.with(b, |w, bm, name| {
+                        w.one_element(bm, name, path, depth, listed)
+                    });
+                }
+            }
+            None => self.one_element(m, None, path, depth, listed),
         }
-        out.push(Field {
-            path: path.clone(),
-            kind: type_words(&m, type_name.as_deref(), root, trail),
-            required: required.contains(&name.as_str()),
-            description: m
-                .get("description")
-                .and_then(Value::as_str)
-                .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" ")),
-            constraints: cons,
-        });
-        if depth + 1 < MAX_DEPTH {
-            nested(&m, root, &path, depth + 1, trail, out);
-        }
-        trail.refs.truncate(mark);
     }
-}
 
-/// The fields under a field: its object branches, array items or map values. An item or value
-/// that is not an object is listed (as `path[]` or `path.*`) when it has constraints of its own.
-fn nested(
-    m: &Map<String, Value>,
-    root: &Value,
-    path: &str,
-    depth: usize,
-    trail: &mut Trail,
-    out: &mut Vec<Field>,
-) {
-    element(m, root, path, depth, false, trail, out);
-}
-
-fn element(
-    m: &Map<String, Value>,
-    root: &Value,
-    path: &str,
-    depth: usize,
-    listed: bool,
-    trail: &mut Trail,
-    out: &mut Vec<Field>,
-) {
-    if depth >= MAX_DEPTH || out.len() >= MAX_FIELDS {
-        return;
-    }
-    for b in branches(m) {
-        let mark = trail.refs.len();
-        let (bm, name) = resolve(&b, root, trail);
+    fn one_element(
+        &mut self,
+        bm: &Merged<'a>,
+        name: Option<&'a str>,
+        path: &str,
+        depth: usize,
+        listed: bool,
+    ) {
         if bm.contains_key("properties") {
-            object_fields(
-                &Value::Object(bm),
-                root,
-                &format!("{path}."),
-                depth,
-                trail,
-                out,
-            );
+            self.object_fields(bm, &format!("{path}."), depth);
         } else if let Some(items) = bm.get("items") {
-            let (im, _) = resolve(items, root, trail);
-            element(&im, root, &format!("{path}[]"), depth + 1, true, trail, out);
+            self.with(items, |w, im, _| {
+                w.element(im, &format!("{path}[]"), depth + 1, true)
+            });
         } else if let Some(values) = bm.get("additionalProperties").filter(|v| v.is_object()) {
-            let (vm, _) = resolve(values, root, trail);
-            element(&vm, root, &format!("{path}.*"), depth + 1, true, trail, out);
+            self.with(values, |w, vm, _| {
+                w.element(vm, &format!("{path}.*"), depth + 1, true)
+            });
         } else if listed {
-            let constraints = constraints(&bm);
+            let constraints = constraints(bm);
             if !constraints.is_empty() {
-                out.push(Field {
+                let kind = self.type_words(bm, name, depth);
+                self.out.push(Field {
                     path: path.to_owned(),
-                    kind: type_words(&bm, name.as_deref(), root, trail),
+                    kind,
                     required: false,
                     description: None,
                     constraints,
                 });
             }
         }
-        trail.refs.truncate(mark);
     }
 }
 
@@ -459,6 +478,48 @@ mod tests {
             "$defs": defs
         }));
         assert_eq!(fs.len(), 1);
+
+        // A chain of 30,000 array-of-reference definitions: the type is cut, the stack holds.
+        let mut defs = serde_json::Map::new();
+        for i in 0..30_000 {
+            defs.insert(
+                format!("A{i}"),
+                json!({"type": "array", "items": {"$ref": format!("#/$defs/A{}", i + 1)}}),
+            );
+        }
+        let fs = fields(&json!({
+            "type": "object",
+            "properties": {"x": {"$ref": "#/$defs/A0"}},
+            "$defs": defs
+        }));
+        assert!(
+            fs[0].kind.starts_with("[][][]") && fs[0].kind.ends_with('…'),
+            "{}",
+            fs[0].kind
+        );
+
+        // 2,000 fields naming one definition with an 8 MB description, enum and pattern: what
+        // is listed stays small.
+        let big = "x".repeat(8 << 20);
+        let wide: serde_json::Map<String, Value> = (0..2000)
+            .map(|i| (format!("f{i}"), json!({"$ref": "#/$defs/Big"})))
+            .collect();
+        let fs = fields(&json!({
+            "type": "object",
+            "properties": wide,
+            "$defs": {"Big": {"type": "string", "description": big, "pattern": big, "enum": [big, "b"]}}
+        }));
+        let bytes: usize = fs
+            .iter()
+            .map(|f| {
+                f.path.len()
+                    + f.kind.len()
+                    + f.description.as_ref().map_or(0, String::len)
+                    + f.constraints.iter().map(String::len).sum::<usize>()
+            })
+            .sum();
+        assert_eq!(fs.len(), 2000);
+        assert!(bytes < 8 << 20, "{bytes} bytes listed");
         assert!(
             start.elapsed() < std::time::Duration::from_secs(20),
             "{:?}",

@@ -14,6 +14,7 @@
 pub mod closed;
 pub mod fields;
 pub mod guard;
+pub mod output;
 pub mod schema;
 pub mod text;
 
