@@ -58,9 +58,10 @@ pub struct GlobalArgs {
 /// The specs a command reads: `-f` and the input size limit.
 #[derive(Debug, clap::Args)]
 pub struct InputArgs {
-    /// Spec file or directory (repeatable). Directories are read recursively in name order,
-    /// skipping hidden entries and kure output directories; `-` reads standard input.
-    #[arg(short = 'f', long = "file", value_name = "PATH", required = true)]
+    /// Spec files or directories (`-f a.yaml b/` or `-f a.yaml -f b/`). Directories are read
+    /// recursively in name order, skipping hidden entries and kure output directories; `-`
+    /// reads standard input.
+    #[arg(short = 'f', long = "file", value_name = "PATH", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
     /// Largest input kure reads from one file or from standard input, e.g. 256MiB (default
     /// 64MiB). Also KURE_MAX_INPUT_BYTES.

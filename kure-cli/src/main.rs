@@ -60,6 +60,8 @@ enum Command {
     Trust(commands::trust::Args),
     Lock(commands::lock::Args),
     Kustomize(commands::kustomize::Args),
+    #[command(name = "fn")]
+    Fn(commands::function::Args),
     Version(commands::version::Args),
 }
 
@@ -106,6 +108,7 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Trust(a) => commands::trust::execute(global, a),
         Command::Lock(a) => commands::lock::execute(global, a),
         Command::Kustomize(a) => commands::kustomize::execute(global, a),
+        Command::Fn(a) => commands::function::execute(global, a),
         Command::Version(a) => commands::version::execute(global, a),
     }
 }

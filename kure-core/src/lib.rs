@@ -42,7 +42,7 @@ pub mod store;
 pub mod trust;
 mod util;
 pub use kure_plugin_api::validate;
-mod yaml;
+pub mod yaml;
 
 pub use decode::{decode_inputs, decode_str, Document, Location};
 pub use engine::{Engine, EngineOptions};

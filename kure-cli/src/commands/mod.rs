@@ -1,6 +1,7 @@
 //! One module per subcommand: a clap `Args` struct and `execute`.
 
 pub mod explain;
+pub mod function;
 pub mod generate;
 pub mod gvks;
 pub mod kustomize;

@@ -1,0 +1,43 @@
+//! `kure fn`: kure as a KRM function (kustomize, kpt).
+
+use std::path::PathBuf;
+
+use crate::common::{report_plugins, use_lock, GlobalArgs};
+
+/// Run as a KRM function: read a ResourceList (config.kubernetes.io/v1) on stdin, replace
+/// every item (and the functionConfig) that is a kure spec with the objects it generates, pass
+/// every other item through untouched, and write the ResourceList to stdout. Problems become
+/// `results` (severity, message, file, field) and the exit status is 1. For kustomize:
+/// `generators:` with a `config.kubernetes.io/function: {exec: {path: kure, args: [fn]}}`
+/// annotation and `kustomize build --enable-alpha-plugins --enable-exec`; for kpt: an exec
+/// function in a pipeline.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Refuse plugins that differ from what FILE pins (default: ./kure.lock when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Largest ResourceList read from stdin, e.g. 256MiB (default 64MiB).
+    #[arg(long, value_name = "SIZE", value_parser = kure_core::config::parse_bytes)]
+    pub max_input_bytes: Option<u64>,
+}
+
+/// Runs `kure fn`.
+pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+    let mut engine = global.engine()?;
+    use_lock(&mut engine, args.lock, false)?;
+    let max = args
+        .max_input_bytes
+        .unwrap_or(kure_core::InputOptions::default().max_bytes);
+    let stdin = PathBuf::from("-");
+    let input = kure_core::input::read(&stdin, &PathBuf::from("<stdin>"), max)?;
+    let result = kure_core::krm::run(&mut engine, &input);
+    report_plugins(&engine);
+    let output = result?;
+    out!("{}", kure_core::yaml::to_string(&output.list));
+    if output.failed {
+        anyhow::bail!(
+            "the ResourceList has problems: see its `results` (the items are returned unchanged)"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! kure in the GitOps toolchain: as a kustomize generator (the real `kubectl kustomize
+//! --enable-alpha-plugins`), and as a KRM function (`kure fn`) on ResourceLists.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use kure_tests::*;
+
+fn docs(stream: &str) -> Vec<serde_json::Value> {
+    stream
+        .split("\n---\n")
+        .map(|d| d.trim_start_matches("---\n"))
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).unwrap())
+        .collect()
+}
+
+fn kinds_and_names(objects: &[serde_json::Value]) -> BTreeSet<(String, String)> {
+    objects
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap().to_owned(),
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn kubectl_kustomize(s: &Sandbox, home: &Path, dir: &Path) -> Output {
+    Command::new("kubectl")
+        .args(["kustomize", "--enable-alpha-plugins"])
+        .arg(dir)
+        .env("KUSTOMIZE_PLUGIN_HOME", home)
+        .env("KURE_HOME", s.path().join("home"))
+        .env("KURE_SYSTEM_DIR", s.path().join("system"))
+        .env_remove("KURE_PLUGIN_PATH")
+        .env_remove("KURE_ALLOW_UNSIGNED")
+        .output()
+        .expect("kubectl")
+}
+
+#[test]
+fn kubectl_kustomize_renders_kure_specs_through_the_installed_shims() {
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    ok(s.kure()
+        .args(["plugins", "install"])
+        .arg(s.signed_copy(&terraform_lib(), &key)));
+    let home = s.path().join("kustomize-plugins");
+    let out = ok(s
+        .kure()
+        .args(["kustomize", "install-plugins", "--home"])
+        .arg(&home));
+    for kind in ["AppWorkload", "FluxHelm", "TerraformConfig"] {
+        assert!(out.contains(kind), "{out}");
+    }
+    let shim = home.join("generators.gokure.dev/v1alpha1/appworkload/AppWorkload");
+    assert!(std::fs::read_to_string(&shim)
+        .unwrap()
+        .contains("generate --quiet -f \"$1\""));
+
+    let app = s.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    for f in ["shop.yaml", "terraform-dns.yaml"] {
+        std::fs::copy(root().join("examples").join(f), app.join(f)).unwrap();
+    }
+    std::fs::write(
+        app.join("namespace.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources:\n- namespace.yaml\ngenerators:\n- shop.yaml\n- terraform-dns.yaml\ncommonLabels:\n  team: shop\n",
+    )
+    .unwrap();
+    let o = kubectl_kustomize(&s, &home, &app);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let built = docs(&stdout(&o));
+    let direct = docs(&ok(s
+        .kure()
+        .args(["generate", "-f"])
+        .arg(app.join("shop.yaml"))
+        .arg(app.join("terraform-dns.yaml"))));
+    let mut expected = kinds_and_names(&direct);
+    expected.insert(("Namespace".to_owned(), "web".to_owned()));
+    assert_eq!(kinds_and_names(&built), expected);
+    // kustomize's own transformers ran on what kure generated.
+    assert!(built
+        .iter()
+        .all(|o| o["metadata"]["labels"]["team"] == "shop"));
+
+    // kure's validation applies: a bad spec fails the build with kure's message.
+    std::fs::write(
+        app.join("shop.yaml"),
+        std::fs::read_to_string(root().join("examples/shop.yaml"))
+            .unwrap()
+            .replace("replicas: 3", "replicas: -1"),
+    )
+    .unwrap();
+    let o = kubectl_kustomize(&s, &home, &app);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("spec.replicas: must be at least 0, found -1"),
+        "{}",
+        stderr(&o)
+    );
+    // And its trust rules: a modified installed plugin is refused.
+    std::fs::copy(root().join("examples/shop.yaml"), app.join("shop.yaml")).unwrap();
+    let lib = s
+        .installed_dir("terraform-generator")
+        .join("libkure_terraform_generator.so");
+    std::fs::write(&lib, b"tampered").unwrap();
+    let o = kubectl_kustomize(&s, &home, &app);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("modified after it was installed"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn kure_fn(s: &Sandbox, input: &str) -> Output {
+    let mut child = s
+        .kure()
+        .args(["--allow-unsigned", "fn"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A YAML document indented as a list item.
+fn item(doc: &str, annotations: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for (i, l) in doc.lines().filter(|l| !l.starts_with('#')).enumerate() {
+        lines.push(format!("{}{l}", if i == 0 { "- " } else { "  " }));
+        if l == "metadata:" && !annotations.is_empty() {
+            lines.push(format!("    annotations:\n{annotations}"));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn kure_fn_replaces_specs_with_what_they_generate_and_passes_the_rest_through() {
+    let s = Sandbox::new();
+    s.add_plugin(&terraform_lib());
+    let shop = std::fs::read_to_string(root().join("examples/shop.yaml")).unwrap();
+    let dns = std::fs::read_to_string(root().join("examples/terraform-dns.yaml")).unwrap();
+    let flux = std::fs::read_to_string(root().join("examples/podinfo.yaml")).unwrap();
+    let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n";
+    let foreign = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  anything: [1, 2]\n";
+    let config: String = flux
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("  {l}\n"))
+        .collect();
+    let input = format!(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}{}{}{}functionConfig:\n{config}",
+        item(namespace, "      config.kubernetes.io/index: '0'"),
+        item(&shop, "      internal.config.kubernetes.io/path: apps/shop.yaml\n      config.kubernetes.io/index: '1'"),
+        item(foreign, ""),
+        item(&dns, ""),
+    );
+    let o = kure_fn(&s, &input);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: serde_json::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    assert_eq!(list["apiVersion"], "config.kubernetes.io/v1");
+    assert_eq!(list["kind"], "ResourceList");
+    assert!(list.get("results").is_none(), "{list}");
+    let items = list["items"].as_array().unwrap();
+    // The same objects `kure generate` makes, in input order, the config's last.
+    let generate = |f: &str| {
+        docs(&ok(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "-f"])
+            .arg(root().join("examples").join(f))))
+    };
+    let mut expected = vec![serde_yaml::from_str::<serde_json::Value>(namespace).unwrap()];
+    expected[0]["metadata"]["annotations"] = serde_json::json!({"config.kubernetes.io/index": "0"});
+    expected.extend(generate("shop.yaml"));
+    expected.push(serde_yaml::from_str(foreign).unwrap());
+    expected.extend(generate("terraform-dns.yaml"));
+    expected.extend(generate("podinfo.yaml"));
+    assert_eq!(items, &expected);
+    // The runtime's annotations on a spec are not copied onto what it generates.
+    assert!(!stdout(&o).contains("internal.config.kubernetes.io/path"));
+}
+
+#[test]
+fn kure_fn_reports_problems_as_results_and_exits_1() {
+    let s = Sandbox::new();
+    let bad = "apiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: shop\nspec:\n  workload: Deployment\n  replicas: -1\n  containers:\n  - name: shop\n    imag: shop:1\n";
+    let unknown =
+        "apiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkloda\nmetadata:\n  name: x\n";
+    let input = format!(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}{}",
+        item(
+            bad,
+            "      internal.config.kubernetes.io/path: apps/shop.yaml"
+        ),
+        item(unknown, ""),
+    );
+    let o = kure_fn(&s, &input);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let list: serde_json::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    // The items come back unchanged; each problem is a result with file and field.
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"][0]["spec"]["replicas"], -1);
+    let results = list["results"].as_array().unwrap();
+    let find = |field: &str| {
+        results
+            .iter()
+            .find(|r| r["field"]["path"] == field)
+            .unwrap_or_else(|| panic!("no result for {field}: {list}"))
+    };
+    let r = find("spec.replicas");
+    assert_eq!(r["severity"], "error");
+    assert_eq!(r["file"]["path"], "apps/shop.yaml");
+    assert!(r["message"]
+        .as_str()
+        .unwrap()
+        .contains("must be at least 0"));
+    assert!(find("spec.containers[0].imag")["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean `image`?"));
+    // An unknown kind in a kure group is no kure spec: it passes through, as any other item.
+    assert!(
+        results.iter().all(|r| r["file"]["path"] != "items[1]"),
+        "{list}"
+    );
+
+    // Not a ResourceList: an error, nothing on stdout.
+    let o = kure_fn(&s, "apiVersion: v1\nkind: List\nitems: []\n");
+    let err = expect_failure(&o, &["not a ResourceList", "config.kubernetes.io/v1"]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
