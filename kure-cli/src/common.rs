@@ -27,7 +27,8 @@ pub struct GlobalArgs {
     /// what plugins printed: their stdout and stderr never reach kure's output.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// Print errors only: no warnings, notes or summaries on stderr (stdout is unchanged).
+    /// Print errors only: no warnings, notes or summaries (`N documents valid`, `wrote ...`);
+    /// generated manifests and listings still go to stdout. The exit status says the rest.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Longest time one plugin call may take before kure stops it (default 30; also

@@ -248,3 +248,129 @@ fn kure_fn_reports_problems_as_results_and_exits_1() {
     let err = expect_failure(&o, &["not a ResourceList", "config.kubernetes.io/v1"]);
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A sandbox whose KURE_HOME has the signed terraform plugin installed, and a work directory
+/// holding a copy of the examples.
+fn gitops_sandbox() -> (Sandbox, std::path::PathBuf) {
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    ok(s.kure()
+        .args(["plugins", "install"])
+        .arg(s.signed_copy(&terraform_lib(), &key)));
+    let apps = s.path().join("repo/apps");
+    std::fs::create_dir_all(&apps).unwrap();
+    for e in std::fs::read_dir(root().join("examples")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, apps.join(p.file_name().unwrap())).unwrap();
+    }
+    (s, apps)
+}
+
+/// `sh -c COMMAND` in `dir`, as Argo CD's cmp-server or a CI job runs it: kure on PATH.
+fn sh(s: &Sandbox, dir: &Path, command: &str) -> Output {
+    let bin = kure_bin();
+    Command::new("sh")
+        .args(["-c", command])
+        .current_dir(dir)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("KURE_HOME", s.path().join("home"))
+        .env("KURE_SYSTEM_DIR", s.path().join("system"))
+        .env_remove("KURE_PLUGIN_PATH")
+        .env_remove("KURE_ALLOW_UNSIGNED")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_argocd_plugin_commands_render_the_examples() {
+    let (s, apps) = gitops_sandbox();
+    let plugin: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("deploy/argocd/plugin.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plugin["kind"], "ConfigManagementPlugin");
+    let command = |stage: &str| -> String {
+        let c = &plugin["spec"][stage];
+        let c = if stage == "discover" { &c["find"] } else { c };
+        assert_eq!(c["command"], serde_json::json!(["sh", "-c"]), "{stage}");
+        c["args"][0].as_str().unwrap().to_owned()
+    };
+    // discover finds the specs; init validates; generate prints what `kure generate` prints.
+    let found = sh(&s, &apps, &command("discover"));
+    assert!(found.status.success() && !stdout(&found).trim().is_empty(), "{}", stderr(&found));
+    let init = sh(&s, &apps, &command("init"));
+    assert!(init.status.success(), "{}", stderr(&init));
+    assert_eq!(stdout(&init), "", "init must print nothing under --quiet");
+    let generated = sh(&s, &apps, &command("generate"));
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    assert_eq!(stderr(&generated), "");
+    assert_eq!(
+        stdout(&generated),
+        ok(s.kure().args(["generate", "-f"]).arg(&apps))
+    );
+    // A directory without kure specs is not discovered.
+    let other = s.path().join("repo/plain");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n").unwrap();
+    assert_eq!(stdout(&sh(&s, &other, &command("discover"))), "");
+
+    // The ConfigMap holds plugin.yaml, and the sidecar patch applies to a repo-server.
+    let built = docs(&ok(Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(root().join("deploy/argocd"))));
+    assert_eq!(built[0]["kind"], "ConfigMap");
+    assert_eq!(built[0]["metadata"]["name"], "kure-cmp-plugin");
+    assert_eq!(
+        built[0]["data"]["plugin.yaml"].as_str().unwrap(),
+        std::fs::read_to_string(root().join("deploy/argocd/plugin.yaml")).unwrap()
+    );
+    let base = s.write(
+        "repo-server.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: argocd-repo-server\nspec:\n  selector:\n    matchLabels: {app: repo}\n  template:\n    metadata:\n      labels: {app: repo}\n    spec:\n      containers:\n      - name: argocd-repo-server\n        image: quay.io/argoproj/argocd:v2\n",
+    );
+    let patched = ok(Command::new("kubectl")
+        .args(["patch", "--local", "-o", "yaml", "-f"])
+        .arg(&base)
+        .arg("--patch-file")
+        .arg(root().join("deploy/argocd/sidecar.yaml")));
+    let patched: serde_json::Value = serde_yaml::from_str(&patched).unwrap();
+    let names: Vec<&str> = patched["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["kure", "argocd-repo-server"]);
+}
+
+#[test]
+fn the_flux_render_script_writes_a_tree_kustomize_builds() {
+    let (s, apps) = gitops_sandbox();
+    let repo = apps.parent().unwrap().to_path_buf();
+    let script = root().join("deploy/flux/render.sh");
+    let o = sh(&s, &repo, &format!("sh {}", script.display()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let flux: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("deploy/flux/kustomization.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(flux["kind"], "Kustomization");
+    let path = flux["spec"]["path"].as_str().unwrap();
+    let rendered = repo.join(path);
+    assert!(rendered.join("kustomization.yaml").is_file());
+    let built = docs(&ok(Command::new("kubectl").arg("kustomize").arg(&rendered)));
+    let direct = docs(&ok(s.kure().args(["generate", "-f"]).arg(&apps)));
+    assert_eq!(kinds_and_names(&built), kinds_and_names(&direct));
+    // Run again: the tree is replaced, not merged into.
+    std::fs::remove_file(apps.join("shop.yaml")).unwrap();
+    let o = sh(&s, &repo, &format!("sh {}", script.display()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!std::fs::read_to_string(rendered.join("kustomization.yaml")).unwrap().contains("web"));
+}

@@ -55,6 +55,8 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     } else {
         "documents"
     };
-    outln!("{checked} {noun} valid");
+    if !kure_core::contain::quiet() {
+        outln!("{checked} {noun} valid");
+    }
     Ok(())
 }

@@ -1,0 +1,14 @@
+#!/bin/sh
+# The rendered-manifests pattern for Flux: CI renders the kure specs in apps/ into a
+# kustomize tree in rendered/ (replaced whole, atomically) and commits it; the Flux
+# Kustomization in kustomization.yaml applies ./rendered. kure's lock (kure.lock, required
+# with --locked) pins every plugin, so CI renders with exactly the reviewed plugin bytes.
+#
+#   deploy/flux/render.sh [SPECS_DIR] [OUT_DIR]
+set -eu
+specs="${1:-apps}"
+out="${2:-rendered}"
+kure validate --quiet -f "$specs"
+kure generate --quiet -f "$specs" -o "$out"
+# Or, with kure as a kustomize generator (kure kustomize install-plugins, once):
+#   kubectl kustomize --enable-alpha-plugins overlays/prod > "$out/all.yaml"
