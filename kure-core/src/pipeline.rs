@@ -27,6 +27,9 @@ use crate::render::{file_stem, kustomization, object_yaml, MARKER};
 pub enum Output {
     /// One YAML stream, written to stdout when the whole run has succeeded.
     Stdout,
+    /// One JSON document, a `v1` `List` of every object (what `kubectl get -o json` prints for
+    /// several objects), written to stdout when the whole run has succeeded.
+    StdoutJson,
     /// A kustomize tree, replacing the directory atomically.
     Dir(PathBuf),
 }
@@ -137,8 +140,29 @@ impl Spool {
 
 /// A sink nobody sees until `commit`, which runs only after every plugin call has returned:
 /// a plugin that crashes, exits or hangs leaves nothing behind, not even a staging directory.
+/// What each worker makes of a generated app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Emit {
+    /// Nothing: validate only (or a problem was found, so nothing will be written).
+    Nothing,
+    /// YAML documents.
+    Yaml,
+    /// Compact JSON objects.
+    Json,
+}
+
+impl Emit {
+    fn on(self) -> bool {
+        self != Emit::Nothing
+    }
+}
+
+const JSON_LIST_START: &[u8] = b"{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\n";
+
 enum Sink {
     Stdout(Spool),
+    /// A JSON `List`: whether an object was written yet (for the commas).
+    StdoutJson(Spool, bool),
     /// Records `NS/APP/FILE LEN\n` + the YAML, materialized beneath the handle at commit.
     Dir {
         out: crate::render::OutputDir,
@@ -152,6 +176,11 @@ impl Sink {
     fn new(output: &Output) -> Result<Self, Error> {
         Ok(match output {
             Output::Stdout => Sink::Stdout(Spool::default()),
+            Output::StdoutJson => {
+                let mut spool = Spool::default();
+                spool.push(JSON_LIST_START)?;
+                Sink::StdoutJson(spool, false)
+            }
             Output::Dir(d) => Sink::Dir {
                 out: crate::render::OutputDir::open(d)?,
                 spool: Spool::default(),
@@ -166,6 +195,15 @@ impl Sink {
                 for (_, yaml) in &r.objects {
                     spool.push(b"---\n")?;
                     spool.push(yaml.as_bytes())?;
+                }
+                Ok(())
+            }
+            Sink::StdoutJson(spool, any) => {
+                for (_, json) in &r.objects {
+                    if std::mem::replace(any, true) {
+                        spool.push(b",\n")?;
+                    }
+                    spool.push(json.as_bytes())?;
                 }
                 Ok(())
             }
@@ -194,8 +232,12 @@ impl Sink {
     }
 
     fn commit(self) -> Result<(), Error> {
+        let json = matches!(self, Sink::StdoutJson(..));
         match self {
-            Sink::Stdout(spool) => {
+            Sink::Stdout(mut spool) | Sink::StdoutJson(mut spool, _) => {
+                if json {
+                    spool.push(b"\n]}\n")?;
+                }
                 let mut reader = spool.reader()?;
                 let mut out = crate::contain::stdout();
                 match std::io::copy(&mut reader, &mut out) {
@@ -291,7 +333,7 @@ fn process_raw(
     checked: &HashSet<Gvk>,
     location: &Location,
     text: &str,
-    generate: bool,
+    emit: Emit,
 ) -> Outcome {
     let doc = match decode_document(location, text) {
         Ok(Some(d)) => d,
@@ -301,18 +343,18 @@ fn process_raw(
     if !checked.contains(&doc.gvk) {
         return Outcome::Unresolved(Box::new(doc));
     }
-    stage(engine, doc, generate)
+    stage(engine, doc, emit)
 }
 
 /// Processes one decoded document of a resolved GVK (or sets it aside for a batch).
-fn stage(engine: &Engine, doc: Document, generate: bool) -> Outcome {
+fn stage(engine: &Engine, doc: Document, emit: Emit) -> Outcome {
     if engine.batched(&doc.gvk) {
         return match engine.check_schema(&doc) {
             Ok(_) => Outcome::Batch(Box::new(doc)),
             Err(d) => Outcome::Problems(d),
         };
     }
-    match process(engine, &doc, generate) {
+    match process(engine, &doc, emit) {
         Ok(r) => Outcome::Done(Box::new(doc), r),
         Err(d) => Outcome::Problems(d),
     }
@@ -365,7 +407,7 @@ fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
 /// [`BATCH_PART`] apps per request to the plugin's worker; while the worker handles part
 /// k+1, this thread renders part k. `stop` is the chunk's: the first problem any thread meets
 /// ends the plugin generate calls of every thread.
-fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool, stop: &AtomicBool) {
+fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicBool) {
     let mut groups: BTreeMap<Gvk, Vec<usize>> = BTreeMap::new();
     for (i, o) in outcomes.iter().enumerate() {
         if let Outcome::Batch(doc) = o {
@@ -379,7 +421,8 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool, stop: &Ato
     if outcomes.iter().any(|o| matches!(o, Outcome::Problems(_))) {
         stop.store(true, Ordering::Release);
     }
-    let mut generate = generate;
+    let json = emit == Emit::Json;
+    let mut generate = emit.on();
     for (gvk, indices) in groups {
         let docs: Vec<Box<Document>> = indices
             .iter()
@@ -436,7 +479,7 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool, stop: &Ato
                             Outcome::Problems(d)
                         }
                         Part::Generated(Err(e)) => Outcome::Problems(generate_problem(refs[n], e)),
-                        Part::Generated(Ok(objects)) => match render(refs[n], &objects) {
+                        Part::Generated(Ok(objects)) => match render(refs[n], &objects, json) {
                             Err(d) => Outcome::Problems(d),
                             Ok(r) => Outcome::Done(docs[n].clone(), Some(r)),
                         },
@@ -454,7 +497,7 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], generate: bool, stop: &Ato
 fn process(
     engine: &Engine,
     doc: &Document,
-    generate: bool,
+    emit: Emit,
 ) -> Result<Option<Rendered>, Vec<Diagnostic>> {
     engine
         .validate(std::slice::from_ref(doc))
@@ -466,21 +509,27 @@ fn process(
                 field: None,
             }],
         })?;
-    if !generate {
+    if !emit.on() {
         return Ok(None);
     }
     let objects = engine
         .generate_one(doc)
         .map_err(|e| generate_problem(doc, e))?;
-    render(doc, &objects).map(Some)
+    render(doc, &objects, emit == Emit::Json).map(Some)
 }
 
-/// One app's objects as YAML, with the keys that find objects two apps produce.
-fn render(doc: &Document, objects: &[Value]) -> Result<Rendered, Vec<Diagnostic>> {
+/// One app's objects as YAML (or compact JSON), with the keys that find objects two apps
+/// produce.
+fn render(doc: &Document, objects: &[Value], json: bool) -> Result<Rendered, Vec<Diagnostic>> {
     let mut rendered = Vec::with_capacity(objects.len());
     let mut keys = Vec::with_capacity(objects.len());
     for o in objects {
-        let yaml = object_yaml(o).map_err(|e| {
+        let text = if json {
+            serde_json::to_string(o).map_err(|e| Error::Store(e.to_string()))
+        } else {
+            object_yaml(o)
+        };
+        let yaml = text.map_err(|e| {
             vec![Diagnostic {
                 location: doc.location.clone(),
                 message: e.to_string(),
@@ -518,9 +567,20 @@ struct Run<'a> {
     checked: HashSet<Gvk>,
     /// Whether apps are generated and written (`generate`), or only checked (`validate`).
     generating: bool,
+    /// Whether the objects are written as JSON.
+    json: bool,
 }
 
 impl Run<'_> {
+    /// What the workers make of the next apps: nothing once a problem was found.
+    fn emit(&self) -> Emit {
+        match (self.generating && self.problems.is_empty(), self.json) {
+            (false, _) => Emit::Nothing,
+            (true, false) => Emit::Yaml,
+            (true, true) => Emit::Json,
+        }
+    }
+
     /// Loads what `doc` needs and checks it against the lock, once per GVK.
     fn resolve(&mut self, doc: &Document) -> Result<(), Error> {
         if self.checked.contains(&doc.gvk) {
@@ -538,7 +598,7 @@ impl Run<'_> {
 
     /// `items`: (file index, location, text) of each raw document, in input order.
     fn chunk(&mut self, items: Vec<(u32, Location, String)>) -> Result<(), Error> {
-        let generate = self.generating && self.problems.is_empty();
+        let emit = self.emit();
         let jobs = self.options.jobs;
         // Set by the first problem any thread meets: no more plugin generate calls.
         let stop = &AtomicBool::new(false);
@@ -550,9 +610,9 @@ impl Run<'_> {
             par_parts(&items, jobs, |part| {
                 let mut outcomes: Vec<Outcome> = part
                     .iter()
-                    .map(|(_, l, t)| process_raw(engine, checked, l, t, generate))
+                    .map(|(_, l, t)| process_raw(engine, checked, l, t, emit))
                     .collect();
-                batches(engine, &mut outcomes, generate, stop);
+                batches(engine, &mut outcomes, emit, stop);
                 outcomes
             })
         };
@@ -575,9 +635,9 @@ impl Run<'_> {
             let staged = par_parts(&docs, jobs, |part| {
                 let mut outcomes: Vec<Outcome> = part
                     .iter()
-                    .map(|doc| stage(engine, (**doc).clone(), generate))
+                    .map(|doc| stage(engine, (**doc).clone(), emit))
                     .collect();
-                batches(engine, &mut outcomes, generate, stop);
+                batches(engine, &mut outcomes, emit, stop);
                 outcomes
             });
             for (i, o) in unresolved.into_iter().zip(staged) {
@@ -594,11 +654,7 @@ impl Run<'_> {
                 }
                 Outcome::Unresolved(doc) | Outcome::Batch(doc) => {
                     // Not reached: both were processed above.
-                    let r = process(
-                        self.engine,
-                        &doc,
-                        self.generating && self.problems.is_empty(),
-                    );
+                    let r = process(self.engine, &doc, self.emit());
                     (doc, r)
                 }
                 Outcome::Done(doc, r) => (doc, Ok(r)),
@@ -708,6 +764,7 @@ fn run(
         docs: 0,
         checked,
         generating: output.is_some(),
+        json: matches!(output, Some(Output::StdoutJson)),
     };
     let result = (|| -> Result<(), Error> {
         let mut pending: Vec<(u32, Location, String)> = Vec::new();

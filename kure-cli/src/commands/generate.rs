@@ -31,9 +31,22 @@ pub struct Args {
     /// plugin GVK used must then be pinned (like `cargo build --locked`). For CI.
     #[arg(long)]
     pub locked: bool,
+    /// The stream's format: `yaml` (documents separated by `---`) or `json` (one `v1` `List`
+    /// holding every object, as `kubectl get -o json` prints). `-o DIR` always writes YAML.
+    #[arg(long, value_enum, default_value_t = StreamFormat::Yaml, conflicts_with = "output")]
+    pub format: StreamFormat,
     /// Worker threads (default: the number of CPUs). Output order never depends on it.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+/// The format of the stream `generate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamFormat {
+    /// YAML documents separated by `---`.
+    Yaml,
+    /// One JSON `List` of every object.
+    Json,
 }
 
 /// Runs `kure generate`.
@@ -48,9 +61,10 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         options.jobs = j;
     }
     use_lock(&mut engine, args.lock.clone(), args.locked)?;
-    let output = match &args.output {
-        Some(dir) => Output::Dir(dir.clone()),
-        None => Output::Stdout,
+    let output = match (&args.output, args.format) {
+        (Some(dir), _) => Output::Dir(dir.clone()),
+        (None, StreamFormat::Yaml) => Output::Stdout,
+        (None, StreamFormat::Json) => Output::StdoutJson,
     };
     let result = kure_core::pipeline::generate(&mut engine, &args.input.files, &output, &options);
     report_plugins(&engine);
