@@ -64,6 +64,10 @@ pub struct InputArgs {
     /// reads standard input.
     #[arg(short = 'f', long = "file", value_name = "PATH", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
+    /// How problems are printed on stderr: `human` sentences, or `json`, one object per line
+    /// (severity, message, file, line, column, field, hint) for editors and CI.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
     /// Largest input kure reads from one file or from standard input, e.g. 256MiB (default
     /// 64MiB). Also KURE_MAX_INPUT_BYTES.
     #[arg(long, value_name = "SIZE", env = "KURE_MAX_INPUT_BYTES",
@@ -72,8 +76,9 @@ pub struct InputArgs {
 }
 
 impl InputArgs {
-    /// The input options these arguments ask for.
+    /// The input options these arguments ask for; also sets the diagnostic format.
     pub fn options(&self) -> kure_core::InputOptions {
+        set_message_format(self.message_format);
         let mut o = kure_core::InputOptions::default();
         if let Some(max) = self.max_input_bytes {
             o.max_bytes = max;
@@ -120,6 +125,107 @@ pub fn err(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let text = kure_core::terminal_safe(args.to_string());
     let _ = kure_core::contain::stderr().write_all(text.as_bytes());
+}
+
+static JSON_MESSAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How diagnostics are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MessageFormat {
+    /// Sentences for people.
+    Human,
+    /// One JSON object per line: severity, message, file, line, column, field, hint.
+    Json,
+}
+
+/// Chooses the diagnostic format for the rest of the run.
+pub fn set_message_format(format: MessageFormat) {
+    JSON_MESSAGES.store(
+        format == MessageFormat::Json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+fn json_messages() -> bool {
+    JSON_MESSAGES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One diagnostic as a JSON line (`--message-format json`).
+fn message_json(
+    severity: &str,
+    message: &str,
+    location: Option<&kure_core::Location>,
+    field: Option<&str>,
+) -> String {
+    let hint = message
+        .find("did you mean")
+        .map(|i| message[i..].trim_end_matches('.').to_owned());
+    serde_json::json!({
+        "severity": severity,
+        "message": message,
+        "file": location.map(|l| l.file.display().to_string()),
+        "line": location.map(|l| l.line),
+        "column": null,
+        "field": field,
+        "hint": hint,
+    })
+    .to_string()
+}
+
+/// Prints a warning, note or summary on stderr: a sentence, or a JSON line under
+/// `--message-format json`; nothing under `-q`.
+pub fn note(severity: &str, text: std::fmt::Arguments<'_>) {
+    if kure_core::contain::quiet() {
+        return;
+    }
+    if json_messages() {
+        let text = text.to_string();
+        let (severity, message) = match text.split_once(": ") {
+            Some((s @ ("warning" | "note"), rest)) => (s, rest),
+            _ => (severity, text.as_str()),
+        };
+        err(format_args!(
+            "{}\n",
+            message_json(severity, message, None, None)
+        ));
+    } else {
+        err(format_args!("{text}\n"));
+    }
+}
+
+/// Prints the error that ends the run: `error: ...` (with `-v` details), or under
+/// `--message-format json` one JSON line per problem.
+pub fn print_error(e: &anyhow::Error, verbose: bool) {
+    // kure's own errors already say their cause; anyhow's `{:#}` would say it twice.
+    let text = match e.downcast_ref::<kure_core::Error>() {
+        Some(k) if e.chain().count() <= 2 => k.to_string(),
+        _ => format!("{e:#}"),
+    };
+    if json_messages() {
+        let diags = e
+            .downcast_ref::<kure_core::Error>()
+            .map(kure_core::Error::diagnostics)
+            .unwrap_or_default();
+        if diags.is_empty() {
+            err(format_args!(
+                "{}\n",
+                message_json("error", &text, None, None)
+            ));
+        }
+        for d in diags {
+            err(format_args!(
+                "{}\n",
+                message_json("error", &d.message, Some(&d.location), d.field.as_deref())
+            ));
+        }
+        return;
+    }
+    err(format_args!("error: {text}\n"));
+    if let Some(details) = details(e) {
+        if verbose {
+            err(format_args!("\n{details}\n"));
+        }
+    }
 }
 
 /// `p` made absolute against the working directory kure started in.
@@ -217,10 +323,21 @@ impl GlobalArgs {
 pub enum Format {
     /// Aligned columns.
     Table,
+    /// Aligned columns, with more of them.
+    Wide,
     /// JSON.
     Json,
     /// YAML.
     Yaml,
+}
+
+/// Prints `value` as JSON or YAML (`format` is `json` or `yaml`).
+pub fn print_value(value: &serde_json::Value, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(value)?),
+        _ => out!("{}", kure_core::yaml::to_string(value)),
+    }
+    Ok(())
 }
 
 /// Prints rows as an aligned table with a header.

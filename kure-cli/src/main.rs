@@ -9,16 +9,11 @@ macro_rules! outln {
 macro_rules! out {
     ($($t:tt)*) => { $crate::common::out(format_args!($($t)*)) };
 }
-/// Writes a line to kure's own stderr.
-macro_rules! errln {
-    ($($t:tt)*) => { $crate::common::err(format_args!("{}\n", format_args!($($t)*))) };
-}
-/// Writes a warning, note or summary line to stderr, unless `-q`.
+/// Writes a warning, note or summary line to stderr, unless `-q` (a JSON line under
+/// `--message-format json`).
 macro_rules! noteln {
     ($($t:tt)*) => {
-        if !kure_core::contain::quiet() {
-            $crate::common::err(format_args!("{}\n", format_args!($($t)*)))
-        }
+        $crate::common::note("note", format_args!($($t)*))
     };
 }
 
@@ -85,12 +80,7 @@ fn main() -> ExitCode {
     let code = match result {
         Ok(()) => 0,
         Err(e) => {
-            errln!("error: {e:#}");
-            if let Some(details) = common::details(&e) {
-                if verbose {
-                    errln!("\n{details}");
-                }
-            }
+            common::print_error(&e, verbose);
             1
         }
     };

@@ -142,6 +142,24 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The problems this error is made of, each with its file, line and field, for
+    /// machine-readable output (`--message-format json`, `kure fn` results): every problem of
+    /// invalid input, or the one application a generator failed on. Empty for errors that are
+    /// about no input document (a refused plugin, an unreadable store).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            Error::Invalid(d) => d.clone(),
+            Error::Generate { location, .. } => vec![Diagnostic {
+                location: location.clone(),
+                message: self.to_string(),
+                field: None,
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
 fn format_diagnostics(d: &[Diagnostic]) -> String {
     let mut s = match d.len() {
         1 => String::new(),

@@ -304,7 +304,11 @@ fn the_argocd_plugin_commands_render_the_examples() {
     };
     // discover finds the specs; init validates; generate prints what `kure generate` prints.
     let found = sh(&s, &apps, &command("discover"));
-    assert!(found.status.success() && !stdout(&found).trim().is_empty(), "{}", stderr(&found));
+    assert!(
+        found.status.success() && !stdout(&found).trim().is_empty(),
+        "{}",
+        stderr(&found)
+    );
     let init = sh(&s, &apps, &command("init"));
     assert!(init.status.success(), "{}", stderr(&init));
     assert_eq!(stdout(&init), "", "init must print nothing under --quiet");
@@ -318,7 +322,11 @@ fn the_argocd_plugin_commands_render_the_examples() {
     // A directory without kure specs is not discovered.
     let other = s.path().join("repo/plain");
     std::fs::create_dir_all(&other).unwrap();
-    std::fs::write(other.join("cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n").unwrap();
+    std::fs::write(
+        other.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
     assert_eq!(stdout(&sh(&s, &other, &command("discover"))), "");
 
     // The ConfigMap holds plugin.yaml, and the sidecar patch applies to a repo-server.
@@ -372,5 +380,9 @@ fn the_flux_render_script_writes_a_tree_kustomize_builds() {
     std::fs::remove_file(apps.join("shop.yaml")).unwrap();
     let o = sh(&s, &repo, &format!("sh {}", script.display()));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!std::fs::read_to_string(rendered.join("kustomization.yaml")).unwrap().contains("web"));
+    assert!(
+        !std::fs::read_to_string(rendered.join("kustomization.yaml"))
+            .unwrap()
+            .contains("web")
+    );
 }

@@ -8,7 +8,7 @@ use kure_core::store::{IndexEntry, InstallOutcome};
 use kure_core::trust::{self, short_fp, signature_path, PrivateKey};
 use serde_json::{json, Value};
 
-use crate::common::{print_table, Format, GlobalArgs};
+use crate::common::{print_table, print_value, Format, GlobalArgs};
 
 /// Manage plugins: sign and verify libraries, install them into $KURE_HOME/plugins, list them.
 #[derive(Debug, clap::Args)]
@@ -83,7 +83,7 @@ enum Command {
     },
     /// List installed plugins (reads the index; never loads a library).
     List {
-        /// Output format.
+        /// Output format: table, wide (more columns), json or yaml.
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
@@ -91,7 +91,7 @@ enum Command {
     Info {
         /// Plugin name.
         name: String,
-        /// Output format.
+        /// Output format: table, wide (more columns), json or yaml.
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
@@ -106,18 +106,10 @@ enum Command {
         /// The lock to check against (default: ./kure.lock when it exists).
         #[arg(long, value_name = "FILE")]
         lock: Option<PathBuf>,
-        /// Output format.
+        /// Output format: table, wide (more columns), json or yaml.
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
-}
-
-fn print_value(v: &Value, format: Format) -> anyhow::Result<()> {
-    match format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(v)?),
-        _ => out!("{}", serde_yaml::to_string(v)?),
-    }
-    Ok(())
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -319,8 +311,11 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 })
                 .collect();
             match output {
-                Format::Table if rows.is_empty() => outln!("No plugins installed."),
-                Format::Table => {
+                Format::Table | Format::Wide if rows.is_empty() => {
+                    outln!("No plugins installed.")
+                }
+                Format::Table | Format::Wide => {
+                    let wide = output == Format::Wide;
                     // Name and version were checked when the index was read; author and
                     // description are the plugin's own words, shown escaped.
                     let table: Vec<Vec<String>> = rows
@@ -331,7 +326,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                                 .iter()
                                 .map(|g| format!("{}/{}", g.api_version, g.kind))
                                 .collect();
-                            vec![
+                            let mut row = vec![
                                 e.name.clone(),
                                 e.version.clone(),
                                 kure_core::shown_max(&e.author, 60),
@@ -339,21 +334,27 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                                 gvks.join(","),
                                 short_fp(&e.signer).to_owned(),
                                 status.clone(),
-                            ]
+                            ];
+                            if wide {
+                                row.push(mode(&e.name));
+                                row.push(e.sha256.clone());
+                            }
+                            row
                         })
                         .collect();
-                    print_table(
-                        &[
-                            "NAME",
-                            "VERSION",
-                            "AUTHOR",
-                            "DESCRIPTION",
-                            "GVKS",
-                            "SIGNER",
-                            "STATUS",
-                        ],
-                        &table,
-                    );
+                    let mut header = vec![
+                        "NAME",
+                        "VERSION",
+                        "AUTHOR",
+                        "DESCRIPTION",
+                        "GVKS",
+                        "SIGNER",
+                        "STATUS",
+                    ];
+                    if wide {
+                        header.extend(["ISOLATION", "SHA256"]);
+                    }
+                    print_table(&header, &table);
                 }
                 f => {
                     let v: Vec<Value> = rows
@@ -394,7 +395,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let status = store.status(e);
             let metadata = store.metadata(e)?;
             match output {
-                Format::Table => {
+                Format::Table | Format::Wide => {
                     outln!(
                         "Name:        {}\nVersion:     {}\nDescription: {}\nAuthor:      {}",
                         e.name,
@@ -446,7 +447,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 &worker,
             )?;
             match output {
-                Format::Table => {
+                Format::Table | Format::Wide => {
                     let rows: Vec<Vec<String>> = report
                         .iter()
                         .map(|p| {

@@ -6,7 +6,7 @@ use anyhow::Context;
 use kure_core::config::{signer_sources, signers_dir, system_dir, KeyOrigin};
 use kure_core::trust::PublicKey;
 
-use crate::common::{print_table, GlobalArgs};
+use crate::common::{print_table, print_value, Format, GlobalArgs};
 
 /// Manage trusted plugin signers: PEM RSA public keys in $KURE_HOME/trusted-signers (the user's),
 /// and the system's /etc/kure/trusted-signers.pem (one or more keys) and
@@ -26,7 +26,11 @@ enum Command {
     },
     /// List trusted signers: fingerprint (SHA-256 of the DER public key), size, where the key
     /// comes from (user, system, system bundle, config.yaml) and its file.
-    List,
+    List {
+        /// Output format: table, wide, json or yaml.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Stop trusting a key, by fingerprint (or a unique prefix of it).
     Remove {
         /// The fingerprint.
@@ -54,8 +58,22 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 key.display()
             );
         }
-        Command::List => {
+        Command::List { output } => {
             let keys = signer_sources(&home, &system_dir(), &config)?;
+            if matches!(output, Format::Json | Format::Yaml) {
+                let list: Vec<serde_json::Value> = keys
+                    .iter()
+                    .map(|(k, origin)| {
+                        serde_json::json!({
+                            "fingerprint": k.fingerprint,
+                            "bits": k.bits(),
+                            "source": origin.to_string(),
+                            "file": k.source.display().to_string(),
+                        })
+                    })
+                    .collect();
+                return print_value(&serde_json::Value::Array(list), output);
+            }
             if keys.is_empty() {
                 outln!(
                     "No trusted signers. Add one with `kure trust add KEY.pem`, or put PEM keys in {}.",
