@@ -27,6 +27,10 @@ pub struct GlobalArgs {
     /// what plugins printed: their stdout and stderr never reach kure's output.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Colour `error:`, `warning:` and `note:` on stderr: `auto` (the default) on a terminal
+    /// unless NO_COLOR is set, `always`, or `never`.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
     /// Print errors only: no warnings, notes or summaries (`N documents valid`, `wrote ...`);
     /// generated manifests and listings still go to stdout. The exit status says the rest.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -120,14 +124,58 @@ pub fn out(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes to kure's own stderr, control characters escaped as in [`out`].
+/// Writes to kure's own stderr, control characters escaped as in [`out`] (then kure's own
+/// colour added, when on).
 pub fn err(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    let text = kure_core::terminal_safe(args.to_string());
+    let mut text = kure_core::terminal_safe(args.to_string());
+    if COLOR.load(std::sync::atomic::Ordering::Relaxed) && !json_messages() {
+        text = colored(&text);
+    }
     let _ = kure_core::contain::stderr().write_all(text.as_bytes());
 }
 
 static JSON_MESSAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// When to colour stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set to anything.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Decides colour for the run (after [`crate::progress::detect_terminal`]).
+pub fn set_color(choice: ColorChoice) {
+    let on = match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            crate::progress::stderr_is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    COLOR.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `text` with the `error:`, `warning:` and `note:` that start its lines coloured.
+fn colored(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split_inclusive('\n') {
+        let painted = [("error:", "1;31"), ("warning:", "1;33"), ("note:", "1;36")]
+            .iter()
+            .find_map(|(word, code)| {
+                line.strip_prefix(word)
+                    .map(|rest| format!("\x1b[{code}m{}\x1b[0m:{rest}", &word[..word.len() - 1]))
+            });
+        out.push_str(painted.as_deref().unwrap_or(line));
+    }
+    out
+}
 
 /// How diagnostics are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,7 +194,8 @@ pub fn set_message_format(format: MessageFormat) {
     );
 }
 
-fn json_messages() -> bool {
+/// Whether diagnostics are JSON lines.
+pub fn json_messages() -> bool {
     JSON_MESSAGES.load(std::sync::atomic::Ordering::Relaxed)
 }
 

@@ -19,6 +19,7 @@ macro_rules! noteln {
 
 mod commands;
 mod common;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,13 @@ enum Command {
     Kustomize(commands::kustomize::Args),
     #[command(name = "fn")]
     Fn(commands::function::Args),
+    /// Print a shell completion script: `source <(kure completions bash)`, or write it to
+    /// your shell's completion directory (zsh: a file `_kure` in $fpath; fish:
+    /// ~/.config/fish/completions/kure.fish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     Version(commands::version::Args),
 }
 
@@ -70,6 +78,9 @@ fn main() -> ExitCode {
     } = Cli::parse();
     let verbose = global.verbose;
     kure_core::contain::set_quiet(global.quiet);
+    // Before kure takes over its descriptors: is stderr a terminal (colour, progress)?
+    progress::detect_terminal();
+    common::set_color(global.color);
     // Before anything that could load a plugin: kure's own stdout/stderr, the exit hook, the
     // fatal-signal handlers, and the paths a plugin's chdir must not move.
     if let Err(e) = kure_core::contain::install(verbose) {
@@ -99,6 +110,13 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
         Command::Lock(a) => commands::lock::execute(global, a),
         Command::Kustomize(a) => commands::kustomize::execute(global, a),
         Command::Fn(a) => commands::function::execute(global, a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kure", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
+            Ok(())
+        }
         Command::Version(a) => commands::version::execute(global, a),
     }
 }

@@ -43,6 +43,18 @@ pub struct PipelineOptions {
     pub chunk: usize,
     /// How inputs are found and read (size limit, directories to skip).
     pub input: InputOptions,
+    /// Told after each chunk how many documents were processed and which file is being read.
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: documents processed so far, and the file being read.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(usize, &std::path::Path) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
 }
 
 impl Default for PipelineOptions {
@@ -51,6 +63,7 @@ impl Default for PipelineOptions {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk: 512,
             input: InputOptions::default(),
+            progress: None,
         }
     }
 }
@@ -782,6 +795,9 @@ fn run(
                 ));
                 if pending.len() >= options.chunk {
                     run.chunk(std::mem::take(&mut pending))?;
+                    if let Some(p) = &options.progress {
+                        (p.0)(run.docs, &file);
+                    }
                 }
             }
         }

@@ -240,3 +240,120 @@ fn a_closed_pipe_ends_quietly_with_success() {
     assert_eq!(stdout(&o), "---\nstatus=0\n");
     assert!(o.stderr.is_empty(), "{}", stderr(&o));
 }
+
+#[test]
+fn shell_completions_for_bash_zsh_and_fish() {
+    let s = Sandbox::new();
+    let bash = ok(s.kure().args(["completions", "bash"]));
+    assert!(
+        bash.contains("_kure()") && bash.contains("generate"),
+        "{bash}"
+    );
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(bash.as_bytes())?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(check.success(), "the bash script does not parse");
+    assert!(ok(s.kure().args(["completions", "zsh"])).starts_with("#compdef kure"));
+    assert!(ok(s.kure().args(["completions", "fish"])).contains("complete -c kure"));
+    assert_eq!(
+        run(s.kure().args(["completions", "tcsh"])).status.code(),
+        Some(2)
+    );
+}
+
+/// Runs `command` (a shell line) with stdout and stderr on a pseudo-terminal, as a person at
+/// a terminal would: `script` records what was shown.
+fn on_a_terminal(s: &Sandbox, command: &str, env: &[(&str, &str)]) -> String {
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", command, "/dev/null"])
+        .env("KURE_HOME", s.path().join("home"))
+        .env("KURE_SYSTEM_DIR", s.path().join("system"))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().expect("script (util-linux)");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn colour_on_terminals_unless_no_color_and_never_for_hostile_text() {
+    let s = Sandbox::new();
+    // A field name holding a terminal escape: kure names it in its message.
+    let f = s.write(
+        "bad.yaml",
+        &BAD.replace("    imag: shop:1", "    \"\\x1b[2Jimag\": shop:1"),
+    );
+    let kure = kure_bin();
+    let cmd = |flags: &str| format!("{} {flags} validate -f {}", kure.display(), f.display());
+    let red = "\x1b[1;31merror\x1b[0m: ";
+    assert!(on_a_terminal(&s, &cmd(""), &[]).contains(red));
+    assert!(!on_a_terminal(&s, &cmd(""), &[("NO_COLOR", "1")]).contains('\x1b'));
+    assert!(!on_a_terminal(&s, &cmd("--color never"), &[]).contains('\x1b'));
+    // Not a terminal: no colour unless asked.
+    let o = run(s.kure().args(["validate", "-f"]).arg(&f));
+    assert!(stderr(&o).starts_with("error: ") && !stderr(&o).contains('\x1b'));
+    let o = run(s
+        .kure()
+        .args(["--color", "always", "validate", "-f"])
+        .arg(&f));
+    assert!(stderr(&o).starts_with(red), "{}", stderr(&o));
+    // Only kure's own words are coloured: escapes from the input stay escaped.
+    assert!(stderr(&o).contains("\\u{1b}[2Jimag"), "{:?}", stderr(&o));
+    assert_eq!(stderr(&o).matches('\x1b').count(), 2, "{:?}", stderr(&o));
+}
+
+#[test]
+fn a_progress_bar_on_terminals_for_long_runs_only() {
+    let s = Sandbox::new();
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(&format!("---\napiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: app{i}\nspec:\n  workload: Deployment\n  containers:\n  - name: c\n    image: nginx:1\n"));
+    }
+    let f = s.write("many.yaml", &text);
+    let kure = kure_bin();
+    let generate = |flags: &str| {
+        format!(
+            "{} {flags} generate -f {} > /dev/null",
+            kure.display(),
+            f.display()
+        )
+    };
+    let shown = on_a_terminal(&s, &generate(""), &[("KURE_PROGRESS_AFTER_MS", "0")]);
+    assert!(
+        shown.contains(" apps, ") && shown.contains("many.yaml"),
+        "{shown:?}"
+    );
+    // The bar is cleared at the end: the last thing on the terminal is a cleared line.
+    assert!(shown.ends_with("\r\x1b[2K"), "{shown:?}");
+    // A short run (under a second) shows nothing; -q and JSON messages never do.
+    assert_eq!(on_a_terminal(&s, &generate(""), &[]), "");
+    for flags in ["-q", "--message-format json"] {
+        let cmd = format!(
+            "{} {} generate {flags} -f {} > /dev/null",
+            kure.display(),
+            "",
+            f.display()
+        );
+        assert_eq!(
+            on_a_terminal(&s, &cmd, &[("KURE_PROGRESS_AFTER_MS", "0")]),
+            "",
+            "{flags}"
+        );
+    }
+    // Not a terminal: nothing.
+    let o = run(s
+        .kure()
+        .env("KURE_PROGRESS_AFTER_MS", "0")
+        .args(["generate", "-f"])
+        .arg(&f));
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", stderr(&o));
+}

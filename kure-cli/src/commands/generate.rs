@@ -52,8 +52,11 @@ pub enum StreamFormat {
 /// Runs `kure generate`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let mut engine = global.engine()?;
+    let input = args.input.options();
+    let bar = crate::progress::Bar::new(crate::common::json_messages());
     let mut options = PipelineOptions {
-        input: args.input.options(),
+        input,
+        progress: bar.as_ref().map(crate::progress::Bar::callback),
         ..PipelineOptions::default()
     };
     if let Some(j) = args.jobs {
@@ -67,6 +70,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         (None, StreamFormat::Json) => Output::StdoutJson,
     };
     let result = kure_core::pipeline::generate(&mut engine, &args.input.files, &output, &options);
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
     report_plugins(&engine);
     let summary = result?;
     if let Some(dir) = &args.output {

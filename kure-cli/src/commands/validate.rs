@@ -42,11 +42,17 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         docs.len()
     } else {
         use_lock(&mut engine, args.lock.clone(), args.locked)?;
+        let input = args.input.options();
+        let bar = crate::progress::Bar::new(crate::common::json_messages());
         let options = PipelineOptions {
-            input: args.input.options(),
+            input,
+            progress: bar.as_ref().map(crate::progress::Bar::callback),
             ..PipelineOptions::default()
         };
         let result = kure_core::pipeline::validate(&mut engine, &args.input.files, &options);
+        if let Some(bar) = &bar {
+            bar.finish();
+        }
         report_plugins(&engine);
         result?.apps
     };
