@@ -47,9 +47,12 @@ pub struct PipelineOptions {
     pub progress: Option<Progress>,
 }
 
-/// A progress callback: documents processed so far, and the file being read.
+/// What a progress callback is given: documents processed so far, and the file being read.
+pub type ProgressFn = dyn Fn(usize, &std::path::Path) + Send + Sync;
+
+/// A progress callback.
 #[derive(Clone)]
-pub struct Progress(pub std::sync::Arc<dyn Fn(usize, &std::path::Path) + Send + Sync>);
+pub struct Progress(pub std::sync::Arc<ProgressFn>);
 
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
