@@ -190,7 +190,24 @@ pub(crate) fn decode_document(
         let line = p.line().map_or(location.line, |l| location.line + l - 1);
         at(line, p.message(location.line - 1))
     })?;
-    let doc_text = chunk.to_owned();
+    decode_value(location, value, chunk.to_owned()).map(Some)
+}
+
+/// The checks of [`decode_document`] on a value already parsed (`kure fn`'s items): `text`
+/// finds the line of a field for messages (empty: every message names the document start).
+pub(crate) fn decode_value(
+    location: &Location,
+    value: Value,
+    doc_text: String,
+) -> Result<Document, Diagnostic> {
+    let at = |line: usize, message: String| Diagnostic {
+        location: Location {
+            file: location.file.clone(),
+            line,
+        },
+        message,
+        field: None,
+    };
     let probe = Document {
         location: location.clone(),
         gvk: Gvk {
@@ -301,14 +318,14 @@ pub(crate) fn decode_document(
             m.insert("spec".to_owned(), Value::Object(Map::new()));
         }
     }
-    Ok(Some(Document {
+    Ok(Document {
         location: location.clone(),
         gvk,
         name,
         namespace,
         value,
         text: probe.text,
-    }))
+    })
 }
 
 fn check_keys(

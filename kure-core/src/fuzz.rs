@@ -51,6 +51,14 @@ pub fn yaml(data: &[u8]) {
             ),
         }
     }
+    // `kure fn` reads a ResourceList item by item when it can: only ever what the whole
+    // document says.
+    if let Some(items) = crate::krm::parse_items(text) {
+        match crate::parse::parse(text) {
+            Ok(whole) => assert_eq!(items, whole, "item by item misreads {text:?}"),
+            Err(e) => panic!("item by item reads {text:?}, which as a whole is refused: {e:?}"),
+        }
+    }
     let (mut docs, mut problems) = (Vec::new(), Vec::new());
     crate::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
     for p in &problems {
@@ -65,6 +73,14 @@ pub fn spec(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    // `kure fn` reads a ResourceList item by item when it can: only ever what the whole
+    // document says.
+    if let Some(items) = crate::krm::parse_items(text) {
+        match crate::parse::parse(text) {
+            Ok(whole) => assert_eq!(items, whole, "item by item misreads {text:?}"),
+            Err(e) => panic!("item by item reads {text:?}, which as a whole is refused: {e:?}"),
+        }
+    }
     let (mut docs, mut problems) = (Vec::new(), Vec::new());
     crate::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
     let engine = crate::Engine::new(crate::EngineOptions::default());

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
 
-use crate::decode::{decode_document, Location};
+use crate::decode::{decode_value, Document, Location};
 use crate::engine::Engine;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
@@ -94,6 +94,166 @@ fn bad_list(message: String) -> Error {
     }])
 }
 
+/// A block-style ResourceList (as kustomize and kpt write it) read item by item, the items on
+/// every CPU: `None` when the text is not in that plain shape, or any part does not parse on
+/// its own (then the whole text is parsed as one document, and its errors are the reference).
+///
+/// The shape: top-level keys at column 0, `items:` alone on its line, each item starting with
+/// `- ` at one indentation and every other line of it indented two more (blank lines and
+/// comments anywhere). A line at that indentation or less that does not start an item ends
+/// the list. Each item, dedented, is a YAML document of its own; the rest (with `items: []`)
+/// is another. The `krm` fuzz target checks this against parsing the whole text.
+pub fn parse_items(text: &str) -> Option<Value> {
+    if text.contains('\t')
+        || text.starts_with("---")
+        || text.starts_with('%')
+        || text.contains("\n---")
+    {
+        return None;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let is_blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    let start = lines.iter().position(|l| *l == "items:")?;
+    if lines.iter().filter(|l| l.starts_with("items:")).count() != 1 {
+        return None;
+    }
+    let first = (start + 1..lines.len()).find(|&i| !is_blank(lines[i]))?;
+    let indent = lines[first].len() - lines[first].trim_start_matches(' ').len();
+    let entry = format!("{}- ", " ".repeat(indent));
+    if !lines[first].starts_with(&entry) {
+        return None;
+    }
+    let body = " ".repeat(indent + 2);
+    let mut items: Vec<String> = Vec::new();
+    let mut end = lines.len();
+    for (i, line) in lines.iter().enumerate().skip(first) {
+        if let Some(rest) = line.strip_prefix(&entry) {
+            items.push(format!("{rest}\n"));
+        } else if let Some(rest) = line.strip_prefix(&body) {
+            items.last_mut()?.push_str(&format!("{rest}\n"));
+        } else if is_blank(line) {
+            if let Some(last) = items.last_mut() {
+                last.push('\n');
+            }
+        } else {
+            let own = line.len() - line.trim_start_matches(' ').len();
+            if own > indent {
+                return None; // inside an item, but not indented as its body
+            }
+            end = i;
+            break;
+        }
+    }
+    let mut head = lines[..start].join("\n");
+    head.push_str("\nitems: []\n");
+    for l in &lines[end..] {
+        head.push_str(l);
+        head.push('\n');
+    }
+    let mut list = crate::parse::parse(&head).ok()?;
+    // Two levels deeper in the whole list: an item that deep is left to the whole parse.
+    let parsed = par_map_items(&items, |t| {
+        crate::parse::parse(t)
+            .ok()
+            .filter(|v| depth(v) + 2 <= crate::parse::MAX_DEPTH)
+    });
+    let parsed: Option<Vec<Value>> = parsed.into_iter().collect();
+    list.as_object_mut()?
+        .insert("items".to_owned(), Value::Array(parsed?));
+    Some(list)
+}
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn par_map_items<T: Send>(items: &[String], f: impl Fn(&str) -> T + Sync) -> Vec<T> {
+    par_map_slice(items, |t| f(t))
+}
+
+/// `f` on every element, in order, split over the CPUs.
+fn par_map_slice<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if jobs < 2 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let part = items.len().div_ceil(jobs);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(part)
+            .map(|chunk| scope.spawn(|| chunk.iter().map(&f).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// The output ResourceList as YAML: exactly [`crate::yaml::to_string`] of it, with the items
+/// rendered on every CPU.
+pub fn render(list: &Value) -> String {
+    let Some(map) = list.as_object() else {
+        return crate::yaml::to_string(list);
+    };
+    let Some(Value::Array(items)) = map
+        .get("items")
+        .filter(|i| i.as_array().is_some_and(|a| !a.is_empty()))
+    else {
+        return crate::yaml::to_string(list);
+    };
+    let rendered = {
+        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let one = |item: &Value| {
+            let text = crate::yaml::to_string(item);
+            let mut out = String::with_capacity(text.len() + 64);
+            for (i, line) in text.lines().enumerate() {
+                if i == 0 {
+                    out.push_str("- ");
+                } else if !line.is_empty() {
+                    out.push_str("  ");
+                }
+                out.push_str(line);
+                out.push('\n');
+            }
+            out
+        };
+        if jobs < 2 || items.len() < 64 {
+            items.iter().map(one).collect::<Vec<_>>()
+        } else {
+            let part = items.len().div_ceil(jobs);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = items
+                    .chunks(part)
+                    .map(|c| scope.spawn(move || c.iter().map(one).collect::<Vec<String>>()))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        }
+    };
+    let mut out = String::new();
+    for (key, value) in map {
+        if key == "items" {
+            out.push_str("items:\n");
+            for r in &rendered {
+                out.push_str(r);
+            }
+        } else {
+            let mut one = Map::new();
+            one.insert(key.clone(), value.clone());
+            out.push_str(&crate::yaml::to_string(&Value::Object(one)));
+        }
+    }
+    out
+}
+
 /// Runs the function on `input` (the ResourceList's YAML or JSON text). An input that is not a
 /// ResourceList is an `Err`; problems with items are results in the output.
 pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
@@ -132,7 +292,7 @@ pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
         .enumerate()
         .map(|(i, item)| (origin(item, &format!("items[{i}]")), Some(item)))
         .chain(config.map(|c| (origin(c, "functionConfig"), None)));
-    let mut docs = Vec::new();
+    let mut pending: Vec<(PathBuf, &Value)> = Vec::new();
     for (file, item) in candidates {
         let value = item.or(config).unwrap_or(&Value::Null);
         if !ours(value) {
@@ -141,36 +301,53 @@ pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
             }
             continue;
         }
-        let spec = spec_of(value);
-        let text = crate::yaml::to_string(&spec);
-        match decode_document(&Location { file, line: 1 }, &text) {
-            Ok(Some(doc)) => docs.push(doc),
-            Ok(None) => {}
-            Err(d) => problems.push(d),
-        }
+        pending.push((file, value));
         // The generated objects take the spec item's place.
         out_items.push(None);
     }
-    if let Err(e) = engine.validate(&docs) {
-        match e {
-            Error::Invalid(d) => problems.extend(d),
-            other => return Err(other),
+    // No text: a ResourceList has no lines to point at; results name the file and field.
+    let mut docs = Vec::new();
+    for decoded in par_map_slice(&pending, |(file, value)| {
+        decode_value(
+            &Location {
+                file: file.clone(),
+                line: 1,
+            },
+            spec_of(value),
+            String::new(),
+        )
+    }) {
+        match decoded {
+            Ok(doc) => docs.push(doc),
+            Err(d) => problems.push(d),
+        }
+    }
+    // Validate every spec, then (when all are valid) generate, on every CPU.
+    let engine: &Engine = engine;
+    for r in par_map_slice(&docs, |doc: &Document| {
+        engine.validate(std::slice::from_ref(doc))
+    }) {
+        match r {
+            Ok(()) => {}
+            Err(Error::Invalid(d)) => problems.extend(d),
+            Err(other) => return Err(other),
         }
     }
     let mut generated: Vec<Option<Vec<Value>>> = Vec::new();
     if problems.is_empty() {
-        for doc in &docs {
-            match engine.generate_one(doc) {
+        for (doc, r) in docs.iter().zip(par_map_slice(&docs, |doc: &Document| {
+            engine.generate_one(doc)
+        })) {
+            match r {
                 Ok(objects) => generated.push(Some(objects)),
-                Err(Error::Invalid(d)) => {
-                    problems.extend(d);
-                    generated.push(None);
-                }
                 Err(e) => {
-                    problems.push(Diagnostic {
-                        location: doc.location.clone(),
-                        message: e.to_string(),
-                        field: None,
+                    problems.extend(match e {
+                        Error::Invalid(d) => d,
+                        other => vec![Diagnostic {
+                            location: doc.location.clone(),
+                            message: other.to_string(),
+                            field: None,
+                        }],
                     });
                     generated.push(None);
                 }
@@ -211,4 +388,67 @@ pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
         list: Value::Object(out),
         failed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(text: &str) {
+        let items = parse_items(text).unwrap_or_else(|| panic!("not read item by item: {text}"));
+        assert_eq!(items, crate::parse::parse(text).expect("whole"), "{text}");
+    }
+
+    #[test]
+    fn item_by_item_reads_what_the_whole_document_says() {
+        let item = |i: usize, pad: &str| {
+            format!("{pad}- apiVersion: v1\n{pad}  kind: ConfigMap\n{pad}  metadata:\n{pad}    name: c{i}\n{pad}    annotations:\n{pad}      config.kubernetes.io/index: '{i}'\n{pad}  data:\n{pad}    text: |\n{pad}      line one\n\n{pad}      line three\n{pad}    list:\n{pad}    - a\n{pad}    - b: 1\n")
+        };
+        let many = |pad: &str| (0..100).map(|i| item(i, pad)).collect::<String>();
+        same(&format!(
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}",
+            many("")
+        ));
+        same(&format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}functionConfig:\n  apiVersion: v1\n  kind: X\n", many("  ")));
+        same(&format!("# a comment\napiVersion: config.kubernetes.io/v1\nfunctionConfig: {{a: 1}}\nitems:\n{}\n# between\nkind: ResourceList\nresults: []\n", many("")));
+        same("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- a\n- [1, 2]\n- {b: c}\n");
+    }
+
+    #[test]
+    fn rendering_item_by_item_is_rendering_the_whole() {
+        let items: Vec<Value> = (0..200)
+            .map(|i| {
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{i}")},
+                       "data": {"text": "one\n\nthree\n", "empty": "", "list": [1, {"a": [2]}], "map": {}}})
+            })
+            .collect();
+        for list in [
+            json!({"apiVersion": API_VERSION, "kind": "ResourceList", "items": items}),
+            json!({"apiVersion": API_VERSION, "kind": "ResourceList", "items": [],
+                   "results": [{"message": "m", "severity": "error"}]}),
+            json!({"apiVersion": API_VERSION, "kind": "ResourceList", "items": ["a", 1, [], {}]}),
+        ] {
+            assert_eq!(render(&list), crate::yaml::to_string(&list));
+        }
+    }
+
+    #[test]
+    fn shapes_it_does_not_know_are_left_to_the_whole_parse() {
+        for text in [
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n",
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n-\n  a: 1\n",
+            "kind: ResourceList\nitems:\n- &x {a: 1}\n- *x\n",
+            "kind: ResourceList\nitems:\n- a: 1\n   b: 2\n",
+            "kind: ResourceList\nitems:\n- a: 1\nitems:\n- b: 2\n",
+            "---\nkind: ResourceList\nitems:\n- a: 1\n",
+            "kind: ResourceList\nitems:\n- a:\t1\n",
+            "kind: ResourceList\nitems:\n- a: 1\n  b: [\n",
+        ] {
+            assert_eq!(parse_items(text), None, "{text}");
+        }
+        // Nested as deep as a spec may be on its own, but two levels too deep in the list.
+        let deep = format!("{}1{}", "[".repeat(63), "]".repeat(63));
+        let text = format!("kind: ResourceList\nitems:\n- {deep}\n");
+        assert_eq!(parse_items(&text), None);
+    }
 }
