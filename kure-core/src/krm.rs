@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::decode::{decode_value, Document, Location};
 use crate::engine::Engine;
@@ -26,8 +26,8 @@ pub const API_VERSION: &str = "config.kubernetes.io/v1";
 /// What `kure fn` writes, and whether it failed.
 #[derive(Debug)]
 pub struct FnOutput {
-    /// The output ResourceList.
-    pub list: Value,
+    /// The output ResourceList, as YAML.
+    pub text: String,
     /// Whether a result is an error (exit 1).
     pub failed: bool,
 }
@@ -102,13 +102,35 @@ fn bad_list(message: String) -> Error {
 /// `- ` at one indentation and every other line of it indented two more (blank lines and
 /// comments anywhere). A line at that indentation or less that does not start an item ends
 /// the list. Each item, dedented, is a YAML document of its own; the rest (with `items: []`)
-/// is another. The `krm` fuzz target checks this against parsing the whole text.
+/// is another. The `yaml` fuzz target checks this against parsing the whole text.
 pub fn parse_items(text: &str) -> Option<Value> {
-    if text.contains('\t')
+    // Lines are split on `\n` here; YAML (1.1, as libyaml reads it) also breaks lines at
+    // `\r`, NEL, LS and PS: any of those, a tab, a BOM, a comment (which may hold what the
+    // whole parse refuses, or end a block scalar), another control character, a document
+    // marker or a last line without its line break (which a block scalar would keep), and the
+    // whole text is parsed instead.
+    if text.contains([
+        '\t', '\r', '\u{85}', '\u{2028}', '\u{2029}', '\u{feff}', '#',
+    ]) || text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || matches!(c, '\u{fffe}' | '\u{ffff}'))
         || text.starts_with("---")
         || text.starts_with('%')
         || text.contains("\n---")
+        || !text.ends_with('\n')
     {
+        return None;
+    }
+    // A quoted or flow scalar may run over several lines, across what looks like an item's
+    // start: every line must open and close its own quotes and brackets.
+    let balanced = |l: &str| {
+        let count = |c: char| l.chars().filter(|x| *x == c).count();
+        count('\'') % 2 == 0
+            && count('"') % 2 == 0
+            && count('[') == count(']')
+            && count('{') == count('}')
+    };
+    if !text.lines().all(balanced) {
         return None;
     }
     let lines: Vec<&str> = text.lines().collect();
@@ -131,8 +153,15 @@ pub fn parse_items(text: &str) -> Option<Value> {
             items.push(format!("{rest}\n"));
         } else if let Some(rest) = line.strip_prefix(&body) {
             items.last_mut()?.push_str(&format!("{rest}\n"));
-        } else if is_blank(line) {
+        } else if line.trim().is_empty() {
             if let Some(last) = items.last_mut() {
+                last.push('\n');
+            }
+        } else if line.trim_start().starts_with('#') {
+            // A comment less indented than the item's body: at column 0 of the item, where it
+            // ends a block scalar of the item just as it does in the whole document.
+            if let Some(last) = items.last_mut() {
+                last.push_str(line.trim_start());
                 last.push('\n');
             }
         } else {
@@ -151,6 +180,10 @@ pub fn parse_items(text: &str) -> Option<Value> {
         head.push('\n');
     }
     let mut list = crate::parse::parse(&head).ok()?;
+    // The `items: []` put in its place must read back as the list, or the split was wrong.
+    if list.get("items") != Some(&Value::Array(Vec::new())) {
+        return None;
+    }
     // Two levels deeper in the whole list: an item that deep is left to the whole parse.
     let parsed = par_map_items(&items, |t| {
         crate::parse::parse(t)
@@ -194,199 +227,207 @@ fn par_map_slice<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> V
     })
 }
 
-/// The output ResourceList as YAML: exactly [`crate::yaml::to_string`] of it, with the items
-/// rendered on every CPU.
-pub fn render(list: &Value) -> String {
-    let Some(map) = list.as_object() else {
-        return crate::yaml::to_string(list);
-    };
-    let Some(Value::Array(items)) = map
-        .get("items")
-        .filter(|i| i.as_array().is_some_and(|a| !a.is_empty()))
-    else {
-        return crate::yaml::to_string(list);
-    };
-    let rendered = {
-        let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let one = |item: &Value| {
-            let text = crate::yaml::to_string(item);
-            let mut out = String::with_capacity(text.len() + 64);
-            for (i, line) in text.lines().enumerate() {
-                if i == 0 {
-                    out.push_str("- ");
-                } else if !line.is_empty() {
-                    out.push_str("  ");
-                }
-                out.push_str(line);
-                out.push('\n');
-            }
-            out
-        };
-        if jobs < 2 || items.len() < 64 {
-            items.iter().map(one).collect::<Vec<_>>()
-        } else {
-            let part = items.len().div_ceil(jobs);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = items
-                    .chunks(part)
-                    .map(|c| scope.spawn(move || c.iter().map(one).collect::<Vec<String>>()))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
-            })
+/// One item of the list (or the functionConfig) on its way through.
+enum Slot {
+    /// Not a kure spec: written back as it came.
+    Pass(Value),
+    /// A kure spec, from this file (its runtime annotations, or its place in the list).
+    Spec(PathBuf, Value),
+}
+
+/// What became of a slot.
+enum Done {
+    /// YAML list entries to write.
+    Text(String),
+    /// A valid spec, to generate.
+    Valid(Box<Document>),
+    /// What is wrong with it.
+    Problems(Vec<Diagnostic>),
+}
+
+/// `value` as an entry of a YAML block sequence at column 0.
+fn entry(value: &Value) -> String {
+    let text = crate::yaml::to_string(value);
+    let mut out = String::with_capacity(text.len() + 64);
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            out.push_str("- ");
+        } else if !line.is_empty() {
+            out.push_str("  ");
         }
-    };
-    let mut out = String::new();
-    for (key, value) in map {
-        if key == "items" {
-            out.push_str("items:\n");
-            for r in &rendered {
-                out.push_str(r);
-            }
-        } else {
-            let mut one = Map::new();
-            one.insert(key.clone(), value.clone());
-            out.push_str(&crate::yaml::to_string(&Value::Object(one)));
-        }
+        out.push_str(line);
+        out.push('\n');
     }
     out
+}
+
+/// The output ResourceList: exactly what [`crate::yaml::to_string`] writes for it (keys in
+/// order: apiVersion, items, kind, results), from entries rendered on every CPU.
+fn assemble(entries: &[String], results: Option<Value>) -> String {
+    let mut out = format!("apiVersion: {API_VERSION}\n");
+    if entries.is_empty() {
+        out.push_str("items: []\n");
+    } else {
+        out.push_str("items:\n");
+        for e in entries {
+            out.push_str(e);
+        }
+    }
+    out.push_str("kind: ResourceList\n");
+    if let Some(r) = results {
+        out.push_str(&crate::yaml::to_string(&json!({ "results": r })));
+    }
+    out
+}
+
+/// The output ResourceList as YAML: exactly [`crate::yaml::to_string`] of it, its items
+/// rendered on every CPU.
+pub fn render(list: &Value) -> String {
+    let items = list
+        .get("items")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let keys_ok = list.as_object().is_some_and(|m| {
+        m.keys()
+            .all(|k| ["apiVersion", "items", "kind", "results"].contains(&k.as_str()))
+            && m.get("apiVersion") == Some(&json!(API_VERSION))
+            && m.get("kind") == Some(&json!("ResourceList"))
+    });
+    if !keys_ok {
+        return crate::yaml::to_string(list);
+    }
+    assemble(&par_map_slice(items, entry), list.get("results").cloned())
 }
 
 /// Runs the function on `input` (the ResourceList's YAML or JSON text). An input that is not a
 /// ResourceList is an `Err`; problems with items are results in the output.
 pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
-    let list = crate::parse::parse(input)
-        .map_err(|p| bad_list(format!("the input is not a ResourceList: {}", p.message(0))))?;
-    if list.get("kind").and_then(Value::as_str) != Some("ResourceList")
-        || !list
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.starts_with("config.kubernetes.io/"))
-    {
-        return Err(bad_list(format!(
-            "the input is not a ResourceList: expected `apiVersion: {API_VERSION}` and `kind: ResourceList` (what kustomize and kpt send a function on stdin)"
-        )));
-    }
-    let items: Vec<Value> = match list.get("items") {
+    let read = |input: &str| -> Result<Value, Error> {
+        let list = match parse_items(input) {
+            Some(list) => list,
+            None => crate::parse::parse(input).map_err(|p| {
+                bad_list(format!("the input is not a ResourceList: {}", p.message(0)))
+            })?,
+        };
+        if list.get("kind").and_then(Value::as_str) != Some("ResourceList")
+            || !list
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.starts_with("config.kubernetes.io/"))
+        {
+            return Err(bad_list(format!(
+                "the input is not a ResourceList: expected `apiVersion: {API_VERSION}` and `kind: ResourceList` (what kustomize and kpt send a function on stdin)"
+            )));
+        }
+        Ok(list)
+    };
+    let mut list = read(input)?;
+    let items: Vec<Value> = match list.get_mut("items").map(Value::take) {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
+        Some(Value::Array(a)) => a,
         Some(_) => return Err(bad_list("`items` must be a list".to_owned())),
     };
-    let config = list.get("functionConfig").filter(|c| !c.is_null());
+    let config = list
+        .get_mut("functionConfig")
+        .map(Value::take)
+        .filter(|c| !c.is_null());
 
     // Load the generators the items and the config name (each GVK once); anything else is
     // not kure's to touch.
-    let mut gvks: Vec<Gvk> = items.iter().chain(config).filter_map(gvk_of).collect();
+    let mut gvks: Vec<Gvk> = items.iter().chain(&config).filter_map(gvk_of).collect();
     gvks.sort();
     gvks.dedup();
     engine.resolve_gvks(&gvks)?;
+    let engine: &Engine = engine;
     let ours = |v: &Value| gvk_of(v).is_some_and(|g| engine.registry().get(&g).is_some());
-
-    let mut problems: Vec<Diagnostic> = Vec::new();
-    // `None`: where a spec's generated objects go.
-    let mut out_items: Vec<Option<Value>> = Vec::new();
-    let candidates = items
-        .iter()
+    let mut slots: Vec<Slot> = items
+        .into_iter()
         .enumerate()
-        .map(|(i, item)| (origin(item, &format!("items[{i}]")), Some(item)))
-        .chain(config.map(|c| (origin(c, "functionConfig"), None)));
-    let mut pending: Vec<(PathBuf, &Value)> = Vec::new();
-    for (file, item) in candidates {
-        let value = item.or(config).unwrap_or(&Value::Null);
-        if !ours(value) {
-            if let Some(item) = item {
-                out_items.push(Some(item.clone()));
+        .map(|(i, item)| {
+            if ours(&item) {
+                Slot::Spec(origin(&item, &format!("items[{i}]")), item)
+            } else {
+                Slot::Pass(item)
             }
-            continue;
-        }
-        pending.push((file, value));
-        // The generated objects take the spec item's place.
-        out_items.push(None);
+        })
+        .collect();
+    // The config's objects go last; a config that is no kure spec is not output.
+    if let Some(c) = config.filter(|c| ours(c)) {
+        slots.push(Slot::Spec(origin(&c, "functionConfig"), c));
     }
+
+    // Every item on every CPU: entries written as they are, specs decoded and validated.
     // No text: a ResourceList has no lines to point at; results name the file and field.
-    let mut docs = Vec::new();
-    for decoded in par_map_slice(&pending, |(file, value)| {
-        decode_value(
-            &Location {
+    let checked = par_map_slice(&slots, |slot| match slot {
+        Slot::Pass(v) => Done::Text(entry(v)),
+        Slot::Spec(file, v) => {
+            let location = Location {
                 file: file.clone(),
                 line: 1,
-            },
-            spec_of(value),
-            String::new(),
-        )
-    }) {
-        match decoded {
-            Ok(doc) => docs.push(doc),
-            Err(d) => problems.push(d),
+            };
+            match decode_value(&location, spec_of(v), String::new()) {
+                Err(d) => Done::Problems(vec![d]),
+                Ok(doc) => match engine.validate(std::slice::from_ref(&doc)) {
+                    Ok(()) => Done::Valid(Box::new(doc)),
+                    Err(Error::Invalid(d)) => Done::Problems(d),
+                    Err(other) => Done::Problems(vec![Diagnostic {
+                        location,
+                        message: other.to_string(),
+                        field: None,
+                    }]),
+                },
+            }
+        }
+    });
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    for d in &checked {
+        if let Done::Problems(p) = d {
+            problems.extend(p.iter().cloned());
         }
     }
-    // Validate every spec, then (when all are valid) generate, on every CPU.
-    let engine: &Engine = engine;
-    for r in par_map_slice(&docs, |doc: &Document| {
-        engine.validate(std::slice::from_ref(doc))
-    }) {
-        match r {
-            Ok(()) => {}
-            Err(Error::Invalid(d)) => problems.extend(d),
-            Err(other) => return Err(other),
-        }
-    }
-    let mut generated: Vec<Option<Vec<Value>>> = Vec::new();
+    // Then, when every spec is valid, generate (each spec's objects take its place).
+    let mut entries: Vec<String> = Vec::new();
     if problems.is_empty() {
-        for (doc, r) in docs.iter().zip(par_map_slice(&docs, |doc: &Document| {
-            engine.generate_one(doc)
-        })) {
-            match r {
-                Ok(objects) => generated.push(Some(objects)),
-                Err(e) => {
-                    problems.extend(match e {
-                        Error::Invalid(d) => d,
-                        other => vec![Diagnostic {
-                            location: doc.location.clone(),
-                            message: other.to_string(),
-                            field: None,
-                        }],
-                    });
-                    generated.push(None);
-                }
+        let generated = par_map_slice(&checked, |d| match d {
+            Done::Text(t) => Ok(t.clone()),
+            Done::Valid(doc) => engine
+                .generate_one(doc)
+                .map(|objects| objects.iter().map(entry).collect::<String>())
+                .map_err(|e| match e {
+                    Error::Invalid(d) => d,
+                    other => vec![Diagnostic {
+                        location: doc.location.clone(),
+                        message: other.to_string(),
+                        field: None,
+                    }],
+                }),
+            Done::Problems(_) => Ok(String::new()),
+        });
+        for g in generated {
+            match g {
+                Ok(text) => entries.push(text),
+                Err(d) => problems.extend(d),
             }
         }
     }
-    // Splice: each placeholder becomes its spec's objects, in order; the config's go last.
-    let mut generated = generated.into_iter();
-    let mut spliced = Vec::with_capacity(out_items.len());
-    for item in out_items {
-        match item {
-            Some(item) => spliced.push(item),
-            None => {
-                if let Some(Some(objects)) = generated.next() {
-                    spliced.extend(objects);
-                }
-            }
-        }
+    if problems.is_empty() {
+        return Ok(FnOutput {
+            text: assemble(&entries, None),
+            failed: false,
+        });
     }
-    for rest in generated.flatten() {
-        spliced.extend(rest);
-    }
-    let failed = !problems.is_empty();
-    let mut out = Map::new();
-    out.insert("apiVersion".to_owned(), json!(API_VERSION));
-    out.insert("kind".to_owned(), json!("ResourceList"));
-    out.insert(
-        "items".to_owned(),
-        Value::Array(if failed { items } else { spliced }),
-    );
-    if failed {
-        out.insert(
-            "results".to_owned(),
-            Value::Array(problems.iter().map(result).collect()),
-        );
-    }
+    // The items go back unchanged: read again (only on this path) and written as they came.
+    let original = read(input)?;
+    let items = original
+        .get("items")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
     Ok(FnOutput {
-        list: Value::Object(out),
-        failed,
+        text: assemble(
+            &par_map_slice(items, entry),
+            Some(Value::Array(problems.iter().map(result).collect())),
+        ),
+        failed: true,
     })
 }
 
@@ -410,8 +451,16 @@ mod tests {
             many("")
         ));
         same(&format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}functionConfig:\n  apiVersion: v1\n  kind: X\n", many("  ")));
-        same(&format!("# a comment\napiVersion: config.kubernetes.io/v1\nfunctionConfig: {{a: 1}}\nitems:\n{}\n# between\nkind: ResourceList\nresults: []\n", many("")));
+        same(&format!("apiVersion: config.kubernetes.io/v1\nfunctionConfig: {{a: 1}}\nitems:\n{}\nkind: ResourceList\nresults: []\n", many("")));
         same("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- a\n- [1, 2]\n- {b: c}\n");
+        // A comment (which can end a block scalar, or hold a control character) is left to
+        // the whole parse (found by the fuzzer).
+        assert_eq!(
+            parse_items(
+                "kind: ResourceList\nitems:\n- data:\n    text: |\n      one\n# c\n    more: 1\n"
+            ),
+            None
+        );
     }
 
     #[test]
@@ -442,7 +491,12 @@ mod tests {
             "kind: ResourceList\nitems:\n- a: 1\nitems:\n- b: 2\n",
             "---\nkind: ResourceList\nitems:\n- a: 1\n",
             "kind: ResourceList\nitems:\n- a:\t1\n",
+            "kind: ResourceList\nitems:\n- a: 1\r  b: 2\n",
+            "kind: ResourceList\nitems:\n- a: 1\u{2028}b: 2\n",
+            "spec: 'a\nitems:\n- b'\n",
+            "kind: ResourceList\nitems:\n- a: [1,\n- 2]\n",
             "kind: ResourceList\nitems:\n- a: 1\n  b: [\n",
+            "kind: ResourceList\nitems:\n- data:\n    text: |\n      one\n# c\n      more\n",
         ] {
             assert_eq!(parse_items(text), None, "{text}");
         }

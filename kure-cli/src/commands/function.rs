@@ -33,7 +33,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let result = kure_core::krm::run(&mut engine, &input);
     report_plugins(&engine);
     let output = result?;
-    out!("{}", kure_core::krm::render(&output.list));
+    out!("{}", output.text);
     if output.failed {
         anyhow::bail!(
             "the ResourceList has problems: see its `results` (the items are returned unchanged)"
