@@ -77,8 +77,14 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Tests that need a tool this machine lacks skip loudly (never under CI) and are listed at the
+# end.
 unit:
+	@rm -f target/test-skips.txt
 	$(CARGO) test --workspace
+	@if [ -s target/test-skips.txt ]; then \
+		echo "== SKIPPED (a tool is missing; CI skips nothing):"; sort -u target/test-skips.txt; \
+	else echo "== no test skipped"; fi
 
 check: fmt clippy
 

@@ -346,3 +346,42 @@ pub fn tree(dir: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
     out.sort();
     out
 }
+
+/// Whether the external tool `name` is on PATH, for a test that needs it. Under CI a missing
+/// tool fails the test (CI skips nothing). Elsewhere the test should return early: this says so
+/// loudly on stderr and records the skip in `target/test-skips.txt`, which `make test` lists
+/// at the end.
+pub fn have_tool(name: &str, test: &str, install: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let p = dir.join(name);
+            p.is_file()
+                && std::fs::metadata(&p).is_ok_and(|m| {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.permissions().mode() & 0o111 != 0
+                })
+        })
+    });
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test} needs `{name}`, which is not installed ({install}); CI skips nothing"
+    );
+    let line = format!("{test}: `{name}` is not installed ({install})\n");
+    eprintln!("SKIPPED {line}");
+    let skips = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("test-skips.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&skips)
+    {
+        use std::io::Write;
+        let _ = f.write_all(line.as_bytes());
+    }
+    false
+}

@@ -286,6 +286,13 @@ fn on_a_terminal(s: &Sandbox, command: &str, env: &[(&str, &str)]) -> String {
 
 #[test]
 fn colour_on_terminals_unless_no_color_and_never_for_hostile_text() {
+    if !have_tool(
+        "script",
+        "colour_on_terminals_unless_no_color_and_never_for_hostile_text",
+        "util-linux, for a pseudo-terminal",
+    ) {
+        return;
+    }
     let s = Sandbox::new();
     // A field name holding a terminal escape: kure names it in its message.
     let f = s.write(
@@ -313,6 +320,13 @@ fn colour_on_terminals_unless_no_color_and_never_for_hostile_text() {
 
 #[test]
 fn a_progress_bar_on_terminals_for_long_runs_only() {
+    if !have_tool(
+        "script",
+        "a_progress_bar_on_terminals_for_long_runs_only",
+        "util-linux, for a pseudo-terminal",
+    ) {
+        return;
+    }
     let s = Sandbox::new();
     let mut text = String::new();
     for i in 0..3000 {

@@ -45,6 +45,13 @@ fn kubectl_kustomize(s: &Sandbox, home: &Path, dir: &Path) -> Output {
 
 #[test]
 fn kubectl_kustomize_renders_kure_specs_through_the_installed_shims() {
+    if !have_tool(
+        "kubectl",
+        "kubectl_kustomize_renders_kure_specs_through_the_installed_shims",
+        "kubectl with kustomize",
+    ) {
+        return;
+    }
     let s = Sandbox::new();
     let key = s.trusted_key();
     ok(s.kure()
@@ -290,6 +297,13 @@ fn sh(s: &Sandbox, dir: &Path, command: &str) -> Output {
 
 #[test]
 fn the_argocd_plugin_commands_render_the_examples() {
+    if !have_tool(
+        "kubectl",
+        "the_argocd_plugin_commands_render_the_examples",
+        "kubectl with kustomize",
+    ) {
+        return;
+    }
     let (s, apps) = gitops_sandbox();
     let plugin: serde_json::Value = serde_yaml::from_str(
         &std::fs::read_to_string(root().join("deploy/argocd/plugin.yaml")).unwrap(),
@@ -360,6 +374,13 @@ fn the_argocd_plugin_commands_render_the_examples() {
 
 #[test]
 fn the_flux_render_script_writes_a_tree_kustomize_builds() {
+    if !have_tool(
+        "kubectl",
+        "the_flux_render_script_writes_a_tree_kustomize_builds",
+        "kubectl with kustomize",
+    ) {
+        return;
+    }
     let (s, apps) = gitops_sandbox();
     let repo = apps.parent().unwrap().to_path_buf();
     let script = root().join("deploy/flux/render.sh");
