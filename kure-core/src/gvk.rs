@@ -37,6 +37,15 @@ impl Gvk {
                 "apiVersion must be `group/version` or a core version such as `v1`",
             ));
         }
+        // Each part may become a name kure writes (a kustomize plugin path, a lock key): a
+        // group is a DNS subdomain, a version letters and digits.
+        if !(gv.group.is_empty() || crate::util::is_dns_subdomain(&gv.group))
+            || !gv.version.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(bad(
+                "apiVersion must be `group/version` with a DNS-name group (e.g. `generators.example.com/v1alpha1`) or a core version such as `v1`",
+            ));
+        }
         if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(bad(
                 "kind must be a non-empty alphanumeric name such as `AppWorkload`",
@@ -95,6 +104,12 @@ mod tests {
             ("/v1", "X"),
             ("g/v1", ""),
             ("g/v1", "Bad-Kind"),
+            // Parts that could name a path, or hide a terminal escape.
+            ("../..", "X"),
+            ("a/..", "X"),
+            ("Ex.com/v1", "X"),
+            ("x.io/v1\u{1b}", "X"),
+            ("x.io/v 1", "X"),
         ] {
             assert!(Gvk::parse(av, k).is_err(), "{av} {k} should be rejected");
         }

@@ -309,3 +309,94 @@ pub fn check(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin() -> Pin {
+        Pin {
+            plugin: "terraform-generator".to_owned(),
+            version: "1.0.0".to_owned(),
+            sha256: "a".repeat(64),
+            signer: "b".repeat(64),
+            isolation: Some(crate::isolation::Isolation::Process),
+        }
+    }
+
+    fn lock() -> Lock {
+        Lock {
+            path: PathBuf::from("kure.lock"),
+            pins: [(
+                "generators.example.com/v1alpha1/TerraformConfig".to_owned(),
+                pin(),
+            )]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let pins = lock().pins;
+        let text = render(&pins).expect("render");
+        assert!(text.starts_with("# Written by `kure lock`"));
+        assert_eq!(parse(&text, Path::new("kure.lock")).expect("parse"), pins);
+        let t = tempfile::tempdir().expect("tmp");
+        let path = t.path().join("kure.lock");
+        write(&path, &pins).expect("write");
+        assert_eq!(read(&path).expect("read"), pins);
+        assert_eq!(
+            std::fs::read_dir(t.path()).expect("dir").count(),
+            1,
+            "no temporary left"
+        );
+    }
+
+    #[test]
+    fn hostile_pins_are_refused_naming_the_file() {
+        let good = render(&lock().pins).expect("render");
+        for (from, to) in [
+            ("terraform-generator", "../../evil"),
+            ("version: 1.0.0", "version: ../1"),
+            (&"a".repeat(64)[..], "not-hex"),
+            (&"b".repeat(64)[..], "someone"),
+            ("generators.example.com/v1alpha1/TerraformConfig", "../../x"),
+            ("version: 1\n", "version: 2\n"),
+            ("isolation: process", "isolation: sideways"),
+        ] {
+            let bad = good.replacen(from, to, 1);
+            assert_ne!(bad, good, "{from}");
+            let e = parse(&bad, Path::new("/repo/kure.lock")).expect_err(from);
+            assert!(e.to_string().contains("/repo/kure.lock"), "{e}");
+        }
+    }
+
+    #[test]
+    fn checks_say_what_differs_and_what_to_do() {
+        let l = lock();
+        let gvk = "generators.example.com/v1alpha1/TerraformConfig";
+        let lib = Path::new("/p/lib.so");
+        let (sha, signer) = ("a".repeat(64), "b".repeat(64));
+        assert!(l.check_before_load(gvk, lib, &sha, &signer, None).is_ok());
+        let e = l
+            .check_before_load(gvk, lib, &"c".repeat(64), &signer, None)
+            .expect_err("other bytes");
+        assert!(
+            e.to_string().contains("was not loaded") && e.to_string().contains("kure lock"),
+            "{e}"
+        );
+        let e = l
+            .check_before_load("other.io/v1/X", lib, &sha, &signer, None)
+            .expect_err("unpinned");
+        assert!(e.to_string().contains("is not pinned"), "{e}");
+        assert!(l
+            .check_metadata(gvk, "terraform-generator", "1.0.0")
+            .is_ok());
+        let e = l
+            .check_metadata(gvk, "terraform-generator", "1.0.1")
+            .expect_err("other version");
+        assert!(e.to_string().contains("none of its generators ran"), "{e}");
+        // A GVK the lock does not pin says nothing about metadata.
+        assert!(l.check_metadata("other.io/v1/X", "x", "0").is_ok());
+    }
+}

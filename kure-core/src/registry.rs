@@ -180,3 +180,67 @@ impl StackRegistry {
         scored.into_iter().take(3).map(|(_, s)| s).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gvk(av: &str, kind: &str) -> Gvk {
+        Gvk::parse(av, kind).expect("gvk")
+    }
+
+    fn plugin(name: &str) -> Provider {
+        Provider::Plugin {
+            name: name.to_owned(),
+            version: "1.0.0".to_owned(),
+            path: std::path::PathBuf::from(format!("/p/lib{name}.so")),
+        }
+    }
+
+    #[test]
+    fn builtins_register_once_and_a_second_provider_is_named() {
+        let mut r = StackRegistry::with_builtins();
+        let app = gvk(crate::builtin::GROUP_VERSION, "AppWorkload");
+        assert_eq!(r.get(&app).expect("built in").provider, Provider::BuiltIn);
+        assert_eq!(r.iter().count(), 2);
+        let again = kure_plugin_api::sdk::erase(crate::builtin::AppWorkload);
+        match r.register(again.clone(), plugin("copycat")) {
+            Err(Error::DuplicateGvk { first, second, .. }) => {
+                assert_eq!(first, "built-in");
+                assert!(second.contains("copycat"), "{second}");
+            }
+            other => panic!("expected a duplicate: {other:?}"),
+        }
+        // replace() is the engine's way to let a better-ranked provider win.
+        r.replace(again, plugin("better")).expect("replace");
+        assert_eq!(r.get(&app).expect("entry").provider, plugin("better"));
+    }
+
+    #[test]
+    fn kinds_are_found_and_near_misses_suggested() {
+        let r = StackRegistry::with_builtins();
+        assert_eq!(r.find_kind("FluxHelm", None).len(), 1);
+        assert!(r.find_kind("FluxHelm", Some("other.io/v1")).is_empty());
+        assert!(r.find_kind("Nope", None).is_empty());
+        let near = r.nearest(&gvk(crate::builtin::GROUP_VERSION, "AppWorkloda"));
+        assert_eq!(near[0], "generators.gokure.dev/v1alpha1/AppWorkload");
+        assert!(r
+            .nearest(&gvk("unrelated.example.com/v9", "Zzzzzzzzzzzz"))
+            .is_empty());
+    }
+
+    #[test]
+    fn a_schema_is_compiled_once_and_kept() {
+        let r = StackRegistry::with_builtins();
+        let e = r
+            .get(&gvk(crate::builtin::GROUP_VERSION, "AppWorkload"))
+            .expect("entry");
+        let first = e.schema().expect("usable") as *const CompiledSchema;
+        let second = e.schema().expect("usable") as *const CompiledSchema;
+        assert_eq!(first, second);
+        assert_eq!(
+            e.schema().expect("usable").enforced()["additionalProperties"],
+            serde_json::Value::Bool(false)
+        );
+    }
+}

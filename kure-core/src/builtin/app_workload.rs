@@ -953,3 +953,54 @@ impl Generator for AppWorkload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kure_plugin_api::sdk::erase;
+    use serde_json::json;
+
+    fn app(spec: Value) -> Value {
+        json!({"apiVersion": "generators.gokure.dev/v1alpha1", "kind": "AppWorkload",
+               "metadata": {"name": "shop", "namespace": "web"}, "spec": spec})
+    }
+
+    fn kinds(objects: &[Value]) -> Vec<&str> {
+        objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or(""))
+            .collect()
+    }
+
+    #[test]
+    fn a_service_only_with_ports_and_an_ingress_only_when_asked() {
+        let g = erase(AppWorkload);
+        let bare = app(
+            json!({"workload": "Deployment", "containers": [{"name": "c", "image": "nginx:1"}]}),
+        );
+        assert_eq!(kinds(&g.generate(&bare).expect("generate")), ["Deployment"]);
+        let full = app(json!({"workload": "StatefulSet", "replicas": 2,
+            "containers": [{"name": "c", "image": "nginx:1", "ports": [{"name": "http", "containerPort": 80}]}],
+            "ingress": {"host": "shop.example.com", "servicePortName": "http"}}));
+        let objects = g.generate(&full).expect("generate");
+        assert_eq!(kinds(&objects), ["StatefulSet", "Service", "Ingress"]);
+        for o in &objects {
+            assert_eq!(o["metadata"]["namespace"], "web");
+            assert_eq!(o["metadata"]["labels"]["app"], "shop");
+        }
+        assert_eq!(objects[0]["spec"]["replicas"], 2);
+        assert_eq!(objects[2]["spec"]["tls"][0]["secretName"], "shop-tls");
+    }
+
+    #[test]
+    fn rules_the_schema_cannot_say_are_checked() {
+        let g = erase(AppWorkload);
+        // An ingress must name a port the containers expose.
+        let spec = json!({"workload": "Deployment",
+            "containers": [{"name": "c", "image": "nginx:1", "ports": [{"name": "http", "containerPort": 80}]}],
+            "ingress": {"host": "shop.example.com", "servicePortName": "grpc"}});
+        let e = g.validate(&spec).expect_err("unknown port");
+        assert!(!e.issues.is_empty() || !e.message.is_empty());
+        assert!(g.json_schema().expect("schema")["properties"]["containers"].is_object());
+    }
+}
