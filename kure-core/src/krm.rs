@@ -185,7 +185,7 @@ pub fn parse_items(text: &str) -> Option<Value> {
         return None;
     }
     // Two levels deeper in the whole list: an item that deep is left to the whole parse.
-    let parsed = par_map_items(&items, |t| {
+    let parsed = par_map_slice(&items, |t| {
         crate::parse::parse(t)
             .ok()
             .filter(|v| depth(v) + 2 <= crate::parse::MAX_DEPTH)
@@ -202,10 +202,6 @@ fn depth(v: &Value) -> usize {
         Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
         _ => 0,
     }
-}
-
-fn par_map_items<T: Send>(items: &[String], f: impl Fn(&str) -> T + Sync) -> Vec<T> {
-    par_map_slice(items, |t| f(t))
 }
 
 /// `f` on every element, in order, split over the CPUs.
@@ -278,25 +274,6 @@ fn assemble(entries: &[String], results: Option<Value>) -> String {
         out.push_str(&crate::yaml::to_string(&json!({ "results": r })));
     }
     out
-}
-
-/// The output ResourceList as YAML: exactly [`crate::yaml::to_string`] of it, its items
-/// rendered on every CPU.
-pub fn render(list: &Value) -> String {
-    let items = list
-        .get("items")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let keys_ok = list.as_object().is_some_and(|m| {
-        m.keys()
-            .all(|k| ["apiVersion", "items", "kind", "results"].contains(&k.as_str()))
-            && m.get("apiVersion") == Some(&json!(API_VERSION))
-            && m.get("kind") == Some(&json!("ResourceList"))
-    });
-    if !keys_ok {
-        return crate::yaml::to_string(list);
-    }
-    assemble(&par_map_slice(items, entry), list.get("results").cloned())
 }
 
 /// Runs the function on `input` (the ResourceList's YAML or JSON text). An input that is not a
@@ -434,6 +411,25 @@ pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The output ResourceList as YAML: exactly [`crate::yaml::to_string`] of it, its items
+    /// rendered on every CPU.
+    fn render(list: &Value) -> String {
+        let items = list
+            .get("items")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let keys_ok = list.as_object().is_some_and(|m| {
+            m.keys()
+                .all(|k| ["apiVersion", "items", "kind", "results"].contains(&k.as_str()))
+                && m.get("apiVersion") == Some(&json!(API_VERSION))
+                && m.get("kind") == Some(&json!("ResourceList"))
+        });
+        if !keys_ok {
+            return crate::yaml::to_string(list);
+        }
+        assemble(&par_map_slice(items, entry), list.get("results").cloned())
+    }
 
     fn same(text: &str) {
         let items = parse_items(text).unwrap_or_else(|| panic!("not read item by item: {text}"));

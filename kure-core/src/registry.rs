@@ -113,15 +113,7 @@ impl StackRegistry {
                 second: provider.to_string(),
             });
         }
-        self.entries.insert(
-            gvk,
-            Entry {
-                generator,
-                provider,
-                schema: Arc::new(OnceLock::new()),
-            },
-        );
-        Ok(())
+        self.replace(generator, provider)
     }
 
     /// Registers `generator` in place of the provider its GVK has (a better one: see the
