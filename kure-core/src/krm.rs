@@ -11,11 +11,12 @@
 //! `internal.config.kubernetes.io/*`) say where it came from, not what to generate: they name
 //! the file in results and are not copied onto generated objects.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::decode::{decode_value, Document, Location};
+use crate::decode::{decode_value, Location};
 use crate::engine::Engine;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
@@ -51,8 +52,7 @@ fn origin(item: &Value, fallback: &str) -> PathBuf {
 }
 
 /// The item as a kure spec: its runtime annotations dropped.
-fn spec_of(item: &Value) -> Value {
-    let mut v = item.clone();
+fn drop_runtime_annotations(v: &mut Value) {
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         if let Some(Value::Object(a)) = meta.get_mut("annotations") {
             a.retain(|k, _| !is_runtime_annotation(k));
@@ -61,7 +61,6 @@ fn spec_of(item: &Value) -> Value {
             }
         }
     }
-    v
 }
 
 fn gvk_of(item: &Value) -> Option<Gvk> {
@@ -97,13 +96,43 @@ fn bad_list(message: String) -> Error {
 /// A block-style ResourceList (as kustomize and kpt write it) read item by item, the items on
 /// every CPU: `None` when the text is not in that plain shape, or any part does not parse on
 /// its own (then the whole text is parsed as one document, and its errors are the reference).
+/// The `yaml` fuzz target checks this against parsing the whole text; `kure fn` reads the
+/// same way, but parses each item on the worker that processes it.
+pub fn parse_items(text: &str) -> Option<Value> {
+    let (mut list, items) = split_items(text)?;
+    let parsed: Option<Vec<Value>> = par_owned(items, jobs(), |part| {
+        part.iter().map(|t| parse_item(t)).collect()
+    })
+    .into_iter()
+    .collect();
+    list.as_object_mut()?
+        .insert("items".to_owned(), Value::Array(parsed?));
+    Some(list)
+}
+
+fn jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// One item's text (from [`split_items`]) as a value: `None` when it does not parse on its
+/// own, or is nested too deep to be two levels down in the list; both are left to the whole
+/// parse.
+fn parse_item(text: &str) -> Option<Value> {
+    crate::parse::parse(text)
+        .ok()
+        .filter(|v| depth(v) + 2 <= crate::parse::MAX_DEPTH)
+}
+
+/// The list split item by item, without parsing the items: the rest of the list (read, with
+/// `items: []`) and each item's text, dedented. `None` when the text is not in the plain
+/// shape this reads.
 ///
 /// The shape: top-level keys at column 0, `items:` alone on its line, each item starting with
 /// `- ` at one indentation and every other line of it indented two more (blank lines and
 /// comments anywhere). A line at that indentation or less that does not start an item ends
 /// the list. Each item, dedented, is a YAML document of its own; the rest (with `items: []`)
-/// is another. The `yaml` fuzz target checks this against parsing the whole text.
-pub fn parse_items(text: &str) -> Option<Value> {
+/// is another.
+fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
     // Lines are split on `\n` here; YAML (1.1, as libyaml reads it) also breaks lines at
     // `\r`, NEL, LS and PS: any of those, a tab, a BOM, a comment (which may hold what the
     // whole parse refuses, or end a block scalar), another control character, a document
@@ -179,21 +208,12 @@ pub fn parse_items(text: &str) -> Option<Value> {
         head.push_str(l);
         head.push('\n');
     }
-    let mut list = crate::parse::parse(&head).ok()?;
+    let list = crate::parse::parse(&head).ok()?;
     // The `items: []` put in its place must read back as the list, or the split was wrong.
     if list.get("items") != Some(&Value::Array(Vec::new())) {
         return None;
     }
-    // Two levels deeper in the whole list: an item that deep is left to the whole parse.
-    let parsed = par_map_slice(&items, |t| {
-        crate::parse::parse(t)
-            .ok()
-            .filter(|v| depth(v) + 2 <= crate::parse::MAX_DEPTH)
-    });
-    let parsed: Option<Vec<Value>> = parsed.into_iter().collect();
-    list.as_object_mut()?
-        .insert("items".to_owned(), Value::Array(parsed?));
-    Some(list)
+    Some((list, items))
 }
 
 fn depth(v: &Value) -> usize {
@@ -204,17 +224,29 @@ fn depth(v: &Value) -> usize {
     }
 }
 
-/// `f` on every element, in order, split over the CPUs.
-fn par_map_slice<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<T> {
-    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if jobs < 2 || items.len() < 64 {
-        return items.iter().map(&f).collect();
+/// `f` over up to `jobs` consecutive parts of `items`, which it takes by value, one thread
+/// each; results in order (`f` returns one result per item of its part).
+fn par_owned<T: Send, R: Send>(
+    mut items: Vec<T>,
+    jobs: usize,
+    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let jobs = jobs.max(1).min(items.len().max(1));
+    if jobs == 1 || items.len() < 64 {
+        return f(items);
     }
-    let part = items.len().div_ceil(jobs);
+    let per = items.len().div_ceil(jobs);
+    let mut parts = Vec::with_capacity(jobs);
+    while items.len() > per {
+        let rest = items.split_off(per);
+        parts.push(std::mem::replace(&mut items, rest));
+    }
+    parts.push(items);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(part)
-            .map(|chunk| scope.spawn(|| chunk.iter().map(&f).collect::<Vec<T>>()))
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || f(part)))
             .collect();
         handles
             .into_iter()
@@ -223,22 +255,261 @@ fn par_map_slice<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> V
     })
 }
 
-/// One item of the list (or the functionConfig) on its way through.
-enum Slot {
-    /// Not a kure spec: written back as it came.
-    Pass(Value),
-    /// A kure spec, from this file (its runtime annotations, or its place in the list).
-    Spec(PathBuf, Value),
+/// Tuning of `kure fn`.
+#[derive(Debug, Clone)]
+pub struct FnOptions {
+    /// Worker threads.
+    pub jobs: usize,
+    /// Items per chunk: what is parsed and held at once.
+    pub chunk: usize,
 }
 
-/// What became of a slot.
-enum Done {
-    /// YAML list entries to write.
+impl Default for FnOptions {
+    fn default() -> Self {
+        let p = crate::pipeline::PipelineOptions::default();
+        Self {
+            jobs: p.jobs,
+            chunk: p.chunk,
+        }
+    }
+}
+
+/// An item as it arrives: its text (read item by item) or its value (the whole parse).
+enum Raw {
     Text(String),
-    /// A valid spec, to generate.
-    Valid(Box<Document>),
-    /// What is wrong with it.
+    Value(Value),
+}
+
+/// What a generated app produced, for finding objects two apps produce.
+struct Produced {
+    location: Location,
+    app: String,
+    /// (identity hash, `kind-name`, namespace) of each object.
+    objects: Vec<(u64, String, String)>,
+}
+
+/// What a worker made of one item (or of the functionConfig).
+enum Step {
+    /// List entries to write (nothing once generation has stopped), and what an app produced.
+    Entries(String, Option<Produced>),
+    /// What is wrong with a spec.
     Problems(Vec<Diagnostic>),
+    /// Its GVK was never looked up: the main thread resolves it, then the item goes again.
+    Unresolved(Gvk, Value),
+    /// The item's text does not parse on its own: the whole list is read as one document.
+    Unreadable,
+}
+
+/// What the workers share.
+struct Ctx<'a> {
+    engine: &'a Engine,
+    /// GVKs looked up; a GVK looked up that is not registered is not kure's.
+    resolved: &'a HashSet<Gvk>,
+    /// Whether specs are generated (until the first problem) or only checked.
+    generate: bool,
+}
+
+/// One item (`index`; `None` for the functionConfig) through the function: a spec is decoded,
+/// checked and generated; anything else is an entry as it came (the functionConfig, if no
+/// spec, is not output).
+fn step(cx: &Ctx, index: Option<usize>, mut value: Value) -> Step {
+    let pass = |v: &Value| match index {
+        Some(_) if cx.generate => Step::Entries(entry(v), None),
+        _ => Step::Entries(String::new(), None),
+    };
+    let Some(gvk) = gvk_of(&value) else {
+        return pass(&value);
+    };
+    if cx.engine.registry().get(&gvk).is_none() {
+        return if cx.resolved.contains(&gvk) {
+            pass(&value)
+        } else {
+            Step::Unresolved(gvk, value)
+        };
+    }
+    let fallback = index.map_or_else(|| "functionConfig".to_owned(), |i| format!("items[{i}]"));
+    let location = Location {
+        file: origin(&value, &fallback),
+        line: 1,
+    };
+    drop_runtime_annotations(&mut value);
+    // No text: a ResourceList has no lines to point at; results name the file and field.
+    let doc = match decode_value(&location, value, String::new()) {
+        Ok(doc) => doc,
+        Err(d) => return Step::Problems(vec![d]),
+    };
+    match cx.engine.validate(std::slice::from_ref(&doc)) {
+        Ok(()) => {}
+        Err(Error::Invalid(d)) => return Step::Problems(d),
+        Err(other) => {
+            return Step::Problems(vec![Diagnostic {
+                location,
+                message: other.to_string(),
+                field: None,
+            }])
+        }
+    }
+    if !cx.generate {
+        return Step::Entries(String::new(), None);
+    }
+    match cx.engine.generate_one(&doc) {
+        Err(e) => Step::Problems(crate::pipeline::generate_problem(&doc, e)),
+        Ok(objects) => {
+            let namespace = |o: &Value| {
+                crate::util::field(o, &["metadata", "namespace"])
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    .to_owned()
+            };
+            let produced = Produced {
+                objects: objects
+                    .iter()
+                    .map(|o| {
+                        let key = crate::pipeline::key_hash(o);
+                        (key, crate::render::file_stem(o), namespace(o))
+                    })
+                    .collect(),
+                location: doc.location,
+                app: doc.name,
+            };
+            Step::Entries(objects.iter().map(entry).collect(), Some(produced))
+        }
+    }
+}
+
+/// The output's entries, and the problems found.
+type Streamed = (Vec<String>, Vec<Diagnostic>);
+
+/// The items through the function, chunk by chunk (each item parsed, checked, generated and
+/// written by the worker that has it), then the functionConfig: the output's entries and the
+/// problems, or `None` when an item's text did not parse on its own.
+fn stream(
+    engine: &mut Engine,
+    items: Vec<Raw>,
+    config: Option<Value>,
+    options: &FnOptions,
+) -> Result<Option<Streamed>, Error> {
+    let mut resolved: HashSet<Gvk> = HashSet::new();
+    let mut entries: Vec<String> = Vec::new();
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    // Object identity -> the app that produced it (kustomize refuses an object twice).
+    let mut seen: HashMap<u64, Location> = HashMap::new();
+    let mut accept = |step: Step, problems: &mut Vec<Diagnostic>| match step {
+        Step::Problems(d) => problems.extend(d),
+        Step::Entries(text, produced) => {
+            if let Some(p) = produced {
+                for (key, stem, namespace) in p.objects {
+                    if let Some(other) = seen.get(&key) {
+                        problems.push(Diagnostic {
+                            location: p.location.clone(),
+                            message: format!(
+                                "app `{}` produced {stem} in namespace `{namespace}`, which the app at {other} also produced; rename one of the apps",
+                                p.app
+                            ),
+                            field: None,
+                        });
+                    } else {
+                        seen.insert(key, p.location.clone());
+                    }
+                }
+            }
+            if problems.is_empty() {
+                entries.push(text);
+            }
+        }
+        Step::Unresolved(..) | Step::Unreadable => {}
+    };
+    let mut numbered = items.into_iter().enumerate();
+    loop {
+        let chunk: Vec<(usize, Raw)> = numbered.by_ref().take(options.chunk.max(1)).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let generate = problems.is_empty();
+        let mut steps = {
+            let cx = Ctx {
+                engine,
+                resolved: &resolved,
+                generate,
+            };
+            par_owned(chunk, options.jobs, |part| {
+                part.into_iter()
+                    .map(|(i, raw)| {
+                        let value = match raw {
+                            Raw::Value(v) => v,
+                            Raw::Text(t) => match parse_item(&t) {
+                                Some(v) => v,
+                                None => return (i, Step::Unreadable),
+                            },
+                        };
+                        (i, step(&cx, Some(i), value))
+                    })
+                    .collect()
+            })
+        };
+        if steps.iter().any(|(_, s)| matches!(s, Step::Unreadable)) {
+            return Ok(None);
+        }
+        // GVKs met for the first time: looked up (and loaded, under the lock) here, in input
+        // order; then their items go through like the others.
+        let mut again: Vec<(usize, usize, Value)> = Vec::new();
+        let mut gvks: Vec<Gvk> = Vec::new();
+        for (n, (i, s)) in steps.iter_mut().enumerate() {
+            if matches!(s, Step::Unresolved(..)) {
+                if let Step::Unresolved(gvk, value) = std::mem::replace(s, Step::Unreadable) {
+                    if !gvks.contains(&gvk) {
+                        gvks.push(gvk);
+                    }
+                    again.push((n, *i, value));
+                }
+            }
+        }
+        if !again.is_empty() {
+            engine.resolve_gvks(&gvks)?;
+            resolved.extend(gvks);
+            let cx = Ctx {
+                engine,
+                resolved: &resolved,
+                generate,
+            };
+            let redone = par_owned(again, options.jobs, |part| {
+                part.into_iter()
+                    .map(|(n, i, value)| (n, step(&cx, Some(i), value)))
+                    .collect()
+            });
+            for (n, s) in redone {
+                steps[n].1 = s;
+            }
+        }
+        for (_, s) in steps {
+            accept(s, &mut problems);
+        }
+    }
+    // The config's objects go last.
+    if let Some(config) = config {
+        let generate = problems.is_empty();
+        let mut s = step(
+            &Ctx {
+                engine,
+                resolved: &resolved,
+                generate,
+            },
+            None,
+            config.clone(),
+        );
+        if let Step::Unresolved(gvk, _) = &s {
+            engine.resolve_gvks(std::slice::from_ref(gvk))?;
+            resolved.insert(gvk.clone());
+            let cx = Ctx {
+                engine,
+                resolved: &resolved,
+                generate,
+            };
+            s = step(&cx, None, config);
+        }
+        accept(s, &mut problems);
+    }
+    Ok(Some((entries, problems)))
 }
 
 /// `value` as an entry of a YAML block sequence at column 0.
@@ -261,7 +532,7 @@ fn entry(value: &Value) -> String {
 /// order: apiVersion, items, kind, results), from entries rendered on every CPU.
 fn assemble(entries: &[String], results: Option<Value>) -> String {
     let mut out = format!("apiVersion: {API_VERSION}\n");
-    if entries.is_empty() {
+    if entries.iter().all(String::is_empty) {
         out.push_str("items: []\n");
     } else {
         out.push_str("items:\n");
@@ -276,30 +547,19 @@ fn assemble(entries: &[String], results: Option<Value>) -> String {
     out
 }
 
-/// Runs the function on `input` (the ResourceList's YAML or JSON text). An input that is not a
-/// ResourceList is an `Err`; problems with items are results in the output.
-pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
-    let read = |input: &str| -> Result<Value, Error> {
-        let list = match parse_items(input) {
-            Some(list) => list,
-            None => crate::parse::parse(input).map_err(|p| {
-                bad_list(format!("the input is not a ResourceList: {}", p.message(0)))
-            })?,
-        };
-        if list.get("kind").and_then(Value::as_str) != Some("ResourceList")
-            || !list
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .is_some_and(|v| v.starts_with("config.kubernetes.io/"))
-        {
-            return Err(bad_list(format!(
-                "the input is not a ResourceList: expected `apiVersion: {API_VERSION}` and `kind: ResourceList` (what kustomize and kpt send a function on stdin)"
-            )));
-        }
-        Ok(list)
-    };
-    let mut list = read(input)?;
-    let items: Vec<Value> = match list.get_mut("items").map(Value::take) {
+/// The ResourceList's other keys checked: its items and functionConfig, taken out.
+fn take_parts(mut list: Value) -> Result<(Vec<Value>, Option<Value>), Error> {
+    if list.get("kind").and_then(Value::as_str) != Some("ResourceList")
+        || !list
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.starts_with("config.kubernetes.io/"))
+    {
+        return Err(bad_list(format!(
+            "the input is not a ResourceList: expected `apiVersion: {API_VERSION}` and `kind: ResourceList` (what kustomize and kpt send a function on stdin)"
+        )));
+    }
+    let items = match list.get_mut("items").map(Value::take) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(a)) => a,
         Some(_) => return Err(bad_list("`items` must be a list".to_owned())),
@@ -308,85 +568,34 @@ pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
         .get_mut("functionConfig")
         .map(Value::take)
         .filter(|c| !c.is_null());
+    Ok((items, config))
+}
 
-    // Load the generators the items and the config name (each GVK once); anything else is
-    // not kure's to touch.
-    let mut gvks: Vec<Gvk> = items.iter().chain(&config).filter_map(gvk_of).collect();
-    gvks.sort();
-    gvks.dedup();
-    engine.resolve_gvks(&gvks)?;
-    let engine: &Engine = engine;
-    let ours = |v: &Value| gvk_of(v).is_some_and(|g| engine.registry().get(&g).is_some());
-    let mut slots: Vec<Slot> = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            if ours(&item) {
-                Slot::Spec(origin(&item, &format!("items[{i}]")), item)
-            } else {
-                Slot::Pass(item)
-            }
-        })
-        .collect();
-    // The config's objects go last; a config that is no kure spec is not output.
-    if let Some(c) = config.filter(|c| ours(c)) {
-        slots.push(Slot::Spec(origin(&c, "functionConfig"), c));
-    }
+/// The input parsed as one document.
+fn parse_whole(input: &str) -> Result<Value, Error> {
+    crate::parse::parse(input)
+        .map_err(|p| bad_list(format!("the input is not a ResourceList: {}", p.message(0))))
+}
 
-    // Every item on every CPU: entries written as they are, specs decoded and validated.
-    // No text: a ResourceList has no lines to point at; results name the file and field.
-    let checked = par_map_slice(&slots, |slot| match slot {
-        Slot::Pass(v) => Done::Text(entry(v)),
-        Slot::Spec(file, v) => {
-            let location = Location {
-                file: file.clone(),
-                line: 1,
-            };
-            match decode_value(&location, spec_of(v), String::new()) {
-                Err(d) => Done::Problems(vec![d]),
-                Ok(doc) => match engine.validate(std::slice::from_ref(&doc)) {
-                    Ok(()) => Done::Valid(Box::new(doc)),
-                    Err(Error::Invalid(d)) => Done::Problems(d),
-                    Err(other) => Done::Problems(vec![Diagnostic {
-                        location,
-                        message: other.to_string(),
-                        field: None,
-                    }]),
-                },
-            }
-        }
-    });
-    let mut problems: Vec<Diagnostic> = Vec::new();
-    for d in &checked {
-        if let Done::Problems(p) = d {
-            problems.extend(p.iter().cloned());
-        }
+/// Runs the function on `input` (the ResourceList's YAML or JSON text). An input that is not a
+/// ResourceList is an `Err`; problems with items are results in the output.
+pub fn run(engine: &mut Engine, input: &str, options: &FnOptions) -> Result<FnOutput, Error> {
+    let mut outcome = None;
+    if let Some((head, texts)) = split_items(input) {
+        let (_, config) = take_parts(head)?;
+        let raw = texts.into_iter().map(Raw::Text).collect();
+        outcome = stream(engine, raw, config, options)?;
     }
-    // Then, when every spec is valid, generate (each spec's objects take its place).
-    let mut entries: Vec<String> = Vec::new();
-    if problems.is_empty() {
-        let generated = par_map_slice(&checked, |d| match d {
-            Done::Text(t) => Ok(t.clone()),
-            Done::Valid(doc) => engine
-                .generate_one(doc)
-                .map(|objects| objects.iter().map(entry).collect::<String>())
-                .map_err(|e| match e {
-                    Error::Invalid(d) => d,
-                    other => vec![Diagnostic {
-                        location: doc.location.clone(),
-                        message: other.to_string(),
-                        field: None,
-                    }],
-                }),
-            Done::Problems(_) => Ok(String::new()),
-        });
-        for g in generated {
-            match g {
-                Ok(text) => entries.push(text),
-                Err(d) => problems.extend(d),
-            }
+    let (entries, problems) = match outcome {
+        Some(done) => done,
+        None => {
+            // Not in the plain shape, or an item that needs the rest of the list to be read.
+            let (items, config) = take_parts(parse_whole(input)?)?;
+            let raw = items.into_iter().map(Raw::Value).collect();
+            stream(engine, raw, config, options)?
+                .ok_or_else(|| bad_list("the ResourceList could not be read".to_owned()))?
         }
-    }
+    };
     if problems.is_empty() {
         return Ok(FnOutput {
             text: assemble(&entries, None),
@@ -394,14 +603,15 @@ pub fn run(engine: &mut Engine, input: &str) -> Result<FnOutput, Error> {
         });
     }
     // The items go back unchanged: read again (only on this path) and written as they came.
-    let original = read(input)?;
-    let items = original
-        .get("items")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
+    let original = match parse_items(input) {
+        Some(list) => list,
+        None => parse_whole(input)?,
+    };
+    let (items, _) = take_parts(original)?;
+    let entries = par_owned(items, options.jobs, |part| part.iter().map(entry).collect());
     Ok(FnOutput {
         text: assemble(
-            &par_map_slice(items, entry),
+            &entries,
             Some(Value::Array(problems.iter().map(result).collect())),
         ),
         failed: true,
@@ -428,7 +638,92 @@ mod tests {
         if !keys_ok {
             return crate::yaml::to_string(list);
         }
-        assemble(&par_map_slice(items, entry), list.get("results").cloned())
+        let entries: Vec<String> = items.iter().map(entry).collect();
+        assemble(&entries, list.get("results").cloned())
+    }
+
+    fn engine() -> Engine {
+        Engine::new(crate::EngineOptions::default())
+    }
+
+    fn app(name: &str, pad: &str) -> String {
+        format!("{pad}- apiVersion: generators.gokure.dev/v1alpha1\n{pad}  kind: AppWorkload\n{pad}  metadata:\n{pad}    name: {name}\n{pad}    namespace: shop\n{pad}    annotations:\n{pad}      config.kubernetes.io/index: '1'\n{pad}  spec:\n{pad}    workload: Deployment\n{pad}    replicas: 2\n{pad}    containers:\n{pad}    - name: web\n{pad}      image: web:1\n")
+    }
+
+    fn options(jobs: usize, chunk: usize) -> FnOptions {
+        FnOptions { jobs, chunk }
+    }
+
+    #[test]
+    fn chunks_and_threads_do_not_change_what_is_written() {
+        let mut text =
+            String::from("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n");
+        for i in 0..150 {
+            match i % 3 {
+                0 => text.push_str(&app(&format!("a{i}"), "")),
+                1 => text.push_str(&format!(
+                    "- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c{i}\n"
+                )),
+                // A GVK kure looks up (and does not have) in the middle of the stream.
+                _ => text.push_str(&format!(
+                    "- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: d{i}\n"
+                )),
+            }
+        }
+        text.push_str("functionConfig:\n");
+        text.push_str(&app("config", "").replacen("- ", "  ", 1));
+        let reference = run(&mut engine(), &text, &options(1, 100_000)).unwrap();
+        assert!(!reference.failed, "{}", reference.text);
+        let list = crate::parse::parse(&reference.text).unwrap();
+        let items = list["items"].as_array().unwrap();
+        let kinds = |k: &str| items.iter().filter(|o| o["kind"] == k).count();
+        // 50 apps and the config make a Deployment each; 50 more pass through.
+        assert_eq!(kinds("Deployment"), 51 + 50);
+        assert_eq!(kinds("ConfigMap"), 50);
+        assert_eq!(items.last().unwrap()["metadata"]["name"], "config");
+        // Runtime annotations stay on the items that pass, not on generated objects.
+        assert!(!reference.text.contains("index: '1'"));
+        for (jobs, chunk) in [(2, 7), (3, 1), (2, 64)] {
+            let o = run(&mut engine(), &text, &options(jobs, chunk)).unwrap();
+            assert_eq!(o.text, reference.text, "jobs {jobs}, chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn an_item_that_needs_the_rest_of_the_list_is_read_with_it() {
+        // `*base` alone does not parse: the whole list is read as one document instead.
+        let text = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- &base {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- *base\n";
+        assert!(split_items(text).is_some());
+        assert_eq!(parse_items(text), None);
+        let o = run(&mut engine(), text, &FnOptions::default()).unwrap();
+        assert!(!o.failed);
+        let list = crate::parse::parse(&o.text).unwrap();
+        assert_eq!(
+            list["items"],
+            json!([
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+                {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+            ])
+        );
+    }
+
+    #[test]
+    fn two_apps_making_one_object_is_a_result_and_the_items_go_back() {
+        let text = format!(
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{}{}",
+            app("web", ""),
+            app("web", "")
+        );
+        let o = run(&mut engine(), &text, &options(2, 1)).unwrap();
+        assert!(o.failed, "{}", o.text);
+        let list = crate::parse::parse(&o.text).unwrap();
+        let results = list["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{}", o.text);
+        let message = results[0]["message"].as_str().unwrap();
+        assert!(message.contains("app `web` produced deployment-web in namespace `shop`, which the app at items[0]:1 also produced"), "{message}");
+        assert_eq!(results[0]["file"]["path"], "items[1]");
+        // The input's items, unchanged.
+        assert_eq!(list["items"], parse_items(&text).unwrap()["items"]);
     }
 
     fn same(text: &str) {

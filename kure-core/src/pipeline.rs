@@ -88,7 +88,9 @@ struct Rendered {
     keys: Vec<u64>,
 }
 
-fn key_hash(o: &Value) -> u64 {
+/// What identifies an object to kustomize (group, kind, namespace, name), hashed: two apps
+/// producing one object collide here.
+pub(crate) fn key_hash(o: &Value) -> u64 {
     let get = |keys: &[&str]| {
         crate::util::field(o, keys)
             .and_then(Value::as_str)
@@ -378,7 +380,7 @@ fn stage(engine: &Engine, doc: Document, emit: Emit) -> Outcome {
 
 /// `f` over up to `jobs` consecutive parts of `items`, one thread each; results in order
 /// (`f` returns one result per item of its part).
-fn par_parts<T: Sync, R: Send>(
+pub(crate) fn par_parts<T: Sync, R: Send>(
     items: &[T],
     jobs: usize,
     f: impl Fn(&[T]) -> Vec<R> + Sync,
@@ -402,7 +404,7 @@ fn par_parts<T: Sync, R: Send>(
 }
 
 /// A generator's failure on one app as a diagnostic.
-fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
+pub(crate) fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
     vec![Diagnostic {
         location: doc.location.clone(),
         message: match e {

@@ -12,6 +12,9 @@ interleaved, round by round, so machine noise hits both sides alike; the table s
   6. isolation: the bench plugin in process isolation vs in-process (10k apps; one app cold),
      and what the in-process hardening costs built-in apps
   7. KRM function: kure fn on a 1,000-item ResourceList vs kure generate on the same specs
+
+BENCH_QUICK=1 runs fewer rounds; BENCH_ONLY=boundary,scale,kustomize,krm,cold,isolation,verify
+runs only those sections (isolation and verify also run cold, which makes their key).
 """
 
 import json
@@ -29,6 +32,12 @@ KURE = os.path.join(REL, "kure")
 BENCH_PLUGIN = os.path.join(REL, "libkure_bench_app_workload.so")
 BOUNDARY = os.path.join(REL, "bench_boundary")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# BENCH_ONLY=krm,scale runs only those sections (names as in the table's first column).
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+
+
+def wanted(section):
+    return not ONLY or section in ONLY
 
 rows = []  # (section, measurement, value, goal, verdict)
 
@@ -294,13 +303,20 @@ def main():
     start = time.time()
     print("running benchmarks (progress on stderr)...", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="kure-bench-") as tmp:
-        boundary()
-        scale(tmp)
-        kustomize(tmp)
-        krm(tmp)
-        home1 = cold_start(tmp)
-        isolation(tmp, home1)
-        verification(tmp)
+        if wanted("boundary"):
+            boundary()
+        if wanted("scale"):
+            scale(tmp)
+        if wanted("kustomize"):
+            kustomize(tmp)
+        if wanted("krm"):
+            krm(tmp)
+        if wanted("cold") or wanted("isolation") or wanted("verify"):
+            home1 = cold_start(tmp)  # also makes the key the others use
+            if wanted("isolation"):
+                isolation(tmp, home1)
+            if wanted("verify"):
+                verification(tmp)
     print(f"\nkure benchmarks: {machine()}; medians; release build; {time.time() - start:.0f} s in all\n")
     print(f"| {'section':<10} | {'measurement':<52} | {'value':>22} | goal | verdict |")
     print(f"|{'-' * 12}|{'-' * 54}|{'-' * 24}|------|---------|")

@@ -19,6 +19,9 @@ pub struct Args {
     /// Largest ResourceList read from stdin, e.g. 256MiB (default 64MiB).
     #[arg(long, value_name = "SIZE", value_parser = kure_core::config::parse_bytes)]
     pub max_input_bytes: Option<u64>,
+    /// Worker threads (default: the number of CPUs). Output order never depends on it.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 /// Runs `kure fn`.
@@ -30,7 +33,12 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         .unwrap_or(kure_core::InputOptions::default().max_bytes);
     let stdin = PathBuf::from("-");
     let input = kure_core::input::read(&stdin, &PathBuf::from("<stdin>"), max)?;
-    let result = kure_core::krm::run(&mut engine, &input);
+    let mut options = kure_core::krm::FnOptions::default();
+    if let Some(j) = args.jobs {
+        anyhow::ensure!(j >= 1, "--jobs must be at least 1");
+        options.jobs = j;
+    }
+    let result = kure_core::krm::run(&mut engine, &input, &options);
     report_plugins(&engine);
     let output = result?;
     out!("{}", output.text);
