@@ -174,10 +174,10 @@ impl Config {
             path: path.to_path_buf(),
             reason,
         };
-        let mut config: Self = serde_yaml::from_str(&text)
+        let mut config: Self = yaml_serde::from_str(&text)
             .map_err(|e| bad(format!("{e}; valid keys: {VALID_KEYS}")))?;
-        let keys: Vec<String> = match serde_yaml::from_str::<serde_yaml::Value>(&text) {
-            Ok(serde_yaml::Value::Mapping(m)) => m
+        let keys: Vec<String> = match yaml_serde::from_str::<yaml_serde::Value>(&text) {
+            Ok(yaml_serde::Value::Mapping(m)) => m
                 .keys()
                 .filter_map(|k| k.as_str().map(str::to_owned))
                 .collect(),

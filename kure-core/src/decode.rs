@@ -1,6 +1,6 @@
 //! Input decoding: files and directories to application documents, each with file and line.
 //!
-//! Multi-document files are split on `---` lines by hand (rather than by serde_yaml's
+//! Multi-document files are split on `---` lines by hand (rather than by yaml_serde's
 //! document iterator) so that every document, and every error in it, knows its line.
 
 use std::fmt;
@@ -184,7 +184,7 @@ pub(crate) fn decode_document(
         message,
         field: None,
     };
-    // The fast path for plain block YAML, serde_yaml for everything else; either way straight
+    // The fast path for plain block YAML, yaml_serde for everything else; either way straight
     // into JSON values, with the depth and duplicate-key checks.
     let value = crate::parse::parse(chunk).map_err(|p| {
         let line = p.line().map_or(location.line, |l| location.line + l - 1);

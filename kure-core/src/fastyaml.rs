@@ -1,13 +1,13 @@
 //! A fast path for decoding the YAML that application specs are made of: block mappings and
 //! sequences of plain or simply quoted scalars.
 //!
-//! serde_yaml needs about 60-80 us for a 25-line spec, more than validating, generating and
+//! yaml_serde needs about 60-80 us for a 25-line spec, more than validating, generating and
 //! rendering it together. This parser handles only the unambiguous subset and answers `None`
 //! for anything else (anchors, tags, block or multi-line scalars, flow collections other than
 //! `[]`/`{}`, escapes, duplicate keys, and any plain scalar whose type a YAML parser could
-//! read differently, such as `1.0`, `yes`, `0x10`); the caller then uses serde_yaml, whose
+//! read differently, such as `1.0`, `yes`, `0x10`); the caller then uses yaml_serde, whose
 //! result and error messages stay the reference. A differential test checks that whenever this
-//! parser answers, it answers exactly what serde_yaml does.
+//! parser answers, it answers exactly what yaml_serde does.
 
 use serde_json::{Map, Number, Value};
 
@@ -247,7 +247,7 @@ fn split_key(t: &str) -> Option<(String, &str)> {
         }
         (k.to_owned(), &t[end..])
     };
-    // YAML limits an implicit key to 1024 characters (serde_yaml refuses longer ones).
+    // YAML limits an implicit key to 1024 characters (yaml_serde refuses longer ones).
     if t.len() - after.len() > 1024 {
         return None;
     }
@@ -372,10 +372,10 @@ mod tests {
     use super::*;
 
     fn reference(text: &str) -> Option<Value> {
-        serde_yaml::from_str::<Value>(text).ok()
+        yaml_serde::from_str::<Value>(text).ok()
     }
 
-    /// Whenever the fast path answers, it answers what serde_yaml does.
+    /// Whenever the fast path answers, it answers what yaml_serde does.
     fn agree(text: &str) -> bool {
         match parse(text) {
             Ok(Some(v)) => {
@@ -407,7 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn accepts_typical_specs_and_matches_serde_yaml() {
+    fn accepts_typical_specs_and_matches_yaml_serde() {
         let shop = include_str!("../../examples/shop.yaml");
         assert!(agree(shop), "the fast path should take a typical spec");
         for d in corpus() {

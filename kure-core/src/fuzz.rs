@@ -5,7 +5,7 @@
 //!
 //! | target  | reader                                   | invariant checked                     |
 //! |---------|------------------------------------------|---------------------------------------|
-//! | `yaml`  | the fast YAML path, serde_yaml           | whenever the fast path answers, it answers what the reference parser does |
+//! | `yaml`  | the fast YAML path, yaml_serde           | whenever the fast path answers, it answers what the reference parser does |
 //! | `spec`  | decode, schema, built-in generators, the YAML emitter | every emitted object reads back as itself |
 //! | `keys`  | PEM public keys, signature checks        | a key that parses re-parses the same; no arbitrary bytes verify |
 //! | `index` | `plugins/index.json`                     | every path of an accepted entry stays inside the store |
@@ -43,11 +43,11 @@ pub fn yaml(data: &[u8]) {
                 "the two parsers place the duplicate of {chunk:?} differently"
             ),
             (Err(Problem::TooDeep { .. }), Err(Problem::TooDeep { .. })) => {}
-            // The fast path stops at its first problem; serde_yaml reports a syntax error of
+            // The fast path stops at its first problem; yaml_serde reports a syntax error of
             // the whole document first. Both refuse the document.
             (Err(_), Err(Problem::Syntax { .. })) => {}
             _ => panic!(
-                "the fast path and serde_yaml disagree on {chunk:?}:\nfast: {fast:?}\nreference: {reference:?}"
+                "the fast path and yaml_serde disagree on {chunk:?}:\nfast: {fast:?}\nreference: {reference:?}"
             ),
         }
     }
@@ -68,7 +68,7 @@ pub fn yaml(data: &[u8]) {
 
 /// Specs of any shape through what `kure generate` does with them before writing: decode,
 /// the JSON Schema and the generator's own checks, generation, the object checks, and the
-/// YAML emitter, whose output must read back (serde_yaml) as the object it was made from.
+/// YAML emitter, whose output must read back (yaml_serde) as the object it was made from.
 pub fn spec(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;

@@ -192,7 +192,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, Pin>, Er
         ),
     };
     let doc: LockDoc =
-        serde_yaml::from_str(text).map_err(|e| refuse(format!("not a valid lock file ({e})")))?;
+        yaml_serde::from_str(text).map_err(|e| refuse(format!("not a valid lock file ({e})")))?;
     if doc.version != LOCK_VERSION {
         return Err(refuse(format!(
             "lock file version {} is not one this kure reads (it reads version {LOCK_VERSION})",
@@ -249,7 +249,7 @@ pub(crate) fn render(pins: &BTreeMap<String, Pin>) -> Result<String, Error> {
     };
     Ok(format!(
         "# Written by `kure lock`: the plugins `kure generate` may use here, byte for byte.\n{}",
-        serde_yaml::to_string(&doc).map_err(|e| Error::Store(e.to_string()))?
+        yaml_serde::to_string(&doc).map_err(|e| Error::Store(e.to_string()))?
     ))
 }
 

@@ -3,9 +3,9 @@
 //! thread), and no key twice in one mapping (an error naming both lines, where YAML parsers
 //! commonly let the last one win).
 //!
-//! The fast path (`fastyaml`) reads plain block YAML; everything else goes through serde_yaml
+//! The fast path (`fastyaml`) reads plain block YAML; everything else goes through yaml_serde
 //! into a [`Checked`] seed, which builds the value itself (serde_json's own `Value` would let
-//! a duplicate key overwrite the first). serde_yaml puts the position of the key being read on
+//! a duplicate key overwrite the first). yaml_serde puts the position of the key being read on
 //! an error raised there, so the line of a duplicate is exact; the line of the first occurrence
 //! comes from a second pass that stops at it (only ever on this error path).
 
@@ -79,10 +79,10 @@ pub(crate) fn parse(text: &str) -> Result<Value, Problem> {
     }
 }
 
-/// Parses one YAML document with the reference parser only (serde_yaml, with kure's checks).
+/// Parses one YAML document with the reference parser only (yaml_serde, with kure's checks).
 pub(crate) fn reference(text: &str) -> Result<Value, Problem> {
     let mut state = State::default();
-    let first = Checked(&mut state).deserialize(serde_yaml::Deserializer::from_str(text));
+    let first = Checked(&mut state).deserialize(yaml_serde::Deserializer::from_str(text));
     let error = match first {
         Ok(v) => return Ok(v),
         Err(e) => e,
@@ -99,7 +99,7 @@ pub(crate) fn reference(text: &str) -> Result<Value, Problem> {
                 ..State::default()
             };
             let first = Checked(&mut again)
-                .deserialize(serde_yaml::Deserializer::from_str(text))
+                .deserialize(yaml_serde::Deserializer::from_str(text))
                 .err()
                 .filter(|_| matches!(again.found, Some(Found::First)))
                 .and_then(|e| e.location())
@@ -310,7 +310,7 @@ mod tests {
                 second: 5
             })
         );
-        // A sequence of mappings, and a flow mapping, a block scalar: serde_yaml.
+        // A sequence of mappings, and a flow mapping, a block scalar: yaml_serde.
         let items = "c:\n- name: a\n  image: x\n- name: b\n  image: |\n    y\n  name: c\n";
         assert_eq!(
             parse(items),
@@ -379,9 +379,9 @@ mod tests {
     }
 
     #[test]
-    fn values_match_serde_json_from_serde_yaml() {
+    fn values_match_serde_json_from_yaml_serde() {
         let text = "a: 1.5\nb: [1, -2, 18446744073709551615, .nan, ~, yes, 'q']\nc: {1: x, true: y}\nd: |\n  text\n";
-        let reference: Value = serde_yaml::from_str(text).expect("reference");
+        let reference: Value = yaml_serde::from_str(text).expect("reference");
         assert_eq!(parse(text), Ok(reference));
     }
 }

@@ -2,10 +2,10 @@
 //! serde_json maps are ordered by key), two-space indentation, sequences at their key's
 //! indentation (as kubectl prints them).
 //!
-//! Written here because rendering through serde_yaml cost more than validating and generating
+//! Written here because rendering through yaml_serde cost more than validating and generating
 //! an application together. Strings are quoted whenever a YAML 1.1 or 1.2 parser could read
 //! them as anything but that string (kubectl's parser is YAML 1.1: `yes`, `on`, `1:20` are not
-//! strings there); a test round-trips tricky values through serde_yaml.
+//! strings there); a test round-trips tricky values through yaml_serde.
 
 use serde_json::Value;
 
@@ -226,8 +226,8 @@ mod tests {
 
     fn round_trip(v: &Value) {
         let text = to_string(v);
-        let back: serde_yaml::Value =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        let back: yaml_serde::Value =
+            yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
         let back = serde_json::to_value(back).expect("json");
         assert_eq!(&back, v, "round trip changed the value:\n{text}");
     }

@@ -144,7 +144,7 @@ impl Harness {
     /// `metadata` (`name`, `namespace`, `labels`, `annotations`) and `spec`; this generator's
     /// apiVersion and kind; a DNS-label name and namespace; a missing or null `spec` is `{}`.
     fn document(&self, yaml: &str) -> Result<Value, Problems> {
-        let mut doc: Value = serde_yaml::from_str(yaml)
+        let mut doc: Value = yaml_serde::from_str(yaml)
             .map_err(|e| Problems::one(format!("not a YAML document: {e}")))?;
         let Some(map) = doc.as_object_mut() else {
             return Err(Problems::one(

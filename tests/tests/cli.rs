@@ -146,7 +146,7 @@ fn every_listing_has_table_wide_json_and_yaml() {
         let json: serde_json::Value =
             serde_json::from_str(&ok(s.kure().args(args).args(["-o", "json"]))).unwrap();
         let yaml: serde_json::Value =
-            serde_yaml::from_str(&ok(s.kure().args(args).args(["-o", "yaml"]))).unwrap();
+            yaml_serde::from_str(&ok(s.kure().args(args).args(["-o", "yaml"]))).unwrap();
         // (Timings differ from run to run.)
         let untimed = |v: serde_json::Value| v.to_string().split("\"micros\":").count();
         assert_eq!(untimed(json.clone()), untimed(yaml.clone()), "{args:?}");
@@ -197,7 +197,7 @@ fn generate_format_json_is_the_same_objects_as_one_list() {
     let from_yaml: Vec<serde_json::Value> = yaml
         .split("---\n")
         .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_yaml::from_str(d).unwrap())
+        .map(|d| yaml_serde::from_str(d).unwrap())
         .collect();
     assert_eq!(list["items"].as_array().unwrap(), &from_yaml);
     // Nothing to generate is an empty list, still one JSON document.

@@ -211,10 +211,10 @@ fn plugin_prints_never_reach_the_yaml_stream() {
         !out.contains("HOSTILE"),
         "plugin output in the stream:\n{out}"
     );
-    let docs: Vec<serde_yaml::Value> = out
+    let docs: Vec<yaml_serde::Value> = out
         .split("---\n")
         .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_yaml::from_str(d).expect("every document is YAML"))
+        .map(|d| yaml_serde::from_str(d).expect("every document is YAML"))
         .collect();
     assert_eq!(docs.len(), 2, "{out}");
     assert!(
@@ -835,7 +835,7 @@ fn outcome(s: &Sandbox, kind: &str, target: &str, isolation: &str) -> String {
         ])
         .arg(&f));
     assert!(o.status.success(), "{kind} {isolation}: {}", stderr(&o));
-    let doc: serde_json::Value = serde_yaml::from_slice(
+    let doc: serde_json::Value = yaml_serde::from_slice(
         o.stdout
             .strip_prefix(b"---\n".as_slice())
             .unwrap_or(&o.stdout),

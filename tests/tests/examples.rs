@@ -145,7 +145,7 @@ fn generated_builtin_kinds_validate_against_upstream_kubernetes_schemas() {
     let mut docs = Vec::new();
     let mut kinds = std::collections::BTreeSet::new();
     for doc in stdout(&o).split("---\n").filter(|d| !d.trim().is_empty()) {
-        let v: serde_yaml::Value = serde_yaml::from_str(doc).unwrap();
+        let v: yaml_serde::Value = yaml_serde::from_str(doc).unwrap();
         let kind = v["kind"].as_str().unwrap().to_owned();
         if BUILTIN_KINDS.contains(&kind.as_str()) {
             kinds.insert(kind);

@@ -14,7 +14,7 @@ fn docs(stream: &str) -> Vec<serde_json::Value> {
         .split("\n---\n")
         .map(|d| d.trim_start_matches("---\n"))
         .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_yaml::from_str(d).unwrap())
+        .map(|d| yaml_serde::from_str(d).unwrap())
         .collect()
 }
 
@@ -183,7 +183,7 @@ fn kure_fn_replaces_specs_with_what_they_generate_and_passes_the_rest_through() 
     );
     let o = kure_fn(&s, &input);
     assert!(o.status.success(), "{}", stderr(&o));
-    let list: serde_json::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    let list: serde_json::Value = yaml_serde::from_str(&stdout(&o)).unwrap();
     assert_eq!(list["apiVersion"], "config.kubernetes.io/v1");
     assert_eq!(list["kind"], "ResourceList");
     assert!(list.get("results").is_none(), "{list}");
@@ -195,10 +195,10 @@ fn kure_fn_replaces_specs_with_what_they_generate_and_passes_the_rest_through() 
             .args(["--allow-unsigned", "generate", "-f"])
             .arg(root().join("examples").join(f))))
     };
-    let mut expected = vec![serde_yaml::from_str::<serde_json::Value>(namespace).unwrap()];
+    let mut expected = vec![yaml_serde::from_str::<serde_json::Value>(namespace).unwrap()];
     expected[0]["metadata"]["annotations"] = serde_json::json!({"config.kubernetes.io/index": "0"});
     expected.extend(generate("shop.yaml"));
-    expected.push(serde_yaml::from_str(foreign).unwrap());
+    expected.push(yaml_serde::from_str(foreign).unwrap());
     expected.extend(generate("terraform-dns.yaml"));
     expected.extend(generate("podinfo.yaml"));
     assert_eq!(items, &expected);
@@ -222,7 +222,7 @@ fn kure_fn_reports_problems_as_results_and_exits_1() {
     );
     let o = kure_fn(&s, &input);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let list: serde_json::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    let list: serde_json::Value = yaml_serde::from_str(&stdout(&o)).unwrap();
     // The items come back unchanged; each problem is a result with file and field.
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(list["items"][0]["spec"]["replicas"], -1);
@@ -305,7 +305,7 @@ fn the_argocd_plugin_commands_render_the_examples() {
         return;
     }
     let (s, apps) = gitops_sandbox();
-    let plugin: serde_json::Value = serde_yaml::from_str(
+    let plugin: serde_json::Value = yaml_serde::from_str(
         &std::fs::read_to_string(root().join("deploy/argocd/plugin.yaml")).unwrap(),
     )
     .unwrap();
@@ -362,7 +362,7 @@ fn the_argocd_plugin_commands_render_the_examples() {
         .arg(&base)
         .arg("--patch-file")
         .arg(root().join("deploy/argocd/sidecar.yaml")));
-    let patched: serde_json::Value = serde_yaml::from_str(&patched).unwrap();
+    let patched: serde_json::Value = yaml_serde::from_str(&patched).unwrap();
     let names: Vec<&str> = patched["spec"]["template"]["spec"]["containers"]
         .as_array()
         .unwrap()
@@ -386,7 +386,7 @@ fn the_flux_render_script_writes_a_tree_kustomize_builds() {
     let script = root().join("deploy/flux/render.sh");
     let o = sh(&s, &repo, &format!("sh {}", script.display()));
     assert!(o.status.success(), "{}", stderr(&o));
-    let flux: serde_json::Value = serde_yaml::from_str(
+    let flux: serde_json::Value = yaml_serde::from_str(
         &std::fs::read_to_string(root().join("deploy/flux/kustomization.yaml")).unwrap(),
     )
     .unwrap();

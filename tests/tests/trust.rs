@@ -364,7 +364,7 @@ fn install_list_info_and_index_only_commands() {
         list[0]["gvks"][0],
         "generators.example.com/v1alpha1/TerraformConfig"
     );
-    let info: serde_yaml::Value = serde_yaml::from_str(&ok(s.kure().args([
+    let info: yaml_serde::Value = yaml_serde::from_str(&ok(s.kure().args([
         "plugins",
         "info",
         "terraform-generator",

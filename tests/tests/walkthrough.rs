@@ -201,9 +201,9 @@ fn the_design_walkthrough_works_as_written() {
         "1 document valid\n"
     );
     let manifests = w.ok("kure generate -f infrastructure.yaml");
-    let docs: Vec<serde_yaml::Value> = manifests
+    let docs: Vec<yaml_serde::Value> = manifests
         .split("\n---\n")
-        .map(|d| serde_yaml::from_str(d).unwrap())
+        .map(|d| yaml_serde::from_str(d).unwrap())
         .collect();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(
