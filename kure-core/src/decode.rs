@@ -1,7 +1,7 @@
 //! Input decoding: files and directories to application documents, each with file and line.
 //!
-//! Multi-document files are split on `---` lines by hand (rather than by yaml_serde's
-//! document iterator) so that every document, and every error in it, knows its line.
+//! Files are split into documents by [`crate::split`], so that every document, and every
+//! error in it, knows its line.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -64,31 +64,14 @@ impl Document {
     }
 
     /// The location of a field, given its path below the document root (e.g.
-    /// `spec.containers[0].image`): the first line, from the top, that names each key of the
-    /// path in turn. Falls back to the document start.
+    /// `spec.containers[1].image`): the line of the deepest part of the path the document
+    /// has, from the parser's positions; the document start when it has none of it (or no
+    /// text: `kure fn`'s items).
     pub fn locate(&self, path: &str) -> Location {
-        let keys = path
-            .split(['.', '['])
-            .filter(|k| !k.is_empty() && !k.ends_with(']'));
-        let lines: Vec<&str> = self.text.lines().collect();
-        let mut at: Option<usize> = None;
-        for key in keys {
-            let start = at.map_or(0, |a| a + 1);
-            let hit = lines.iter().enumerate().skip(start).find(|(_, l)| {
-                let t = l.trim_start().trim_start_matches("- ").trim_start();
-                t.strip_prefix(key)
-                    .is_some_and(|rest| rest.starts_with(':'))
-                    || t.strip_prefix(&format!("\"{key}\""))
-                        .is_some_and(|rest| rest.starts_with(':'))
-            });
-            match hit {
-                Some((i, _)) => at = Some(i),
-                None => break,
-            }
-        }
+        let within = crate::position::locate(&self.text, path).unwrap_or(1);
         Location {
             file: self.location.file.clone(),
-            line: self.location.line + at.unwrap_or(0),
+            line: self.location.line + within - 1,
         }
     }
 }
@@ -121,7 +104,21 @@ pub fn decode_str(
     docs: &mut Vec<Document>,
     problems: &mut Vec<Diagnostic>,
 ) {
-    for (line, chunk) in split_documents(text) {
+    let pieces = match crate::split::documents(text) {
+        Ok(pieces) => pieces,
+        Err(p) => {
+            problems.push(Diagnostic {
+                location: Location {
+                    file: file.to_path_buf(),
+                    line: p.line().unwrap_or(1),
+                },
+                message: p.message(0),
+                field: None,
+            });
+            return;
+        }
+    };
+    for (line, chunk) in pieces {
         let location = Location {
             file: file.to_path_buf(),
             line,
@@ -134,46 +131,11 @@ pub fn decode_str(
     }
 }
 
-/// Splits on `---` lines; yields (1-based first line, text) for each document.
-pub(crate) fn split_documents(text: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut start = 1;
-    let mut cur = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let is_marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
-        if is_marker || line == "..." {
-            out.push((start, std::mem::take(&mut cur)));
-            start = i + 2;
-            if let Some(rest) = line
-                .strip_prefix("---")
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-            {
-                // `--- value` starts a document on the marker line itself.
-                start = i + 1;
-                cur.push_str(rest);
-                cur.push('\n');
-            }
-            continue;
-        }
-        cur.push_str(line);
-        cur.push('\n');
-    }
-    out.push((start, cur));
-    out
-}
-
-fn is_blank(chunk: &str) -> bool {
-    chunk
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-}
-
 pub(crate) fn decode_document(
     location: &Location,
     chunk: &str,
 ) -> Result<Option<Document>, Diagnostic> {
-    if is_blank(chunk) {
+    if crate::split::is_blank(chunk) {
         return Ok(None);
     }
     let at = |line: usize, message: String| Diagnostic {

@@ -21,7 +21,8 @@ pub fn yaml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for (_, chunk) in crate::decode::split_documents(text) {
+    split(text);
+    for (_, chunk) in crate::split::documents(text).unwrap_or_default() {
         let Some(fast) = crate::fastyaml::parse(&chunk).transpose() else {
             continue;
         };
@@ -63,6 +64,42 @@ pub fn yaml(data: &[u8]) {
     crate::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
     for p in &problems {
         let _ = p.to_string();
+    }
+}
+
+/// The fast split against the parser's: whenever the parser reads the stream, the fast split
+/// (when it answers) finds the same documents at the same lines; and each document the parser
+/// marks out reads on its own as it does in the stream.
+fn split(text: &str) {
+    let blank = crate::split::is_blank;
+    let Ok(text) = crate::split::unambiguous(text) else {
+        return;
+    };
+    let text = &*text;
+    let Ok(reference) = crate::split::reference(text) else {
+        return;
+    };
+    let reference: Vec<_> = reference.into_iter().filter(|(_, t)| !blank(t)).collect();
+    if let Some(fast) = crate::split::fast(text) {
+        let fast: Vec<_> = fast.into_iter().filter(|(_, t)| !blank(t)).collect();
+        assert_eq!(fast, reference, "the fast split misreads {text:?}");
+    }
+    // The stream as one (yaml_serde's document iterator) against its pieces, where both read.
+    use serde::Deserialize;
+    let stream: Result<Vec<serde_json::Value>, _> = yaml_serde::Deserializer::from_str(text)
+        .map(serde_json::Value::deserialize)
+        .collect();
+    let pieces: Result<Vec<serde_json::Value>, _> = reference
+        .iter()
+        .map(|(_, t)| crate::parse::reference(t))
+        .collect();
+    if let (Ok(stream), Ok(pieces)) = (stream, pieces) {
+        let stream: Vec<_> = stream.into_iter().filter(|v| !v.is_null()).collect();
+        let pieces: Vec<_> = pieces.into_iter().filter(|v| !v.is_null()).collect();
+        assert_eq!(
+            pieces, stream,
+            "the documents of {text:?} read differently alone"
+        );
     }
 }
 

@@ -163,7 +163,7 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
         return None;
     }
     let lines: Vec<&str> = text.lines().collect();
-    let is_blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+    let is_blank = crate::split::blank_line;
     let start = lines.iter().position(|l| *l == "items:")?;
     if lines.iter().filter(|l| l.starts_with("items:")).count() != 1 {
         return None;
@@ -182,15 +182,15 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
             items.push(format!("{rest}\n"));
         } else if let Some(rest) = line.strip_prefix(&body) {
             items.last_mut()?.push_str(&format!("{rest}\n"));
-        } else if line.trim().is_empty() {
+        } else if line.trim_matches(YAML_SPACE).is_empty() {
             if let Some(last) = items.last_mut() {
                 last.push('\n');
             }
-        } else if line.trim_start().starts_with('#') {
+        } else if line.trim_start_matches(YAML_SPACE).starts_with('#') {
             // A comment less indented than the item's body: at column 0 of the item, where it
             // ends a block scalar of the item just as it does in the whole document.
             if let Some(last) = items.last_mut() {
-                last.push_str(line.trim_start());
+                last.push_str(line.trim_start_matches(YAML_SPACE));
                 last.push('\n');
             }
         } else {
@@ -215,6 +215,10 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
     }
     Some((list, items))
 }
+
+/// What YAML counts as white space (Rust's `trim` also removes other Unicode spaces, which
+/// YAML reads as text).
+const YAML_SPACE: [char; 2] = [' ', '\t'];
 
 fn depth(v: &Value) -> usize {
     match v {

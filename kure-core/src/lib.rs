@@ -34,9 +34,11 @@ pub mod lockfile;
 mod parse;
 pub mod pipeline;
 pub mod plugin;
+mod position;
 mod registry;
 mod render;
 pub mod scaffold;
+mod split;
 pub mod status;
 pub mod store;
 pub mod trust;
@@ -63,3 +65,45 @@ pub use kure_plugin_api::abi::ErrorPayload;
 pub use kure_plugin_api::abi::ABI_VERSION as PLUGIN_ABI_VERSION;
 /// The kure-plugin-api version this kure loads plugins for.
 pub use plugin::API_VERSION as PLUGIN_API_VERSION;
+
+/// Hooks for `make bench` (tests/src/bin/bench_boundary.rs): the input stage's fast paths and
+/// their references, each over a whole file. Not an API.
+#[doc(hidden)]
+pub mod bench {
+    /// The fast split: documents found.
+    pub fn split_fast(text: &str) -> usize {
+        crate::split::fast(text).map_or(0, |p| p.len())
+    }
+
+    /// The parser's split: documents found.
+    pub fn split_reference(text: &str) -> usize {
+        crate::split::reference(text).map_or(0, |p| p.len())
+    }
+
+    /// Each document through the fast YAML path (the reference where it does not answer):
+    /// documents read.
+    pub fn parse_fast(pieces: &[String]) -> usize {
+        pieces
+            .iter()
+            .filter(|t| crate::parse::parse(t).is_ok())
+            .count()
+    }
+
+    /// Each document through the reference parser (yaml_serde, with kure's checks).
+    pub fn parse_reference(pieces: &[String]) -> usize {
+        pieces
+            .iter()
+            .filter(|t| crate::parse::reference(t).is_ok())
+            .count()
+    }
+
+    /// The non-blank documents of `text`, as the fast split finds them.
+    pub fn pieces(text: &str) -> Vec<String> {
+        crate::split::fast(text)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, t)| t)
+            .filter(|t| !crate::split::is_blank(t))
+            .collect()
+    }
+}

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::decode::{decode_document, shown_name, split_documents, Document, Location};
+use crate::decode::{decode_document, shown_name, Document, Location};
 use crate::engine::Engine;
 use crate::error::{Diagnostic, Error};
 use crate::gvk::Gvk;
@@ -789,7 +789,23 @@ fn run(
         for (index, path) in absolute.iter().enumerate() {
             let file = run.files[index].clone();
             let text = input::read(path, &file, input_options.max_bytes)?;
-            for (line, chunk) in split_documents(&text) {
+            let pieces = match crate::split::documents(&text) {
+                Ok(pieces) => pieces,
+                Err(p) => {
+                    // The parser cannot tell where its documents are: the file is refused.
+                    run.docs += 1;
+                    run.problems.push(Diagnostic {
+                        location: Location {
+                            file: file.clone(),
+                            line: p.line().unwrap_or(1),
+                        },
+                        message: p.message(0),
+                        field: None,
+                    });
+                    continue;
+                }
+            };
+            for (line, chunk) in pieces {
                 pending.push((
                     index as u32,
                     Location {

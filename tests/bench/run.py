@@ -108,6 +108,13 @@ def boundary():
         row("boundary", "built-in breakdown", out.stderr.strip().split(": ", 1)[-1].replace(" us", "us"))
     row("boundary", "JSON Schema check per built-in app (us, jsonschema)", f"{r['schema_us']:.1f}",
         "<= 9", "met" if r["schema_us"] <= 9 else "NOT met")
+    sf, sr, pf, pr = r["split_fast_us"], r["split_reference_us"], r["parse_fast_us"], r["parse_reference_us"]
+    row("input", "split per document: fast / saphyr-parser (us)", f"{sf:.3f} / {sr:.2f}")
+    row("input", "split: saphyr-parser / fast (keep fast if >= 1.5)", f"{sr / sf:.1f}x", ">= 1.5",
+        "met" if sr / sf >= 1.5 else "NOT met")
+    row("input", "parse per document: fast path / yaml_serde (us)", f"{pf:.2f} / {pr:.2f}")
+    row("input", "parse: yaml_serde / fast path (keep fast if >= 1.5)", f"{pr / pf:.1f}x", ">= 1.5",
+        "met" if pr / pf >= 1.5 else "NOT met")
     h = r["hardening_ratio"]
     row("isolation", "built-in per-app work, unhardened / hardened (us)",
         f"{r['unhardened_us']:.1f} / {r['hardened_us']:.1f}")

@@ -101,6 +101,72 @@ fn unknown_field_names_path_line_and_closest_name() {
 }
 
 #[test]
+fn a_field_of_the_second_item_is_placed_on_its_own_line() {
+    // The line of `containers[1].image`, not of `containers[0].image` (a line search for the
+    // key names in turn found the first item's).
+    fails(
+        &format!("{HEAD}spec:\n  workload: Deployment\n  containers:\n    - name: a\n      image: nginx\n    - name: b\n      image: 5\n"),
+        &["bad.yaml:11", "spec.containers[1].image", "expected string"],
+    );
+    // In flow style over several lines.
+    fails(
+        &format!(
+            "{HEAD}spec:\n  workload: Deployment\n  containers: [{{name: a,\n    image: 5}}]\n"
+        ),
+        &["bad.yaml:8", "spec.containers[0].image"],
+    );
+}
+
+#[test]
+fn documents_are_where_the_parser_says() {
+    let s = Sandbox::new();
+    let spec =
+        "spec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n";
+    let named = |n: &str| HEAD.replace("name: web", &format!("name: {n}"));
+    // Document-end markers, a directive, a document on its marker line, and Windows line
+    // breaks: the same apps as the plain file.
+    let plain = s.write(
+        "plain.yaml",
+        &format!("{}{spec}---\n{}{spec}", named("a"), named("b")),
+    );
+    let marked = s.write(
+        "marked.yaml",
+        &format!(
+            "{}{spec}...\n%YAML 1.2\n---\n{}{spec}...\n",
+            named("a"),
+            named("b")
+        ),
+    );
+    let crlf = s.write(
+        "crlf.yaml",
+        &format!("{}{spec}---\n{}{spec}", named("a"), named("b")).replace('\n', "\r\n"),
+    );
+    let expected = ok(s.kure().args(["generate", "-f"]).arg(&plain));
+    assert!(expected.contains("name: b"), "{expected}");
+    assert_eq!(ok(s.kure().args(["generate", "-f"]).arg(&marked)), expected);
+    assert_eq!(ok(s.kure().args(["generate", "-f"]).arg(&crlf)), expected);
+    // Lines still count from the parser's documents: the second app's bad field.
+    let bad = s.write(
+        "bad.yaml",
+        &format!(
+            "{}{spec}...\n%YAML 1.2\n---\n{}{}",
+            named("a"),
+            named("b"),
+            spec.replace("nginx", "[1]")
+        ),
+    );
+    let o = run(s.kure().args(["generate", "-f"]).arg(&bad));
+    expect_failure(&o, &["bad.yaml:21", "spec.containers[0].image"]);
+    // What YAML readers disagree on is refused, naming the line.
+    let ls = s.write(
+        "ls.yaml",
+        &format!("{HEAD}spec:\n  workload: Deployment # \u{2028}x\n"),
+    );
+    let o = run(s.kure().args(["generate", "-f"]).arg(&ls));
+    expect_failure(&o, &["ls.yaml:6", "U+2028", "\\u2028"]);
+}
+
+#[test]
 fn wrong_type_names_the_field() {
     fails(
         &format!("{HEAD}spec:\n  workload: Deployment\n  replicas: three\n  containers:\n    - name: web\n      image: nginx\n"),

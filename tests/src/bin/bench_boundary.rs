@@ -170,12 +170,31 @@ fn main() {
         schema.push(start.elapsed().as_secs_f64() * 1e6 / n as f64);
     }
     let (validate, schema) = (median(validate), median(schema));
+    // The input stage: the fast split and YAML path against the parser's split and the
+    // reference parser, on the same file (microseconds per document).
+    let text = specs("generators.gokure.dev/v1alpha1", n);
+    let pieces = kure_core::bench::pieces(&text);
+    assert_eq!(pieces.len(), n);
+    let per_doc = |f: &dyn Fn() -> usize| {
+        let start = Instant::now();
+        assert_eq!(f(), n);
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    };
+    let (mut sf, mut sr, mut pf, mut pr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds.min(9) {
+        // The fast split also yields the first, empty piece before the first `---`.
+        sf.push(per_doc(&|| kure_core::bench::split_fast(&text) - 1));
+        sr.push(per_doc(&|| kure_core::bench::split_reference(&text)));
+        pf.push(per_doc(&|| kure_core::bench::parse_fast(&pieces)));
+        pr.push(per_doc(&|| kure_core::bench::parse_reference(&pieces)));
+    }
+    let (sf, sr, pf, pr) = (median(sf), median(sr), median(pf), median(pr));
     eprintln!(
         "breakdown per built-in app: validate {validate:.1} us (JSON Schema {schema:.1} us), generate {bm:.1} us, render {:.1} us",
         median(render)
     );
     println!(
-        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}, \"unhardened_us\": {plain:.2}, \"hardened_us\": {hard:.2}, \"hardening_ratio\": {:.3}, \"validate_us\": {validate:.2}, \"schema_us\": {schema:.2}}}",
+        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}, \"unhardened_us\": {plain:.2}, \"hardened_us\": {hard:.2}, \"hardening_ratio\": {:.3}, \"validate_us\": {validate:.2}, \"schema_us\": {schema:.2}, \"split_fast_us\": {sf:.3}, \"split_reference_us\": {sr:.3}, \"parse_fast_us\": {pf:.2}, \"parse_reference_us\": {pr:.2}}}",
         pm / bm,
         ppm / bpm,
         hard / plain

@@ -1,0 +1,233 @@
+//! A file's YAML documents, each with the line it starts on.
+//!
+//! The parser decides where documents begin and end: saphyr-parser's events carry the
+//! position of every `---` and `...` marker, and each document's text is the lines between
+//! them (directives before a `---` belong to no document's text). Each text is then parsed on
+//! its own, on the worker that has it.
+//!
+//! Most files are plain: no directive, no `...`, no line break but `\n`. There, a document
+//! marker is a line that is `---` or starts with `--- ` (YAML forbids such a line inside any
+//! scalar or collection), and the fast split finds the same documents by looking at line
+//! starts, many times faster than running the parser over the file on one thread (`make bench`,
+//! `input` rows). The `yaml` fuzz target holds the fast split to the parser's answer.
+
+use std::borrow::Cow;
+
+use saphyr_parser::{Event, Parser};
+
+use crate::parse::Problem;
+
+/// One document: its first line (1-based; the line after a bare `---`, or the `---` line when
+/// the document starts on it), and its text from that line.
+pub(crate) type Piece = (usize, String);
+
+/// The documents of `text`, in order. A document may be blank (only comments): the decoder
+/// skips those. An error is a stream the parser cannot split (a syntax error outside what
+/// the fast split can see), with its line.
+pub(crate) fn documents(text: &str) -> Result<Vec<Piece>, Problem> {
+    let text = unambiguous(text)?;
+    match fast(&text) {
+        Some(pieces) => Ok(pieces),
+        None => reference(&text),
+    }
+}
+
+/// `text` without the byte-order mark it may start with, if nothing in it reads differently
+/// to different YAML readers: a byte-order mark anywhere else (yaml_serde reads it as text,
+/// saphyr-parser as a mark), and NEL, LS and PS (line breaks in YAML 1.1, which yaml_serde
+/// follows, and not in YAML 1.2, which saphyr-parser follows) are refused, naming the line.
+/// Write them as escapes in a double-quoted string (`"\u2028"`) instead.
+///
+/// `\r\n` and a lone `\r` become `\n`: YAML normalizes every line break in content to `\n`,
+/// so the document says the same, and lines are counted one way.
+pub(crate) fn unambiguous(text: &str) -> Result<Cow<'_, str>, Problem> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some(at) = text.find(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}']) else {
+        if text.contains('\r') {
+            return Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")));
+        }
+        return Ok(Cow::Borrowed(text));
+    };
+    let c = text[at..].chars().next().unwrap_or_default();
+    let message = if c == '\u{feff}' {
+        "a byte-order mark (U+FEFF) after the start of the file: YAML readers disagree on what it means there; remove it".to_owned()
+    } else {
+        format!(
+            "the character U+{0:04X} is a line break to some YAML readers and not to others, so what the document says is unclear; write it as \"\\u{0:04X}\" inside a double-quoted string, or remove it",
+            c as u32
+        )
+    };
+    Err(Problem::Syntax {
+        line: Some(text[..at].matches('\n').count() + 1),
+        message,
+    })
+}
+
+/// A line YAML reads as nothing: spaces and tabs (not other Unicode spaces, which are text),
+/// and maybe a comment.
+pub(crate) fn blank_line(line: &str) -> bool {
+    let rest = line.trim_start_matches([' ', '\t']);
+    rest.is_empty() || rest == "\r" || rest.starts_with('#')
+}
+
+/// A document with nothing in it but blank lines and comments.
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.lines().all(blank_line)
+}
+
+/// Whether the fast split reads `text` as the parser does: only `\n` line breaks, no
+/// directive and no document-end marker (and, as for every text, no character
+/// [`unambiguous`] refuses).
+fn plain(text: &str) -> bool {
+    !text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'])
+        && !text.starts_with('%')
+        && !text.starts_with("...")
+        && !text.contains("\n%")
+        && !text.contains("\n...")
+}
+
+/// A document-start marker line: `---` alone or followed by a space or tab (and maybe content).
+fn marker(line: &str) -> bool {
+    line == "---" || line.starts_with("--- ") || line.starts_with("---\t")
+}
+
+/// What follows a marker on its line, if it is content (not blank, not a comment).
+fn content_after_marker(line: &str) -> Option<&str> {
+    line.strip_prefix("---")
+        .map(str::trim)
+        .filter(|r| !r.is_empty() && !r.starts_with('#'))
+}
+
+/// The fast split: `None` when `text` is not [`plain`].
+pub(crate) fn fast(text: &str) -> Option<Vec<Piece>> {
+    if !plain(text) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut start = 1;
+    let mut cur = String::new();
+    // Lines keep their `\n`: a last line without one (in a block scalar, that is the
+    // scalar's end) stays without one.
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        if !marker(line) {
+            cur.push_str(raw);
+            continue;
+        }
+        out.push((start, std::mem::take(&mut cur)));
+        start = i + 2;
+        if content_after_marker(line).is_some() {
+            // `--- value` starts a document on the marker line itself; the marker stays, so
+            // that the text is a document on its own (`--- |` begins a block scalar).
+            start = i + 1;
+            cur.push_str(raw);
+        }
+    }
+    out.push((start, cur));
+    Some(out)
+}
+
+/// The parser's split: each document's lines, from its events' positions.
+pub(crate) fn reference(text: &str) -> Result<Vec<Piece>, Problem> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let line_at = |n: usize| lines.get(n.wrapping_sub(1)).copied().unwrap_or("");
+    // (first line, last line if it ended with `...`), per document.
+    let mut docs: Vec<(usize, Option<usize>)> = Vec::new();
+    // The line of each document's `---`, for the end of the document before it.
+    let mut markers: Vec<Option<usize>> = Vec::new();
+    let mut previous_end = 0;
+    let mut parser = Parser::new_from_str(text);
+    while let Some(event) = parser.next_event() {
+        let (event, span) = event.map_err(|e| Problem::Syntax {
+            line: Some(e.marker().line()),
+            message: e.info().to_owned(),
+        })?;
+        match event {
+            Event::DocumentStart(true) => {
+                let m = span.start.line();
+                let first = if content_after_marker(line_at(m).trim_end_matches('\n')).is_some() {
+                    m
+                } else {
+                    m + 1
+                };
+                docs.push((first, None));
+                markers.push(Some(m));
+            }
+            Event::DocumentStart(false) => {
+                docs.push((previous_end + 1, None));
+                markers.push(None);
+            }
+            Event::DocumentEnd => {
+                let l = span.start.line();
+                if line_at(l).starts_with("...") {
+                    if let Some(d) = docs.last_mut() {
+                        d.1 = Some(l);
+                    }
+                    previous_end = l;
+                } else {
+                    previous_end = l.saturating_sub(1);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::with_capacity(docs.len());
+    for (k, &(first, end)) in docs.iter().enumerate() {
+        let last = end
+            .or_else(|| markers.get(k + 1).copied().flatten().map(|m| m - 1))
+            .unwrap_or(lines.len());
+        out.push((first, (first..=last).map(line_at).collect()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn non_blank(pieces: Vec<Piece>) -> Vec<Piece> {
+        pieces.into_iter().filter(|(_, t)| !is_blank(t)).collect()
+    }
+
+    #[test]
+    fn the_fast_split_finds_what_the_parser_finds() {
+        for text in [
+            "a: 1\n",
+            "a: 1\n---\nb: 2\n",
+            "# lead\n---\na: 1\n---\n# only a comment\n---\nb:\n  - x\n---\n",
+            "--- {a: 1}\n--- |\n  text\n---\nc: 3",
+            "a: |\n  one\n---\nb: 2\n",
+            "---   # comment\na: 1\n",
+        ] {
+            assert_eq!(
+                non_blank(fast(text).expect("plain")),
+                non_blank(reference(text).expect("parses")),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parser_splits_what_the_fast_split_does_not_read() {
+        let text = "a: 1\n...\n%YAML 1.2\n---\nb: 2\n...\n---\nc: 3\n";
+        assert_eq!(fast(text), None);
+        assert_eq!(
+            non_blank(reference(text).unwrap()),
+            vec![
+                (1, "a: 1\n...\n".to_owned()),
+                (5, "b: 2\n...\n".to_owned()),
+                (8, "c: 3\n".to_owned())
+            ]
+        );
+        // Each piece parses on its own as what it is in the stream.
+        for (_, t) in reference(text).unwrap() {
+            assert!(crate::parse::parse(&t).is_ok(), "{t:?}");
+        }
+        // A stream the parser refuses names the line.
+        let bad = "a: 1\n...\nb: [1,\n";
+        assert!(matches!(
+            reference(bad),
+            Err(Problem::Syntax { line: Some(_), .. })
+        ));
+    }
+}
