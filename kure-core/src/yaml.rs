@@ -16,7 +16,8 @@ pub fn to_string(v: &Value) -> String {
         Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
         Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
         scalar => {
-            write_scalar(&mut out, scalar, 0);
+            // A block scalar's lines are indented: at column 0 they would end it.
+            write_scalar(&mut out, scalar, 2);
             out.push('\n');
         }
     }
@@ -86,10 +87,30 @@ fn write_scalar(out: &mut String, v: &Value, level: usize) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) if n.is_f64() => write_float(out, &n.to_string()),
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => write_string(out, s, level, false),
         Value::Array(_) => out.push_str("[]"),
         Value::Object(_) => out.push_str("{}"),
+    }
+}
+
+/// A float as both YAML 1.1 and 1.2 read one: YAML 1.1 needs a dot in the mantissa and a sign
+/// on the exponent (`1e+16` is a string there), so `1e16` is written `1.0e+16`.
+fn write_float(out: &mut String, shortest: &str) {
+    match shortest.split_once(['e', 'E']) {
+        None => out.push_str(shortest),
+        Some((mantissa, exponent)) => {
+            out.push_str(mantissa);
+            if !mantissa.contains('.') {
+                out.push_str(".0");
+            }
+            out.push('e');
+            if !exponent.starts_with(['+', '-']) {
+                out.push('+');
+            }
+            out.push_str(exponent);
+        }
     }
 }
 
@@ -120,6 +141,8 @@ fn needs_escape(c: char) -> bool {
 
 fn needs_double_quotes(s: &str) -> bool {
     s.chars().any(|c| c != '\n' && needs_escape(c))
+        // Only line breaks: a literal block of empty lines reads as "".
+        || (s.contains('\n') && s.trim_matches('\n').is_empty())
         || (s.contains('\n')
             && (s
                 .lines()
@@ -188,11 +211,12 @@ fn is_plain_safe(s: &str) -> bool {
     !resolves_to_non_string(s)
 }
 
-/// Whether a YAML 1.1 or 1.2 parser would read `s` as a null, boolean, number or timestamp.
+/// Whether a YAML 1.1 or 1.2 parser would read `s` as a null, boolean, number or timestamp,
+/// or (YAML 1.1) as the merge key `<<` or the value key `=`.
 fn resolves_to_non_string(s: &str) -> bool {
-    const WORDS: [&str; 14] = [
+    const WORDS: [&str; 16] = [
         "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ".inf", ".nan", "-.inf",
-        "+.inf",
+        "+.inf", "<<", "=",
     ];
     if s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) {
         return true;

@@ -362,14 +362,26 @@ pub fn have_tool(name: &str, test: &str, install: &str) -> bool {
                 })
         })
     });
-    if found {
-        return true;
-    }
+    found || skipped(test, &format!("`{name}`"), install)
+}
+
+/// Whether `python3` can import `module` (a Python library a test uses as an oracle); as
+/// [`have_tool`] otherwise.
+pub fn have_python_module(module: &str, test: &str, install: &str) -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    found || skipped(test, &format!("the Python module `{module}`"), install)
+}
+
+/// A test skipped for want of `what`: a failure under CI, else said on stderr and recorded.
+fn skipped(test: &str, what: &str, install: &str) -> bool {
     assert!(
         std::env::var_os("CI").is_none(),
-        "{test} needs `{name}`, which is not installed ({install}); CI skips nothing"
+        "{test} needs {what}, which is not installed ({install}); CI skips nothing"
     );
-    let line = format!("{test}: `{name}` is not installed ({install})\n");
+    let line = format!("{test}: {what} is not installed ({install})\n");
     eprintln!("SKIPPED {line}");
     let skips = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

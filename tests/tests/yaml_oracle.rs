@@ -1,0 +1,253 @@
+//! kure's YAML read by a YAML 1.1 reader, as kubectl's parser is one: PyYAML (the reference
+//! implementation of YAML 1.1, libyaml's loader) reads every golden file as the objects kure
+//! generated, and random values, tricky strings among them, come back from kure's emitter as
+//! themselves through PyYAML and through kure's own reader (yaml_serde).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use kure_tests::*;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::Value;
+
+/// Loads each file's documents with PyYAML's safe loader and prints them as JSON (anything
+/// JSON cannot hold, such as a date, as a marker that no kure value equals).
+const LOAD: &str = "\
+import json, sys, yaml
+loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+out = []
+for path in sys.argv[1:]:
+    with open(path, encoding='utf-8') as f:
+        out.append([d for d in yaml.load_all(f, Loader=loader)])
+print(json.dumps(out, default=lambda o: {'not JSON': repr(o)}, allow_nan=False))
+";
+
+/// Each file's documents as PyYAML reads them, blank documents left out.
+fn pyyaml(files: &[PathBuf]) -> Vec<Vec<Value>> {
+    let o = std::process::Command::new("python3")
+        .args(["-c", LOAD])
+        .args(files)
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "PyYAML refused kure's YAML: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let all: Vec<Vec<Value>> = serde_json::from_slice(&o.stdout).unwrap();
+    all.into_iter()
+        .map(|docs| docs.into_iter().filter(|d| !d.is_null()).collect())
+        .collect()
+}
+
+/// Reads each text (one YAML document) on its own with PyYAML: its value, or the error.
+const LOAD_EACH: &str = "\
+import json, sys, yaml
+loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+out = []
+for text in json.load(sys.stdin):
+    try:
+        out.append({'value': yaml.load(text, Loader=loader)})
+    except Exception as e:
+        out.append({'error': str(e)})
+print(json.dumps(out, default=lambda o: {'not JSON': repr(o)}, allow_nan=False))
+";
+
+fn pyyaml_each(texts: &[String]) -> Vec<Result<Value, String>> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", LOAD_EACH])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let input = serde_json::to_vec(texts).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let all: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    all.into_iter()
+        .map(|r| match r.get("error") {
+            Some(e) => Err(e.to_string()),
+            None => Ok(r["value"].clone()),
+        })
+        .collect()
+}
+
+#[test]
+fn every_golden_file_reads_in_yaml_1_1_as_the_objects_kure_made() {
+    let test = "every_golden_file_reads_in_yaml_1_1_as_the_objects_kure_made";
+    if !have_python_module("yaml", test, "pip install pyyaml") {
+        return;
+    }
+    let mut goldens: Vec<PathBuf> = std::fs::read_dir(root().join("tests/golden"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    goldens.sort();
+    assert!(goldens.len() >= 7, "{goldens:?}");
+    let s = Sandbox::new();
+    s.add_plugin(&terraform_lib());
+    for (golden, read) in goldens.iter().zip(pyyaml(&goldens)) {
+        // What kure made, without YAML in between.
+        let example = root().join("examples").join(golden.file_name().unwrap());
+        let o = run(s
+            .kure()
+            .args(["--allow-unsigned", "generate", "--format", "json", "-f"])
+            .arg(&example));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let list: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let objects = list["items"].as_array().unwrap();
+        assert!(!objects.is_empty());
+        assert_eq!(&read, objects, "{}", golden.display());
+    }
+}
+
+/// Strings that mean something else to some YAML reader, unquoted.
+const TRICKY: [&str; 58] = [
+    "",
+    " ",
+    "yes",
+    "No",
+    "ON",
+    "off",
+    "y",
+    "n",
+    "~",
+    "null",
+    "Null",
+    "true",
+    "False",
+    "1:20",
+    "190:20:30",
+    "0x1F",
+    "0o17",
+    "017",
+    "0b101",
+    "1e3",
+    "1_000",
+    "1.5",
+    ".5",
+    "5.",
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "+1",
+    "-0",
+    "2024-01-01",
+    "2001-12-14t21:59:43.10-05:00",
+    "- a",
+    "-",
+    "--",
+    "---",
+    "...",
+    ": b",
+    "a: b",
+    "a:b",
+    "#c",
+    "a #b",
+    "'q'",
+    "\"d\"",
+    "  lead",
+    "trail ",
+    "multi\nline",
+    "two\n\nbreaks\n",
+    "\ttab",
+    "=",
+    "<<",
+    "!tag",
+    "&a",
+    "*a",
+    "@",
+    "`",
+    "%",
+    "[x]",
+    "{y: 1}",
+];
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        proptest::sample::select(TRICKY.to_vec()).prop_map(str::to_owned),
+        proptest::collection::vec(proptest::sample::select(TRICKY.to_vec()), 1..4)
+            .prop_map(|v| v.concat()),
+        "[ -~]{0,12}",
+        "[a-z0-9\n :#'\".,-]{0,16}",
+        "\\PC{0,6}",
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("JSON numbers are finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        // Floats printed with an exponent and no dot, or as many digits.
+        proptest::sample::select(vec![
+            1e300, 1e21, -1e22, 5e-324, 1e16, 1e15, 0.1, -0.0, 2.5e-8
+        ])
+        .prop_map(Value::from),
+        text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::btree_map(text(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn random_values_read_back_as_themselves_in_yaml_1_1_and_1_2() {
+    let test = "random_values_read_back_as_themselves_in_yaml_1_1_and_1_2";
+    let mut runner = TestRunner::new(Config {
+        cases: 2000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    // kure's reader (yaml_serde, YAML 1.2 rules), case by case, shrinking a failure.
+    runner
+        .run(&value(), |v| {
+            let yaml = kure_core::yaml::to_string(&v);
+            let back: Value = yaml_serde::from_str(&yaml)
+                .map_err(|e| TestCaseError::fail(format!("{e}:\n{yaml}")))?;
+            prop_assert_eq!(&back, &v, "{}", yaml);
+            Ok(())
+        })
+        .unwrap();
+    if !have_python_module("yaml", test, "pip install pyyaml") {
+        return;
+    }
+    // PyYAML (YAML 1.1), in one run over a file of many documents.
+    let mut runner = TestRunner::deterministic();
+    let values: Vec<Value> = (0..2000)
+        .map(|_| value().new_tree(&mut runner).unwrap().current())
+        .filter(|v| !v.is_null())
+        .collect();
+    let docs: Vec<String> = values.iter().map(kure_core::yaml::to_string).collect();
+    let read = pyyaml_each(&docs);
+    assert_eq!(read.len(), values.len());
+    let mut wrong = Vec::new();
+    for ((v, back), yaml) in values.iter().zip(&read).zip(&docs) {
+        if back.as_ref() != Ok(v) {
+            wrong.push(format!("{v}\n  as YAML:\n{yaml}  PyYAML: {back:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "PyYAML reads {} of {} values differently; the smallest:\n{}",
+        wrong.len(),
+        values.len(),
+        {
+            wrong.sort_by_key(String::len);
+            wrong[..wrong.len().min(5)].join("\n")
+        }
+    );
+}
