@@ -117,9 +117,9 @@ fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
 pub fn out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let text = kure_core::terminal_safe(args.to_string());
-    if let Err(e) = kure_core::contain::stdout().write_all(text.as_bytes()) {
+    if let Err(e) = kure_core::plugin::contain::stdout().write_all(text.as_bytes()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
-            kure_core::contain::exit(0);
+            kure_core::plugin::contain::exit(0);
         }
     }
 }
@@ -132,7 +132,7 @@ pub fn err(args: std::fmt::Arguments<'_>) {
     if COLOR.load(std::sync::atomic::Ordering::Relaxed) && !json_messages() {
         text = colored(&text);
     }
-    let _ = kure_core::contain::stderr().write_all(text.as_bytes());
+    let _ = kure_core::plugin::contain::stderr().write_all(text.as_bytes());
 }
 
 static JSON_MESSAGES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -224,7 +224,7 @@ fn message_json(
 /// Prints a warning, note or summary on stderr: a sentence, or a JSON line under
 /// `--message-format json`; nothing under `-q`.
 pub fn note(severity: &str, text: std::fmt::Arguments<'_>) {
-    if kure_core::contain::quiet() {
+    if kure_core::plugin::contain::quiet() {
         return;
     }
     if json_messages() {
@@ -296,14 +296,14 @@ impl GlobalArgs {
             .or(config
                 .plugin_timeout
                 .map(std::time::Duration::from_secs_f64))
-            .unwrap_or(kure_core::contain::DEFAULT_TIMEOUT);
-        kure_core::contain::set_timeout(limit);
+            .unwrap_or(kure_core::plugin::contain::DEFAULT_TIMEOUT);
+        kure_core::plugin::contain::set_timeout(limit);
         if let Some(log) = self
             .audit
             .clone()
             .or(config.audit_log.map(|p| home.join(p)))
         {
-            kure_core::audit::open(&absolute(&log))?;
+            kure_core::trust::audit::open(&absolute(&log))?;
         }
         Ok(())
     }
@@ -384,7 +384,7 @@ pub enum Format {
 pub fn print_value(value: &serde_json::Value, format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(value)?),
-        _ => out!("{}", kure_core::yaml::to_string(value)),
+        _ => out!("{}", kure_core::output::emit::to_string(value)),
     }
     Ok(())
 }
@@ -431,7 +431,7 @@ pub fn report_plugins(engine: &Engine) {
     for w in engine.warnings() {
         noteln!("warning: {w}");
     }
-    if kure_core::contain::verbose() {
+    if kure_core::plugin::contain::verbose() {
         for (path, why) in engine.skipped() {
             noteln!("note: skipped {}: {why}", path.display());
         }
@@ -503,17 +503,17 @@ pub fn use_lock(
     locked: bool,
 ) -> anyhow::Result<()> {
     let lock = lock.or_else(|| {
-        let p = std::path::PathBuf::from(kure_core::lockfile::LOCK_FILE);
+        let p = std::path::PathBuf::from(kure_core::store::lockfile::LOCK_FILE);
         p.exists().then_some(p)
     });
     if locked && !lock.as_ref().is_some_and(|l| l.exists()) {
         anyhow::bail!(
             "--locked: there is no lock file ({}); write one with `kure lock -f ...` and commit it, or pass --lock FILE",
-            lock.as_ref().map_or(kure_core::lockfile::LOCK_FILE.into(), |l| l.display().to_string())
+            lock.as_ref().map_or(kure_core::store::lockfile::LOCK_FILE.into(), |l| l.display().to_string())
         );
     }
     if let Some(lock) = lock {
-        engine.set_lock(kure_core::lockfile::Lock::read(&lock)?);
+        engine.set_lock(kure_core::store::lockfile::Lock::read(&lock)?);
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `kure`: turn short YAML application specs into Kubernetes manifests.
 
-/// Writes a line to kure's own stdout (never the plugins' fd 1; see `kure_core::contain`).
+/// Writes a line to kure's own stdout (never the plugins' fd 1; see `kure_core::plugin::contain`).
 macro_rules! outln {
     () => { $crate::common::out(format_args!("\n")) };
     ($($t:tt)*) => { $crate::common::out(format_args!("{}\n", format_args!($($t)*))) };
@@ -77,13 +77,13 @@ fn main() -> ExitCode {
         command,
     } = Cli::parse();
     let verbose = global.verbose;
-    kure_core::contain::set_quiet(global.quiet);
+    kure_core::plugin::contain::set_quiet(global.quiet);
     // Before kure takes over its descriptors: is stderr a terminal (colour, progress)?
     progress::detect_terminal();
     common::set_color(global.color);
     // Before anything that could load a plugin: kure's own stdout/stderr, the exit hook, the
     // fatal-signal handlers, and the paths a plugin's chdir must not move.
-    if let Err(e) = kure_core::contain::install(verbose) {
+    if let Err(e) = kure_core::plugin::contain::install(verbose) {
         eprintln!("error: cannot set up plugin containment: {e}");
         return ExitCode::from(1);
     }
@@ -95,7 +95,7 @@ fn main() -> ExitCode {
             1
         }
     };
-    kure_core::contain::finish(code)
+    kure_core::plugin::contain::finish(code)
 }
 
 fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {

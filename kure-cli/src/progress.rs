@@ -28,7 +28,7 @@ struct KureStderr;
 
 impl KureStderr {
     fn put(&self, s: &str) -> std::io::Result<()> {
-        kure_core::contain::stderr().write_all(s.as_bytes())
+        kure_core::plugin::contain::stderr().write_all(s.as_bytes())
     }
 }
 
@@ -73,7 +73,7 @@ impl TermLike for KureStderr {
         self.put("\r\x1b[2K")
     }
     fn flush(&self) -> std::io::Result<()> {
-        kure_core::contain::stderr().flush()
+        kure_core::plugin::contain::stderr().flush()
     }
 }
 
@@ -88,7 +88,7 @@ pub struct Bar {
 impl Bar {
     /// A bar when stderr is a terminal and neither `-q` nor JSON messages were asked for.
     pub fn new(json_messages: bool) -> Option<Arc<Self>> {
-        if !stderr_is_terminal() || kure_core::contain::quiet() || json_messages {
+        if !stderr_is_terminal() || kure_core::plugin::contain::quiet() || json_messages {
             return None;
         }
         let after = std::env::var("KURE_PROGRESS_AFTER_MS")

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::model::error::Error;
 use crate::trust::{PublicKey, TrustPolicy};
 
 /// kure's configuration: the system's defaults with the user's settings over them. Every field
@@ -30,7 +30,7 @@ pub struct Config {
     pub audit_log: Option<PathBuf>,
     /// Where plugins run: `in-process` (default) or `process` (a sandboxed worker).
     #[serde(default)]
-    pub isolation: Option<crate::isolation::Isolation>,
+    pub isolation: Option<crate::plugin::isolation::Isolation>,
     /// Address-space limit of a process-isolation worker, e.g. `2GiB`, `512MiB` (default 2GiB).
     #[serde(default)]
     pub plugin_memory: Option<String>,
@@ -45,7 +45,7 @@ pub struct Config {
 pub struct PluginSettings {
     /// Where this plugin runs; overrides `isolation:` and `--isolation`.
     #[serde(default)]
-    pub isolation: Option<crate::isolation::Isolation>,
+    pub isolation: Option<crate::plugin::isolation::Isolation>,
 }
 
 /// Parses a size like `2GiB`, `512MiB`, `64M` or a plain number of bytes.
@@ -387,15 +387,18 @@ mod tests {
         assert_eq!(c.audit_log, Some(home.join("audit.jsonl")));
         // Not set by the user: the system's.
         assert_eq!(c.plugin_dirs, [system.join("sys-plugins")]);
-        assert_eq!(c.isolation, Some(crate::isolation::Isolation::Process));
+        assert_eq!(
+            c.isolation,
+            Some(crate::plugin::isolation::Isolation::Process)
+        );
         // plugins: merged by name.
         assert_eq!(
             c.plugins["a"].isolation,
-            Some(crate::isolation::Isolation::Process)
+            Some(crate::plugin::isolation::Isolation::Process)
         );
         assert_eq!(
             c.plugins["b"].isolation,
-            Some(crate::isolation::Isolation::InProcess)
+            Some(crate::plugin::isolation::Isolation::InProcess)
         );
         // An audit log is per user: the system file cannot set one.
         write(

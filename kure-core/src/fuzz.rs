@@ -13,7 +13,7 @@
 
 use std::path::{Component, Path};
 
-use crate::parse::Problem;
+use crate::input::parse::Problem;
 
 /// Fast path against the reference parser, document by document; then the whole file through
 /// the decoder (envelope checks, line finding, messages).
@@ -22,11 +22,11 @@ pub fn yaml(data: &[u8]) {
         return;
     };
     split(text);
-    for (_, chunk) in crate::split::documents(text).unwrap_or_default() {
-        let Some(fast) = crate::fastyaml::parse(&chunk).transpose() else {
+    for (_, chunk) in crate::input::split::documents(text).unwrap_or_default() {
+        let Some(fast) = crate::input::fastyaml::parse(&chunk).transpose() else {
             continue;
         };
-        let reference = crate::parse::reference(&chunk);
+        let reference = crate::input::parse::reference(&chunk);
         match (&fast, &reference) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "the fast path misreads {chunk:?}"),
             (
@@ -54,14 +54,14 @@ pub fn yaml(data: &[u8]) {
     }
     // `kure fn` reads a ResourceList item by item when it can: only ever what the whole
     // document says.
-    if let Some(items) = crate::krm::parse_items(text) {
-        match crate::parse::parse(text) {
+    if let Some(items) = crate::ops::krm::parse_items(text) {
+        match crate::input::parse::parse(text) {
             Ok(whole) => assert_eq!(items, whole, "item by item misreads {text:?}"),
             Err(e) => panic!("item by item reads {text:?}, which as a whole is refused: {e:?}"),
         }
     }
     let (mut docs, mut problems) = (Vec::new(), Vec::new());
-    crate::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
+    crate::input::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
     for p in &problems {
         let _ = p.to_string();
     }
@@ -71,16 +71,16 @@ pub fn yaml(data: &[u8]) {
 /// (when it answers) finds the same documents at the same lines; and each document the parser
 /// marks out reads on its own as it does in the stream.
 fn split(text: &str) {
-    let blank = crate::split::is_blank;
-    let Ok(text) = crate::split::unambiguous(text) else {
+    let blank = crate::input::split::is_blank;
+    let Ok(text) = crate::input::split::unambiguous(text) else {
         return;
     };
     let text = &*text;
-    let Ok(reference) = crate::split::reference(text) else {
+    let Ok(reference) = crate::input::split::reference(text) else {
         return;
     };
     let reference: Vec<_> = reference.into_iter().filter(|(_, t)| !blank(t)).collect();
-    if let Some(fast) = crate::split::fast(text) {
+    if let Some(fast) = crate::input::split::fast(text) {
         let fast: Vec<_> = fast.into_iter().filter(|(_, t)| !blank(t)).collect();
         assert_eq!(fast, reference, "the fast split misreads {text:?}");
     }
@@ -91,7 +91,7 @@ fn split(text: &str) {
         .collect();
     let pieces: Result<Vec<serde_json::Value>, _> = reference
         .iter()
-        .map(|(_, t)| crate::parse::reference(t))
+        .map(|(_, t)| crate::input::parse::reference(t))
         .collect();
     if let (Ok(stream), Ok(pieces)) = (stream, pieces) {
         let stream: Vec<_> = stream.into_iter().filter(|v| !v.is_null()).collect();
@@ -112,14 +112,14 @@ pub fn spec(data: &[u8]) {
     };
     // `kure fn` reads a ResourceList item by item when it can: only ever what the whole
     // document says.
-    if let Some(items) = crate::krm::parse_items(text) {
-        match crate::parse::parse(text) {
+    if let Some(items) = crate::ops::krm::parse_items(text) {
+        match crate::input::parse::parse(text) {
             Ok(whole) => assert_eq!(items, whole, "item by item misreads {text:?}"),
             Err(e) => panic!("item by item reads {text:?}, which as a whole is refused: {e:?}"),
         }
     }
     let (mut docs, mut problems) = (Vec::new(), Vec::new());
-    crate::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
+    crate::input::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
     let engine = crate::Engine::new(crate::EngineOptions::default());
     for doc in &docs {
         if let Err(e) = engine.validate(std::slice::from_ref(doc)) {
@@ -132,8 +132,8 @@ pub fn spec(data: &[u8]) {
             }
             Ok(objects) => {
                 for object in &objects {
-                    let yaml = crate::yaml::to_string(object);
-                    let back = crate::parse::reference(&yaml).unwrap_or_else(|p| {
+                    let yaml = crate::output::emit::to_string(object);
+                    let back = crate::input::parse::reference(&yaml).unwrap_or_else(|p| {
                         panic!("the emitter wrote YAML that does not parse ({p:?}):\n{yaml}")
                     });
                     assert_eq!(
@@ -234,17 +234,17 @@ pub fn lock(data: &[u8]) {
         return;
     };
     let path = Path::new("kure.lock");
-    let pins = match crate::lockfile::parse(text, path) {
+    let pins = match crate::store::lockfile::parse(text, path) {
         Ok(pins) => pins,
         Err(e) => {
             let _ = e.to_string();
             return;
         }
     };
-    let written = crate::lockfile::render(&pins).expect("an accepted lock can be written");
-    let back = crate::lockfile::parse(&written, path).expect("a written lock reads back");
+    let written = crate::store::lockfile::render(&pins).expect("an accepted lock can be written");
+    let back = crate::store::lockfile::parse(&written, path).expect("a written lock reads back");
     assert_eq!(back, pins, "the lock reads back differently:\n{written}");
-    let lock = crate::lockfile::Lock {
+    let lock = crate::store::lockfile::Lock {
         path: path.to_path_buf(),
         pins,
     };

@@ -14,46 +14,31 @@
 //! # Ok::<(), kure_core::Error>(())
 //! ```
 
-pub mod audit;
-pub mod builtin;
+// By stage: input, then model (what every stage speaks), generate, plugin (and its
+// containment), trust, store, output; the pipeline runs them; ops are whole commands.
 pub mod config;
-pub mod contain;
-mod decode;
-mod engine;
-mod error;
-mod fastyaml;
 #[doc(hidden)]
 pub mod fuzz;
-mod gvk;
+pub mod generate;
 pub mod input;
-pub mod isolation;
-mod killpoint;
-pub mod krm;
-pub mod kustomize;
-pub mod lockfile;
-mod parse;
+pub mod model;
+pub mod ops;
+pub mod output;
 pub mod pipeline;
 pub mod plugin;
-mod position;
-mod registry;
-mod render;
-pub mod scaffold;
-mod split;
-pub mod status;
 pub mod store;
 pub mod trust;
 mod util;
 pub use kure_plugin_api::validate;
-pub mod yaml;
 
-pub use decode::{decode_inputs, decode_str, Document, Location};
-pub use engine::{Engine, EngineOptions};
-pub use error::{Diagnostic, Error};
-pub use gvk::Gvk;
+pub use generate::engine::{Engine, EngineOptions};
+pub use generate::registry::{Entry, Provider, SchemaError, StackRegistry};
+pub use input::decode::{decode_inputs, decode_str, Document, Location};
 pub use input::InputOptions;
-pub use isolation::{Isolation, IsolationPolicy};
-pub use registry::{Entry, Provider, SchemaError, StackRegistry};
-pub use render::object_yaml;
+pub use model::error::{Diagnostic, Error};
+pub use model::gvk::Gvk;
+pub use output::emit::object_yaml;
+pub use plugin::isolation::{Isolation, IsolationPolicy};
 pub use store::Store;
 pub use trust::{Admission, TrustPolicy};
 pub use util::{shown, shown_max, shown_message, terminal_safe};
@@ -72,12 +57,12 @@ pub use plugin::API_VERSION as PLUGIN_API_VERSION;
 pub mod bench {
     /// The fast split: documents found.
     pub fn split_fast(text: &str) -> usize {
-        crate::split::fast(text).map_or(0, |p| p.len())
+        crate::input::split::fast(text).map_or(0, |p| p.len())
     }
 
     /// The parser's split: documents found.
     pub fn split_reference(text: &str) -> usize {
-        crate::split::reference(text).map_or(0, |p| p.len())
+        crate::input::split::reference(text).map_or(0, |p| p.len())
     }
 
     /// Each document through the fast YAML path (the reference where it does not answer):
@@ -85,7 +70,7 @@ pub mod bench {
     pub fn parse_fast(pieces: &[String]) -> usize {
         pieces
             .iter()
-            .filter(|t| crate::parse::parse(t).is_ok())
+            .filter(|t| crate::input::parse::parse(t).is_ok())
             .count()
     }
 
@@ -93,17 +78,17 @@ pub mod bench {
     pub fn parse_reference(pieces: &[String]) -> usize {
         pieces
             .iter()
-            .filter(|t| crate::parse::reference(t).is_ok())
+            .filter(|t| crate::input::parse::reference(t).is_ok())
             .count()
     }
 
     /// The non-blank documents of `text`, as the fast split finds them.
     pub fn pieces(text: &str) -> Vec<String> {
-        crate::split::fast(text)
+        crate::input::split::fast(text)
             .unwrap_or_default()
             .into_iter()
             .map(|(_, t)| t)
-            .filter(|t| !crate::split::is_blank(t))
+            .filter(|t| !crate::input::split::is_blank(t))
             .collect()
     }
 }

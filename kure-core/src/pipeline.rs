@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
-use crate::decode::{decode_document, shown_name, Document, Location};
-use crate::engine::Engine;
-use crate::error::{Diagnostic, Error};
-use crate::gvk::Gvk;
+use crate::generate::engine::Engine;
+use crate::input::decode::{decode_document, shown_name, Document, Location};
 use crate::input::{self, InputOptions};
-use crate::render::{file_stem, kustomization, object_yaml, MARKER};
+use crate::model::error::{Diagnostic, Error};
+use crate::model::gvk::Gvk;
+use crate::output::emit::object_yaml;
+use crate::output::tree::{file_stem, kustomization, MARKER};
 
 /// Where the manifests go.
 #[derive(Debug, Clone)]
@@ -183,7 +184,7 @@ enum Sink {
     StdoutJson(Spool, bool),
     /// Records `NS/APP/FILE LEN\n` + the YAML, materialized beneath the handle at commit.
     Dir {
-        out: crate::render::OutputDir,
+        out: crate::output::tree::OutputDir,
         spool: Spool,
         /// namespace -> app -> file names.
         layout: BTreeMap<String, BTreeMap<String, Vec<String>>>,
@@ -200,7 +201,7 @@ impl Sink {
                 Sink::StdoutJson(spool, false)
             }
             Output::Dir(d) => Sink::Dir {
-                out: crate::render::OutputDir::open(d)?,
+                out: crate::output::tree::OutputDir::open(d)?,
                 spool: Spool::default(),
                 layout: BTreeMap::new(),
             },
@@ -257,7 +258,7 @@ impl Sink {
                     spool.push(b"\n]}\n")?;
                 }
                 let mut reader = spool.reader()?;
-                let mut out = crate::contain::stdout();
+                let mut out = crate::plugin::contain::stdout();
                 match std::io::copy(&mut reader, &mut out) {
                     Ok(_) => Ok(()),
                     // A closed pipe (`kure generate | head`) is the reader's choice, not an error.
@@ -608,7 +609,7 @@ impl Run<'_> {
         self.engine.resolve(one)?;
         // The engine checked the pins before loading; this confirms what actually registered.
         if let Some(lock) = self.engine.lock() {
-            crate::lockfile::check(&lock.path, &lock.pins, self.engine, one)?;
+            crate::store::lockfile::check(&lock.path, &lock.pins, self.engine, one)?;
         }
         self.checked.insert(doc.gvk.clone());
         Ok(())
@@ -746,6 +747,21 @@ fn run(
     output: Option<&Output>,
     options: &PipelineOptions,
 ) -> Result<Summary, Error> {
+    match stages(engine, inputs, output, options)? {
+        (Ok(s), Some(sink)) => sink.commit().map(|()| s),
+        (Err(e), _) => Err(e),
+        (Ok(s), None) => Ok(s),
+    }
+}
+
+/// The run up to the commit: its outcome, and the sink holding everything to write (`None`
+/// for `validate`). The outer `Err` is an error before anything was read.
+fn stages(
+    engine: &mut Engine,
+    inputs: &[PathBuf],
+    output: Option<&Output>,
+    options: &PipelineOptions,
+) -> Result<(Result<Summary, Error>, Option<Sink>), Error> {
     let mut input_options = options.input.clone();
     if let Some(Output::Dir(dir)) = output {
         // The output is never input: `kure generate -f . -o out` can run again.
@@ -767,7 +783,7 @@ fn run(
     let checked: HashSet<Gvk> = engine
         .registry()
         .iter()
-        .filter(|(_, e)| e.provider == crate::registry::Provider::BuiltIn)
+        .filter(|(_, e)| e.provider == crate::generate::registry::Provider::BuiltIn)
         .map(|(g, _)| g.clone())
         .collect();
     let mut run = Run {
@@ -789,7 +805,7 @@ fn run(
         for (index, path) in absolute.iter().enumerate() {
             let file = run.files[index].clone();
             let text = input::read(path, &file, input_options.max_bytes)?;
-            let pieces = match crate::split::documents(&text) {
+            let pieces = match crate::input::split::documents(&text) {
                 Ok(pieces) => pieces,
                 Err(p) => {
                     // The parser cannot tell where its documents are: the file is refused.
@@ -842,9 +858,84 @@ fn run(
             objects: 0,
         }),
     };
-    match (outcome, sink) {
-        (Ok(s), Some(sink)) => sink.commit().map(|()| s),
-        (Err(e), Some(_)) => Err(e),
-        (r, None) => r,
+    Ok((outcome, sink))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EngineOptions;
+
+    fn app(name: &str, replicas: usize) -> String {
+        format!("---\napiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: {name}\nspec:\n  workload: Deployment\n  replicas: {replicas}\n  containers:\n    - name: web\n      image: web:1\n      ports:\n        - containerPort: 80\n")
+    }
+
+    /// What `generate` would print, taken from the sink before the commit.
+    fn stream(inputs: &[PathBuf], jobs: usize, chunk: usize) -> String {
+        let mut engine = Engine::new(EngineOptions::default());
+        let options = PipelineOptions {
+            jobs,
+            chunk,
+            ..PipelineOptions::default()
+        };
+        let (outcome, sink) =
+            stages(&mut engine, inputs, Some(&Output::Stdout), &options).expect("inputs read");
+        let summary = outcome.expect("generated");
+        assert_eq!(summary.apps, 25);
+        let Some(Sink::Stdout(spool)) = sink else {
+            panic!("a stream sink");
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut spool.reader().expect("spool"), &mut text)
+            .expect("utf-8");
+        text
+    }
+
+    #[test]
+    fn output_is_in_input_order_whatever_the_threads_and_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Three files of different sizes, read in name order; chunks cross file boundaries.
+        let mut names = Vec::new();
+        for (file, count) in [("b.yaml", 11), ("a.yaml", 9), ("c.yaml", 5)] {
+            let apps: Vec<String> = (0..count)
+                .map(|i| format!("{file}-{i}").replace(".yaml", ""))
+                .collect();
+            let text: String = apps
+                .iter()
+                .enumerate()
+                .map(|(i, a)| app(a, i % 4 + 1))
+                .collect();
+            std::fs::write(dir.path().join(file), text).expect("write");
+            names.push((file, apps));
+        }
+        names.sort();
+        let expected: Vec<String> = names.into_iter().flat_map(|(_, apps)| apps).collect();
+        let inputs = [dir.path().to_path_buf()];
+        let reference = stream(&inputs, 1, 10_000);
+        // Each app's Deployment then its Service, apps in file and document order.
+        let order: Vec<&str> = reference
+            .lines()
+            .filter_map(|l| l.strip_prefix("  name: "))
+            .collect();
+        let pairs: Vec<String> = expected
+            .iter()
+            .flat_map(|a| [a.clone(), a.clone()])
+            .collect();
+        assert_eq!(order, pairs);
+        let kinds: Vec<&str> = reference
+            .lines()
+            .filter_map(|l| l.strip_prefix("kind: "))
+            .collect();
+        assert!(
+            kinds.chunks(2).all(|k| k == ["Deployment", "Service"]),
+            "{kinds:?}"
+        );
+        for (jobs, chunk) in [(2, 1), (2, 3), (3, 7), (4, 64)] {
+            assert_eq!(
+                stream(&inputs, jobs, chunk),
+                reference,
+                "jobs {jobs}, chunk {chunk}"
+            );
+        }
     }
 }

@@ -108,7 +108,7 @@ fn seeds_reach_the_deep_paths() {
     for seed in ["one.lock", "two.lock"] {
         let path = home.path().join(seed);
         std::fs::write(&path, read("lock", seed)).expect("write");
-        assert!(!kure_core::lockfile::read(&path)
+        assert!(!kure_core::store::lockfile::read(&path)
             .expect("the lock seed is accepted")
             .is_empty());
     }

@@ -215,7 +215,7 @@ fn random_values_read_back_as_themselves_in_yaml_1_1_and_1_2() {
     // kure's reader (yaml_serde, YAML 1.2 rules), case by case, shrinking a failure.
     runner
         .run(&value(), |v| {
-            let yaml = kure_core::yaml::to_string(&v);
+            let yaml = kure_core::output::emit::to_string(&v);
             let back: Value = yaml_serde::from_str(&yaml)
                 .map_err(|e| TestCaseError::fail(format!("{e}:\n{yaml}")))?;
             prop_assert_eq!(&back, &v, "{}", yaml);
@@ -231,7 +231,10 @@ fn random_values_read_back_as_themselves_in_yaml_1_1_and_1_2() {
         .map(|_| value().new_tree(&mut runner).unwrap().current())
         .filter(|v| !v.is_null())
         .collect();
-    let docs: Vec<String> = values.iter().map(kure_core::yaml::to_string).collect();
+    let docs: Vec<String> = values
+        .iter()
+        .map(kure_core::output::emit::to_string)
+        .collect();
     let read = pyyaml_each(&docs);
     assert_eq!(read.len(), values.len());
     let mut wrong = Vec::new();

@@ -7,7 +7,7 @@
 /// The group the benchmark registers under (patched in copies; keep the length).
 pub const GROUP_VERSION: &str = "bench000.kure.dev/v1alpha1";
 
-#[path = "../../../kure-core/src/builtin/app_workload.rs"]
+#[path = "../../../kure-core/src/generate/builtin/app_workload.rs"]
 mod app_workload;
 
 pub use app_workload::AppWorkload;

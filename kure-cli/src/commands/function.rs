@@ -33,12 +33,12 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         .unwrap_or(kure_core::InputOptions::default().max_bytes);
     let stdin = PathBuf::from("-");
     let input = kure_core::input::read(&stdin, &PathBuf::from("<stdin>"), max)?;
-    let mut options = kure_core::krm::FnOptions::default();
+    let mut options = kure_core::ops::krm::FnOptions::default();
     if let Some(j) = args.jobs {
         anyhow::ensure!(j >= 1, "--jobs must be at least 1");
         options.jobs = j;
     }
-    let result = kure_core::krm::run(&mut engine, &input, &options);
+    let result = kure_core::ops::krm::run(&mut engine, &input, &options);
     report_plugins(&engine);
     let output = result?;
     out!("{}", output.text);

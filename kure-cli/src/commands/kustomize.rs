@@ -32,7 +32,7 @@ enum Command {
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::InstallPlugins { home, kure } => {
-            let home = absolute(&home.unwrap_or_else(kure_core::kustomize::plugin_home));
+            let home = absolute(&home.unwrap_or_else(kure_core::ops::kustomize::plugin_home));
             let kure = match kure {
                 Some(k) => absolute(&k),
                 None => std::env::current_exe()?,
@@ -41,7 +41,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             engine.use_index()?;
             let gvks: Vec<kure_core::Gvk> =
                 engine.registry().iter().map(|(g, _)| g.clone()).collect();
-            let written = kure_core::kustomize::install_shims(&home, &kure, &gvks)?;
+            let written = kure_core::ops::kustomize::install_shims(&home, &kure, &gvks)?;
             let rows: Vec<Vec<String>> = gvks
                 .iter()
                 .zip(&written)

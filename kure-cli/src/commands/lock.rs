@@ -11,7 +11,7 @@ pub struct Args {
     #[command(flatten)]
     pub input: InputArgs,
     /// The lock file to write.
-    #[arg(long, value_name = "FILE", default_value = kure_core::lockfile::LOCK_FILE)]
+    #[arg(long, value_name = "FILE", default_value = kure_core::store::lockfile::LOCK_FILE)]
     pub lock: PathBuf,
     /// Drop the pins of GVKs the inputs do not use. Without it, `kure lock -f subset/` updates
     /// the pins the subset uses and keeps every other pin.
@@ -26,17 +26,17 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     engine.resolve(&docs)?;
     report_plugins(&engine);
     engine.validate(&docs)?;
-    let fresh = kure_core::lockfile::pins_for(&engine, &docs);
+    let fresh = kure_core::store::lockfile::pins_for(&engine, &docs);
     // Merge: pins of GVKs these inputs do not use stay, unless --prune.
     let mut pins = if args.prune || !args.lock.exists() {
         Default::default()
     } else {
-        kure_core::lockfile::read(&args.lock)?
+        kure_core::store::lockfile::read(&args.lock)?
     };
     let kept = pins.keys().filter(|g| !fresh.contains_key(*g)).count();
     let used = fresh.len();
     pins.extend(fresh);
-    kure_core::lockfile::write(&args.lock, &pins)?;
+    kure_core::store::lockfile::write(&args.lock, &pins)?;
     let kept = if kept > 0 {
         format!(", {kept} kept from before (--prune drops pins the inputs do not use)")
     } else {

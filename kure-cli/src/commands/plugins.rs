@@ -152,11 +152,11 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 }
                 // The source tree this kure was built from, when it is still there and the
                 // user's own: kure-plugin-api is not on crates.io yet.
-                None => kure_core::scaffold::built_from_api_path(
+                None => kure_core::ops::scaffold::built_from_api_path(
                     &Path::new(env!("CARGO_MANIFEST_DIR")).join("../kure-plugin-api"),
                 ),
             };
-            let plugin = kure_core::scaffold::NewPlugin::new(&name, &gvk, api_path.clone())?;
+            let plugin = kure_core::ops::scaffold::NewPlugin::new(&name, &gvk, api_path.clone())?;
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             plugin.write(&dir)?;
             outln!(
@@ -377,11 +377,11 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let (_, config) = global.home()?;
             let (mode, source) = global.isolation_policy(&config)?.requested(&name);
             let from = match source {
-                kure_core::isolation::Source::Default => "the default".to_owned(),
-                kure_core::isolation::Source::PerPlugin => {
+                kure_core::plugin::isolation::Source::Default => "the default".to_owned(),
+                kure_core::plugin::isolation::Source::PerPlugin => {
                     format!("`plugins: {{{name}: ...}}` in config.yaml")
                 }
-                kure_core::isolation::Source::Global(from) => from,
+                kure_core::plugin::isolation::Source::Global(from) => from,
             };
             let store = global.store();
             let index = store.read_index()?;
@@ -431,15 +431,15 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         } => {
             let policy = global.trust()?;
             let lock = match lock.or_else(|| {
-                let p = PathBuf::from(kure_core::lockfile::LOCK_FILE);
+                let p = PathBuf::from(kure_core::store::lockfile::LOCK_FILE);
                 p.exists().then_some(p)
             }) {
-                Some(p) => Some(kure_core::lockfile::Lock::read(&p)?),
+                Some(p) => Some(kure_core::store::lockfile::Lock::read(&p)?),
                 None => None,
             };
             let (_, config) = global.home()?;
             let worker = global.isolation_policy(&config)?.worker;
-            let report = kure_core::status::plugins_status(
+            let report = kure_core::store::status::plugins_status(
                 &global.store(),
                 &policy,
                 lock.as_ref(),

@@ -61,7 +61,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     } else {
         "documents"
     };
-    if !kure_core::contain::quiet() {
+    if !kure_core::plugin::contain::quiet() {
         outln!("{checked} {noun} valid");
     }
     Ok(())

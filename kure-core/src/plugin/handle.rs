@@ -9,7 +9,7 @@ use kure_plugin_api::sdk::DynGenerator;
 
 use super::worker::WorkerPlugin;
 use super::LoadedPlugin;
-use crate::isolation::Isolation;
+use crate::plugin::isolation::Isolation;
 use crate::trust::Admission;
 
 /// A plugin the engine uses, in its isolation mode.
@@ -89,7 +89,7 @@ impl PluginHandle {
 
     /// Calls the plugin's `shutdown` (once, if it was initialized); a worker then exits. What a
     /// worker printed joins kure's plugin-output capture (shown with `-v`). In-process, a
-    /// failing shutdown ends kure (see [`crate::contain`]); a worker's is returned.
+    /// failing shutdown ends kure (see [`crate::plugin::contain`]); a worker's is returned.
     pub fn shutdown(&self) -> Result<(), String> {
         match self {
             PluginHandle::InProcess(p) => {

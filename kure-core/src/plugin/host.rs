@@ -17,8 +17,8 @@ use kure_plugin_api::sdk::{Documentation, DynGenerator, Example};
 use serde_json::Value;
 
 use super::{LoadError, Sealed, Staging};
-use crate::contain;
-use crate::gvk::Gvk;
+use crate::model::gvk::Gvk;
+use crate::plugin::contain;
 use crate::trust::{Admission, TrustPolicy};
 
 /// The kure-plugin-api version this host was built with (from the crate, never a literal).
@@ -51,13 +51,13 @@ impl Shared {
         f: impl FnOnce() -> Result<T, E>,
         kind: impl FnOnce(&E) -> String,
     ) -> Result<T, E> {
-        if !crate::audit::enabled() {
+        if !crate::trust::audit::enabled() {
             return self.call(entry, f);
         }
         let start = std::time::Instant::now();
         let result = self.call(entry, f);
         let app = contain::current_app();
-        crate::audit::record(&crate::audit::Record {
+        crate::trust::audit::record(&crate::trust::audit::Record {
             time: crate::util::now_rfc3339(),
             plugin: &self.name,
             version: &self.version,

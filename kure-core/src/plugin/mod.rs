@@ -1,8 +1,11 @@
 //! Plugins: discovery, loading exactly the bytes that were read, and the host side of the ABI.
 
+pub mod contain;
 mod discover;
 mod handle;
 pub(crate) mod host;
+pub mod isolation;
+pub(crate) mod killpoint;
 mod loader;
 pub mod sandbox;
 mod wire;

@@ -70,7 +70,7 @@
 //!
 //! ## Time limits
 //!
-//! The worker arms a deadline around every plugin call ([`crate::contain::timeout`] on the host
+//! The worker arms a deadline around every plugin call ([`crate::plugin::contain::timeout`] on the host
 //! when the worker starts). When a call outlives it, the worker's watchdog sends
 //! `{"timeout":{"entry","index","limitMs"}}` (`index`: the app within the frame) and exits 124.
 //! The host also keeps a backstop deadline per frame and kills the worker's process group
@@ -526,7 +526,7 @@ mod watch {
     }
 }
 
-use crate::contain::raw_write;
+use crate::plugin::contain::raw_write;
 
 /// Writes a line to the worker's stderr (the host's output pipe).
 fn worker_note(text: &str) {
@@ -592,7 +592,7 @@ fn close_output() {
 /// The fatal signals get their default action (exec already reset handlers; this also undoes
 /// an inherited "ignore"): the worker must die of the real signal, which the host reports.
 fn default_fatal_signals() {
-    for sig in crate::contain::FATAL_SIGNALS {
+    for sig in crate::plugin::contain::FATAL_SIGNALS {
         // SAFETY: resets one signal's disposition to the default; no handler code involved.
         unsafe {
             libc::signal(sig, libc::SIG_DFL);
@@ -610,7 +610,7 @@ fn register_exit_hook() {
             unsafe { libc::_exit(status) }
         }
     }
-    crate::contain::on_exit(hook);
+    crate::plugin::contain::on_exit(hook);
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -630,7 +630,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     // A worker run by hand may find *something* open at 3 to 5: check what it is.
     if !(fd_is_open(OUTPUT_FD) && is_memfd(LIBRARY_FD) && is_socket(CHANNEL_FD)) {
         let _ = writeln!(
-            crate::contain::stderr(),
+            crate::plugin::contain::stderr(),
             "error: `kure {WORKER_SUBCOMMAND}` is started by kure itself in process isolation mode, with a sealed plugin library on fd {LIBRARY_FD}, its channel on fd {CHANNEL_FD} and its output on fd {OUTPUT_FD}; it is not meant to be run by hand"
         );
         return 2;
@@ -644,7 +644,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     default_fatal_signals();
     register_exit_hook();
     // The worker's own watchdog enforces the limit; kure's in-process one must never fire.
-    crate::contain::set_timeout(Duration::from_secs(365 * 86_400));
+    crate::plugin::contain::set_timeout(Duration::from_secs(365 * 86_400));
 
     let lib = opts.library.display();
 
@@ -979,7 +979,7 @@ pub struct WorkerOptions {
     pub memory_bytes: u64,
     /// CPU-time limit of the worker over its whole life (`RLIMIT_CPU`), seconds.
     pub cpu_seconds: u64,
-    /// Time limit of one plugin call. `None`: [`crate::contain::timeout`] when the worker
+    /// Time limit of one plugin call. `None`: [`crate::plugin::contain::timeout`] when the worker
     /// starts.
     pub timeout: Option<Duration>,
     /// How often one plugin's worker is restarted after it died, per run.
@@ -1790,7 +1790,7 @@ impl Starting {
             memfd,
             memory_bytes: opts.memory_bytes,
             cpu_seconds: opts.cpu_seconds,
-            timeout: opts.timeout.unwrap_or_else(crate::contain::timeout),
+            timeout: opts.timeout.unwrap_or_else(crate::plugin::contain::timeout),
         };
         let output = Arc::new(OutputTail::default());
         let launched = launch
@@ -1825,14 +1825,14 @@ impl Starting {
             .handshake(&file_who, launched)
             .map_err(|e| start_error(&path, &launch, e))?;
         let who = format!("plugin {}@{}", ready.plugin.name, ready.plugin.version);
-        if print_sandbox_warnings && !crate::contain::quiet() {
+        if print_sandbox_warnings && !crate::plugin::contain::quiet() {
             // Once per run: every worker on this kernel would say the same.
             static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
             let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
             for w in &ready.sandbox_warnings {
                 if !shown.contains(w) {
                     let _ = writeln!(
-                        crate::contain::stderr(),
+                        crate::plugin::contain::stderr(),
                         "warning: {who} (in process isolation): {w}"
                     );
                     shown.push(w.clone());
@@ -2456,7 +2456,7 @@ impl WorkerPlugin {
         self.output.settle(Duration::from_secs(1));
         // What the workers printed joins what in-process plugins printed (`-v` shows it).
         let printed = self.output();
-        crate::contain::capture_output(
+        crate::plugin::contain::capture_output(
             &format!("plugin {} (process isolation)", self.label()),
             &printed,
         );

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::parse::{Problem, MAX_DEPTH};
+use crate::input::parse::{Problem, MAX_DEPTH};
 
 struct Line<'a> {
     indent: usize,
@@ -392,12 +392,12 @@ mod tests {
 
     fn corpus() -> Vec<String> {
         let mut docs: Vec<String> = [
-            include_str!("../../examples/shop.yaml"),
-            include_str!("../../examples/postgres.yaml"),
-            include_str!("../../examples/ingress-nginx.yaml"),
-            include_str!("../../examples/podinfo.yaml"),
-            include_str!("../../examples/terraform-network.yaml"),
-            include_str!("../../examples/terraform-dns.yaml"),
+            include_str!("../../../examples/shop.yaml"),
+            include_str!("../../../examples/postgres.yaml"),
+            include_str!("../../../examples/ingress-nginx.yaml"),
+            include_str!("../../../examples/podinfo.yaml"),
+            include_str!("../../../examples/terraform-network.yaml"),
+            include_str!("../../../examples/terraform-dns.yaml"),
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -408,7 +408,7 @@ mod tests {
 
     #[test]
     fn accepts_typical_specs_and_matches_yaml_serde() {
-        let shop = include_str!("../../examples/shop.yaml");
+        let shop = include_str!("../../../examples/shop.yaml");
         assert!(agree(shop), "the fast path should take a typical spec");
         for d in corpus() {
             agree(&d);

@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
-use crate::gvk::Gvk;
+use crate::model::error::Error;
+use crate::model::gvk::Gvk;
 
 /// Where kustomize looks for plugins: `$KUSTOMIZE_PLUGIN_HOME`, else
 /// `$XDG_CONFIG_HOME/kustomize/plugin`, else `~/.config/kustomize/plugin`.

@@ -8,17 +8,17 @@ use std::sync::Arc;
 use kure_plugin_api::abi::ErrorPayload;
 use serde_json::Value;
 
-use crate::decode::Document;
-use crate::error::{Diagnostic, Error};
-use crate::gvk::Gvk;
-use crate::isolation::{Isolation, IsolationPolicy};
-use crate::lockfile::Lock;
+use crate::generate::registry::{Provider, StackRegistry};
+use crate::input::decode::Document;
+use crate::model::error::{Diagnostic, Error};
+use crate::model::gvk::Gvk;
+use crate::plugin::isolation::{Isolation, IsolationPolicy};
 use crate::plugin::worker::{Starting, WorkerPlugin};
 use crate::plugin::{
     admit, discover_checked, plugin_dirs, read_library, read_staged, Admitted, LoadError,
     PluginHandle, Sealed, Staging,
 };
-use crate::registry::{Provider, StackRegistry};
+use crate::store::lockfile::Lock;
 use crate::store::{Index, IndexEntry, IndexedGvk, Store};
 use crate::trust::TrustPolicy;
 use kure_plugin_api::sdk::{Documentation, DynGenerator};
@@ -927,7 +927,10 @@ impl Engine {
 
     /// The checks kure makes itself: a generator for the GVK, and the spec against its JSON
     /// Schema. Returns the generator's entry.
-    pub fn check_schema(&self, doc: &Document) -> Result<&crate::registry::Entry, Vec<Diagnostic>> {
+    pub fn check_schema(
+        &self,
+        doc: &Document,
+    ) -> Result<&crate::generate::registry::Entry, Vec<Diagnostic>> {
         let Some(entry) = self.registry.get(&doc.gvk) else {
             let near = self.registry.nearest(&doc.gvk);
             let hint = if near.is_empty() {
@@ -947,14 +950,14 @@ impl Engine {
         };
         let schema = in_app(entry, doc, || entry.schema()).map_err(|e| {
             let message = match e {
-                crate::registry::SchemaError::Unavailable(p) => format!(
+                crate::generate::registry::SchemaError::Unavailable(p) => format!(
                     "app `{}`: {} could not give the JSON Schema of {}: {}",
                     doc.name,
                     entry.provider,
                     doc.gvk,
                     crate::util::shown_message(&p.message)
                 ),
-                crate::registry::SchemaError::Unusable(why) => format!(
+                crate::generate::registry::SchemaError::Unusable(why) => format!(
                     "app `{}`: the JSON Schema of {} from {} cannot be used: {why}. kure refuses \
                      the spec rather than skip the check; report this to the plugin's author",
                     doc.name, doc.gvk, entry.provider
@@ -1037,7 +1040,7 @@ impl Engine {
         results: &[Result<T, ErrorPayload>],
         start: std::time::Instant,
     ) {
-        if !crate::audit::enabled() || docs.is_empty() {
+        if !crate::trust::audit::enabled() || docs.is_empty() {
             return;
         }
         let Some(p) = self.plugin_for(gvk) else {
@@ -1047,7 +1050,7 @@ impl Engine {
         let key = format!("{}/{}", gvk.api_version(), gvk.kind);
         let time = crate::util::now_rfc3339();
         for (doc, r) in docs.iter().zip(results) {
-            crate::audit::record(&crate::audit::Record {
+            crate::trust::audit::record(&crate::trust::audit::Record {
                 time: time.clone(),
                 plugin: p.name(),
                 version: p.version(),
@@ -1079,7 +1082,7 @@ impl Engine {
         for g in generators {
             let docs = g.documentation().map_err(|p| {
                 Error::Invalid(vec![Diagnostic {
-                    location: crate::decode::Location {
+                    location: crate::input::decode::Location {
                         file: PathBuf::from(format!("documentation of {}", g.kind())),
                         line: 0,
                     },
@@ -1089,7 +1092,7 @@ impl Engine {
             })?;
             if docs.examples.len() > MAX_EXAMPLES {
                 problems.push(Diagnostic {
-                    location: crate::decode::Location {
+                    location: crate::input::decode::Location {
                         file: PathBuf::from(format!("documentation of {}", g.kind())),
                         line: 1,
                     },
@@ -1109,10 +1112,10 @@ impl Engine {
                 ));
                 let mut parsed = Vec::new();
                 let before = problems.len();
-                crate::decode::decode_str(&file, &ex.config, &mut parsed, &mut problems);
+                crate::input::decode::decode_str(&file, &ex.config, &mut parsed, &mut problems);
                 if parsed.is_empty() && problems.len() == before {
                     problems.push(Diagnostic {
-                        location: crate::decode::Location { file, line: 1 },
+                        location: crate::input::decode::Location { file, line: 1 },
                         message: "holds no YAML document".to_owned(),
                         field: None,
                     });
@@ -1240,10 +1243,10 @@ fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
 
 /// Runs `f` with `doc` as the app every contained plugin call names (plugins only: built-ins
 /// need no record).
-fn in_app<R>(entry: &crate::registry::Entry, doc: &Document, f: impl FnOnce() -> R) -> R {
+fn in_app<R>(entry: &crate::generate::registry::Entry, doc: &Document, f: impl FnOnce() -> R) -> R {
     match entry.provider {
         Provider::BuiltIn => f(),
-        Provider::Plugin { .. } => crate::contain::with_app(&doc.name, &doc.location, f),
+        Provider::Plugin { .. } => crate::plugin::contain::with_app(&doc.name, &doc.location, f),
     }
 }
 

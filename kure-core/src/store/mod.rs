@@ -15,6 +15,9 @@
 //!   `rebuild-index` trusts no index: it registers the newest version of each plugin that
 //!   verifies, then removes the rest (staging directories and older versions).
 
+pub mod lockfile;
+pub mod status;
+
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,10 +26,10 @@ use kure_plugin_api::sdk::Documentation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Error;
-use crate::gvk::Gvk;
+use crate::generate::registry::StackRegistry;
+use crate::model::error::Error;
+use crate::model::gvk::Gvk;
 use crate::plugin::worker::{WorkerOptions, WorkerPlugin};
-use crate::registry::StackRegistry;
 use crate::trust::{signature_path, TrustPolicy};
 
 /// Index format version.
@@ -375,7 +378,7 @@ impl Store {
         let write = || -> std::io::Result<()> {
             std::fs::write(&tmp, &json)?;
             File::open(&tmp)?.sync_all()?;
-            crate::killpoint::hit("store-index-written");
+            crate::plugin::killpoint::hit("store-index-written");
             std::fs::rename(&tmp, &path)?;
             sync_dir(&self.plugins_dir())
         };
@@ -499,7 +502,7 @@ impl Store {
         };
         // Every documented example must validate and generate, in the sandboxed worker (which
         // the check then shuts down).
-        crate::engine::Engine::check_examples(crate::plugin::PluginHandle::Process(
+        crate::generate::engine::Engine::check_examples(crate::plugin::PluginHandle::Process(
             plugin.clone(),
         ))
         .map_err(|e| match e {
@@ -580,7 +583,7 @@ impl Store {
             }
             write_synced(&staging.join("metadata.json"), &metadata_json)?;
             sync_dir(&staging)?;
-            crate::killpoint::hit("store-staged");
+            crate::plugin::killpoint::hit("store-staged");
             let parent = dest.parent().unwrap_or(&dir);
             std::fs::create_dir_all(parent)?;
             if dest.exists() {
@@ -600,7 +603,7 @@ impl Store {
             for up in parent.ancestors().skip(1).take(2) {
                 sync_dir(up)?;
             }
-            crate::killpoint::hit("store-moved");
+            crate::plugin::killpoint::hit("store-moved");
             Ok(())
         };
         if let Err(e) = stage() {
@@ -617,7 +620,7 @@ impl Store {
         index.plugins.push(entry.clone());
         index.plugins.sort_by(|a, b| a.name.cmp(&b.name));
         self.write_index(&index)?;
-        crate::killpoint::hit("store-committed");
+        crate::plugin::killpoint::hit("store-committed");
         // What the new index no longer refers to: older versions, replaced plugins.
         self.remove_orphans(&index);
         let mut all_replaced = old_versions;
@@ -653,7 +656,7 @@ impl Store {
         };
         let entry = index.plugins.remove(pos);
         self.write_index(&index)?;
-        crate::killpoint::hit("store-committed");
+        crate::plugin::killpoint::hit("store-committed");
         self.remove_orphans(&index);
         Ok(entry)
     }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::Document;
-use crate::engine::Engine;
-use crate::error::Error;
+use crate::generate::engine::Engine;
+use crate::input::decode::Document;
+use crate::model::error::Error;
 
 /// The default lock file name, looked up in the current directory.
 pub const LOCK_FILE: &str = "kure.lock";
@@ -30,7 +30,7 @@ pub struct Pin {
     /// Where the plugin ran when the lock was written. `process` is a floor: such a GVK is
     /// never run in-process. Absent in locks written before kure knew isolation modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub isolation: Option<crate::isolation::Isolation>,
+    pub isolation: Option<crate::plugin::isolation::Isolation>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -214,7 +214,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, Pin>, Er
 /// path-safe version, a 64-hex sha256 and a 64-hex signer fingerprint (or `unsigned`).
 fn check_pin(gvk: &str, p: &Pin) -> Result<(), String> {
     let gvk_ok = gvk.rsplit_once('/').is_some_and(|(api, kind)| {
-        crate::gvk::Gvk::parse(api, kind)
+        crate::model::gvk::Gvk::parse(api, kind)
             .is_ok_and(|g| format!("{}/{}", g.api_version(), g.kind) == gvk)
     });
     if !gvk_ok {
@@ -283,7 +283,7 @@ pub fn check(
             Some(p) => {
                 let mut diffs =
                     p.differences(Some((&a.plugin, &a.version)), Some((&a.sha256, &a.signer)));
-                if p.isolation == Some(crate::isolation::Isolation::Process)
+                if p.isolation == Some(crate::plugin::isolation::Isolation::Process)
                     && a.isolation != p.isolation
                 {
                     diffs.push("in-process isolation (locked: process)".to_owned());
@@ -320,7 +320,7 @@ mod tests {
             version: "1.0.0".to_owned(),
             sha256: "a".repeat(64),
             signer: "b".repeat(64),
-            isolation: Some(crate::isolation::Isolation::Process),
+            isolation: Some(crate::plugin::isolation::Isolation::Process),
         }
     }
 

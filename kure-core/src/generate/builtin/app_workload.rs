@@ -943,8 +943,8 @@ impl Generator for AppWorkload {
                             `ingress` is set."
                 .to_owned(),
             examples: vec![
-                Example::new("web", "A Deployment with a Service and an Ingress", include_str!("../../../examples/shop.yaml")),
-                Example::new("database", "A StatefulSet with per-replica storage", include_str!("../../../examples/postgres.yaml")),
+                Example::new("web", "A Deployment with a Service and an Ingress", include_str!("../../../../examples/shop.yaml")),
+                Example::new("database", "A StatefulSet with per-replica storage", include_str!("../../../../examples/postgres.yaml")),
             ],
             usage_guide: "Set `workload`, list `containers` with an `image` each, name the ports you want \
                           exposed, and add `ingress` with a `servicePortName` to publish one of them. \

@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::Error;
-use crate::lockfile::Lock;
+use crate::model::error::Error;
 use crate::plugin::worker::{WorkerOptions, WorkerPlugin};
 use crate::plugin::{admit, read_library};
+use crate::store::lockfile::Lock;
 use crate::store::{IndexEntry, Store};
 use crate::trust::TrustPolicy;
 

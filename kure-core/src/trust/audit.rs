@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::model::error::Error;
 
 static SINK: OnceLock<std::fs::File> = OnceLock::new();
 

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
+use crate::model::error::Error;
 
 /// What to scaffold.
 #[derive(Debug, Clone)]

@@ -7,6 +7,8 @@
 //! signed, so the refusal can say whether the library changed after signing or the signer is
 //! not trusted.
 
+pub mod audit;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use saphyr_parser::{Event, Parser};
 
-use crate::parse::Problem;
+use crate::input::parse::Problem;
 
 /// One document: its first line (1-based; the line after a bare `---`, or the `---` line when
 /// the document starts on it), and its text from that line.
@@ -221,7 +221,7 @@ mod tests {
         );
         // Each piece parses on its own as what it is in the stream.
         for (_, t) in reference(text).unwrap() {
-            assert!(crate::parse::parse(&t).is_ok(), "{t:?}");
+            assert!(crate::input::parse::parse(&t).is_ok(), "{t:?}");
         }
         // A stream the parser refuses names the line.
         let bad = "a: 1\n...\nb: [1,\n";

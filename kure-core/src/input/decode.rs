@@ -1,6 +1,6 @@
 //! Input decoding: files and directories to application documents, each with file and line.
 //!
-//! Files are split into documents by [`crate::split`], so that every document, and every
+//! Files are split into documents by [`crate::input::split`], so that every document, and every
 //! error in it, knows its line.
 
 use std::fmt;
@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::error::{Diagnostic, Error};
-use crate::gvk::Gvk;
 use crate::input::{self, InputOptions};
+use crate::model::error::{Diagnostic, Error};
+use crate::model::gvk::Gvk;
 use crate::util::closest;
 
 /// Where something is in the input.
@@ -68,7 +68,7 @@ impl Document {
     /// has, from the parser's positions; the document start when it has none of it (or no
     /// text: `kure fn`'s items).
     pub fn locate(&self, path: &str) -> Location {
-        let within = crate::position::locate(&self.text, path).unwrap_or(1);
+        let within = crate::input::position::locate(&self.text, path).unwrap_or(1);
         Location {
             file: self.location.file.clone(),
             line: self.location.line + within - 1,
@@ -104,7 +104,7 @@ pub fn decode_str(
     docs: &mut Vec<Document>,
     problems: &mut Vec<Diagnostic>,
 ) {
-    let pieces = match crate::split::documents(text) {
+    let pieces = match crate::input::split::documents(text) {
         Ok(pieces) => pieces,
         Err(p) => {
             problems.push(Diagnostic {
@@ -135,7 +135,7 @@ pub(crate) fn decode_document(
     location: &Location,
     chunk: &str,
 ) -> Result<Option<Document>, Diagnostic> {
-    if crate::split::is_blank(chunk) {
+    if crate::input::split::is_blank(chunk) {
         return Ok(None);
     }
     let at = |line: usize, message: String| Diagnostic {
@@ -148,7 +148,7 @@ pub(crate) fn decode_document(
     };
     // The fast path for plain block YAML, yaml_serde for everything else; either way straight
     // into JSON values, with the depth and duplicate-key checks.
-    let value = crate::parse::parse(chunk).map_err(|p| {
+    let value = crate::input::parse::parse(chunk).map_err(|p| {
         let line = p.line().map_or(location.line, |l| location.line + l - 1);
         at(line, p.message(location.line - 1))
     })?;

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 use kure_plugin_api::abi::ErrorPayload;
 use kure_plugin_api::sdk::DynGenerator;
 
-use crate::error::Error;
-use crate::gvk::Gvk;
+use crate::model::error::Error;
+use crate::model::gvk::Gvk;
 use crate::util::edit_distance;
 use crate::validate::CompiledSchema;
 
@@ -92,7 +92,7 @@ impl StackRegistry {
     /// A registry holding kure's built-in generators.
     pub fn with_builtins() -> Self {
         let mut r = Self::new();
-        for g in crate::builtin::all() {
+        for g in crate::generate::builtin::all() {
             // Built-ins have distinct GVKs; a clash is a programming error caught by tests.
             let _ = r.register(g, Provider::BuiltIn);
         }
@@ -192,10 +192,10 @@ mod tests {
     #[test]
     fn builtins_register_once_and_a_second_provider_is_named() {
         let mut r = StackRegistry::with_builtins();
-        let app = gvk(crate::builtin::GROUP_VERSION, "AppWorkload");
+        let app = gvk(crate::generate::builtin::GROUP_VERSION, "AppWorkload");
         assert_eq!(r.get(&app).expect("built in").provider, Provider::BuiltIn);
         assert_eq!(r.iter().count(), 2);
-        let again = kure_plugin_api::sdk::erase(crate::builtin::AppWorkload);
+        let again = kure_plugin_api::sdk::erase(crate::generate::builtin::AppWorkload);
         match r.register(again.clone(), plugin("copycat")) {
             Err(Error::DuplicateGvk { first, second, .. }) => {
                 assert_eq!(first, "built-in");
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(r.find_kind("FluxHelm", None).len(), 1);
         assert!(r.find_kind("FluxHelm", Some("other.io/v1")).is_empty());
         assert!(r.find_kind("Nope", None).is_empty());
-        let near = r.nearest(&gvk(crate::builtin::GROUP_VERSION, "AppWorkloda"));
+        let near = r.nearest(&gvk(crate::generate::builtin::GROUP_VERSION, "AppWorkloda"));
         assert_eq!(near[0], "generators.gokure.dev/v1alpha1/AppWorkload");
         assert!(r
             .nearest(&gvk("unrelated.example.com/v9", "Zzzzzzzzzzzz"))
@@ -225,7 +225,7 @@ mod tests {
     fn a_schema_is_compiled_once_and_kept() {
         let r = StackRegistry::with_builtins();
         let e = r
-            .get(&gvk(crate::builtin::GROUP_VERSION, "AppWorkload"))
+            .get(&gvk(crate::generate::builtin::GROUP_VERSION, "AppWorkload"))
             .expect("entry");
         let first = e.schema().expect("usable") as *const CompiledSchema;
         let second = e.schema().expect("usable") as *const CompiledSchema;

@@ -16,10 +16,10 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::decode::{decode_value, Location};
-use crate::engine::Engine;
-use crate::error::{Diagnostic, Error};
-use crate::gvk::Gvk;
+use crate::generate::engine::Engine;
+use crate::input::decode::{decode_value, Location};
+use crate::model::error::{Diagnostic, Error};
+use crate::model::gvk::Gvk;
 
 /// `apiVersion` of a ResourceList.
 pub const API_VERSION: &str = "config.kubernetes.io/v1";
@@ -118,9 +118,9 @@ fn jobs() -> usize {
 /// own, or is nested too deep to be two levels down in the list; both are left to the whole
 /// parse.
 fn parse_item(text: &str) -> Option<Value> {
-    crate::parse::parse(text)
+    crate::input::parse::parse(text)
         .ok()
-        .filter(|v| depth(v) + 2 <= crate::parse::MAX_DEPTH)
+        .filter(|v| depth(v) + 2 <= crate::input::parse::MAX_DEPTH)
 }
 
 /// The list split item by item, without parsing the items: the rest of the list (read, with
@@ -163,7 +163,7 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
         return None;
     }
     let lines: Vec<&str> = text.lines().collect();
-    let is_blank = crate::split::blank_line;
+    let is_blank = crate::input::split::blank_line;
     let start = lines.iter().position(|l| *l == "items:")?;
     if lines.iter().filter(|l| l.starts_with("items:")).count() != 1 {
         return None;
@@ -208,7 +208,7 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
         head.push_str(l);
         head.push('\n');
     }
-    let list = crate::parse::parse(&head).ok()?;
+    let list = crate::input::parse::parse(&head).ok()?;
     // The `items: []` put in its place must read back as the list, or the split was wrong.
     if list.get("items") != Some(&Value::Array(Vec::new())) {
         return None;
@@ -370,7 +370,7 @@ fn step(cx: &Ctx, index: Option<usize>, mut value: Value) -> Step {
                     .iter()
                     .map(|o| {
                         let key = crate::pipeline::key_hash(o);
-                        (key, crate::render::file_stem(o), namespace(o))
+                        (key, crate::output::tree::file_stem(o), namespace(o))
                     })
                     .collect(),
                 location: doc.location,
@@ -518,7 +518,7 @@ fn stream(
 
 /// `value` as an entry of a YAML block sequence at column 0.
 fn entry(value: &Value) -> String {
-    let text = crate::yaml::to_string(value);
+    let text = crate::output::emit::to_string(value);
     let mut out = String::with_capacity(text.len() + 64);
     for (i, line) in text.lines().enumerate() {
         if i == 0 {
@@ -532,7 +532,7 @@ fn entry(value: &Value) -> String {
     out
 }
 
-/// The output ResourceList: exactly what [`crate::yaml::to_string`] writes for it (keys in
+/// The output ResourceList: exactly what [`crate::output::emit::to_string`] writes for it (keys in
 /// order: apiVersion, items, kind, results), from entries rendered on every CPU.
 fn assemble(entries: &[String], results: Option<Value>) -> String {
     let mut out = format!("apiVersion: {API_VERSION}\n");
@@ -546,7 +546,7 @@ fn assemble(entries: &[String], results: Option<Value>) -> String {
     }
     out.push_str("kind: ResourceList\n");
     if let Some(r) = results {
-        out.push_str(&crate::yaml::to_string(&json!({ "results": r })));
+        out.push_str(&crate::output::emit::to_string(&json!({ "results": r })));
     }
     out
 }
@@ -577,7 +577,7 @@ fn take_parts(mut list: Value) -> Result<(Vec<Value>, Option<Value>), Error> {
 
 /// The input parsed as one document.
 fn parse_whole(input: &str) -> Result<Value, Error> {
-    crate::parse::parse(input)
+    crate::input::parse::parse(input)
         .map_err(|p| bad_list(format!("the input is not a ResourceList: {}", p.message(0))))
 }
 
@@ -626,7 +626,7 @@ pub fn run(engine: &mut Engine, input: &str, options: &FnOptions) -> Result<FnOu
 mod tests {
     use super::*;
 
-    /// The output ResourceList as YAML: exactly [`crate::yaml::to_string`] of it, its items
+    /// The output ResourceList as YAML: exactly [`crate::output::emit::to_string`] of it, its items
     /// rendered on every CPU.
     fn render(list: &Value) -> String {
         let items = list
@@ -640,7 +640,7 @@ mod tests {
                 && m.get("kind") == Some(&json!("ResourceList"))
         });
         if !keys_ok {
-            return crate::yaml::to_string(list);
+            return crate::output::emit::to_string(list);
         }
         let entries: Vec<String> = items.iter().map(entry).collect();
         assemble(&entries, list.get("results").cloned())
@@ -678,7 +678,7 @@ mod tests {
         text.push_str(&app("config", "").replacen("- ", "  ", 1));
         let reference = run(&mut engine(), &text, &options(1, 100_000)).unwrap();
         assert!(!reference.failed, "{}", reference.text);
-        let list = crate::parse::parse(&reference.text).unwrap();
+        let list = crate::input::parse::parse(&reference.text).unwrap();
         let items = list["items"].as_array().unwrap();
         let kinds = |k: &str| items.iter().filter(|o| o["kind"] == k).count();
         // 50 apps and the config make a Deployment each; 50 more pass through.
@@ -701,7 +701,7 @@ mod tests {
         assert_eq!(parse_items(text), None);
         let o = run(&mut engine(), text, &FnOptions::default()).unwrap();
         assert!(!o.failed);
-        let list = crate::parse::parse(&o.text).unwrap();
+        let list = crate::input::parse::parse(&o.text).unwrap();
         assert_eq!(
             list["items"],
             json!([
@@ -720,7 +720,7 @@ mod tests {
         );
         let o = run(&mut engine(), &text, &options(2, 1)).unwrap();
         assert!(o.failed, "{}", o.text);
-        let list = crate::parse::parse(&o.text).unwrap();
+        let list = crate::input::parse::parse(&o.text).unwrap();
         let results = list["results"].as_array().unwrap();
         assert_eq!(results.len(), 1, "{}", o.text);
         let message = results[0]["message"].as_str().unwrap();
@@ -732,7 +732,11 @@ mod tests {
 
     fn same(text: &str) {
         let items = parse_items(text).unwrap_or_else(|| panic!("not read item by item: {text}"));
-        assert_eq!(items, crate::parse::parse(text).expect("whole"), "{text}");
+        assert_eq!(
+            items,
+            crate::input::parse::parse(text).expect("whole"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -772,7 +776,7 @@ mod tests {
                    "results": [{"message": "m", "severity": "error"}]}),
             json!({"apiVersion": API_VERSION, "kind": "ResourceList", "items": ["a", 1, [], {}]}),
         ] {
-            assert_eq!(render(&list), crate::yaml::to_string(&list));
+            assert_eq!(render(&list), crate::output::emit::to_string(&list));
         }
     }
 

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::decode::Location;
-use crate::gvk::Gvk;
+use crate::input::decode::Location;
+use crate::model::gvk::Gvk;
 
 /// A problem found in one input document.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,11 @@
 
 use serde_json::Value;
 
+/// One object as YAML (keys sorted: serde_json maps are ordered by key).
+pub fn object_yaml(object: &Value) -> Result<String, crate::Error> {
+    Ok(to_string(object))
+}
+
 /// Renders one value as a YAML document (no `---`), ending in a newline.
 pub fn to_string(v: &Value) -> String {
     let mut out = String::with_capacity(1024);

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use kube::core::{GroupVersion, GroupVersionKind};
 
-use crate::error::Error;
+use crate::model::error::Error;
 
 /// A group, version and kind. `v1` (the core group) has an empty group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -73,7 +73,7 @@ impl Problem {
 
 /// Parses one YAML document (no `---` separators inside).
 pub(crate) fn parse(text: &str) -> Result<Value, Problem> {
-    match crate::fastyaml::parse(text)? {
+    match crate::input::fastyaml::parse(text)? {
         Some(v) => Ok(v),
         None => reference(text),
     }

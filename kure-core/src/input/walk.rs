@@ -14,8 +14,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::Error;
-use crate::render::MARKER;
+use crate::model::error::Error;
+use crate::output::tree::MARKER;
 use crate::util::shown;
 
 /// The default limit for one input file: 64 MiB.

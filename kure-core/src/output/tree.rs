@@ -1,21 +1,16 @@
-//! Rendering helpers: deterministic YAML for one object, kustomization files, and the atomic
+//! The `-o` tree: kustomization files, the file name of each object, and the atomic
 //! replacement of an output directory (staging directory, then rename; an error leaves the
-//! previous output untouched). The pipeline module drives them.
+//! previous output untouched). The pipeline drives them.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::model::error::Error;
 
 /// File marking a directory as kure's output, so `-o` never replaces a directory it did not
 /// write.
 pub const MARKER: &str = ".kure-output";
-
-/// One object as YAML (keys sorted: serde_json maps are ordered by key).
-pub fn object_yaml(object: &Value) -> Result<String, Error> {
-    Ok(crate::yaml::to_string(object))
-}
 
 pub(crate) fn kustomization(resources: &[String]) -> String {
     let mut s = String::from(
@@ -153,7 +148,7 @@ impl OutputDir {
             let _ = self.parent.remove_dir_all(&staging);
             return Err(e);
         }
-        crate::killpoint::hit("output-staged");
+        crate::plugin::killpoint::hit("output-staged");
         let existed = self.parent.symlink_metadata(&self.name).is_ok();
         if !existed {
             return match rustix::fs::renameat_with(
@@ -179,7 +174,7 @@ impl OutputDir {
             rustix::fs::RenameFlags::EXCHANGE,
         ) {
             Ok(()) => {
-                crate::killpoint::hit("output-exchanged");
+                crate::plugin::killpoint::hit("output-exchanged");
                 // The staging name now holds the previous output.
                 let _ = self.parent.remove_dir_all(&staging);
                 Ok(())
@@ -189,7 +184,7 @@ impl OutputDir {
                     let _ = self.parent.remove_dir_all(&staging);
                     return Err(self.fail(format!("{e} (the previous output is untouched)")));
                 }
-                crate::killpoint::hit("output-fallback-aside");
+                crate::plugin::killpoint::hit("output-fallback-aside");
                 if let Err(e) = self.parent.rename(&staging, &self.parent, &self.name) {
                     let _ = self.parent.rename(&old, &self.parent, &self.name);
                     let _ = self.parent.remove_dir_all(&staging);

@@ -1,0 +1,6 @@
+//! The generate stage: the registry of generators by GVK (built in, or plugins), and the
+//! engine that resolves each GVK to a generator, validates specs and runs generators.
+
+pub mod builtin;
+pub mod engine;
+pub mod registry;

@@ -1,0 +1,6 @@
+//! Whole commands beyond generate and validate: `kure fn` (a KRM function), the kustomize exec
+//! generator shims, and `kure plugins new`.
+
+pub mod krm;
+pub mod kustomize;
+pub mod scaffold;
