@@ -7,7 +7,7 @@
 //! problem nothing more is generated, but every remaining document is still validated so one
 //! run reports every problem, and nothing is written.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
@@ -75,10 +75,12 @@ impl Default for PipelineOptions {
 /// What a successful run produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Applications generated.
+    /// Applications generated (`validate`: checked).
     pub apps: usize,
     /// Objects written.
     pub objects: usize,
+    /// The GVKs the documents use (what `kure lock` pins).
+    pub gvks: BTreeSet<Gvk>,
 }
 
 struct Rendered {
@@ -679,6 +681,9 @@ impl Run<'_> {
                 Outcome::Done(doc, r) => (doc, Ok(r)),
             };
             self.docs += 1;
+            if !self.summary.gvks.contains(&doc.gvk) {
+                self.summary.gvks.insert(doc.gvk.clone());
+            }
             match result {
                 Err(d) => self.problems.extend(d),
                 Ok(Some(r)) if self.problems.is_empty() => self.accept(&doc, *file, r)?,
@@ -856,6 +861,7 @@ fn stages(
         Ok(()) => Ok(Summary {
             apps: run.docs,
             objects: 0,
+            gvks: std::mem::take(&mut run.summary.gvks),
         }),
     };
     Ok((outcome, sink))

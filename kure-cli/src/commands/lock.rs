@@ -21,12 +21,17 @@ pub struct Args {
 
 /// Runs `kure lock`.
 pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
     let mut engine = global.engine()?;
-    engine.resolve(&docs)?;
+    // `validate`'s stages: every document decoded, its plugin resolved and loaded (under the
+    // isolation policy) and every check made, before anything is pinned.
+    let options = kure_core::pipeline::PipelineOptions {
+        input: args.input.options(),
+        ..Default::default()
+    };
+    let checked = kure_core::pipeline::validate(&mut engine, &args.input.files, &options);
     report_plugins(&engine);
-    engine.validate(&docs)?;
-    let fresh = kure_core::store::lockfile::pins_for(&engine, &docs);
+    let summary = checked?;
+    let fresh = kure_core::store::lockfile::pins_for(&engine, &summary.gvks);
     // Merge: pins of GVKs these inputs do not use stay, unless --prune.
     let mut pins = if args.prune || !args.lock.exists() {
         Default::default()

@@ -1186,11 +1186,6 @@ impl Engine {
         }
     }
 
-    /// GVKs used by `docs`.
-    pub fn used_gvks(docs: &[Document]) -> BTreeSet<Gvk> {
-        docs.iter().map(|d| d.gvk.clone()).collect()
-    }
-
     /// Calls `shutdown` on every initialized plugin and ends every worker. A worker that
     /// fails there is an error: its output must not be used.
     pub fn shutdown(&mut self) -> Result<(), Error> {

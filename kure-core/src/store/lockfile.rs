@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::generate::engine::Engine;
 use crate::input::decode::Document;
 use crate::model::error::Error;
+use crate::model::gvk::Gvk;
 
 /// The default lock file name, looked up in the current directory.
 pub const LOCK_FILE: &str = "kure.lock";
@@ -157,10 +158,13 @@ impl Lock {
 }
 
 /// Pins for every plugin-provided GVK the documents use (resolve the engine first).
-pub fn pins_for(engine: &Engine, docs: &[Document]) -> BTreeMap<String, Pin> {
+pub fn pins_for<'a>(
+    engine: &Engine,
+    gvks: impl IntoIterator<Item = &'a Gvk>,
+) -> BTreeMap<String, Pin> {
     let mut pins = BTreeMap::new();
-    for gvk in Engine::used_gvks(docs) {
-        if let Some(p) = engine.plugin_for(&gvk) {
+    for gvk in gvks {
+        if let Some(p) = engine.plugin_for(gvk) {
             pins.insert(
                 format!("{}/{}", gvk.api_version(), gvk.kind),
                 Pin {
@@ -272,7 +276,7 @@ pub fn check(
     engine: &Engine,
     docs: &[Document],
 ) -> Result<(), Error> {
-    let actual = pins_for(engine, docs);
+    let actual = pins_for(engine, docs.iter().map(|d| &d.gvk));
     let mut problems = Vec::new();
     for (gvk, a) in &actual {
         match pins.get(gvk) {
