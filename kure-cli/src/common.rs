@@ -206,9 +206,11 @@ fn message_json(
     location: Option<&kure_core::Location>,
     field: Option<&str>,
 ) -> String {
-    let hint = message
-        .find("did you mean")
-        .map(|i| message[i..].trim_end_matches('.').to_owned());
+    // The suggestion, up to its question mark (`did you mean `x`?`).
+    let hint = message.find("did you mean").map(|i| {
+        let rest = &message[i..];
+        rest.find('?').map_or(rest, |q| &rest[..=q]).to_owned()
+    });
     serde_json::json!({
         "severity": severity,
         "message": message,

@@ -973,10 +973,14 @@ impl Engine {
         if issues.is_empty() {
             Ok(entry)
         } else {
-            Err(issues
+            let mut problems: Vec<Diagnostic> = issues
                 .into_iter()
                 .map(|i| diag(doc, &i.path, &i.message))
-                .collect())
+                .collect();
+            // Top to bottom, as the reader meets them (stable: one line keeps the validator's
+            // order).
+            problems.sort_by_key(|d| d.location.line);
+            Err(problems)
         }
     }
 
