@@ -5,11 +5,11 @@ KURE := target/debug/kure
 PLUGIN := target/debug/libkure_terraform_generator.so
 DEMO_HOME ?= $(CURDIR)/target/demo-home
 
-.PHONY: help build plugins plugin sign-plugin install-plugin demo test check fmt clippy unit bench fuzz fuzz-build clean
+.PHONY: help build plugins plugin sign-plugin install-plugin demo test check fmt clippy unit deny bench fuzz fuzz-build clean
 
 help:
 	@echo "make demo    build kure and the terraform plugin, generate manifests from examples/"
-	@echo "make test    fmt check, clippy -D warnings, every test (what CI runs)"
+	@echo "make test    fmt check, clippy -D warnings, cargo deny, every test (what CI runs)"
 	@echo "make bench   benchmarks (prints a table)"
 	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make build   build the workspace"
@@ -80,15 +80,32 @@ clippy:
 # Tests that need a tool this machine lacks skip loudly (never under CI) and are listed at the
 # end.
 unit:
-	@rm -f target/test-skips.txt
 	$(CARGO) test --workspace
-	@if [ -s target/test-skips.txt ]; then \
-		echo "== SKIPPED (a tool is missing; CI skips nothing):"; sort -u target/test-skips.txt; \
-	else echo "== no test skipped"; fi
 
 check: fmt clippy
 
-test: fmt clippy unit
+# The tests, then the list of what was skipped (a missing tool: a failure under CI).
+test: fmt clippy
+	@mkdir -p target && rm -f target/test-skips.txt
+	@$(MAKE) --no-print-directory deny unit
+	@if [ -s target/test-skips.txt ]; then \
+		echo "== SKIPPED:"; sort -u target/test-skips.txt; \
+	else echo "== no test skipped"; fi
+
+# cargo deny (deny.toml): licenses, bans, sources; then advisories, whose database is on GitHub.
+# When it cannot be fetched the check is listed as skipped, with the reason.
+deny:
+	@if ! $(CARGO) deny --version >/dev/null 2>&1; then \
+		if [ -n "$$CI" ]; then echo "cargo-deny is missing (cargo install --locked cargo-deny); CI skips nothing" >&2; exit 1; fi; \
+		echo "SKIPPED cargo deny: not installed (cargo install --locked cargo-deny)" | tee -a target/test-skips.txt; \
+		exit 0; \
+	fi; \
+	$(CARGO) deny check licenses bans sources && \
+	if $(CARGO) deny check advisories >target/deny-advisories.log 2>&1; then \
+		echo "== cargo deny advisories: ok"; \
+	elif grep -q "failed to fetch advisory database" target/deny-advisories.log; then \
+		echo "cargo deny advisories: the RustSec database (github.com/RustSec/advisory-db) cannot be fetched from this machine" | tee -a target/test-skips.txt; \
+	else cat target/deny-advisories.log; exit 1; fi
 
 # Release builds of kure, the benchmark plugin and the in-process boundary benchmark, then one
 # table (tests/bench/run.py; BENCH_QUICK=1 for a shorter run).

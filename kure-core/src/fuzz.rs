@@ -5,7 +5,7 @@
 //!
 //! | target  | reader                                   | invariant checked                     |
 //! |---------|------------------------------------------|---------------------------------------|
-//! | `yaml`  | the fast YAML path, yaml_serde           | whenever the fast path answers, it answers what the reference parser does |
+//! | `yaml`  | the fast YAML path and split, yaml_serde, saphyr-parser | whenever a fast path answers, it answers what the reference does: the fast split finds the parser's documents, the fast parse reads yaml_serde's values, and the parser's documents read alone as in the stream |
 //! | `spec`  | decode, schema, built-in generators, the YAML emitter | every emitted object reads back as itself |
 //! | `keys`  | PEM public keys, signature checks        | a key that parses re-parses the same; no arbitrary bytes verify |
 //! | `index` | `plugins/index.json`                     | every path of an accepted entry stays inside the store |
