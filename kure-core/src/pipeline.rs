@@ -810,19 +810,11 @@ fn stages(
         for (index, path) in absolute.iter().enumerate() {
             let file = run.files[index].clone();
             let text = input::read(path, &file, input_options.max_bytes)?;
-            let pieces = match crate::input::split::documents(&text) {
+            let pieces = match crate::input::decode::documents(&file, &text) {
                 Ok(pieces) => pieces,
-                Err(p) => {
-                    // The parser cannot tell where its documents are: the file is refused.
+                Err(d) => {
                     run.docs += 1;
-                    run.problems.push(Diagnostic {
-                        location: Location {
-                            file: file.clone(),
-                            line: p.line().unwrap_or(1),
-                        },
-                        message: p.message(0),
-                        field: None,
-                    });
+                    run.problems.push(d);
                     continue;
                 }
             };

@@ -97,6 +97,19 @@ pub fn decode_inputs(inputs: &[PathBuf], options: &InputOptions) -> Result<Vec<D
     Ok(docs)
 }
 
+/// The documents of a file's text with their first lines, or what stops the parser from
+/// telling where they are (the file is then refused).
+pub(crate) fn documents(file: &Path, text: &str) -> Result<Vec<(usize, String)>, Diagnostic> {
+    crate::input::split::documents(text).map_err(|p| Diagnostic {
+        location: Location {
+            file: file.to_path_buf(),
+            line: p.line().unwrap_or(1),
+        },
+        message: p.message(0),
+        field: None,
+    })
+}
+
 /// Splits `text` into documents and decodes each, appending to `docs` or `problems`.
 pub fn decode_str(
     file: &Path,
@@ -104,19 +117,9 @@ pub fn decode_str(
     docs: &mut Vec<Document>,
     problems: &mut Vec<Diagnostic>,
 ) {
-    let pieces = match crate::input::split::documents(text) {
+    let pieces = match documents(file, text) {
         Ok(pieces) => pieces,
-        Err(p) => {
-            problems.push(Diagnostic {
-                location: Location {
-                    file: file.to_path_buf(),
-                    line: p.line().unwrap_or(1),
-                },
-                message: p.message(0),
-                field: None,
-            });
-            return;
-        }
+        Err(d) => return problems.push(d),
     };
     for (line, chunk) in pieces {
         let location = Location {
