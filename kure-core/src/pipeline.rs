@@ -611,7 +611,7 @@ impl Run<'_> {
         self.engine.resolve(one)?;
         // The engine checked the pins before loading; this confirms what actually registered.
         if let Some(lock) = self.engine.lock() {
-            crate::store::lockfile::check(&lock.path, &lock.pins, self.engine, one)?;
+            crate::store::lockfile::check(&lock.path, &lock.pins, self.engine, [&doc.gvk])?;
         }
         self.checked.insert(doc.gvk.clone());
         Ok(())

@@ -1170,3 +1170,59 @@ fn a_plugin_flag_the_lock_does_not_pin_never_runs() {
         .args(["generate", "-f"])
         .arg(&f));
 }
+
+#[test]
+fn kure_fn_holds_every_gvk_it_generates_to_the_lock() {
+    // rawabi-extra provides Raw and Extra; the lock pins only Raw. Loading it for Raw
+    // registers Extra too: `kure fn`, like `kure generate`, must still refuse to generate
+    // Extra with a plugin the lock does not pin for it.
+    let s = Sandbox::new();
+    let lib = rawabi(&s, "dist", "extra-gvk");
+    ok(s.kure()
+        .args(["--allow-unsigned", "plugins", "install"])
+        .arg(&lib));
+    let raw = "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: raw\n";
+    let extra = "apiVersion: rawabi.kure.dev/v1\nkind: Extra\nmetadata:\n  name: extra\n";
+    let only_raw = s.write("raw.yaml", raw);
+    ok(s.kure()
+        .args(["--allow-unsigned", "lock", "-f"])
+        .arg(&only_raw));
+    let lock = std::fs::read_to_string(s.path().join("kure.lock")).unwrap();
+    assert!(lock.contains("Raw") && !lock.contains("Extra"), "{lock}");
+    let both = s.write("both.yaml", &format!("{raw}---\n{extra}"));
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&both));
+    expect_failure(&o, &["kure.lock", "Extra", "not pinned"]);
+    let item = |doc: &str| -> String {
+        doc.lines()
+            .enumerate()
+            .map(|(i, l)| format!("{}{l}\n", if i == 0 { "- " } else { "  " }))
+            .collect()
+    };
+    for items in [
+        format!("{}{}", item(raw), item(extra)),
+        format!("{}{}", item(extra), item(raw)),
+    ] {
+        let list =
+            format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{items}");
+        let mut cmd = s.kure();
+        cmd.args(["--allow-unsigned", "fn"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(list.as_bytes())
+                .unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        expect_failure(&o, &["kure.lock", "Extra", "not pinned"]);
+    }
+}

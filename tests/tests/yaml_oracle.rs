@@ -107,7 +107,7 @@ fn every_golden_file_reads_in_yaml_1_1_as_the_objects_kure_made() {
 }
 
 /// Strings that mean something else to some YAML reader, unquoted.
-const TRICKY: [&str; 58] = [
+const TRICKY: [&str; 60] = [
     "",
     " ",
     "yes",
@@ -166,6 +166,8 @@ const TRICKY: [&str; 58] = [
     "%",
     "[x]",
     "{y: 1}",
+    "... x",
+    "--- x",
 ];
 
 fn text() -> impl Strategy<Value = String> {
@@ -176,6 +178,8 @@ fn text() -> impl Strategy<Value = String> {
         "[ -~]{0,12}",
         "[a-z0-9\n :#'\".,-]{0,16}",
         "\\PC{0,6}",
+        // Longer than an implicit key may be.
+        "[a-z .]{1020,1040}",
     ]
 }
 

@@ -973,10 +973,11 @@ impl Engine {
         if issues.is_empty() {
             Ok(entry)
         } else {
-            let mut problems: Vec<Diagnostic> = issues
-                .into_iter()
-                .map(|i| diag(doc, &i.path, &i.message))
+            let pairs: Vec<(&str, &str)> = issues
+                .iter()
+                .map(|i| (i.path.as_str(), i.message.as_str()))
                 .collect();
+            let mut problems = diags(doc, &pairs);
             // Top to bottom, as the reader meets them (stable: one line keeps the validator's
             // order).
             problems.sort_by_key(|d| d.location.line);
@@ -1220,24 +1221,47 @@ fn plugin_problems(doc: &Document, p: &ErrorPayload) -> Vec<Diagnostic> {
     if p.issues.is_empty() {
         vec![diag(doc, "", &shown_message(&p.message))]
     } else {
-        p.issues
+        let shown: Vec<(String, String)> = p
+            .issues
             .iter()
-            .map(|i| diag(doc, &shown(&i.path), &shown_message(&i.message)))
-            .collect()
+            .map(|i| (shown(&i.path), shown_message(&i.message)))
+            .collect();
+        let pairs: Vec<(&str, &str)> = shown
+            .iter()
+            .map(|(p, m)| (p.as_str(), m.as_str()))
+            .collect();
+        diags(doc, &pairs)
     }
 }
 
 fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
-    let full = if path.is_empty() {
-        "spec".to_owned()
-    } else {
-        format!("spec.{path}")
-    };
-    Diagnostic {
-        location: doc.locate(&full),
-        message: format!("app `{}`: {full}: {message}", doc.name),
-        field: Some(full),
-    }
+    diags(doc, &[(path, message)]).remove(0)
+}
+
+/// Diagnostics for problems at paths below `spec`, their lines found in one pass over the
+/// document.
+fn diags(doc: &Document, problems: &[(&str, &str)]) -> Vec<Diagnostic> {
+    let full: Vec<String> = problems
+        .iter()
+        .map(|(path, _)| {
+            if path.is_empty() {
+                "spec".to_owned()
+            } else {
+                format!("spec.{path}")
+            }
+        })
+        .collect();
+    let paths: Vec<&str> = full.iter().map(String::as_str).collect();
+    doc.locate_all(&paths)
+        .into_iter()
+        .zip(full)
+        .zip(problems)
+        .map(|((location, full), (_, message))| Diagnostic {
+            location,
+            message: format!("app `{}`: {full}: {message}", doc.name),
+            field: Some(full),
+        })
+        .collect()
 }
 
 /// Runs `f` with `doc` as the app every contained plugin call names (plugins only: built-ins

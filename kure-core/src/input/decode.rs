@@ -68,11 +68,18 @@ impl Document {
     /// has, from the parser's positions; the document start when it has none of it (or no
     /// text: `kure fn`'s items).
     pub fn locate(&self, path: &str) -> Location {
-        let within = crate::input::position::locate(&self.text, path).unwrap_or(1);
-        Location {
-            file: self.location.file.clone(),
-            line: self.location.line + within - 1,
-        }
+        self.locate_all(&[path]).remove(0)
+    }
+
+    /// [`locate`](Self::locate) for several paths, in one pass over the document.
+    pub fn locate_all(&self, paths: &[&str]) -> Vec<Location> {
+        crate::input::position::locate_all(&self.text, paths)
+            .into_iter()
+            .map(|within| Location {
+                file: self.location.file.clone(),
+                line: self.location.line + within.unwrap_or(1) - 1,
+            })
+            .collect()
     }
 }
 

@@ -8,9 +8,16 @@ use saphyr_parser::{Event, Parser};
 use crate::util::shown;
 
 /// Where the parser is, one level of the document.
-enum Level {
-    /// In a mapping: the key being read (`None` when it is not a scalar), with its line, and
-    /// whether the next node is a key.
+struct Level {
+    /// The path of this collection when it lies on a wanted path (`Some("")` for the root);
+    /// `None` when nothing below it is wanted, so nothing below is looked at.
+    path: Option<String>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// In a mapping: the key being read (shown as messages show it; `None` when not a scalar,
+    /// or not on a wanted path) with its line, and whether the next node is a key.
     Map {
         key: Option<(String, usize)>,
         want_key: bool,
@@ -19,47 +26,34 @@ enum Level {
     Seq { next: usize },
 }
 
-/// The path of the node about to start, as kure shows paths (`a.b[2].c`, keys escaped as
-/// [`shown`] escapes them), and the line that names it (its key's, or its own for an item);
-/// `None` under a key that is not a scalar.
-fn path_here(levels: &[Level], line: usize) -> Option<(String, usize)> {
-    let mut path = String::new();
-    let mut at = line;
-    for level in levels {
-        match level {
-            Level::Map { key, .. } => {
-                let (k, l) = key.as_ref()?;
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(&shown(k));
-                at = *l;
-            }
-            Level::Seq { next } => {
-                path.push_str(&format!("[{next}]"));
-                at = line;
-            }
-        }
-    }
-    Some((path, at))
-}
-
 /// A node of the current level is complete.
 fn done(levels: &mut [Level]) {
-    match levels.last_mut() {
-        Some(Level::Map { want_key, .. }) => *want_key = true,
-        Some(Level::Seq { next }) => *next += 1,
+    match levels.last_mut().map(|l| &mut l.kind) {
+        Some(Kind::Map { want_key, .. }) => *want_key = true,
+        Some(Kind::Seq { next }) => *next += 1,
         None => {}
     }
+}
+
+/// Whether `path` is `here` or lies below it.
+fn on(path: &str, here: &str) -> bool {
+    path.starts_with(here) && matches!(path.as_bytes().get(here.len()), None | Some(b'.' | b'['))
 }
 
 /// The 1-based line (within `text`) of the deepest node on `path` (e.g.
 /// `spec.containers[1].image`) that the first document of `text` has; `None` when it has none
 /// of it, or does not parse.
+#[cfg(test)]
 pub(crate) fn locate(text: &str, path: &str) -> Option<usize> {
+    locate_all(text, &[path]).pop().flatten()
+}
+
+/// [`locate`] for several paths in one pass over the document: only nodes on a wanted path
+/// are looked at, so the cost is the parse plus the length of the paths.
+pub(crate) fn locate_all(text: &str, paths: &[&str]) -> Vec<Option<usize>> {
+    // Per path: (length matched, its line).
+    let mut best: Vec<Option<(usize, usize)>> = vec![None; paths.len()];
     let mut levels: Vec<Level> = Vec::new();
-    // (length of the path matched, its line)
-    let mut best: Option<(usize, usize)> = None;
     // Inside a key that is a mapping or a sequence: how deep.
     let mut in_key = 0usize;
     let mut parser = Parser::new_from_str(text);
@@ -71,7 +65,9 @@ pub(crate) fn locate(text: &str, path: &str) -> Option<usize> {
                 Event::MappingEnd | Event::SequenceEnd => {
                     in_key -= 1;
                     if in_key == 0 {
-                        if let Some(Level::Map { key, want_key }) = levels.last_mut() {
+                        if let Some(Kind::Map { key, want_key }) =
+                            levels.last_mut().map(|l| &mut l.kind)
+                        {
                             *key = None;
                             *want_key = false;
                         }
@@ -94,35 +90,73 @@ pub(crate) fn locate(text: &str, path: &str) -> Option<usize> {
             | Event::Alias(..) => {}
             _ => continue,
         }
-        if let Some(Level::Map { key, want_key }) = levels.last_mut() {
-            if *want_key {
-                *want_key = false;
-                match &event {
-                    Event::Scalar(v, ..) => *key = Some((v.to_string(), line)),
-                    Event::MappingStart(..) | Event::SequenceStart(..) => in_key = 1,
-                    _ => *key = None,
+        if let Some(level) = levels.last_mut() {
+            let watched = level.path.is_some();
+            if let Kind::Map { key, want_key } = &mut level.kind {
+                if *want_key {
+                    *want_key = false;
+                    *key = None;
+                    match &event {
+                        Event::Scalar(v, ..) if watched => *key = Some((shown(v), line)),
+                        Event::MappingStart(..) | Event::SequenceStart(..) => in_key = 1,
+                        _ => {}
+                    }
+                    continue;
                 }
-                continue;
             }
         }
-        if let Some((here, at)) = path_here(&levels, line) {
-            let on_path = !here.is_empty()
-                && path.starts_with(&here)
-                && matches!(path.as_bytes().get(here.len()), None | Some(b'.' | b'['));
-            if on_path && best.is_none_or(|(len, _)| here.len() > len) {
-                best = Some((here.len(), at));
+        // The path of the node starting here, if its parent is on a wanted path.
+        let here: Option<(String, usize)> = match levels.last() {
+            None => Some((String::new(), line)),
+            Some(Level { path: None, .. }) => None,
+            Some(Level {
+                path: Some(parent),
+                kind,
+            }) => match kind {
+                Kind::Map {
+                    key: Some((k, at)), ..
+                } => Some((
+                    if parent.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{parent}.{k}")
+                    },
+                    *at,
+                )),
+                Kind::Map { key: None, .. } => None,
+                Kind::Seq { next } => Some((format!("{parent}[{next}]"), line)),
+            },
+        };
+        let mut wanted = false;
+        if let Some((here, at)) = &here {
+            for (path, best) in paths.iter().zip(best.iter_mut()) {
+                if here.is_empty() || !on(path, here) {
+                    wanted |= here.is_empty();
+                    continue;
+                }
+                wanted = true;
+                if best.is_none_or(|(len, _)| here.len() > len) {
+                    *best = Some((here.len(), *at));
+                }
             }
         }
+        let path = here.map(|(p, _)| p).filter(|_| wanted);
         match event {
-            Event::MappingStart(..) => levels.push(Level::Map {
-                key: None,
-                want_key: true,
+            Event::MappingStart(..) => levels.push(Level {
+                path,
+                kind: Kind::Map {
+                    key: None,
+                    want_key: true,
+                },
             }),
-            Event::SequenceStart(..) => levels.push(Level::Seq { next: 0 }),
+            Event::SequenceStart(..) => levels.push(Level {
+                path,
+                kind: Kind::Seq { next: 0 },
+            }),
             _ => done(&mut levels),
         }
     }
-    best.map(|(_, line)| line)
+    best.into_iter().map(|b| b.map(|(_, line)| line)).collect()
 }
 
 #[cfg(test)]
@@ -154,6 +188,12 @@ mod tests {
             assert_eq!(locate(DOC, path), Some(line), "{path}");
         }
         assert_eq!(locate(DOC, "nothing"), None);
+        // Many paths in one pass give what each gives alone.
+        let paths = ["spec.containers[1].image", "kind", "nothing", "spec.after"];
+        assert_eq!(
+            locate_all(DOC, &paths),
+            paths.iter().map(|p| locate(DOC, p)).collect::<Vec<_>>()
+        );
         assert_eq!(locate("a: [1,\n", "a"), Some(1));
         assert_eq!(locate(": : :\n", "a"), None);
     }

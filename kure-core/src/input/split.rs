@@ -42,25 +42,41 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Piece>, Problem> {
 /// so the document says the same, and lines are counted one way.
 pub(crate) fn unambiguous(text: &str) -> Result<Cow<'_, str>, Problem> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let Some(at) = text.find(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}']) else {
-        if text.contains('\r') {
-            return Ok(Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n")));
-        }
-        return Ok(Cow::Borrowed(text));
-    };
-    let c = text[at..].chars().next().unwrap_or_default();
-    let message = if c == '\u{feff}' {
-        "a byte-order mark (U+FEFF) after the start of the file: YAML readers disagree on what it means there; remove it".to_owned()
+    let text = if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
     } else {
-        format!(
-            "the character U+{0:04X} is a line break to some YAML readers and not to others, so what the document says is unclear; write it as \"\\u{0:04X}\" inside a double-quoted string, or remove it",
-            c as u32
-        )
+        Cow::Borrowed(text)
     };
-    Err(Problem::Syntax {
-        line: Some(text[..at].matches('\n').count() + 1),
-        message,
-    })
+    let line_of = |at: usize| Some(text[..at].matches('\n').count() + 1);
+    if let Some(at) = text.find(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}']) {
+        let c = text[at..].chars().next().unwrap_or_default();
+        let message = if c == '\u{feff}' {
+            "a byte-order mark (U+FEFF) after the start of the file: YAML readers disagree on what it means there; remove it".to_owned()
+        } else {
+            format!(
+                "the character U+{0:04X} is a line break to some YAML readers and not to others, so what the document says is unclear; write it as \"\\u{0:04X}\" inside a double-quoted string, or remove it",
+                c as u32
+            )
+        };
+        return Err(Problem::Syntax {
+            line: line_of(at),
+            message,
+        });
+    }
+    // A %TAG directive changes what the tags of the document after it mean; each document is
+    // read on its own, without it (kure specs use no tags).
+    let tag = if text.starts_with("%TAG") {
+        Some(0)
+    } else {
+        text.find("\n%TAG").map(|at| at + 1)
+    };
+    if let Some(at) = tag {
+        return Err(Problem::Syntax {
+            line: line_of(at),
+            message: "a %TAG directive: kure reads each document on its own and specs use no tags; remove it".to_owned(),
+        });
+    }
+    Ok(text)
 }
 
 /// A line YAML reads as nothing: spaces and tabs (not other Unicode spaces, which are text),
@@ -93,8 +109,9 @@ fn marker(line: &str) -> bool {
 
 /// What follows a marker on its line, if it is content (not blank, not a comment).
 fn content_after_marker(line: &str) -> Option<&str> {
+    // Only spaces and tabs are white space to YAML: a no-break space after `---` is content.
     line.strip_prefix("---")
-        .map(str::trim)
+        .map(|r| r.trim_matches([' ', '\t']))
         .filter(|r| !r.is_empty() && !r.starts_with('#'))
 }
 
@@ -173,9 +190,11 @@ pub(crate) fn reference(text: &str) -> Result<Vec<Piece>, Problem> {
     }
     let mut out = Vec::with_capacity(docs.len());
     for (k, &(first, end)) in docs.iter().enumerate() {
+        // A document's text stops before its `...` (alone, an empty document's `...` is not
+        // YAML to every reader) or before the next `---`.
         let last = end
-            .or_else(|| markers.get(k + 1).copied().flatten().map(|m| m - 1))
-            .unwrap_or(lines.len());
+            .or_else(|| markers.get(k + 1).copied().flatten())
+            .map_or(lines.len(), |l| l - 1);
         out.push((first, (first..=last).map(line_at).collect()));
     }
     Ok(out)
@@ -214,8 +233,8 @@ mod tests {
         assert_eq!(
             non_blank(reference(text).unwrap()),
             vec![
-                (1, "a: 1\n...\n".to_owned()),
-                (5, "b: 2\n...\n".to_owned()),
+                (1, "a: 1\n".to_owned()),
+                (5, "b: 2\n".to_owned()),
                 (8, "c: 3\n".to_owned())
             ]
         );
@@ -223,6 +242,29 @@ mod tests {
         for (_, t) in reference(text).unwrap() {
             assert!(crate::input::parse::parse(&t).is_ok(), "{t:?}");
         }
+        // An empty document ended by `...`; a no-break space after `---` is content; a %TAG
+        // directive is refused.
+        assert_eq!(
+            non_blank(reference("a: 1\n---\n...\n").unwrap()),
+            vec![(1, "a: 1\n".to_owned())]
+        );
+        let nbsp = "--- \u{a0}\nx\n";
+        assert_eq!(
+            fast(nbsp),
+            Some(vec![(1, String::new()), (1, nbsp.to_owned())])
+        );
+        assert_eq!(
+            non_blank(reference(nbsp).unwrap()),
+            vec![(1, nbsp.to_owned())]
+        );
+        assert!(matches!(
+            documents("a: 1\n%TAG !! tag:example.com,2000:\n---\nx: !!int '3'\n"),
+            Err(Problem::Syntax { line: Some(2), .. })
+        ));
+        assert!(matches!(
+            documents("a: 1\r\r\u{2028}\n"),
+            Err(Problem::Syntax { line: Some(3), .. })
+        ));
         // A stream the parser refuses names the line.
         let bad = "a: 1\n...\nb: [1,\n";
         assert!(matches!(

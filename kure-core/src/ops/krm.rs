@@ -11,7 +11,7 @@
 //! `internal.config.kubernetes.io/*`) say where it came from, not what to generate: they name
 //! the file in results and are not copied onto generated objects.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
@@ -202,6 +202,13 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
             break;
         }
     }
+    // Read alone, an item line at column 0 that starts with `---` or `...` is a document
+    // marker, and a block scalar's explicit indentation (`|2`) counts from another column:
+    // such items are left to the whole parse.
+    let marker = |l: &str| l.starts_with("---") || l.starts_with("...");
+    if items.iter().any(|t| t.lines().any(marker)) || explicit_indentation(text) {
+        return None;
+    }
     let mut head = lines[..start].join("\n");
     head.push_str("\nitems: []\n");
     for l in &lines[end..] {
@@ -214,6 +221,21 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
         return None;
     }
     Some((list, items))
+}
+
+/// Whether `text` may hold a block scalar header with an indentation indicator (`|2`, `>-1`).
+fn explicit_indentation(text: &str) -> bool {
+    let b = text.as_bytes();
+    (0..b.len()).any(|i| {
+        matches!(b[i], b'|' | b'>') && {
+            let rest = &b[i + 1..];
+            let rest = rest
+                .strip_prefix(b"+")
+                .or_else(|| rest.strip_prefix(b"-"))
+                .unwrap_or(rest);
+            rest.first().is_some_and(|c| (b'1'..=b'9').contains(c))
+        }
+    })
 }
 
 /// What YAML counts as white space (Rust's `trim` also removes other Unicode spaces, which
@@ -307,8 +329,9 @@ enum Step {
 /// What the workers share.
 struct Ctx<'a> {
     engine: &'a Engine,
-    /// GVKs looked up; a GVK looked up that is not registered is not kure's.
-    resolved: &'a HashSet<Gvk>,
+    /// What each GVK met so far is, decided once for the run when it was first met (and, under
+    /// a lock, checked against it): a spec to generate (`true`) or an item to pass through.
+    decided: &'a HashMap<Gvk, bool>,
     /// Whether specs are generated (until the first problem) or only checked.
     generate: bool,
 }
@@ -324,12 +347,10 @@ fn step(cx: &Ctx, index: Option<usize>, mut value: Value) -> Step {
     let Some(gvk) = gvk_of(&value) else {
         return pass(&value);
     };
-    if cx.engine.registry().get(&gvk).is_none() {
-        return if cx.resolved.contains(&gvk) {
-            pass(&value)
-        } else {
-            Step::Unresolved(gvk, value)
-        };
+    match cx.decided.get(&gvk) {
+        Some(true) => {}
+        Some(false) => return pass(&value),
+        None => return Step::Unresolved(gvk, value),
     }
     let fallback = index.map_or_else(|| "functionConfig".to_owned(), |i| format!("items[{i}]"));
     let location = Location {
@@ -381,6 +402,28 @@ fn step(cx: &Ctx, index: Option<usize>, mut value: Value) -> Step {
     }
 }
 
+/// Looks up GVKs met for the first time (loading their plugins, under the lock's rules) and
+/// decides, once for the run, whether each is kure's to generate. Under a lock, a plugin GVK
+/// must be pinned to what registered for it, as `kure generate` requires: a plugin loaded for
+/// one GVK cannot bring in another that the lock does not pin.
+fn decide(
+    engine: &mut Engine,
+    gvks: &[Gvk],
+    decided: &mut HashMap<Gvk, bool>,
+) -> Result<(), Error> {
+    engine.resolve_gvks(gvks)?;
+    for gvk in gvks {
+        let ours = engine.registry().get(gvk).is_some();
+        if ours {
+            if let Some(lock) = engine.lock() {
+                crate::store::lockfile::check(&lock.path, &lock.pins, engine, [gvk])?;
+            }
+        }
+        decided.insert(gvk.clone(), ours);
+    }
+    Ok(())
+}
+
 /// The output's entries, and the problems found.
 type Streamed = (Vec<String>, Vec<Diagnostic>);
 
@@ -393,7 +436,13 @@ fn stream(
     config: Option<Value>,
     options: &FnOptions,
 ) -> Result<Option<Streamed>, Error> {
-    let mut resolved: HashSet<Gvk> = HashSet::new();
+    // Built-ins are kure's from the start; every other GVK is decided when first met.
+    let mut decided: HashMap<Gvk, bool> = engine
+        .registry()
+        .iter()
+        .filter(|(_, e)| e.provider == crate::generate::registry::Provider::BuiltIn)
+        .map(|(g, _)| (g.clone(), true))
+        .collect();
     let mut entries: Vec<String> = Vec::new();
     let mut problems: Vec<Diagnostic> = Vec::new();
     // Object identity -> the app that produced it (kustomize refuses an object twice).
@@ -433,7 +482,7 @@ fn stream(
         let mut steps = {
             let cx = Ctx {
                 engine,
-                resolved: &resolved,
+                decided: &decided,
                 generate,
             };
             par_owned(chunk, options.jobs, |part| {
@@ -469,11 +518,10 @@ fn stream(
             }
         }
         if !again.is_empty() {
-            engine.resolve_gvks(&gvks)?;
-            resolved.extend(gvks);
+            decide(engine, &gvks, &mut decided)?;
             let cx = Ctx {
                 engine,
-                resolved: &resolved,
+                decided: &decided,
                 generate,
             };
             let redone = par_owned(again, options.jobs, |part| {
@@ -495,18 +543,17 @@ fn stream(
         let mut s = step(
             &Ctx {
                 engine,
-                resolved: &resolved,
+                decided: &decided,
                 generate,
             },
             None,
             config.clone(),
         );
         if let Step::Unresolved(gvk, _) = &s {
-            engine.resolve_gvks(std::slice::from_ref(gvk))?;
-            resolved.insert(gvk.clone());
+            decide(engine, std::slice::from_ref(gvk), &mut decided)?;
             let cx = Ctx {
                 engine,
-                resolved: &resolved,
+                decided: &decided,
                 generate,
             };
             s = step(&cx, None, config);
@@ -796,6 +843,11 @@ mod tests {
             "kind: ResourceList\nitems:\n- a: [1,\n- 2]\n",
             "kind: ResourceList\nitems:\n- a: 1\n  b: [\n",
             "kind: ResourceList\nitems:\n- data:\n    text: |\n      one\n# c\n      more\n",
+            // Found in review: each reads differently alone than in the list.
+            "kind: ResourceList\nitems:\n- --- x\n",
+            "kind: ResourceList\nitems:\n- hello\n  ...\n",
+            "kind: ResourceList\nitems:\n- |2\n    x\n",
+            "kind: ResourceList\nitems:\n- a: >-1\n     x\n",
         ] {
             assert_eq!(parse_items(text), None, "{text}");
         }

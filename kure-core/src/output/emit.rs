@@ -35,6 +35,10 @@ fn indent(out: &mut String, n: usize) {
     }
 }
 
+/// Longest key written as an implicit key (`key: value`): YAML readers refuse implicit keys
+/// over 1024 characters, so longer ones are written explicitly (`? key` then `: value`).
+const IMPLICIT_KEY_MAX: usize = 1000;
+
 fn write_map(out: &mut String, m: &serde_json::Map<String, Value>, level: usize) {
     let mut first = true;
     for (k, v) in m {
@@ -42,6 +46,24 @@ fn write_map(out: &mut String, m: &serde_json::Map<String, Value>, level: usize)
             indent(out, level);
         }
         first = false;
+        if k.len() > IMPLICIT_KEY_MAX {
+            out.push_str("? ");
+            write_double_quoted(out, k);
+            out.push('\n');
+            indent(out, level);
+            out.push(':');
+            match v {
+                // Under an explicit `:`, a sequence is indented (not compact at the key's
+                // column).
+                Value::Array(a) if !a.is_empty() => {
+                    out.push('\n');
+                    indent(out, level + 2);
+                    write_seq(out, a, level + 2);
+                }
+                _ => write_child(out, v, level),
+            }
+            continue;
+        }
         write_string(out, k, level, true);
         out.push(':');
         write_child(out, v, level);
@@ -206,6 +228,8 @@ fn is_plain_safe(s: &str) -> bool {
         || (first == '-' && !s[1..].starts_with(|c: char| c.is_ascii_alphabetic()))
         || s.contains(": ")
         || s.contains(" #")
+        // At the start of a line, `...` ends the document.
+        || s.starts_with("...")
         || s.ends_with(':')
         || !s
             .chars()
@@ -259,6 +283,21 @@ mod tests {
             yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
         let back = serde_json::to_value(back).expect("json");
         assert_eq!(&back, v, "round trip changed the value:\n{text}");
+    }
+
+    #[test]
+    fn long_keys_are_written_explicitly_and_read_back() {
+        let long = "k".repeat(2000);
+        let v = json!({
+            "a": {long.clone(): "x", "b": 1},
+            long.clone(): [1, {"c": [long.clone()]}],
+            "c": {long.clone(): {"d": 2}},
+            "... x": "--- y",
+        });
+        let text = to_string(&v);
+        assert!(text.contains("? \""), "{text}");
+        assert!(text.contains("'... x'"), "{text}");
+        round_trip(&v);
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::generate::engine::Engine;
-use crate::input::decode::Document;
 use crate::model::error::Error;
 use crate::model::gvk::Gvk;
 
@@ -270,13 +269,13 @@ pub fn write(path: &Path, pins: &BTreeMap<String, Pin>) -> Result<(), Error> {
 }
 
 /// Refuses to go on when a plugin that would run differs from what the lock pins.
-pub fn check(
+pub fn check<'a>(
     path: &Path,
     pins: &BTreeMap<String, Pin>,
     engine: &Engine,
-    docs: &[Document],
+    gvks: impl IntoIterator<Item = &'a Gvk>,
 ) -> Result<(), Error> {
-    let actual = pins_for(engine, docs.iter().map(|d| &d.gvk));
+    let actual = pins_for(engine, gvks);
     let mut problems = Vec::new();
     for (gvk, a) in &actual {
         match pins.get(gvk) {

@@ -71,7 +71,12 @@ impl CompiledSchema {
             value,
         };
         let mut out = Vec::new();
+        let mut more = false;
         for e in self.validator.iter_errors(value) {
+            if out.len() >= MAX_ISSUES {
+                more = true;
+                break;
+            }
             report.error(&e, &mut out);
         }
         if out.is_empty() {
@@ -81,26 +86,38 @@ impl CompiledSchema {
                 message: "does not match the generator's JSON Schema".to_owned(),
             });
         }
-        tidy(out)
+        let mut out = tidy(out);
+        if more {
+            out.push(Issue {
+                path: String::new(),
+                message: format!(
+                    "more problems than the first {MAX_ISSUES} shown; fix these and check again"
+                ),
+            });
+        }
+        out
     }
 }
 
+/// The most problems reported for one value: a spec with thousands of broken items gets the
+/// first ones, and kure's work stays small.
+pub const MAX_ISSUES: usize = 100;
+
 /// One issue per path and message; where a value has the wrong type, nothing else about it.
 fn tidy(issues: Vec<Issue>) -> Vec<Issue> {
-    let wrong_type: Vec<String> = issues
+    use std::collections::HashSet;
+    let wrong_type: HashSet<String> = issues
         .iter()
         .filter(|i| i.message.starts_with("expected "))
         .map(|i| i.path.clone())
         .collect();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut out: Vec<Issue> = Vec::with_capacity(issues.len());
     for i in issues {
         if wrong_type.contains(&i.path) && !i.message.starts_with("expected ") {
             continue;
         }
-        if !out
-            .iter()
-            .any(|o| o.path == i.path && o.message == i.message)
-        {
+        if seen.insert((i.path.clone(), i.message.clone())) {
             out.push(i);
         }
     }
