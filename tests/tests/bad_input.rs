@@ -488,3 +488,27 @@ fn names_the_built_ins_emit_follow_kubernetes_rules() {
         ],
     );
 }
+
+#[test]
+fn thousands_of_problems_in_one_spec_are_cut_to_the_first_hundred() {
+    let s = Sandbox::new();
+    let items: String = (0..5000).map(|i| format!("    - name: c{i}\n")).collect();
+    let f = s.write(
+        "many.yaml",
+        &format!("{HEAD}spec:\n  workload: Deployment\n  containers:\n{items}"),
+    );
+    let o = run(s.kure().args(["validate", "-f"]).arg(&f));
+    let err = expect_failure(
+        &o,
+        &[
+            "many.yaml:8:",
+            "spec.containers[0].image",
+            "more problems than the first 100 shown",
+        ],
+    );
+    assert_eq!(
+        err.matches("missing required field `image`").count(),
+        100,
+        "{err}"
+    );
+}
