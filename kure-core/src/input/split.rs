@@ -48,7 +48,13 @@ pub(crate) fn unambiguous(text: &str) -> Result<Cow<'_, str>, Problem> {
         Cow::Borrowed(text)
     };
     let line_of = |at: usize| Some(text[..at].matches('\n').count() + 1);
-    if let Some(at) = text.find(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}']) {
+    // All four are outside ASCII: most files are ASCII, which is checked a word at a time.
+    let odd = if text.is_ascii() {
+        None
+    } else {
+        text.find(['\u{feff}', '\u{85}', '\u{2028}', '\u{2029}'])
+    };
+    if let Some(at) = odd {
         let c = text[at..].chars().next().unwrap_or_default();
         let message = if c == '\u{feff}' {
             "a byte-order mark (U+FEFF) after the start of the file: YAML readers disagree on what it means there; remove it".to_owned()
@@ -95,7 +101,8 @@ pub(crate) fn is_blank(text: &str) -> bool {
 /// directive and no document-end marker (and, as for every text, no character
 /// [`unambiguous`] refuses).
 fn plain(text: &str) -> bool {
-    !text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'])
+    !text.contains('\r')
+        && (text.is_ascii() || !text.contains(['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}']))
         && !text.starts_with('%')
         && !text.starts_with("...")
         && !text.contains("\n%")
