@@ -19,22 +19,45 @@ use crate::abi::{
     Validator_TO,
 };
 
-type Hook = Box<dyn Fn() -> Result<(), Error> + Send + Sync>;
+/// A lifecycle hook: it gets the plugin's state.
+type Hook<S> = Box<dyn Fn(&S) -> Result<(), Error> + Send + Sync>;
 
-/// Describes a plugin: metadata, generators and optional lifecycle hooks.
+/// Describes a plugin: metadata, generators, its state and optional lifecycle hooks.
 ///
 /// [`export_plugin!`](crate::export_plugin) builds one for you; use it directly (with
-/// `export_plugin! { builder: my_fn }`) when you need hooks.
-pub struct PluginBuilder {
+/// `export_plugin! { builder: my_fn }`) when you need hooks or state.
+///
+/// The state `S` is the plugin's own (a connection pool, a cache, counters): created with
+/// [`with_state`](PluginBuilder::with_state), given to every lifecycle hook, and shared with
+/// the generators that hold a clone of the same `Arc`. [`new`](PluginBuilder::new) makes a
+/// plugin without state (`S = ()`).
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use kure_plugin_api::sdk::{Error, PluginBuilder};
+///
+/// struct Conn { open: AtomicBool }
+/// let state = Arc::new(Conn { open: AtomicBool::new(false) });
+/// let builder = PluginBuilder::with_state("db", "1.0.0", "Database objects", "Example", state)
+///     .on_initialize(|c: &Conn| { c.open.store(true, Ordering::SeqCst); Ok(()) })
+///     .on_health_check(|c: &Conn| {
+///         if c.open.load(Ordering::SeqCst) { Ok(()) } else { Err(Error::msg("not connected")) }
+///     })
+///     .on_shutdown(|c: &Conn| { c.open.store(false, Ordering::SeqCst); Ok(()) });
+/// # let _ = builder;
+/// ```
+pub struct PluginBuilder<S: Send + Sync + 'static = ()> {
     metadata: [String; 4],
     generators: Vec<Arc<dyn DynGenerator>>,
     raw: Vec<(AbiGvk, fn() -> GeneratorBox)>,
-    on_initialize: Option<Hook>,
-    on_shutdown: Option<Hook>,
-    on_health_check: Option<Hook>,
+    state: Arc<S>,
+    on_initialize: Option<Hook<S>>,
+    on_shutdown: Option<Hook<S>>,
+    on_health_check: Option<Hook<S>>,
 }
 
-impl std::fmt::Debug for PluginBuilder {
+impl<S: Send + Sync + 'static> std::fmt::Debug for PluginBuilder<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginBuilder")
             .field("metadata", &self.metadata)
@@ -43,17 +66,37 @@ impl std::fmt::Debug for PluginBuilder {
     }
 }
 
-impl PluginBuilder {
-    /// A plugin with this name, version, description and author.
+impl PluginBuilder<()> {
+    /// A plugin with this name, version, description and author, and no state.
     pub fn new(name: &str, version: &str, description: &str, author: &str) -> Self {
+        Self::with_state(name, version, description, author, Arc::new(()))
+    }
+}
+
+impl<S: Send + Sync + 'static> PluginBuilder<S> {
+    /// A plugin with this name, version, description and author, and `state`: what its
+    /// lifecycle hooks are given (its generators may hold clones of the `Arc`).
+    pub fn with_state(
+        name: &str,
+        version: &str,
+        description: &str,
+        author: &str,
+        state: Arc<S>,
+    ) -> Self {
         Self {
             metadata: [name, version, description, author].map(str::to_owned),
             generators: Vec::new(),
             raw: Vec::new(),
+            state,
             on_initialize: None,
             on_shutdown: None,
             on_health_check: None,
         }
+    }
+
+    /// The plugin's state.
+    pub fn state(&self) -> &Arc<S> {
+        &self.state
     }
 
     /// Adds a generator.
@@ -62,29 +105,32 @@ impl PluginBuilder {
         self
     }
 
-    /// Runs `hook` when the host initializes the plugin (before the first generation).
+    /// Runs `hook` with the plugin's state when the host initializes the plugin (before the
+    /// first generation). An `Err` refuses the plugin, with the message.
     pub fn on_initialize(
         mut self,
-        hook: impl Fn() -> Result<(), Error> + Send + Sync + 'static,
+        hook: impl Fn(&S) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
         self.on_initialize = Some(Box::new(hook));
         self
     }
 
-    /// Runs `hook` when the host shuts the plugin down.
+    /// Runs `hook` with the plugin's state when the host shuts the plugin down (at the end of
+    /// a run). An `Err` there is an error of the run: output is not written.
     pub fn on_shutdown(
         mut self,
-        hook: impl Fn() -> Result<(), Error> + Send + Sync + 'static,
+        hook: impl Fn(&S) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
         self.on_shutdown = Some(Box::new(hook));
         self
     }
 
-    /// Runs `hook` when the host checks the plugin's health (`kure plugins status`, and after
-    /// initialization). An `Err` marks the plugin unhealthy; without a hook it is healthy.
+    /// Runs `hook` with the plugin's state when the host checks the plugin's health (`kure
+    /// plugins status`, and after initialization). An `Err` marks the plugin unhealthy;
+    /// without a hook it is healthy.
     pub fn on_health_check(
         mut self,
-        hook: impl Fn() -> Result<(), Error> + Send + Sync + 'static,
+        hook: impl Fn(&S) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
         self.on_health_check = Some(Box::new(hook));
         self
@@ -175,9 +221,9 @@ fn internal(message: String) -> ErrorPayload {
     }
 }
 
-struct SdkPlugin(PluginBuilder);
+struct SdkPlugin<S: Send + Sync + 'static>(PluginBuilder<S>);
 
-impl Plugin for SdkPlugin {
+impl<S: Send + Sync + 'static> Plugin for SdkPlugin<S> {
     fn metadata(&self) -> PluginMetadata {
         let [name, version, description, author] = &self.0.metadata;
         PluginMetadata {
@@ -232,7 +278,7 @@ impl Plugin for SdkPlugin {
 
     fn initialize(&mut self) -> RResult<(), RString> {
         guarded("initialize", || match &self.0.on_initialize {
-            Some(hook) => hook().map_err(|e| payload("initialize", e)),
+            Some(hook) => hook(&self.0.state).map_err(|e| payload("initialize", e)),
             None => Ok(()),
         })
     }
@@ -240,14 +286,14 @@ impl Plugin for SdkPlugin {
     fn shutdown(&mut self) {
         // Nothing can be reported from shutdown; a panic must still not cross the boundary.
         let _ = guarded("shutdown", || match &self.0.on_shutdown {
-            Some(hook) => hook().map_err(|e| payload("shutdown", e)),
+            Some(hook) => hook(&self.0.state).map_err(|e| payload("shutdown", e)),
             None => Ok(()),
         });
     }
 
     fn health_check(&self) -> RResult<(), RString> {
         guarded("health_check", || match &self.0.on_health_check {
-            Some(hook) => hook().map_err(|e| payload("health_check", e)),
+            Some(hook) => hook(&self.0.state).map_err(|e| payload("health_check", e)),
             None => Ok(()),
         })
     }
@@ -313,7 +359,9 @@ pub extern "C" fn abi_info() -> RString {
 }
 
 /// Builds the plugin object, catching a panicking builder.
-pub fn new_plugin(builder: fn() -> PluginBuilder) -> RResult<PluginBox, RString> {
+pub fn new_plugin<S: Send + Sync + 'static>(
+    builder: fn() -> PluginBuilder<S>,
+) -> RResult<PluginBox, RString> {
     install_quiet_panic_hook();
     guarded("plugin constructor", || {
         Ok(Plugin_TO::from_value(SdkPlugin(builder()), TD_Opaque))
@@ -327,4 +375,49 @@ pub fn root_module(new_plugin: extern "C" fn() -> RResult<PluginBox, RString>) -
         new_plugin,
     }
     .leak_into_prefix()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counter(AtomicUsize);
+
+    /// What the shutdown hook saw.
+    static AT_SHUTDOWN: AtomicUsize = AtomicUsize::new(0);
+
+    fn builder() -> PluginBuilder<Counter> {
+        PluginBuilder::with_state(
+            "t",
+            "1.0.0",
+            "d",
+            "a",
+            Arc::new(Counter(AtomicUsize::new(7))),
+        )
+        .on_initialize(|c: &Counter| {
+            c.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+        .on_health_check(|c: &Counter| match c.0.load(Ordering::SeqCst) {
+            8 => Ok(()),
+            n => Err(Error::msg(format!("state is {n}"))),
+        })
+        .on_shutdown(|c: &Counter| {
+            AT_SHUTDOWN.store(c.0.load(Ordering::SeqCst), Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn lifecycle_hooks_get_the_plugins_state_through_the_abi() {
+        let mut plugin = new_plugin(builder).into_result().expect("constructed");
+        // Before initialize the state is as built; the health hook sees it.
+        let before = plugin.health_check().into_result().expect_err("not yet");
+        assert!(before.as_str().contains("state is 7"), "{before}");
+        plugin.initialize().into_result().expect("initialized");
+        plugin.health_check().into_result().expect("healthy");
+        plugin.shutdown();
+        assert_eq!(AT_SHUTDOWN.load(Ordering::SeqCst), 8);
+    }
 }

@@ -363,8 +363,8 @@ pub fn name_problem(what: &str, value: &str, rule: NameRule) -> Option<String> {
 /// }
 /// ```
 ///
-/// Instead of `generators: [...]`, `builder: some_fn` names a `fn() -> PluginBuilder` for
-/// plugins that need initialization or shutdown hooks.
+/// Instead of `generators: [...]`, `builder: some_fn` names a `fn() -> PluginBuilder<S>` for
+/// plugins that have state or lifecycle hooks ([`PluginBuilder::with_state`]).
 #[macro_export]
 macro_rules! export_plugin {
     (
