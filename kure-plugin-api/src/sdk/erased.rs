@@ -134,14 +134,74 @@ impl<G: Generator> DynGenerator for Typed<G> {
             }
         }
         if docs.usage_guide.is_empty() {
-            docs.usage_guide = format!(
-                "Write a YAML document with `apiVersion: {}`, `kind: {}`, `metadata.name` and a \
-                 `spec:`, then run `kure generate -f FILE`. `kure schema {}` prints the JSON \
-                 Schema of the spec.",
-                G::API_VERSION,
-                G::KIND,
-                G::KIND
-            );
+            docs.usage_guide = default_usage(G::API_VERSION, G::KIND);
+        }
+        Ok(docs)
+    }
+}
+
+/// The usage guide of a generator that wrote none.
+fn default_usage(api_version: &str, kind: &str) -> String {
+    format!(
+        "Write a YAML document with `apiVersion: {api_version}`, `kind: {kind}`, `metadata.name` \
+         and a `spec:`, then run `kure generate -f FILE`. `kure schema {kind}` prints the JSON \
+         Schema of the spec."
+    )
+}
+
+/// Wraps a generator as a [`DynGenerator`] that answers to a GVK chosen at run time instead
+/// of its `API_VERSION` and `KIND`.
+pub fn erase_as<G: Generator>(
+    generator: G,
+    api_version: &str,
+    kind: &str,
+) -> Arc<dyn DynGenerator> {
+    Arc::new(Renamed {
+        inner: Typed(generator),
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+    })
+}
+
+struct Renamed<G> {
+    inner: Typed<G>,
+    api_version: String,
+    kind: String,
+}
+
+impl<G: Generator> DynGenerator for Renamed<G> {
+    fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn json_schema(&self) -> Result<Value, ErrorPayload> {
+        self.inner.json_schema()
+    }
+
+    fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
+        self.inner.validate(spec)
+    }
+
+    fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
+        self.inner.generate(app)
+    }
+
+    fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
+        self.inner.validate_json(spec)
+    }
+
+    fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
+        self.inner.generate_json(request)
+    }
+
+    fn documentation(&self) -> Result<Documentation, ErrorPayload> {
+        let mut docs = self.inner.documentation()?;
+        if docs.usage_guide == default_usage(G::API_VERSION, G::KIND) {
+            docs.usage_guide = default_usage(&self.api_version, &self.kind);
         }
         Ok(docs)
     }

@@ -10,7 +10,7 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
 
-use super::erased::{erase, payload, DynGenerator};
+use super::erased::{erase, erase_as, payload, DynGenerator};
 use super::{Error, Generator};
 use crate::abi::{
     error_text, AbiGvk, AbiInfo, DocumentationProvider, DocumentationProviderBox,
@@ -133,6 +133,19 @@ impl<S: Send + Sync + 'static> PluginBuilder<S> {
         hook: impl Fn(&S) -> Result<(), Error> + Send + Sync + 'static,
     ) -> Self {
         self.on_health_check = Some(Box::new(hook));
+        self
+    }
+
+    /// Adds a generator under a GVK chosen at run time (`api_version` is `group/version`)
+    /// instead of its `API_VERSION` and `KIND`: one generator type can serve several GVKs,
+    /// say two versions of one kind, or GVKs read from configuration when the plugin is built.
+    pub fn generator_as<G: Generator>(
+        mut self,
+        api_version: &str,
+        kind: &str,
+        generator: G,
+    ) -> Self {
+        self.generators.push(erase_as(generator, api_version, kind));
         self
     }
 
@@ -407,6 +420,65 @@ mod tests {
             AT_SHUTDOWN.store(c.0.load(Ordering::SeqCst), Ordering::SeqCst);
             Ok(())
         })
+    }
+
+    struct Echo;
+
+    impl Generator for Echo {
+        type Config = serde_json::Value;
+        const API_VERSION: &'static str = "a.example.com/v1";
+        const KIND: &'static str = "Echo";
+
+        fn generate(
+            &self,
+            app: &super::super::Application<Self::Config>,
+        ) -> Result<Vec<super::super::Object>, Error> {
+            Ok(vec![serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": app.metadata.name},
+                "data": {"from": format!("{}/{}", app.api_version, app.kind)},
+            })])
+        }
+    }
+
+    fn two_versions() -> PluginBuilder {
+        PluginBuilder::new("echo", "1.0.0", "d", "a")
+            .generator(Echo)
+            .generator_as("a.example.com/v2", "Echo", Echo)
+            .generator_as("b.example.com/v1", "Other", Echo)
+    }
+
+    #[test]
+    fn one_generator_type_serves_gvks_chosen_at_run_time() {
+        let plugin = new_plugin(two_versions).into_result().expect("constructed");
+        let gvks: Vec<String> = plugin
+            .supported_gvks()
+            .iter()
+            .map(|g| format!("{}/{}", g.api_version, g.kind))
+            .collect();
+        assert_eq!(
+            gvks,
+            [
+                "a.example.com/v1/Echo",
+                "a.example.com/v2/Echo",
+                "b.example.com/v1/Other"
+            ]
+        );
+        let builder = two_versions();
+        let other = &builder.generators()[2];
+        let app = serde_json::json!({
+            "apiVersion": "b.example.com/v1", "kind": "Other",
+            "metadata": {"name": "x"}, "spec": {"any": 1},
+        });
+        let objects = other.generate(&app).expect("generated");
+        assert_eq!(objects[0]["data"]["from"], "b.example.com/v1/Other");
+        let guide = other.documentation().expect("docs").usage_guide;
+        assert!(
+            guide.contains("`apiVersion: b.example.com/v1`, `kind: Other`"),
+            "{guide}"
+        );
+        assert!(other.json_schema().is_ok());
     }
 
     #[test]
