@@ -116,7 +116,8 @@ impl<S: Send + Sync + 'static> PluginBuilder<S> {
     }
 
     /// Runs `hook` with the plugin's state when the host shuts the plugin down (at the end of
-    /// a run). An `Err` there is an error of the run: output is not written.
+    /// a run). Shutdown reports nothing back across the ABI: an `Err` (or a panic) is caught
+    /// and dropped, so release what you hold and do not rely on an error being seen.
     pub fn on_shutdown(
         mut self,
         hook: impl Fn(&S) -> Result<(), Error> + Send + Sync + 'static,
