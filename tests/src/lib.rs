@@ -148,6 +148,36 @@ pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run kure")
 }
 
+/// Runs a command with `input` on its stdin (written from a thread, so a command that stops
+/// reading, or fills its stdout first, cannot deadlock the test) and returns its output.
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let o = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    o
+}
+
+/// A YAML document as an item of a block list at column 0 (`- ` before its first line, two
+/// spaces before the others), for ResourceLists; comment lines are left out.
+pub fn list_item(doc: &str) -> String {
+    doc.lines()
+        .filter(|l| !l.starts_with('#'))
+        .enumerate()
+        .map(|(i, l)| format!("{}{l}\n", if i == 0 { "- " } else { "  " }))
+        .collect()
+}
+
 /// stdout as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -332,27 +332,9 @@ fn devices_and_fifos_are_refused_at_once() {
 
 #[test]
 fn stdin_is_read_with_dash_and_limited() {
-    use std::io::Write;
     let s = Sandbox::new();
     let spec = format!("{HEAD}{GOOD_SPEC}");
-    let feed = |args: &[&str], input: &str| {
-        let mut child = s
-            .kure()
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_owned();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(input.as_bytes());
-        });
-        let o = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        o
-    };
+    let feed = |args: &[&str], input: &str| run_with_stdin(s.kure().args(args), input);
     let o = feed(&["generate", "-f", "-"], &spec);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("kind: Deployment"), "{}", stdout(&o));

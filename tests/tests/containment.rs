@@ -1093,6 +1093,10 @@ fn install_refuses_a_plugin_whose_documented_examples_fail() {
         .arg(&good));
 }
 
+/// A spec of the rawabi fixture's GVK, and of the second GVK rawabi-extra provides.
+const RAW: &str = "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: raw\n";
+const EXTRA: &str = "apiVersion: rawabi.kure.dev/v1\nkind: Extra\nmetadata:\n  name: extra\n";
+
 #[test]
 fn the_provider_of_a_gvk_does_not_depend_on_document_order() {
     // Installed: rawabi (Raw). In the plugin directory: rawabi-extra (Raw and Extra). Raw is
@@ -1103,9 +1107,7 @@ fn the_provider_of_a_gvk_does_not_depend_on_document_order() {
         .args(["--allow-unsigned", "plugins", "install"])
         .arg(&installed));
     rawabi(&s, "plugins", "extra-gvk");
-    let raw = "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: raw\n";
-    let extra = "apiVersion: rawabi.kure.dev/v1\nkind: Extra\nmetadata:\n  name: extra\n";
-    for (n, order) in [[raw, extra], [extra, raw]].iter().enumerate() {
+    for (n, order) in [[RAW, EXTRA], [EXTRA, RAW]].iter().enumerate() {
         let f = s.write(&format!("order{n}.yaml"), &order.join("---\n"));
         let log = s.path().join(format!("audit{n}.jsonl"));
         let o = run(s
@@ -1181,48 +1183,25 @@ fn kure_fn_holds_every_gvk_it_generates_to_the_lock() {
     ok(s.kure()
         .args(["--allow-unsigned", "plugins", "install"])
         .arg(&lib));
-    let raw = "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: raw\n";
-    let extra = "apiVersion: rawabi.kure.dev/v1\nkind: Extra\nmetadata:\n  name: extra\n";
-    let only_raw = s.write("raw.yaml", raw);
+    let only_raw = s.write("raw.yaml", RAW);
     ok(s.kure()
         .args(["--allow-unsigned", "lock", "-f"])
         .arg(&only_raw));
     let lock = std::fs::read_to_string(s.path().join("kure.lock")).unwrap();
     assert!(lock.contains("Raw") && !lock.contains("Extra"), "{lock}");
-    let both = s.write("both.yaml", &format!("{raw}---\n{extra}"));
+    let both = s.write("both.yaml", &format!("{RAW}---\n{EXTRA}"));
     let o = run(s
         .kure()
         .args(["--allow-unsigned", "generate", "-f"])
         .arg(&both));
     expect_failure(&o, &["kure.lock", "Extra", "not pinned"]);
-    let item = |doc: &str| -> String {
-        doc.lines()
-            .enumerate()
-            .map(|(i, l)| format!("{}{l}\n", if i == 0 { "- " } else { "  " }))
-            .collect()
-    };
     for items in [
-        format!("{}{}", item(raw), item(extra)),
-        format!("{}{}", item(extra), item(raw)),
+        format!("{}{}", list_item(RAW), list_item(EXTRA)),
+        format!("{}{}", list_item(EXTRA), list_item(RAW)),
     ] {
         let list =
             format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n{items}");
-        let mut cmd = s.kure();
-        cmd.args(["--allow-unsigned", "fn"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(list.as_bytes())
-                .unwrap();
-        }
-        let o = child.wait_with_output().unwrap();
+        let o = run_with_stdin(s.kure().args(["--allow-unsigned", "fn"]), &list);
         expect_failure(&o, &["kure.lock", "Extra", "not pinned"]);
     }
 }

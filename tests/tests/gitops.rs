@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use kure_tests::*;
 
@@ -132,20 +132,7 @@ fn kubectl_kustomize_renders_kure_specs_through_the_installed_shims() {
 }
 
 fn kure_fn(s: &Sandbox, input: &str) -> Output {
-    let mut child = s
-        .kure()
-        .args(["--allow-unsigned", "fn"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(input.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    run_with_stdin(s.kure().args(["--allow-unsigned", "fn"]), input)
 }
 
 /// A YAML document indented as a list item.

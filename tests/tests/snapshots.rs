@@ -9,22 +9,13 @@ use kure_tests::*;
 
 /// stdout and stderr of a kure command, with the sandbox's path made constant, and its status.
 fn shot(s: &Sandbox, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write;
-    let mut cmd = s.kure();
-    cmd.args(args)
-        .env("COLUMNS", "100")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let input = stdin.unwrap_or("").to_owned();
-    let mut pipe = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(input.as_bytes());
-    });
-    let o = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+    let o = run_with_stdin(
+        s.kure()
+            .args(args)
+            .env("COLUMNS", "100")
+            .env("NO_COLOR", "1"),
+        stdin.unwrap_or(""),
+    );
     let sandbox = s.path().display().to_string();
     format!(
         "status: {}\n--- stdout\n{}--- stderr\n{}",
@@ -101,11 +92,7 @@ fn bad_input_messages() {
 #[test]
 fn krm_function_results() {
     let s = Sandbox::new();
-    let item: String = BAD
-        .lines()
-        .enumerate()
-        .map(|(i, l)| format!("{}{l}\n", if i == 0 { "- " } else { "  " }))
-        .collect();
+    let item = list_item(BAD);
     let list = format!("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: kept\n{item}");
     insta::assert_snapshot!("fn_results", shot(&s, &["fn"], Some(&list)));
 }

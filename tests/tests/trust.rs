@@ -257,19 +257,21 @@ fn bad_key_files_are_refused() {
     );
 }
 
+/// The fingerprint on the first row of `kure trust list`.
+fn first_fingerprint(list: &str) -> String {
+    let row = list.lines().nth(1).expect("a row");
+    row.split_whitespace()
+        .next()
+        .expect("a fingerprint")
+        .to_owned()
+}
+
 #[test]
 fn trust_remove_by_fingerprint() {
     let s = Sandbox::new();
     s.trusted_key();
     let list = ok(s.kure().args(["trust", "list"]));
-    let fp = list
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let fp = first_fingerprint(&list);
     expect_failure(
         &run(s.kure().args(["trust", "remove", "ffff"])),
         &["no trusted signer"],
@@ -788,14 +790,7 @@ fn a_key_trusted_twice_is_listed_twice_and_removing_one_copy_says_what_remains()
         list.contains("user (kure trust add)") && list.contains("system bundle, key 1"),
         "{list}"
     );
-    let fp = list
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let fp = first_fingerprint(&list);
     let err = expect_failure(
         &run(s.kure().args(["trust", "remove", &fp[..12]])),
         &["removed", "is still trusted through", "trusted-signers.pem"],

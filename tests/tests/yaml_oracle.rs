@@ -57,17 +57,12 @@ print(json.dumps(out, default=lambda o: {'not JSON': repr(o)}, allow_nan=False))
 ";
 
 fn pyyaml_each(texts: &[String]) -> Vec<Result<Value, String>> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", LOAD_EACH])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let input = serde_json::to_vec(texts).unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success());
+    let input = serde_json::to_string(texts).unwrap();
+    let o = run_with_stdin(
+        std::process::Command::new("python3").args(["-c", LOAD_EACH]),
+        &input,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     let all: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
     all.into_iter()
         .map(|r| match r.get("error") {
