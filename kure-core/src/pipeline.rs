@@ -408,12 +408,8 @@ impl Run<'_> {
         if self.checked.contains(&doc.gvk) {
             return Ok(());
         }
-        let one = std::slice::from_ref(doc);
-        self.engine.resolve(one)?;
-        // The engine checked the pins before loading; this confirms what actually registered.
-        if let Some(lock) = self.engine.lock() {
-            crate::store::lockfile::check(&lock.path, &lock.pins, self.engine, [&doc.gvk])?;
-        }
+        // The engine loads under the lock's rules and confirms what registered.
+        self.engine.resolve_gvks(std::slice::from_ref(&doc.gvk))?;
         self.checked.insert(doc.gvk.clone());
         Ok(())
     }

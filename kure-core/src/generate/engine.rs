@@ -645,23 +645,26 @@ impl Engine {
     /// for it (only that one), then the plugin directories. With a lock, only a library with
     /// the pinned bytes and signer is loaded for a GVK, and nothing is loaded for a GVK the
     /// lock does not pin. A GVK nobody provides stays unregistered.
+    ///
+    /// With a lock, what then serves each of `gvks` is confirmed against its pin, registered
+    /// now or before: a plugin loaded for one GVK may bring in another that the lock does not
+    /// pin to it. Every command that resolves (generate, validate, lock, fn) gets this rule here.
     pub fn resolve_gvks(&mut self, gvks: &[Gvk]) -> Result<(), Error> {
         for gvk in gvks {
             if self.registry.get(gvk).is_none() {
                 self.resolve_one(gvk)?;
             }
         }
+        if let Some(lock) = &self.lock {
+            crate::store::lockfile::check(&lock.path, &lock.pins, self, gvks)?;
+        }
         Ok(())
     }
 
-    /// [`resolve`](Self::resolve) for the GVKs the documents use.
+    /// [`resolve_gvks`](Self::resolve_gvks) for the GVKs the documents use.
     pub fn resolve(&mut self, docs: &[Document]) -> Result<(), Error> {
-        for gvk in self.missing(docs) {
-            if self.registry.get(&gvk).is_none() {
-                self.resolve_one(&gvk)?;
-            }
-        }
-        Ok(())
+        let gvks: BTreeSet<Gvk> = docs.iter().map(|d| d.gvk.clone()).collect();
+        self.resolve_gvks(&gvks.into_iter().collect::<Vec<_>>())
     }
 
     fn resolve_one(&mut self, gvk: &Gvk) -> Result<(), Error> {

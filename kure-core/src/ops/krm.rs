@@ -402,10 +402,9 @@ fn step(cx: &Ctx, index: Option<usize>, mut value: Value) -> Step {
     }
 }
 
-/// Looks up GVKs met for the first time (loading their plugins, under the lock's rules) and
-/// decides, once for the run, whether each is kure's to generate. Under a lock, a plugin GVK
-/// must be pinned to what registered for it, as `kure generate` requires: a plugin loaded for
-/// one GVK cannot bring in another that the lock does not pin.
+/// Looks up GVKs met for the first time (loading their plugins, and under a lock confirming
+/// each against its pin, as [`Engine::resolve_gvks`] does for every command) and decides, once
+/// for the run, whether each is kure's to generate.
 fn decide(
     engine: &mut Engine,
     gvks: &[Gvk],
@@ -413,13 +412,7 @@ fn decide(
 ) -> Result<(), Error> {
     engine.resolve_gvks(gvks)?;
     for gvk in gvks {
-        let ours = engine.registry().get(gvk).is_some();
-        if ours {
-            if let Some(lock) = engine.lock() {
-                crate::store::lockfile::check(&lock.path, &lock.pins, engine, [gvk])?;
-            }
-        }
-        decided.insert(gvk.clone(), ours);
+        decided.insert(gvk.clone(), engine.registry().get(gvk).is_some());
     }
     Ok(())
 }
