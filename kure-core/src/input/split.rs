@@ -85,11 +85,15 @@ pub(crate) fn unambiguous(text: &str) -> Result<Cow<'_, str>, Problem> {
     Ok(text)
 }
 
+/// What YAML counts as white space (Rust's `trim` also removes other Unicode spaces, which
+/// YAML reads as text).
+pub(crate) const YAML_SPACE: [char; 2] = [' ', '\t'];
+
 /// A line YAML reads as nothing: spaces and tabs (not other Unicode spaces, which are text),
 /// and maybe a comment.
 pub(crate) fn blank_line(line: &str) -> bool {
-    let rest = line.trim_start_matches([' ', '\t']);
-    rest.is_empty() || rest == "\r" || rest.starts_with('#')
+    let rest = line.trim_start_matches(YAML_SPACE);
+    rest.is_empty() || rest.starts_with('#')
 }
 
 /// A document with nothing in it but blank lines and comments.
@@ -118,7 +122,7 @@ fn marker(line: &str) -> bool {
 fn content_after_marker(line: &str) -> Option<&str> {
     // Only spaces and tabs are white space to YAML: a no-break space after `---` is content.
     line.strip_prefix("---")
-        .map(|r| r.trim_matches([' ', '\t']))
+        .map(|r| r.trim_matches(YAML_SPACE))
         .filter(|r| !r.is_empty() && !r.starts_with('#'))
 }
 

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::generate::engine::Engine;
 use crate::input::decode::{decode_value, Location};
+use crate::input::split::YAML_SPACE;
 use crate::model::error::{Diagnostic, Error};
 use crate::model::gvk::Gvk;
 
@@ -237,10 +238,6 @@ fn explicit_indentation(text: &str) -> bool {
         }
     })
 }
-
-/// What YAML counts as white space (Rust's `trim` also removes other Unicode spaces, which
-/// YAML reads as text).
-const YAML_SPACE: [char; 2] = [' ', '\t'];
 
 fn depth(v: &Value) -> usize {
     match v {
@@ -530,28 +527,17 @@ fn stream(
             accept(s, &mut problems);
         }
     }
-    // The config's objects go last.
+    // The config's objects go last; its GVK is decided first if it is new.
     if let Some(config) = config {
-        let generate = problems.is_empty();
-        let mut s = step(
-            &Ctx {
-                engine,
-                decided: &decided,
-                generate,
-            },
-            None,
-            config.clone(),
-        );
-        if let Step::Unresolved(gvk, _) = &s {
-            decide(engine, std::slice::from_ref(gvk), &mut decided)?;
-            let cx = Ctx {
-                engine,
-                decided: &decided,
-                generate,
-            };
-            s = step(&cx, None, config);
+        if let Some(gvk) = gvk_of(&config).filter(|g| !decided.contains_key(g)) {
+            decide(engine, &[gvk], &mut decided)?;
         }
-        accept(s, &mut problems);
+        let cx = Ctx {
+            engine,
+            decided: &decided,
+            generate: problems.is_empty(),
+        };
+        accept(step(&cx, None, config), &mut problems);
     }
     Ok(Some((entries, problems)))
 }
