@@ -101,13 +101,11 @@ pub(crate) fn is_blank(text: &str) -> bool {
     text.lines().all(blank_line)
 }
 
-/// Whether the fast split reads `text` as the parser does: only `\n` line breaks, no
-/// directive and no document-end marker (and, as for every text, no character
-/// [`unambiguous`] refuses).
+/// Whether the fast split reads `text` (already through [`unambiguous`], so only `\n` line
+/// breaks and none of the characters it refuses) as the parser does: no directive and no
+/// document-end marker.
 fn plain(text: &str) -> bool {
-    !text.contains('\r')
-        && (text.is_ascii() || !text.contains(['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}']))
-        && !text.starts_with('%')
+    !text.starts_with('%')
         && !text.starts_with("...")
         && !text.contains("\n%")
         && !text.contains("\n...")
@@ -126,7 +124,8 @@ fn content_after_marker(line: &str) -> Option<&str> {
         .filter(|r| !r.is_empty() && !r.starts_with('#'))
 }
 
-/// The fast split: `None` when `text` is not [`plain`].
+/// The fast split of text that went through [`unambiguous`]: `None` when it is not
+/// [`plain`].
 pub(crate) fn fast(text: &str) -> Option<Vec<Piece>> {
     if !plain(text) {
         return None;
