@@ -157,13 +157,27 @@ fn documents_are_where_the_parser_says() {
     );
     let o = run(s.kure().args(["generate", "-f"]).arg(&bad));
     expect_failure(&o, &["bad.yaml:21", "spec.containers[0].image"]);
-    // What YAML readers disagree on is refused, naming the line.
-    let ls = s.write(
-        "ls.yaml",
-        &format!("{HEAD}spec:\n  workload: Deployment # \u{2028}x\n"),
+}
+
+#[test]
+fn what_yaml_readers_read_differently_is_refused_naming_the_line() {
+    let spec =
+        "spec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n";
+    // A line separator in a comment: a line break to YAML 1.1 readers, text to YAML 1.2.
+    fails(
+        &format!("{HEAD}{spec}  # note\u{2028}x\n"),
+        &["bad.yaml:10", "U+2028", "\\u2028"],
     );
-    let o = run(s.kure().args(["generate", "-f"]).arg(&ls));
-    expect_failure(&o, &["ls.yaml:6", "U+2028", "\\u2028"]);
+    // A byte-order mark after the start (one at the start is accepted).
+    fails(
+        &format!("{HEAD}---\n\u{feff}{HEAD}{spec}"),
+        &["bad.yaml:6", "byte-order mark"],
+    );
+    // A %TAG directive, which would change what the next document's tags mean.
+    fails(
+        &format!("{HEAD}{spec}...\n%TAG !! tag:example.com,2000:\n---\n{HEAD}{spec}"),
+        &["bad.yaml:11", "%TAG"],
+    );
 }
 
 #[test]
