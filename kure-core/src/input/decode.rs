@@ -141,6 +141,18 @@ pub fn decode_str(
     }
 }
 
+/// A problem on `line` of the file `location` is in.
+fn problem_at(location: &Location, line: usize, message: String) -> Diagnostic {
+    Diagnostic {
+        location: Location {
+            file: location.file.clone(),
+            line,
+        },
+        message,
+        field: None,
+    }
+}
+
 pub(crate) fn decode_document(
     location: &Location,
     chunk: &str,
@@ -148,14 +160,7 @@ pub(crate) fn decode_document(
     if crate::input::split::is_blank(chunk) {
         return Ok(None);
     }
-    let at = |line: usize, message: String| Diagnostic {
-        location: Location {
-            file: location.file.clone(),
-            line,
-        },
-        message,
-        field: None,
-    };
+    let at = |line: usize, message: String| problem_at(location, line, message);
     // The fast path for plain block YAML, yaml_serde for everything else; either way straight
     // into JSON values, with the depth and duplicate-key checks.
     let value = crate::input::parse::parse(chunk).map_err(|p| {
@@ -172,14 +177,7 @@ pub(crate) fn decode_value(
     value: Value,
     doc_text: String,
 ) -> Result<Document, Diagnostic> {
-    let at = |line: usize, message: String| Diagnostic {
-        location: Location {
-            file: location.file.clone(),
-            line,
-        },
-        message,
-        field: None,
-    };
+    let at = |line: usize, message: String| problem_at(location, line, message);
     let probe = Document {
         location: location.clone(),
         gvk: Gvk {
