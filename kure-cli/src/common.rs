@@ -216,7 +216,7 @@ fn message_json(
         "message": message,
         "file": location.map(|l| l.file.display().to_string()),
         "line": location.map(|l| l.line),
-        "column": null,
+        "column": location.and_then(|l| l.column),
         "field": field,
         "hint": hint,
     })

@@ -122,11 +122,7 @@ pub fn spec(data: &[u8]) {
     crate::input::decode::decode_str(Path::new("fuzz.yaml"), text, &mut docs, &mut problems);
     let engine = crate::Engine::new(crate::EngineOptions::default());
     for doc in &docs {
-        if let Err(e) = engine.validate(std::slice::from_ref(doc)) {
-            let _ = e.to_string();
-            continue;
-        }
-        match engine.generate_one(doc) {
+        match engine.check_and_generate(doc) {
             Err(e) => {
                 let _ = e.to_string();
             }

@@ -193,11 +193,19 @@ pub(crate) fn par_parts<T: Sync, R: Send>(
     if jobs == 1 {
         return f(items);
     }
-    let per = items.len().div_ceil(jobs);
+    on_threads(items.chunks(items.len().div_ceil(jobs)).collect(), f)
+}
+
+/// `f` on each part, one scoped thread each; the results in the parts' order (a panic in
+/// `f` is resumed here).
+pub(crate) fn on_threads<P: Send, R: Send>(
+    parts: Vec<P>,
+    f: impl Fn(P) -> Vec<R> + Sync,
+) -> Vec<R> {
     let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(per)
+        let handles: Vec<_> = parts
+            .into_iter()
             .map(|part| s.spawn(move || f(part)))
             .collect();
         handles
@@ -207,8 +215,11 @@ pub(crate) fn par_parts<T: Sync, R: Send>(
     })
 }
 
-/// A generator's failure on one app as a diagnostic.
+/// What stopped one app: the failed checks' diagnostics, or a generator's failure as one.
 pub(crate) fn generate_problem(doc: &Document, e: Error) -> Vec<Diagnostic> {
+    if let Error::Invalid(d) = e {
+        return d;
+    }
     vec![Diagnostic {
         location: doc.location.clone(),
         message: match e {
@@ -261,6 +272,7 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
         let (tx, rx) = std::sync::mpsc::channel();
         let (refs, gvk) = (&refs, &gvk);
         let gen = generate;
+        let together = engine.generate_validates(gvk);
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut invalid = false;
@@ -268,6 +280,22 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
                     let batch: Vec<&Document> = part.iter().map(|&n| refs[n]).collect();
                     let mut valid = Vec::new();
                     let mut done: Vec<(usize, Part)> = Vec::new();
+                    if gen && together && !invalid && !stop.load(Ordering::Acquire) {
+                        // One round trip: the generator runs its own checks.
+                        for (&n, r) in part.iter().zip(engine.generate_batch(gvk, &batch)) {
+                            if let Err(Error::Invalid(d)) = r {
+                                invalid = true;
+                                stop.store(true, Ordering::Release);
+                                done.push((n, Part::Invalid(d)));
+                            } else {
+                                done.push((n, Part::Generated(r)));
+                            }
+                        }
+                        if tx.send(done).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
                     for (&n, v) in part.iter().zip(engine.validate_batch(gvk, &batch)) {
                         match v {
                             Ok(()) => valid.push(n),
@@ -315,27 +343,20 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
     }
 }
 
-/// Validates, generates and renders one document.
+/// Validates, generates and renders one document (validates only once generation is off).
 fn process(
     engine: &Engine,
     doc: &Document,
     emit: Emit,
 ) -> Result<Option<Rendered>, Vec<Diagnostic>> {
-    engine
-        .validate(std::slice::from_ref(doc))
-        .map_err(|e| match e {
-            Error::Invalid(d) => d,
-            other => vec![Diagnostic {
-                location: doc.location.clone(),
-                message: other.to_string(),
-                field: None,
-            }],
-        })?;
     if !emit.on() {
-        return Ok(None);
+        return engine
+            .validate(std::slice::from_ref(doc))
+            .map(|()| None)
+            .map_err(|e| generate_problem(doc, e));
     }
     let objects = engine
-        .generate_one(doc)
+        .check_and_generate(doc)
         .map_err(|e| generate_problem(doc, e))?;
     render(doc, &objects, emit == Emit::Json).map(Some)
 }
@@ -496,10 +517,7 @@ impl Run<'_> {
         for (k, (stem, _)) in r.keys.iter().zip(&r.objects) {
             if let Some(prev) = self.seen.insert(*k, me) {
                 let (pfile, line) = self.apps[prev as usize];
-                let ploc = Location {
-                    file: self.files[pfile as usize].clone(),
-                    line: line as usize,
-                };
+                let ploc = Location::new(self.files[pfile as usize].clone(), line as usize);
                 self.problems.push(Diagnostic {
                     location: doc.location.clone(),
                     message: format!(
@@ -616,14 +634,7 @@ fn stages(
                 }
             };
             for (line, chunk) in pieces {
-                pending.push((
-                    index as u32,
-                    Location {
-                        file: file.clone(),
-                        line,
-                    },
-                    chunk,
-                ));
+                pending.push((index as u32, Location::new(file.clone(), line), chunk));
                 if pending.len() >= options.chunk {
                     run.chunk(std::mem::take(&mut pending))?;
                     if let Some(p) = &options.progress {

@@ -247,12 +247,20 @@ def isolation(tmp, env):
     n = 10000
     d = os.path.join(tmp, "iso-10k")
     write_specs(d, n, group="bench000.kure.dev/v1alpha1")
+    # The same specs for the built-in AppWorkload: the whole run, plugin against built-in.
+    b = os.path.join(tmp, "builtin-10k")
+    write_specs(b, n)
     modes = ("in-process", "process")
-    t = {m: [] for m in modes}
-    for _ in range(3 if QUICK else 5):
+    t = {m: [] for m in modes + ("built-in",)}
+    for _ in range(3 if QUICK else 7):
+        t["built-in"].append(run([KURE, "generate", "-f", b], env=env))
         for m in modes:
             t[m].append(run([KURE, "--isolation", m, "generate", "-f", d], env=env))
-    mi, mp = median(t["in-process"]), median(t["process"])
+    mi, mp, mb = median(t["in-process"]), median(t["process"]), median(t["built-in"])
+    row("boundary", f"{n} apps, whole kure generate: built-in / plugin (s)", f"{mb:.3f} / {mi:.3f}")
+    row("boundary", f"{n} apps, whole kure generate: plugin / built-in", f"{mi / mb:.2f}", "<= 1.10",
+        "met" if mi / mb <= 1.10 else "NOT met")
+    shutil.rmtree(b)
     row("isolation", f"{n} plugin apps: in-process / process (s)", f"{mi:.3f} / {mp:.3f}")
     row("isolation", f"{n} plugin apps: process / in-process", f"{mp / mi:.2f}", "<= 1.30",
         "met" if mp / mi <= 1.30 else "NOT met")

@@ -427,3 +427,28 @@ fn skipped(test: &str, what: &str, install: &str) -> bool {
     }
     false
 }
+
+/// A copy of the raw-ABI fixture whose behaviour is switched by its 64-byte marker.
+pub fn rawabi(s: &Sandbox, dir: &str, mode: &str) -> PathBuf {
+    let lib = std::fs::read(plugin_lib("kure_fixture_rawabi")).unwrap();
+    let from = marker("none");
+    let to = marker(mode);
+    let at = lib
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("marker");
+    let mut patched = lib;
+    patched[at..at + from.len()].copy_from_slice(&to);
+    let dest = s.path().join(dir).join("librawabi.so");
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    std::fs::write(&dest, patched).unwrap();
+    dest
+}
+
+/// The fixture's marker bytes (the same layout as `kure_fixture_rawabi::marker`).
+pub fn marker(mode: &str) -> Vec<u8> {
+    let mut m = format!("KURE-FIXTURE-MODE:{mode}").into_bytes();
+    assert!(m.len() <= 64);
+    m.resize(64, b'.');
+    m
+}

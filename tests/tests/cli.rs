@@ -42,6 +42,8 @@ fn message_format_json_is_one_object_per_problem_on_generate_validate_and_lock()
             .find(|l| l["field"] == "spec.replicas")
             .unwrap();
         assert_eq!(replicas["line"], 7);
+        // `  replicas: -1`: the key's column, 1-based.
+        assert_eq!(replicas["column"], 3);
         assert!(replicas["message"]
             .as_str()
             .unwrap()
@@ -51,7 +53,28 @@ fn message_format_json_is_one_object_per_problem_on_generate_validate_and_lock()
             .find(|l| l["field"] == "spec.containers[0].imag")
             .unwrap();
         assert_eq!(typo["hint"], "did you mean `image`?");
+        assert_eq!((&typo["line"], &typo["column"]), (&10.into(), &5.into()));
     }
+    // A YAML syntax error has the parser's column.
+    let broken = s.write(
+        "broken.yaml",
+        "apiVersion: v1
+kind: A
+metadata:
+  name: [x
+",
+    );
+    let o = run(s
+        .kure()
+        .args(["validate", "--message-format", "json", "-f"])
+        .arg(&broken));
+    let lines = json_lines(&stderr(&o));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["line"].is_u64() && l["column"].is_u64()),
+        "{lines:?}"
+    );
     // An error about no document is one object too.
     let o = run(s
         .kure()

@@ -272,31 +272,6 @@ fn a_plugin_chdir_does_not_move_inputs_or_output() {
     assert_eq!(Path::new("/out").exists(), root_out_existed);
 }
 
-/// A copy of the raw-ABI fixture whose behaviour is switched by its 64-byte marker.
-fn rawabi(s: &Sandbox, dir: &str, mode: &str) -> PathBuf {
-    let lib = std::fs::read(plugin_lib("kure_fixture_rawabi")).unwrap();
-    let from = marker("none");
-    let to = marker(mode);
-    let at = lib
-        .windows(from.len())
-        .position(|w| w == from)
-        .expect("marker");
-    let mut patched = lib;
-    patched[at..at + from.len()].copy_from_slice(&to);
-    let dest = s.path().join(dir).join("librawabi.so");
-    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    std::fs::write(&dest, patched).unwrap();
-    dest
-}
-
-/// The fixture's marker bytes (the same layout as `kure_fixture_rawabi::marker`).
-fn marker(mode: &str) -> Vec<u8> {
-    let mut m = format!("KURE-FIXTURE-MODE:{mode}").into_bytes();
-    assert!(m.len() <= 64);
-    m.resize(64, b'.');
-    m
-}
-
 fn raw_app(s: &Sandbox) -> PathBuf {
     s.write(
         "raw.yaml",
@@ -579,18 +554,17 @@ fn every_plugin_call_is_audited_one_json_line_each() {
         .collect();
     assert_eq!(
         entries,
+        // The SDK's generate runs the plugin's own checks: one call per app.
         [
-            "validate",
             "initialize",
             "health_check",
             "generate",
-            "validate",
             "generate",
             "shutdown"
         ],
         "{text}"
     );
-    let generate = &records[3];
+    let generate = &records[2];
     assert_eq!(generate["plugin"], "hostile");
     assert_eq!(generate["version"], "0.1.0");
     assert_eq!(generate["isolation"], "in-process");
@@ -610,7 +584,7 @@ fn every_plugin_call_is_audited_one_json_line_each() {
         .arg("-f")
         .arg(&f));
     assert!(o.status.success());
-    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 14);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 10);
     // In process isolation each app of a batch gets its own record.
     let plog = s.path().join("process.jsonl");
     let o = run(s
@@ -637,17 +611,17 @@ fn every_plugin_call_is_audited_one_json_line_each() {
             )
         })
         .collect();
-    // The apps may run in parallel (one worker per thread): each app's own calls are in
-    // order, validate before generate.
+    // The apps may run in parallel (one worker per thread): one generate each, the
+    // plugin's own checks inside it.
     let of = |app: &str| -> Vec<&str> {
         seen.iter()
             .filter(|(_, a)| a == app)
             .map(|(e, _)| e.as_str())
             .collect()
     };
-    assert_eq!(seen.len(), 4, "{text}");
-    assert_eq!(of("one"), ["validate", "generate"], "{text}");
-    assert_eq!(of("two"), ["validate", "generate"], "{text}");
+    assert_eq!(seen.len(), 2, "{text}");
+    assert_eq!(of("one"), ["generate"], "{text}");
+    assert_eq!(of("two"), ["generate"], "{text}");
 }
 
 #[test]

@@ -347,11 +347,15 @@ fn incompatible_abi_is_one_paragraph_with_the_fix() {
     let s = Sandbox::new();
     s.add_plugin(&plugin_lib("kure_fixture_incompatible_abi"));
     let f = s.write("p.yaml", &app("Panic"));
+    let rebuild = format!(
+        "Rebuild the plugin against kure-plugin-api {}",
+        kure_core::plugin::API_VERSION
+    );
     let err = expect_failure(
         &s.generate_unsigned(&f),
         &[
             "libkure_fixture_incompatible_abi.so has an incompatible ABI",
-            "Rebuild the plugin against kure-plugin-api 1.0.0",
+            &rebuild,
         ],
     );
     assert_eq!(err.trim().lines().count(), 1, "not one paragraph:\n{err}");
@@ -511,7 +515,10 @@ fn gvks_schema_explain_and_version() {
     );
     let o = run(s.kure().args(["version"]));
     assert!(
-        stdout(&o).contains("kure-plugin-api 1.0.0 (ABI 1)"),
+        stdout(&o).contains(&format!(
+            "kure-plugin-api {} (ABI 1)",
+            kure_core::plugin::API_VERSION
+        )),
         "{}",
         stdout(&o)
     );

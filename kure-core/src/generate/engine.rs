@@ -899,11 +899,7 @@ impl Engine {
         for doc in docs {
             match self.check_schema(doc) {
                 Err(d) => problems.extend(d),
-                Ok(entry) => {
-                    if let Err(p) = in_app(entry, doc, || entry.generator.validate(doc.spec())) {
-                        problems.extend(plugin_problems(doc, &p));
-                    }
-                }
+                Ok(entry) => problems.extend(own_checks(entry, doc).err().unwrap_or_default()),
             }
         }
         if problems.is_empty() {
@@ -1030,11 +1026,7 @@ impl Engine {
         self.audit_batch(gvk, "generate", docs, &results, start);
         docs.iter()
             .zip(results)
-            .map(|(doc, r)| {
-                let objects = r.map_err(|p| self.generate_error(doc, describe_payload(&p)))?;
-                self.check_objects(doc, &objects)?;
-                Ok(objects)
-            })
+            .map(|(doc, r)| self.generated(entry, doc, r))
             .collect()
     }
 
@@ -1090,20 +1082,20 @@ impl Engine {
         for g in generators {
             let docs = g.documentation().map_err(|p| {
                 Error::Invalid(vec![Diagnostic {
-                    location: crate::input::decode::Location {
-                        file: PathBuf::from(format!("documentation of {}", g.kind())),
-                        line: 0,
-                    },
+                    location: crate::input::decode::Location::new(
+                        format!("documentation of {}", g.kind()),
+                        0,
+                    ),
                     message: format!("cannot be read: {}", describe_payload(&p)),
                     field: None,
                 }])
             })?;
             if docs.examples.len() > MAX_EXAMPLES {
                 problems.push(Diagnostic {
-                    location: crate::input::decode::Location {
-                        file: PathBuf::from(format!("documentation of {}", g.kind())),
-                        line: 1,
-                    },
+                    location: crate::input::decode::Location::new(
+                        format!("documentation of {}", g.kind()),
+                        1,
+                    ),
                     message: format!(
                         "documents {} examples; kure checks every one at install and takes at most {MAX_EXAMPLES}: document fewer",
                         docs.examples.len()
@@ -1123,27 +1115,21 @@ impl Engine {
                 crate::input::decode::decode_str(&file, &ex.config, &mut parsed, &mut problems);
                 if parsed.is_empty() && problems.len() == before {
                     problems.push(Diagnostic {
-                        location: crate::input::decode::Location { file, line: 1 },
+                        location: crate::input::decode::Location::new(file, 1),
                         message: "holds no YAML document".to_owned(),
                         field: None,
                     });
                     continue;
                 }
-                match engine.validate(&parsed) {
-                    Err(Error::Invalid(d)) => problems.extend(d),
-                    Err(e) => return Err(e),
-                    Ok(()) => {
-                        for doc in &parsed {
-                            match engine.generate_one(doc) {
-                                Ok(_) => {}
-                                Err(Error::Invalid(d)) => problems.extend(d),
-                                Err(e) => problems.push(Diagnostic {
-                                    location: doc.location.clone(),
-                                    message: e.to_string(),
-                                    field: None,
-                                }),
-                            }
-                        }
+                for doc in &parsed {
+                    match engine.check_and_generate(doc) {
+                        Ok(_) => {}
+                        Err(Error::Invalid(d)) => problems.extend(d),
+                        Err(e) => problems.push(Diagnostic {
+                            location: doc.location.clone(),
+                            message: e.to_string(),
+                            field: None,
+                        }),
                     }
                 }
             }
@@ -1156,7 +1142,31 @@ impl Engine {
         }
     }
 
-    /// Generates one document's objects and checks their shape.
+    /// Everything `kure generate` does to one document: kure's checks
+    /// ([`check_schema`](Self::check_schema)), the generator's own, the generator, and the
+    /// checks on what it returns. The generator's own checks run inside its `generate` when it
+    /// runs them there (every SDK generator since kure-plugin-api 1.1), so the spec crosses
+    /// the boundary and is decoded once; else `validate` is called first. A failing check is
+    /// [`Error::Invalid`], as from [`validate`](Self::validate).
+    pub fn check_and_generate(&self, doc: &Document) -> Result<Vec<Value>, Error> {
+        let entry = self.check_schema(doc).map_err(Error::Invalid)?;
+        if !entry.generator.generate_validates() {
+            own_checks(entry, doc).map_err(Error::Invalid)?;
+        }
+        self.generate_one(doc)
+    }
+
+    /// Whether `gvk`'s generator runs its own checks inside `generate`
+    /// ([`check_and_generate`](Self::check_and_generate)).
+    pub fn generate_validates(&self, gvk: &Gvk) -> bool {
+        self.registry
+            .get(gvk)
+            .is_some_and(|e| e.generator.generate_validates())
+    }
+
+    /// Generates one document's objects and checks their shape (after
+    /// [`check_schema`](Self::check_schema); the generator's own checks fail as
+    /// [`Error::Invalid`] when it runs them).
     pub fn generate_one(&self, doc: &Document) -> Result<Vec<Value>, Error> {
         let entry = self.registry.get(&doc.gvk).ok_or_else(|| {
             Error::Invalid(vec![Diagnostic {
@@ -1165,8 +1175,25 @@ impl Engine {
                 field: None,
             }])
         })?;
-        let objects = in_app(entry, doc, || entry.generator.generate(&doc.value))
-            .map_err(|p| self.generate_error(doc, describe_payload(&p)))?;
+        let result = in_app(entry, doc, || entry.generator.generate(&doc.value));
+        self.generated(entry, doc, result)
+    }
+
+    /// A generator's answer for `doc`: its objects once checked, or what went wrong (its own
+    /// checks' failure as [`Error::Invalid`] when it runs them in `generate`).
+    fn generated(
+        &self,
+        entry: &crate::generate::registry::Entry,
+        doc: &Document,
+        result: Result<Vec<Value>, ErrorPayload>,
+    ) -> Result<Vec<Value>, Error> {
+        let objects = result.map_err(|p| {
+            if p.kind == "invalid-config" && entry.generator.generate_validates() {
+                Error::Invalid(plugin_problems(doc, &p))
+            } else {
+                self.generate_error(doc, describe_payload(&p))
+            }
+        })?;
         self.check_objects(doc, &objects)?;
         Ok(objects)
     }
@@ -1216,6 +1243,15 @@ impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// The generator's own checks of one document (its `validate`).
+fn own_checks(
+    entry: &crate::generate::registry::Entry,
+    doc: &Document,
+) -> Result<(), Vec<Diagnostic>> {
+    in_app(entry, doc, || entry.generator.validate(doc.spec()))
+        .map_err(|p| plugin_problems(doc, &p))
 }
 
 /// A generator's own validation failure as diagnostics: one per issue, or the message.

@@ -20,6 +20,20 @@ pub struct Location {
     pub file: PathBuf,
     /// 1-based line.
     pub line: usize,
+    /// 1-based column in characters, when kure knows it (a field placed by the parser, a
+    /// syntax error); shown only in `--message-format json`.
+    pub column: Option<usize>,
+}
+
+impl Location {
+    /// A line of `file`, column unknown.
+    pub fn new(file: impl Into<PathBuf>, line: usize) -> Self {
+        Self {
+            file: file.into(),
+            line,
+            column: None,
+        }
+    }
 }
 
 impl fmt::Display for Location {
@@ -77,7 +91,8 @@ impl Document {
             .into_iter()
             .map(|within| Location {
                 file: self.location.file.clone(),
-                line: self.location.line + within.unwrap_or(1) - 1,
+                line: self.location.line + within.map_or(1, |(line, _)| line) - 1,
+                column: within.map(|(_, column)| column),
             })
             .collect()
     }
@@ -109,8 +124,8 @@ pub fn decode_inputs(inputs: &[PathBuf], options: &InputOptions) -> Result<Vec<D
 pub(crate) fn documents(file: &Path, text: &str) -> Result<Vec<(usize, String)>, Diagnostic> {
     crate::input::split::documents(text).map_err(|p| Diagnostic {
         location: Location {
-            file: file.to_path_buf(),
-            line: p.line().unwrap_or(1),
+            column: p.column(),
+            ..Location::new(file, p.line().unwrap_or(1))
         },
         message: p.message(0),
         field: None,
@@ -129,10 +144,7 @@ pub fn decode_str(
         Err(d) => return problems.push(d),
     };
     for (line, chunk) in pieces {
-        let location = Location {
-            file: file.to_path_buf(),
-            line,
-        };
+        let location = Location::new(file, line);
         match decode_document(&location, &chunk) {
             Ok(Some(doc)) => docs.push(doc),
             Ok(None) => {}
@@ -141,12 +153,17 @@ pub fn decode_str(
     }
 }
 
-/// A problem on `line` of the file `location` is in.
-fn problem_at(location: &Location, line: usize, message: String) -> Diagnostic {
+/// A problem on `line` (and `column`, when known) of the file `location` is in.
+fn problem_at(
+    location: &Location,
+    (line, column): (usize, Option<usize>),
+    message: String,
+) -> Diagnostic {
     Diagnostic {
         location: Location {
             file: location.file.clone(),
             line,
+            column,
         },
         message,
         field: None,
@@ -160,12 +177,14 @@ pub(crate) fn decode_document(
     if crate::input::split::is_blank(chunk) {
         return Ok(None);
     }
-    let at = |line: usize, message: String| problem_at(location, line, message);
     // The fast path for plain block YAML, yaml_serde for everything else; either way straight
     // into JSON values, with the depth and duplicate-key checks.
     let value = crate::input::parse::parse(chunk).map_err(|p| {
-        let line = p.line().map_or(location.line, |l| location.line + l - 1);
-        at(line, p.message(location.line - 1))
+        let place = match p.line() {
+            Some(l) => (location.line + l - 1, p.column()),
+            None => (location.line, None),
+        };
+        problem_at(location, place, p.message(location.line - 1))
     })?;
     decode_value(location, value, chunk.to_owned()).map(Some)
 }
@@ -177,7 +196,8 @@ pub(crate) fn decode_value(
     value: Value,
     doc_text: String,
 ) -> Result<Document, Diagnostic> {
-    let at = |line: usize, message: String| problem_at(location, line, message);
+    // A problem with the document as a whole, placed at its start.
+    let at = |message: String| problem_at(location, (location.line, location.column), message);
     let probe = Document {
         location: location.clone(),
         gvk: Gvk {
@@ -197,7 +217,6 @@ pub(crate) fn decode_value(
     };
     let Value::Object(map) = &value else {
         return Err(at(
-            location.line,
             "expected a mapping with apiVersion, kind, metadata and spec".to_owned(),
         ));
     };
@@ -209,13 +228,10 @@ pub(crate) fn decode_value(
                 key,
                 format!("`{key}` must be a non-empty string"),
             )),
-            None => Err(at(
-                location.line,
-                format!(
-                    "missing `{key}`: every document needs `apiVersion` and `kind` to select a \
+            None => Err(at(format!(
+                "missing `{key}`: every document needs `apiVersion` and `kind` to select a \
                      generator (run `kure gvks` to list them)"
-                ),
-            )),
+            ))),
         }
     };
     let api_version = get_str("apiVersion")?;
@@ -230,12 +246,7 @@ pub(crate) fn decode_value(
                 "`metadata` must be a mapping".to_owned(),
             ))
         }
-        None => {
-            return Err(at(
-                location.line,
-                "missing `metadata` with at least `name`".to_owned(),
-            ))
-        }
+        None => return Err(at("missing `metadata` with at least `name`".to_owned())),
     };
     check_keys(meta, &METADATA, "metadata.").map_err(|(k, m)| field_err(&k, m))?;
     let name = match meta.get("name") {

@@ -24,6 +24,8 @@ pub(crate) enum Problem {
     Syntax {
         /// Where, if the parser said.
         line: Option<usize>,
+        /// The 1-based column, if the parser said.
+        column: Option<usize>,
         /// The parser's message.
         message: String,
     },
@@ -50,6 +52,14 @@ impl Problem {
             Self::Syntax { line, .. } => *line,
             Self::Duplicate { second, .. } => Some(*second),
             Self::TooDeep { line } => Some(*line),
+        }
+    }
+
+    /// The column to report, when the parser said.
+    pub(crate) fn column(&self) -> Option<usize> {
+        match self {
+            Self::Syntax { column, .. } => *column,
+            Self::Duplicate { .. } | Self::TooDeep { .. } => None,
         }
     }
 
@@ -108,6 +118,7 @@ pub(crate) fn reference(text: &str) -> Result<Value, Problem> {
         }
         Some(Found::First) | None => Err(Problem::Syntax {
             line,
+            column: error.location().map(|l| l.column()),
             message: error.to_string(),
         }),
     }

@@ -17,9 +17,9 @@ struct Level {
 
 enum Kind {
     /// In a mapping: the key being read (shown as messages show it; `None` when not a scalar,
-    /// or not on a wanted path) with its line, and whether the next node is a key.
+    /// or not on a wanted path) with its place, and whether the next node is a key.
     Map {
-        key: Option<(String, usize)>,
+        key: Option<(String, Place)>,
         want_key: bool,
     },
     /// In a sequence: the index of the next item.
@@ -35,30 +35,33 @@ fn done(levels: &mut [Level]) {
     }
 }
 
+/// A 1-based line and column (in characters).
+pub(crate) type Place = (usize, usize);
+
 /// Whether `path` is `here` or lies below it.
 fn on(path: &str, here: &str) -> bool {
     path.starts_with(here) && matches!(path.as_bytes().get(here.len()), None | Some(b'.' | b'['))
 }
 
-/// The 1-based line (within `text`) of the deepest node on `path` (e.g.
+/// The 1-based line and column (within `text`) of the deepest node on `path` (e.g.
 /// `spec.containers[1].image`) that the first document of `text` has; `None` when it has none
 /// of it, or does not parse.
 #[cfg(test)]
-pub(crate) fn locate(text: &str, path: &str) -> Option<usize> {
+pub(crate) fn locate(text: &str, path: &str) -> Option<Place> {
     locate_all(text, &[path]).pop().flatten()
 }
 
 /// [`locate`] for several paths in one pass over the document: only nodes on a wanted path
 /// are looked at, so the cost is the parse plus the length of the paths.
-pub(crate) fn locate_all(text: &str, paths: &[&str]) -> Vec<Option<usize>> {
-    // Per path: (length matched, its line).
-    let mut best: Vec<Option<(usize, usize)>> = vec![None; paths.len()];
+pub(crate) fn locate_all(text: &str, paths: &[&str]) -> Vec<Option<Place>> {
+    // Per path: (length matched, its place).
+    let mut best: Vec<Option<(usize, Place)>> = vec![None; paths.len()];
     let mut levels: Vec<Level> = Vec::new();
     // Inside a key that is a mapping or a sequence: how deep.
     let mut in_key = 0usize;
     let mut parser = Parser::new_from_str(text);
     while let Some(Ok((event, span))) = parser.next_event() {
-        let line = span.start.line();
+        let line = (span.start.line(), span.start.col() + 1);
         if in_key > 0 {
             match event {
                 Event::MappingStart(..) | Event::SequenceStart(..) => in_key += 1,
@@ -106,7 +109,7 @@ pub(crate) fn locate_all(text: &str, paths: &[&str]) -> Vec<Option<usize>> {
             }
         }
         // The path of the node starting here, if its parent is on a wanted path.
-        let here: Option<(String, usize)> = match levels.last() {
+        let here: Option<(String, Place)> = match levels.last() {
             None => Some((String::new(), line)),
             Some(Level { path: None, .. }) => None,
             Some(Level {
@@ -156,7 +159,9 @@ pub(crate) fn locate_all(text: &str, paths: &[&str]) -> Vec<Option<usize>> {
             _ => done(&mut levels),
         }
     }
-    best.into_iter().map(|b| b.map(|(_, line)| line)).collect()
+    best.into_iter()
+        .map(|b| b.map(|(_, place)| place))
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,26 +171,26 @@ mod tests {
     const DOC: &str = "apiVersion: v1\nkind: AppWorkload\nmetadata:\n  name: web\nspec:\n  containers:\n    - name: a\n      image: x\n    - name: b\n      image: y\n  \"odd.key\": {x: 1,\n    y: 2}\n  ? [complex, key]\n  : 3\n  after: 4\n";
 
     #[test]
-    fn every_field_is_found_on_its_own_line() {
-        for (path, line) in [
-            ("kind", 2),
-            ("metadata.name", 4),
-            ("spec", 5),
-            ("spec.containers", 6),
-            ("spec.containers[0]", 7),
-            ("spec.containers[0].image", 8),
+    fn every_field_is_found_on_its_own_line_and_column() {
+        for (path, place) in [
+            ("kind", (2, 1)),
+            ("metadata.name", (4, 3)),
+            ("spec", (5, 1)),
+            ("spec.containers", (6, 3)),
+            ("spec.containers[0]", (7, 7)),
+            ("spec.containers[0].image", (8, 7)),
             // The second item's field, not the first's (the old line search found line 8).
-            ("spec.containers[1].image", 10),
-            ("spec.containers[1]", 9),
+            ("spec.containers[1].image", (10, 7)),
+            ("spec.containers[1]", (9, 7)),
             // A field that is not there: the deepest part that is.
-            ("spec.containers[1].imagee", 9),
-            ("spec.containers[5].image", 6),
-            ("spec.nothing", 5),
+            ("spec.containers[1].imagee", (9, 7)),
+            ("spec.containers[5].image", (6, 3)),
+            ("spec.nothing", (5, 1)),
             // A key with a dot, in a flow mapping over two lines.
-            ("spec.odd.key.y", 12),
-            ("spec.after", 15),
+            ("spec.odd.key.y", (12, 5)),
+            ("spec.after", (15, 3)),
         ] {
-            assert_eq!(locate(DOC, path), Some(line), "{path}");
+            assert_eq!(locate(DOC, path), Some(place), "{path}");
         }
         assert_eq!(locate(DOC, "nothing"), None);
         // Many paths in one pass give what each gives alone.
@@ -194,7 +199,7 @@ mod tests {
             locate_all(DOC, &paths),
             paths.iter().map(|p| locate(DOC, p)).collect::<Vec<_>>()
         );
-        assert_eq!(locate("a: [1,\n", "a"), Some(1));
+        assert_eq!(locate("a: [1,\n", "a"), Some((1, 1)));
         assert_eq!(locate(": : :\n", "a"), None);
     }
 }

@@ -48,6 +48,10 @@ pub(crate) fn unambiguous(text: &str) -> Result<Cow<'_, str>, Problem> {
         Cow::Borrowed(text)
     };
     let line_of = |at: usize| Some(text[..at].matches('\n').count() + 1);
+    let column_of = |at: usize| {
+        let start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+        Some(text[start..at].chars().count() + 1)
+    };
     // All four are outside ASCII: most files are ASCII, which is checked a word at a time.
     let odd = if text.is_ascii() {
         None
@@ -66,6 +70,7 @@ pub(crate) fn unambiguous(text: &str) -> Result<Cow<'_, str>, Problem> {
         };
         return Err(Problem::Syntax {
             line: line_of(at),
+            column: column_of(at),
             message,
         });
     }
@@ -79,6 +84,7 @@ pub(crate) fn unambiguous(text: &str) -> Result<Cow<'_, str>, Problem> {
     if let Some(at) = tag {
         return Err(Problem::Syntax {
             line: line_of(at),
+            column: Some(1),
             message: "a %TAG directive: kure reads each document on its own and specs use no tags; remove it".to_owned(),
         });
     }
@@ -167,6 +173,7 @@ pub(crate) fn reference(text: &str) -> Result<Vec<Piece>, Problem> {
     while let Some(event) = parser.next_event() {
         let (event, span) = event.map_err(|e| Problem::Syntax {
             line: Some(e.marker().line()),
+            column: Some(e.marker().col() + 1),
             message: e.info().to_owned(),
         })?;
         match event {

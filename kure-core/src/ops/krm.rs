@@ -85,10 +85,7 @@ fn result(d: &Diagnostic) -> Value {
 
 fn bad_list(message: String) -> Error {
     Error::Invalid(vec![Diagnostic {
-        location: Location {
-            file: PathBuf::from("<stdin>"),
-            line: 1,
-        },
+        location: Location::new(PathBuf::from("<stdin>"), 1),
         message,
         field: None,
     }])
@@ -247,8 +244,8 @@ fn depth(v: &Value) -> usize {
     }
 }
 
-/// `f` over up to `jobs` consecutive parts of `items`, which it takes by value, one thread
-/// each; results in order (`f` returns one result per item of its part).
+/// [`par_parts`](crate::pipeline::par_parts) for items it takes by value (each thread owns
+/// its part).
 fn par_owned<T: Send, R: Send>(
     mut items: Vec<T>,
     jobs: usize,
@@ -265,17 +262,7 @@ fn par_owned<T: Send, R: Send>(
         parts.push(std::mem::replace(&mut items, rest));
     }
     parts.push(items);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || f(part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
+    crate::pipeline::on_threads(parts, f)
 }
 
 /// Tuning of `kure fn`.
@@ -350,31 +337,20 @@ fn step(cx: &Ctx, index: Option<usize>, mut value: Value) -> Step {
         None => return Step::Unresolved(gvk, value),
     }
     let fallback = index.map_or_else(|| "functionConfig".to_owned(), |i| format!("items[{i}]"));
-    let location = Location {
-        file: origin(&value, &fallback),
-        line: 1,
-    };
+    let location = Location::new(origin(&value, &fallback), 1);
     drop_runtime_annotations(&mut value);
     // No text: a ResourceList has no lines to point at; results name the file and field.
     let doc = match decode_value(&location, value, String::new()) {
         Ok(doc) => doc,
         Err(d) => return Step::Problems(vec![d]),
     };
-    match cx.engine.validate(std::slice::from_ref(&doc)) {
-        Ok(()) => {}
-        Err(Error::Invalid(d)) => return Step::Problems(d),
-        Err(other) => {
-            return Step::Problems(vec![Diagnostic {
-                location,
-                message: other.to_string(),
-                field: None,
-            }])
-        }
-    }
     if !cx.generate {
-        return Step::Entries(String::new(), None);
+        return match cx.engine.validate(std::slice::from_ref(&doc)) {
+            Ok(()) => Step::Entries(String::new(), None),
+            Err(e) => Step::Problems(crate::pipeline::generate_problem(&doc, e)),
+        };
     }
-    match cx.engine.generate_one(&doc) {
+    match cx.engine.check_and_generate(&doc) {
         Err(e) => Step::Problems(crate::pipeline::generate_problem(&doc, e)),
         Ok(objects) => {
             let namespace = |o: &Value| {

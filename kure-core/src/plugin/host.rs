@@ -498,6 +498,7 @@ pub(crate) fn load_sealed(
         mut validators,
         mut docs,
     } = host;
+    let validates = generates_validated(&info);
     let mut out: Vec<Arc<dyn DynGenerator>> = Vec::new();
     for (gvk, generator) in generators {
         Gvk::parse(&gvk.api_version, &gvk.kind).map_err(|e| registration(e.to_string()))?;
@@ -517,6 +518,7 @@ pub(crate) fn load_sealed(
             generator: ManuallyDrop::new(generator),
             validator: take_v.map(ManuallyDrop::new),
             docs: take_d.map(ManuallyDrop::new),
+            validates,
         }));
     }
     // Registrations for GVKs without a generator are plugin objects too: never dropped.
@@ -551,6 +553,16 @@ struct PluginGenerator {
     generator: ManuallyDrop<GeneratorBox>,
     validator: Option<ManuallyDrop<ValidatorBox>>,
     docs: Option<ManuallyDrop<DocumentationProviderBox>>,
+    /// Its `generate` runs its own checks (feature `generate-validates`).
+    validates: bool,
+}
+
+/// Whether a plugin's generators run their own checks inside `generate` (it was built
+/// against an SDK with feature [`GENERATE_VALIDATES`](kure_plugin_api::abi::GENERATE_VALIDATES)).
+pub(crate) fn generates_validated(info: &AbiInfo) -> bool {
+    info.features
+        .iter()
+        .any(|f| f == kure_plugin_api::abi::GENERATE_VALIDATES)
 }
 
 fn invalid_output(message: String) -> ErrorPayload {
@@ -607,6 +619,10 @@ impl DynGenerator for PluginGenerator {
                 |e| ErrorPayload::from_str_lossy(e).kind,
             )
             .map_err(|e| ErrorPayload::from_str_lossy(&e))
+    }
+
+    fn generate_validates(&self) -> bool {
+        self.validates
     }
 
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {

@@ -2558,6 +2558,10 @@ impl DynGenerator for WorkerGenerator {
         true
     }
 
+    fn generate_validates(&self) -> bool {
+        crate::plugin::host::generates_validated(&self.plugin.abi_info)
+    }
+
     fn validate_batch(&self, specs: &[&Value]) -> Vec<Result<(), ErrorPayload>> {
         let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
         self.plugin

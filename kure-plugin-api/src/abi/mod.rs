@@ -39,7 +39,20 @@ use serde::{Deserialize, Serialize};
 pub const ABI_VERSION: u32 = 1;
 
 /// Features this crate's SDK provides; a host requires some of them ([`check_compatible`]).
-pub const FEATURES: &[&str] = &["json-payloads", "validator", "documentation"];
+/// 1.0 had the first three; 1.1 added [`GENERATE_VALIDATES`].
+pub const FEATURES: &[&str] = &[
+    "json-payloads",
+    "validator",
+    "documentation",
+    GENERATE_VALIDATES,
+];
+
+/// The feature saying that every generator of the plugin runs its own checks (what its
+/// validator's `validate` would say, as an `invalid-config` [`ErrorPayload`] with the issues)
+/// inside `generate`, on the spec it decodes there. A host that generates need not call the
+/// validator first: the spec crosses the boundary and is decoded once. Without it (a plugin
+/// built against 1.0) the host calls `validate`, then `generate`.
+pub const GENERATE_VALIDATES: &str = "generate-validates";
 
 /// Features a host built with this crate requires of every plugin.
 pub const REQUIRED_FEATURES: &[&str] = &["json-payloads"];

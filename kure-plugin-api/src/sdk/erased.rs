@@ -23,6 +23,16 @@ pub trait DynGenerator: Send + Sync {
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload>;
     /// Generates objects from a whole application document (see [`crate::abi`] payloads).
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload>;
+    /// Whether [`generate`](DynGenerator::generate) runs the generator's own checks first, on
+    /// the spec it has decoded anyway, and reports a failing one as [`validate`] would (an
+    /// `invalid-config` payload with its issues). A host that generates then need not call
+    /// `validate` as well, and the spec is decoded once. True for every generator this SDK
+    /// wraps since 1.1 (feature [`GENERATE_VALIDATES`](crate::abi::GENERATE_VALIDATES)).
+    ///
+    /// [`validate`]: DynGenerator::validate
+    fn generate_validates(&self) -> bool {
+        false
+    }
     /// Documentation, examples and usage guide. `Err` when a plugin failed to give them: a
     /// failure is never shown as documentation.
     fn documentation(&self) -> Result<Documentation, ErrorPayload>;
@@ -106,7 +116,11 @@ impl<G: Generator> DynGenerator for Typed<G> {
 
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
         let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
-        self.0.generate(&app).map_err(|e| payload("generate", e))
+        self.checked_generate(&app)
+    }
+
+    fn generate_validates(&self) -> bool {
+        true
     }
 
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
@@ -118,7 +132,7 @@ impl<G: Generator> DynGenerator for Typed<G> {
 
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
         let app: Application<G::Config> = serde_json::from_str(request).map_err(decode_error)?;
-        let objects = self.0.generate(&app).map_err(|e| payload("generate", e))?;
+        let objects = self.checked_generate(&app)?;
         serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
     }
 
@@ -137,6 +151,16 @@ impl<G: Generator> DynGenerator for Typed<G> {
             docs.usage_guide = default_usage(G::API_VERSION, G::KIND);
         }
         Ok(docs)
+    }
+}
+
+impl<G: Generator> Typed<G> {
+    /// The generator's own checks, then the generator, on one decoded application.
+    fn checked_generate(&self, app: &Application<G::Config>) -> Result<Vec<Value>, ErrorPayload> {
+        self.0
+            .validate(&app.spec)
+            .map_err(|e| payload("invalid-config", e))?;
+        self.0.generate(app).map_err(|e| payload("generate", e))
     }
 }
 
@@ -204,5 +228,96 @@ impl<G: Generator> DynGenerator for Renamed<G> {
             docs.usage_guide = default_usage(&self.api_version, &self.kind);
         }
         Ok(docs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde::Deserializer;
+    use serde_json::json;
+
+    use super::*;
+
+    /// How many times a [`Counted`] spec was decoded.
+    static DECODED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A spec that counts its decodings.
+    #[derive(schemars::JsonSchema)]
+    struct Counted {
+        replicas: i64,
+    }
+
+    impl<'de> Deserialize<'de> for Counted {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            #[derive(Deserialize)]
+            struct Plain {
+                replicas: i64,
+            }
+            DECODED.fetch_add(1, Ordering::SeqCst);
+            Plain::deserialize(d).map(|p| Counted {
+                replicas: p.replicas,
+            })
+        }
+    }
+
+    struct Checked;
+
+    impl Generator for Checked {
+        type Config = Counted;
+        const API_VERSION: &'static str = "test.kure.dev/v1";
+        const KIND: &'static str = "Checked";
+
+        fn generate(&self, app: &Application<Counted>) -> Result<Vec<Value>, Error> {
+            Ok(vec![json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": app.metadata.name},
+                "data": {"replicas": app.spec.replicas.to_string()},
+            })])
+        }
+
+        fn validate(&self, config: &Counted) -> Result<(), Error> {
+            if config.replicas < 0 {
+                return Err(Error::field("replicas", "must not be negative"));
+            }
+            Ok(())
+        }
+    }
+
+    fn app(replicas: i64) -> String {
+        json!({
+            "apiVersion": "test.kure.dev/v1",
+            "kind": "Checked",
+            "metadata": {"name": "a"},
+            "spec": {"replicas": replicas},
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn generate_runs_the_generators_own_checks_on_the_spec_it_decoded_once() {
+        let g = erase(Checked);
+        assert!(g.generate_validates());
+        // Both entries the ABI reaches (JSON text) and the host's (values).
+        let before = DECODED.load(Ordering::SeqCst);
+        let out = g.generate_json(&app(2)).expect("valid");
+        assert!(out.contains("\"replicas\":\"2\""), "{out}");
+        assert_eq!(DECODED.load(Ordering::SeqCst) - before, 1, "decoded once");
+        for refused in [
+            g.generate_json(&app(-1)).expect_err("refused"),
+            g.generate(&serde_json::from_str(&app(-1)).expect("json"))
+                .expect_err("refused"),
+        ] {
+            // What validate says, as validate says it.
+            assert_eq!(refused.kind, "invalid-config");
+            assert_eq!(refused.issues.len(), 1);
+            assert_eq!(refused.issues[0].path, "replicas");
+            assert_eq!(
+                g.validate(&json!({"replicas": -1})).expect_err("refused"),
+                refused
+            );
+        }
     }
 }

@@ -1,0 +1,148 @@
+//! Plugins built against another 1.x kure-plugin-api: what the compatibility rule loads, what it
+//! refuses, and how the host talks to each. The raw-ABI fixture reports the version and
+//! features its mode says (`abi:<version>:<features>`; otherwise what a 1.0 SDK reports); the
+//! terraform plugin is built with this workspace's SDK (1.1).
+
+use std::path::Path;
+
+use kure_tests::*;
+
+const RAW_FINE: &str =
+    "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: fine\nspec:\n  keep: 1\n";
+const RAW_REFUSED: &str =
+    "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: refused\nspec:\n  keep: 1\n  refuse: true\n";
+
+/// The (entry, app) of every plugin call the audit log at `log` recorded, in order.
+fn calls(log: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("audit JSON"))
+        .filter(|r| r["gvk"].is_string())
+        .map(|r| {
+            (
+                r["entry"].as_str().unwrap_or("").to_owned(),
+                r["app"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn audited_generate(s: &Sandbox, isolation: &str, log: &Path, file: &Path) -> std::process::Output {
+    run(s
+        .kure()
+        .args(["--allow-unsigned", "--isolation", isolation, "--audit"])
+        .arg(log)
+        .args(["generate", "-j", "1", "-f"])
+        .arg(file))
+}
+
+#[test]
+fn a_plugin_of_a_newer_minor_version_loads_and_its_unknown_features_are_ignored() {
+    for isolation in ["in-process", "process"] {
+        let s = Sandbox::new();
+        rawabi(&s, "plugins", "abi:1.9.0:json-payloads,from-the-future");
+        let f = s.write("raw.yaml", RAW_FINE);
+        let o = run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                isolation,
+                "generate",
+                "-f",
+            ])
+            .arg(&f));
+        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+        assert!(stdout(&o).contains("name: fine"), "{}", stdout(&o));
+    }
+}
+
+#[test]
+fn a_plugin_lacking_a_feature_this_kure_requires_is_refused_naming_it() {
+    for isolation in ["in-process", "process"] {
+        let s = Sandbox::new();
+        rawabi(&s, "plugins", "abi:1.0.0:validator,documentation");
+        let f = s.write("raw.yaml", RAW_FINE);
+        let o = run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                isolation,
+                "generate",
+                "-f",
+            ])
+            .arg(&f));
+        let err = expect_failure(
+            &o,
+            &[
+                "built against kure-plugin-api 1.0.0",
+                "lacks the feature(s) json-payloads",
+            ],
+        );
+        assert!(stdout(&o).is_empty(), "{isolation}: wrote {}", stdout(&o));
+        assert_eq!(err.trim().lines().count(), 1, "not one paragraph:\n{err}");
+    }
+}
+
+#[test]
+fn a_1_0_plugin_is_validated_then_generated_a_1_1_plugin_checks_inside_generate() {
+    for isolation in ["in-process", "process"] {
+        // 1.0 (no generate-validates): kure calls validate, then generate.
+        let s = Sandbox::new();
+        rawabi(&s, "plugins", "none");
+        let fine = s.write("fine.yaml", RAW_FINE);
+        let log = s.path().join("fine.jsonl");
+        let o = audited_generate(&s, isolation, &log, &fine);
+        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+        let entries: Vec<String> = calls(&log).into_iter().map(|(e, _)| e).collect();
+        assert_eq!(entries, ["validate", "generate"], "{isolation}");
+        // Its validate's refusal is reported at the field, and the app is never generated.
+        let refused = s.write("refused.yaml", RAW_REFUSED);
+        let log = s.path().join("refused.jsonl");
+        let o = audited_generate(&s, isolation, &log, &refused);
+        expect_failure(
+            &o,
+            &[
+                "refused.yaml:7",
+                "spec.refuse",
+                "refused by rawabi's validate",
+            ],
+        );
+        assert!(
+            !calls(&log).iter().any(|(e, _)| e == "generate"),
+            "{isolation}: generated after a refusal: {:?}",
+            calls(&log)
+        );
+
+        // 1.1 (the SDK): one call per app, the plugin's own checks inside it.
+        let s = Sandbox::new();
+        s.add_plugin(&terraform_lib());
+        let example = std::fs::read_to_string(root().join("examples/terraform-dns.yaml")).unwrap();
+        let f = s.write("tf.yaml", &example);
+        let log = s.path().join("tf.jsonl");
+        let o = audited_generate(&s, isolation, &log, &f);
+        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+        let made = calls(&log);
+        assert!(!made.is_empty(), "{isolation}: nothing audited");
+        assert!(
+            made.iter().all(|(e, _)| e == "generate"),
+            "{isolation}: {made:?}"
+        );
+        // `kure validate` still asks the plugin's validate (nothing is generated).
+        let log = s.path().join("validate.jsonl");
+        let o = run(s
+            .kure()
+            .args(["--allow-unsigned", "--isolation", isolation, "--audit"])
+            .arg(&log)
+            .args(["validate", "-f"])
+            .arg(&f));
+        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+        let asked = calls(&log);
+        assert!(
+            !asked.is_empty() && asked.iter().all(|(e, _)| e == "validate"),
+            "{isolation}: {asked:?}"
+        );
+    }
+}
