@@ -110,7 +110,7 @@ deny:
 # Release builds of kure, the benchmark plugin and the in-process boundary benchmark, then one
 # table (tests/bench/run.py; BENCH_QUICK=1 for a shorter run).
 bench:
-	$(CARGO) build --release -p kure-cli -p kure-bench-app-workload
+	$(CARGO) build --release -p kure-cli -p kure-bench-app-workload -p kure-fixture-rawabi
 	$(CARGO) build --release -p kure-tests --bin bench_boundary
 	python3 tests/bench/run.py
 

@@ -31,6 +31,7 @@ REL = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target
 KURE = os.path.join(REL, "kure")
 BENCH_PLUGIN = os.path.join(REL, "libkure_bench_app_workload.so")
 BOUNDARY = os.path.join(REL, "bench_boundary")
+RAWABI = os.path.join(REL, "libkure_fixture_rawabi.so")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 # BENCH_ONLY=krm,scale runs only those sections (names as in the table's first column).
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
@@ -207,19 +208,29 @@ def cold_start(tmp):
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out", key],
                    check=True, capture_output=True)
     subprocess.run(["openssl", "pkey", "-pubout", "-in", key, "-out", pub], check=True)
-    data = open(BENCH_PLUGIN, "rb").read()
-    # Same-length replacements: every occurrence (the GVK may be in several string constants).
-    assert data.count(b"bench000.kure.dev") >= 1 and data.count(b"bench-app-000") == 1, "placeholders moved"
-    libs = []
-    for i in range(50):
+    # The bench plugin, then 49 other plugins: copies of the raw-ABI test fixture in its
+    # documented mode `filler:<n>` (its 64-byte marker; see the fixture's crate docs), each with
+    # its own name and GVK. The bench plugin itself is installed as built.
+    fixture = open(RAWABI, "rb").read()
+    none = b"KURE-FIXTURE-MODE:none".ljust(64, b".")
+    assert fixture.count(none) == 1, "the fixture's marker moved"
+    libs = [BENCH_PLUGIN]
+    for i in range(1, 50):
         d = os.path.join(tmp, "many", f"p{i:03}")
         os.makedirs(d)
-        lib = os.path.join(d, f"libbench{i:03}.so")
+        lib = os.path.join(d, f"libfiller{i:03}.so")
         with open(lib, "wb") as fh:
-            fh.write(data.replace(b"bench000.kure.dev", b"bench%03d.kure.dev" % i)
-                     .replace(b"bench-app-000", b"bench-app-%03d" % i))
-        subprocess.run(["openssl", "dgst", "-sha256", "-sign", key, "-out", lib + ".sig", lib], check=True)
+            fh.write(fixture.replace(none, f"KURE-FIXTURE-MODE:filler:{i:03}".encode().ljust(64, b".")))
         libs.append(lib)
+    signed = []
+    for lib in libs:
+        d = os.path.join(tmp, "signed", os.path.basename(lib))
+        os.makedirs(d)
+        copy = os.path.join(d, os.path.basename(lib))
+        shutil.copyfile(lib, copy)
+        subprocess.run(["openssl", "dgst", "-sha256", "-sign", key, "-out", copy + ".sig", copy], check=True)
+        signed.append(copy)
+    libs = signed
     homes = {}
     for count in (1, 50):
         home = os.path.join(tmp, f"home-{count}")
@@ -312,7 +323,7 @@ def machine():
 
 
 def main():
-    for f in (KURE, BENCH_PLUGIN, BOUNDARY):
+    for f in (KURE, BENCH_PLUGIN, BOUNDARY, RAWABI):
         if not os.path.exists(f):
             raise SystemExit(f"missing {f}: run `make bench`, which builds it")
     start = time.time()

@@ -1,21 +1,23 @@
-//! Benchmark plugin: the built-in AppWorkload generator, the very same source file, compiled
-//! into a plugin and registered as `bench000.kure.dev/v1alpha1` `AppWorkload`. `make bench`
-//! compares it with the built-in to measure what the plugin boundary costs, and patches copies
-//! of this library (`bench000` -> `bench017`, `bench-app-000` -> `bench-app-017`) to install 50
-//! distinct plugins.
+//! Benchmark plugin: kure's built-in AppWorkload generator (the very code kure-core runs, by a
+//! dependency on kure-core) registered at run time under `bench000.kure.dev/v1alpha1` with
+//! [`PluginBuilder::generator_as`]. `make bench` compares it with the built-in to measure what
+//! the plugin boundary costs.
 
-/// The group the benchmark registers under (patched in copies; keep the length).
+use kure_core::generate::builtin::AppWorkload;
+use kure_plugin_api::sdk::PluginBuilder;
+
+/// The group/version the benchmark registers AppWorkload under.
 pub const GROUP_VERSION: &str = "bench000.kure.dev/v1alpha1";
 
-#[path = "../../../kure-core/src/generate/builtin/app_workload.rs"]
-mod app_workload;
-
-pub use app_workload::AppWorkload;
-
-kure_plugin_api::export_plugin! {
-    name: "bench-app-000",
-    version: "0.1.0",
-    description: "kure's AppWorkload generator as a plugin, for benchmarks",
-    author: "kure authors",
-    generators: [AppWorkload],
+/// The plugin: one generator, the built-in's, under [`GROUP_VERSION`].
+pub fn plugin() -> PluginBuilder {
+    PluginBuilder::new(
+        "bench-app-000",
+        "0.1.0",
+        "kure's AppWorkload generator as a plugin, for benchmarks",
+        "kure authors",
+    )
+    .generator_as(GROUP_VERSION, "AppWorkload", AppWorkload)
 }
+
+kure_plugin_api::export_plugin!(builder: plugin);

@@ -214,6 +214,10 @@ impl<G: Generator> DynGenerator for Renamed<G> {
         self.inner.generate(app)
     }
 
+    fn generate_validates(&self) -> bool {
+        self.inner.generate_validates()
+    }
+
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
         self.inner.validate_json(spec)
     }
@@ -300,6 +304,7 @@ mod tests {
     fn generate_runs_the_generators_own_checks_on_the_spec_it_decoded_once() {
         let g = erase(Checked);
         assert!(g.generate_validates());
+        assert!(erase_as(Checked, "other.kure.dev/v2", "Renamed").generate_validates());
         // Both entries the ABI reaches (JSON text) and the host's (values).
         let before = DECODED.load(Ordering::SeqCst);
         let out = g.generate_json(&app(2)).expect("valid");
