@@ -101,6 +101,8 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use kure_plugin_api::abi::{AbiInfo, ErrorPayload};
+
+use crate::plugin::host::json_text;
 use kure_plugin_api::sdk::{Documentation, DynGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -2524,7 +2526,7 @@ impl DynGenerator for WorkerGenerator {
     }
 
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
-        self.validate_json(&spec.to_string())
+        self.validate_json(&json_text(spec))
     }
 
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
@@ -2537,7 +2539,7 @@ impl DynGenerator for WorkerGenerator {
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
         first(
             self.plugin
-                .generate_batch(&self.api_version, &self.kind, &[app.to_string()]),
+                .generate_batch(&self.api_version, &self.kind, &[json_text(app)]),
         )
     }
 
@@ -2563,13 +2565,13 @@ impl DynGenerator for WorkerGenerator {
     }
 
     fn validate_batch(&self, specs: &[&Value]) -> Vec<Result<(), ErrorPayload>> {
-        let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        let specs: Vec<String> = specs.iter().map(|s| json_text(s)).collect();
         self.plugin
             .validate_batch(&self.api_version, &self.kind, &specs)
     }
 
     fn generate_batch(&self, apps: &[&Value]) -> Vec<Result<Vec<Value>, ErrorPayload>> {
-        let apps: Vec<String> = apps.iter().map(|a| a.to_string()).collect();
+        let apps: Vec<String> = apps.iter().map(|a| json_text(a)).collect();
         self.plugin
             .generate_batch(&self.api_version, &self.kind, &apps)
     }
