@@ -355,6 +355,12 @@ fn process(
             .map(|()| None)
             .map_err(|e| generate_problem(doc, e));
     }
+    if emit == Emit::Yaml {
+        let objects = engine
+            .check_and_render(doc)
+            .map_err(|e| generate_problem(doc, e))?;
+        return Ok(Some(assemble(doc, objects)));
+    }
     let objects = engine
         .check_and_generate(doc)
         .map_err(|e| generate_problem(doc, e))?;
@@ -364,8 +370,7 @@ fn process(
 /// One app's objects as YAML (or compact JSON), with the keys that find objects two apps
 /// produce.
 fn render(doc: &Document, objects: &[Value], json: bool) -> Result<Rendered, Vec<Diagnostic>> {
-    let mut rendered = Vec::with_capacity(objects.len());
-    let mut keys = Vec::with_capacity(objects.len());
+    let mut texts = Vec::with_capacity(objects.len());
     for o in objects {
         let text = if json {
             serde_json::to_string(o).map_err(|e| Error::Store(e.to_string()))
@@ -379,10 +384,22 @@ fn render(doc: &Document, objects: &[Value], json: bool) -> Result<Rendered, Vec
                 field: None,
             }]
         })?;
-        rendered.push((file_stem(o), yaml));
+        texts.push((o, yaml));
+    }
+    Ok(assemble(doc, texts))
+}
+
+/// One app's rendered objects, each with the object (or its header) that names its file and
+/// finds it when two apps make it.
+fn assemble<V: std::borrow::Borrow<Value>>(doc: &Document, objects: Vec<(V, String)>) -> Rendered {
+    let mut rendered = Vec::with_capacity(objects.len());
+    let mut keys = Vec::with_capacity(objects.len());
+    for (o, text) in objects {
+        let o = o.borrow();
+        rendered.push((file_stem(o), text));
         keys.push(key_hash(o));
     }
-    Ok(Rendered {
+    Rendered {
         namespace: doc
             .namespace
             .clone()
@@ -390,7 +407,7 @@ fn render(doc: &Document, objects: &[Value], json: bool) -> Result<Rendered, Vec
         app: doc.name.clone(),
         objects: rendered,
         keys,
-    })
+    }
 }
 
 struct Run<'a> {

@@ -1156,6 +1156,50 @@ impl Engine {
         self.generate_one(doc)
     }
 
+    /// [`check_and_generate`](Self::check_and_generate), each object as YAML with its header
+    /// (the object itself, or for an in-process plugin its `apiVersion`, `kind`,
+    /// `metadata.name` and `metadata.namespace`: what kure checks and names files by). An
+    /// in-process plugin's answer, JSON text, is written straight to YAML
+    /// ([`transcode`](crate::output::transcode)) without being built as values first, unless
+    /// it is in a shape only values give exactly.
+    pub fn check_and_render(&self, doc: &Document) -> Result<Vec<(Value, String)>, Error> {
+        let entry = self.check_schema(doc).map_err(Error::Invalid)?;
+        if !entry.generator.generate_validates() {
+            own_checks(entry, doc).map_err(Error::Invalid)?;
+        }
+        let yaml = |objects: Vec<Value>| {
+            objects
+                .into_iter()
+                .map(|o| {
+                    let text = crate::output::emit::to_string(&o);
+                    (o, text)
+                })
+                .collect()
+        };
+        if !matches!(entry.provider, Provider::Plugin { .. }) || entry.generator.prefers_batches() {
+            return self.generate_one(doc).map(yaml);
+        }
+        let request = crate::plugin::host::json_text(&doc.value);
+        let answer = in_app(entry, doc, || entry.generator.generate_json(&request));
+        let text = match answer {
+            Ok(text) => text,
+            Err(p) => return self.generated(entry, doc, Err(p)).map(yaml),
+        };
+        match crate::output::transcode::objects_yaml(&text) {
+            Some(objects) => {
+                for (n, (header, _)) in objects.iter().enumerate() {
+                    if let Some(problem) = crate::validate::output::object_problem(n + 1, header) {
+                        return Err(self.generate_error(doc, problem));
+                    }
+                }
+                Ok(objects)
+            }
+            None => self
+                .generated(entry, doc, crate::plugin::host::parse_objects(&text))
+                .map(yaml),
+        }
+    }
+
     /// Whether `gvk`'s generator runs its own checks inside `generate`
     /// ([`check_and_generate`](Self::check_and_generate)).
     pub fn generate_validates(&self, gvk: &Gvk) -> bool {

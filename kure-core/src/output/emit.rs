@@ -29,7 +29,7 @@ pub fn to_string(v: &Value) -> String {
     out
 }
 
-fn indent(out: &mut String, n: usize) {
+pub(super) fn indent(out: &mut String, n: usize) {
     for _ in 0..n {
         out.push(' ');
     }
@@ -37,7 +37,7 @@ fn indent(out: &mut String, n: usize) {
 
 /// Longest key written as an implicit key (`key: value`): YAML readers refuse implicit keys
 /// over 1024 characters, so longer ones are written explicitly (`? key` then `: value`).
-const IMPLICIT_KEY_MAX: usize = 1000;
+pub(super) const IMPLICIT_KEY_MAX: usize = 1000;
 
 fn write_map(out: &mut String, m: &serde_json::Map<String, Value>, level: usize) {
     let mut first = true;
@@ -124,7 +124,7 @@ fn write_scalar(out: &mut String, v: &Value, level: usize) {
 
 /// A float as both YAML 1.1 and 1.2 read one: YAML 1.1 needs a dot in the mantissa and a sign
 /// on the exponent (`1e+16` is a string there), so `1e16` is written `1.0e+16`.
-fn write_float(out: &mut String, shortest: &str) {
+pub(super) fn write_float(out: &mut String, shortest: &str) {
     match shortest.split_once(['e', 'E']) {
         None => out.push_str(shortest),
         Some((mantissa, exponent)) => {
@@ -141,7 +141,7 @@ fn write_float(out: &mut String, shortest: &str) {
     }
 }
 
-fn write_string(out: &mut String, s: &str, level: usize, is_key: bool) {
+pub(super) fn write_string(out: &mut String, s: &str, level: usize, is_key: bool) {
     if is_plain_safe(s) {
         out.push_str(s);
     } else if needs_double_quotes(s) || (is_key && s.contains('\n')) {
@@ -180,7 +180,7 @@ fn needs_double_quotes(s: &str) -> bool {
 
 /// A double-quoted scalar with YAML's escapes. (Not a JSON string: JSON leaves DEL, C1
 /// controls, U+2028 and U+2029 raw, and YAML parsers fold or refuse them.)
-fn write_double_quoted(out: &mut String, s: &str) {
+pub(super) fn write_double_quoted(out: &mut String, s: &str) {
     use std::fmt::Write;
     out.push('"');
     for c in s.chars() {

@@ -4,4 +4,5 @@
 
 pub mod emit;
 pub(crate) mod sink;
+pub(crate) mod transcode;
 pub(crate) mod tree;

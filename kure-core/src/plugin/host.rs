@@ -564,6 +564,21 @@ pub(crate) fn json_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// A plugin's answer to `generate` (a JSON array of objects) as values.
+pub(crate) fn parse_objects(out: &str) -> Result<Vec<Value>, ErrorPayload> {
+    match serde_json::from_str::<Value>(out) {
+        Ok(Value::Array(objects)) => Ok(objects),
+        Ok(other) => Err(invalid_output(format!(
+            "returned a JSON {} instead of an array of objects",
+            match other {
+                Value::Object(_) => "object",
+                _ => "scalar",
+            }
+        ))),
+        Err(e) => Err(invalid_output(format!("returned invalid JSON ({e})"))),
+    }
+}
+
 /// Whether a plugin's generators run their own checks inside `generate` (it was built
 /// against an SDK with feature [`GENERATE_VALIDATES`](kure_plugin_api::abi::GENERATE_VALIDATES)).
 pub(crate) fn generates_validated(info: &AbiInfo) -> bool {
@@ -633,18 +648,7 @@ impl DynGenerator for PluginGenerator {
     }
 
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
-        let out = self.generate_json(&json_text(app))?;
-        match serde_json::from_str::<Value>(&out) {
-            Ok(Value::Array(objects)) => Ok(objects),
-            Ok(other) => Err(invalid_output(format!(
-                "returned a JSON {} instead of an array of objects",
-                match other {
-                    Value::Object(_) => "object",
-                    _ => "scalar",
-                }
-            ))),
-            Err(e) => Err(invalid_output(format!("returned invalid JSON ({e})"))),
-        }
+        parse_objects(&self.generate_json(&json_text(app))?)
     }
 
     /// Request and answer cross as JSON text, untouched: in a worker they go straight on to
