@@ -5,7 +5,10 @@
 //! stdout (memory, spilling to a temporary file) or the staging directory of `-o DIR`. Memory
 //! therefore depends on the chunk and file sizes, not on the number of apps. After the first
 //! problem nothing more is generated, but every remaining document is still validated so one
-//! run reports every problem, and nothing is written.
+//! run reports every problem, and nothing is written. "After" is per unit of work: the chunk
+//! being processed when the problem is found (its other documents may already be generating
+//! on another thread), or the part of up to [`BATCH_PART`] apps a worker process has, whose
+//! generator (kure-plugin-api 1.1) runs its own checks inside the one generate call.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -129,7 +132,13 @@ enum Part {
     /// The plugin's own checks failed.
     Invalid(Vec<Diagnostic>),
     /// Generated (or failed to).
-    Generated(Result<Vec<Value>, Error>),
+    Generated(Result<Made, Error>),
+}
+
+/// What a batch made of one app: objects for the JSON stream, YAML for the YAML one.
+enum Made {
+    Values(Vec<Value>),
+    Yaml(crate::generate::engine::Rendered),
 }
 
 /// What a worker thread made of one raw document.
@@ -273,6 +282,22 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
         let (refs, gvk) = (&refs, &gvk);
         let gen = generate;
         let together = engine.generate_validates(gvk);
+        // Objects for the JSON stream; YAML (transcoded from the worker's answers) otherwise.
+        let make = move |batch: &[&Document]| -> Vec<Result<Made, Error>> {
+            if json {
+                engine
+                    .generate_batch(gvk, batch)
+                    .into_iter()
+                    .map(|r| r.map(Made::Values))
+                    .collect()
+            } else {
+                engine
+                    .render_batch(gvk, batch)
+                    .into_iter()
+                    .map(|r| r.map(Made::Yaml))
+                    .collect()
+            }
+        };
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 let mut invalid = false;
@@ -282,7 +307,7 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
                     let mut done: Vec<(usize, Part)> = Vec::new();
                     if gen && together && !invalid && !stop.load(Ordering::Acquire) {
                         // One round trip: the generator runs its own checks.
-                        for (&n, r) in part.iter().zip(engine.generate_batch(gvk, &batch)) {
+                        for (&n, r) in part.iter().zip(make(&batch)) {
                             if let Err(Error::Invalid(d)) = r {
                                 invalid = true;
                                 stop.store(true, Ordering::Release);
@@ -312,7 +337,7 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
                             valid
                                 .iter()
                                 .copied()
-                                .zip(engine.generate_batch(gvk, &batch))
+                                .zip(make(&batch))
                                 .map(|(n, r)| (n, Part::Generated(r))),
                         );
                     }
@@ -329,10 +354,15 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
                             Outcome::Problems(d)
                         }
                         Part::Generated(Err(e)) => Outcome::Problems(generate_problem(refs[n], e)),
-                        Part::Generated(Ok(objects)) => match render(refs[n], &objects, json) {
-                            Err(d) => Outcome::Problems(d),
-                            Ok(r) => Outcome::Done(docs[n].clone(), Some(r)),
-                        },
+                        Part::Generated(Ok(Made::Values(objects))) => {
+                            match render(refs[n], &objects, json) {
+                                Err(d) => Outcome::Problems(d),
+                                Ok(r) => Outcome::Done(docs[n].clone(), Some(r)),
+                            }
+                        }
+                        Part::Generated(Ok(Made::Yaml(objects))) => {
+                            Outcome::Done(docs[n].clone(), Some(assemble(refs[n], objects)))
+                        }
                     });
                 }
             }

@@ -130,6 +130,31 @@ fn a_1_0_plugin_is_validated_then_generated_a_1_1_plugin_checks_inside_generate(
             made.iter().all(|(e, _)| e == "generate"),
             "{isolation}: {made:?}"
         );
+        // Its own refusal comes from that one call, as validate would say it; nothing is
+        // written. A spec kure's schema refuses reaches no plugin code at all.
+        for (name, spec, needles, calls_made) in [
+            (
+                "own",
+                "apiVersion: generators.example.com/v1alpha1\nkind: TerraformConfig\nmetadata:\n  name: t\nspec:\n  module:\n    source: ./vpc\n  variables:\n    9lives: x\n",
+                &["own.yaml:9", "spec.variables.9lives", "is not a Terraform identifier"][..],
+                1,
+            ),
+            (
+                "schema",
+                "apiVersion: generators.example.com/v1alpha1\nkind: TerraformConfig\nmetadata:\n  name: t\nspec:\n  module:\n    sourc: x\n",
+                &["schema.yaml:7", "spec.module.sourc"][..],
+                0,
+            ),
+        ] {
+            let f = s.write(&format!("{name}.yaml"), spec);
+            let log = s.path().join(format!("{name}.jsonl"));
+            let o = audited_generate(&s, isolation, &log, &f);
+            expect_failure(&o, needles);
+            assert!(stdout(&o).is_empty(), "{isolation} {name}: {}", stdout(&o));
+            let made = calls(&log);
+            assert_eq!(made.len(), calls_made, "{isolation} {name}: {made:?}");
+            assert!(made.iter().all(|(e, _)| e == "generate"), "{made:?}");
+        }
         // `kure validate` still asks the plugin's validate (nothing is generated).
         let log = s.path().join("validate.jsonl");
         let o = run(s

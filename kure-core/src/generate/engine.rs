@@ -1162,28 +1162,49 @@ impl Engine {
     /// in-process plugin's answer, JSON text, is written straight to YAML
     /// ([`transcode`](crate::output::transcode)) without being built as values first, unless
     /// it is in a shape only values give exactly.
-    pub fn check_and_render(&self, doc: &Document) -> Result<Vec<(Value, String)>, Error> {
+    pub fn check_and_render(&self, doc: &Document) -> Result<Rendered, Error> {
         let entry = self.check_schema(doc).map_err(Error::Invalid)?;
         if !entry.generator.generate_validates() {
             own_checks(entry, doc).map_err(Error::Invalid)?;
         }
-        let yaml = |objects: Vec<Value>| {
-            objects
-                .into_iter()
-                .map(|o| {
-                    let text = crate::output::emit::to_string(&o);
-                    (o, text)
-                })
-                .collect()
-        };
         if !matches!(entry.provider, Provider::Plugin { .. }) || entry.generator.prefers_batches() {
-            return self.generate_one(doc).map(yaml);
+            return self.generate_one(doc).map(with_yaml);
         }
         let request = crate::plugin::host::json_text(&doc.value);
         let answer = in_app(entry, doc, || entry.generator.generate_json(&request));
+        self.rendered(entry, doc, answer)
+    }
+
+    /// [`generate_batch`](Self::generate_batch), each object as YAML with its header, as
+    /// [`check_and_render`](Self::check_and_render) gives them: the worker's answers are
+    /// transcoded from their JSON text.
+    pub fn render_batch(&self, gvk: &Gvk, docs: &[&Document]) -> Vec<Result<Rendered, Error>> {
+        let Some(entry) = self.registry.get(gvk) else {
+            return docs
+                .iter()
+                .map(|d| self.generate_one(d).map(with_yaml))
+                .collect();
+        };
+        let apps: Vec<&Value> = docs.iter().map(|d| &d.value).collect();
+        let start = std::time::Instant::now();
+        let results = entry.generator.generate_batch_json(&apps);
+        self.audit_batch(gvk, "generate", docs, &results, start);
+        docs.iter()
+            .zip(results)
+            .map(|(doc, r)| self.rendered(entry, doc, r))
+            .collect()
+    }
+
+    /// A generator's answer as JSON text, to checked objects as YAML with their headers.
+    fn rendered(
+        &self,
+        entry: &crate::generate::registry::Entry,
+        doc: &Document,
+        answer: Result<String, ErrorPayload>,
+    ) -> Result<Rendered, Error> {
         let text = match answer {
             Ok(text) => text,
-            Err(p) => return self.generated(entry, doc, Err(p)).map(yaml),
+            Err(p) => return self.generated(entry, doc, Err(p)).map(with_yaml),
         };
         match crate::output::transcode::objects_yaml(&text) {
             Some(objects) => {
@@ -1196,7 +1217,7 @@ impl Engine {
             }
             None => self
                 .generated(entry, doc, crate::plugin::host::parse_objects(&text))
-                .map(yaml),
+                .map(with_yaml),
         }
     }
 
@@ -1287,6 +1308,21 @@ impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
+}
+
+/// One app's objects, each as YAML with the object (or, transcoded, its header) that kure
+/// checks, names its file by and finds duplicates with.
+pub type Rendered = Vec<(Value, String)>;
+
+/// Objects with their YAML, from values.
+fn with_yaml(objects: Vec<Value>) -> Rendered {
+    objects
+        .into_iter()
+        .map(|o| {
+            let text = crate::output::emit::to_string(&o);
+            (o, text)
+        })
+        .collect()
 }
 
 /// The generator's own checks of one document (its `validate`).

@@ -464,6 +464,8 @@ mod tests {
             r#"[{"b": 1, "a": 2}]"#,
             r#"[{"a": 1, "a": 2}]"#,
             r#"[{"metadata": {"name": "x", "name": "y"}}]"#,
+            // Equal once unescaped.
+            r#"[{"kind": "A", "ki\u006ed": "B"}]"#,
             // Header fields that are not scalars (the messages quote them whole).
             r#"[{"kind": ["X"]}]"#,
             r#"[{"metadata": {"namespace": {"a": 1}}}]"#,
@@ -480,6 +482,35 @@ mod tests {
             .expect("transcoded")
             .remove(0);
         assert_eq!(yaml, to_string(&json!({"a\"b": "c\u{e9}\n"})));
+    }
+
+    /// Keys: odd ones, and the header's names at any depth.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z:. -]{0,6}|.{1,3}",
+            prop::sample::select(vec!["name", "namespace", "metadata", "kind", "apiVersion"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    /// The header the values path reads: the four fields, where they are.
+    fn header_of(o: &Value) -> Value {
+        let mut h = Map::new();
+        for k in ["apiVersion", "kind"] {
+            if let Some(v) = o.get(k) {
+                h.insert(k.to_owned(), v.clone());
+            }
+        }
+        if let Some(Value::Object(meta)) = o.get("metadata") {
+            let m: Map<String, Value> = ["name", "namespace"]
+                .iter()
+                .filter_map(|k| meta.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+                .collect();
+            if !m.is_empty() {
+                h.insert("metadata".to_owned(), Value::Object(m));
+            }
+        }
+        Value::Object(h)
     }
 
     fn value() -> impl Strategy<Value = Value> {
@@ -500,7 +531,7 @@ mod tests {
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::btree_map("[a-z:. -]{0,6}|.{1,3}", inner, 0..5)
+                prop::collection::btree_map(key(), inner, 0..5)
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
@@ -512,7 +543,7 @@ mod tests {
         #[test]
         fn transcoding_equals_the_emitter(
             objects in prop::collection::vec(
-                prop::collection::btree_map("[a-z]{1,8}|apiVersion|kind|metadata", value(), 0..5)
+                prop::collection::btree_map(key(), value(), 0..5)
                     .prop_map(|m| Value::Object(m.into_iter().collect())),
                 0..4,
             )
@@ -520,8 +551,10 @@ mod tests {
             let text = serde_json::to_string(&objects).expect("json");
             match objects_yaml(&text) {
                 Some(got) => {
-                    let yaml: Vec<String> = got.into_iter().map(|(_, y)| y).collect();
+                    let (headers, yaml): (Vec<Value>, Vec<String>) = got.into_iter().unzip();
                     prop_assert_eq!(yaml, by_values(&objects));
+                    let expected: Vec<Value> = objects.iter().map(header_of).collect();
+                    prop_assert_eq!(headers, expected);
                 }
                 // Only a header field that is a collection is left to the values path here.
                 None => prop_assert!(objects.iter().any(|o| {

@@ -2331,19 +2331,30 @@ impl WorkerPlugin {
         kind: &str,
         requests: &[String],
     ) -> Vec<Result<Vec<Value>, ErrorPayload>> {
+        self.generate_batch_json(api_version, kind, requests)
+            .into_iter()
+            .map(|r| r.and_then(|json| crate::plugin::host::parse_objects(&json)))
+            .collect()
+    }
+
+    /// [`generate_batch`](Self::generate_batch), each answer as the JSON text the worker
+    /// sent (checked to be UTF-8, not parsed).
+    pub fn generate_batch_json(
+        &self,
+        api_version: &str,
+        kind: &str,
+        requests: &[String],
+    ) -> Vec<Result<String, ErrorPayload>> {
         self.batch(BatchOp::Generate, api_version, kind, requests)
             .into_iter()
             .map(|r| {
-                r.and_then(|json| match serde_json::from_slice::<Value>(&json) {
-                    Ok(Value::Array(objects)) => Ok(objects),
-                    Ok(_) => Err(payload(
-                        "invalid-output",
-                        "returned something other than an array of objects".to_owned(),
-                    )),
-                    Err(e) => Err(payload(
-                        "invalid-output",
-                        format!("returned invalid JSON ({e})"),
-                    )),
+                r.and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| {
+                        payload(
+                            "invalid-output",
+                            "returned invalid JSON (not UTF-8)".to_owned(),
+                        )
+                    })
                 })
             })
             .collect()
@@ -2574,6 +2585,12 @@ impl DynGenerator for WorkerGenerator {
         let apps: Vec<String> = apps.iter().map(|a| json_text(a)).collect();
         self.plugin
             .generate_batch(&self.api_version, &self.kind, &apps)
+    }
+
+    fn generate_batch_json(&self, apps: &[&Value]) -> Vec<Result<String, ErrorPayload>> {
+        let apps: Vec<String> = apps.iter().map(|a| json_text(a)).collect();
+        self.plugin
+            .generate_batch_json(&self.api_version, &self.kind, &apps)
     }
 }
 

@@ -38,9 +38,15 @@ use serde::{Deserialize, Serialize};
 /// The data-level ABI version this crate speaks. The host refuses plugins with another one.
 pub const ABI_VERSION: u32 = 1;
 
-/// Features this crate's SDK provides; a host requires some of them ([`check_compatible`]).
-/// 1.0 had the first three; 1.1 added [`GENERATE_VALIDATES`].
-pub const FEATURES: &[&str] = &[
+/// Features every plugin built against this crate provides, however it implements the ABI; a
+/// host requires some of them ([`check_compatible`]). [`AbiInfo::current`] reports these.
+pub const FEATURES: &[&str] = &["json-payloads", "validator", "documentation"];
+
+/// [`FEATURES`] plus what a plugin built with the SDK (`export_plugin!`) provides because the
+/// SDK implements it: since 1.1, [`GENERATE_VALIDATES`]. [`AbiInfo::sdk`] reports these. A
+/// plugin that implements the ABI's traits itself reports [`FEATURES`] (or its own list),
+/// never a promise about its `generate` that only the SDK keeps.
+pub const SDK_FEATURES: &[&str] = &[
     "json-payloads",
     "validator",
     "documentation",
@@ -131,12 +137,22 @@ pub struct AbiInfo {
 }
 
 impl AbiInfo {
-    /// The `AbiInfo` of this build of kure-plugin-api.
+    /// The `AbiInfo` of a plugin built against this kure-plugin-api that implements the ABI
+    /// itself ([`FEATURES`]).
     pub fn current() -> Self {
+        Self::with_features(FEATURES)
+    }
+
+    /// The `AbiInfo` of a plugin built with this kure-plugin-api's SDK ([`SDK_FEATURES`]).
+    pub fn sdk() -> Self {
+        Self::with_features(SDK_FEATURES)
+    }
+
+    fn with_features(features: &[&str]) -> Self {
         Self {
             abi_version: ABI_VERSION,
             api_crate_version: env!("CARGO_PKG_VERSION").to_owned(),
-            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
         }
     }
 }
@@ -346,6 +362,16 @@ mod tests {
         );
         // Every required feature is one the SDK provides.
         assert!(REQUIRED_FEATURES.iter().all(|f| FEATURES.contains(f)));
+        assert!(FEATURES.iter().all(|f| SDK_FEATURES.contains(f)));
+        // Only the SDK promises that generate runs the plugin's own checks.
+        assert!(!AbiInfo::current()
+            .features
+            .iter()
+            .any(|f| f == GENERATE_VALIDATES));
+        assert!(AbiInfo::sdk()
+            .features
+            .iter()
+            .any(|f| f == GENERATE_VALIDATES));
     }
 
     #[test]

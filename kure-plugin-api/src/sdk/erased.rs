@@ -68,6 +68,19 @@ pub trait DynGenerator: Send + Sync {
     fn generate_batch(&self, apps: &[&Value]) -> Vec<Result<Vec<Value>, ErrorPayload>> {
         apps.iter().map(|a| self.generate(a)).collect()
     }
+
+    /// [`generate_batch`](DynGenerator::generate_batch), each app's objects as the JSON text
+    /// of an array (as [`generate_json`](DynGenerator::generate_json) gives them), for a host
+    /// that reads the text without building values.
+    fn generate_batch_json(&self, apps: &[&Value]) -> Vec<Result<String, ErrorPayload>> {
+        apps.iter()
+            .map(|a| {
+                let request =
+                    serde_json::to_string(a).map_err(|e| payload("internal", Error::msg(e)))?;
+                self.generate_json(&request)
+            })
+            .collect()
+    }
 }
 
 /// Wraps a typed generator as a [`DynGenerator`].

@@ -367,7 +367,7 @@ impl DocumentationProvider for AbiGenerator {
 
 /// `PluginMod::abi_info` of every SDK plugin.
 pub extern "C" fn abi_info() -> RString {
-    serde_json::to_string(&AbiInfo::current())
+    serde_json::to_string(&AbiInfo::sdk())
         .map(RString::from)
         .unwrap_or_default()
 }

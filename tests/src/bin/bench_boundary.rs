@@ -44,8 +44,8 @@ fn time_pipeline(engine: &Engine, docs: &[Document]) -> f64 {
     let start = Instant::now();
     let mut bytes = 0;
     for d in docs {
-        for o in engine.check_and_generate(d).expect("generate") {
-            bytes += kure_core::object_yaml(&o).expect("yaml").len();
+        for (_, yaml) in engine.check_and_render(d).expect("generate") {
+            bytes += yaml.len();
         }
     }
     assert!(bytes > 0);
