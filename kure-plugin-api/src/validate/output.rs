@@ -15,19 +15,25 @@ pub fn is_kind(s: &str) -> bool {
     b.next().is_some_and(|c| c.is_ascii_alphabetic()) && b.all(|c| c.is_ascii_alphanumeric())
 }
 
-fn text<'a>(o: &'a Value, pointer: &str) -> Option<&'a str> {
-    o.pointer(pointer).and_then(Value::as_str)
+/// The field at `path` (keys from the root), looked up key by key: `Value::pointer` would
+/// parse a pointer string on every call, and this runs on every object kure writes.
+fn field<'a>(o: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(o, |v, k| v.get(*k))
+}
+
+fn text<'a>(o: &'a Value, path: &[&str]) -> Option<&'a str> {
+    field(o, path).and_then(Value::as_str)
 }
 
 fn missing_field(o: &Value) -> Option<&'static str> {
-    let present = |p: &str| text(o, p).is_some_and(|s| !s.is_empty());
+    let present = |p: &[&str]| text(o, p).is_some_and(|s| !s.is_empty());
     if !o.is_object() {
         Some("being an object")
-    } else if !present("/apiVersion") {
+    } else if !present(&["apiVersion"]) {
         Some("apiVersion")
-    } else if !present("/kind") {
+    } else if !present(&["kind"]) {
         Some("kind")
-    } else if !present("/metadata/name") {
+    } else if !present(&["metadata", "name"]) {
         Some("metadata.name")
     } else {
         None
@@ -35,21 +41,21 @@ fn missing_field(o: &Value) -> Option<&'static str> {
 }
 
 fn unsafe_name(o: &Value) -> Option<String> {
-    let kind = text(o, "/kind").unwrap_or("");
+    let kind = text(o, &["kind"]).unwrap_or("");
     if !is_kind(kind) {
         return Some(format!(
             "kind `{}`, which is not a Kubernetes kind (letters and digits, starting with a letter)",
             shown(kind)
         ));
     }
-    let name = text(o, "/metadata/name").unwrap_or("");
+    let name = text(o, &["metadata", "name"]).unwrap_or("");
     if !is_dns_subdomain(name) {
         return Some(format!(
             "metadata.name `{}` ({kind}), which is not a DNS-1123 subdomain (lower-case letters, digits, `-` and `.`, at most 253)",
             shown(name)
         ));
     }
-    match o.pointer("/metadata/namespace") {
+    match field(o, &["metadata", "namespace"]) {
         None | Some(Value::Null) => None,
         Some(Value::String(ns)) if is_dns_label(ns) => None,
         Some(other) => Some(format!(
