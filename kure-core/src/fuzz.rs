@@ -6,7 +6,7 @@
 //! | target  | reader                                   | invariant checked                     |
 //! |---------|------------------------------------------|---------------------------------------|
 //! | `yaml`  | the fast YAML path and split, yaml_serde, saphyr-parser | whenever a fast path answers, it answers what the reference does: the fast split finds the parser's documents, the fast parse reads yaml_serde's values, and the parser's documents read alone as in the stream |
-//! | `spec`  | decode, schema, built-in generators, the YAML emitter | every emitted object reads back as itself |
+//! | `spec`  | decode, schema, built-in generators, the YAML emitter, the transcoder | every emitted object reads back as itself; the transcoder writes what the emitter writes |
 //! | `keys`  | PEM public keys, signature checks        | a key that parses re-parses the same; no arbitrary bytes verify |
 //! | `index` | `plugins/index.json`                     | every path of an accepted entry stays inside the store |
 //! | `lock`  | `kure.lock`                              | an accepted lock writes and reads back as itself; refusals never panic |
@@ -127,6 +127,7 @@ pub fn spec(data: &[u8]) {
                 let _ = e.to_string();
             }
             Ok(objects) => {
+                transcoder(&objects);
                 for object in &objects {
                     let yaml = crate::output::emit::to_string(object);
                     let back = crate::input::parse::reference(&yaml).unwrap_or_else(|p| {
@@ -139,6 +140,51 @@ pub fn spec(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// The transcoder (a plugin's JSON answer straight to YAML) against the emitter on the same
+/// objects: whenever it answers, each document is what the emitter writes and each header is
+/// the object's `apiVersion`, `kind`, `metadata.name` and `metadata.namespace`; it declines
+/// only for a header field that is a collection (serde_json writes keys in order, once).
+pub fn transcoder(objects: &[serde_json::Value]) {
+    use serde_json::{Map, Value};
+    let text = serde_json::to_string(objects).expect("values serialize");
+    let Some(got) = crate::output::transcode::objects_yaml(&text) else {
+        let collection = |o: &Value, path: &[&str]| {
+            crate::util::field(o, path).is_some_and(|v| v.is_array() || v.is_object())
+        };
+        assert!(
+            objects.iter().any(|o| {
+                !o.is_object()
+                    || collection(o, &["apiVersion"])
+                    || collection(o, &["kind"])
+                    || collection(o, &["metadata", "name"])
+                    || collection(o, &["metadata", "namespace"])
+            }),
+            "the transcoder declined {text}"
+        );
+        return;
+    };
+    assert_eq!(got.len(), objects.len(), "{text}");
+    for (o, (header, yaml)) in objects.iter().zip(got) {
+        assert_eq!(yaml, crate::output::emit::to_string(o), "transcoding {o}");
+        let mut expected = Map::new();
+        for k in ["apiVersion", "kind"] {
+            if let Some(v) = o.get(k) {
+                expected.insert(k.to_owned(), v.clone());
+            }
+        }
+        if let Some(Value::Object(meta)) = o.get("metadata") {
+            let m: Map<String, Value> = ["name", "namespace"]
+                .iter()
+                .filter_map(|k| meta.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+                .collect();
+            if !m.is_empty() {
+                expected.insert("metadata".to_owned(), Value::Object(m));
+            }
+        }
+        assert_eq!(header, Value::Object(expected), "the header of {o}");
     }
 }
 

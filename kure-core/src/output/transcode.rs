@@ -8,7 +8,8 @@
 //! order in every mapping (what serde_json writes for its values; the emitter sorts, and a
 //! value keeps the last of two equal keys), header fields that are scalars. Anything else
 //! (and anything that is not JSON) is `None`, and the caller parses the text into values as
-//! before. A test holds it to the emitter on generated values.
+//! before. [`crate::fuzz::transcoder`] holds it to the emitter: on the `spec` fuzz target's
+//! objects, and on the YAML oracle test's 2,000 generated values.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -405,7 +406,6 @@ impl<'de> DeserializeSeed<'de> for Breaking<'_> {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -482,87 +482,5 @@ mod tests {
             .expect("transcoded")
             .remove(0);
         assert_eq!(yaml, to_string(&json!({"a\"b": "c\u{e9}\n"})));
-    }
-
-    /// Keys: odd ones, and the header's names at any depth.
-    fn key() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z:. -]{0,6}|.{1,3}",
-            prop::sample::select(vec!["name", "namespace", "metadata", "kind", "apiVersion"])
-                .prop_map(str::to_owned),
-        ]
-    }
-
-    /// The header the values path reads: the four fields, where they are.
-    fn header_of(o: &Value) -> Value {
-        let mut h = Map::new();
-        for k in ["apiVersion", "kind"] {
-            if let Some(v) = o.get(k) {
-                h.insert(k.to_owned(), v.clone());
-            }
-        }
-        if let Some(Value::Object(meta)) = o.get("metadata") {
-            let m: Map<String, Value> = ["name", "namespace"]
-                .iter()
-                .filter_map(|k| meta.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-                .collect();
-            if !m.is_empty() {
-                h.insert("metadata".to_owned(), Value::Object(m));
-            }
-        }
-        Value::Object(h)
-    }
-
-    fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            "(?s).{0,12}".prop_map(Value::String),
-            prop::sample::select(vec![
-                "yes", "1:20", "- a", "a: b", "...", "\n", " x", "\u{85}", "<<"
-            ])
-            .prop_map(|s| Value::String(s.to_owned())),
-        ];
-        leaf.prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::btree_map(key(), inner, 0..5)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        #[test]
-        fn transcoding_equals_the_emitter(
-            objects in prop::collection::vec(
-                prop::collection::btree_map(key(), value(), 0..5)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-                0..4,
-            )
-        ) {
-            let text = serde_json::to_string(&objects).expect("json");
-            match objects_yaml(&text) {
-                Some(got) => {
-                    let (headers, yaml): (Vec<Value>, Vec<String>) = got.into_iter().unzip();
-                    prop_assert_eq!(yaml, by_values(&objects));
-                    let expected: Vec<Value> = objects.iter().map(header_of).collect();
-                    prop_assert_eq!(headers, expected);
-                }
-                // Only a header field that is a collection is left to the values path here.
-                None => prop_assert!(objects.iter().any(|o| {
-                    ["/apiVersion", "/kind", "/metadata/name", "/metadata/namespace"]
-                        .iter()
-                        .any(|p| o.pointer(p).is_some_and(|v| v.is_array() || v.is_object()))
-                }), "refused {}", text),
-            }
-        }
     }
 }
