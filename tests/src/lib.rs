@@ -123,6 +123,20 @@ impl Sandbox {
             .arg(file))
     }
 
+    /// [`generate_unsigned`](Self::generate_unsigned) under `--isolation ISOLATION`.
+    pub fn generate_unsigned_in(&self, isolation: &str, file: &Path) -> Output {
+        run(self
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                isolation,
+                "generate",
+                "-f",
+            ])
+            .arg(file))
+    }
+
     /// A `kure` command isolated from the user's environment: KURE_HOME in the sandbox, the
     /// sandbox's plugin dir, running in the sandbox.
     pub fn kure(&self) -> Command {

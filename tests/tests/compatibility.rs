@@ -43,16 +43,7 @@ fn a_plugin_of_a_newer_minor_version_loads_and_its_unknown_features_are_ignored(
         let s = Sandbox::new();
         rawabi(&s, "plugins", "abi:1.9.0:json-payloads,from-the-future");
         let f = s.write("raw.yaml", RAW_FINE);
-        let o = run(s
-            .kure()
-            .args([
-                "--allow-unsigned",
-                "--isolation",
-                isolation,
-                "generate",
-                "-f",
-            ])
-            .arg(&f));
+        let o = s.generate_unsigned_in(isolation, &f);
         assert!(o.status.success(), "{isolation}: {}", stderr(&o));
         assert!(stdout(&o).contains("name: fine"), "{}", stdout(&o));
     }
@@ -64,16 +55,7 @@ fn a_plugin_lacking_a_feature_this_kure_requires_is_refused_naming_it() {
         let s = Sandbox::new();
         rawabi(&s, "plugins", "abi:1.0.0:validator,documentation");
         let f = s.write("raw.yaml", RAW_FINE);
-        let o = run(s
-            .kure()
-            .args([
-                "--allow-unsigned",
-                "--isolation",
-                isolation,
-                "generate",
-                "-f",
-            ])
-            .arg(&f));
+        let o = s.generate_unsigned_in(isolation, &f);
         let err = expect_failure(
             &o,
             &[

@@ -798,16 +798,7 @@ fn outcome(s: &Sandbox, kind: &str, target: &str, isolation: &str) -> String {
             app(kind, "victim")
         ),
     );
-    let o = run(s
-        .kure()
-        .args([
-            "--allow-unsigned",
-            "--isolation",
-            isolation,
-            "generate",
-            "-f",
-        ])
-        .arg(&f));
+    let o = s.generate_unsigned_in(isolation, &f);
     assert!(o.status.success(), "{kind} {isolation}: {}", stderr(&o));
     let doc: serde_json::Value = yaml_serde::from_slice(
         o.stdout

@@ -1017,16 +1017,41 @@ impl Engine {
     /// Generates documents of one GVK in one batch and checks each one's objects; one result
     /// per document.
     pub fn generate_batch(&self, gvk: &Gvk, docs: &[&Document]) -> Vec<Result<Vec<Value>, Error>> {
+        self.batch_answers(
+            gvk,
+            docs,
+            |entry, doc, answer| {
+                let objects = answer.and_then(|text| crate::plugin::host::parse_objects(&text));
+                self.generated(entry, doc, objects)
+            },
+            |doc| self.generate_one(doc),
+        )
+    }
+
+    /// One batch of `gvk`'s apps to its generator (one round trip to a worker), each answer
+    /// (JSON text) made into a result by `answer`; `alone` for each app when `gvk` has no
+    /// generator.
+    fn batch_answers<R>(
+        &self,
+        gvk: &Gvk,
+        docs: &[&Document],
+        answer: impl Fn(
+            &crate::generate::registry::Entry,
+            &Document,
+            Result<String, ErrorPayload>,
+        ) -> Result<R, Error>,
+        alone: impl Fn(&Document) -> Result<R, Error>,
+    ) -> Vec<Result<R, Error>> {
         let Some(entry) = self.registry.get(gvk) else {
-            return docs.iter().map(|d| self.generate_one(d)).collect();
+            return docs.iter().map(|d| alone(d)).collect();
         };
         let apps: Vec<&Value> = docs.iter().map(|d| &d.value).collect();
         let start = std::time::Instant::now();
-        let results = entry.generator.generate_batch(&apps);
+        let results = entry.generator.generate_batch_json(&apps);
         self.audit_batch(gvk, "generate", docs, &results, start);
         docs.iter()
             .zip(results)
-            .map(|(doc, r)| self.generated(entry, doc, r))
+            .map(|(doc, r)| answer(entry, doc, r))
             .collect()
     }
 
@@ -1179,20 +1204,12 @@ impl Engine {
     /// [`check_and_render`](Self::check_and_render) gives them: the worker's answers are
     /// transcoded from their JSON text.
     pub fn render_batch(&self, gvk: &Gvk, docs: &[&Document]) -> Vec<Result<Rendered, Error>> {
-        let Some(entry) = self.registry.get(gvk) else {
-            return docs
-                .iter()
-                .map(|d| self.generate_one(d).map(with_yaml))
-                .collect();
-        };
-        let apps: Vec<&Value> = docs.iter().map(|d| &d.value).collect();
-        let start = std::time::Instant::now();
-        let results = entry.generator.generate_batch_json(&apps);
-        self.audit_batch(gvk, "generate", docs, &results, start);
-        docs.iter()
-            .zip(results)
-            .map(|(doc, r)| self.rendered(entry, doc, r))
-            .collect()
+        self.batch_answers(
+            gvk,
+            docs,
+            |entry, doc, answer| self.rendered(entry, doc, answer),
+            |doc| self.generate_one(doc).map(with_yaml),
+        )
     }
 
     /// A generator's answer as JSON text, to checked objects as YAML with their headers.

@@ -2555,12 +2555,10 @@ impl DynGenerator for WorkerGenerator {
     }
 
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
-        let objects = first(self.plugin.generate_batch(
-            &self.api_version,
-            &self.kind,
-            &[request.to_owned()],
-        ))?;
-        serde_json::to_string(&objects).map_err(|e| payload("internal", e.to_string()))
+        first(
+            self.plugin
+                .generate_batch_json(&self.api_version, &self.kind, &[request.to_owned()]),
+        )
     }
 
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {
