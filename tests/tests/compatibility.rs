@@ -153,3 +153,77 @@ fn a_1_0_plugin_is_validated_then_generated_a_1_1_plugin_checks_inside_generate(
         );
     }
 }
+
+/// A plugin's answer that only values read right: a key given twice (the last wins) and keys out
+/// of order are written as values write them, whatever path the answer takes; a header field
+/// that is a list is refused in one paragraph, and the previous `-o` tree stays as it was.
+#[test]
+fn odd_answers_are_written_as_values_read_them_or_refused() {
+    let victim = "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: victim\nspec: {}\n";
+    for isolation in ["in-process", "process"] {
+        let s = Sandbox::new();
+        let lib = rawabi(&s, "plugins", "answer:dup-kind");
+        let f = s.write("raw.yaml", victim);
+        let o = s.generate_unsigned_in(isolation, &f);
+        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: victim\n",
+            "{isolation}"
+        );
+        let o = run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                isolation,
+                "generate",
+                "-o",
+                "out",
+                "-f",
+            ])
+            .arg(&f));
+        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+        let written: Vec<String> = std::fs::read_dir(s.path().join("out/default/victim"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            written.contains(&"secret-victim.yaml".to_owned())
+                && !written.iter().any(|n| n.starts_with("configmap")),
+            "{isolation}: {written:?}"
+        );
+
+        // The same directory, a plugin whose answer names nothing.
+        std::fs::remove_file(&lib).unwrap();
+        rawabi(&s, "plugins", "answer:list-name");
+        let before = tree(&s.path().join("out"));
+        let o = run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                isolation,
+                "generate",
+                "-o",
+                "out",
+                "-f",
+            ])
+            .arg(&f));
+        let err = expect_failure(&o, &["returned object #1 without metadata.name"]);
+        assert_eq!(o.status.code(), Some(1), "{isolation}");
+        assert!(stdout(&o).is_empty(), "{isolation}: {}", stdout(&o));
+        // One paragraph (after the warning that the plugin is unsigned).
+        let errors: Vec<&str> = err.lines().filter(|l| !l.starts_with("warning:")).collect();
+        assert_eq!(errors.len(), 1, "not one paragraph:\n{err}");
+        assert!(
+            errors[0].starts_with("error: ") && errors[0].contains("raw.yaml:1"),
+            "{err}"
+        );
+        assert_eq!(
+            tree(&s.path().join("out")),
+            before,
+            "{isolation}: -o changed"
+        );
+    }
+}
