@@ -22,7 +22,6 @@ use crate::input::decode::{decode_document, shown_name, Document, Location};
 use crate::input::{self, InputOptions};
 use crate::model::error::{Diagnostic, Error};
 use crate::model::gvk::Gvk;
-use crate::output::emit::object_yaml;
 use crate::output::sink::{Rendered, Sink};
 use crate::output::tree::file_stem;
 
@@ -355,10 +354,7 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
                         }
                         Part::Generated(Err(e)) => Outcome::Problems(generate_problem(refs[n], e)),
                         Part::Generated(Ok(Made::Values(objects))) => {
-                            match render(refs[n], &objects, json) {
-                                Err(d) => Outcome::Problems(d),
-                                Ok(r) => Outcome::Done(docs[n].clone(), Some(r)),
-                            }
+                            Outcome::Done(docs[n].clone(), Some(render_json(refs[n], &objects)))
                         }
                         Part::Generated(Ok(Made::Yaml(objects))) => {
                             Outcome::Done(docs[n].clone(), Some(assemble(refs[n], objects)))
@@ -394,29 +390,17 @@ fn process(
     let objects = engine
         .check_and_generate(doc)
         .map_err(|e| generate_problem(doc, e))?;
-    render(doc, &objects, emit == Emit::Json).map(Some)
+    Ok(Some(render_json(doc, &objects)))
 }
 
-/// One app's objects as YAML (or compact JSON), with the keys that find objects two apps
-/// produce.
-fn render(doc: &Document, objects: &[Value], json: bool) -> Result<Rendered, Vec<Diagnostic>> {
-    let mut texts = Vec::with_capacity(objects.len());
-    for o in objects {
-        let text = if json {
-            serde_json::to_string(o).map_err(|e| Error::Store(e.to_string()))
-        } else {
-            object_yaml(o)
-        };
-        let yaml = text.map_err(|e| {
-            vec![Diagnostic {
-                location: doc.location.clone(),
-                message: e.to_string(),
-                field: None,
-            }]
-        })?;
-        texts.push((o, yaml));
-    }
-    Ok(assemble(doc, texts))
+/// One app's objects as compact JSON (`--format json`), with the keys that find objects two
+/// apps produce.
+fn render_json(doc: &Document, objects: &[Value]) -> Rendered {
+    let texts = objects
+        .iter()
+        .map(|o| (o, crate::plugin::host::json_text(o)))
+        .collect();
+    assemble(doc, texts)
 }
 
 /// One app's rendered objects, each with the object (or its header) that names its file and

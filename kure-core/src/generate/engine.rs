@@ -1174,11 +1174,21 @@ impl Engine {
     /// the boundary and is decoded once; else `validate` is called first. A failing check is
     /// [`Error::Invalid`], as from [`validate`](Self::validate).
     pub fn check_and_generate(&self, doc: &Document) -> Result<Vec<Value>, Error> {
+        self.checks_before_generate(doc)?;
+        self.generate_one(doc)
+    }
+
+    /// The checks [`check_and_generate`](Self::check_and_generate) makes before the generator
+    /// runs: kure's, then the generator's own unless it runs them inside `generate`.
+    fn checks_before_generate(
+        &self,
+        doc: &Document,
+    ) -> Result<&crate::generate::registry::Entry, Error> {
         let entry = self.check_schema(doc).map_err(Error::Invalid)?;
         if !entry.generator.generate_validates() {
             own_checks(entry, doc).map_err(Error::Invalid)?;
         }
-        self.generate_one(doc)
+        Ok(entry)
     }
 
     /// [`check_and_generate`](Self::check_and_generate), each object as YAML with its header
@@ -1188,10 +1198,7 @@ impl Engine {
     /// ([`transcode`](crate::output::transcode)) without being built as values first, unless
     /// it is in a shape only values give exactly.
     pub fn check_and_render(&self, doc: &Document) -> Result<Rendered, Error> {
-        let entry = self.check_schema(doc).map_err(Error::Invalid)?;
-        if !entry.generator.generate_validates() {
-            own_checks(entry, doc).map_err(Error::Invalid)?;
-        }
+        let entry = self.checks_before_generate(doc)?;
         if !matches!(entry.provider, Provider::Plugin { .. }) || entry.generator.prefers_batches() {
             return self.generate_one(doc).map(with_yaml);
         }

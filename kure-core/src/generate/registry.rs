@@ -113,7 +113,8 @@ impl StackRegistry {
                 second: provider.to_string(),
             });
         }
-        self.replace(generator, provider)
+        self.insert(gvk, generator, provider);
+        Ok(())
     }
 
     /// Registers `generator` in place of the provider its GVK has (a better one: see the
@@ -124,6 +125,12 @@ impl StackRegistry {
         provider: Provider,
     ) -> Result<(), Error> {
         let gvk = Gvk::parse(generator.api_version(), generator.kind())?;
+        self.insert(gvk, generator, provider);
+        Ok(())
+    }
+
+    /// Stores an entry (its schema compiled when first asked for).
+    fn insert(&mut self, gvk: Gvk, generator: Arc<dyn DynGenerator>, provider: Provider) {
         self.entries.insert(
             gvk,
             Entry {
@@ -132,7 +139,6 @@ impl StackRegistry {
                 schema: Arc::new(OnceLock::new()),
             },
         );
-        Ok(())
     }
 
     /// The generator for a GVK.

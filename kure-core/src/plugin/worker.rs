@@ -2579,12 +2579,6 @@ impl DynGenerator for WorkerGenerator {
             .validate_batch(&self.api_version, &self.kind, &specs)
     }
 
-    fn generate_batch(&self, apps: &[&Value]) -> Vec<Result<Vec<Value>, ErrorPayload>> {
-        let apps: Vec<String> = apps.iter().map(|a| json_text(a)).collect();
-        self.plugin
-            .generate_batch(&self.api_version, &self.kind, &apps)
-    }
-
     fn generate_batch_json(&self, apps: &[&Value]) -> Vec<Result<String, ErrorPayload>> {
         let apps: Vec<String> = apps.iter().map(|a| json_text(a)).collect();
         self.plugin

@@ -53,7 +53,7 @@ pub trait DynGenerator: Send + Sync {
 
     /// Whether the host should hand this generator many apps at once
     /// ([`validate_batch`](DynGenerator::validate_batch),
-    /// [`generate_batch`](DynGenerator::generate_batch)): true for a plugin in a worker
+    /// [`generate_batch_json`](DynGenerator::generate_batch_json)): true for a plugin in a worker
     /// process, where one round trip per batch is what keeps the cost per app small.
     fn prefers_batches(&self) -> bool {
         false
@@ -64,14 +64,9 @@ pub trait DynGenerator: Send + Sync {
         specs.iter().map(|s| self.validate(s)).collect()
     }
 
-    /// [`generate`](DynGenerator::generate) on many apps; one result per app, in order.
-    fn generate_batch(&self, apps: &[&Value]) -> Vec<Result<Vec<Value>, ErrorPayload>> {
-        apps.iter().map(|a| self.generate(a)).collect()
-    }
-
-    /// [`generate_batch`](DynGenerator::generate_batch), each app's objects as the JSON text
-    /// of an array (as [`generate_json`](DynGenerator::generate_json) gives them), for a host
-    /// that reads the text without building values.
+    /// [`generate_json`](DynGenerator::generate_json) on many apps (each app's objects as the
+    /// JSON text of an array), one result per app, in order: a host reads the text without
+    /// building values.
     fn generate_batch_json(&self, apps: &[&Value]) -> Vec<Result<String, ErrorPayload>> {
         apps.iter()
             .map(|a| {
