@@ -275,7 +275,10 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
             )
             .collect();
         let refs: Vec<&Document> = docs.iter().map(|d| &**d).collect();
-        let mut results: Vec<Option<Outcome>> = (0..docs.len()).map(|_| None).collect();
+        // Per app: what it came to (None: not generated). The documents themselves stay in
+        // `docs` until the end.
+        let mut results: Vec<Option<Result<Rendered, Vec<Diagnostic>>>> =
+            (0..docs.len()).map(|_| None).collect();
         let all: Vec<usize> = (0..docs.len()).collect();
         let (tx, rx) = std::sync::mpsc::channel();
         let (refs, gvk) = (&refs, &gvk);
@@ -350,21 +353,23 @@ fn batches(engine: &Engine, outcomes: &mut [Outcome], emit: Emit, stop: &AtomicB
                     results[n] = Some(match part {
                         Part::Invalid(d) => {
                             generate = false;
-                            Outcome::Problems(d)
+                            Err(d)
                         }
-                        Part::Generated(Err(e)) => Outcome::Problems(generate_problem(refs[n], e)),
+                        Part::Generated(Err(e)) => Err(generate_problem(refs[n], e)),
                         Part::Generated(Ok(Made::Values(objects))) => {
-                            Outcome::Done(docs[n].clone(), Some(render_json(refs[n], &objects)))
+                            Ok(render_json(refs[n], &objects))
                         }
-                        Part::Generated(Ok(Made::Yaml(objects))) => {
-                            Outcome::Done(docs[n].clone(), Some(assemble(refs[n], objects)))
-                        }
+                        Part::Generated(Ok(Made::Yaml(objects))) => Ok(assemble(refs[n], objects)),
                     });
                 }
             }
         });
         for ((i, doc), r) in indices.into_iter().zip(docs).zip(results) {
-            outcomes[i] = r.unwrap_or(Outcome::Done(doc, None));
+            outcomes[i] = match r {
+                None => Outcome::Done(doc, None),
+                Some(Ok(rendered)) => Outcome::Done(doc, Some(rendered)),
+                Some(Err(d)) => Outcome::Problems(d),
+            };
         }
     }
 }
@@ -631,12 +636,7 @@ fn stages(
         })
         .collect();
     let files: Vec<PathBuf> = files.iter().map(|f| shown_name(f)).collect();
-    let checked: HashSet<Gvk> = engine
-        .registry()
-        .iter()
-        .filter(|(_, e)| e.provider == crate::generate::registry::Provider::BuiltIn)
-        .map(|(g, _)| g.clone())
-        .collect();
+    let checked: HashSet<Gvk> = engine.builtin_gvks().collect();
     let mut run = Run {
         engine,
         options,

@@ -512,6 +512,14 @@ impl Engine {
         }
     }
 
+    /// The built-in generators' GVKs: kure's from the start, needing no resolution or lock.
+    pub fn builtin_gvks(&self) -> impl Iterator<Item = Gvk> + '_ {
+        self.registry
+            .iter()
+            .filter(|(_, e)| e.provider == Provider::BuiltIn)
+            .map(|(g, _)| g.clone())
+    }
+
     /// The registry as loaded so far.
     pub fn registry(&self) -> &StackRegistry {
         &self.registry

@@ -122,14 +122,8 @@ pub fn decode_inputs(inputs: &[PathBuf], options: &InputOptions) -> Result<Vec<D
 /// The documents of a file's text with their first lines, or what stops the parser from
 /// telling where they are (the file is then refused).
 pub(crate) fn documents(file: &Path, text: &str) -> Result<Vec<(usize, String)>, Diagnostic> {
-    crate::input::split::documents(text).map_err(|p| Diagnostic {
-        location: Location {
-            column: p.column(),
-            ..Location::new(file, p.line().unwrap_or(1))
-        },
-        message: p.message(0),
-        field: None,
-    })
+    crate::input::split::documents(text)
+        .map_err(|p| problem_at(file, (p.line().unwrap_or(1), p.column()), p.message(0)))
 }
 
 /// Splits `text` into documents and decodes each, appending to `docs` or `problems`.
@@ -153,15 +147,11 @@ pub fn decode_str(
     }
 }
 
-/// A problem on `line` (and `column`, when known) of the file `location` is in.
-fn problem_at(
-    location: &Location,
-    (line, column): (usize, Option<usize>),
-    message: String,
-) -> Diagnostic {
+/// A problem on `line` (and `column`, when known) of `file`.
+fn problem_at(file: &Path, (line, column): (usize, Option<usize>), message: String) -> Diagnostic {
     Diagnostic {
         location: Location {
-            file: location.file.clone(),
+            file: file.to_path_buf(),
             line,
             column,
         },
@@ -184,7 +174,7 @@ pub(crate) fn decode_document(
             Some(l) => (location.line + l - 1, p.column()),
             None => (location.line, None),
         };
-        problem_at(location, place, p.message(location.line - 1))
+        problem_at(&location.file, place, p.message(location.line - 1))
     })?;
     decode_value(location, value, chunk.to_owned()).map(Some)
 }
@@ -197,7 +187,8 @@ pub(crate) fn decode_value(
     doc_text: String,
 ) -> Result<Document, Diagnostic> {
     // A problem with the document as a whole, placed at its start.
-    let at = |message: String| problem_at(location, (location.line, location.column), message);
+    let at =
+        |message: String| problem_at(&location.file, (location.line, location.column), message);
     let probe = Document {
         location: location.clone(),
         gvk: Gvk {

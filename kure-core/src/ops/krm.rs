@@ -126,8 +126,8 @@ fn parse_item(text: &str) -> Option<Value> {
 /// shape this reads.
 ///
 /// The shape: top-level keys at column 0, `items:` alone on its line, each item starting with
-/// `- ` at one indentation and every other line of it indented two more (blank lines and
-/// comments anywhere). A line at that indentation or less that does not start an item ends
+/// `- ` at one indentation and every other line of it indented two more (blank lines
+/// anywhere; no comments). A line at that indentation or less that does not start an item ends
 /// the list. Each item, dedented, is a YAML document of its own; the rest (with `items: []`)
 /// is another.
 fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
@@ -179,16 +179,11 @@ fn split_items(text: &str) -> Option<(Value, Vec<String>)> {
         if let Some(rest) = line.strip_prefix(&entry) {
             items.push(format!("{rest}\n"));
         } else if let Some(rest) = line.strip_prefix(&body) {
-            items.last_mut()?.push_str(&format!("{rest}\n"));
+            let last = items.last_mut()?;
+            last.push_str(rest);
+            last.push('\n');
         } else if line.trim_matches(YAML_SPACE).is_empty() {
             if let Some(last) = items.last_mut() {
-                last.push('\n');
-            }
-        } else if line.trim_start_matches(YAML_SPACE).starts_with('#') {
-            // A comment less indented than the item's body: at column 0 of the item, where it
-            // ends a block scalar of the item just as it does in the whole document.
-            if let Some(last) = items.last_mut() {
-                last.push_str(line.trim_start_matches(YAML_SPACE));
                 last.push('\n');
             }
         } else {
@@ -403,12 +398,7 @@ fn stream(
     options: &FnOptions,
 ) -> Result<Option<Streamed>, Error> {
     // Built-ins are kure's from the start; every other GVK is decided when first met.
-    let mut decided: HashMap<Gvk, bool> = engine
-        .registry()
-        .iter()
-        .filter(|(_, e)| e.provider == crate::generate::registry::Provider::BuiltIn)
-        .map(|(g, _)| (g.clone(), true))
-        .collect();
+    let mut decided: HashMap<Gvk, bool> = engine.builtin_gvks().map(|g| (g, true)).collect();
     let mut entries: Vec<String> = Vec::new();
     let mut problems: Vec<Diagnostic> = Vec::new();
     // Object identity -> the app that produced it (kustomize refuses an object twice).
