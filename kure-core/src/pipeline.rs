@@ -66,7 +66,7 @@ impl std::fmt::Debug for Progress {
 impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
-            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            jobs: default_jobs(),
             chunk: 512,
             input: InputOptions::default(),
             progress: None,
@@ -202,6 +202,31 @@ pub(crate) fn par_parts<T: Sync, R: Send>(
         return f(items);
     }
     on_threads(items.chunks(items.len().div_ceil(jobs)).collect(), f)
+}
+
+/// [`par_parts`] for items it takes by value (each thread owns its part).
+pub(crate) fn par_owned<T: Send, R: Send>(
+    mut items: Vec<T>,
+    jobs: usize,
+    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let jobs = jobs.max(1).min(items.len().max(1));
+    if jobs == 1 {
+        return f(items);
+    }
+    let per = items.len().div_ceil(jobs);
+    let mut parts = Vec::with_capacity(jobs);
+    while items.len() > per {
+        let rest = items.split_off(per);
+        parts.push(std::mem::replace(&mut items, rest));
+    }
+    parts.push(items);
+    on_threads(parts, f)
+}
+
+/// The worker threads a run uses unless told otherwise: one per CPU.
+pub(crate) fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `f` on each part, one scoped thread each; the results in the parts' order (a panic in
@@ -507,10 +532,10 @@ impl Run<'_> {
                 docs.push(doc);
             }
             let engine: &Engine = self.engine;
-            let staged = par_parts(&docs, jobs, |part| {
+            let staged = par_owned(docs, jobs, |part| {
                 let mut outcomes: Vec<Outcome> = part
-                    .iter()
-                    .map(|doc| stage(engine, (**doc).clone(), emit))
+                    .into_iter()
+                    .map(|doc| stage(engine, *doc, emit))
                     .collect();
                 batches(engine, &mut outcomes, emit, stop);
                 outcomes

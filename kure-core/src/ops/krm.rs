@@ -11,6 +11,7 @@
 //! `internal.config.kubernetes.io/*`) say where it came from, not what to generate: they name
 //! the file in results and are not copied onto generated objects.
 
+use crate::pipeline::{default_jobs, par_owned};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -98,7 +99,7 @@ fn bad_list(message: String) -> Error {
 /// same way, but parses each item on the worker that processes it.
 pub fn parse_items(text: &str) -> Option<Value> {
     let (mut list, items) = split_items(text)?;
-    let parsed: Option<Vec<Value>> = par_owned(items, jobs(), |part| {
+    let parsed: Option<Vec<Value>> = par_owned(items, default_jobs(), |part| {
         part.iter().map(|t| parse_item(t)).collect()
     })
     .into_iter()
@@ -106,10 +107,6 @@ pub fn parse_items(text: &str) -> Option<Value> {
     list.as_object_mut()?
         .insert("items".to_owned(), Value::Array(parsed?));
     Some(list)
-}
-
-fn jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// One item's text (from [`split_items`]) as a value: `None` when it does not parse on its
@@ -237,27 +234,6 @@ fn depth(v: &Value) -> usize {
         Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
         _ => 0,
     }
-}
-
-/// [`par_parts`](crate::pipeline::par_parts) for items it takes by value (each thread owns
-/// its part).
-fn par_owned<T: Send, R: Send>(
-    mut items: Vec<T>,
-    jobs: usize,
-    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
-) -> Vec<R> {
-    let jobs = jobs.max(1).min(items.len().max(1));
-    if jobs == 1 || items.len() < 64 {
-        return f(items);
-    }
-    let per = items.len().div_ceil(jobs);
-    let mut parts = Vec::with_capacity(jobs);
-    while items.len() > per {
-        let rest = items.split_off(per);
-        parts.push(std::mem::replace(&mut items, rest));
-    }
-    parts.push(items);
-    crate::pipeline::on_threads(parts, f)
 }
 
 /// Tuning of `kure fn`.
