@@ -1200,18 +1200,18 @@ impl Engine {
     }
 
     /// [`check_and_generate`](Self::check_and_generate), each object as YAML with its header
-    /// (the object itself, or for an in-process plugin its `apiVersion`, `kind`,
-    /// `metadata.name` and `metadata.namespace`: what kure checks and names files by). An
-    /// in-process plugin's answer, JSON text, is written straight to YAML
-    /// ([`transcode`](crate::output::transcode)) without being built as values first, unless
-    /// it is in a shape only values give exactly.
+    /// (its `apiVersion`, `kind`, `metadata.name` and `metadata.namespace`: what kure checks
+    /// and names files by). Every generator that answers one app at a time (built-ins and
+    /// in-process plugins alike) answers with JSON text
+    /// ([`generate_text`](kure_plugin_api::sdk::DynGenerator::generate_text); a typed generator writes its objects straight to it),
+    /// and the text is written straight to YAML ([`transcode`](crate::output::transcode))
+    /// without being built as values, unless it is in a shape only values give exactly.
     pub fn check_and_render(&self, doc: &Document) -> Result<Rendered, Error> {
         let entry = self.checks_before_generate(doc)?;
-        if !matches!(entry.provider, Provider::Plugin { .. }) || entry.generator.prefers_batches() {
+        if entry.generator.prefers_batches() {
             return self.generate_one(doc).map(with_yaml);
         }
-        let request = crate::plugin::host::json_text(&doc.value);
-        let answer = in_app(entry, doc, || entry.generator.generate_json(&request));
+        let answer = in_app(entry, doc, || entry.generator.generate_text(&doc.value));
         self.rendered(entry, doc, answer)
     }
 

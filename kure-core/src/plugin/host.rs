@@ -648,7 +648,11 @@ impl DynGenerator for PluginGenerator {
     }
 
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
-        parse_objects(&self.generate_json(&json_text(app))?)
+        parse_objects(&self.generate_text(app)?)
+    }
+
+    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
+        self.generate_json(&json_text(app))
     }
 
     /// Request and answer cross as JSON text, untouched: in a worker they go straight on to

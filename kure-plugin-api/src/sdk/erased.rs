@@ -51,6 +51,15 @@ pub trait DynGenerator: Send + Sync {
         serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
     }
 
+    /// [`generate`](DynGenerator::generate) answering with the JSON text of an array, as
+    /// [`generate_json`](DynGenerator::generate_json) does: for a host that holds the app as a
+    /// value and reads the answer as text (a typed generator writes its objects straight to
+    /// text, [`Generator::generate_json`]).
+    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
+        let objects = self.generate(app)?;
+        serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
+    }
+
     /// Whether the host should hand this generator many apps at once
     /// ([`validate_batch`](DynGenerator::validate_batch),
     /// [`generate_batch_json`](DynGenerator::generate_batch_json)): true for a plugin in a worker
@@ -140,8 +149,12 @@ impl<G: Generator> DynGenerator for Typed<G> {
 
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
         let app: Application<G::Config> = serde_json::from_str(request).map_err(decode_error)?;
-        let objects = self.checked_generate(&app)?;
-        serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
+        self.checked_generate_json(&app)
+    }
+
+    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
+        let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
+        self.checked_generate_json(&app)
     }
 
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {
@@ -169,6 +182,16 @@ impl<G: Generator> Typed<G> {
             .validate(&app.spec)
             .map_err(|e| payload("invalid-config", e))?;
         self.0.generate(app).map_err(|e| payload("generate", e))
+    }
+
+    /// [`checked_generate`](Self::checked_generate), the objects as JSON text.
+    fn checked_generate_json(&self, app: &Application<G::Config>) -> Result<String, ErrorPayload> {
+        self.0
+            .validate(&app.spec)
+            .map_err(|e| payload("invalid-config", e))?;
+        self.0
+            .generate_json(app)
+            .map_err(|e| payload("generate", e))
     }
 }
 
@@ -234,6 +257,10 @@ impl<G: Generator> DynGenerator for Renamed<G> {
         self.inner.generate_json(request)
     }
 
+    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
+        self.inner.generate_text(app)
+    }
+
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {
         let mut docs = self.inner.documentation()?;
         if docs.usage_guide == default_usage(G::API_VERSION, G::KIND) {
@@ -247,10 +274,11 @@ impl<G: Generator> DynGenerator for Renamed<G> {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use serde::Deserializer;
+    use serde::{Deserializer, Serialize};
     use serde_json::json;
 
     use super::*;
+    use crate::sdk::JsonArray;
 
     /// How many times a [`Counted`] spec was decoded.
     static DECODED: AtomicUsize = AtomicUsize::new(0);
@@ -318,10 +346,15 @@ mod tests {
         let out = g.generate_json(&app(2)).expect("valid");
         assert!(out.contains("\"replicas\":\"2\""), "{out}");
         assert_eq!(DECODED.load(Ordering::SeqCst) - before, 1, "decoded once");
+        let value: Value = serde_json::from_str(&app(2)).expect("json");
+        let before = DECODED.load(Ordering::SeqCst);
+        assert_eq!(g.generate_text(&value).expect("valid"), out);
+        assert_eq!(DECODED.load(Ordering::SeqCst) - before, 1, "decoded once");
+        let refused_value: Value = serde_json::from_str(&app(-1)).expect("json");
         for refused in [
             g.generate_json(&app(-1)).expect_err("refused"),
-            g.generate(&serde_json::from_str(&app(-1)).expect("json"))
-                .expect_err("refused"),
+            g.generate(&refused_value).expect_err("refused"),
+            g.generate_text(&refused_value).expect_err("refused"),
         ] {
             // What validate says, as validate says it.
             assert_eq!(refused.kind, "invalid-config");
@@ -332,5 +365,80 @@ mod tests {
                 refused
             );
         }
+    }
+
+    /// A spec (not [`Counted`], whose count the test above reads).
+    #[derive(Deserialize, schemars::JsonSchema)]
+    struct Count {
+        replicas: i64,
+    }
+
+    /// A generator with typed objects that writes them as text itself.
+    struct Typed2;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ConfigMap<'a> {
+        api_version: &'a str,
+        kind: &'a str,
+        metadata: Value,
+    }
+
+    impl Generator for Typed2 {
+        type Config = Count;
+        const API_VERSION: &'static str = "test.kure.dev/v1";
+        const KIND: &'static str = "Checked";
+
+        fn generate(&self, app: &Application<Count>) -> Result<Vec<Value>, Error> {
+            self.objects(app)
+                .iter()
+                .map(|o| serde_json::to_value(o).map_err(Error::msg))
+                .collect()
+        }
+
+        fn generate_json(&self, app: &Application<Count>) -> Result<String, Error> {
+            let mut out = JsonArray::new();
+            for o in self.objects(app) {
+                out.push(&o)?;
+            }
+            Ok(out.finish())
+        }
+
+        fn validate(&self, config: &Count) -> Result<(), Error> {
+            if config.replicas < 0 {
+                return Err(Error::field("replicas", "must not be negative"));
+            }
+            Ok(())
+        }
+    }
+
+    impl Typed2 {
+        fn objects(&self, app: &Application<Count>) -> Vec<ConfigMap<'static>> {
+            (0..app.spec.replicas)
+                .map(|n| ConfigMap {
+                    api_version: "v1",
+                    kind: "ConfigMap",
+                    metadata: app.child_metadata(&format!("{}-{n}", app.metadata.name)),
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_generator_writing_its_own_text_is_called_for_text_and_checked_first() {
+        let g = erase(Typed2);
+        for replicas in [0, 1, 3] {
+            let value: Value = serde_json::from_str(&app(replicas)).expect("json");
+            let text = g.generate_text(&value).expect("valid");
+            let parsed: Vec<Value> = serde_json::from_str(&text).expect("a JSON array");
+            assert_eq!(parsed, g.generate(&value).expect("valid"), "{text}");
+            assert_eq!(parsed.len(), usize::try_from(replicas).expect("small"));
+            assert_eq!(g.generate_json(&app(replicas)).expect("valid"), text);
+        }
+        let refused: Value = serde_json::from_str(&app(-1)).expect("json");
+        assert_eq!(
+            g.generate_text(&refused).expect_err("refused").kind,
+            "invalid-config"
+        );
     }
 }

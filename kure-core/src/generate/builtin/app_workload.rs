@@ -776,6 +776,161 @@ fn volume(v: &Volume) -> core::Volume {
     }
 }
 
+/// One object AppWorkload generates, serialised as the object itself.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Manifest {
+    Deployment(apps::Deployment),
+    StatefulSet(apps::StatefulSet),
+    DaemonSet(apps::DaemonSet),
+    Service(core::Service),
+    Ingress(net::Ingress),
+}
+
+fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Error> {
+    let spec = &app.spec;
+    let name = app.metadata.name.as_str();
+    let selector = LabelSelector {
+        match_labels: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
+        ..Default::default()
+    };
+    let mut pod_meta = meta(app, name)?;
+    pod_meta.name = None;
+    pod_meta.namespace = None;
+    let pod = core::PodTemplateSpec {
+        metadata: Some(pod_meta),
+        spec: Some(core::PodSpec {
+            containers: spec.containers.iter().map(container).collect(),
+            volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.iter().map(volume).collect()),
+            ..Default::default()
+        }),
+    };
+    let mut out = Vec::with_capacity(3);
+    let workload = match spec.workload {
+        WorkloadKind::Deployment => Manifest::Deployment(apps::Deployment {
+            metadata: meta(app, name)?,
+            spec: Some(apps::DeploymentSpec {
+                replicas: Some(spec.replicas.unwrap_or(1)),
+                selector,
+                template: pod,
+                ..Default::default()
+            }),
+            status: None,
+        }),
+        WorkloadKind::StatefulSet => Manifest::StatefulSet(apps::StatefulSet {
+            metadata: meta(app, name)?,
+            spec: Some(apps::StatefulSetSpec {
+                replicas: Some(spec.replicas.unwrap_or(1)),
+                selector,
+                service_name: Some(name.to_owned()),
+                template: pod,
+                volume_claim_templates: (!spec.volume_claim_templates.is_empty()).then(|| {
+                    spec.volume_claim_templates
+                        .iter()
+                        .map(|t| core::PersistentVolumeClaim {
+                            metadata: ObjectMeta {
+                                name: Some(t.name.clone()),
+                                ..Default::default()
+                            },
+                            spec: Some(core::PersistentVolumeClaimSpec {
+                                access_modes: Some(if t.access_modes.is_empty() {
+                                    vec!["ReadWriteOnce".to_owned()]
+                                } else {
+                                    t.access_modes.clone()
+                                }),
+                                storage_class_name: t.storage_class_name.clone(),
+                                resources: Some(core::VolumeResourceRequirements {
+                                    requests: Some(BTreeMap::from([(
+                                        "storage".to_owned(),
+                                        Quantity(t.storage.clone()),
+                                    )])),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }),
+                            status: None,
+                        })
+                        .collect()
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        }),
+        WorkloadKind::DaemonSet => Manifest::DaemonSet(apps::DaemonSet {
+            metadata: meta(app, name)?,
+            spec: Some(apps::DaemonSetSpec {
+                selector,
+                template: pod,
+                ..Default::default()
+            }),
+            status: None,
+        }),
+    };
+    out.push(workload);
+
+    let ports: Vec<core::ServicePort> = spec
+        .containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .map(|p| core::ServicePort {
+            name: p.name.clone(),
+            port: p.container_port,
+            target_port: Some(match &p.name {
+                Some(n) => K8sIntOrString::String(n.clone()),
+                None => K8sIntOrString::Int(p.container_port),
+            }),
+            protocol: Some(format!("{:?}", p.protocol)),
+            ..Default::default()
+        })
+        .collect();
+    if !ports.is_empty() {
+        out.push(Manifest::Service(core::Service {
+            metadata: meta(app, name)?,
+            spec: Some(core::ServiceSpec {
+                selector: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
+                ports: Some(ports),
+                ..Default::default()
+            }),
+            status: None,
+        }));
+    }
+
+    if let Some(ing) = &spec.ingress {
+        out.push(Manifest::Ingress(net::Ingress {
+            metadata: meta(app, name)?,
+            spec: Some(net::IngressSpec {
+                ingress_class_name: ing.ingress_class_name.clone(),
+                tls: Some(vec![net::IngressTLS {
+                    hosts: Some(vec![ing.host.clone()]),
+                    secret_name: Some(format!("{name}-tls")),
+                }]),
+                rules: Some(vec![net::IngressRule {
+                    host: Some(ing.host.clone()),
+                    http: Some(net::HTTPIngressRuleValue {
+                        paths: vec![net::HTTPIngressPath {
+                            path: Some(ing.path.clone()),
+                            path_type: "Prefix".to_owned(),
+                            backend: net::IngressBackend {
+                                service: Some(net::IngressServiceBackend {
+                                    name: name.to_owned(),
+                                    port: Some(net::ServiceBackendPort {
+                                        name: Some(ing.service_port_name.clone()),
+                                        number: None,
+                                    }),
+                                }),
+                                resource: None,
+                            },
+                        }],
+                    }),
+                }]),
+                ..Default::default()
+            }),
+            status: None,
+        }));
+    }
+    Ok(out)
+}
+
 impl Generator for AppWorkload {
     type Config = AppWorkloadConfig;
     const API_VERSION: &'static str = GROUP_VERSION;
@@ -791,148 +946,19 @@ impl Generator for AppWorkload {
     }
 
     fn generate(&self, app: &Application<AppWorkloadConfig>) -> Result<Vec<Object>, Error> {
-        let spec = &app.spec;
-        let name = app.metadata.name.as_str();
-        let selector = LabelSelector {
-            match_labels: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
-            ..Default::default()
-        };
-        let mut pod_meta = meta(app, name)?;
-        pod_meta.name = None;
-        pod_meta.namespace = None;
-        let pod = core::PodTemplateSpec {
-            metadata: Some(pod_meta),
-            spec: Some(core::PodSpec {
-                containers: spec.containers.iter().map(container).collect(),
-                volumes: (!spec.volumes.is_empty())
-                    .then(|| spec.volumes.iter().map(volume).collect()),
-                ..Default::default()
-            }),
-        };
-        let mut out = Vec::with_capacity(3);
-        let workload = match spec.workload {
-            WorkloadKind::Deployment => serde_json::to_value(apps::Deployment {
-                metadata: meta(app, name)?,
-                spec: Some(apps::DeploymentSpec {
-                    replicas: Some(spec.replicas.unwrap_or(1)),
-                    selector,
-                    template: pod,
-                    ..Default::default()
-                }),
-                status: None,
-            })?,
-            WorkloadKind::StatefulSet => serde_json::to_value(apps::StatefulSet {
-                metadata: meta(app, name)?,
-                spec: Some(apps::StatefulSetSpec {
-                    replicas: Some(spec.replicas.unwrap_or(1)),
-                    selector,
-                    service_name: Some(name.to_owned()),
-                    template: pod,
-                    volume_claim_templates: (!spec.volume_claim_templates.is_empty()).then(|| {
-                        spec.volume_claim_templates
-                            .iter()
-                            .map(|t| core::PersistentVolumeClaim {
-                                metadata: ObjectMeta {
-                                    name: Some(t.name.clone()),
-                                    ..Default::default()
-                                },
-                                spec: Some(core::PersistentVolumeClaimSpec {
-                                    access_modes: Some(if t.access_modes.is_empty() {
-                                        vec!["ReadWriteOnce".to_owned()]
-                                    } else {
-                                        t.access_modes.clone()
-                                    }),
-                                    storage_class_name: t.storage_class_name.clone(),
-                                    resources: Some(core::VolumeResourceRequirements {
-                                        requests: Some(BTreeMap::from([(
-                                            "storage".to_owned(),
-                                            Quantity(t.storage.clone()),
-                                        )])),
-                                        ..Default::default()
-                                    }),
-                                    ..Default::default()
-                                }),
-                                status: None,
-                            })
-                            .collect()
-                    }),
-                    ..Default::default()
-                }),
-                status: None,
-            })?,
-            WorkloadKind::DaemonSet => serde_json::to_value(apps::DaemonSet {
-                metadata: meta(app, name)?,
-                spec: Some(apps::DaemonSetSpec {
-                    selector,
-                    template: pod,
-                    ..Default::default()
-                }),
-                status: None,
-            })?,
-        };
-        out.push(workload);
-
-        let ports: Vec<core::ServicePort> = spec
-            .containers
+        manifests(app)?
             .iter()
-            .flat_map(|c| &c.ports)
-            .map(|p| core::ServicePort {
-                name: p.name.clone(),
-                port: p.container_port,
-                target_port: Some(match &p.name {
-                    Some(n) => K8sIntOrString::String(n.clone()),
-                    None => K8sIntOrString::Int(p.container_port),
-                }),
-                protocol: Some(format!("{:?}", p.protocol)),
-                ..Default::default()
-            })
-            .collect();
-        if !ports.is_empty() {
-            out.push(serde_json::to_value(core::Service {
-                metadata: meta(app, name)?,
-                spec: Some(core::ServiceSpec {
-                    selector: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
-                    ports: Some(ports),
-                    ..Default::default()
-                }),
-                status: None,
-            })?);
-        }
+            .map(|m| serde_json::to_value(m).map_err(Error::msg))
+            .collect()
+    }
 
-        if let Some(ing) = &spec.ingress {
-            out.push(serde_json::to_value(net::Ingress {
-                metadata: meta(app, name)?,
-                spec: Some(net::IngressSpec {
-                    ingress_class_name: ing.ingress_class_name.clone(),
-                    tls: Some(vec![net::IngressTLS {
-                        hosts: Some(vec![ing.host.clone()]),
-                        secret_name: Some(format!("{name}-tls")),
-                    }]),
-                    rules: Some(vec![net::IngressRule {
-                        host: Some(ing.host.clone()),
-                        http: Some(net::HTTPIngressRuleValue {
-                            paths: vec![net::HTTPIngressPath {
-                                path: Some(ing.path.clone()),
-                                path_type: "Prefix".to_owned(),
-                                backend: net::IngressBackend {
-                                    service: Some(net::IngressServiceBackend {
-                                        name: name.to_owned(),
-                                        port: Some(net::ServiceBackendPort {
-                                            name: Some(ing.service_port_name.clone()),
-                                            number: None,
-                                        }),
-                                    }),
-                                    resource: None,
-                                },
-                            }],
-                        }),
-                    }]),
-                    ..Default::default()
-                }),
-                status: None,
-            })?);
+    /// The typed objects straight to JSON text: no values built on the way.
+    fn generate_json(&self, app: &Application<AppWorkloadConfig>) -> Result<String, Error> {
+        let mut out = JsonArray::new();
+        for m in manifests(app)? {
+            out.push(&m)?;
         }
-        Ok(out)
+        Ok(out.finish())
     }
 
     fn documentation(&self) -> Documentation {
@@ -990,6 +1016,35 @@ mod tests {
         }
         assert_eq!(objects[0]["spec"]["replicas"], 2);
         assert_eq!(objects[2]["spec"]["tls"][0]["secretName"], "shop-tls");
+    }
+
+    #[test]
+    fn the_json_text_is_the_values_and_written_as_the_emitter_takes_it() {
+        let g = erase(AppWorkload);
+        let volumes = json!({"workload": "StatefulSet", "replicas": 2,
+            "containers": [{"name": "db", "image": "postgres:16",
+                "ports": [{"containerPort": 5432}],
+                "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql"}]}],
+            "volumeClaimTemplates": [{"name": "data", "storage": "1Gi"}]});
+        let daemon = json!({"workload": "DaemonSet",
+            "containers": [{"name": "c", "image": "agent:1", "env": [{"name": "A", "value": "b"}]}]});
+        let shop: Value = yaml_serde::from_str(include_str!("../../../../examples/shop.yaml"))
+            .expect("the shipped example");
+        for app in [app(volumes), app(daemon), shop] {
+            let text = g.generate_text(&app).expect("generate");
+            let values = g.generate(&app).expect("generate");
+            assert_eq!(
+                serde_json::from_str::<Vec<Value>>(&text).expect("JSON"),
+                values
+            );
+            // Keys in order, as the transcoder needs them to skip building values.
+            let yaml = crate::output::transcode::objects_yaml(&text).expect("transcoded");
+            let emitted: Vec<String> = values.iter().map(crate::output::emit::to_string).collect();
+            assert_eq!(
+                yaml.into_iter().map(|(_, y)| y).collect::<Vec<_>>(),
+                emitted
+            );
+        }
     }
 
     #[test]
