@@ -116,6 +116,10 @@ def boundary():
     row("input", "parse per document: fast path / yaml_serde (us)", f"{pf:.2f} / {pr:.2f}")
     row("input", "parse: yaml_serde / fast path (keep fast if >= 1.5)", f"{pr / pf:.1f}x", ">= 1.5",
         "met" if pr / pf >= 1.5 else "NOT met")
+    for kind, v, t in (("AppWorkload", r["app_values_us"], r["app_text_us"]),
+                       ("FluxHelm", r["flux_values_us"], r["flux_text_us"])):
+        row("boundary", f"built-in {kind} check+generate+render, values / JSON text (us/app)",
+            f"{v:.1f} / {t:.1f}", "(info)")
     h = r["hardening_ratio"]
     row("isolation", "built-in per-app work, unhardened / hardened (us)",
         f"{r['unhardened_us']:.1f} / {r['hardened_us']:.1f}")

@@ -1201,14 +1201,15 @@ impl Engine {
 
     /// [`check_and_generate`](Self::check_and_generate), each object as YAML with its header
     /// (its `apiVersion`, `kind`, `metadata.name` and `metadata.namespace`: what kure checks
-    /// and names files by). Every generator that answers one app at a time (built-ins and
-    /// in-process plugins alike) answers with JSON text
-    /// ([`generate_text`](kure_plugin_api::sdk::DynGenerator::generate_text); a typed generator writes its objects straight to it),
-    /// and the text is written straight to YAML ([`transcode`](crate::output::transcode))
-    /// without being built as values, unless it is in a shape only values give exactly.
+    /// and names files by). A generator whose answer is cheapest as JSON text (an in-process
+    /// plugin, a built-in that writes typed objects:
+    /// [`answers_in_text`](kure_plugin_api::sdk::DynGenerator::answers_in_text)) answers with
+    /// text, written straight to YAML ([`transcode`](crate::output::transcode)) without being
+    /// built as values, unless it is in a shape only values give exactly. Others answer with
+    /// values.
     pub fn check_and_render(&self, doc: &Document) -> Result<Rendered, Error> {
         let entry = self.checks_before_generate(doc)?;
-        if entry.generator.prefers_batches() {
+        if entry.generator.prefers_batches() || !entry.generator.answers_in_text() {
             return self.generate_one(doc).map(with_yaml);
         }
         let answer = in_app(entry, doc, || entry.generator.generate_text(&doc.value));
@@ -1228,11 +1229,11 @@ impl Engine {
     }
 
     /// A generator's answer as JSON text, to checked objects as YAML with their headers.
-    fn rendered(
+    fn rendered<T: std::ops::Deref<Target = str>>(
         &self,
         entry: &crate::generate::registry::Entry,
         doc: &Document,
-        answer: Result<String, ErrorPayload>,
+        answer: Result<T, ErrorPayload>,
     ) -> Result<Rendered, Error> {
         let text = match answer {
             Ok(text) => text,

@@ -564,6 +564,26 @@ pub(crate) fn json_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// `f` on [`json_text`] of `v`, written into a buffer this thread keeps (a plugin is sent one
+/// request per app: no allocation for each).
+pub(crate) fn with_json_text<R>(v: &Value, f: impl FnOnce(&str) -> R) -> R {
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|b| {
+        // Taken, not borrowed: `f` may send another request on this thread.
+        let mut buffer = b.take();
+        buffer.clear();
+        // A `Value`'s keys are strings, so serializing it cannot fail.
+        let _ = serde_json::to_writer(&mut buffer, v);
+        let r = f(std::str::from_utf8(&buffer).unwrap_or_default());
+        if buffer.capacity() <= 1 << 20 {
+            b.replace(buffer);
+        }
+        r
+    })
+}
+
 /// A plugin's answer to `generate` (a JSON array of objects) as values.
 pub(crate) fn parse_objects(out: &str) -> Result<Vec<Value>, ErrorPayload> {
     match serde_json::from_str::<Value>(out) {
@@ -600,6 +620,24 @@ impl PluginGenerator {
     fn text(&self, entry: &str, f: impl FnOnce() -> RString) -> Result<String, ErrorPayload> {
         let text = self.shared.call(entry, f);
         parse_text(&text).map(str::to_owned)
+    }
+
+    /// The plugin's answer to `generate` on `request`, as the plugin's own string (kept, not
+    /// copied, until the host has read it).
+    fn answer(&self, request: &str) -> Result<RString, ErrorPayload> {
+        self.shared.ensure_initialized().map_err(|m| ErrorPayload {
+            kind: "initialize".to_owned(),
+            message: format!("{} failed to start: {m}", self.shared.who),
+            issues: Vec::new(),
+        })?;
+        self.shared
+            .audited(
+                "generate",
+                Some(&self.gvk),
+                || self.generator.generate(request.into()).into_result(),
+                |e| ErrorPayload::from_str_lossy(e).kind,
+            )
+            .map_err(|e| ErrorPayload::from_str_lossy(&e))
     }
 }
 
@@ -651,28 +689,18 @@ impl DynGenerator for PluginGenerator {
         parse_objects(&self.generate_text(app)?)
     }
 
-    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
-        self.generate_json(&json_text(app))
+    fn generate_text(&self, app: &Value) -> Result<RString, ErrorPayload> {
+        with_json_text(app, |request| self.answer(request))
+    }
+
+    fn answers_in_text(&self) -> bool {
+        true
     }
 
     /// Request and answer cross as JSON text, untouched: in a worker they go straight on to
     /// kure, which parses and checks the answer ([`generate`](Self::generate) here).
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
-        self.shared.ensure_initialized().map_err(|m| ErrorPayload {
-            kind: "initialize".to_owned(),
-            message: format!("{} failed to start: {m}", self.shared.who),
-            issues: Vec::new(),
-        })?;
-        let out = self
-            .shared
-            .audited(
-                "generate",
-                Some(&self.gvk),
-                || self.generator.generate(request.into()).into_result(),
-                |e| ErrorPayload::from_str_lossy(e).kind,
-            )
-            .map_err(|e| ErrorPayload::from_str_lossy(&e))?;
-        Ok(out.into())
+        self.answer(request).map(String::from)
     }
 
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {

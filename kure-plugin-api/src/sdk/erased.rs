@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use abi_stable::std_types::RString;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -54,10 +55,21 @@ pub trait DynGenerator: Send + Sync {
     /// [`generate`](DynGenerator::generate) answering with the JSON text of an array, as
     /// [`generate_json`](DynGenerator::generate_json) does: for a host that holds the app as a
     /// value and reads the answer as text (a typed generator writes its objects straight to
-    /// text, [`Generator::generate_json`]).
-    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
+    /// text, [`Generator::generate_json`]). An `RString`, so that a plugin's answer reaches the
+    /// host without being copied out of the plugin's allocation.
+    fn generate_text(&self, app: &Value) -> Result<RString, ErrorPayload> {
         let objects = self.generate(app)?;
-        serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
+        serde_json::to_string(&objects)
+            .map(RString::from)
+            .map_err(|e| payload("internal", Error::msg(e)))
+    }
+
+    /// Whether [`generate_text`](DynGenerator::generate_text) is the cheaper way to the
+    /// objects for a host that can also take [`generate`](DynGenerator::generate)'s values:
+    /// true for a plugin (its answer is text) and an SDK generator that sets
+    /// [`Generator::WRITES_JSON`].
+    fn answers_in_text(&self) -> bool {
+        false
     }
 
     /// Whether the host should hand this generator many apps at once
@@ -152,9 +164,13 @@ impl<G: Generator> DynGenerator for Typed<G> {
         self.checked_generate_json(&app)
     }
 
-    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
+    fn generate_text(&self, app: &Value) -> Result<RString, ErrorPayload> {
         let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
-        self.checked_generate_json(&app)
+        self.checked_generate_json(&app).map(RString::from)
+    }
+
+    fn answers_in_text(&self) -> bool {
+        G::WRITES_JSON
     }
 
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {
@@ -257,8 +273,12 @@ impl<G: Generator> DynGenerator for Renamed<G> {
         self.inner.generate_json(request)
     }
 
-    fn generate_text(&self, app: &Value) -> Result<String, ErrorPayload> {
+    fn generate_text(&self, app: &Value) -> Result<RString, ErrorPayload> {
         self.inner.generate_text(app)
+    }
+
+    fn answers_in_text(&self) -> bool {
+        self.inner.answers_in_text()
     }
 
     fn documentation(&self) -> Result<Documentation, ErrorPayload> {
@@ -348,7 +368,7 @@ mod tests {
         assert_eq!(DECODED.load(Ordering::SeqCst) - before, 1, "decoded once");
         let value: Value = serde_json::from_str(&app(2)).expect("json");
         let before = DECODED.load(Ordering::SeqCst);
-        assert_eq!(g.generate_text(&value).expect("valid"), out);
+        assert_eq!(g.generate_text(&value).expect("valid").as_str(), out);
         assert_eq!(DECODED.load(Ordering::SeqCst) - before, 1, "decoded once");
         let refused_value: Value = serde_json::from_str(&app(-1)).expect("json");
         for refused in [
@@ -388,6 +408,7 @@ mod tests {
         type Config = Count;
         const API_VERSION: &'static str = "test.kure.dev/v1";
         const KIND: &'static str = "Checked";
+        const WRITES_JSON: bool = true;
 
         fn generate(&self, app: &Application<Count>) -> Result<Vec<Value>, Error> {
             self.objects(app)
@@ -427,13 +448,19 @@ mod tests {
     #[test]
     fn a_generator_writing_its_own_text_is_called_for_text_and_checked_first() {
         let g = erase(Typed2);
+        assert!(g.answers_in_text());
+        assert!(erase_as(Typed2, "other.kure.dev/v2", "Renamed").answers_in_text());
+        assert!(!erase(Checked).answers_in_text());
         for replicas in [0, 1, 3] {
             let value: Value = serde_json::from_str(&app(replicas)).expect("json");
             let text = g.generate_text(&value).expect("valid");
             let parsed: Vec<Value> = serde_json::from_str(&text).expect("a JSON array");
             assert_eq!(parsed, g.generate(&value).expect("valid"), "{text}");
             assert_eq!(parsed.len(), usize::try_from(replicas).expect("small"));
-            assert_eq!(g.generate_json(&app(replicas)).expect("valid"), text);
+            assert_eq!(
+                g.generate_json(&app(replicas)).expect("valid"),
+                text.as_str()
+            );
         }
         let refused: Value = serde_json::from_str(&app(-1)).expect("json");
         assert_eq!(

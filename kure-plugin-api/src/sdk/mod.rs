@@ -50,6 +50,11 @@ pub trait Generator: Send + Sync + 'static {
     const API_VERSION: &'static str;
     /// Kind this generator answers to.
     const KIND: &'static str;
+    /// Whether [`generate_json`](Generator::generate_json) is the cheaper way to this
+    /// generator's objects: set it to `true` when you override `generate_json`, and a host that
+    /// runs the generator in its own process (kure's built-ins) asks for the text, not the
+    /// values. Across the plugin boundary objects always travel as `generate_json`'s text.
+    const WRITES_JSON: bool = false;
 
     /// Produces the objects. Each must have `apiVersion`, `kind` and `metadata.name`.
     fn generate(&self, app: &Application<Self::Config>) -> Result<Vec<Object>, Error>;
@@ -58,7 +63,8 @@ pub trait Generator: Send + Sync + 'static {
     /// what crosses the plugin boundary. The default serialises `generate`'s values.
     /// Override it when the objects are typed (`Serialize`, such as k8s-openapi's) to write
     /// them straight to text with [`JsonArray`], without building them as values first: the
-    /// cheaper path, for a plugin and for the host. It must describe the same objects as
+    /// cheaper path, for a plugin and for the host (then also set
+    /// [`WRITES_JSON`](Generator::WRITES_JSON)). It must describe the same objects as
     /// `generate` (kure checks whatever it returns, as it checks `generate`'s).
     fn generate_json(&self, app: &Application<Self::Config>) -> Result<String, Error> {
         serde_json::to_string(&self.generate(app)?).map_err(Error::msg)
@@ -86,15 +92,23 @@ pub trait Generator: Send + Sync + 'static {
 /// assert_eq!(out.finish(), r#"[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}]"#);
 /// # Ok::<(), kure_plugin_api::sdk::Error>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JsonArray {
     text: Vec<u8>,
 }
 
+impl Default for JsonArray {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl JsonArray {
-    /// An empty array.
+    /// An empty array, with room for a few objects' text (one allocation for most apps).
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            text: Vec::with_capacity(4096),
+        }
     }
 
     /// Appends one object, serialised as JSON.

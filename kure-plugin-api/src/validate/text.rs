@@ -43,7 +43,10 @@ pub fn shown_message(text: &str) -> String {
 
 /// A path for a message: control characters escaped, never cut.
 pub fn shown_path(path: &std::path::Path) -> String {
-    shown_max(&path.display().to_string(), usize::MAX)
+    match path.to_str() {
+        Some(text) => shown_max(text, usize::MAX),
+        None => shown_max(&path.display().to_string(), usize::MAX),
+    }
 }
 
 /// A character that must not reach a terminal raw: a control character, or a zero-width or
@@ -55,6 +58,10 @@ pub fn hostile(c: char) -> bool {
 
 /// [`shown`] cut at `max` characters.
 pub fn shown_max(text: &str, max: usize) -> String {
+    // Most text is shown as it is: one copy.
+    if (text.len() <= max || text.chars().count() <= max) && !text.chars().any(hostile) {
+        return text.to_owned();
+    }
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
         if n == max {
@@ -68,4 +75,25 @@ pub fn shown_max(text: &str, max: usize) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_max_escapes_and_cuts_by_characters() {
+        assert_eq!(shown_max("plain.yaml", 10), "plain.yaml");
+        assert_eq!(shown_max("plain.yaml", 9), "plain.yam…");
+        // Cut by characters, not bytes: four 2-byte characters fit in 4.
+        assert_eq!(shown_max("éééé", 4), "éééé");
+        assert_eq!(shown_max("ééééé", 4), "éééé…");
+        assert_eq!(shown_max("a\u{1b}[2Jb", 100), "a\\u{1b}[2Jb");
+        assert_eq!(shown_max("a\u{202e}b", 100), "a\\u{202e}b");
+        assert_eq!(shown_max("ab\ncd", 3), "ab\\n…");
+        assert_eq!(
+            shown_path(std::path::Path::new("dir/\u{1b}]0;x\u{7}.yaml")),
+            "dir/\\u{1b}]0;x\\u{7}.yaml"
+        );
+    }
 }

@@ -22,9 +22,25 @@ fn specs(group: &str, n: usize) -> String {
         .collect()
 }
 
+/// `n` FluxHelm apps shaped like examples/podinfo.yaml.
+fn flux_specs(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "---\napiVersion: generators.gokure.dev/v1alpha1\nkind: FluxHelm\nmetadata:\n  name: app-{i}\n  namespace: apps\nspec:\n  chart:\n    name: podinfo\n    version: 6.7.{}\n  source:\n    type: OCIRepository\n    ociUrl: oci://ghcr.io/stefanprodan/charts/podinfo\n    interval: 30m\n  valuesFrom:\n    - kind: ConfigMap\n      name: podinfo-values\n  dependsOn:\n    - name: ingress-nginx\n      namespace: flux-system\n",
+                i % 9
+            )
+        })
+        .collect()
+}
+
 fn docs(group: &str, n: usize) -> Vec<Document> {
+    decoded(&specs(group, n))
+}
+
+fn decoded(text: &str) -> Vec<Document> {
     let (mut d, mut p) = (Vec::new(), Vec::new());
-    decode_str(Path::new("bench.yaml"), &specs(group, n), &mut d, &mut p);
+    decode_str(Path::new("bench.yaml"), text, &mut d, &mut p);
     assert!(p.is_empty(), "{p:?}");
     d
 }
@@ -46,6 +62,21 @@ fn time_pipeline(engine: &Engine, docs: &[Document]) -> f64 {
     for d in docs {
         for (_, yaml) in engine.check_and_render(d).expect("generate") {
             bytes += yaml.len();
+        }
+    }
+    assert!(bytes > 0);
+    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+}
+
+/// [`time_pipeline`] the way values go: the objects built as `serde_json::Value`s, then
+/// written to YAML (what `check_and_render` did for built-ins before they answered with JSON
+/// text).
+fn time_values(engine: &Engine, docs: &[Document]) -> f64 {
+    let start = Instant::now();
+    let mut bytes = 0;
+    for d in docs {
+        for o in engine.check_and_generate(d).expect("generate") {
+            bytes += kure_core::object_yaml(&o).expect("yaml").len();
         }
     }
     assert!(bytes > 0);
@@ -138,6 +169,22 @@ fn main() {
         }
     }
     let (plain, hard) = (median(plain), median(hard));
+    // Built-ins' render paths side by side: values then YAML, or JSON text then YAML.
+    let flux = decoded(&flux_specs(n));
+    let (mut av, mut at, mut fv, mut ft) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for r in 0..rounds {
+        let values_first = r % 2 == 0;
+        for values in [values_first, !values_first] {
+            if values {
+                av.push(time_values(&engine, &builtin));
+                fv.push(time_values(&engine, &flux));
+            } else {
+                at.push(time_pipeline(&engine, &builtin));
+                ft.push(time_pipeline(&engine, &flux));
+            }
+        }
+    }
+    let (av, at, fv, ft) = (median(av), median(at), median(fv), median(ft));
     // Where a built-in app's time goes.
     let objects: Vec<Vec<serde_json::Value>> = builtin
         .iter()
@@ -192,7 +239,7 @@ fn main() {
         median(render)
     );
     println!(
-        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}, \"unhardened_us\": {plain:.2}, \"hardened_us\": {hard:.2}, \"hardening_ratio\": {:.3}, \"validate_us\": {validate:.2}, \"schema_us\": {schema:.2}, \"split_fast_us\": {sf:.3}, \"split_reference_us\": {sr:.3}, \"parse_fast_us\": {pf:.2}, \"parse_reference_us\": {pr:.2}}}",
+        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}, \"unhardened_us\": {plain:.2}, \"hardened_us\": {hard:.2}, \"hardening_ratio\": {:.3}, \"validate_us\": {validate:.2}, \"schema_us\": {schema:.2}, \"split_fast_us\": {sf:.3}, \"split_reference_us\": {sr:.3}, \"parse_fast_us\": {pf:.2}, \"parse_reference_us\": {pr:.2}, \"app_values_us\": {av:.2}, \"app_text_us\": {at:.2}, \"flux_values_us\": {fv:.2}, \"flux_text_us\": {ft:.2}}}",
         pm / bm,
         ppm / bpm,
         hard / plain

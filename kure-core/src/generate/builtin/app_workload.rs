@@ -935,6 +935,7 @@ impl Generator for AppWorkload {
     type Config = AppWorkloadConfig;
     const API_VERSION: &'static str = GROUP_VERSION;
     const KIND: &'static str = "AppWorkload";
+    const WRITES_JSON: bool = true;
 
     fn validate(&self, config: &AppWorkloadConfig) -> Result<(), Error> {
         let issues = config.check();
