@@ -346,6 +346,10 @@ schemars = "1"
 # `testing`: kure's own schema checks and messages, in `cargo test`.
 kure-plugin-api = {API_DEV_DEP}
 
+[profile.release]
+# kure hashes and copies every byte of the library each time it loads it: without the symbol
+# table that is about a third less.
+strip = "symbols"
 # Keep the default `panic = "unwind"`: with "abort" the SDK could not turn a panic into an
 # error, and `export_plugin!` refuses to compile.
 
