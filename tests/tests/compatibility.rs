@@ -1,9 +1,11 @@
 //! Plugins built against another 1.x kure-plugin-api: what the compatibility rule loads, what it
-//! refuses, and how the host talks to each. The raw-ABI fixture reports the version and
-//! features its mode says (`abi:<version>:<features>`; otherwise what a 1.0 SDK reports); the
-//! terraform plugin is built with this workspace's SDK (1.1).
+//! refuses, and how the host talks to each. A plugin is built against kure-plugin-api 1.0.0 as
+//! released (`tests/fixtures/sdk-1.0`); the raw-ABI fixture reports the version and features
+//! its mode says (`abi:<version>:<features>`; otherwise what a 1.0 SDK reports); the terraform
+//! plugin is built with this workspace's SDK.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use kure_tests::*;
 
@@ -35,6 +37,120 @@ fn audited_generate(s: &Sandbox, isolation: &str, log: &Path, file: &Path) -> st
         .arg(log)
         .args(["generate", "-j", "1", "-f"])
         .arg(file))
+}
+
+/// `tests/fixtures/sdk-1.0/lib.rs` built against kure-plugin-api 1.0.0 (the `.crate` beside
+/// it), as a crate of its own. It gets the workspace's Cargo.lock and shares
+/// `target/author-loop` with the author-loop test: the same dependency versions, compiled once
+/// per machine.
+fn sdk_1_0_plugin() -> PathBuf {
+    let base = root().join("target/compat-1.0");
+    let crate_file = root().join("tests/fixtures/kure-plugin-api-1.0.0.crate");
+    let bytes = std::fs::read(&crate_file).unwrap();
+    let stamp = base.join("extracted-from.crate");
+    // Extracted again only when the fixture changed: fresh files would rebuild it every run.
+    if std::fs::read(&stamp).ok().as_deref() != Some(&bytes[..]) {
+        let _ = std::fs::remove_dir_all(base.join("kure-plugin-api-1.0.0"));
+        std::fs::create_dir_all(&base).unwrap();
+        let o = Command::new("tar")
+            .arg("-xzf")
+            .arg(&crate_file)
+            .arg("-C")
+            .arg(&base)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "tar: {}", stderr(&o));
+        std::fs::write(&stamp, &bytes).unwrap();
+    }
+    let dir = base.join("plugin");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            r#"[package]
+name = "kure-compat-old"
+version = "1.0.0"
+edition = "2021"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+path = "{lib}"
+
+[dependencies]
+kure-plugin-api = {{ path = "../kure-plugin-api-1.0.0" }}
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+schemars = "1.0"
+
+[workspace]
+"#,
+            lib = root().join("tests/fixtures/sdk-1.0/lib.rs").display()
+        ),
+    )
+    .unwrap();
+    std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let target = root().join("target/author-loop");
+    let o = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&dir)
+        .args(["build", "--quiet"])
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "building the 1.0 plugin:\n{}",
+        stderr(&o)
+    );
+    target.join("debug/libkure_compat_old.so")
+}
+
+/// A plugin built against kure-plugin-api 1.0.0 loads in this kure (a later 1.x), in both
+/// isolation modes, and is talked to as a 1.0 plugin: `validate`, then `generate`, its own
+/// refusal reported at the field.
+#[test]
+fn a_plugin_built_against_kure_plugin_api_1_0_loads_and_is_checked_then_generated() {
+    let lib = sdk_1_0_plugin();
+    let fine =
+        "apiVersion: compat.kure.dev/v1\nkind: Old\nmetadata:\n  name: old\nspec:\n  copies: 3\n";
+    let refused = "apiVersion: compat.kure.dev/v1\nkind: Old\nmetadata:\n  name: old\nspec:\n  copies: 3\n  refuse: true\n";
+    for isolation in ["in-process", "process"] {
+        let s = Sandbox::new();
+        s.add_plugin(&lib);
+        let f = s.write("old.yaml", fine);
+        let log = s.path().join("old.jsonl");
+        let o = audited_generate(&s, isolation, &log, &f);
+        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("copies: '3'") || out.contains("copies: \"3\""),
+            "{isolation}: {out}"
+        );
+        // The SDK it was built with says so itself.
+        assert!(out.contains("sdk: 1.0.0"), "{isolation}: {out}");
+        let entries: Vec<String> = calls(&log).into_iter().map(|(e, _)| e).collect();
+        assert_eq!(entries, ["validate", "generate"], "{isolation}");
+
+        let f = s.write("refused.yaml", refused);
+        let log = s.path().join("refused.jsonl");
+        let o = audited_generate(&s, isolation, &log, &f);
+        expect_failure(
+            &o,
+            &[
+                "refused.yaml:7",
+                "spec.refuse",
+                "refused by the 1.0 plugin's validate",
+            ],
+        );
+        assert!(stdout(&o).is_empty(), "{isolation}: {}", stdout(&o));
+        assert!(
+            !calls(&log).iter().any(|(e, _)| e == "generate"),
+            "{isolation}: generated after a refusal: {:?}",
+            calls(&log)
+        );
+    }
 }
 
 #[test]
