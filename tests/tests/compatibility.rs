@@ -46,24 +46,24 @@ fn audited_generate(s: &Sandbox, isolation: &str, log: &Path, file: &Path) -> st
 fn sdk_1_0_plugin() -> PathBuf {
     let base = root().join("target/compat-1.0");
     let crate_file = root().join("tests/fixtures/kure-plugin-api-1.0.0.crate");
-    let bytes = std::fs::read(&crate_file).unwrap();
+    let bytes = std::fs::read(&crate_file).expect("the 1.0.0 .crate fixture");
     let stamp = base.join("extracted-from.crate");
     // Extracted again only when the fixture changed: fresh files would rebuild it every run.
     if std::fs::read(&stamp).ok().as_deref() != Some(&bytes[..]) {
         let _ = std::fs::remove_dir_all(base.join("kure-plugin-api-1.0.0"));
-        std::fs::create_dir_all(&base).unwrap();
+        std::fs::create_dir_all(&base).expect("target/compat-1.0");
         let o = Command::new("tar")
             .arg("-xzf")
             .arg(&crate_file)
             .arg("-C")
             .arg(&base)
             .output()
-            .unwrap();
+            .expect("tar runs");
         assert!(o.status.success(), "tar: {}", stderr(&o));
-        std::fs::write(&stamp, &bytes).unwrap();
+        std::fs::write(&stamp, &bytes).expect("the extraction stamp");
     }
     let dir = base.join("plugin");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("the plugin crate's directory");
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
@@ -88,8 +88,8 @@ schemars = "1.0"
             lib = root().join("tests/fixtures/sdk-1.0/lib.rs").display()
         ),
     )
-    .unwrap();
-    std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    .expect("the plugin crate's Cargo.toml");
+    std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
     let target = root().join("target/author-loop");
     let o = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&dir)
@@ -98,7 +98,7 @@ schemars = "1.0"
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .output()
-        .unwrap();
+        .expect("cargo runs");
     assert!(
         o.status.success(),
         "building the 1.0 plugin:\n{}",
