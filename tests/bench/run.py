@@ -120,6 +120,9 @@ def boundary():
                        ("FluxHelm", r["flux_values_us"], r["flux_text_us"])):
         row("boundary", f"built-in {kind} check+generate+render, values / JSON text (us/app)",
             f"{v:.1f} / {t:.1f}", "(info)")
+    row("boundary", "per plugin app: request to JSON / spec from JSON vs from values / containment (us)",
+        f"{r['request_us']:.2f} / {r['decode_json_us']:.2f} vs {r['decode_values_us']:.2f} / {r['contain_us']:.2f}",
+        "(info)")
     h = r["hardening_ratio"]
     row("isolation", "built-in per-app work, unhardened / hardened (us)",
         f"{r['unhardened_us']:.1f} / {r['hardened_us']:.1f}")

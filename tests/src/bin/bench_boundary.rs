@@ -234,12 +234,58 @@ fn main() {
         pr.push(per_doc(&|| kure_core::bench::parse_reference(&pieces)));
     }
     let (sf, sr, pf, pr) = (median(sf), median(sr), median(pf), median(pr));
+    // What the boundary adds for one app, piece by piece (microseconds per app): the request
+    // written as JSON, the spec decoded from that text (in the plugin) against from the values
+    // (a built-in), and the containment record of one call.
+    type App = kure_plugin_api::sdk::Application<kure_core::generate::builtin::AppWorkloadConfig>;
+    let requests: Vec<String> = plugged
+        .iter()
+        .map(|d| serde_json::to_string(&d.value).expect("json"))
+        .collect();
+    let (mut rq, mut dj, mut dv, mut ct) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds.min(9) {
+        rq.push(per_doc(&|| {
+            for d in &plugged {
+                std::hint::black_box(serde_json::to_string(&d.value).expect("json"));
+            }
+            plugged.len()
+        }));
+        dj.push(per_doc(&|| {
+            for r in &requests {
+                std::hint::black_box(serde_json::from_str::<App>(r).expect("app"));
+            }
+            requests.len()
+        }));
+        dv.push(per_doc(&|| {
+            for d in &plugged {
+                std::hint::black_box(
+                    <App as serde::Deserialize>::deserialize(&d.value).expect("app"),
+                );
+            }
+            plugged.len()
+        }));
+        ct.push(per_doc(&|| {
+            plugged
+                .iter()
+                .map(|d| {
+                    kure_core::plugin::contain::with_app(&d.name, &d.location, || {
+                        kure_core::plugin::contain::call(
+                            "plugin bench-app-000@0.1.0",
+                            "generate",
+                            || 1,
+                        )
+                    })
+                })
+                .sum()
+        }));
+    }
+    let (rq, dj, dv, ct) = (median(rq), median(dj), median(dv), median(ct));
     eprintln!(
         "breakdown per built-in app: validate {validate:.1} us (JSON Schema {schema:.1} us), generate {bm:.1} us, render {:.1} us",
         median(render)
     );
     println!(
-        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}, \"unhardened_us\": {plain:.2}, \"hardened_us\": {hard:.2}, \"hardening_ratio\": {:.3}, \"validate_us\": {validate:.2}, \"schema_us\": {schema:.2}, \"split_fast_us\": {sf:.3}, \"split_reference_us\": {sr:.3}, \"parse_fast_us\": {pf:.2}, \"parse_reference_us\": {pr:.2}, \"app_values_us\": {av:.2}, \"app_text_us\": {at:.2}, \"flux_values_us\": {fv:.2}, \"flux_text_us\": {ft:.2}}}",
+        "{{\"apps\": {n}, \"rounds\": {rounds}, \"builtin_us\": {bm:.2}, \"plugin_us\": {pm:.2}, \"ratio\": {:.3}, \"builtin_pipeline_us\": {bpm:.2}, \"plugin_pipeline_us\": {ppm:.2}, \"pipeline_ratio\": {:.3}, \"unhardened_us\": {plain:.2}, \"hardened_us\": {hard:.2}, \"hardening_ratio\": {:.3}, \"validate_us\": {validate:.2}, \"schema_us\": {schema:.2}, \"split_fast_us\": {sf:.3}, \"split_reference_us\": {sr:.3}, \"parse_fast_us\": {pf:.2}, \"parse_reference_us\": {pr:.2}, \"app_values_us\": {av:.2}, \"app_text_us\": {at:.2}, \"flux_values_us\": {fv:.2}, \"flux_text_us\": {ft:.2}, \"request_us\": {rq:.2}, \"decode_json_us\": {dj:.2}, \"decode_values_us\": {dv:.2}, \"contain_us\": {ct:.2}}}",
         pm / bm,
         ppm / bpm,
         hard / plain
