@@ -82,6 +82,13 @@ pub mod bench {
             .count()
     }
 
+    /// A generator's answer (the JSON text of an array of objects) written as YAML, as kure
+    /// writes a plugin's: the bytes of YAML, or `None` where only values read it right.
+    pub fn transcode(json: &str) -> Option<usize> {
+        crate::output::transcode::objects_yaml(json)
+            .map(|objects| objects.iter().map(|(_, yaml)| yaml.len()).sum())
+    }
+
     /// The non-blank documents of `text`, as the fast split finds them.
     pub fn pieces(text: &str) -> Vec<String> {
         crate::input::split::fast(text)

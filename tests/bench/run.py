@@ -116,10 +116,9 @@ def boundary():
     row("input", "parse per document: fast path / yaml_serde (us)", f"{pf:.2f} / {pr:.2f}")
     row("input", "parse: yaml_serde / fast path (keep fast if >= 1.5)", f"{pr / pf:.1f}x", ">= 1.5",
         "met" if pr / pf >= 1.5 else "NOT met")
-    for kind, v, t in (("AppWorkload", r["app_values_us"], r["app_text_us"]),
-                       ("FluxHelm", r["flux_values_us"], r["flux_text_us"])):
-        row("boundary", f"built-in {kind} check+generate+render, values / JSON text (us/app)",
-            f"{v:.1f} / {t:.1f}", "(info)")
+    for kind, k in (("AppWorkload", "app"), ("FluxHelm", "flux")):
+        row("boundary", f"built-in {kind} per app: values / JSON text / kure's path (us)",
+            f"{r[k + '_values_us']:.1f} / {r[k + '_text_us']:.1f} / {r[k + '_chosen_us']:.1f}", "(info)")
     row("boundary", "per plugin app: request to JSON / spec from JSON vs from values / containment (us)",
         f"{r['request_us']:.2f} / {r['decode_json_us']:.2f} vs {r['decode_values_us']:.2f} / {r['contain_us']:.2f}",
         "(info)")
