@@ -55,77 +55,72 @@ fn time(engine: &Engine, docs: &[Document]) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
 }
 
+/// Microseconds per app of `f` over `docs`; `f` returns how many bytes of YAML it made.
+fn per_app(docs: &[Document], f: impl Fn(&Document) -> usize) -> f64 {
+    let start = Instant::now();
+    let bytes: usize = docs.iter().map(f).sum();
+    assert!(std::hint::black_box(bytes) > 0);
+    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+}
+
+/// YAML bytes of values written as kure writes them.
+fn yaml_bytes(objects: &[serde_json::Value]) -> usize {
+    objects
+        .iter()
+        .map(|o| kure_core::object_yaml(o).expect("yaml").len())
+        .sum()
+}
+
 /// Validation, generation and YAML rendering: what `kure generate` does per application.
 fn time_pipeline(engine: &Engine, docs: &[Document]) -> f64 {
-    let start = Instant::now();
-    let mut bytes = 0;
-    for d in docs {
-        for (_, yaml) in engine.check_and_render(d).expect("generate") {
-            bytes += yaml.len();
-        }
-    }
-    assert!(bytes > 0);
-    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+    per_app(docs, |d| {
+        let rendered = engine.check_and_render(d).expect("generate");
+        rendered.iter().map(|(_, yaml)| yaml.len()).sum()
+    })
 }
 
 /// [`time_pipeline`] the way values go: the objects built as `serde_json::Value`s, then
 /// written to YAML (what `check_and_render` did for built-ins before they answered with JSON
 /// text).
 fn time_values(engine: &Engine, docs: &[Document]) -> f64 {
-    let start = Instant::now();
-    let mut bytes = 0;
-    for d in docs {
-        for o in engine.check_and_generate(d).expect("generate") {
-            bytes += kure_core::object_yaml(&o).expect("yaml").len();
-        }
-    }
-    assert!(bytes > 0);
-    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+    per_app(docs, |d| {
+        yaml_bytes(&engine.check_and_generate(d).expect("generate"))
+    })
 }
 
 /// [`time_pipeline`] through JSON text whatever the generator prefers: its objects written as
 /// text ([`generate_text`](kure_plugin_api::sdk::DynGenerator::generate_text)), then to YAML.
 fn time_text(engine: &Engine, docs: &[Document]) -> f64 {
-    let start = Instant::now();
-    let mut bytes = 0;
-    for d in docs {
+    per_app(docs, |d| {
         let entry = engine.check_schema(d).expect("valid");
         let text = entry.generator.generate_text(&d.value).expect("generate");
-        bytes += kure_core::bench::transcode(&text).expect("transcoded");
-    }
-    assert!(bytes > 0);
-    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+        kure_core::bench::transcode(&text).expect("transcoded")
+    })
 }
 
 /// [`time_pipeline`] on built-ins without the containment hardening a built-in app gets: no
 /// object shape and path checks (`Engine::generate_one` adds them), and the YAML not copied
 /// into the spool that holds output until the run succeeds.
 fn time_unhardened(engine: &Engine, docs: &[Document]) -> f64 {
-    let start = Instant::now();
-    let mut bytes = 0;
-    for d in docs {
+    per_app(docs, |d| {
         // kure's checks; the built-in's own run inside its generate, as in check_and_generate.
         let entry = engine.check_schema(d).expect("valid");
-        for o in entry.generator.generate(&d.value).expect("generate") {
-            bytes += kure_core::object_yaml(&o).expect("yaml").len();
-        }
-    }
-    assert!(bytes > 0);
-    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+        yaml_bytes(&entry.generator.generate(&d.value).expect("generate"))
+    })
 }
 
 /// [`time_pipeline`] with the hardening: checked objects, YAML copied into a spool.
 fn time_hardened(engine: &Engine, docs: &[Document]) -> f64 {
-    let start = Instant::now();
-    let mut spool: Vec<u8> = Vec::new();
-    for d in docs {
+    let spool = std::cell::RefCell::new(Vec::<u8>::new());
+    per_app(docs, |d| {
+        let mut spool = spool.borrow_mut();
+        let before = spool.len();
         for o in engine.check_and_generate(d).expect("generate") {
             spool.extend_from_slice(b"---\n");
             spool.extend_from_slice(kure_core::object_yaml(&o).expect("yaml").as_bytes());
         }
-    }
-    assert!(!std::hint::black_box(&spool).is_empty());
-    start.elapsed().as_secs_f64() * 1e6 / docs.len() as f64
+        spool.len() - before
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
