@@ -540,8 +540,13 @@ impl Run<'_> {
                     });
                     (self.resolve(&head), rest.join())
                 });
+                let rest: Vec<Outcome> =
+                    rest.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 resolved?;
-                let rest = rest.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                // As the threads of the other path do: a problem met stops plugin calls.
+                if rest.iter().any(|o| matches!(o, Outcome::Problems(_))) {
+                    stop.store(true, Ordering::Release);
+                }
                 std::iter::once(Outcome::Unresolved(Box::new(head)))
                     .chain(rest)
                     .collect()

@@ -222,7 +222,9 @@ impl Harness {
     }
 
     /// [`validate`](Self::validate), then generates, and checks every object as kure does
-    /// (`apiVersion`, `kind` and `metadata.name` present).
+    /// (`apiVersion`, `kind` and `metadata.name` present). kure asks a plugin for its objects
+    /// as JSON text ([`Generator::generate_json`](crate::sdk::Generator::generate_json)): that
+    /// text must describe the objects `generate` returns.
     pub fn generate(&self, yaml: &str) -> Result<Vec<Value>, Problems> {
         let doc = self.document(yaml)?;
         self.validate_doc(&doc)?;
@@ -230,6 +232,31 @@ impl Harness {
             .generator
             .generate(&doc)
             .map_err(|p| Problems::one(format!("generate: {}", p.message)))?;
+        let text = self
+            .generator
+            .generate_text(&doc)
+            .map_err(|p| Problems::one(format!("generate_json: {}", p.message)))?;
+        match serde_json::from_str::<Vec<Value>>(&text) {
+            Ok(written) if written == objects => {}
+            Ok(written) => {
+                let at = written
+                    .iter()
+                    .zip(&objects)
+                    .position(|(w, o)| w != o)
+                    .map_or_else(
+                        || format!("{} objects against {}", written.len(), objects.len()),
+                        |i| format!("object {} differs", i + 1),
+                    );
+                return Err(Problems::one(format!(
+                    "generate_json does not describe the objects generate returns ({at}); kure uses generate_json's"
+                )));
+            }
+            Err(e) => {
+                return Err(Problems::one(format!(
+                    "generate_json: not a JSON array of objects ({e})"
+                )))
+            }
+        }
         // The checks kure makes on every returned object: the same code.
         let bad: Vec<String> = objects
             .iter()
@@ -380,5 +407,54 @@ mod tests {
             h.enforced_schema()["additionalProperties"],
             Value::Bool(false)
         );
+    }
+
+    /// Writes its text by hand, and gets it wrong for one app.
+    struct Careless;
+
+    impl Generator for Careless {
+        type Config = Cache;
+        const API_VERSION: &'static str = "example.com/v1";
+        const KIND: &'static str = "Cache";
+        const WRITES_JSON: bool = true;
+        fn generate(&self, app: &Application<Cache>) -> Result<Vec<Object>, Error> {
+            Ok(vec![
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": app.metadata.name}}),
+            ])
+        }
+        fn generate_json(&self, app: &Application<Cache>) -> Result<String, Error> {
+            let name = match app.spec.replicas {
+                3 => "someone-else",
+                _ => app.metadata.name.as_str(),
+            };
+            let mut out = JsonArray::new();
+            out.push(
+                &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}),
+            )?;
+            if app.spec.replicas == 2 {
+                out.push(
+                    &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}}),
+                )?;
+            }
+            Ok(out.finish())
+        }
+    }
+
+    #[test]
+    fn generate_json_must_describe_what_generate_returns() {
+        let h = Harness::new(Careless);
+        let app = |replicas: u32| {
+            format!("apiVersion: example.com/v1\nkind: Cache\nmetadata:\n  name: a\nspec:\n  replicas: {replicas}\n")
+        };
+        assert_eq!(h.generate(&app(1)).expect("they agree").len(), 1);
+        for (replicas, needle) in [(3, "object 1 differs"), (2, "2 objects against 1")] {
+            let p = h.generate(&app(replicas)).expect_err("they disagree");
+            assert_eq!(p.0.len(), 1, "{p:?}");
+            assert!(
+                p.0[0].starts_with("generate_json does not describe the objects generate returns")
+                    && p.0[0].contains(needle),
+                "{p:?}"
+            );
+        }
     }
 }

@@ -48,12 +48,15 @@ fn sdk_1_0_plugin() -> PathBuf {
     let crate_file = root().join("tests/fixtures/kure-plugin-api-1.0.0.crate");
     let bytes = std::fs::read(&crate_file).expect("the 1.0.0 .crate fixture");
     let stamp = base.join("extracted-from.crate");
-    // Extracted again only when the fixture changed: fresh files would rebuild it every run.
-    if std::fs::read(&stamp).ok().as_deref() != Some(&bytes[..]) {
-        let _ = std::fs::remove_dir_all(base.join("kure-plugin-api-1.0.0"));
+    // Extracted again only when the fixture changed (fresh files would rebuild it every run),
+    // with the time of extraction as the files' (-m): a .crate's files all carry one fixed
+    // date, older than the previous build, which cargo would then keep.
+    let extracted = base.join("kure-plugin-api-1.0.0");
+    if std::fs::read(&stamp).ok().as_deref() != Some(&bytes[..]) || !extracted.is_dir() {
+        let _ = std::fs::remove_dir_all(&extracted);
         std::fs::create_dir_all(&base).expect("target/compat-1.0");
         let o = Command::new("tar")
-            .arg("-xzf")
+            .arg("-xzmf")
             .arg(&crate_file)
             .arg("-C")
             .arg(&base)
@@ -85,7 +88,13 @@ schemars = "1.0"
 
 [workspace]
 "#,
-            lib = root().join("tests/fixtures/sdk-1.0/lib.rs").display()
+            // A TOML basic string: backslashes and quotes escaped.
+            lib = root()
+                .join("tests/fixtures/sdk-1.0/lib.rs")
+                .display()
+                .to_string()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
         ),
     )
     .expect("the plugin crate's Cargo.toml");
