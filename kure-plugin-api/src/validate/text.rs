@@ -49,11 +49,20 @@ pub fn shown_path(path: &std::path::Path) -> String {
     }
 }
 
-/// A character that must not reach a terminal raw: a control character, or a zero-width or
-/// bidirectional-override character that makes text read differently from what it is.
+/// A character that must not reach a terminal raw: a control character, a line or paragraph
+/// separator, or an invisible (zero-width) or bidirectional-formatting character that makes
+/// text read differently from what it is.
 pub fn hostile(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// [`shown`] cut at `max` characters.
@@ -90,6 +99,17 @@ mod tests {
         assert_eq!(shown_max("ééééé", 4), "éééé…");
         assert_eq!(shown_max("a\u{1b}[2Jb", 100), "a\\u{1b}[2Jb");
         assert_eq!(shown_max("a\u{202e}b", 100), "a\\u{202e}b");
+        // Invisible and bidirectional-formatting characters, and line separators.
+        for c in [
+            '\u{061c}', '\u{2028}', '\u{2029}', '\u{2060}', '\u{2064}', '\u{feff}',
+        ] {
+            assert!(hostile(c), "{:?}", c);
+            assert_eq!(
+                shown(&format!("a{c}b")),
+                format!("a{}b", c.escape_default())
+            );
+        }
+        assert!(!hostile('é') && !hostile('→'));
         assert_eq!(shown_max("ab\ncd", 3), "ab\\n…");
         assert_eq!(
             shown_path(std::path::Path::new("dir/\u{1b}]0;x\u{7}.yaml")),
