@@ -39,6 +39,36 @@ fn audited_generate(s: &Sandbox, isolation: &str, log: &Path, file: &Path) -> st
         .arg(file))
 }
 
+/// What kure does with a 1.0 plugin (no `generate-validates`), in sandbox `s`: on `fine` it
+/// calls `validate`, then `generate` (returned: what was written); on `refused` its own
+/// `validate` refuses at `spec.refuse` (`refusal` is its message), exit 1, nothing is
+/// written and nothing generated.
+fn checked_then_generated(
+    s: &Sandbox,
+    isolation: &str,
+    fine: &str,
+    refused: &str,
+    refusal: &str,
+) -> String {
+    let f = s.write("fine.yaml", fine);
+    let log = s.path().join("fine.jsonl");
+    let o = audited_generate(s, isolation, &log, &f);
+    assert!(o.status.success(), "{isolation}: {}", stderr(&o));
+    let written = stdout(&o);
+    let entries: Vec<String> = calls(&log).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(entries, ["validate", "generate"], "{isolation}");
+    let f = s.write("refused.yaml", refused);
+    let log = s.path().join("refused.jsonl");
+    let o = audited_generate(s, isolation, &log, &f);
+    expect_failure(&o, &["refused.yaml:7", "spec.refuse", refusal]);
+    assert!(
+        !calls(&log).iter().any(|(e, _)| e == "generate"),
+        "{isolation}: generated after a refusal: {:?}",
+        calls(&log)
+    );
+    written
+}
+
 /// `tests/fixtures/sdk-1.0/lib.rs` built against kure-plugin-api 1.0.0 (the `.crate` beside
 /// it), as a crate of its own. It gets the workspace's Cargo.lock and shares
 /// `target/author-loop` with the author-loop test: the same dependency versions, compiled once
@@ -128,37 +158,19 @@ fn a_plugin_built_against_kure_plugin_api_1_0_loads_and_is_checked_then_generate
     for isolation in ["in-process", "process"] {
         let s = Sandbox::new();
         s.add_plugin(&lib);
-        let f = s.write("old.yaml", fine);
-        let log = s.path().join("old.jsonl");
-        let o = audited_generate(&s, isolation, &log, &f);
-        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
-        let out = stdout(&o);
+        let out = checked_then_generated(
+            &s,
+            isolation,
+            fine,
+            refused,
+            "refused by the 1.0 plugin's validate",
+        );
         assert!(
             out.contains("copies: '3'") || out.contains("copies: \"3\""),
             "{isolation}: {out}"
         );
         // The SDK it was built with says so itself.
         assert!(out.contains("sdk: 1.0.0"), "{isolation}: {out}");
-        let entries: Vec<String> = calls(&log).into_iter().map(|(e, _)| e).collect();
-        assert_eq!(entries, ["validate", "generate"], "{isolation}");
-
-        let f = s.write("refused.yaml", refused);
-        let log = s.path().join("refused.jsonl");
-        let o = audited_generate(&s, isolation, &log, &f);
-        expect_failure(
-            &o,
-            &[
-                "refused.yaml:7",
-                "spec.refuse",
-                "refused by the 1.0 plugin's validate",
-            ],
-        );
-        assert!(stdout(&o).is_empty(), "{isolation}: {}", stdout(&o));
-        assert!(
-            !calls(&log).iter().any(|(e, _)| e == "generate"),
-            "{isolation}: generated after a refusal: {:?}",
-            calls(&log)
-        );
     }
 }
 
@@ -196,32 +208,18 @@ fn a_plugin_lacking_a_feature_this_kure_requires_is_refused_naming_it() {
 #[test]
 fn a_1_0_plugin_is_validated_then_generated_a_1_1_plugin_checks_inside_generate() {
     for isolation in ["in-process", "process"] {
-        // 1.0 (no generate-validates): kure calls validate, then generate.
+        // 1.0 (no generate-validates): kure calls validate, then generate; the refusal of
+        // its validate is reported at the field, and the app is never generated.
         let s = Sandbox::new();
         rawabi(&s, "plugins", "none");
-        let fine = s.write("fine.yaml", RAW_FINE);
-        let log = s.path().join("fine.jsonl");
-        let o = audited_generate(&s, isolation, &log, &fine);
-        assert!(o.status.success(), "{isolation}: {}", stderr(&o));
-        let entries: Vec<String> = calls(&log).into_iter().map(|(e, _)| e).collect();
-        assert_eq!(entries, ["validate", "generate"], "{isolation}");
-        // Its validate's refusal is reported at the field, and the app is never generated.
-        let refused = s.write("refused.yaml", RAW_REFUSED);
-        let log = s.path().join("refused.jsonl");
-        let o = audited_generate(&s, isolation, &log, &refused);
-        expect_failure(
-            &o,
-            &[
-                "refused.yaml:7",
-                "spec.refuse",
-                "refused by rawabi's validate",
-            ],
+        let out = checked_then_generated(
+            &s,
+            isolation,
+            RAW_FINE,
+            RAW_REFUSED,
+            "refused by rawabi's validate",
         );
-        assert!(
-            !calls(&log).iter().any(|(e, _)| e == "generate"),
-            "{isolation}: generated after a refusal: {:?}",
-            calls(&log)
-        );
+        assert!(out.contains("name: fine"), "{isolation}: {out}");
 
         // 1.1 (the SDK): one call per app, the plugin's own checks inside it.
         let s = Sandbox::new();
