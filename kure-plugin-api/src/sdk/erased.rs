@@ -48,8 +48,7 @@ pub trait DynGenerator: Send + Sync {
     /// ABI carries. Typed generators decode the request straight into their config type.
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
         let app: Value = serde_json::from_str(request).map_err(decode_error)?;
-        let objects = self.generate(&app)?;
-        serde_json::to_string(&objects).map_err(|e| payload("internal", Error::msg(e)))
+        self.generate_text(&app).map(String::from)
     }
 
     /// [`generate`](DynGenerator::generate) answering with the JSON text of an array, as
@@ -138,14 +137,12 @@ impl<G: Generator> DynGenerator for Typed<G> {
 
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
         let config = G::Config::deserialize(spec).map_err(decode_error)?;
-        self.0
-            .validate(&config)
-            .map_err(|e| payload("invalid-config", e))
+        self.own_checks(&config)
     }
 
     fn generate(&self, app: &Value) -> Result<Vec<Value>, ErrorPayload> {
         let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
-        self.checked_generate(&app)
+        self.checked(&app, G::generate)
     }
 
     fn generate_validates(&self) -> bool {
@@ -154,19 +151,17 @@ impl<G: Generator> DynGenerator for Typed<G> {
 
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
         let config: G::Config = serde_json::from_str(spec).map_err(decode_error)?;
-        self.0
-            .validate(&config)
-            .map_err(|e| payload("invalid-config", e))
+        self.own_checks(&config)
     }
 
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
         let app: Application<G::Config> = serde_json::from_str(request).map_err(decode_error)?;
-        self.checked_generate_json(&app)
+        self.checked(&app, G::generate_json)
     }
 
     fn generate_text(&self, app: &Value) -> Result<RString, ErrorPayload> {
         let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
-        self.checked_generate_json(&app).map(RString::from)
+        self.checked(&app, G::generate_json).map(RString::from)
     }
 
     fn answers_in_text(&self) -> bool {
@@ -192,22 +187,22 @@ impl<G: Generator> DynGenerator for Typed<G> {
 }
 
 impl<G: Generator> Typed<G> {
-    /// The generator's own checks, then the generator, on one decoded application.
-    fn checked_generate(&self, app: &Application<G::Config>) -> Result<Vec<Value>, ErrorPayload> {
-        self.0
-            .validate(&app.spec)
-            .map_err(|e| payload("invalid-config", e))?;
-        self.0.generate(app).map_err(|e| payload("generate", e))
+    /// The generator's own checks, then `generate` (the generator's `generate` or
+    /// `generate_json`), on one decoded application.
+    fn checked<T>(
+        &self,
+        app: &Application<G::Config>,
+        generate: impl FnOnce(&G, &Application<G::Config>) -> Result<T, Error>,
+    ) -> Result<T, ErrorPayload> {
+        self.own_checks(&app.spec)?;
+        generate(&self.0, app).map_err(|e| payload("generate", e))
     }
 
-    /// [`checked_generate`](Self::checked_generate), the objects as JSON text.
-    fn checked_generate_json(&self, app: &Application<G::Config>) -> Result<String, ErrorPayload> {
+    /// The generator's `validate`: a refusal is `invalid-config`.
+    fn own_checks(&self, spec: &G::Config) -> Result<(), ErrorPayload> {
         self.0
-            .validate(&app.spec)
-            .map_err(|e| payload("invalid-config", e))?;
-        self.0
-            .generate_json(app)
-            .map_err(|e| payload("generate", e))
+            .validate(spec)
+            .map_err(|e| payload("invalid-config", e))
     }
 }
 
