@@ -176,15 +176,6 @@ fn process_raw(
     stage(engine, doc, emit)
 }
 
-/// Decodes one raw document, to be staged once its GVK is resolved.
-fn decoded(location: &Location, text: &str) -> Outcome {
-    match decode_document(location, text) {
-        Ok(Some(doc)) => Outcome::Unresolved(Box::new(doc)),
-        Ok(None) => Outcome::Empty,
-        Err(d) => Outcome::Problems(vec![d]),
-    }
-}
-
 /// Processes one decoded document of a resolved GVK (or sets it aside for a batch).
 fn stage(engine: &Engine, doc: Document, emit: Emit) -> Outcome {
     if engine.batched(&doc.gvk) {
@@ -505,19 +496,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The first of `items` decoded, when its GVK has not been resolved yet (and more items
-    /// follow, to decode meanwhile).
-    fn new_head(&self, items: &[(u32, Location, String)]) -> Option<Document> {
-        let ((_, location, text), rest) = items.split_first()?;
-        if rest.is_empty() {
-            return None;
-        }
-        match decode_document(location, text) {
-            Ok(Some(doc)) if !self.checked.contains(&doc.gvk) => Some(doc),
-            _ => None,
-        }
-    }
-
     /// `items`: (file index, location, text) of each raw document, in input order.
     fn chunk(&mut self, items: Vec<(u32, Location, String)>) -> Result<(), Error> {
         let emit = self.emit();
@@ -526,43 +504,17 @@ impl Run<'_> {
         let stop = &AtomicBool::new(false);
         // Each thread also runs the batches of its part: a plugin in process isolation gets
         // one worker process per thread.
-        let mut outcomes: Vec<Outcome> = match self.new_head(&items) {
-            // The chunk opens with an app of a GVK met for the first time (the first plugin
-            // app of a run): its plugin loads on this thread while the others decode the rest
-            // of the chunk. It is the first GVK in input order to resolve either way; every
-            // document is then staged below, once its GVK is resolved.
-            Some(head) => {
-                let (resolved, rest) = std::thread::scope(|scope| {
-                    let rest = scope.spawn(|| {
-                        par_parts(&items[1..], jobs, |part| {
-                            part.iter().map(|(_, l, t)| decoded(l, t)).collect()
-                        })
-                    });
-                    (self.resolve(&head), rest.join())
-                });
-                let rest: Vec<Outcome> =
-                    rest.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                resolved?;
-                // As the threads of the other path do: a problem met stops plugin calls.
-                if rest.iter().any(|o| matches!(o, Outcome::Problems(_))) {
-                    stop.store(true, Ordering::Release);
-                }
-                std::iter::once(Outcome::Unresolved(Box::new(head)))
-                    .chain(rest)
-                    .collect()
-            }
-            None => {
-                let engine: &Engine = self.engine;
-                let checked = &self.checked;
-                par_parts(&items, jobs, |part| {
-                    let mut outcomes: Vec<Outcome> = part
-                        .iter()
-                        .map(|(_, l, t)| process_raw(engine, checked, l, t, emit))
-                        .collect();
-                    batches(engine, &mut outcomes, emit, stop);
-                    outcomes
-                })
-            }
+        let mut outcomes: Vec<Outcome> = {
+            let engine: &Engine = self.engine;
+            let checked = &self.checked;
+            par_parts(&items, jobs, |part| {
+                let mut outcomes: Vec<Outcome> = part
+                    .iter()
+                    .map(|(_, l, t)| process_raw(engine, checked, l, t, emit))
+                    .collect();
+                batches(engine, &mut outcomes, emit, stop);
+                outcomes
+            })
         };
         // GVKs met for the first time: resolved (and checked against the lock) here, in input
         // order, then their documents are processed like the others.
@@ -868,19 +820,19 @@ mod tests {
         }
     }
 
-    /// Chunks that open with a document of a GVK met for the first time resolve it while the
-    /// rest of the chunk is decoded: the problems are the same, in input order, however the
-    /// input is cut.
+    /// GVKs met for the first time anywhere in a chunk are resolved after it is decoded, then
+    /// their documents are staged: the problems are the same, in input order, however the
+    /// input is cut and wherever the new GVKs fall.
     #[test]
-    fn problems_are_in_input_order_when_chunks_open_with_a_new_gvk() {
+    fn problems_are_in_input_order_wherever_new_gvks_fall() {
         let dir = tempfile::tempdir().expect("tempdir");
         let unknown = |kind: &str, name: &str| {
             format!("---\napiVersion: nobody.kure.dev/v1\nkind: {kind}\nmetadata:\n  name: {name}\nspec: {{}}\n")
         };
         let text = [
             unknown("First", "u1"),
-            app("a1", 1),
             "---\nkind: [\n".to_owned(),
+            app("a1", 1),
             unknown("Second", "u2"),
             "---\n".to_owned(),
             app("a2", 2),
