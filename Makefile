@@ -81,6 +81,8 @@ clippy:
 # end.
 unit:
 	$(CARGO) test --workspace
+	@echo "== the containment tests again, against release builds of kure and the fixture plugins"
+	KURE_TEST_PROFILE=release $(CARGO) test -p kure-tests --test containment
 
 check: fmt clippy
 

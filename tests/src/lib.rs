@@ -14,11 +14,26 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Whether the tests run kure and the plugins as release builds (`KURE_TEST_PROFILE=release`,
+/// which `make test` sets for a second run of the containment tests: what a crash handler
+/// needs differs between an optimised and an unoptimised build).
+pub fn release_profile() -> bool {
+    match std::env::var("KURE_TEST_PROFILE").as_deref() {
+        Ok("release") => true,
+        Ok("debug" | "") | Err(_) => false,
+        Ok(other) => panic!("KURE_TEST_PROFILE is `{other}`; use `debug` or `release`"),
+    }
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
-        .join("debug")
+        .join(if release_profile() {
+            "release"
+        } else {
+            "debug"
+        })
 }
 
 /// Builds kure and every plugin crate once per test process.
@@ -28,9 +43,9 @@ pub fn build() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(root())
+            .args(["build", "-q"])
+            .args(release_profile().then_some("--release"))
             .args([
-                "build",
-                "-q",
                 "-p",
                 "kure-cli",
                 "-p",

@@ -76,6 +76,15 @@ impl<const N: usize> TextBuf<N> {
         self.len.store(start + n, Ordering::Release);
     }
 
+    /// Writes the text to `fd` straight from the buffer (async-signal-safe; no copy on the
+    /// stack, so a signal handler's frame stays small).
+    fn write_to(&self, fd: i32) {
+        let n = self.len.load(Ordering::Acquire).min(N);
+        // `AtomicU8` has the size and alignment of `u8`: the kernel copies the bytes out, and no
+        // Rust reference to them as plain bytes is made.
+        raw_write_ptr(fd, self.bytes.as_ptr().cast(), n);
+    }
+
     /// Copies the text into `out` (async-signal-safe); returns its length.
     fn read(&self, out: &mut [u8; N]) -> usize {
         let n = self.len.load(Ordering::Acquire).min(N);
@@ -207,6 +216,9 @@ pub fn current_app() -> Option<(String, String)> {
 /// handlers and the watchdog name; the watchdog ends the process if the call outlives the
 /// time limit.
 pub fn call<R>(who: &str, entry: &str, f: impl FnOnce() -> R) -> R {
+    if !STACK_CHECKED.with(|c| c.get()) {
+        ensure_signal_stack();
+    }
     let Some(slot) = my_slot() else {
         return f();
     };
@@ -247,22 +259,37 @@ pub fn call<R>(who: &str, entry: &str, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Set in a process-isolation worker, which has a watchdog of its own and must stay
+/// single-threaded until its sandbox is complete.
+static NO_WATCHDOG: AtomicBool = AtomicBool::new(false);
+
+/// Never starts the in-process watchdog thread (the worker's own enforces its time limits).
+pub(crate) fn without_watchdog() {
+    NO_WATCHDOG.store(true, Ordering::Release);
+}
+
 fn ensure_watchdog() {
+    if NO_WATCHDOG.load(Ordering::Acquire) {
+        return;
+    }
     static STARTED: std::sync::Once = std::sync::Once::new();
     STARTED.call_once(|| {
         start();
         let _ = std::thread::Builder::new()
             .name("kure-watchdog".into())
             .stack_size(64 << 10)
-            .spawn(|| loop {
-                let tick = (TIMEOUT_MS.load(Ordering::Relaxed) / 4).clamp(10, 200);
-                std::thread::sleep(Duration::from_millis(tick));
-                let now = now_ms();
-                for slot in &SLOT {
-                    if slot.depth.load(Ordering::Acquire) > 0
-                        && slot.deadline_ms.load(Ordering::Acquire) <= now
-                    {
-                        timed_out(slot);
+            .spawn(|| {
+                ensure_signal_stack();
+                loop {
+                    let tick = (TIMEOUT_MS.load(Ordering::Relaxed) / 4).clamp(10, 200);
+                    std::thread::sleep(Duration::from_millis(tick));
+                    let now = now_ms();
+                    for slot in &SLOT {
+                        if slot.depth.load(Ordering::Acquire) > 0
+                            && slot.deadline_ms.load(Ordering::Acquire) <= now
+                        {
+                            timed_out(slot);
+                        }
                     }
                 }
             });
@@ -292,10 +319,15 @@ fn timed_out(slot: &Slot) -> ! {
 }
 
 /// Writes all of `bytes` to `fd` with write(2) (async-signal-safe, no allocation).
-pub(crate) fn raw_write(fd: i32, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is a valid readable buffer of the given length.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+pub(crate) fn raw_write(fd: i32, bytes: &[u8]) {
+    raw_write_ptr(fd, bytes.as_ptr(), bytes.len());
+}
+
+/// Writes `len` bytes from `ptr` to `fd` with write(2), retrying short writes and EINTR.
+fn raw_write_ptr(fd: i32, mut ptr: *const u8, mut len: usize) {
+    while len > 0 {
+        // SAFETY: `ptr` points to `len` readable bytes (callers pass a slice or a static buffer).
+        let n = unsafe { libc::write(fd, ptr.cast(), len) };
         if n < 0 {
             if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -305,23 +337,35 @@ pub(crate) fn raw_write(fd: i32, mut bytes: &[u8]) {
         if n == 0 {
             return;
         }
-        bytes = &bytes[n as usize..];
+        let n = n as usize;
+        // SAFETY: write(2) wrote `n <= len` bytes, so the rest starts `n` bytes further on.
+        ptr = unsafe { ptr.add(n) };
+        len -= n;
     }
 }
+
+/// The buffer [`dump_capture_raw`] copies through: static, so that a signal handler running on
+/// the alternate stack does not carry 4 KiB on it. One copier at a time ([`DUMPING`]).
+struct DumpBuf(std::cell::UnsafeCell<[u8; 4096]>);
+// SAFETY: only the holder of `DUMPING` touches the buffer.
+unsafe impl Sync for DumpBuf {}
+static DUMP_BUF: DumpBuf = DumpBuf(std::cell::UnsafeCell::new([0; 4096]));
+static DUMPING: AtomicBool = AtomicBool::new(false);
 
 /// With `-v`, copies what plugins printed to kure's stderr (async-signal-safe: pread/write).
 fn dump_capture_raw() {
     let fd = CAPTURE_FD.load(Ordering::Relaxed);
-    if fd < 0 || !VERBOSE.load(Ordering::Relaxed) {
+    if fd < 0 || !VERBOSE.load(Ordering::Relaxed) || DUMPING.swap(true, Ordering::AcqRel) {
         return;
     }
     let err = ERR_FD.load(Ordering::Relaxed);
-    let mut buf = [0u8; 4096];
+    let buf = DUMP_BUF.0.get().cast::<u8>();
     let mut off: libc::off_t = 0;
     let mut header = false;
     loop {
-        // SAFETY: `buf` is a valid writable buffer of its length; `fd` is our capture file.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off) };
+        // SAFETY: `buf` is the static 4096-byte buffer, ours while DUMPING is held; `fd` is our
+        // capture file.
+        let n = unsafe { libc::pread(fd, buf.cast(), 4096, off) };
         if n <= 0 {
             break;
         }
@@ -332,16 +376,18 @@ fn dump_capture_raw() {
             );
             header = true;
         }
-        raw_write(err, &buf[..n as usize]);
+        raw_write_ptr(err, buf, n as usize);
         off += n as libc::off_t;
     }
     if header {
         raw_write(err, b"--- end of plugin output ---\n");
     }
+    DUMPING.store(false, Ordering::Release);
 }
 
 /// The paragraph for plugin code ending the process (`how`: `called exit(0)`, `crashed with
-/// SIGSEGV (...)`), written without allocating.
+/// SIGSEGV (...)`), written without allocating and without buffers on the stack: it runs in
+/// signal handlers, on an alternate stack that also holds the kernel's signal frame.
 fn report_fatal(how: &[&[u8]], tail: &[u8]) {
     let err = ERR_FD.load(Ordering::Relaxed);
     let i = MY_SLOT.with(|s| s.get());
@@ -351,15 +397,11 @@ fn report_fatal(how: &[&[u8]], tail: &[u8]) {
     raw_write(err, b"error: ");
     match slot {
         Some(slot) => {
-            let mut who = [0u8; 160];
-            let n = slot.who.read(&mut who);
-            raw_write(err, &who[..n]);
+            slot.who.write_to(err);
             for h in how {
                 raw_write(err, h);
             }
-            let mut what = [0u8; 480];
-            let n = slot.what.read(&mut what);
-            raw_write(err, &what[..n]);
+            slot.what.write_to(err);
         }
         None if LOADED_ANY.load(Ordering::Acquire) => {
             raw_write(err, b"plugin code");
@@ -370,9 +412,7 @@ fn report_fatal(how: &[&[u8]], tail: &[u8]) {
                 err,
                 b" outside any call from kure (a thread a plugin left running; plugins loaded: ",
             );
-            let mut loaded = [0u8; 256];
-            let n = LOADED.read(&mut loaded);
-            raw_write(err, &loaded[..n]);
+            LOADED.write_to(err);
             raw_write(err, b")");
         }
         None => {
@@ -486,24 +526,7 @@ fn register_exit_hook() {
 }
 
 fn install_signal_handlers() {
-    // Rust's runtime gives every thread it starts an alternate signal stack; make sure the
-    // current one has one too, so a stack overflow still runs the handler.
-    // SAFETY: sigaltstack with a null new stack only queries the current one.
-    unsafe {
-        let mut cur: libc::stack_t = std::mem::zeroed();
-        if libc::sigaltstack(std::ptr::null(), &mut cur) == 0
-            && cur.ss_flags & libc::SS_DISABLE != 0
-        {
-            let size = 64 << 10;
-            let stack = Box::leak(vec![0u8; size].into_boxed_slice());
-            let new = libc::stack_t {
-                ss_sp: stack.as_mut_ptr().cast(),
-                ss_flags: 0,
-                ss_size: size,
-            };
-            libc::sigaltstack(&new, std::ptr::null_mut());
-        }
-    }
+    ensure_signal_stack();
     for sig in FATAL_SIGNALS {
         // SAFETY: installs a handler that only uses async-signal-safe operations.
         unsafe {
@@ -514,6 +537,151 @@ fn install_signal_handlers() {
             libc::sigaction(sig, &action, std::ptr::null_mut());
         }
     }
+}
+
+/// What kure's fatal-signal handler needs on the alternate stack beyond the kernel's signal
+/// frame, with room to spare for an unoptimised build and for libc's `write`.
+const HANDLER_STACK: usize = 64 << 10;
+
+/// The alternate signal stack every thread that runs plugin code gets: the kernel's smallest
+/// stack for this CPU (`AT_MINSIGSTKSZ`: the signal frame, which holds the CPU's whole register
+/// state and grows with AVX-512 and AMX), or libc's `SIGSTKSZ` if larger, plus
+/// [`HANDLER_STACK`], in whole pages.
+pub(crate) fn signal_stack_size() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        #[cfg(target_os = "linux")]
+        // SAFETY: getauxval only reads the auxiliary vector; 0 means "not provided".
+        let frame = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+        #[cfg(not(target_os = "linux"))]
+        let frame = 0usize;
+        let page = page_size();
+        let want = frame.max(libc::SIGSTKSZ) + HANDLER_STACK;
+        want.div_ceil(page) * page
+    })
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system setting.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page)
+        .ok()
+        .filter(|p| *p > 0)
+        .unwrap_or(4096)
+}
+
+/// The alternate stack kure gave this thread; unmapped when the thread ends.
+struct SignalStack {
+    /// Start of the mapping (the guard page), 0 for none.
+    base: std::cell::Cell<usize>,
+    /// Length of the mapping, guard page included.
+    len: std::cell::Cell<usize>,
+}
+
+impl Drop for SignalStack {
+    fn drop(&mut self) {
+        let (base, len) = (self.base.get(), self.len.get());
+        if base == 0 {
+            return;
+        }
+        // SAFETY: sigaltstack only reads and writes the `stack_t`s passed; the mapping is ours
+        // and is unmapped only after it is no longer this thread's alternate stack.
+        unsafe {
+            let mut cur: libc::stack_t = std::mem::zeroed();
+            if libc::sigaltstack(std::ptr::null(), &mut cur) != 0 {
+                return;
+            }
+            if cur.ss_sp as usize == base + page_size() {
+                if cur.ss_flags & libc::SS_ONSTACK != 0 {
+                    return;
+                }
+                let off = libc::stack_t {
+                    ss_sp: std::ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                if libc::sigaltstack(&off, std::ptr::null_mut()) != 0 {
+                    return;
+                }
+            }
+            libc::munmap(base as *mut libc::c_void, len);
+        }
+    }
+}
+
+thread_local! {
+    /// Whether [`ensure_signal_stack`] has run on this thread (const, no destructor: read on
+    /// every plugin call).
+    static STACK_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static MY_STACK: SignalStack = const {
+        SignalStack { base: std::cell::Cell::new(0), len: std::cell::Cell::new(0) }
+    };
+}
+
+/// Gives the calling thread an alternate signal stack of [`signal_stack_size`] unless it already
+/// has one at least that large. Rust's runtime gives each thread one sized for its own small
+/// handler (8 KiB on x86_64 with glibc): the kernel's signal frame alone can take half of that on
+/// a CPU with AVX-512, so kure's handler would overflow it. The new stack has a guard page below
+/// it, so even an overflow of it faults instead of writing over other memory. Returns whether
+/// the thread now has a large enough alternate stack.
+pub fn ensure_signal_stack() -> bool {
+    STACK_CHECKED.with(|c| c.set(true));
+    let size = signal_stack_size();
+    // SAFETY: sigaltstack with a null new stack only reads the current one into `cur`.
+    let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sigaltstack(std::ptr::null(), &mut cur) } != 0 {
+        return false;
+    }
+    if cur.ss_flags & libc::SS_ONSTACK != 0 {
+        // Running on it right now (inside a handler): it cannot be changed.
+        return cur.ss_size >= size;
+    }
+    if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= size {
+        return true;
+    }
+    let page = page_size();
+    let len = size + page;
+    // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return false;
+    }
+    // SAFETY: the first page of our own mapping becomes the guard page; the stack is the rest,
+    // which stays mapped until this thread's `MY_STACK` is dropped.
+    let installed = unsafe {
+        libc::mprotect(base, page, libc::PROT_NONE) == 0 && {
+            let new = libc::stack_t {
+                ss_sp: base.cast::<u8>().add(page).cast(),
+                ss_flags: 0,
+                ss_size: size,
+            };
+            libc::sigaltstack(&new, std::ptr::null_mut()) == 0
+        }
+    };
+    if !installed {
+        // SAFETY: the mapping was never installed as a stack; nothing refers to it.
+        unsafe { libc::munmap(base, len) };
+        return false;
+    }
+    // A previous stack of kure's on this thread was smaller (cannot happen: the size is fixed)
+    // or was replaced by someone else: free ours only once it is no longer installed.
+    let _ = MY_STACK.try_with(|s| {
+        let (old_base, old_len) = (s.base.replace(base as usize), s.len.replace(len));
+        if old_base != 0 {
+            // SAFETY: the old mapping is ours and is not the installed alternate stack any more.
+            unsafe { libc::munmap(old_base as *mut libc::c_void, old_len) };
+        }
+    });
+    true
 }
 
 /// `-q`: print errors only (no warnings, notes or summaries).
@@ -706,6 +874,136 @@ mod tests {
         let slot = my_slot().expect("slot");
         assert_eq!(slot.depth.load(Ordering::Acquire), 0);
         assert_eq!(slot.deadline_ms.load(Ordering::Acquire), u64::MAX);
+    }
+
+    /// The alternate stack the calling thread has now (size, enabled).
+    fn current_signal_stack() -> (usize, bool) {
+        // SAFETY: sigaltstack with a null new stack only reads the current one.
+        unsafe {
+            let mut cur: libc::stack_t = std::mem::zeroed();
+            assert_eq!(libc::sigaltstack(std::ptr::null(), &mut cur), 0);
+            (cur.ss_size, cur.ss_flags & libc::SS_DISABLE == 0)
+        }
+    }
+
+    /// Installs an alternate stack of `size` bytes with 16 guard pages below it, the way a
+    /// runtime with a small one would; returns nothing (the mapping is leaked on purpose).
+    fn install_small_signal_stack(size: usize) {
+        let page = page_size();
+        let guard = 16 * page;
+        let len = guard + size.div_ceil(page) * page;
+        // SAFETY: a fresh anonymous mapping, then its guard pages made inaccessible and the
+        // rest installed as this thread's alternate stack, ending exactly at the guard.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(base, libc::MAP_FAILED);
+            assert_eq!(libc::mprotect(base, guard, libc::PROT_NONE), 0);
+            let small = libc::stack_t {
+                ss_sp: base.cast::<u8>().add(guard).cast(),
+                ss_flags: 0,
+                ss_size: size,
+            };
+            assert_eq!(
+                libc::sigaltstack(&small, std::ptr::null_mut()),
+                0,
+                "{}",
+                io::Error::last_os_error()
+            );
+        }
+    }
+
+    /// The smallest alternate stack the kernel takes on this CPU: room for its signal frame and
+    /// next to nothing for a handler, whatever the CPU's register state.
+    fn frame_only_stack() -> usize {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        let frame = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+        frame.max(libc::MINSIGSTKSZ).next_multiple_of(16)
+    }
+
+    #[test]
+    fn a_thread_gets_a_signal_stack_sized_for_this_cpu() {
+        std::thread::spawn(|| {
+            let small = frame_only_stack();
+            install_small_signal_stack(small);
+            assert_eq!(current_signal_stack(), (small, true));
+            assert!(ensure_signal_stack());
+            let (size, on) = current_signal_stack();
+            // SAFETY: getauxval only reads the auxiliary vector.
+            let frame = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+            assert!(on && size >= frame + (64 << 10), "{size}");
+            assert_eq!(size, signal_stack_size());
+            // A second call keeps what is there.
+            assert!(ensure_signal_stack());
+            assert_eq!(current_signal_stack(), (size, true));
+        })
+        .join()
+        .expect("thread");
+    }
+
+    /// Regression test for the containment failures on CPUs with large signal frames (AVX-512,
+    /// AMX): the handler ran on the runtime's 8 KiB alternate stack, overflowed it, and the
+    /// kernel killed kure with SIGSEGV instead of the paragraph. Here the thread's alternate
+    /// stack holds the kernel's frame and nothing more, so on any CPU the handler would overflow
+    /// it if kure did not replace it before plugin code runs.
+    #[test]
+    fn a_crash_on_a_thread_with_a_small_signal_stack_is_still_one_paragraph() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe writes two descriptors into `fds`.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (read_end, write_end) = (fds[0], fds[1]);
+        // SAFETY: the child only installs containment, runs one thread and ends with _exit or
+        // a signal; it never returns into the test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: in the child: a timer against hanging, and the pipe as its stderr.
+            unsafe {
+                libc::alarm(30);
+                libc::dup2(write_end, 2);
+                libc::close(read_end);
+            }
+            if install(false).is_err() {
+                // SAFETY: ends the child.
+                unsafe { libc::_exit(3) };
+            }
+            note_loaded("small@1.0.0");
+            let _ = std::thread::spawn(|| {
+                install_small_signal_stack(frame_only_stack());
+                call("plugin small@1.0.0", "generate", || {
+                    // SAFETY: raising SIGABRT is the point: kure's handler must report it.
+                    unsafe { libc::raise(libc::SIGABRT) };
+                });
+            })
+            .join();
+            // SAFETY: ends the child; reaching this means the handler did not end it.
+            unsafe { libc::_exit(4) };
+        }
+        // SAFETY: the parent closes its copy of the write end so that EOF comes.
+        unsafe { libc::close(write_end) };
+        // SAFETY: `read_end` is ours; the File owns and closes it.
+        let mut pipe = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(read_end) };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut err).expect("read the child's stderr");
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status),
+            "the child died of signal {} instead of reporting: {err:?}",
+            libc::WTERMSIG(status)
+        );
+        assert_eq!(libc::WEXITSTATUS(status), 1, "{err:?}");
+        assert_eq!(
+            err,
+            "error: plugin small@1.0.0 crashed with SIGABRT (it aborted: a failed allocation, a stack overflow, a panic while panicking, or a panic across the plugin ABI) in generate; kure stopped and nothing was written\n"
+        );
     }
 
     #[test]
