@@ -392,6 +392,21 @@ pub(crate) fn load_sealed(
     digest: &[u8; 32],
     admission: Admission,
 ) -> Result<LoadedPlugin, LoadError> {
+    let opened = open_sealed(path, sealed)?;
+    load_opened(path, opened, digest, admission)
+}
+
+/// A plugin library mapped into the process (its constructors have run) whose entry points
+/// have not been called yet.
+pub(crate) struct Opened {
+    header: &'static abi_stable::library::LibHeader,
+    file_name: String,
+    file_who: String,
+}
+
+/// The first half of [`load_sealed`]: `dlopen` (the library's ELF constructors run, contained)
+/// and its root module header found. The worker tightens its sandbox between the halves.
+pub(crate) fn open_sealed(path: &Path, sealed: &Path) -> Result<Opened, LoadError> {
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -404,6 +419,26 @@ pub(crate) fn load_sealed(
         || lib_header_from_path(sealed),
     )
     .map_err(|e| map_library_error(path, e))?;
+    Ok(Opened {
+        header,
+        file_name,
+        file_who,
+    })
+}
+
+/// The second half of [`load_sealed`]: the root module, ABI information, constructor,
+/// metadata and registration, each checked.
+pub(crate) fn load_opened(
+    path: &Path,
+    opened: Opened,
+    digest: &[u8; 32],
+    admission: Admission,
+) -> Result<LoadedPlugin, LoadError> {
+    let Opened {
+        header,
+        file_name,
+        file_who,
+    } = opened;
     let module = contain::call(&file_who, "its root module (while loading)", || {
         header.init_root_module::<PluginModRef>()
     })

@@ -1,9 +1,12 @@
-//! The sandbox a plugin worker process puts itself in before it opens the plugin library.
+//! The sandbox a plugin worker process puts itself in, in two steps around loading the plugin
+//! library.
 //!
 //! In process isolation mode `kure` re-executes itself as a worker that receives the verified
 //! plugin bytes as an inherited, sealed memfd. The worker calls [`apply`] while it is still
-//! single-threaded, and only then `dlopen`s `/proc/self/fd/N` and runs plugin code. The parent
-//! spawns the worker with [`child_pre_exec`] in its `pre_exec` hook.
+//! single-threaded, then `dlopen`s `/proc/self/fd/N` (the library's constructors run here, already
+//! inside the sandbox), then calls [`restrict_after_load`], still single-threaded, and only then
+//! runs any plugin entry point. The parent spawns the worker with [`child_pre_exec`] in its
+//! `pre_exec` hook.
 //!
 //! What [`apply`] enforces, in this order, and why:
 //!
@@ -15,30 +18,50 @@
 //!    file capabilities); required by Landlock and seccomp for unprivileged processes.
 //! 3. **`PR_SET_DUMPABLE = 0`**: other processes of the same user cannot ptrace the worker or
 //!    read its memory through `/proc`. The worker can still open its own `/proc/self/fd/N`.
-//! 4. **Landlock**, best effort with the newest ABI this crate knows, reporting what the running
+//! 4. **No capabilities**: the effective, permitted and inheritable sets are emptied, so a
+//!    worker of a kure run as root cannot load kernel modules, reboot, or use any other
+//!    privilege (a no-op for an unprivileged user).
+//! 5. **Landlock**, best effort with the newest ABI this crate knows, reporting what the running
 //!    kernel actually enforced:
 //!    - filesystem: every access right is handled and the only rule grants read, list and
-//!      execute beneath `/`, so nothing can be written, created, removed, renamed, linked or
-//!      truncated anywhere. Reading (the dynamic loader reading `/lib`, `/usr/lib`, the plugin
-//!      reading its inputs) still works. Files that were opened before stay usable with the mode
-//!      they were opened with (stdout, stderr, the memfd, the pipe to the parent). Opening
-//!      anything for writing is refused, `/dev/null` included.
+//!      execute beneath the system library directories (`/lib`, `/usr/lib`, `/usr/local/lib`
+//!      and their 32/64 variants) and `/etc/ld.so.cache`: what the dynamic loader needs for
+//!      the libraries a plugin links. Nothing can be written, created, removed, renamed, linked
+//!      or truncated anywhere, and nothing else can be read, so the library's constructors see
+//!      no user file. Files that were opened before stay usable with the mode they were opened
+//!      with (stdout, stderr, the memfd, the pipe to the parent).
 //!    - network: TCP bind and connect are handled with no rule, so both are refused (`EACCES`).
 //!    - scopes: connecting to abstract UNIX sockets created outside the worker and sending
-//!      signals to processes outside it are refused.
-//! 5. **seccomp** (default allow): `socket()` fails with `EPERM` for every domain (the worker's
-//!    channel is inherited; a new `AF_UNIX` socket could connect to pathname sockets that
-//!    Landlock only guards from ABI 9), `socketpair()` for any domain but `AF_UNIX`, and
-//!    `io_uring_setup()` (io_uring can create sockets without the `socket()` system call). This closes the network even where Landlock cannot (old kernels,
-//!    UDP, raw and netlink sockets). Calls made through another system call ABI (e.g. 32-bit
-//!    `int 0x80` on x86_64) kill the worker.
+//!      signals to processes outside it are refused. Landlock also refuses every ptrace access
+//!      from the worker to a process outside its domain, which covers kure's
+//!      `/proc/PID/environ` and `/proc/PID/mem`.
+//! 6. **seccomp** (default allow), three filters:
+//!    - `EPERM`: `socket()` for every domain (the worker's channel is inherited; a new
+//!      `AF_UNIX` socket could connect to pathname sockets that Landlock only guards from ABI
+//!      9), `socketpair()` for any domain but `AF_UNIX`, `io_uring_setup()` (io_uring can create
+//!      sockets and open files without the system calls filtered here); `setsid()` and
+//!      `setpgid()`; and every way to start a process: `fork()`, `vfork()`, `clone()` without
+//!      `CLONE_THREAD`, `execve()` and `execveat()`. Threads still work.
+//!    - `ENOSYS`: `clone3()`, whose flags sit in memory a filter cannot read; libc then falls
+//!      back to `clone()`, which the first filter checks.
+//!    - Calls made through another system call ABI (e.g. 32-bit `int 0x80` on x86_64) kill the
+//!      worker.
 //!
-//! Loading the plugin after the sandbox works: the memfd lives on an internal kernel mount that
+//! What [`restrict_after_load`] adds once the library and everything it links are loaded:
+//!
+//! 7. **Landlock, a second layer**: reading files and listing directories is handled with no
+//!    rule at all, so from here on nothing can be opened by path, system libraries included.
+//! 8. **seccomp, a fourth filter** (`EACCES`): `open`, `openat`, `openat2`, `creat`,
+//!    `open_by_handle_at` and `uselib`. This is what stands where Landlock is missing (old
+//!    kernels, Landlock not enabled) and closes the same door twice where it is not.
+//!
+//! Loading the plugin inside the sandbox works: the memfd lives on an internal kernel mount that
 //! Landlock does not restrict, opening it through `/proc/self/fd/N` is a read, and `mmap` with
 //! `PROT_EXEC` is not a Landlock access right.
 //!
-//! Landlock and seccomp restrict the calling thread and the threads it creates later, so
-//! [`apply`] refuses to run in a process that already has more than one thread.
+//! Landlock and seccomp restrict the calling thread and the threads it creates later, so both
+//! steps refuse to run in a process that already has more than one thread: a library whose
+//! constructor started a thread is not used.
 //!
 //! On systems other than Linux nothing is enforced: [`apply`] returns a report saying so.
 #![allow(unsafe_code)]
@@ -80,31 +103,42 @@ impl fmt::Display for Enforcement {
     }
 }
 
-/// What [`apply`] managed to enforce, layer by layer.
+/// What [`apply`] and [`restrict_after_load`] managed to enforce, layer by layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxReport {
-    /// Landlock filesystem rules (read-only everywhere).
+    /// Landlock filesystem rules: no writes anywhere, reads only beneath the system library
+    /// directories.
     pub landlock_fs: Enforcement,
     /// Landlock network rules (no TCP bind or connect) and scopes (no abstract UNIX sockets or
     /// signals outside the worker).
     pub landlock_net: Enforcement,
-    /// The seccomp filter (no `socket()` at all, `socketpair()` only for `AF_UNIX`, no
-    /// io_uring).
+    /// The seccomp filters: no `socket()` at all, `socketpair()` only for `AF_UNIX`, no
+    /// io_uring, no new session or process group, no new process, no `execve`.
     pub seccomp: Enforcement,
+    /// Once the library is loaded: no file can be opened any more (a second Landlock layer with
+    /// reads handled and no rule, and a seccomp filter on every `open` call).
+    pub after_load: Enforcement,
 }
 
 impl SandboxReport {
     /// One line per layer that is not fully enforced, naming the layer and what is missing.
     pub fn warnings(&self) -> Vec<String> {
         [
-            ("Landlock filesystem sandbox (read-only)", &self.landlock_fs),
+            (
+                "Landlock filesystem sandbox (no writes; reads only in the system library directories)",
+                &self.landlock_fs,
+            ),
             (
                 "Landlock network sandbox (no TCP bind/connect, no abstract UNIX sockets or signals outside the worker)",
                 &self.landlock_net,
             ),
             (
-                "seccomp filter (no new sockets, so no network and no pathname UNIX sockets; no io_uring)",
+                "seccomp filter (no new processes or exec, no new sockets, so no network and no pathname UNIX sockets; no io_uring)",
                 &self.seccomp,
+            ),
+            (
+                "no-reads-after-load sandbox (no file can be opened once the plugin is loaded)",
+                &self.after_load,
             ),
         ]
         .into_iter()
@@ -161,10 +195,17 @@ pub enum SandboxError {
         /// The OS error.
         source: io::Error,
     },
-    /// `/` could not be opened for the Landlock rule.
+    /// The library's constructors left more threads than the one that loaded it.
     #[cfg(target_os = "linux")]
-    #[error("plugin sandbox: cannot open / for the Landlock read-only rule: {0}")]
-    LandlockRoot(#[source] landlock::PathFdError),
+    #[error("plugin sandbox: the library started {threads} threads while it was loaded (its constructors); kure restricts reads only in a single-threaded worker, so nothing of the plugin was used")]
+    ThreadsAfterLoad {
+        /// Number of threads found.
+        threads: usize,
+    },
+    /// The capabilities could not be dropped.
+    #[cfg(target_os = "linux")]
+    #[error("plugin sandbox: cannot drop the worker's capabilities: {0}")]
+    Capabilities(#[source] io::Error),
     /// The Landlock ruleset could not be built or enforced.
     #[cfg(target_os = "linux")]
     #[error("plugin sandbox: cannot enforce the Landlock ruleset: {0}")]
@@ -180,9 +221,10 @@ pub enum SandboxError {
 }
 
 /// Applied in the worker process to itself, before the plugin library is opened: resource
-/// limits, `PR_SET_NO_NEW_PRIVS`, `PR_SET_DUMPABLE = 0`, Landlock, seccomp (see the module
-/// docs). Must be called while the process is single-threaded. On error the process may be
-/// partly sandboxed and must exit without loading the plugin.
+/// limits, `PR_SET_NO_NEW_PRIVS`, `PR_SET_DUMPABLE = 0`, no capabilities, Landlock, seccomp (see
+/// the module docs). Must be called while the process is single-threaded. On error the process
+/// may be partly sandboxed and must exit without loading the plugin. The report's `after_load`
+/// says "not enforced" until [`restrict_after_load`] ran.
 ///
 /// On systems other than Linux nothing is enforced and the report says so.
 pub fn apply(opts: &SandboxOptions) -> Result<SandboxReport, SandboxError> {
@@ -201,18 +243,37 @@ pub fn apply(opts: &SandboxOptions) -> Result<SandboxReport, SandboxError> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let why = || {
-            Enforcement::NotEnforced(format!(
-                "plugin sandboxing is only implemented on Linux, not {}",
-                std::env::consts::OS
-            ))
-        };
         Ok(SandboxReport {
-            landlock_fs: why(),
-            landlock_net: why(),
-            seccomp: why(),
+            landlock_fs: not_linux(),
+            landlock_net: not_linux(),
+            seccomp: not_linux(),
+            after_load: not_linux(),
         })
     }
+}
+
+/// Applied in the worker once the plugin library (and every library it links) is loaded and
+/// before any plugin entry point runs: from here on no file can be opened (see the module
+/// docs). Must be called while the process is single-threaded: a library constructor that
+/// started a thread is an error, and the plugin must not be used. Updates `report.after_load`.
+pub fn restrict_after_load(report: &mut SandboxReport) -> Result<(), SandboxError> {
+    #[cfg(target_os = "linux")]
+    {
+        report.after_load = linux::restrict_after_load()?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        report.after_load = not_linux();
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn not_linux() -> Enforcement {
+    Enforcement::NotEnforced(format!(
+        "plugin sandboxing is only implemented on Linux, not {}",
+        std::env::consts::OS
+    ))
 }
 
 /// For the parent, in the `pre_exec` closure of the worker's `Command`: the worker gets SIGKILL
@@ -268,7 +329,7 @@ mod linux {
     use super::{Enforcement, SandboxError, SandboxOptions, SandboxReport};
     use landlock::{
         Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus,
-        PathBeneath, PathFd, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+        RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
     };
     use seccompiler::{
         BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -295,24 +356,112 @@ mod linux {
         ABI::V10,
     ];
 
+    /// `/proc/self/task` of this process, opened by [`apply`] before Landlock refuses reading
+    /// it, so that [`restrict_after_load`] can count the threads again (-1: not opened).
+    static TASK_DIR: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+    /// Opens this process's `/proc/self/task` (again: a forked child inherits its parent's).
+    fn open_task_dir() -> Result<(), SandboxError> {
+        use rustix::fs::{Mode, OFlags};
+        let dir = rustix::fs::open(
+            "/proc/self/task",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| SandboxError::Threads { source: e.into() })?;
+        let old = TASK_DIR.swap(
+            std::os::fd::IntoRawFd::into_raw_fd(dir),
+            std::sync::atomic::Ordering::AcqRel,
+        );
+        if old >= 0 {
+            // SAFETY: the previous fd was opened here and is referred to nowhere else now.
+            drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(old) });
+        }
+        Ok(())
+    }
+
+    /// The number of threads of this process, read through [`TASK_DIR`].
+    fn threads() -> Result<usize, SandboxError> {
+        let err = |e: rustix::io::Errno| SandboxError::Threads { source: e.into() };
+        let fd = TASK_DIR.load(std::sync::atomic::Ordering::Acquire);
+        if fd < 0 {
+            return Err(err(rustix::io::Errno::BADF));
+        }
+        // SAFETY: TASK_DIR holds an fd this module opened; it is closed only when replaced,
+        // which happens on the single thread that applies the sandbox.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        // A duplicate shares the position, so the listing starts over from the beginning;
+        // no path is opened (Landlock would refuse it).
+        let dup = rustix::io::fcntl_dupfd_cloexec(borrowed, 0).map_err(err)?;
+        let mut dir = rustix::fs::Dir::new(dup).map_err(err)?;
+        dir.rewind();
+        let mut n = 0;
+        for entry in dir {
+            if !entry.map_err(err)?.file_name().to_bytes().starts_with(b".") {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Everything but the option checks, in order.
     pub(super) fn apply(opts: &SandboxOptions) -> Result<SandboxReport, SandboxError> {
-        let threads = std::fs::read_dir("/proc/self/task")
-            .map_err(|source| SandboxError::Threads { source })?
-            .count();
+        open_task_dir()?;
+        let threads = threads()?;
         if threads != 1 {
             return Err(SandboxError::MultiThreaded { threads });
         }
         set_rlimits(opts)?;
         prctl_set("PR_SET_NO_NEW_PRIVS", libc::PR_SET_NO_NEW_PRIVS, 1)?;
         prctl_set("PR_SET_DUMPABLE", libc::PR_SET_DUMPABLE, 0)?;
+        drop_capabilities()?;
         let (landlock_fs, landlock_net) = apply_landlock()?;
         let seccomp = apply_seccomp()?;
         Ok(SandboxReport {
             landlock_fs,
             landlock_net,
             seccomp,
+            after_load: Enforcement::NotEnforced(
+                "the plugin library is not loaded yet (restrict_after_load comes next)".into(),
+            ),
         })
+    }
+
+    /// The second step: no reads by path (Landlock) and no `open` calls (seccomp).
+    pub(super) fn restrict_after_load() -> Result<Enforcement, SandboxError> {
+        let threads = threads()?;
+        if threads != 1 {
+            return Err(SandboxError::ThreadsAfterLoad { threads });
+        }
+        let landlock = restrict_reads()?;
+        let seccomp = apply_open_filter()?;
+        Ok(match (landlock, seccomp) {
+            (Enforcement::Full, Enforcement::Full) => Enforcement::Full,
+            (Enforcement::Full, why) => Enforcement::Partial(format!(
+                "Landlock refuses every read by path, but the seccomp filter on `open` calls is {why}"
+            )),
+            (why, Enforcement::Full) => Enforcement::Partial(format!(
+                "Landlock is {why}, so only the seccomp filter refuses opening files: a plugin can still learn whether a path exists (stat) but cannot read it"
+            )),
+            (landlock, seccomp) => Enforcement::NotEnforced(format!(
+                "Landlock is {landlock} and the seccomp filter on `open` calls is {seccomp}"
+            )),
+        })
+    }
+
+    /// Empties the effective, permitted and inheritable capability sets (a worker of kure run
+    /// as root has them all: module loading, reboot, raw I/O).
+    pub(super) fn drop_capabilities() -> Result<(), SandboxError> {
+        use rustix::thread::{set_capabilities, CapabilitySet, CapabilitySets};
+        set_capabilities(
+            None,
+            CapabilitySets {
+                effective: CapabilitySet::empty(),
+                permitted: CapabilitySet::empty(),
+                inheritable: CapabilitySet::empty(),
+            },
+        )
+        .map_err(|e| SandboxError::Capabilities(e.into()))
     }
 
     #[cfg(target_env = "gnu")]
@@ -418,21 +567,37 @@ mod linux {
             .collect()
     }
 
-    /// Read-only filesystem, no TCP, scoped IPC; returns (filesystem, network) enforcement.
+    /// Where the dynamic loader finds the libraries a plugin links: the only places the worker
+    /// may read before the library is loaded. Paths that do not exist are skipped.
+    pub(super) const LIBRARY_DIRS: [&str; 11] = [
+        "/lib",
+        "/lib64",
+        "/lib32",
+        "/libx32",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/lib32",
+        "/usr/libx32",
+        "/usr/local/lib",
+        "/usr/local/lib64",
+        "/etc/ld.so.cache",
+    ];
+
+    /// No writes, reads only in [`LIBRARY_DIRS`], no TCP, scoped IPC; returns (filesystem,
+    /// network) enforcement.
     pub(super) fn apply_landlock() -> Result<(Enforcement, Enforcement), SandboxError> {
         let fs_all = AccessFs::from_all(LANDLOCK_ABI);
         let fs_read = AccessFs::from_read(LANDLOCK_ABI);
         let tcp = AccessNet::BindTcp | AccessNet::ConnectTcp;
         let scopes = Scope::from_all(LANDLOCK_ABI);
 
-        let root = PathFd::new("/").map_err(SandboxError::LandlockRoot)?;
         let status = landlock::Ruleset::default()
             .set_compatibility(CompatLevel::BestEffort)
             .handle_access(fs_all)
             .and_then(|r| r.handle_access(tcp))
             .and_then(|r| r.scope(scopes))
             .and_then(|r| r.create())
-            .and_then(|r| r.add_rule(PathBeneath::new(root, fs_read)))
+            .and_then(|r| r.add_rules(landlock::path_beneath_rules(LIBRARY_DIRS, fs_read)))
             .and_then(|r| r.restrict_self())
             .map_err(SandboxError::Landlock)?;
 
@@ -494,8 +659,31 @@ mod linux {
         Ok((fs, net))
     }
 
+    /// The second Landlock layer: reading files and listing directories handled, no rule.
+    pub(super) fn restrict_reads() -> Result<Enforcement, SandboxError> {
+        let status = landlock::Ruleset::default()
+            .set_compatibility(CompatLevel::BestEffort)
+            .handle_access(AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute)
+            .and_then(|r| r.create())
+            .and_then(|r| r.restrict_self())
+            .map_err(SandboxError::Landlock)?;
+        Ok(match (status.landlock, status.ruleset) {
+            (LandlockStatus::Available { .. }, RulesetStatus::FullyEnforced) => Enforcement::Full,
+            (LandlockStatus::Available { effective_abi, .. }, _) => Enforcement::NotEnforced(
+                format!("not enforced by this kernel (Landlock ABI {effective_abi})"),
+            ),
+            (LandlockStatus::NotEnabled, _) => {
+                Enforcement::NotEnforced("not enabled on this kernel".into())
+            }
+            (LandlockStatus::NotImplemented, _) => {
+                Enforcement::NotEnforced("not in this kernel".into())
+            }
+        })
+    }
+
     /// The seccomp program: EPERM for non-`AF_UNIX` `socket`/`socketpair`, `io_uring_setup`,
-    /// `setsid` and `setpgid`, everything else allowed.
+    /// `setsid`, `setpgid`, `fork`, `vfork`, `clone` without `CLONE_THREAD`, `execve` and
+    /// `execveat`; everything else allowed.
     fn seccomp_program(arch: TargetArch) -> Result<BpfProgram, seccompiler::BackendError> {
         let not_unix = SeccompRule::new(vec![SeccompCondition::new(
             0,
@@ -503,59 +691,148 @@ mod linux {
             SeccompCmpOp::Ne,
             libc::AF_UNIX as u64,
         )?])?;
-        let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-        let mut deny = |nr: libc::c_long, chain: Vec<SeccompRule>| {
+        // clone's first argument holds the flags on every architecture kure builds for.
+        let not_a_thread = SeccompRule::new(vec![SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+            0,
+        )?])?;
+        let mut rules = Rules::new(arch);
+        // No socket at all: the worker's channel is inherited, and a new AF_UNIX socket could
+        // reach pathname sockets (a container runtime's) that Landlock before ABI 9 does not
+        // guard. Unnamed AF_UNIX pairs reach nothing and stay allowed.
+        rules.deny(libc::SYS_socket, Vec::new());
+        rules.deny(libc::SYS_socketpair, vec![not_unix]);
+        // An empty chain matches the call whatever its arguments.
+        rules.deny(libc::SYS_io_uring_setup, Vec::new());
+        // No new session or group: whatever runs in the worker stays in its process group.
+        rules.deny(libc::SYS_setsid, Vec::new());
+        rules.deny(libc::SYS_setpgid, Vec::new());
+        // No new process: a plugin's process could outlive the worker (and kure), and a program
+        // it executes would run outside the rules that only this process image knows.
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+        {
+            rules.deny(libc::SYS_fork, Vec::new());
+            rules.deny(libc::SYS_vfork, Vec::new());
+        }
+        rules.deny(libc::SYS_clone, vec![not_a_thread]);
+        rules.deny(libc::SYS_execve, Vec::new());
+        rules.deny(libc::SYS_execveat, Vec::new());
+        // The x32 ABI's own numbers for the two exec calls (520 and 545 with bit 30 set).
+        rules.deny_x32(520);
+        rules.deny_x32(545);
+        rules.program(libc::EPERM)
+    }
+
+    /// `clone3` answers ENOSYS: its flags are in memory a filter cannot read, and libc then
+    /// falls back to `clone`, which [`seccomp_program`] checks.
+    fn clone3_program(arch: TargetArch) -> Result<BpfProgram, seccompiler::BackendError> {
+        let mut rules = Rules::new(arch);
+        rules.deny(libc::SYS_clone3, Vec::new());
+        rules.program(libc::ENOSYS)
+    }
+
+    /// After the library is loaded: EACCES for every way to open a file by path or handle.
+    fn open_program(arch: TargetArch) -> Result<BpfProgram, seccompiler::BackendError> {
+        let mut rules = Rules::new(arch);
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+        {
+            rules.deny(libc::SYS_open, Vec::new());
+            rules.deny(libc::SYS_creat, Vec::new());
+            rules.deny(libc::SYS_uselib, Vec::new());
+        }
+        rules.deny(libc::SYS_openat, Vec::new());
+        rules.deny(libc::SYS_openat2, Vec::new());
+        rules.deny(libc::SYS_open_by_handle_at, Vec::new());
+        rules.program(libc::EACCES)
+    }
+
+    /// The system calls one filter refuses, with one errno.
+    struct Rules {
+        arch: TargetArch,
+        map: BTreeMap<i64, Vec<SeccompRule>>,
+    }
+
+    impl Rules {
+        fn new(arch: TargetArch) -> Self {
+            Self {
+                arch,
+                map: BTreeMap::new(),
+            }
+        }
+
+        /// Refuses `nr` when one of `chain`'s rules matches (an empty chain: always).
+        fn deny(&mut self, nr: libc::c_long, chain: Vec<SeccompRule>) {
             // `c_long` is `i64` here but `i32` on 32-bit targets.
             #[allow(clippy::useless_conversion)]
             let nr = i64::from(nr);
             // An x86_64 kernel built with the x32 ABI also accepts each call with bit 30 set,
             // under the same audit arch: deny that spelling too.
-            if arch == TargetArch::x86_64 {
-                rules.insert(nr | 0x4000_0000, chain.clone());
+            if self.arch == TargetArch::x86_64 {
+                self.map.insert(nr | 0x4000_0000, chain.clone());
             }
-            rules.insert(nr, chain);
-        };
-        // No socket at all: the worker's channel is inherited, and a new AF_UNIX socket could
-        // reach pathname sockets (a container runtime's) that Landlock before ABI 9 does not
-        // guard. Unnamed AF_UNIX pairs reach nothing and stay allowed.
-        deny(libc::SYS_socket, Vec::new());
-        deny(libc::SYS_socketpair, vec![not_unix]);
-        // An empty chain matches the call whatever its arguments.
-        deny(libc::SYS_io_uring_setup, Vec::new());
-        // A process the plugin forks stays in the worker's process group, so killing the group
-        // ends it too: no new session or group.
-        deny(libc::SYS_setsid, Vec::new());
-        deny(libc::SYS_setpgid, Vec::new());
-        let filter = SeccompFilter::new(
-            rules,
-            SeccompAction::Allow,
-            SeccompAction::Errno(libc::EPERM as u32),
-            arch,
-        )?;
-        BpfProgram::try_from(filter)
+            self.map.insert(nr, chain);
+        }
+
+        /// Refuses the x32 system call `nr` (x86_64 only).
+        fn deny_x32(&mut self, nr: i64) {
+            if self.arch == TargetArch::x86_64 {
+                self.map.insert(nr | 0x4000_0000, Vec::new());
+            }
+        }
+
+        fn program(self, errno: i32) -> Result<BpfProgram, seccompiler::BackendError> {
+            let filter = SeccompFilter::new(
+                self.map,
+                SeccompAction::Allow,
+                SeccompAction::Errno(errno as u32),
+                self.arch,
+            )?;
+            BpfProgram::try_from(filter)
+        }
     }
 
-    /// Installs the seccomp filter on the calling thread (no_new_privs must already be set).
-    pub(super) fn apply_seccomp() -> Result<Enforcement, SandboxError> {
+    /// The architecture seccompiler builds for, or why there is no seccomp here.
+    fn seccomp_arch() -> Result<TargetArch, Enforcement> {
         let zero: libc::c_ulong = 0;
         // SAFETY: PR_GET_SECCOMP takes no pointers (the unused arguments are zero); it fails with
         // EINVAL on a kernel without seccomp.
         if unsafe { libc::prctl(libc::PR_GET_SECCOMP, zero, zero, zero, zero) } < 0 {
-            return Ok(Enforcement::NotEnforced(format!(
+            return Err(Enforcement::NotEnforced(format!(
                 "this kernel has no seccomp support ({})",
                 io::Error::last_os_error()
             )));
         }
-        let arch = match TargetArch::try_from(std::env::consts::ARCH) {
+        TargetArch::try_from(std::env::consts::ARCH).map_err(|_| {
+            Enforcement::NotEnforced(format!(
+                "seccompiler cannot build filters for {}",
+                std::env::consts::ARCH
+            ))
+        })
+    }
+
+    /// Installs the process and socket filters on the calling thread (no_new_privs must already
+    /// be set).
+    pub(super) fn apply_seccomp() -> Result<Enforcement, SandboxError> {
+        let arch = match seccomp_arch() {
             Ok(arch) => arch,
-            Err(_) => {
-                return Ok(Enforcement::NotEnforced(format!(
-                    "seccompiler cannot build filters for {}",
-                    std::env::consts::ARCH
-                )))
-            }
+            Err(why) => return Ok(why),
         };
-        let program = seccomp_program(arch).map_err(SandboxError::SeccompBuild)?;
+        for program in [seccomp_program(arch), clone3_program(arch)] {
+            let program = program.map_err(SandboxError::SeccompBuild)?;
+            seccompiler::apply_filter(&program).map_err(SandboxError::SeccompInstall)?;
+        }
+        Ok(Enforcement::Full)
+    }
+
+    /// Installs the filter on opening files (after the library is loaded).
+    pub(super) fn apply_open_filter() -> Result<Enforcement, SandboxError> {
+        let arch = match seccomp_arch() {
+            Ok(arch) => arch,
+            Err(why) => return Ok(why),
+        };
+        let program = open_program(arch).map_err(SandboxError::SeccompBuild)?;
         seccompiler::apply_filter(&program).map_err(SandboxError::SeccompInstall)?;
         Ok(Enforcement::Full)
     }
@@ -613,7 +890,8 @@ mod tests {
         libc::WEXITSTATUS(status)
     }
 
-    /// Whole sandbox, requiring Landlock filesystem/network and seccomp to be enforced.
+    /// The sandbox before the library is loaded, requiring Landlock filesystem/network and
+    /// seccomp to be enforced.
     fn full_sandbox() -> bool {
         matches!(
             apply(&OPTS),
@@ -621,8 +899,24 @@ mod tests {
                 landlock_fs: Enforcement::Full | Enforcement::Partial(_),
                 landlock_net: Enforcement::Full | Enforcement::Partial(_),
                 seccomp: Enforcement::Full,
+                after_load: Enforcement::NotEnforced(_),
             })
         )
+    }
+
+    /// Both steps, as a worker runs plugin entry points: everything must be fully enforced
+    /// after the load.
+    fn loaded_sandbox() -> bool {
+        let Ok(mut report) = apply(&OPTS) else {
+            return false;
+        };
+        restrict_after_load(&mut report).is_ok() && report.after_load == Enforcement::Full
+    }
+
+    /// The parent's pid, for a child that reads its parent's `/proc` entries.
+    fn parent() -> i32 {
+        // SAFETY: getppid takes nothing and cannot fail.
+        unsafe { libc::getppid() }
     }
 
     fn errno_code(err: &io::Error) -> i32 {
@@ -671,32 +965,223 @@ mod tests {
     }
 
     #[test]
-    fn reads_and_unix_socket_pairs_still_work() {
+    fn only_library_dirs_are_readable_before_the_load_and_nothing_after() {
         let path = scratch_path("read");
         std::fs::write(&path, b"readable").expect("write fixture");
-        let code = in_child(full_sandbox, || {
-            let read = std::fs::read(&path).ok();
+        // Control: without the sandbox the child reads the file.
+        let control = in_child(
+            || true,
+            || match std::fs::read(&path) {
+                Ok(b) if b == b"readable" => PASS,
+                _ => FAIL,
+            },
+        );
+        let before_load = in_child(full_sandbox, || {
+            let user_file = std::fs::read(&path);
+            let tmp_dir = std::fs::read_dir(std::env::temp_dir());
             let lib_dir = std::fs::read_dir("/usr/lib").is_ok();
-            let pair = std::os::unix::net::UnixStream::pair().and_then(|(mut a, mut b)| {
-                a.write_all(b"ping")?;
-                let mut buf = [0u8; 4];
-                b.read_exact(&mut buf)?;
-                Ok(buf)
+            let cache = std::path::Path::new("/etc/ld.so.cache");
+            let cache_ok = !cache.exists() || std::fs::read(cache).is_ok();
+            match (user_file, tmp_dir) {
+                (Err(f), Err(d))
+                    if [&f, &d]
+                        .iter()
+                        .all(|e| e.raw_os_error() == Some(libc::EACCES))
+                        && lib_dir
+                        && cache_ok =>
+                {
+                    PASS
+                }
+                _ => FAIL,
+            }
+        });
+        let after_load = in_child(loaded_sandbox, || {
+            let lib_dir = std::fs::read_dir("/usr/lib");
+            let user_file = std::fs::read(&path);
+            match (lib_dir, user_file) {
+                (Err(d), Err(f)) if d.raw_os_error() == Some(libc::EACCES) => errno_code(&f),
+                _ => FAIL,
+            }
+        });
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(control, PASS, "the control read failed");
+        assert_eq!(
+            before_load, PASS,
+            "reads outside the library dirs were not refused, or the library dirs were"
+        );
+        assert_eq!(
+            after_load, 11,
+            "after the load, reads were not refused with EACCES"
+        );
+    }
+
+    #[test]
+    fn the_parents_environment_and_memory_are_out_of_reach() {
+        // Control: a child of the same user reads its parent's environment without the sandbox.
+        let read = || {
+            let env = std::fs::read(format!("/proc/{}/environ", parent()));
+            let mem = std::fs::File::open(format!("/proc/{}/mem", parent()));
+            (env, mem)
+        };
+        let control = in_child(
+            || true,
+            || match read() {
+                (Ok(env), _) if !env.is_empty() => PASS,
+                _ => FAIL,
+            },
+        );
+        assert_eq!(
+            control, PASS,
+            "the control read of the parent's environ failed"
+        );
+        for (name, sandbox) in [
+            ("before the load", full_sandbox as fn() -> bool),
+            ("after the load", loaded_sandbox),
+        ] {
+            let code = in_child(sandbox, || match read() {
+                (Err(env), Err(mem))
+                    if [&env, &mem]
+                        .iter()
+                        .all(|e| matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM))) =>
+                {
+                    PASS
+                }
+                _ => FAIL,
             });
-            if read.as_deref() == Some(&b"readable"[..])
-                && lib_dir
-                && matches!(pair, Ok(b) if &b == b"ping")
+            assert_eq!(
+                code, PASS,
+                "{name}: the parent's environ or memory was readable"
+            );
+        }
+    }
+
+    #[test]
+    fn no_new_process_can_start_but_threads_can() {
+        // Control: the same calls start processes without the sandbox.
+        let control = in_child(
+            || true,
+            // SAFETY: a forked child that exits at once.
+            || match unsafe { libc::fork() } {
+                0 => unsafe { libc::_exit(0) },
+                pid if pid > 0 => PASS,
+                _ => FAIL,
+            },
+        );
+        assert_eq!(control, PASS, "fork failed without the sandbox");
+        let code = in_child(full_sandbox, || {
+            let errno = || io::Error::last_os_error().raw_os_error();
+            // SAFETY: each call either fails (the point) or the new process exits at once.
+            let fork = unsafe { libc::fork() };
+            if fork == 0 {
+                unsafe { libc::_exit(0) };
+            }
+            let fork_errno = errno();
+            // clone without CLONE_THREAD: a new process (raw, as a plugin could call it).
+            let clone = unsafe {
+                libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0)
+            };
+            if clone == 0 {
+                unsafe { libc::_exit(0) };
+            }
+            let clone_errno = errno();
+            // clone3 with a zeroed argument block (flags 0: a new process).
+            let args = [0u64; 11];
+            let clone3 = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    args.as_ptr(),
+                    std::mem::size_of_val(&args),
+                )
+            };
+            if clone3 == 0 {
+                unsafe { libc::_exit(0) };
+            }
+            let clone3_errno = errno();
+            let sh = c"/bin/sh";
+            let argv = [
+                sh.as_ptr(),
+                c"-c".as_ptr(),
+                c"exit 77".as_ptr(),
+                std::ptr::null(),
+            ];
+            let envp = [std::ptr::null::<libc::c_char>()];
+            let exec = unsafe { libc::execve(sh.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+            let exec_errno = errno();
+            let session = unsafe { libc::setsid() };
+            let thread = std::thread::spawn(|| 6 * 7).join().ok();
+            if fork < 0
+                && fork_errno == Some(libc::EPERM)
+                && clone < 0
+                && clone_errno == Some(libc::EPERM)
+                && clone3 < 0
+                && clone3_errno == Some(libc::ENOSYS)
+                && exec < 0
+                && exec_errno == Some(libc::EPERM)
+                && session < 0
+                && thread == Some(42)
             {
                 PASS
             } else {
                 FAIL
             }
         });
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(
-            code, PASS,
-            "reading or a UNIX socket pair failed in the sandbox"
+        assert_eq!(code, PASS, "a new process started, or a thread did not");
+    }
+
+    #[test]
+    fn capabilities_are_dropped() {
+        let code = in_child(full_sandbox, || match rustix::thread::capabilities(None) {
+            Ok(sets)
+                if sets.effective.is_empty()
+                    && sets.permitted.is_empty()
+                    && sets.inheritable.is_empty() =>
+            {
+                PASS
+            }
+            _ => FAIL,
+        });
+        assert_eq!(code, PASS, "the sandboxed worker kept capabilities");
+    }
+
+    #[test]
+    fn a_thread_started_while_loading_is_refused() {
+        let code = in_child(
+            || apply(&OPTS).is_ok(),
+            || {
+                // What a library constructor could do between the two steps.
+                let _t =
+                    std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(5)));
+                let mut report = SandboxReport {
+                    landlock_fs: Enforcement::Full,
+                    landlock_net: Enforcement::Full,
+                    seccomp: Enforcement::Full,
+                    after_load: Enforcement::NotEnforced(String::new()),
+                };
+                match restrict_after_load(&mut report) {
+                    Err(SandboxError::ThreadsAfterLoad { threads: 2 }) => PASS,
+                    _ => FAIL,
+                }
+            },
         );
+        assert_eq!(code, PASS, "a second thread was not refused");
+    }
+
+    #[test]
+    fn unix_socket_pairs_still_work() {
+        let code = in_child(loaded_sandbox, || {
+            let pair = std::os::unix::net::UnixStream::pair().and_then(|(mut a, mut b)| {
+                a.write_all(b"ping")?;
+                let mut buf = [0u8; 4];
+                b.read_exact(&mut buf)?;
+                Ok(buf)
+            });
+            if matches!(pair, Ok(b) if &b == b"ping") {
+                PASS
+            } else {
+                FAIL
+            }
+        });
+        assert_eq!(code, PASS, "a UNIX socket pair failed in the sandbox");
     }
 
     #[test]
@@ -864,6 +1349,7 @@ mod tests {
             landlock_fs: Enforcement::Full,
             landlock_net: Enforcement::Partial("no scopes".into()),
             seccomp: Enforcement::NotEnforced("no seccomp".into()),
+            after_load: Enforcement::Full,
         };
         let warnings = report.warnings();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
@@ -925,6 +1411,16 @@ mod tests {
             let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
             if handle.is_null() {
                 return 20;
+            }
+            // The worker's second step, once the library and libz are loaded.
+            let mut report = SandboxReport {
+                landlock_fs: Enforcement::Full,
+                landlock_net: Enforcement::Full,
+                seccomp: Enforcement::Full,
+                after_load: Enforcement::NotEnforced(String::new()),
+            };
+            if restrict_after_load(&mut report).is_err() || report.after_load != Enforcement::Full {
+                return 24;
             }
             // SAFETY: valid handle and symbol name.
             let sym = unsafe { libc::dlsym(handle, c"answer".as_ptr()) };

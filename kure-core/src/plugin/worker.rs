@@ -29,10 +29,12 @@
 //! `main` sends it here before anything else (it parses only its own arguments and reads no
 //! configuration). It checks fds 3 to 5, puts the fatal signals back to their default action (so
 //! the host sees the real signal), applies [`sandbox::apply`] while still single-threaded (memory
-//! and CPU limits from `--memory` and `--cpu`, 64 files, Landlock, seccomp), waits for the
-//! handshake, checks that the library is sealed and starts its call watchdog. Only then does it
-//! load the library, with the same loader and the same ABI, metadata and registration checks as
-//! in-process (`host::load_sealed`), and answers the handshake.
+//! and CPU limits from `--memory` and `--cpu`, 64 files, no capabilities, Landlock, seccomp),
+//! waits for the handshake and checks that the library is sealed. Only then does it `dlopen` the
+//! library (`host::open_sealed`: its constructors run inside the sandbox), tighten the sandbox
+//! so that nothing can be opened any more ([`sandbox::restrict_after_load`]), start its call
+//! watchdog, and run the library's entry points with the same ABI, metadata and registration
+//! checks as in-process (`host::load_opened`), and answer the handshake.
 //!
 //! # Frames
 //!
@@ -645,8 +647,9 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     }
     default_fatal_signals();
     register_exit_hook();
-    // The worker's own watchdog enforces the limit; kure's in-process one must never fire.
-    crate::plugin::contain::set_timeout(Duration::from_secs(365 * 86_400));
+    // The worker's own watchdog enforces the limit; kure's in-process one never starts (the
+    // worker must stay single-threaded until its sandbox is complete).
+    crate::plugin::contain::without_watchdog();
 
     let lib = opts.library.display();
 
@@ -705,7 +708,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         );
         return 2;
     }
-    let report = match report {
+    let mut report = match report {
         Ok(r) => r,
         Err(e) => {
             refuse(
@@ -719,6 +722,36 @@ pub fn serve(opts: &ServeOptions) -> i32 {
             return 1;
         }
     };
+
+    // The digest and admission were checked by the host; the worker only runs the bytes.
+    // dlopen first: the library's constructors run inside the sandbox, and the dynamic loader
+    // reads the libraries it links from the system library directories. The host's deadline
+    // on the handshake bounds a constructor that never returns.
+    let sealed = PathBuf::from(format!("/proc/self/fd/{LIBRARY_FD}"));
+    let opened = match super::host::open_sealed(&opts.library, &sealed) {
+        Ok(o) => o,
+        Err(e) => {
+            refuse(
+                &mut channel,
+                payload("load", e.to_string()),
+                e.details().map(str::to_owned),
+            );
+            return 1;
+        }
+    };
+    // Then, before any plugin entry point runs and while the worker is still single-threaded,
+    // nothing can be opened any more.
+    if let Err(e) = sandbox::restrict_after_load(&mut report) {
+        refuse(
+            &mut channel,
+            payload(
+                "sandbox",
+                format!("plugin {lib} (in process isolation) was not used: {e}"),
+            ),
+            None,
+        );
+        return 1;
+    }
     if let Err(e) = watch::start_watchdog(opts.timeout) {
         refuse(
             &mut channel,
@@ -730,11 +763,8 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         );
         return 1;
     }
-
-    // The digest and admission were checked by the host; the worker only runs the bytes.
-    let sealed = PathBuf::from(format!("/proc/self/fd/{LIBRARY_FD}"));
     let loaded = watch::guarded(watch::LOAD, None, || {
-        super::host::load_sealed(&opts.library, &sealed, &[0u8; 32], Admission::Unsigned)
+        super::host::load_opened(&opts.library, opened, &[0u8; 32], Admission::Unsigned)
     });
     let loaded = match loaded {
         Ok(l) => l,
