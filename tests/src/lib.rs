@@ -155,7 +155,40 @@ impl Sandbox {
     /// A `kure` command isolated from the user's environment: KURE_HOME in the sandbox, the
     /// sandbox's plugin dir, running in the sandbox.
     pub fn kure(&self) -> Command {
-        let mut c = Command::new(kure_bin());
+        self.configure(Command::new(kure_bin()))
+    }
+
+    /// [`kure`](Self::kure) as an ordinary user. When the tests run as root, kure runs as
+    /// `nobody` (`setpriv`) and the sandbox is made world-readable: a refusal seen as root
+    /// proves nothing about an unprivileged user (seccomp and Landlock need no_new_privs there,
+    /// and root's capabilities bypass file permissions).
+    pub fn kure_unprivileged(&self) -> Command {
+        if !is_root() {
+            return self.kure();
+        }
+        fn open_up(p: &Path) {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::symlink_metadata(p) else {
+                return;
+            };
+            let mode = if meta.is_dir() { 0o755 } else { 0o644 };
+            if !meta.file_type().is_symlink() {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+            }
+            if meta.is_dir() {
+                for e in std::fs::read_dir(p).unwrap().flatten() {
+                    open_up(&e.path());
+                }
+            }
+        }
+        open_up(self.path());
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(kure_bin());
+        self.configure(c)
+    }
+
+    fn configure(&self, mut c: Command) -> Command {
         c.current_dir(self.path())
             .env("KURE_HOME", self.path().join("home"))
             .env("KURE_SYSTEM_DIR", self.path().join("system"))
@@ -170,6 +203,24 @@ impl Sandbox {
             .arg(self.plugins());
         c
     }
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+}
+
+/// The pids of the processes whose name (`/proc/PID/comm`) is `name`.
+pub fn processes_named(name: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .collect()
 }
 
 /// Runs a command and returns its output.

@@ -1170,3 +1170,124 @@ fn kure_fn_holds_every_gvk_it_generates_to_the_lock() {
         expect_failure(&o, &["kure.lock", "Extra", "not pinned"]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Process isolation has no way out: no new process, no read of anything the plugin was not
+// handed, kure's environment included. Run as an ordinary user (nobody, when the tests run as
+// root), with an in-process control for each attempt that works when nothing refuses it.
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one reporting hostile kind with `target` as the user kure normally runs as, with
+/// `KURE_TEST_SECRET` in kure's environment; returns (`data.outcome`, `data.content`, the
+/// whole stdout and stderr).
+fn attempt(
+    s: &Sandbox,
+    kind: &str,
+    target: &str,
+    isolation: &str,
+    secret: &str,
+) -> (String, String, String) {
+    let f = s.write(
+        "p.yaml",
+        &format!(
+            "{}  annotations:\n    hostile.kure.dev/target: \"{target}\"\n",
+            app(kind, "victim")
+        ),
+    );
+    let o = run(s
+        .kure_unprivileged()
+        .env("KURE_TEST_SECRET", secret)
+        .args([
+            "--allow-unsigned",
+            "--isolation",
+            isolation,
+            "generate",
+            "-f",
+        ])
+        .arg(&f));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{kind} {isolation}: {}", stderr(&o));
+    let doc: serde_json::Value = yaml_serde::from_slice(
+        o.stdout
+            .strip_prefix(b"---\n".as_slice())
+            .unwrap_or(&o.stdout),
+    )
+    .unwrap();
+    let field = |k: &str| doc["data"][k].as_str().unwrap_or_default().to_owned();
+    (field("outcome"), field("content"), all)
+}
+
+#[test]
+fn a_process_isolated_plugin_starts_no_process_and_reads_nothing_it_was_not_given() {
+    let s = Sandbox::new();
+    s.add_plugin(&hostile());
+    let id = std::process::id();
+    let secret = format!("SECRET-ENV-{id}");
+    let file_secret = format!("SECRET-FILE-{id}");
+    let secret_file = s.write("secret.txt", &file_secret);
+    let secret_path = secret_file.display().to_string();
+    // At most 15 bytes: a process name.
+    let escapee = format!("kesc{}", id % 1_000_000);
+
+    for (kind, target) in [
+        ("Fork", escapee.as_str()),
+        ("Spawn", "-"),
+        ("Exec", "-"),
+        ("ReadFile", secret_path.as_str()),
+        ("ReadEnviron", "parent"),
+        ("ReadEnviron", "self"),
+    ] {
+        let (outcome, content, all) = attempt(&s, kind, target, "process", &secret);
+        assert!(
+            outcome.starts_with("refused:"),
+            "{kind} {target}: not refused in process isolation: {outcome}"
+        );
+        assert!(content.is_empty(), "{kind} {target}: read {content:?}");
+        for leaked in [&secret, &file_secret] {
+            assert!(
+                !all.contains(leaked.as_str()),
+                "{kind} {target}: a secret reached kure's output: {all}"
+            );
+        }
+        assert!(
+            !all.contains("HOSTILE-EXEC"),
+            "{kind}: a program ran: {all}"
+        );
+    }
+    assert!(
+        processes_named(&escapee).is_empty(),
+        "a process the plugin forked outlived kure"
+    );
+
+    // Controls: in-process, the same user, nothing refuses. (In-process cannot stop these: the
+    // README's threat model says so.)
+    let (outcome, content, _) = attempt(&s, "ReadFile", &secret_path, "in-process", &secret);
+    assert_eq!(
+        (outcome.as_str(), content.as_str()),
+        ("done", file_secret.as_str())
+    );
+    let (outcome, content, _) = attempt(&s, "ReadEnviron", "self", "in-process", &secret);
+    assert_eq!(outcome, "done");
+    assert!(
+        content.contains(&format!("KURE_TEST_SECRET={secret}")),
+        "{content}"
+    );
+    // In-process the fork works, but kure ends the process when it finishes.
+    let (outcome, _, _) = attempt(&s, "Fork", &escapee, "in-process", &secret);
+    assert_eq!(outcome, "done");
+    // (Watched for a while: the child names itself only once it runs.)
+    for _ in 0..10 {
+        let left = processes_named(&escapee);
+        for pid in &left {
+            let _ = std::process::Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .status();
+        }
+        assert!(
+            left.is_empty(),
+            "a process an in-process plugin forked outlived kure"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -271,9 +271,18 @@ fn the_worker_runs_sandboxed_with_its_limits() {
     assert_eq!(limit("Max open files"), "64");
     assert_eq!(limit("Max cpu time"), "600");
     assert_eq!(limit("Max core file size"), "0");
-    // Cleared environment, working directory `/`, own process group.
-    if let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) {
-        assert!(environ.is_empty(), "{}", String::from_utf8_lossy(&environ));
+    // No capabilities, even for a kure run as root.
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert!(
+            status.contains(&format!("{set}:\t0000000000000000")),
+            "{set}: {status}"
+        );
+    }
+    // Cleared environment, working directory `/`, own process group. (The worker is not
+    // dumpable: only root reads its /proc entries.)
+    match std::fs::read(format!("/proc/{pid}/environ")) {
+        Ok(environ) => assert!(environ.is_empty(), "{}", String::from_utf8_lossy(&environ)),
+        Err(e) => assert!(!is_root(), "root cannot read the worker's environ: {e}"),
     }
     if let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) {
         assert_eq!(cwd, PathBuf::from("/"));

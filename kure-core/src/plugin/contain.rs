@@ -734,6 +734,7 @@ pub fn install(verbose: bool) -> io::Result<()> {
     }));
     register_exit_hook();
     install_signal_handlers();
+    super::reap::adopt_every_orphan();
     Ok(())
 }
 
@@ -817,10 +818,12 @@ fn capture_len() -> u64 {
     }
 }
 
-/// Ends kure's run: from here on an exit is kure's own. With `-v`, shows what plugins printed;
-/// otherwise notes how much they printed. Returns `code` for `main` to return.
+/// Ends kure's run: from here on an exit is kure's own. Ends every plugin worker still alive
+/// and every process they left behind. With `-v`, shows what plugins printed; otherwise notes
+/// how much they printed. Returns `code` for `main` to return.
 pub fn finish(code: u8) -> std::process::ExitCode {
     EXITING.store(true, Ordering::Release);
+    super::reap::end_all();
     if VERBOSE.load(Ordering::Relaxed) {
         dump_capture_raw();
     } else if code == 0 {
@@ -838,6 +841,7 @@ pub fn finish(code: u8) -> std::process::ExitCode {
 /// Exits with `code` as kure (not as a plugin).
 pub fn exit(code: i32) -> ! {
     EXITING.store(true, Ordering::Release);
+    super::reap::end_all();
     std::process::exit(code)
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod host;
 pub mod isolation;
 pub(crate) mod killpoint;
 mod loader;
+mod reap;
 pub mod sandbox;
 mod wire;
 pub mod worker;

@@ -1133,6 +1133,7 @@ impl Proc {
         kill_group(self.pid);
         let status = self.child.wait();
         self.reaped = true;
+        super::reap::worker_reaped(self.child.id());
         status
     }
 }
@@ -1450,6 +1451,7 @@ impl Drop for Launched {
                 .name("kure-worker-reaper".into())
                 .spawn(move || {
                     let _ = child.wait();
+                    super::reap::worker_reaped(child.id());
                 });
         }
     }
@@ -1461,13 +1463,20 @@ impl Drop for Launched {
 /// any more (its [`Launched`] was dropped) is killed and reaped there.
 fn spawn_child(cmd: Command, keep: Vec<OwnedFd>) -> mpsc::Receiver<io::Result<Child>> {
     fn run((mut cmd, keep, reply): SpawnJob) {
+        // Registered as a worker before anything can take it for a stray.
+        let mut spawning = super::reap::Spawning::begin();
         let child = cmd.spawn();
+        if let Ok(child) = &child {
+            spawning.register(child.id());
+        }
+        drop(spawning);
         // The parent's copies of the child's pipe ends and descriptors close here.
         drop(cmd);
         drop(keep);
         if let Err(mpsc::SendError(Ok(mut child))) = reply.send(child) {
             kill_group(i32::try_from(child.id()).unwrap_or(0));
             let _ = child.wait();
+            super::reap::worker_reaped(child.id());
         }
     }
     static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnJob>>> = OnceLock::new();

@@ -1,0 +1,287 @@
+//! No process a plugin starts outlives kure: kure adopts orphans and ends them.
+//!
+//! The worker's seccomp filter already refuses every new process. This is the second line, for
+//! kernels without seccomp or a filter that misses a way in, and the only line in-process:
+//! kure becomes a *child subreaper* (`PR_SET_CHILD_SUBREAPER`; the `kure` binary at startup
+//! through [`crate::plugin::contain::install`], a library user before its first worker), so a
+//! process whose parent (the worker, or a process a plugin started) dies is re-parented to
+//! kure instead of to init, whatever session or process group it moved to. Whenever kure has
+//! ended a worker, and when kure finishes, [`end_strays`] kills and reaps every child of kure
+//! that is not a worker kure started ([`Spawning`]). In the `kure` binary that is every other
+//! child; in a library user's process, only those outside its own process group (the children
+//! it starts itself stay in it). Not covered: a kure that is itself killed (SIGKILL) or crashes
+//! leaves its strays to init.
+#![allow(unsafe_code)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// Whether this process is a subreaper (set once, by the first worker spawn).
+static ADOPTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether every child but a worker is a stray (the `kure` binary, which starts no other
+/// process), not only those outside this process's group.
+static EVERY_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// For the `kure` binary, first thing: adopt orphans from the start, and treat every child
+/// that is not a worker as a stray (a plugin running in-process may fork too).
+pub(crate) fn adopt_every_orphan() {
+    EVERY_CHILD.store(true, Ordering::Release);
+    adopt_orphans();
+}
+
+/// The workers that are alive: kure's own children in a process group of their own.
+static WORKERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn workers() -> MutexGuard<'static, BTreeSet<i32>> {
+    WORKERS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes this process the subreaper of its descendants (once). Returns whether it is one.
+pub(crate) fn adopt_orphans() -> bool {
+    if ADOPTING.load(Ordering::Acquire) {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let zero: libc::c_ulong = 0;
+        // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer and no pointers.
+        let ok = unsafe {
+            libc::prctl(
+                libc::PR_SET_CHILD_SUBREAPER,
+                1 as libc::c_ulong,
+                zero,
+                zero,
+                zero,
+            )
+        } == 0;
+        ADOPTING.store(ok, Ordering::Release);
+        ok
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// Held while a worker is being spawned: [`end_strays`] waits for it, so a worker that exists
+/// but is not registered yet (it is already in a process group of its own) is never taken for
+/// a stray.
+pub(crate) struct Spawning(MutexGuard<'static, BTreeSet<i32>>);
+
+impl Spawning {
+    /// Starts a spawn (the subreaper is set up first).
+    pub(crate) fn begin() -> Self {
+        adopt_orphans();
+        Self(workers())
+    }
+
+    /// Records the spawned worker `pid` as alive.
+    pub(crate) fn register(&mut self, pid: u32) {
+        if let Ok(pid) = i32::try_from(pid) {
+            self.0.insert(pid);
+        }
+    }
+}
+
+/// Records that worker `pid` has been reaped, then ends any stray.
+pub(crate) fn worker_reaped(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        workers().remove(&pid);
+    }
+    end_strays();
+}
+
+/// The pids of this process's children, from `/proc/self/task/*/children` (orphans may be
+/// re-parented to any thread of a subreaper).
+#[cfg(target_os = "linux")]
+fn children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                list.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Kills and reaps every child that is not a registered worker and not in this process's
+/// process group, until none is left (a stray may fork before the signal lands; its children
+/// come back to kure). Returns how many it ended. Does nothing unless this process adopts
+/// orphans.
+pub(crate) fn end_strays() -> usize {
+    if !ADOPTING.load(Ordering::Acquire) {
+        return 0;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let live = workers();
+        // SAFETY: getpgrp takes nothing and cannot fail.
+        let own_group = unsafe { libc::getpgrp() };
+        let mut ended = 0;
+        for _round in 0..64 {
+            let strays: Vec<i32> = children()
+                .into_iter()
+                .filter(|pid| !live.contains(pid))
+                // SAFETY: getpgid reads another process's group; a vanished pid gives -1.
+                .filter(|pid| {
+                    EVERY_CHILD.load(Ordering::Acquire) || {
+                        let group = unsafe { libc::getpgid(*pid) };
+                        group >= 0 && group != own_group
+                    }
+                })
+                .collect();
+            if strays.is_empty() {
+                break;
+            }
+            for pid in strays {
+                // SAFETY: kill and waitpid on our own child, which is not reaped elsewhere:
+                // registered workers are skipped and nothing else of kure starts processes
+                // outside its process group.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    let mut status = 0;
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                ended += 1;
+            }
+        }
+        ended
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0
+    }
+}
+
+/// At the end of kure's run: kills every worker still alive (its process group), reaps it,
+/// and ends the strays it leaves behind.
+pub(crate) fn end_all() {
+    if !ADOPTING.load(Ordering::Acquire) {
+        return;
+    }
+    let live: Vec<i32> = std::mem::take(&mut *workers()).into_iter().collect();
+    for pid in live {
+        // SAFETY: kill of the worker's group and waitpid on our own child; its `Child` handle
+        // is not waited on any more (the process is ending).
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+    end_strays();
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A name no other process has, for the stray to carry.
+    fn unique_name() -> String {
+        format!("kst{}", std::process::id() % 1_000_000)
+    }
+
+    fn named_processes(name: &str) -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim_end() == name)
+            })
+            .collect()
+    }
+
+    /// A "worker" forks a child that starts its own session and sleeps, then the worker dies:
+    /// the child is re-parented to the subreaper, which ends it.
+    #[test]
+    fn a_stray_in_a_new_session_is_adopted_and_ended() {
+        let name = unique_name();
+        let cname = std::ffi::CString::new(name.clone()).expect("no NUL");
+        // SAFETY: the forked child stands in for kure (so the test process does not become a
+        // subreaper); it leaves with _exit and never returns into the harness.
+        let kure = unsafe { libc::fork() };
+        assert!(kure >= 0);
+        if kure == 0 {
+            // SAFETY: everything below runs in the stand-in, which ends with _exit.
+            unsafe {
+                libc::alarm(30);
+                let mut spawn = Spawning::begin();
+                let worker = libc::fork();
+                if worker == 0 {
+                    libc::setpgid(0, 0);
+                    if libc::fork() == 0 {
+                        libc::setsid();
+                        libc::prctl(libc::PR_SET_NAME, cname.as_ptr() as libc::c_ulong, 0, 0, 0);
+                        libc::sleep(60);
+                        libc::_exit(0);
+                    }
+                    libc::_exit(0);
+                }
+                spawn.register(worker as u32);
+                drop(spawn);
+                let mut status = 0;
+                libc::waitpid(worker, &mut status, 0);
+                // The stray's parent is gone: it is ours now, whatever its session.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let adopted = children().len();
+                worker_reaped(worker as u32);
+                let left = children().len();
+                libc::_exit(if adopted == 1 && left == 0 { 0 } else { 1 });
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(kure, &mut status, 0) }, kure);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status}"
+        );
+        assert!(
+            named_processes(&name).is_empty(),
+            "the stray outlived its worker"
+        );
+    }
+
+    #[test]
+    fn children_in_our_own_group_are_not_strays() {
+        // SAFETY: as above, a stand-in for kure that ends with _exit.
+        let kure = unsafe { libc::fork() };
+        assert!(kure >= 0);
+        if kure == 0 {
+            // SAFETY: runs in the stand-in only.
+            unsafe {
+                libc::alarm(30);
+                drop(Spawning::begin());
+                let helper = libc::fork();
+                if helper == 0 {
+                    libc::sleep(60);
+                    libc::_exit(0);
+                }
+                let ended = end_strays();
+                let alive = libc::kill(helper, 0) == 0;
+                libc::kill(helper, libc::SIGKILL);
+                libc::_exit(if ended == 0 && alive { 0 } else { 1 });
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(kure, &mut status, 0) }, kure);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "status {status}"
+        );
+    }
+}
