@@ -1291,3 +1291,44 @@ fn a_process_isolated_plugin_starts_no_process_and_reads_nothing_it_was_not_give
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_library_constructor_in_a_worker_reads_nothing_and_starts_no_thread() {
+    let s = Sandbox::new();
+    let file_secret = format!("SECRET-CTOR-{}", std::process::id());
+    let secret = s.write("secret", &file_secret);
+    rawabi(&s, "plugins", &format!("steal:{}", secret.display()));
+    let f = raw_app(&s);
+    let generate = |isolation: &str| {
+        run(s
+            .kure_unprivileged()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                isolation,
+                "generate",
+                "-f",
+            ])
+            .arg(&f))
+    };
+    let o = generate("process");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("stolen: 'refused: "), "{}", stdout(&o));
+    assert!(!stdout(&o).contains(&file_secret) && !stderr(&o).contains(&file_secret));
+    // Control: in-process the constructor reads it (what process isolation is for).
+    let o = generate("in-process");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&file_secret), "{}", stdout(&o));
+
+    // A thread started at load time would escape the restrictions added after the load.
+    rawabi(&s, "plugins", "ctor-thread");
+    let o = generate("process");
+    expect_failure(
+        &o,
+        &[
+            "librawabi.so (in process isolation) was not used",
+            "the library started 2 threads while it was loaded",
+        ],
+    );
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+}

@@ -197,7 +197,7 @@ pub enum SandboxError {
     },
     /// The library's constructors left more threads than the one that loaded it.
     #[cfg(target_os = "linux")]
-    #[error("plugin sandbox: the library started {threads} threads while it was loaded (its constructors); kure restricts reads only in a single-threaded worker, so nothing of the plugin was used")]
+    #[error("plugin sandbox: the library started {threads} threads while it was loaded (in its ELF constructors); kure closes the filesystem to a worker only while it is single-threaded, so a plugin may start threads from its entry points (initialize, generate, ...) but not at load time")]
     ThreadsAfterLoad {
         /// Number of threads found.
         threads: usize,
