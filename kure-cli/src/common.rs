@@ -47,7 +47,8 @@ pub struct GlobalArgs {
     pub audit: Option<PathBuf>,
     /// Where plugin code runs: `in-process` (default: fastest; kure fails cleanly whatever
     /// the plugin does, but the plugin can read what kure can) or `process` (a sandboxed
-    /// worker: no writes, no network, memory and CPU limits; kure survives it). Also
+    /// worker: no writes, no reads once loaded, no network, no new processes, memory and CPU
+    /// limits; kure survives it). Also
     /// KURE_ISOLATION, `isolation:` in config.yaml, and per plugin
     /// `plugins: {NAME: {isolation: process}}`.
     #[arg(long, value_name = "MODE", global = true, env = "KURE_ISOLATION",

@@ -687,6 +687,8 @@ fn expect_failure_allowing_stdout(o: &std::process::Output, needles: &[&str]) ->
 fn every_crash_is_survived_in_process_isolation() {
     for (kind, extra, what) in [
         ("Exit0", &[][..], "exited with status 0"),
+        ("ExitNow", &[][..], "exited with status 0"),
+        ("KillSelf", &[][..], "was killed with SIGKILL, not by kure"),
         ("Abort", &[][..], "crashed with SIGABRT"),
         ("Segfault", &[][..], "crashed with SIGSEGV"),
         ("StackOverflow", &[][..], "crashed with SIG"),
@@ -1236,6 +1238,9 @@ fn a_process_isolated_plugin_starts_no_process_and_reads_nothing_it_was_not_give
         ("ReadFile", secret_path.as_str()),
         ("ReadEnviron", "parent"),
         ("ReadEnviron", "self"),
+        // Its parent is kure: no control in-process, where the parent is this test.
+        ("SignalParent", "-"),
+        ("PtraceParent", "-"),
     ] {
         let (outcome, content, all) = attempt(&s, kind, target, "process", &secret);
         assert!(

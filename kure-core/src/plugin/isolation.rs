@@ -24,8 +24,8 @@ pub enum Isolation {
     /// the plugin can read whatever kure can read.
     #[default]
     InProcess,
-    /// In a sandboxed worker process: kure survives the plugin, which cannot write files or
-    /// open network connections.
+    /// In a sandboxed worker process: kure survives the plugin, which cannot write files, read
+    /// any once it is loaded, open network connections or start processes.
     Process,
 }
 

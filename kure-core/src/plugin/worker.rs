@@ -1785,7 +1785,7 @@ impl Launch {
                     self.cpu_seconds
                 ),
                 libc::SIGKILL => format!(
-                    "was killed with SIGKILL, not by kure (the kernel's out-of-memory killer, or its hard CPU time limit of {} s)",
+                    "was killed with SIGKILL, not by kure (by plugin code itself, the kernel's out-of-memory killer, or its hard CPU time limit of {} s)",
                     self.cpu_seconds.saturating_add(1)
                 ),
                 _ => format!("crashed with {}", signal_name(sig)),

@@ -190,7 +190,7 @@ fn run_checks(
         Err(err) => return checks.push(fail("load", err.to_string())),
     };
     let sandbox = if plugin.sandbox_warnings.is_empty() {
-        "in a sandboxed worker process".to_owned()
+        "in a sandboxed worker process (no writes, no reads once loaded, no network, no new processes, no capabilities)".to_owned()
     } else {
         format!(
             "in a worker process, sandbox incomplete: {}",
