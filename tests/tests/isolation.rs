@@ -296,6 +296,23 @@ fn the_worker_runs_sandboxed_with_its_limits() {
         .nth(2)
         .unwrap();
     assert_eq!(pgrp, pid.to_string());
+    // Its own session: no controlling terminal to type into.
+    let session = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap();
+    assert_eq!(session, pid.to_string());
+    let tty = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(4)
+        .unwrap();
+    assert_eq!(tty, "0", "the worker has a controlling terminal");
     // Still working after being inspected.
     assert_trace_works(&plugin);
 }

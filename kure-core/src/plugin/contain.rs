@@ -625,7 +625,13 @@ thread_local! {
 /// it, so even an overflow of it faults instead of writing over other memory. Returns whether
 /// the thread now has a large enough alternate stack.
 pub fn ensure_signal_stack() -> bool {
-    STACK_CHECKED.with(|c| c.set(true));
+    let done = ensure_signal_stack_once();
+    // Checked again on the next call if it failed (no memory for the stack, say).
+    STACK_CHECKED.with(|c| c.set(done));
+    done
+}
+
+fn ensure_signal_stack_once() -> bool {
     let size = signal_stack_size();
     // SAFETY: sigaltstack with a null new stack only reads the current one into `cur`.
     let mut cur: libc::stack_t = unsafe { std::mem::zeroed() };

@@ -1,16 +1,21 @@
 //! No process a plugin starts outlives kure: kure adopts orphans and ends them.
 //!
 //! The worker's seccomp filter already refuses every new process. This is the second line, for
-//! kernels without seccomp or a filter that misses a way in, and the only line in-process:
-//! kure becomes a *child subreaper* (`PR_SET_CHILD_SUBREAPER`; the `kure` binary at startup
-//! through [`crate::plugin::contain::install`], a library user before its first worker), so a
-//! process whose parent (the worker, or a process a plugin started) dies is re-parented to
-//! kure instead of to init, whatever session or process group it moved to. Whenever kure has
-//! ended a worker, and when kure finishes, [`end_strays`] kills and reaps every child of kure
-//! that is not a worker kure started ([`Spawning`]). In the `kure` binary that is every other
-//! child; in a library user's process, only those outside its own process group (the children
-//! it starts itself stay in it). Not covered: a kure that is itself killed (SIGKILL) or crashes
-//! leaves its strays to init.
+//! kernels without seccomp or a filter that misses a way in, and the only line in-process. The
+//! `kure` binary becomes a *child subreaper* (`PR_SET_CHILD_SUBREAPER`) at startup, through
+//! [`crate::plugin::contain::install`], so a process whose parent (the worker, or a process a
+//! plugin started) dies is re-parented to kure instead of to init, whatever session or process
+//! group it moved to. Then:
+//!
+//! - whenever kure has reaped a worker, [`end_strays`] kills and reaps every child of kure that
+//!   is not a worker kure started ([`Spawning`]) and is outside kure's own process group (so a
+//!   child an in-process plugin started for its own use, and waits for, is left alone);
+//! - when kure finishes ([`end_all`]), every child that is not a worker is ended, and so is every
+//!   worker still alive.
+//!
+//! Not covered: a kure that is itself killed (SIGKILL) or ended by plugin code (a crash, an
+//! exit) leaves its strays to init. A library user of kure-core does not become a subreaper
+//! unless it calls [`adopt_every_orphan`] itself.
 #![allow(unsafe_code)]
 
 use std::collections::BTreeSet;
@@ -24,9 +29,9 @@ static ADOPTING: AtomicBool = AtomicBool::new(false);
 /// process), not only those outside this process's group.
 static EVERY_CHILD: AtomicBool = AtomicBool::new(false);
 
-/// For the `kure` binary, first thing: adopt orphans from the start, and treat every child
-/// that is not a worker as a stray (a plugin running in-process may fork too).
-pub(crate) fn adopt_every_orphan() {
+/// For the `kure` binary, first thing: adopt orphans from the start, and when kure finishes,
+/// end every child that is not a worker (a plugin running in-process may fork too).
+pub fn adopt_every_orphan() {
     EVERY_CHILD.store(true, Ordering::Release);
     adopt_orphans();
 }
@@ -71,9 +76,8 @@ pub(crate) fn adopt_orphans() -> bool {
 pub(crate) struct Spawning(MutexGuard<'static, BTreeSet<i32>>);
 
 impl Spawning {
-    /// Starts a spawn (the subreaper is set up first).
+    /// Starts a spawn.
     pub(crate) fn begin() -> Self {
-        adopt_orphans();
         Self(workers())
     }
 
@@ -85,28 +89,50 @@ impl Spawning {
     }
 }
 
-/// Records that worker `pid` has been reaped, then ends any stray.
+/// Records that worker `pid` has been reaped, then ends the strays outside kure's group.
 pub(crate) fn worker_reaped(pid: u32) {
     if let Ok(pid) = i32::try_from(pid) {
         workers().remove(&pid);
     }
-    end_strays();
+    end_strays(false);
 }
 
 /// The pids of this process's children, from `/proc/self/task/*/children` (orphans may be
-/// re-parented to any thread of a subreaper).
+/// re-parented to any thread of a subreaper), or, on a kernel without those files
+/// (`CONFIG_PROC_CHILDREN`), from every process's parent in `/proc/PID/stat`.
 #[cfg(target_os = "linux")]
 fn children() -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                list.split_ascii_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
+    let mut listed = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+                listed = true;
+                out.extend(
+                    list.split_ascii_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    if !listed {
+        let me = std::process::id().to_string();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // The parent is the second field after the command name, which ends at the last ')'.
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if parent == Some(me.as_str()) {
+                out.push(pid);
+            }
         }
     }
     out.sort_unstable();
@@ -114,11 +140,11 @@ fn children() -> Vec<i32> {
     out
 }
 
-/// Kills and reaps every child that is not a registered worker and not in this process's
-/// process group, until none is left (a stray may fork before the signal lands; its children
-/// come back to kure). Returns how many it ended. Does nothing unless this process adopts
-/// orphans.
-pub(crate) fn end_strays() -> usize {
+/// Kills and reaps every child that is not a registered worker and (unless `every`) not in
+/// this process's process group, until none is left (a stray may fork before the signal lands;
+/// its children come back to kure). Returns how many it ended. Does nothing unless this
+/// process adopts orphans.
+pub(crate) fn end_strays(every: bool) -> usize {
     if !ADOPTING.load(Ordering::Acquire) {
         return 0;
     }
@@ -134,7 +160,7 @@ pub(crate) fn end_strays() -> usize {
                 .filter(|pid| !live.contains(pid))
                 // SAFETY: getpgid reads another process's group; a vanished pid gives -1.
                 .filter(|pid| {
-                    EVERY_CHILD.load(Ordering::Acquire) || {
+                    every || {
                         let group = unsafe { libc::getpgid(*pid) };
                         group >= 0 && group != own_group
                     }
@@ -179,7 +205,7 @@ pub(crate) fn end_all() {
             libc::waitpid(pid, &mut status, 0);
         }
     }
-    end_strays();
+    end_strays(EVERY_CHILD.load(Ordering::Acquire));
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -218,6 +244,7 @@ mod tests {
             // SAFETY: everything below runs in the stand-in, which ends with _exit.
             unsafe {
                 libc::alarm(30);
+                assert!(adopt_orphans());
                 let mut spawn = Spawning::begin();
                 let worker = libc::fork();
                 if worker == 0 {
@@ -264,13 +291,13 @@ mod tests {
             // SAFETY: runs in the stand-in only.
             unsafe {
                 libc::alarm(30);
-                drop(Spawning::begin());
+                assert!(adopt_orphans());
                 let helper = libc::fork();
                 if helper == 0 {
                     libc::sleep(60);
                     libc::_exit(0);
                 }
-                let ended = end_strays();
+                let ended = end_strays(false);
                 let alive = libc::kill(helper, 0) == 0;
                 libc::kill(helper, libc::SIGKILL);
                 libc::_exit(if ended == 0 && alive { 0 } else { 1 });

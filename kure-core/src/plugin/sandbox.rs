@@ -268,6 +268,25 @@ pub fn restrict_after_load(report: &mut SandboxReport) -> Result<(), SandboxErro
     Ok(())
 }
 
+/// What the worker sandbox enforces on this system, as kure computes it from the kernel's
+/// Landlock ABI and seccomp support. The host shows these warnings rather than the ones a
+/// worker reports: a worker's report comes after plugin code ran in it.
+pub fn expected_report() -> SandboxReport {
+    #[cfg(target_os = "linux")]
+    {
+        linux::expected()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        SandboxReport {
+            landlock_fs: not_linux(),
+            landlock_net: not_linux(),
+            seccomp: not_linux(),
+            after_load: not_linux(),
+        }
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
 fn not_linux() -> Enforcement {
     Enforcement::NotEnforced(format!(
@@ -277,8 +296,9 @@ fn not_linux() -> Enforcement {
 }
 
 /// For the parent, in the `pre_exec` closure of the worker's `Command`: the worker gets SIGKILL
-/// when the thread that spawned it exits (`PR_SET_PDEATHSIG`), and gets its own process group
-/// (`setpgid(0, 0)`) so the parent can kill it and everything it forked at once.
+/// when the thread that spawned it exits (`PR_SET_PDEATHSIG`), and gets a session of its own
+/// (`setsid`): its own process group, so the parent can kill it and everything it forked at
+/// once, and no controlling terminal, so it cannot type into the user's shell (`TIOCSTI`).
 ///
 /// Async-signal-safe: two system calls, no allocation. Note that the death signal follows the
 /// spawning *thread*, not the process: spawn workers from a thread that outlives them. A parent
@@ -300,8 +320,9 @@ pub fn child_pre_exec() -> io::Result<()> {
     {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: setpgid(0, 0) only changes this process's process group.
-    if unsafe { libc::setpgid(0, 0) } != 0 {
+    // SAFETY: setsid only changes this process's session and group (a forked child never
+    // leads a group, so it cannot fail with EPERM).
+    if unsafe { libc::setsid() } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -325,11 +346,18 @@ pub fn child_pre_exec() -> io::Result<()> {
 }
 
 #[cfg(target_os = "linux")]
+pub(crate) use linux::LIBRARY_DIRS;
+
+/// No library directories to name where there is no sandbox.
+#[cfg(not(target_os = "linux"))]
+pub(crate) const LIBRARY_DIRS: [&str; 0] = [];
+
+#[cfg(target_os = "linux")]
 mod linux {
     use super::{Enforcement, SandboxError, SandboxOptions, SandboxReport};
     use landlock::{
         Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus,
-        RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+        RestrictSelfAttr, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
     };
     use seccompiler::{
         BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -435,18 +463,7 @@ mod linux {
         }
         let landlock = restrict_reads()?;
         let seccomp = apply_open_filter()?;
-        Ok(match (landlock, seccomp) {
-            (Enforcement::Full, Enforcement::Full) => Enforcement::Full,
-            (Enforcement::Full, why) => Enforcement::Partial(format!(
-                "Landlock refuses every read by path, but the seccomp filter on `open` calls is {why}"
-            )),
-            (why, Enforcement::Full) => Enforcement::Partial(format!(
-                "Landlock is {why}, so only the seccomp filter refuses opening files: a plugin can still learn whether a path exists (stat) but cannot read it"
-            )),
-            (landlock, seccomp) => Enforcement::NotEnforced(format!(
-                "Landlock is {landlock} and the seccomp filter on `open` calls is {seccomp}"
-            )),
-        })
+        Ok(after_load_enforcement(landlock, seccomp))
     }
 
     /// Empties the effective, permitted and inheritable capability sets (a worker of kure run
@@ -569,7 +586,7 @@ mod linux {
 
     /// Where the dynamic loader finds the libraries a plugin links: the only places the worker
     /// may read before the library is loaded. Paths that do not exist are skipped.
-    pub(super) const LIBRARY_DIRS: [&str; 11] = [
+    pub(crate) const LIBRARY_DIRS: [&str; 11] = [
         "/lib",
         "/lib64",
         "/lib32",
@@ -601,28 +618,38 @@ mod linux {
             .and_then(|r| r.restrict_self())
             .map_err(SandboxError::Landlock)?;
 
-        let effective = match status.landlock {
-            LandlockStatus::Available { effective_abi, .. } => effective_abi,
-            LandlockStatus::NotEnabled => {
-                let why = "Landlock is built into this kernel but not enabled (add `landlock` to the `lsm=` boot parameter)";
-                return Ok((
-                    Enforcement::NotEnforced(why.to_owned()),
-                    Enforcement::NotEnforced(why.to_owned()),
-                ));
-            }
-            LandlockStatus::NotImplemented => {
-                let why = "this kernel has no Landlock support (Linux 5.13 or later with CONFIG_SECURITY_LANDLOCK)";
-                return Ok((
-                    Enforcement::NotEnforced(why.to_owned()),
-                    Enforcement::NotEnforced(why.to_owned()),
-                ));
-            }
-        };
-        if status.ruleset == RulesetStatus::NotEnforced {
-            let why = format!("the kernel (Landlock ABI {effective}) enforced none of the ruleset");
-            return Ok((
+        Ok(landlock_enforcement(
+            status.landlock,
+            status.ruleset != RulesetStatus::NotEnforced,
+        ))
+    }
+
+    /// What the first Landlock layer enforces on a kernel with `landlock` (and whether the
+    /// kernel enforced any of the ruleset): (filesystem, network).
+    fn landlock_enforcement(
+        landlock: LandlockStatus,
+        enforced: bool,
+    ) -> (Enforcement, Enforcement) {
+        let fs_all = AccessFs::from_all(LANDLOCK_ABI);
+        let tcp = AccessNet::BindTcp | AccessNet::ConnectTcp;
+        let both = |why: String| {
+            (
                 Enforcement::NotEnforced(why.clone()),
                 Enforcement::NotEnforced(why),
+            )
+        };
+        let effective = match landlock {
+            LandlockStatus::Available { effective_abi, .. } => effective_abi,
+            LandlockStatus::NotEnabled => {
+                return both("Landlock is built into this kernel but not enabled (add `landlock` to the `lsm=` boot parameter)".to_owned());
+            }
+            LandlockStatus::NotImplemented => {
+                return both("this kernel has no Landlock support (Linux 5.13 or later with CONFIG_SECURITY_LANDLOCK)".to_owned());
+            }
+        };
+        if !enforced {
+            return both(format!(
+                "the kernel (Landlock ABI {effective}) enforced none of the ruleset"
             ));
         }
 
@@ -641,22 +668,84 @@ mod linux {
             ))
         };
 
-        let mut net_missing = missing(tcp, effective, AccessNet::from_all);
-        net_missing.extend(missing(scopes, effective, Scope::from_all));
+        // The scopes (abstract UNIX sockets, signals: ABI 6) are closed by seccomp as well: no
+        // new socket, and signals only to the worker itself.
+        let net_missing = missing(tcp, effective, AccessNet::from_all);
         let net = if net_missing.is_empty() {
             Enforcement::Full
         } else {
-            let text = format!(
-                "the kernel offers Landlock ABI {effective}, so these are not restricted: {}",
+            Enforcement::NotEnforced(format!(
+                "the kernel offers Landlock ABI {effective}, so these are not restricted: {} (seccomp still refuses every new socket)",
                 net_missing.join(", ")
-            );
-            if AccessNet::from_all(effective).contains(tcp) {
-                Enforcement::Partial(text)
-            } else {
-                Enforcement::NotEnforced(text)
-            }
+            ))
         };
-        Ok((fs, net))
+        (fs, net)
+    }
+
+    /// The Landlock status of the running kernel, without restricting anything.
+    fn current_landlock() -> LandlockStatus {
+        // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) only
+        // returns the ABI version (or an error); it creates nothing.
+        let v = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<libc::c_void>(),
+                0usize,
+                1u32,
+            )
+        };
+        match i32::try_from(v) {
+            Ok(v) if v > 0 => LandlockStatus::Available {
+                effective_abi: ABI::from(v),
+                kernel_abi: None,
+            },
+            _ if io::Error::last_os_error().raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                LandlockStatus::NotEnabled
+            }
+            _ => LandlockStatus::NotImplemented,
+        }
+    }
+
+    /// What [`super::apply`] and [`super::restrict_after_load`] enforce on this kernel,
+    /// computed by kure itself (not reported by a worker, which runs plugin code).
+    pub(super) fn expected() -> SandboxReport {
+        let landlock = current_landlock();
+        let available = matches!(landlock, LandlockStatus::Available { .. });
+        let reads = if available {
+            Enforcement::Full
+        } else {
+            Enforcement::NotEnforced("this kernel has no Landlock in force".into())
+        };
+        let (landlock_fs, landlock_net) = landlock_enforcement(landlock, true);
+        let seccomp = match seccomp_arch() {
+            Ok(_) => Enforcement::Full,
+            Err(why) => why,
+        };
+        let after_load = after_load_enforcement(reads, seccomp.clone());
+        SandboxReport {
+            landlock_fs,
+            landlock_net,
+            seccomp,
+            after_load,
+        }
+    }
+
+    /// The `after_load` report from its two layers.
+    fn after_load_enforcement(landlock: Enforcement, seccomp: Enforcement) -> Enforcement {
+        match (landlock, seccomp) {
+            (Enforcement::Full, Enforcement::Full) => Enforcement::Full,
+            (Enforcement::Full, why) => Enforcement::Partial(format!(
+                "Landlock refuses every read by path, but the seccomp filter on `open` calls is {why}"
+            )),
+            (Enforcement::NotEnforced(why) | Enforcement::Partial(why), Enforcement::Full) => {
+                Enforcement::NotEnforced(format!(
+                    "{why}, so the plugin's load-time code can read any file the user can; seccomp refuses opening files only once the plugin is loaded"
+                ))
+            }
+            (landlock, seccomp) => Enforcement::NotEnforced(format!(
+                "Landlock is {landlock} and the seccomp filter on `open` calls is {seccomp}"
+            )),
+        }
     }
 
     /// The second Landlock layer: reading files and listing directories handled, no rule.
@@ -665,18 +754,23 @@ mod linux {
             .set_compatibility(CompatLevel::BestEffort)
             .handle_access(AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute)
             .and_then(|r| r.create())
+            // Every thread where the kernel can (Landlock ABI 8); the thread count covers the
+            // rest.
+            .and_then(|r| r.all_threads(true))
             .and_then(|r| r.restrict_self())
             .map_err(SandboxError::Landlock)?;
+        // Reading is handled since Landlock ABI 1: anything short of full enforcement here is
+        // the all-threads flag, which the thread count stands in for on kernels before ABI 8.
         Ok(match (status.landlock, status.ruleset) {
-            (LandlockStatus::Available { .. }, RulesetStatus::FullyEnforced) => Enforcement::Full,
-            (LandlockStatus::Available { effective_abi, .. }, _) => Enforcement::NotEnforced(
-                format!("not enforced by this kernel (Landlock ABI {effective_abi})"),
-            ),
+            (LandlockStatus::Available { .. }, RulesetStatus::NotEnforced) => {
+                Enforcement::NotEnforced("Landlock enforced none of the ruleset".into())
+            }
+            (LandlockStatus::Available { .. }, _) => Enforcement::Full,
             (LandlockStatus::NotEnabled, _) => {
-                Enforcement::NotEnforced("not enabled on this kernel".into())
+                Enforcement::NotEnforced("Landlock is not enabled on this kernel".into())
             }
             (LandlockStatus::NotImplemented, _) => {
-                Enforcement::NotEnforced("not in this kernel".into())
+                Enforcement::NotEnforced("this kernel has no Landlock".into())
             }
         })
     }
@@ -685,18 +779,42 @@ mod linux {
     /// `setsid`, `setpgid`, `fork`, `vfork`, `clone` without `CLONE_THREAD`, `execve` and
     /// `execveat`; everything else allowed.
     fn seccomp_program(arch: TargetArch) -> Result<BpfProgram, seccompiler::BackendError> {
-        let not_unix = SeccompRule::new(vec![SeccompCondition::new(
-            0,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::Ne,
-            libc::AF_UNIX as u64,
-        )?])?;
+        let cond = |arg: u8, op: SeccompCmpOp, value: u64| {
+            SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+        };
+        let not_unix = SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?])?;
         // clone's first argument holds the flags on every architecture kure builds for.
         let not_a_thread = SeccompRule::new(vec![SeccompCondition::new(
             0,
             SeccompCmpArgLen::Qword,
             SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
             0,
+        )?])?;
+        // SAFETY: getpid takes nothing and cannot fail.
+        let me = u64::from(unsafe { libc::getpid() }.unsigned_abs());
+        // kill(pid, ..) only for this process (0: its own process group, which it leads).
+        let not_me_or_group = SeccompRule::new(vec![
+            cond(0, SeccompCmpOp::Ne, me)?,
+            cond(0, SeccompCmpOp::Ne, 0)?,
+        ])?;
+        let not_me = SeccompRule::new(vec![cond(0, SeccompCmpOp::Ne, me)?])?;
+        // open flags that write, create or truncate (the flags are argument `at`).
+        let writing = |at: u8| -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+            [libc::O_WRONLY, libc::O_RDWR, libc::O_CREAT, libc::O_TRUNC]
+                .into_iter()
+                .map(|flag| {
+                    SeccompRule::new(vec![cond(
+                        at,
+                        SeccompCmpOp::MaskedEq(flag as u64),
+                        flag as u64,
+                    )?])
+                })
+                .collect()
+        };
+        let pdeathsig = SeccompRule::new(vec![cond(
+            0,
+            SeccompCmpOp::Eq,
+            libc::PR_SET_PDEATHSIG as u64,
         )?])?;
         let mut rules = Rules::new(arch);
         // No socket at all: the worker's channel is inherited, and a new AF_UNIX socket could
@@ -719,9 +837,89 @@ mod linux {
         rules.deny(libc::SYS_clone, vec![not_a_thread]);
         rules.deny(libc::SYS_execve, Vec::new());
         rules.deny(libc::SYS_execveat, Vec::new());
-        // The x32 ABI's own numbers for the two exec calls (520 and 545 with bit 30 set).
-        rules.deny_x32(520);
-        rules.deny_x32(545);
+        // And the worker keeps dying with kure.
+        rules.deny(libc::SYS_prctl, vec![pdeathsig]);
+        // No other process is reached, even where Landlock's scopes (Linux 6.12) are missing:
+        // signals only to itself, no ptrace, no reading or writing another's memory or fds.
+        rules.deny(libc::SYS_kill, vec![not_me_or_group]);
+        rules.deny(libc::SYS_tgkill, vec![not_me.clone()]);
+        rules.deny(libc::SYS_tkill, vec![not_me.clone()]);
+        rules.deny(libc::SYS_rt_sigqueueinfo, vec![not_me.clone()]);
+        rules.deny(libc::SYS_rt_tgsigqueueinfo, vec![not_me]);
+        for nr in [
+            libc::SYS_ptrace,
+            libc::SYS_process_vm_readv,
+            libc::SYS_process_vm_writev,
+            libc::SYS_pidfd_open,
+            libc::SYS_pidfd_send_signal,
+            libc::SYS_pidfd_getfd,
+            libc::SYS_kcmp,
+            libc::SYS_perf_event_open,
+            // Nor a new namespace, mount, BPF program or page-fault handler.
+            libc::SYS_unshare,
+            libc::SYS_setns,
+            libc::SYS_mount,
+            libc::SYS_umount2,
+            libc::SYS_pivot_root,
+            libc::SYS_bpf,
+            libc::SYS_userfaultfd,
+        ] {
+            rules.deny(nr, Vec::new());
+        }
+        // No writes, even where Landlock is missing, and none of the changes Landlock never
+        // covers (permissions, owners, extended attributes, times).
+        rules.deny(libc::SYS_openat, writing(2)?);
+        rules.deny(libc::SYS_openat2, Vec::new());
+        for nr in [
+            libc::SYS_unlinkat,
+            libc::SYS_renameat,
+            libc::SYS_renameat2,
+            libc::SYS_mkdirat,
+            libc::SYS_linkat,
+            libc::SYS_symlinkat,
+            libc::SYS_mknodat,
+            libc::SYS_truncate,
+            libc::SYS_fchmod,
+            libc::SYS_fchmodat,
+            libc::SYS_fchmodat2,
+            libc::SYS_fchown,
+            libc::SYS_fchownat,
+            libc::SYS_setxattr,
+            libc::SYS_lsetxattr,
+            libc::SYS_fsetxattr,
+            libc::SYS_removexattr,
+            libc::SYS_lremovexattr,
+            libc::SYS_fremovexattr,
+            libc::SYS_utimensat,
+        ] {
+            rules.deny(nr, Vec::new());
+        }
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+        {
+            rules.deny(libc::SYS_open, writing(1)?);
+            for nr in [
+                libc::SYS_creat,
+                libc::SYS_unlink,
+                libc::SYS_rename,
+                libc::SYS_mkdir,
+                libc::SYS_rmdir,
+                libc::SYS_link,
+                libc::SYS_symlink,
+                libc::SYS_mknod,
+                libc::SYS_chmod,
+                libc::SYS_chown,
+                libc::SYS_lchown,
+                libc::SYS_utime,
+                libc::SYS_utimes,
+                libc::SYS_futimesat,
+            ] {
+                rules.deny(nr, Vec::new());
+            }
+        }
+        // The x32 ABI's own numbers for exec, ptrace, signal queues and process memory.
+        for nr in [520, 521, 524, 536, 539, 540, 545] {
+            rules.deny_x32(nr);
+        }
         rules.program(libc::EPERM)
     }
 
@@ -833,7 +1031,9 @@ mod linux {
             Err(why) => return Ok(why),
         };
         let program = open_program(arch).map_err(SandboxError::SeccompBuild)?;
-        seccompiler::apply_filter(&program).map_err(SandboxError::SeccompInstall)?;
+        // On every thread: one a library constructor started and hid from the thread count
+        // gets it too.
+        seccompiler::apply_filter_all_threads(&program).map_err(SandboxError::SeccompInstall)?;
         Ok(Enforcement::Full)
     }
 }
@@ -1268,6 +1468,121 @@ mod tests {
         assert_eq!(
             code, PASS,
             "seccomp did not refuse exactly the non-UNIX sockets"
+        );
+    }
+
+    /// What seccomp refuses on its own, for kernels without Landlock (or without its scopes):
+    /// writes and metadata changes, signals and ptrace to other processes, clearing the
+    /// parent-death signal. Reads, signals to itself and to its group still work.
+    #[test]
+    fn seccomp_alone_refuses_writes_and_reaching_other_processes() {
+        let existing = scratch_path("seccomp-existing");
+        std::fs::write(&existing, b"before").expect("fixture");
+        let new_file = scratch_path("seccomp-new");
+        let new_dir = scratch_path("seccomp-dir");
+        let attempts = || {
+            use std::os::unix::fs::PermissionsExt;
+            let eperm =
+                |r: io::Result<()>| r.err().and_then(|e| e.raw_os_error()) == Some(libc::EPERM);
+            let sys = |r: libc::c_int| {
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            };
+            // SAFETY: kill, prctl, ptrace and the pidfd call take integers; signal 0 delivers
+            // nothing; a successful seize is undone at once.
+            unsafe {
+                let parent = libc::getppid();
+                let seized = libc::ptrace(libc::PTRACE_SEIZE, parent, 0, 0);
+                if seized == 0 {
+                    libc::ptrace(libc::PTRACE_DETACH, parent, 0, 0);
+                }
+                let pidfd = libc::syscall(libc::SYS_pidfd_open, parent, 0);
+                [
+                    eperm(std::fs::write(&new_file, b"x")),
+                    eperm(
+                        std::fs::OpenOptions::new()
+                            .append(true)
+                            .open(&existing)
+                            .map(drop),
+                    ),
+                    eperm(std::fs::remove_file(&existing)),
+                    eperm(std::fs::rename(&existing, &new_file)),
+                    eperm(std::fs::create_dir(&new_dir)),
+                    eperm(std::fs::set_permissions(
+                        &existing,
+                        std::fs::Permissions::from_mode(0o666),
+                    )),
+                    eperm(sys(libc::kill(parent, 0))),
+                    eperm(sys(libc::kill(-1, 0))),
+                    eperm(sys(libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0))),
+                    seized < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM),
+                    pidfd < 0,
+                    std::fs::read(&existing).is_ok_and(|b| b == b"before"),
+                    libc::kill(libc::getpid(), 0) == 0,
+                    libc::kill(0, 0) == 0,
+                    libc::raise(0) == 0,
+                ]
+            }
+        };
+        let seccomp_only = || {
+            linux::prctl_set("PR_SET_NO_NEW_PRIVS", libc::PR_SET_NO_NEW_PRIVS, 1).is_ok()
+                && matches!(linux::apply_seccomp(), Ok(Enforcement::Full))
+        };
+        let code = in_child(seccomp_only, || {
+            match attempts().iter().position(|ok| !ok) {
+                None => PASS,
+                Some(i) => 30 + i as i32,
+            }
+        });
+        let _ = std::fs::remove_file(&new_file);
+        let _ = std::fs::remove_dir(&new_dir);
+        let kept = std::fs::read(&existing).ok();
+        let _ = std::fs::remove_file(&existing);
+        assert_eq!(
+            code,
+            PASS,
+            "attempt {} was not refused (or a harmless call failed)",
+            code - 30
+        );
+        assert_eq!(kept.as_deref(), Some(&b"before"[..]));
+        // Control: without the filter the first write succeeds.
+        let control = in_child(
+            || true,
+            || match std::fs::write(&new_file, b"x") {
+                Ok(()) => PASS,
+                Err(_) => FAIL,
+            },
+        );
+        let _ = std::fs::remove_file(&new_file);
+        assert_eq!(control, PASS);
+    }
+
+    /// kure shows the report it computes, not the worker's: the two must agree.
+    #[test]
+    fn the_expected_report_is_what_the_worker_enforces() {
+        let expected = expected_report();
+        let code = in_child(
+            || true,
+            || {
+                let Ok(mut report) = apply(&OPTS) else {
+                    return 40;
+                };
+                if restrict_after_load(&mut report).is_err() {
+                    return 41;
+                }
+                if report == expected {
+                    PASS
+                } else {
+                    FAIL
+                }
+            },
+        );
+        assert_eq!(
+            code, PASS,
+            "the worker enforced something else than {expected:?}"
         );
     }
 

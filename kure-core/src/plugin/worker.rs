@@ -16,8 +16,9 @@
 //! - fd 4: the worker's end of a `UnixStream` pair, the frame channel;
 //! - fd 5, stdout and stderr: one pipe the host drains on a thread, keeping the last 64 KiB
 //!   ([`WorkerPlugin::output`]);
-//! - stdin `/dev/null`, an empty environment, working directory `/`, its own process group and
-//!   `PR_SET_PDEATHSIG(SIGKILL)` ([`sandbox::child_pre_exec`]). Workers are spawned from one
+//! - stdin `/dev/null`, an empty environment, working directory `/`, a session of its own (so
+//!   its own process group, and no controlling terminal) and `PR_SET_PDEATHSIG(SIGKILL)`
+//!   ([`sandbox::child_pre_exec`]). Workers are spawned from one
 //!   long-lived thread, because the death signal follows the spawning *thread*; the caller
 //!   does not wait for the spawn.
 //!
@@ -45,13 +46,15 @@
 //!
 //! ## Handshake
 //!
-//! host: `{"protocol": 2, "kure": "<kure version>"}`
+//! host: `{"protocol": 3, "kure": "<kure version>"}`
 //!
-//! worker: `{"protocol": 2, "kure": "<version>", "abiInfo": {..AbiInfo..}, "plugin": {"name",
-//! "version", "description", "author"}, "gvks": [{"apiVersion", "kind"}], "sandboxWarnings":
-//! ["..."]}`, or `{"error": ErrorPayload, "details"?: "...", "protocol"?, "kure"?}` when the
-//! library cannot be loaded or registered (the message is the in-process one) or the versions
-//! differ. A protocol or kure version mismatch is refused on both sides, naming both versions.
+//! worker: `{"protocol": 3, "kure": "<version>", "abiInfo": {..AbiInfo..}, "plugin": {"name",
+//! "version", "description", "author"}, "gvks": [{"apiVersion", "kind"}]}`, or `{"error":
+//! ErrorPayload, "details"?: "...", "protocol"?, "kure"?}` when the library cannot be loaded or
+//! registered (the message is the in-process one) or the versions differ. A protocol or kure
+//! version mismatch is refused on both sides, naming both versions. The worker does not report
+//! what its sandbox enforces: plugin code has run in it by then, so kure computes that itself
+//! ([`sandbox::expected_report`]).
 //!
 //! ## Requests, one response each
 //!
@@ -115,7 +118,7 @@ use super::{Sealed, Staging};
 use crate::trust::{Admission, TrustPolicy};
 
 /// The version of the frame protocol this kure speaks.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The kure version both ends of the channel must share.
 pub const KURE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -299,8 +302,6 @@ struct Ready {
     abi_info: AbiInfo,
     plugin: PluginInfo,
     gvks: Vec<PluginGvk>,
-    #[serde(default)]
-    sandbox_warnings: Vec<String>,
 }
 
 /// The worker's answer to the handshake when it cannot serve.
@@ -731,9 +732,16 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     let opened = match super::host::open_sealed(&opts.library, &sealed) {
         Ok(o) => o,
         Err(e) => {
+            let mut message = e.to_string();
+            if matches!(e, super::LoadError::Open { .. }) {
+                message.push_str(&format!(
+                    " (in process isolation the dynamic loader may read only the system library directories, {}: a library the plugin links from anywhere else cannot be loaded)",
+                    sandbox::LIBRARY_DIRS.join(", ")
+                ));
+            }
             refuse(
                 &mut channel,
-                payload("load", e.to_string()),
+                payload("load", message),
                 e.details().map(str::to_owned),
             );
             return 1;
@@ -800,7 +808,6 @@ pub fn serve(opts: &ServeOptions) -> i32 {
                 kind: g.kind().to_owned(),
             })
             .collect(),
-        sandbox_warnings: report.warnings(),
     };
     if send(&mut channel, &ready).is_err() {
         return 0;
@@ -1799,6 +1806,12 @@ impl Launch {
     }
 }
 
+/// What the worker sandbox does not enforce on this system (computed once, by kure).
+fn expected_warnings() -> &'static [String] {
+    static WARNINGS: OnceLock<Vec<String>> = OnceLock::new();
+    WARNINGS.get_or_init(|| sandbox::expected_report().warnings())
+}
+
 /// A worker process started for a library that is not yet sealed and admitted
 /// ([`WorkerPlugin::start`]). It runs only kure's own code, sandboxed, until
 /// [`finish`](Self::finish). Dropping it kills the worker.
@@ -1870,7 +1883,7 @@ impl Starting {
             // Once per run: every worker on this kernel would say the same.
             static SHOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
             let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
-            for w in &ready.sandbox_warnings {
+            for w in expected_warnings() {
                 if !shown.contains(w) {
                     let _ = writeln!(
                         crate::plugin::contain::stderr(),
@@ -1890,7 +1903,7 @@ impl Starting {
             sha256: sha256.to_owned(),
             abi_info: ready.abi_info,
             gvks: ready.gvks,
-            sandbox_warnings: ready.sandbox_warnings,
+            sandbox_warnings: expected_warnings().to_vec(),
             who,
             info: ready.plugin,
             launch,
