@@ -351,7 +351,7 @@ impl GlobalArgs {
             (None, Some(m)) => Some((m, format!("`isolation: {m}` in config.yaml"))),
             (None, None) => None,
         };
-        let mut worker = kure_core::plugin::worker::WorkerOptions::default();
+        let mut worker = kure_core::plugin::process::WorkerOptions::default();
         if let Some(bytes) = self.plugin_memory {
             worker.memory_bytes = bytes;
         } else if let Some(m) = &config.plugin_memory {

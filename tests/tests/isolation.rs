@@ -1,4 +1,4 @@
-//! Process isolation, driven through the host API (`kure_core::plugin::worker`): the hostile
+//! Process isolation, driven through the host API (`kure_core::plugin::process`): the hostile
 //! fixture runs in a `kure __plugin-worker` process started from the built `kure` binary. A
 //! crash, exit or hang is one clean error naming the plugin, the mode, what happened and the
 //! operation; the host (this test process) survives and the worker is restarted.
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kure_core::plugin::worker::{WorkerError, WorkerOptions, WorkerPlugin};
+use kure_core::plugin::process::{WorkerError, WorkerOptions, WorkerPlugin};
 use kure_core::{Admission, ErrorPayload};
 use kure_tests::*;
 
@@ -231,7 +231,7 @@ fn a_worker_of_another_kure_version_is_refused() {
     assert_eq!(error.kind, "protocol");
     let ours = format!(
         "worker protocol {}",
-        kure_core::plugin::worker::PROTOCOL_VERSION
+        kure_core::plugin::process::PROTOCOL_VERSION
     );
     for n in [
         "kure 9.9.9",

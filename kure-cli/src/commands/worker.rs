@@ -1,12 +1,12 @@
 //! `kure __plugin-worker` (hidden): the worker process of process isolation mode. kure starts
 //! it itself, with the plugin library on fd 3 and the frame channel on fd 4; see
-//! `kure_core::plugin::worker`.
+//! `kure_core::plugin::process`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use kure_core::plugin::worker::{self, ServeOptions, WORKER_SUBCOMMAND};
+use kure_core::plugin::process::{self, ServeOptions, WORKER_SUBCOMMAND};
 
 /// Whether this process was started as a worker (`kure __plugin-worker ...`). `main` checks
 /// this before anything else: a worker reads no configuration, installs none of kure's own
@@ -40,11 +40,11 @@ pub struct Args {
 pub fn main() -> ! {
     // The subcommand's name stands where clap expects the program's.
     let args = Args::parse_from(std::env::args_os().skip(1));
-    let code = worker::serve(&ServeOptions {
+    let code = process::serve(&ServeOptions {
         memory_bytes: args.memory,
         cpu_seconds: args.cpu,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         library: args.library,
     });
-    worker::exit(code)
+    process::exit(code)
 }

@@ -13,7 +13,7 @@ use crate::input::decode::Document;
 use crate::model::error::{Diagnostic, Error};
 use crate::model::gvk::Gvk;
 use crate::plugin::isolation::{Isolation, IsolationPolicy};
-use crate::plugin::worker::{Starting, WorkerPlugin};
+use crate::plugin::process::{Starting, WorkerPlugin};
 use crate::plugin::{
     admit, discover_checked, plugin_dirs, read_library, read_staged, Admitted, LoadError,
     PluginHandle, Sealed, Staging,

@@ -86,7 +86,7 @@ pub enum Error {
     Load(#[from] crate::plugin::LoadError),
     /// A plugin's process-isolation worker could not be started or refused to serve.
     #[error(transparent)]
-    Worker(#[from] crate::plugin::worker::WorkerError),
+    Worker(#[from] crate::plugin::process::WorkerError),
     /// A generator failed on one application.
     #[error("{location}: app `{app}` ({gvk}): {provider} failed: {message}")]
     Generate {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kure_plugin_api::sdk::DynGenerator;
 
-use super::worker::WorkerPlugin;
+use super::process::WorkerPlugin;
 use super::LoadedPlugin;
 use crate::plugin::isolation::Isolation;
 use crate::trust::Admission;

@@ -1,5 +1,5 @@
 //! Where a plugin's code runs: in kure's process (the fast default) or in a sandboxed worker
-//! process ([`crate::plugin::worker`]), and how one run decides it for each plugin.
+//! process ([`crate::plugin::process`]), and how one run decides it for each plugin.
 //!
 //! The mode of a plugin is, in order: its `plugins: {NAME: {isolation: ..}}` entry in
 //! config.yaml, else `--isolation` / `KURE_ISOLATION`, else `isolation:` in config.yaml, else
@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::worker::WorkerOptions;
+use crate::plugin::process::WorkerOptions;
 
 /// Where a plugin's code runs.
 #[derive(

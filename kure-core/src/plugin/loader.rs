@@ -94,7 +94,7 @@ fn too_large() -> io::Error {
 }
 
 /// An empty memfd that becomes a [`Sealed`] library once filled. A process-isolation worker
-/// can be started with it already (see [`super::worker::WorkerPlugin::start`]): the worker
+/// can be started with it already (see [`super::process::WorkerPlugin::start`]): the worker
 /// only looks at it once kure's handshake says it is sealed and admitted.
 pub struct Staging {
     #[cfg(target_os = "linux")]

@@ -7,10 +7,9 @@ pub(crate) mod host;
 pub mod isolation;
 pub(crate) mod killpoint;
 mod loader;
+pub mod process;
 mod reap;
 pub mod sandbox;
-mod wire;
-pub mod worker;
 
 pub use discover::{
     discover_checked, discover_libraries, kure_home, plugin_dirs, Discovery, PluginDirs,

@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::generate::registry::StackRegistry;
 use crate::model::error::Error;
 use crate::model::gvk::Gvk;
-use crate::plugin::worker::{WorkerOptions, WorkerPlugin};
+use crate::plugin::process::{WorkerOptions, WorkerPlugin};
 use crate::trust::{signature_path, TrustPolicy};
 
 /// Index format version.

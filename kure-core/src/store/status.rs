@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::model::error::Error;
-use crate::plugin::worker::{WorkerOptions, WorkerPlugin};
+use crate::plugin::process::{WorkerOptions, WorkerPlugin};
 use crate::plugin::{admit, read_library};
 use crate::store::lockfile::Lock;
 use crate::store::{IndexEntry, Store};
