@@ -13,7 +13,7 @@
 
 use std::path::{Component, Path};
 
-use crate::input::parse::Problem;
+use crate::input::problem::Problem;
 
 /// Scalars that mean something else to some YAML reader when written unquoted (booleans,
 /// nulls, numbers, timestamps, indicators, markers, odd spacing): the differential tests of the

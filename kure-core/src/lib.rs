@@ -33,10 +33,11 @@ pub use kure_plugin_api::validate;
 
 pub use generate::engine::{Engine, EngineOptions};
 pub use generate::registry::{Entry, Provider, SchemaError, StackRegistry};
-pub use input::decode::{decode_inputs, decode_str, Document, Location};
+pub use input::decode::{decode_inputs, decode_str};
 pub use input::InputOptions;
+pub use model::document::{Document, Location};
 pub use model::error::{Diagnostic, Error};
-pub use model::gvk::Gvk;
+pub use model::gvk::{Gvk, GvkError};
 pub use output::emit::object_yaml;
 pub use plugin::isolation::{Isolation, IsolationPolicy};
 pub use store::Store;

@@ -24,18 +24,7 @@ use crate::model::error::{Diagnostic, Error};
 use crate::model::gvk::Gvk;
 use crate::output::sink::{Rendered, Sink};
 use crate::output::tree::file_stem;
-
-/// Where the manifests go.
-#[derive(Debug, Clone)]
-pub enum Output {
-    /// One YAML stream, written to stdout when the whole run has succeeded.
-    Stdout,
-    /// One JSON document, a `v1` `List` of every object (what `kubectl get -o json` prints for
-    /// several objects), written to stdout when the whole run has succeeded.
-    StdoutJson,
-    /// A kustomize tree, replacing the directory atomically.
-    Dir(PathBuf),
-}
+pub use crate::output::Output;
 
 /// Tuning.
 #[derive(Debug, Clone)]

@@ -3,44 +3,15 @@
 //! Files are split into documents by [`crate::input::split`], so that every document, and every
 //! error in it, knows its line.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::input::{self, InputOptions};
+pub use crate::model::document::{Document, Location};
 use crate::model::error::{Diagnostic, Error};
 use crate::model::gvk::Gvk;
 use crate::util::closest;
-
-/// Where something is in the input.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Location {
-    /// The file as given (relative paths stay relative).
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column in characters, when kure knows it (a field placed by the parser, a
-    /// syntax error); shown only in `--message-format json`.
-    pub column: Option<usize>,
-}
-
-impl Location {
-    /// A line of `file`, column unknown.
-    pub fn new(file: impl Into<PathBuf>, line: usize) -> Self {
-        Self {
-            file: file.into(),
-            line,
-            column: None,
-        }
-    }
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", crate::util::shown_path(&self.file), self.line)
-    }
-}
 
 /// The name of an input in messages: the path as given, `<stdin>` for `-f -`.
 pub(crate) fn shown_name(file: &Path) -> PathBuf {
@@ -51,32 +22,11 @@ pub(crate) fn shown_name(file: &Path) -> PathBuf {
     }
 }
 
-/// One application document.
-#[derive(Debug, Clone)]
-pub struct Document {
-    /// Where the document starts.
-    pub location: Location,
-    /// The generator it selects.
-    pub gvk: Gvk,
-    /// `metadata.name`.
-    pub name: String,
-    /// `metadata.namespace`, if set.
-    pub namespace: Option<String>,
-    /// The whole document as JSON (apiVersion, kind, metadata, spec).
-    pub value: Value,
-    /// The document's text, for finding the line of a field.
-    pub text: String,
-}
-
 const TOP_LEVEL: [&str; 4] = ["apiVersion", "kind", "metadata", "spec"];
 const METADATA: [&str; 4] = ["name", "namespace", "labels", "annotations"];
 
+// Placing fields needs the parser's positions, which belong to the input stage.
 impl Document {
-    /// The `spec:` of the document (`null` when absent).
-    pub fn spec(&self) -> &Value {
-        self.value.get("spec").unwrap_or(&Value::Null)
-    }
-
     /// The location of a field, given its path below the document root (e.g.
     /// `spec.containers[1].image`): the line of the deepest part of the path the document
     /// has, from the parser's positions; the document start when it has none of it (or no

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::input::parse::{Problem, MAX_DEPTH};
+use crate::input::problem::{Problem, MAX_DEPTH};
 
 struct Line<'a> {
     indent: usize,

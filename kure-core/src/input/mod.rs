@@ -8,6 +8,7 @@ pub mod decode;
 pub(crate) mod fastyaml;
 pub(crate) mod parse;
 pub(crate) mod position;
+pub(crate) mod problem;
 pub(crate) mod split;
 mod walk;
 

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use saphyr_parser::{Event, Parser};
 
-use crate::input::parse::Problem;
+use crate::input::problem::Problem;
 
 /// One document: its first line (1-based; the line after a bare `---`, or the `---` line when
 /// the document starts on it), and its text from that line.

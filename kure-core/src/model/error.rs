@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::input::decode::Location;
+use crate::model::document::Location;
 use crate::model::gvk::Gvk;
 
 /// A problem found in one input document.
@@ -36,15 +36,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An apiVersion/kind pair that is not a GVK.
-    #[error("invalid apiVersion `{api_version}` / kind `{kind}`: {reason}")]
-    InvalidGvk {
-        /// The apiVersion given.
-        api_version: String,
-        /// The kind given.
-        kind: String,
-        /// Why it is invalid.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidGvk(#[from] crate::model::gvk::GvkError),
     /// One or more input documents are invalid (syntax, structure, schema, unknown GVK).
     #[error("{}", format_diagnostics(.0))]
     Invalid(Vec<Diagnostic>),
@@ -86,7 +79,7 @@ pub enum Error {
     Load(#[from] crate::plugin::LoadError),
     /// A plugin's process-isolation worker could not be started or refused to serve.
     #[error(transparent)]
-    Worker(#[from] crate::plugin::process::WorkerError),
+    Worker(#[from] crate::plugin::WorkerError),
     /// A generator failed on one application.
     #[error("{location}: app `{app}` ({gvk}): {provider} failed: {message}")]
     Generate {

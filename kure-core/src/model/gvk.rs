@@ -5,7 +5,17 @@ use std::str::FromStr;
 
 use kube::core::{GroupVersion, GroupVersionKind};
 
-use crate::model::error::Error;
+/// An apiVersion/kind pair that is not a GVK.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid apiVersion `{api_version}` / kind `{kind}`: {reason}")]
+pub struct GvkError {
+    /// The apiVersion given.
+    pub api_version: String,
+    /// The kind given.
+    pub kind: String,
+    /// Why it is invalid.
+    pub reason: String,
+}
 
 /// A group, version and kind. `v1` (the core group) has an empty group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,8 +30,8 @@ pub struct Gvk {
 
 impl Gvk {
     /// Parses an `apiVersion` (`group/version` or `v1`) and a kind.
-    pub fn parse(api_version: &str, kind: &str) -> Result<Self, Error> {
-        let bad = |why: &str| Error::InvalidGvk {
+    pub fn parse(api_version: &str, kind: &str) -> Result<Self, GvkError> {
+        let bad = |why: &str| GvkError {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
             reason: why.to_owned(),

@@ -115,7 +115,7 @@ pub fn parse_items(text: &str) -> Option<Value> {
 fn parse_item(text: &str) -> Option<Value> {
     crate::input::parse::parse(text)
         .ok()
-        .filter(|v| depth(v) + 2 <= crate::input::parse::MAX_DEPTH)
+        .filter(|v| depth(v) + 2 <= crate::input::problem::MAX_DEPTH)
 }
 
 /// The list split item by item, without parsing the items: the rest of the list (read, with

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use crate::model::error::Error;
 use crate::output::tree::{kustomization, MARKER};
-use crate::pipeline::Output;
+use crate::output::Output;
 
 /// One app's objects, rendered.
 pub(crate) struct Rendered {

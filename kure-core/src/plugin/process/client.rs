@@ -2,7 +2,7 @@
 //! first need, restarted after a crash, and asked in batches.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -54,62 +54,6 @@ impl Default for WorkerOptions {
             max_restarts: DEFAULT_MAX_RESTARTS,
             pool: std::thread::available_parallelism().map_or(1, |n| n.get()),
             print_sandbox_warnings: true,
-        }
-    }
-}
-
-/// Why a plugin's worker could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    /// Reading or admitting the library failed ([`WorkerPlugin::spawn_file`]).
-    #[error(transparent)]
-    Load(#[from] crate::plugin::LoadError),
-    /// The sealed memfd could not be made.
-    #[error("plugin {} (in process isolation): cannot stage the library for its worker: {reason}", path.display())]
-    Stage {
-        /// The library.
-        path: PathBuf,
-        /// The OS error (in the message; not a separate cause, so it is shown once).
-        reason: io::Error,
-    },
-    /// The worker process could not be started.
-    #[error("plugin {} (in process isolation): cannot start its worker `{} {WORKER_SUBCOMMAND}`: {reason}", path.display(), exe.display())]
-    Spawn {
-        /// The library.
-        path: PathBuf,
-        /// The kure binary.
-        exe: PathBuf,
-        /// The OS error (in the message; not a separate cause, so it is shown once).
-        reason: io::Error,
-    },
-    /// The worker refused to serve: the library could not be loaded or registered (the same
-    /// message as in-process), the sandbox could not be applied, or the versions differ.
-    #[error("{}", error.message)]
-    Refused {
-        /// The library.
-        path: PathBuf,
-        /// What the worker said.
-        error: ErrorPayload,
-        /// A long report for `--verbose` (abi_stable's layout report).
-        details: Option<String>,
-    },
-    /// The worker crashed, timed out or broke the protocol while starting.
-    #[error("{}", error.message)]
-    Failed {
-        /// The library.
-        path: PathBuf,
-        /// The paragraph (kind `worker-crashed`, `worker-timeout` or `protocol`).
-        error: ErrorPayload,
-    },
-}
-
-impl WorkerError {
-    /// The long report for `--verbose`, if any.
-    pub fn details(&self) -> Option<&str> {
-        match self {
-            WorkerError::Load(e) => e.details(),
-            WorkerError::Refused { details, .. } => details.as_deref(),
-            _ => None,
         }
     }
 }

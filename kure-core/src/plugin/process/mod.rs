@@ -147,8 +147,9 @@ const TIMEOUT_EXIT: i32 = 124;
 /// Requests of one frame are kept below this many bytes; larger batches are split.
 const BATCH_BYTES: usize = 64 << 20;
 
+pub use crate::plugin::WorkerError;
 use channel::*;
-pub use client::{Starting, WorkerError, WorkerOptions, WorkerPlugin};
+pub use client::{Starting, WorkerOptions, WorkerPlugin};
 pub use frame::{read_frame, recv, send, write_frame, FrameError};
 use generator::*;
 use protocol::*;
