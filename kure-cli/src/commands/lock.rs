@@ -31,7 +31,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
     let checked = kure_core::pipeline::validate(&mut engine, &args.input.files, &options);
     report_plugins(&engine);
     let summary = checked?;
-    let fresh = kure_core::store::lockfile::pins_for(&engine, &summary.gvks);
+    let fresh = engine.pins(&summary.gvks);
     // Merge: pins of GVKs these inputs do not use stay, unless --prune.
     let mut pins = if args.prune || !args.lock.exists() {
         Default::default()

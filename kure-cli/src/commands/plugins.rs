@@ -250,7 +250,16 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let store = global.store();
             let (_, config) = global.home()?;
             let worker = global.isolation_policy(&config)?.worker;
-            match store.install(&path, sig.as_deref(), &policy, replace, &worker)? {
+            match kure_core::ops::install::install(
+                &store,
+                &kure_core::ops::install::InstallOptions {
+                    library: &path,
+                    sig: sig.as_deref(),
+                    policy: &policy,
+                    replace,
+                    worker: &worker,
+                },
+            )? {
                 InstallOutcome::AlreadyInstalled(e) => {
                     outln!(
                         "{}@{} is already installed (same sha256); nothing to do",

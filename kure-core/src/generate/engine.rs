@@ -503,6 +503,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Pins for every plugin-provided GVK of `gvks` (resolve them first), as a lock records
+    /// them.
+    pub fn pins<'a>(
+        &self,
+        gvks: impl IntoIterator<Item = &'a Gvk>,
+    ) -> std::collections::BTreeMap<String, crate::store::lockfile::Pin> {
+        let mut pins = std::collections::BTreeMap::new();
+        for gvk in gvks {
+            if let Some(p) = self.plugin_for(gvk) {
+                pins.insert(
+                    format!("{}/{}", gvk.api_version(), gvk.kind),
+                    crate::store::lockfile::Pin {
+                        plugin: p.name().to_owned(),
+                        version: p.version().to_owned(),
+                        sha256: p.sha256().to_owned(),
+                        signer: p.admission().signer().to_owned(),
+                        isolation: Some(p.isolation()),
+                    },
+                );
+            }
+        }
+        pins
+    }
+
     /// The plugin providing `gvk`, if a plugin provides it: the very library that registered
     /// it.
     pub fn plugin_for(&self, gvk: &Gvk) -> Option<&PluginHandle> {
@@ -664,7 +688,7 @@ impl Engine {
             }
         }
         if let Some(lock) = &self.lock {
-            crate::store::lockfile::check(&lock.path, &lock.pins, self, gvks)?;
+            crate::store::lockfile::check(&lock.path, &lock.pins, &self.pins(gvks))?;
         }
         Ok(())
     }

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::generate::engine::Engine;
 use crate::model::error::Error;
-use crate::model::gvk::Gvk;
 
 /// The default lock file name, looked up in the current directory.
 pub const LOCK_FILE: &str = "kure.lock";
@@ -156,29 +154,6 @@ impl Lock {
     }
 }
 
-/// Pins for every plugin-provided GVK the documents use (resolve the engine first).
-pub fn pins_for<'a>(
-    engine: &Engine,
-    gvks: impl IntoIterator<Item = &'a Gvk>,
-) -> BTreeMap<String, Pin> {
-    let mut pins = BTreeMap::new();
-    for gvk in gvks {
-        if let Some(p) = engine.plugin_for(gvk) {
-            pins.insert(
-                format!("{}/{}", gvk.api_version(), gvk.kind),
-                Pin {
-                    plugin: p.name().to_owned(),
-                    version: p.version().to_owned(),
-                    sha256: p.sha256().to_owned(),
-                    signer: p.admission().signer().to_owned(),
-                    isolation: Some(p.isolation()),
-                },
-            );
-        }
-    }
-    pins
-}
-
 /// Reads a lock file.
 pub fn read(path: &Path) -> Result<BTreeMap<String, Pin>, Error> {
     let text = crate::input::read_small_text(path).map_err(|e| Error::io(path, e))?;
@@ -268,16 +243,15 @@ pub fn write(path: &Path, pins: &BTreeMap<String, Pin>) -> Result<(), Error> {
         })
 }
 
-/// Refuses to go on when a plugin that would run differs from what the lock pins.
-pub fn check<'a>(
+/// Refuses to go on when a plugin that would run (`actual`: the pins of what the engine
+/// resolved, [`crate::Engine::pins`]) differs from what the lock pins.
+pub fn check(
     path: &Path,
     pins: &BTreeMap<String, Pin>,
-    engine: &Engine,
-    gvks: impl IntoIterator<Item = &'a Gvk>,
+    actual: &BTreeMap<String, Pin>,
 ) -> Result<(), Error> {
-    let actual = pins_for(engine, gvks);
     let mut problems = Vec::new();
-    for (gvk, a) in &actual {
+    for (gvk, a) in actual {
         match pins.get(gvk) {
             None => problems.push(format!(
                 "{gvk} (plugin {}@{}) is not pinned; run `kure lock` to pin it",

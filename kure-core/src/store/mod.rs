@@ -112,7 +112,24 @@ impl IndexEntry {
     }
 }
 
-/// What `install` did.
+/// What [`Store::commit_install`] writes: a verified library and what its worker reported.
+#[derive(Debug)]
+pub struct Staged<'a> {
+    /// The library as the user named it (for messages).
+    pub library: &'a Path,
+    /// Its file name in the store.
+    pub file_name: String,
+    /// The verified bytes.
+    pub bytes: &'a [u8],
+    /// Its signature, if it has one.
+    pub sig_bytes: Option<Vec<u8>>,
+    /// The index entry.
+    pub entry: IndexEntry,
+    /// What `metadata.json` holds.
+    pub metadata: Metadata,
+}
+
+/// What installing did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InstallOutcome {
     /// Newly installed (or a new version replacing `replaced`).
@@ -153,12 +170,12 @@ pub struct Store {
     home: PathBuf,
 }
 
-fn store_err(msg: String) -> Error {
+pub(crate) fn store_err(msg: String) -> Error {
     Error::Store(msg)
 }
 
 /// The directory name of a library's content: the first 16 hex digits of its SHA-256.
-fn content_dir(sha256: &str) -> &str {
+pub(crate) fn content_dir(sha256: &str) -> &str {
     &sha256[..16.min(sha256.len())]
 }
 
@@ -280,7 +297,7 @@ fn entry_from_plugin(
     Ok((entry, metadata))
 }
 
-fn entry_from_worker(
+pub(crate) fn entry_from_worker(
     p: &std::sync::Arc<WorkerPlugin>,
     library: PathBuf,
 ) -> Result<(IndexEntry, Metadata), Error> {
@@ -441,79 +458,23 @@ impl Store {
         })
     }
 
-    /// Verifies `library` (signature at `sig` or `<library>.sig`), runs the verified bytes in
-    /// a sandboxed worker (`worker`: its limits) to read its metadata, GVKs, schemas and
-    /// documentation, so installing never runs plugin code in kure; copies library and
-    /// signature into the store and records an index entry. See the module docs for
+    /// Commits an install ([`crate::ops::install`] verified the library, ran it in a
+    /// sandboxed worker to read its metadata and checked its examples): copies library and
+    /// signature into the store and records the index entry. See the module docs for
     /// atomicity.
-    pub fn install(
+    pub fn commit_install(
         &self,
-        library: &Path,
-        sig: Option<&Path>,
-        policy: &TrustPolicy,
+        staged: Staged<'_>,
         replace: bool,
-        worker: &WorkerOptions,
     ) -> Result<InstallOutcome, Error> {
-        let sealed = crate::plugin::Sealed::read(library).map_err(|e| Error::io(library, e))?;
-        let bytes = sealed.bytes();
-        let sig_path = sig.map_or_else(|| signature_path(library), Path::to_path_buf);
-        let sig_bytes = match crate::input::read_small(&sig_path) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(&sig_path, e)),
-        };
-        let digest = crate::trust::digest(bytes);
-        let admission = policy.check(library, &digest, sig_bytes.as_deref(), &sig_path)?;
-        let plugin = std::sync::Arc::new(WorkerPlugin::spawn(
+        let Staged {
             library,
-            &sealed,
-            &crate::trust::digest_hex(&digest),
-            admission,
-            worker,
-        )?);
-        if !valid_version(&plugin.version) {
-            return Err(store_err(format!(
-                "plugin {} ({}) declares version `{}`, which is not usable as a directory name (letters, digits, `.`, `-`, `+`, `_`)",
-                plugin.name,
-                library.display(),
-                plugin.version
-            )));
-        }
-        let file_name = library
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .ok_or_else(|| store_err(format!("{} has no file name", library.display())))?;
-        if file_name.starts_with('.') {
-            return Err(store_err(format!(
-                "{} is a hidden file; rename the library (e.g. libNAME.so) and its signature",
-                library.display()
-            )));
-        }
-        let rel = Path::new(&plugin.name)
-            .join(&plugin.version)
-            .join(content_dir(&plugin.sha256))
-            .join(&file_name);
-        let (entry, metadata) = match entry_from_worker(&plugin, rel.clone()) {
-            Ok(found) => found,
-            Err(e) => {
-                let _ = plugin.shutdown();
-                return Err(e);
-            }
-        };
-        // Every documented example must validate and generate, in the sandboxed worker (which
-        // the check then shuts down).
-        crate::generate::engine::Engine::check_examples(crate::plugin::PluginHandle::Process(
-            plugin.clone(),
-        ))
-        .map_err(|e| match e {
-            Error::Invalid(_) => store_err(format!(
-                "plugin {}@{} ({}) was not installed: its documented examples must validate and generate, and they do not:\n{e}\nFix the examples (`kure explain` shows them) or the generator, then build and sign it again",
-                plugin.name,
-                plugin.version,
-                library.display()
-            )),
-            other => store_err(format!("{other}; nothing was installed")),
-        })?;
+            file_name,
+            bytes,
+            sig_bytes,
+            entry,
+            metadata,
+        } = staged;
         let metadata_json =
             serde_json::to_vec_pretty(&metadata).map_err(|e| store_err(e.to_string()))?;
 

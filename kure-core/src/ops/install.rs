@@ -1,0 +1,112 @@
+//! `kure plugins install`: verify a library, run it in a sandboxed worker to read what it
+//! provides, check its documented examples there, then commit it to the store (a transaction
+//! of the store's own, [`Store::commit_install`]). No plugin code runs in kure.
+
+use std::path::Path;
+
+use crate::generate::engine::Engine;
+use crate::model::error::Error;
+use crate::plugin::process::{WorkerOptions, WorkerPlugin};
+use crate::plugin::PluginHandle;
+use crate::store::{
+    content_dir, entry_from_worker, store_err, valid_version, InstallOutcome, Staged, Store,
+};
+use crate::trust::{signature_path, TrustPolicy};
+
+/// What to install, and how.
+#[derive(Debug)]
+pub struct InstallOptions<'a> {
+    /// The library.
+    pub library: &'a Path,
+    /// Its signature (default: `<library>.sig`).
+    pub sig: Option<&'a Path>,
+    /// Which signers are trusted.
+    pub policy: &'a TrustPolicy,
+    /// Replace an installed plugin that provides the same GVKs, or the same version with
+    /// other bytes.
+    pub replace: bool,
+    /// The limits of the worker that inspects it.
+    pub worker: &'a WorkerOptions,
+}
+
+/// Verifies the library (signature at `sig` or `<library>.sig`), runs the verified bytes in a
+/// sandboxed worker to read its metadata, GVKs, schemas and documentation and to check every
+/// documented example, then commits it to `store`.
+pub fn install(store: &Store, opts: &InstallOptions<'_>) -> Result<InstallOutcome, Error> {
+    let InstallOptions {
+        library,
+        sig,
+        policy,
+        replace,
+        worker,
+    } = *opts;
+    let sealed = crate::plugin::Sealed::read(library).map_err(|e| Error::io(library, e))?;
+    let bytes = sealed.bytes();
+    let sig_path = sig.map_or_else(|| signature_path(library), Path::to_path_buf);
+    let sig_bytes = match crate::input::read_small(&sig_path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(&sig_path, e)),
+    };
+    let digest = crate::trust::digest(bytes);
+    let admission = policy.check(library, &digest, sig_bytes.as_deref(), &sig_path)?;
+    let plugin = std::sync::Arc::new(WorkerPlugin::spawn(
+        library,
+        &sealed,
+        &crate::trust::digest_hex(&digest),
+        admission,
+        worker,
+    )?);
+    if !valid_version(&plugin.version) {
+        return Err(store_err(format!(
+            "plugin {} ({}) declares version `{}`, which is not usable as a directory name (letters, digits, `.`, `-`, `+`, `_`)",
+            plugin.name,
+            library.display(),
+            plugin.version
+        )));
+    }
+    let file_name = library
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .ok_or_else(|| store_err(format!("{} has no file name", library.display())))?;
+    if file_name.starts_with('.') {
+        return Err(store_err(format!(
+            "{} is a hidden file; rename the library (e.g. libNAME.so) and its signature",
+            library.display()
+        )));
+    }
+    let rel = Path::new(&plugin.name)
+        .join(&plugin.version)
+        .join(content_dir(&plugin.sha256))
+        .join(&file_name);
+    let (entry, metadata) = match entry_from_worker(&plugin, rel.clone()) {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = plugin.shutdown();
+            return Err(e);
+        }
+    };
+    // Every documented example must validate and generate, in the sandboxed worker (which
+    // the check then shuts down).
+    Engine::check_examples(PluginHandle::Process(plugin.clone()))
+    .map_err(|e| match e {
+        Error::Invalid(_) => store_err(format!(
+            "plugin {}@{} ({}) was not installed: its documented examples must validate and generate, and they do not:\n{e}\nFix the examples (`kure explain` shows them) or the generator, then build and sign it again",
+            plugin.name,
+            plugin.version,
+            library.display()
+        )),
+        other => store_err(format!("{other}; nothing was installed")),
+    })?;
+    store.commit_install(
+        Staged {
+            library,
+            file_name,
+            bytes,
+            sig_bytes,
+            entry,
+            metadata,
+        },
+        replace,
+    )
+}
