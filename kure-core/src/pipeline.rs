@@ -126,7 +126,7 @@ enum Part {
 /// What a batch made of one app: objects for the JSON stream, YAML for the YAML one.
 enum Made {
     Values(Vec<Value>),
-    Yaml(crate::generate::engine::Rendered),
+    Yaml(crate::generate::engine::YamlObjects),
 }
 
 /// What a worker thread made of one raw document.
@@ -542,11 +542,18 @@ impl Run<'_> {
                     continue;
                 }
                 Outcome::Unresolved(doc) | Outcome::Batch(doc) => {
-                    // Not reached: both were processed above.
-                    let r = process(self.engine, &doc, self.emit());
-                    (doc, r)
+                    // Both are processed above; one left here is a bug in kure, and reported
+                    // as one rather than processed a second way.
+                    return Err(Error::Input {
+                        path: doc.location.file.clone(),
+                        reason: format!(
+                            "internal error in kure: the app `{}` at line {} was not processed; nothing was written. Please report this",
+                            crate::util::shown(&doc.name),
+                            doc.location.line
+                        ),
+                    });
                 }
-                Outcome::Done(doc, r) => (doc, Ok(r)),
+                Outcome::Done(doc, r) => (doc, Ok::<_, Vec<Diagnostic>>(r)),
             };
             self.docs += 1;
             if !self.summary.gvks.contains(&doc.gvk) {

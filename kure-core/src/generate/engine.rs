@@ -199,16 +199,6 @@ impl Engine {
         self.lock = Some(lock);
     }
 
-    /// The lock being enforced.
-    pub fn lock(&self) -> Option<&Lock> {
-        self.lock.as_ref()
-    }
-
-    /// How plugins are isolated in this run.
-    pub fn isolation(&self) -> &IsolationPolicy {
-        &self.options.isolation
-    }
-
     /// The store's index (read once); empty without a store.
     pub fn index(&mut self) -> Result<&Index, Error> {
         if self.index.is_none() {
@@ -691,12 +681,6 @@ impl Engine {
             crate::store::lockfile::check(&lock.path, &lock.pins, &self.pins(gvks))?;
         }
         Ok(())
-    }
-
-    /// [`resolve_gvks`](Self::resolve_gvks) for the GVKs the documents use.
-    pub fn resolve(&mut self, docs: &[Document]) -> Result<(), Error> {
-        let gvks: BTreeSet<Gvk> = docs.iter().map(|d| d.gvk.clone()).collect();
-        self.resolve_gvks(&gvks.into_iter().collect::<Vec<_>>())
     }
 
     fn resolve_one(&mut self, gvk: &Gvk) -> Result<(), Error> {
@@ -1231,7 +1215,7 @@ impl Engine {
     /// text, written straight to YAML ([`transcode`](crate::output::transcode)) without being
     /// built as values, unless it is in a shape only values give exactly. Others answer with
     /// values.
-    pub fn check_and_render(&self, doc: &Document) -> Result<Rendered, Error> {
+    pub fn check_and_render(&self, doc: &Document) -> Result<YamlObjects, Error> {
         let entry = self.checks_before_generate(doc)?;
         if entry.generator.prefers_batches() || !entry.generator.answers_in_text() {
             return self.generate_one(doc).map(with_yaml);
@@ -1243,7 +1227,7 @@ impl Engine {
     /// [`generate_batch`](Self::generate_batch), each object as YAML with its header, as
     /// [`check_and_render`](Self::check_and_render) gives them: the worker's answers are
     /// transcoded from their JSON text.
-    pub fn render_batch(&self, gvk: &Gvk, docs: &[&Document]) -> Vec<Result<Rendered, Error>> {
+    pub fn render_batch(&self, gvk: &Gvk, docs: &[&Document]) -> Vec<Result<YamlObjects, Error>> {
         self.batch_answers(
             gvk,
             docs,
@@ -1258,7 +1242,7 @@ impl Engine {
         entry: &crate::generate::registry::Entry,
         doc: &Document,
         answer: Result<T, ErrorPayload>,
-    ) -> Result<Rendered, Error> {
+    ) -> Result<YamlObjects, Error> {
         let text = match answer {
             Ok(text) => text,
             Err(p) => return self.generated(entry, doc, Err(p)).map(with_yaml),
@@ -1369,10 +1353,10 @@ impl Drop for Engine {
 
 /// One app's objects, each as YAML with the object (or, transcoded, its header) that kure
 /// checks, names its file by and finds duplicates with.
-pub type Rendered = Vec<(Value, String)>;
+pub type YamlObjects = Vec<(Value, String)>;
 
 /// Objects with their YAML, from values.
-fn with_yaml(objects: Vec<Value>) -> Rendered {
+fn with_yaml(objects: Vec<Value>) -> YamlObjects {
     objects
         .into_iter()
         .map(|o| {

@@ -349,23 +349,6 @@ pub fn load_plugin_observed(
     admitted.load()
 }
 
-/// [`load_plugin`] for an installed plugin (`label` = name@version): the bytes must still hash
-/// to `recorded_sha256`, checked before the signature.
-pub fn load_installed_plugin(
-    path: &Path,
-    policy: &TrustPolicy,
-    label: &str,
-    recorded_sha256: &str,
-) -> Result<LoadedPlugin, LoadError> {
-    admit(
-        path,
-        read_library(path)?,
-        policy,
-        Some((label, recorded_sha256)),
-    )?
-    .load()
-}
-
 /// Loads a library already read and admitted by a [`TrustPolicy`] (`digest` is the SHA-256
 /// of its bytes): exactly these bytes run. Every call into the library, from its ELF constructors on, is
 /// contained ([`contain::call`]). The metadata must hold a plain name and a semver version, and

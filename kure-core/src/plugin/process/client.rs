@@ -332,11 +332,6 @@ impl WorkerPlugin {
         self.output.since(0)
     }
 
-    /// How many bytes the plugin's workers printed in all.
-    pub fn output_len(&self) -> u64 {
-        self.output.total()
-    }
-
     /// How often a worker was restarted so far.
     pub fn restarts(&self) -> u32 {
         self.restarts.load(Ordering::Acquire)

@@ -131,6 +131,7 @@ impl OutputTail {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg(test)]
     pub(super) fn total(&self) -> u64 {
         self.lock().total
     }
