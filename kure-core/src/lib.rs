@@ -17,6 +17,7 @@
 // By stage: input, then model (what every stage speaks), generate, plugin (and its
 // containment), trust, store, output; the pipeline runs them; ops are whole commands.
 pub mod config;
+#[cfg(any(test, feature = "testing-hooks"))]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod generate;
@@ -54,6 +55,7 @@ pub use plugin::API_VERSION as PLUGIN_API_VERSION;
 
 /// Hooks for `make bench` (tests/src/bin/bench_boundary.rs): the input stage's fast paths and
 /// their references, each over a whole file. Not an API.
+#[cfg(feature = "testing-hooks")]
 #[doc(hidden)]
 pub mod bench {
     /// The fast split: documents found.

@@ -8,7 +8,7 @@
 //! order in every mapping (what serde_json writes for its values; the emitter sorts, and a
 //! value keeps the last of two equal keys), header fields that are scalars. Anything else
 //! (and anything that is not JSON) is `None`, and the caller parses the text into values as
-//! before. [`crate::fuzz::transcoder`] holds it to the emitter: on the `spec` fuzz target's
+//! before. `kure_core::fuzz::transcoder` (feature `testing-hooks`) holds it to the emitter: on the `spec` fuzz target's
 //! objects, and on the YAML oracle test's 2,000 generated values.
 
 use std::borrow::Cow;
