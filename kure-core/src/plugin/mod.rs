@@ -18,7 +18,7 @@ pub use discover::{
 pub use error::{LoadError, WorkerError};
 pub use handle::PluginHandle;
 pub use host::{
-    admit, load_admitted, load_plugin, load_plugin_observed, read_library,
-    read_staged, Admitted, LoadedPlugin, API_VERSION,
+    admit, load_admitted, load_plugin, load_plugin_observed, read_library, read_staged, Admitted,
+    LoadedPlugin, API_VERSION,
 };
 pub use loader::{Sealed, Staging, MAX_LIBRARY_BYTES};
