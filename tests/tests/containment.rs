@@ -791,8 +791,16 @@ fn path_like_names_are_refused_in_process_isolation_too() {
     }
 }
 
-/// Runs one reporting hostile kind aimed at `target` and returns `data.outcome`.
-fn outcome(s: &Sandbox, kind: &str, target: &str, isolation: &str) -> String {
+/// Runs one reporting hostile kind aimed at `target` with `kure` (a [`Sandbox::kure`] command)
+/// and returns `data.outcome`, `data.content` (what it read, if anything), and stdout and
+/// stderr together.
+fn report(
+    s: &Sandbox,
+    mut kure: std::process::Command,
+    kind: &str,
+    target: &str,
+    isolation: &str,
+) -> (String, String, String) {
     let f = s.write(
         "p.yaml",
         &format!(
@@ -800,7 +808,15 @@ fn outcome(s: &Sandbox, kind: &str, target: &str, isolation: &str) -> String {
             app(kind, "victim")
         ),
     );
-    let o = s.generate_unsigned_in(isolation, &f);
+    let o = run(kure
+        .args([
+            "--allow-unsigned",
+            "--isolation",
+            isolation,
+            "generate",
+            "-f",
+        ])
+        .arg(&f));
     assert!(o.status.success(), "{kind} {isolation}: {}", stderr(&o));
     let doc: serde_json::Value = yaml_serde::from_slice(
         o.stdout
@@ -808,7 +824,17 @@ fn outcome(s: &Sandbox, kind: &str, target: &str, isolation: &str) -> String {
             .unwrap_or(&o.stdout),
     )
     .unwrap();
-    doc["data"]["outcome"].as_str().unwrap().to_owned()
+    let field = |k: &str| doc["data"][k].as_str().unwrap_or_default().to_owned();
+    (
+        field("outcome"),
+        field("content"),
+        format!("{}{}", stdout(&o), stderr(&o)),
+    )
+}
+
+/// [`report`]'s `data.outcome`, run as the user the tests run as.
+fn outcome(s: &Sandbox, kind: &str, target: &str, isolation: &str) -> String {
+    report(s, s.kure(), kind, target, isolation).0
 }
 
 #[test]
@@ -1179,9 +1205,8 @@ fn kure_fn_holds_every_gvk_it_generates_to_the_lock() {
 // root), with an in-process control for each attempt that works when nothing refuses it.
 // ---------------------------------------------------------------------------------------------
 
-/// Runs one reporting hostile kind with `target` as the user kure normally runs as, with
-/// `KURE_TEST_SECRET` in kure's environment; returns (`data.outcome`, `data.content`, the
-/// whole stdout and stderr).
+/// [`report`] as an ordinary user (nobody, when the tests run as root), with
+/// `KURE_TEST_SECRET` in kure's environment.
 fn attempt(
     s: &Sandbox,
     kind: &str,
@@ -1189,34 +1214,9 @@ fn attempt(
     isolation: &str,
     secret: &str,
 ) -> (String, String, String) {
-    let f = s.write(
-        "p.yaml",
-        &format!(
-            "{}  annotations:\n    hostile.kure.dev/target: \"{target}\"\n",
-            app(kind, "victim")
-        ),
-    );
-    let o = run(s
-        .kure_unprivileged()
-        .env("KURE_TEST_SECRET", secret)
-        .args([
-            "--allow-unsigned",
-            "--isolation",
-            isolation,
-            "generate",
-            "-f",
-        ])
-        .arg(&f));
-    let all = format!("{}{}", stdout(&o), stderr(&o));
-    assert!(o.status.success(), "{kind} {isolation}: {}", stderr(&o));
-    let doc: serde_json::Value = yaml_serde::from_slice(
-        o.stdout
-            .strip_prefix(b"---\n".as_slice())
-            .unwrap_or(&o.stdout),
-    )
-    .unwrap();
-    let field = |k: &str| doc["data"][k].as_str().unwrap_or_default().to_owned();
-    (field("outcome"), field("content"), all)
+    let mut kure = s.kure_unprivileged();
+    kure.env("KURE_TEST_SECRET", secret);
+    report(s, kure, kind, target, isolation)
 }
 
 #[test]

@@ -212,38 +212,34 @@ pub(crate) fn end_all() {
 mod tests {
     use super::*;
 
-    /// A name no other process has, for the stray to carry.
-    fn unique_name() -> String {
-        format!("kst{}", std::process::id() % 1_000_000)
-    }
-
-    fn named_processes(name: &str) -> Vec<i32> {
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                    .is_ok_and(|c| c.trim_end() == name)
-            })
-            .collect()
+    /// Runs `check` in a forked child that stands in for kure (so that the test process does
+    /// not become a subreaper); returns what it returned.
+    fn in_stand_in(check: impl FnOnce() -> bool) -> bool {
+        // SAFETY: the child runs `check` and leaves with _exit, never returning into the
+        // harness; alarm bounds a child that hangs.
+        let kure = unsafe { libc::fork() };
+        assert!(kure >= 0);
+        if kure == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::alarm(30);
+                libc::_exit(if check() { 0 } else { 1 });
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(kure, &mut status, 0) }, kure);
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
     }
 
     /// A "worker" forks a child that starts its own session and sleeps, then the worker dies:
     /// the child is re-parented to the subreaper, which ends it.
     #[test]
     fn a_stray_in_a_new_session_is_adopted_and_ended() {
-        let name = unique_name();
-        let cname = std::ffi::CString::new(name.clone()).expect("no NUL");
-        // SAFETY: the forked child stands in for kure (so the test process does not become a
-        // subreaper); it leaves with _exit and never returns into the harness.
-        let kure = unsafe { libc::fork() };
-        assert!(kure >= 0);
-        if kure == 0 {
-            // SAFETY: everything below runs in the stand-in, which ends with _exit.
+        assert!(in_stand_in(|| {
+            // SAFETY: fork, setpgid, setsid, sleep and _exit in the forked processes; the
+            // stand-in waits for the worker it forked.
             unsafe {
-                libc::alarm(30);
                 assert!(adopt_orphans());
                 let mut spawn = Spawning::begin();
                 let worker = libc::fork();
@@ -251,7 +247,6 @@ mod tests {
                     libc::setpgid(0, 0);
                     if libc::fork() == 0 {
                         libc::setsid();
-                        libc::prctl(libc::PR_SET_NAME, cname.as_ptr() as libc::c_ulong, 0, 0, 0);
                         libc::sleep(60);
                         libc::_exit(0);
                     }
@@ -262,35 +257,26 @@ mod tests {
                 let mut status = 0;
                 libc::waitpid(worker, &mut status, 0);
                 // The stray's parent is gone: it is ours now, whatever its session.
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                let adopted = children().len();
+                let mut adopted = Vec::new();
+                for _ in 0..100 {
+                    adopted = children();
+                    if !adopted.is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
                 worker_reaped(worker as u32);
-                let left = children().len();
-                libc::_exit(if adopted == 1 && left == 0 { 0 } else { 1 });
+                // Reaped: its pid is gone.
+                adopted.len() == 1 && libc::kill(adopted[0], 0) != 0 && children().is_empty()
             }
-        }
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        assert_eq!(unsafe { libc::waitpid(kure, &mut status, 0) }, kure);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status}"
-        );
-        assert!(
-            named_processes(&name).is_empty(),
-            "the stray outlived its worker"
-        );
+        }));
     }
 
     #[test]
     fn children_in_our_own_group_are_not_strays() {
-        // SAFETY: as above, a stand-in for kure that ends with _exit.
-        let kure = unsafe { libc::fork() };
-        assert!(kure >= 0);
-        if kure == 0 {
-            // SAFETY: runs in the stand-in only.
+        assert!(in_stand_in(|| {
+            // SAFETY: fork, sleep, kill and _exit on the stand-in's own child.
             unsafe {
-                libc::alarm(30);
                 assert!(adopt_orphans());
                 let helper = libc::fork();
                 if helper == 0 {
@@ -300,15 +286,8 @@ mod tests {
                 let ended = end_strays(false);
                 let alive = libc::kill(helper, 0) == 0;
                 libc::kill(helper, libc::SIGKILL);
-                libc::_exit(if ended == 0 && alive { 0 } else { 1 });
+                ended == 0 && alive
             }
-        }
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        assert_eq!(unsafe { libc::waitpid(kure, &mut status, 0) }, kure);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "status {status}"
-        );
+        }));
     }
 }
