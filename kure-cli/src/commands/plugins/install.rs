@@ -1,0 +1,88 @@
+//! `kure plugins install` and `uninstall`.
+
+use std::path::PathBuf;
+
+use kure_core::store::InstallOutcome;
+use kure_core::trust::short_fp;
+
+use crate::common::GlobalArgs;
+
+/// The arguments of `kure plugins install`.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// The plugin library.
+    pub path: PathBuf,
+    /// The signature (default PATH.sig).
+    #[arg(long, value_name = "SIG")]
+    pub sig: Option<PathBuf>,
+    /// Replace an installed plugin that provides one of the same GVKs.
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// Runs `kure plugins install`.
+pub fn install(global: &GlobalArgs, args: InstallArgs) -> anyhow::Result<()> {
+    let InstallArgs { path, sig, replace } = args;
+    let policy = global.trust()?;
+    let store = global.store();
+    let (_, config) = global.home()?;
+    let worker = global.isolation_policy(&config)?.worker;
+    match kure_core::ops::install::install(
+        &store,
+        &kure_core::ops::install::InstallOptions {
+            library: &path,
+            sig: sig.as_deref(),
+            policy: &policy,
+            replace,
+            worker: &worker,
+        },
+    )? {
+        InstallOutcome::AlreadyInstalled(e) => {
+            outln!(
+                "{}@{} is already installed (same sha256); nothing to do",
+                e.name,
+                e.version
+            )
+        }
+        InstallOutcome::Installed { entry, replaced } => {
+            if entry.signer == "unsigned" {
+                noteln!(
+                    "warning: installed unsigned plugin {}@{} because unsigned plugins are allowed",
+                    entry.name,
+                    entry.version
+                );
+            }
+            let gvks: Vec<String> = entry
+                .gvks
+                .iter()
+                .map(|g| format!("{}/{}", g.api_version, g.kind))
+                .collect();
+            outln!(
+                "installed {}@{} ({}) signed by {}",
+                entry.name,
+                entry.version,
+                gvks.join(", "),
+                short_fp(&entry.signer)
+            );
+            if !replaced.is_empty() {
+                outln!("replaced {}", replaced.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The arguments of `kure plugins uninstall`.
+#[derive(Debug, clap::Args)]
+pub struct UninstallArgs {
+    /// Plugin name.
+    pub name: String,
+}
+
+/// Runs `kure plugins uninstall`.
+pub fn uninstall(global: &GlobalArgs, args: UninstallArgs) -> anyhow::Result<()> {
+    let UninstallArgs { name } = args;
+    let e = global.store().uninstall(&name)?;
+    outln!("uninstalled {}@{}", e.name, e.version);
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `kure plugins`: author tools (new, keygen, sign, verify) and the store (install,
+//! uninstall, list, info, status, rebuild-index); one file per group of subcommands.
+
+mod info;
+mod install;
+mod keys;
+mod list;
+mod new;
+mod status;
+
+use crate::common::GlobalArgs;
+
+/// Manage plugins: sign and verify libraries, install them into $KURE_HOME/plugins, list them.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Start a plugin: write a standalone crate (Cargo.toml, src/lib.rs with a spec struct and
+    /// a generator, docs/*.md, two examples/*.yaml, and a test using kure_plugin_api::testing)
+    /// whose `cargo test` passes as written. Its README shows the whole author loop.
+    New(new::Args),
+    /// Generate an RSA signing key pair: PREFIX.key.pem (private, mode 0600) and PREFIX.pub.pem.
+    Keygen(keys::KeygenArgs),
+    /// Sign a library: writes LIB.sig (openssl dgst -sha256 -sign compatible).
+    Sign(keys::SignArgs),
+    /// Check a library's signature against the trusted signers; prints the signer.
+    Verify(keys::VerifyArgs),
+    /// Verify a plugin, read its metadata, GVKs, schemas and docs, and add it to the store.
+    Install(install::InstallArgs),
+    /// Remove an installed plugin: library, signature and index entry.
+    Uninstall(install::UninstallArgs),
+    /// List installed plugins (reads the index; never loads a library).
+    List(list::Args),
+    /// Show everything recorded about an installed plugin.
+    Info(info::Args),
+    /// Rebuild a lost or corrupted index from the libraries in the store (verifies each).
+    RebuildIndex,
+    /// Check installed plugins: recorded hash, trusted signature, lock pins (with ./kure.lock
+    /// or --lock), then load each, run initialize and health_check (timed) and shutdown.
+    /// Exits 1 if any check fails; a library failing hash, signature or lock is never run.
+    Status(status::StatusArgs),
+}
+
+/// Runs `kure plugins`.
+pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::New(a) => new::execute(a),
+        Command::Keygen(a) => keys::keygen(a),
+        Command::Sign(a) => keys::sign(a),
+        Command::Verify(a) => keys::verify(global, a),
+        Command::Install(a) => install::install(global, a),
+        Command::Uninstall(a) => install::uninstall(global, a),
+        Command::List(a) => list::execute(global, a),
+        Command::Info(a) => info::execute(global, a),
+        Command::RebuildIndex => status::rebuild_index(global),
+        Command::Status(a) => status::status(global, a),
+    }
+}
