@@ -151,13 +151,16 @@ fn my_slot() -> Option<&'static Slot> {
     Some(&SLOT[i])
 }
 
-fn start() -> Instant {
+/// The clock both watchdogs (in-process, and a worker's) measure deadlines with: milliseconds
+/// since the first call, never reaching `u64::MAX - 2` (the worker's markers).
+pub(crate) fn start() -> Instant {
     static START: OnceLock<Instant> = OnceLock::new();
     *START.get_or_init(Instant::now)
 }
 
-fn now_ms() -> u64 {
-    start().elapsed().as_millis() as u64
+/// Milliseconds on [`start`]'s clock.
+pub(crate) fn now_ms() -> u64 {
+    u64::try_from(start().elapsed().as_millis()).unwrap_or(u64::MAX - 2)
 }
 
 /// Sets the time limit of one plugin call (`--plugin-timeout`).
@@ -430,17 +433,25 @@ fn report_fatal(how: &[&[u8]], tail: &[u8]) {
     dump_capture_raw();
 }
 
-fn signal_name(sig: i32) -> &'static [u8] {
-    match sig {
-        libc::SIGSEGV => b"SIGSEGV (invalid memory access or stack overflow)",
-        libc::SIGBUS => b"SIGBUS (bad memory access)",
-        libc::SIGILL => b"SIGILL (illegal instruction)",
-        libc::SIGFPE => b"SIGFPE (arithmetic fault)",
+/// How kure names a signal that ended plugin code, in-process or in a worker (static text: the
+/// fatal-signal handler uses it).
+pub(crate) fn signal_description(sig: i32) -> Option<&'static str> {
+    Some(match sig {
+        libc::SIGSEGV => "SIGSEGV (invalid memory access or stack overflow)",
+        libc::SIGBUS => "SIGBUS (bad memory access)",
+        libc::SIGILL => "SIGILL (illegal instruction)",
+        libc::SIGFPE => "SIGFPE (arithmetic fault)",
         libc::SIGABRT => {
-            b"SIGABRT (it aborted: a failed allocation, a stack overflow, a panic while panicking, or a panic across the plugin ABI)"
+            "SIGABRT (it aborted: a failed allocation, a panic while panicking, or a panic across the plugin ABI)"
         }
-        _ => b"a fatal signal",
-    }
+        libc::SIGSYS => "SIGSYS (a system call the sandbox forbids)",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return None,
+    })
 }
 
 extern "C" fn on_fatal_signal(
@@ -449,7 +460,10 @@ extern "C" fn on_fatal_signal(
     _ctx: *mut libc::c_void,
 ) {
     report_fatal(
-        &[b" crashed with ", signal_name(sig)],
+        &[
+            b" crashed with ",
+            signal_description(sig).map_or(&b"a fatal signal"[..], str::as_bytes),
+        ],
         b"; kure stopped and nothing was written\n",
     );
     // SAFETY: _exit is async-signal-safe and ends the process.
@@ -1012,7 +1026,7 @@ mod tests {
         assert_eq!(libc::WEXITSTATUS(status), 1, "{err:?}");
         assert_eq!(
             err,
-            "error: plugin small@1.0.0 crashed with SIGABRT (it aborted: a failed allocation, a stack overflow, a panic while panicking, or a panic across the plugin ABI) in generate; kure stopped and nothing was written\n"
+            "error: plugin small@1.0.0 crashed with SIGABRT (it aborted: a failed allocation, a panic while panicking, or a panic across the plugin ABI) in generate; kure stopped and nothing was written\n"
         );
     }
 

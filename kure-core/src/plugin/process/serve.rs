@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kure_plugin_api::abi::ErrorPayload;
@@ -68,14 +68,7 @@ pub(super) mod watch {
         "shutdown",
     ];
 
-    fn start() -> Instant {
-        static START: OnceLock<Instant> = OnceLock::new();
-        *START.get_or_init(Instant::now)
-    }
-
-    fn now_ms() -> u64 {
-        u64::try_from(start().elapsed().as_millis()).unwrap_or(u64::MAX - 2)
-    }
+    use crate::plugin::contain::{now_ms, start};
 
     /// Whether a plugin call is running (for the exit hook).
     pub(super) fn in_call() -> bool {

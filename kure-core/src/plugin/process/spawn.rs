@@ -346,21 +346,10 @@ pub(super) fn seconds(d: Duration) -> String {
     }
 }
 
+/// How a message names signal `sig` (the one table in [`crate::plugin::contain`]).
 pub(super) fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGSEGV => "SIGSEGV (invalid memory access or stack overflow)".to_owned(),
-        libc::SIGBUS => "SIGBUS (bad memory access)".to_owned(),
-        libc::SIGILL => "SIGILL (illegal instruction)".to_owned(),
-        libc::SIGFPE => "SIGFPE (arithmetic fault)".to_owned(),
-        libc::SIGABRT => "SIGABRT (it aborted: a failed allocation, a panic while panicking, or a panic across the plugin ABI)".to_owned(),
-        libc::SIGSYS => "SIGSYS (a system call the sandbox forbids)".to_owned(),
-        libc::SIGKILL => "SIGKILL".to_owned(),
-        libc::SIGTERM => "SIGTERM".to_owned(),
-        libc::SIGPIPE => "SIGPIPE".to_owned(),
-        libc::SIGXCPU => "SIGXCPU".to_owned(),
-        libc::SIGXFSZ => "SIGXFSZ".to_owned(),
-        other => format!("signal {other}"),
-    }
+    crate::plugin::contain::signal_description(sig)
+        .map_or_else(|| format!("signal {sig}"), str::to_owned)
 }
 
 /// Whether the output says an allocation failed (Rust's, C++'s and C's usual words).
