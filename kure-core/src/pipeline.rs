@@ -417,7 +417,7 @@ fn process(
 fn render_json(doc: &Document, objects: &[Value]) -> Rendered {
     let texts = objects
         .iter()
-        .map(|o| (o, crate::plugin::host::json_text(o)))
+        .map(|o| (o, crate::plugin::json::json_text(o)))
         .collect();
     assemble(doc, texts)
 }

@@ -57,9 +57,40 @@ pub(crate) fn field<'v>(v: &'v serde_json::Value, keys: &[&str]) -> Option<&'v s
     keys.iter().try_fold(v, |v, k| v.get(k))
 }
 
+/// A plugin name kure accepts: letters, digits, `-` and `_`, at most 64, not starting with
+/// `-` or `_` (it becomes a directory name in the store).
+pub(crate) fn valid_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && !name.starts_with(['-', '_'])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugin_names_are_plain_words() {
+        for ok in ["terraform-generator", "a", "x_1", &"n".repeat(64)] {
+            assert!(valid_plugin_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "_x",
+            "a/b",
+            "../x",
+            "a.b",
+            "a b",
+            "\u{e9}",
+            &"n".repeat(65),
+        ] {
+            assert!(!valid_plugin_name(bad), "{bad}");
+        }
+    }
     use kure_plugin_api::sdk::is_dns_label;
     use kure_plugin_api::validate::output::is_kind;
 

@@ -198,7 +198,7 @@ fn check_pin(gvk: &str, p: &Pin) -> Result<(), String> {
     if !gvk_ok {
         return Err("the key is not an apiVersion/Kind".to_owned());
     }
-    if !crate::plugin::host::valid_plugin_name(&p.plugin) {
+    if !crate::util::valid_plugin_name(&p.plugin) {
         return Err(format!(
             "`{}` is not a plugin name",
             crate::util::shown(&p.plugin)

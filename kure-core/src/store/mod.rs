@@ -219,7 +219,7 @@ pub(crate) fn parse_index(bytes: &[u8], path: &Path) -> Result<Index, Error> {
 /// SHA-256.
 fn check_entry(e: &IndexEntry) -> Result<(), String> {
     use std::path::Component;
-    if !crate::plugin::host::valid_plugin_name(&e.name) {
+    if !crate::util::valid_plugin_name(&e.name) {
         return Err(format!(
             "`{}` is not a plugin name",
             crate::util::shown(&e.name)
@@ -595,7 +595,7 @@ impl Store {
 
     /// Removes a plugin's index entry, library and signature.
     pub fn uninstall(&self, name: &str) -> Result<IndexEntry, Error> {
-        if !crate::plugin::host::valid_plugin_name(name) {
+        if !crate::util::valid_plugin_name(name) {
             return Err(store_err(format!(
                 "`{}` is not a plugin name (letters, digits, `-` and `_`); run `kure plugins list` to see the installed plugins",
                 crate::util::shown(name)
@@ -667,7 +667,7 @@ impl Store {
                 out.push(path);
                 continue;
             }
-            if !is_dir || !crate::plugin::host::valid_plugin_name(&name) {
+            if !is_dir || !crate::util::valid_plugin_name(&name) {
                 continue;
             }
             for (version, vpath, vdir) in list(&path) {
@@ -725,7 +725,7 @@ impl Store {
             .map_err(|e| Error::io(&dir, e))?
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter(|e| crate::plugin::host::valid_plugin_name(&e.file_name().to_string_lossy()))
+            .filter(|e| crate::util::valid_plugin_name(&e.file_name().to_string_lossy()))
             .map(|e| e.path())
             .collect();
         names.sort();

@@ -48,7 +48,7 @@ impl Engine {
             gvk,
             docs,
             |entry, doc, answer| {
-                let objects = answer.and_then(|text| crate::plugin::host::parse_objects(&text));
+                let objects = answer.and_then(|text| crate::plugin::json::parse_objects(&text));
                 self.generated(entry, doc, objects)
             },
             |doc| self.generate_one(doc),
@@ -183,7 +183,7 @@ impl Engine {
                 Ok(objects)
             }
             None => self
-                .generated(entry, doc, crate::plugin::host::parse_objects(&text))
+                .generated(entry, doc, crate::plugin::json::parse_objects(&text))
                 .map(with_yaml),
         }
     }

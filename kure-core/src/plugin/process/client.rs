@@ -647,7 +647,7 @@ impl WorkerPlugin {
     ) -> Vec<Result<Vec<Value>, ErrorPayload>> {
         self.generate_batch_json(api_version, kind, requests)
             .into_iter()
-            .map(|r| r.and_then(|json| crate::plugin::host::parse_objects(&json)))
+            .map(|r| r.and_then(|json| crate::plugin::json::parse_objects(&json)))
             .collect()
     }
 

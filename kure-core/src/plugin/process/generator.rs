@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use kure_plugin_api::abi::ErrorPayload;
 
-use crate::plugin::host::json_text;
+use crate::plugin::json::json_text;
 use kure_plugin_api::sdk::{Documentation, DynGenerator};
 use serde_json::Value;
 
@@ -70,7 +70,7 @@ impl DynGenerator for WorkerGenerator {
     }
 
     fn generate_validates(&self) -> bool {
-        crate::plugin::host::generates_validated(&self.plugin.abi_info)
+        crate::plugin::adapter::generates_validated(&self.plugin.abi_info)
     }
 
     fn validate_batch(&self, specs: &[&Value]) -> Vec<Result<(), ErrorPayload>> {

@@ -32,10 +32,10 @@
 //! the host sees the real signal), applies [`sandbox::apply`] while still single-threaded (memory
 //! and CPU limits from `--memory` and `--cpu`, 64 files, no capabilities, Landlock, seccomp),
 //! waits for the handshake and checks that the library is sealed. Only then does it `dlopen` the
-//! library (`host::open_sealed`: its constructors run inside the sandbox), tighten the sandbox
+//! library (`load::open_sealed`: its constructors run inside the sandbox), tighten the sandbox
 //! so that nothing can be opened any more ([`sandbox::restrict_after_load`]), start its call
 //! watchdog, and run the library's entry points with the same ABI, metadata and registration
-//! checks as in-process (`host::load_opened`), and answer the handshake.
+//! checks as in-process (`load::load_opened`), and answer the handshake.
 //!
 //! # Frames
 //!

@@ -349,7 +349,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     // reads the libraries it links from the system library directories. The host's deadline
     // on the handshake bounds a constructor that never returns.
     let sealed = PathBuf::from(format!("/proc/self/fd/{LIBRARY_FD}"));
-    let opened = match crate::plugin::host::open_sealed(&opts.library, &sealed) {
+    let opened = match crate::plugin::load::open_sealed(&opts.library, &sealed) {
         Ok(o) => o,
         Err(e) => {
             let mut message = e.to_string();
@@ -392,7 +392,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         return 1;
     }
     let loaded = watch::guarded(watch::LOAD, None, || {
-        crate::plugin::host::load_opened(&opts.library, opened, &[0u8; 32], Admission::Unsigned)
+        crate::plugin::load::load_opened(&opts.library, opened, &[0u8; 32], Admission::Unsigned)
     });
     let loaded = match loaded {
         Ok(l) => l,
