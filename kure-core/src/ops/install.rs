@@ -11,7 +11,7 @@ use crate::plugin::PluginHandle;
 use crate::store::{
     content_dir, entry_from_worker, store_err, valid_version, InstallOutcome, Staged, Store,
 };
-use crate::trust::{signature_path, TrustPolicy};
+use crate::trust::{read_signature, signature_path, TrustPolicy};
 
 /// What to install, and how.
 #[derive(Debug)]
@@ -43,11 +43,7 @@ pub fn install(store: &Store, opts: &InstallOptions<'_>) -> Result<InstallOutcom
     let sealed = crate::plugin::Sealed::read(library).map_err(|e| Error::io(library, e))?;
     let bytes = sealed.bytes();
     let sig_path = sig.map_or_else(|| signature_path(library), Path::to_path_buf);
-    let sig_bytes = match crate::input::read_small(&sig_path) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(&sig_path, e)),
-    };
+    let sig_bytes = read_signature(&sig_path).map_err(|e| Error::io(&sig_path, e))?;
     let digest = crate::trust::digest(bytes);
     let admission = policy.check(library, &digest, sig_bytes.as_deref(), &sig_path)?;
     let plugin = std::sync::Arc::new(WorkerPlugin::spawn(

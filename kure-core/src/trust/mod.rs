@@ -18,6 +18,16 @@ pub use signature::*;
 
 use crate::plugin::LoadError;
 
+/// Reads the signature file at `sig_path` (a small file: the size limit of
+/// [`crate::input::read_small`]); `None` when there is none. The one place kure reads a `.sig`.
+pub fn read_signature(sig_path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match crate::input::read_small(sig_path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the host accepts.
 #[derive(Debug, Clone, Default)]
 pub struct TrustPolicy {
@@ -37,16 +47,10 @@ impl TrustPolicy {
     /// Like [`admit`](Self::admit), for bytes whose SHA-256 is already known.
     pub fn admit_digest(&self, path: &Path, digest: &[u8; 32]) -> Result<Admission, LoadError> {
         let sig_path = signature_path(path);
-        let sig = match crate::input::read_small(&sig_path) {
-            Ok(s) => Some(s),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(LoadError::Signature {
-                    path: path.to_path_buf(),
-                    reason: format!("cannot read signature {}: {e}", sig_path.display()),
-                })
-            }
-        };
+        let sig = read_signature(&sig_path).map_err(|e| LoadError::Signature {
+            path: path.to_path_buf(),
+            reason: format!("cannot read signature {}: {e}", sig_path.display()),
+        })?;
         self.check(path, digest, sig.as_deref(), &sig_path)
     }
 
@@ -79,6 +83,19 @@ impl TrustPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_is_read_or_missing_or_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sig = dir.path().join("lib.so.sig");
+        assert_eq!(read_signature(&sig).expect("missing is fine"), None);
+        std::fs::write(&sig, b"sig").expect("write");
+        assert_eq!(read_signature(&sig).expect("read"), Some(b"sig".to_vec()));
+        // A directory where the signature should be is an error, not "unsigned".
+        let odd = dir.path().join("dir.so.sig");
+        std::fs::create_dir(&odd).expect("mkdir");
+        assert!(read_signature(&odd).is_err());
+    }
 
     fn key() -> PrivateKey {
         PrivateKey::generate(2048).expect("keygen")

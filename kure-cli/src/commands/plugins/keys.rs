@@ -87,16 +87,14 @@ pub fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<()> {
     // Streamed: a large library is never held in memory whole.
     let digest = trust::digest_file(&lib).with_context(|| format!("reading {}", lib.display()))?;
     let sig_path = sig.unwrap_or_else(|| signature_path(&lib));
-    let sig = match kure_core::input::read_small(&sig_path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            anyhow::bail!(
-                "{}: {}",
-                lib.display(),
-                trust::SignatureProblem::Missing(sig_path)
-            )
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", sig_path.display())),
+    let Some(sig) = trust::read_signature(&sig_path)
+        .with_context(|| format!("reading {}", sig_path.display()))?
+    else {
+        anyhow::bail!(
+            "{}: {}",
+            lib.display(),
+            trust::SignatureProblem::Missing(sig_path)
+        )
     };
     match trust::verify_digest(&digest, &sig, &sig_path, &policy.signers) {
         Ok(fp) => {
