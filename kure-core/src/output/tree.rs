@@ -271,3 +271,126 @@ fn exchange_unsupported(e: rustix::io::Errno) -> bool {
         rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(dir: &Path) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .flatten()
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(e.path()).unwrap_or_else(|_| "<dir>".into());
+                (name, text)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn fill_with(text: &'static str) -> impl FnOnce(&cap_std::fs::Dir) -> Result<(), Error> {
+        move |d: &cap_std::fs::Dir| {
+            d.write(MARKER, "").expect("marker");
+            d.write("app.yaml", text).expect("file");
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_tree_is_replaced_whole_and_nothing_is_left_beside_it() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let out = root.path().join("out");
+        OutputDir::open(&out)
+            .expect("open")
+            .replace(fill_with("one"))
+            .expect("first");
+        OutputDir::open(&out)
+            .expect("open")
+            .replace(fill_with("two"))
+            .expect("second");
+        assert_eq!(
+            listing(&out),
+            [
+                (MARKER.into(), String::new()),
+                ("app.yaml".into(), "two".into())
+            ]
+        );
+        let beside: Vec<String> = std::fs::read_dir(root.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(beside, ["out"]);
+    }
+
+    #[test]
+    fn a_failed_fill_leaves_the_previous_tree_as_it_was() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let out = root.path().join("out");
+        OutputDir::open(&out)
+            .expect("open")
+            .replace(fill_with("kept"))
+            .expect("first");
+        let before = listing(&out);
+        let err = OutputDir::open(&out)
+            .expect("open")
+            .replace(|d| {
+                d.write("half.yaml", "half").expect("file");
+                Err(Error::Output {
+                    path: "out".into(),
+                    reason: "generation failed".into(),
+                })
+            })
+            .expect_err("the fill failed");
+        assert!(err.to_string().contains("generation failed"), "{err}");
+        assert_eq!(listing(&out), before);
+        assert_eq!(std::fs::read_dir(root.path()).expect("read").count(), 1);
+    }
+
+    #[test]
+    fn only_kures_own_or_empty_directories_are_replaced() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let theirs = root.path().join("theirs");
+        std::fs::create_dir(&theirs).expect("mkdir");
+        std::fs::write(theirs.join("notes.txt"), "mine").expect("write");
+        let err = OutputDir::open(&theirs).err().expect("refused");
+        assert!(err.to_string().contains("was not written by kure"), "{err}");
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&theirs, &link).expect("symlink");
+        let err = OutputDir::open(&link).err().expect("refused");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(theirs.join("notes.txt")).expect("kept"),
+            "mine"
+        );
+    }
+
+    #[test]
+    fn what_a_killed_run_left_is_cleaned_or_put_back() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let out = root.path().join("out");
+        // A pid no process has: above the kernel's maximum.
+        let dead = "4194305";
+        let staging = root.path().join(format!(".out{STAGING}{dead}"));
+        std::fs::create_dir(&staging).expect("staging");
+        let old = root.path().join(format!(".out{OLD}{dead}"));
+        std::fs::create_dir(&old).expect("old");
+        std::fs::write(old.join(MARKER), "").expect("marker");
+        std::fs::write(old.join("app.yaml"), "previous").expect("file");
+        OutputDir::open(&out).expect("open");
+        assert!(!staging.exists(), "a dead run's staging directory stayed");
+        assert_eq!(
+            std::fs::read_to_string(out.join("app.yaml")).expect("put back"),
+            "previous"
+        );
+        // A live run's staging directory (this process) is left alone.
+        let live = root
+            .path()
+            .join(format!(".out{STAGING}{}", std::process::id()));
+        std::fs::create_dir(&live).expect("live");
+        OutputDir::open(&out).expect("open");
+        assert!(live.exists());
+    }
+}
