@@ -213,3 +213,38 @@ impl Sink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever was pushed comes back in order, whether it stayed in memory, spilled to the
+    /// temporary file, or both (the file first, then what came after the last spill).
+    #[test]
+    fn the_spool_gives_back_everything_in_order() {
+        for total in [0usize, 10, SPOOL_LIMIT + 1, 3 * SPOOL_LIMIT + 12_345] {
+            let mut spool = Spool::default();
+            let mut expected = Vec::with_capacity(total);
+            let mut n = 0u32;
+            while expected.len() < total {
+                let piece = format!("app {n}\n");
+                let piece = &piece.as_bytes()[..piece.len().min(total - expected.len())];
+                spool.push(piece).expect("push");
+                expected.extend_from_slice(piece);
+                n += 1;
+            }
+            assert_eq!(spool.file.is_some(), total > SPOOL_LIMIT, "{total}");
+            let mut back = Vec::new();
+            spool
+                .reader()
+                .expect("reader")
+                .read_to_end(&mut back)
+                .expect("read");
+            assert!(
+                back == expected,
+                "{total} bytes came back as {}",
+                back.len()
+            );
+        }
+    }
+}
