@@ -87,6 +87,7 @@ pub fn discover_libraries(dirs: &PluginDirs, depth: usize) -> Vec<PathBuf> {
 pub fn discover_checked(dirs: &PluginDirs) -> Discovery {
     let mut out = Discovery::default();
     let mut seen = std::collections::HashSet::new();
+    let mut refused = std::collections::HashSet::new();
     for dir in &dirs.0 {
         let mut found = Vec::new();
         walk(dir, 0, &mut found);
@@ -96,11 +97,14 @@ pub fn discover_checked(dirs: &PluginDirs) -> Discovery {
             let key = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
             let is_link = std::fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink());
             if is_link && !key.starts_with(&canon_dir) {
-                out.libraries.push(Err(LoadError::Symlink {
-                    path: f,
-                    target: key,
-                    dir: dir.clone(),
-                }));
+                // Reported once, even when its directory is listed twice.
+                if refused.insert(f.clone()) {
+                    out.libraries.push(Err(LoadError::Symlink {
+                        path: f,
+                        target: key,
+                        dir: dir.clone(),
+                    }));
+                }
                 continue;
             }
             if !seen.insert(key) {
@@ -134,5 +138,41 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
         } else if is_library(&p) {
             out.push(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_directories_are_read_one_level_deep_each_library_once() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("plugins");
+        let outside = root.path().join("elsewhere");
+        std::fs::create_dir_all(dir.join("deps")).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        // Not a kure plugin: skipped with the reason, never loaded.
+        std::fs::write(dir.join("a.so"), "not a library").expect("write");
+        std::fs::write(dir.join("notes.txt"), "ignored").expect("write");
+        std::fs::write(dir.join("deps/b.so"), "one level down").expect("write");
+        std::fs::write(outside.join("c.so"), "outside").expect("write");
+        std::os::unix::fs::symlink(outside.join("c.so"), dir.join("escape.so")).expect("link");
+        std::os::unix::fs::symlink(dir.join("a.so"), dir.join("alias.so")).expect("link");
+        // The same directory twice finds each library once.
+        let found = discover_checked(&PluginDirs(vec![dir.clone(), dir.clone()]));
+        let skipped: Vec<&PathBuf> = found.skipped.iter().map(|(p, _)| p).collect();
+        assert_eq!(skipped, [&dir.join("a.so")], "{:?}", found.skipped);
+        assert!(found.skipped[0].1.contains("not a kure plugin"));
+        let errors: Vec<String> = found
+            .libraries
+            .iter()
+            .filter_map(|r| r.as_ref().err().map(ToString::to_string))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("escape.so"), "{errors:?}");
+        // The store's depth reaches `deps/`.
+        let deep = discover_libraries(&PluginDirs(vec![dir.clone()]), 1);
+        assert!(deep.contains(&dir.join("deps/b.so")), "{deep:?}");
     }
 }
