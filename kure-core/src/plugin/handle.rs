@@ -9,6 +9,7 @@ use kure_plugin_api::sdk::DynGenerator;
 
 use super::process::WorkerPlugin;
 use super::LoadedPlugin;
+use super::PluginIdentity;
 use crate::plugin::isolation::Isolation;
 use crate::trust::Admission;
 
@@ -21,24 +22,23 @@ pub enum PluginHandle {
     Process(Arc<WorkerPlugin>),
 }
 
-macro_rules! field {
-    ($self:ident, $f:ident) => {
-        match $self {
-            PluginHandle::InProcess(p) => &p.$f,
-            PluginHandle::Process(p) => &p.$f,
-        }
-    };
-}
-
 impl PluginHandle {
+    /// Who it is, in either mode.
+    pub fn identity(&self) -> &PluginIdentity {
+        match self {
+            PluginHandle::InProcess(p) => &p.identity,
+            PluginHandle::Process(p) => &p.identity,
+        }
+    }
+
     /// Plugin name.
     pub fn name(&self) -> &str {
-        field!(self, name)
+        &self.identity().name
     }
 
     /// Plugin version.
     pub fn version(&self) -> &str {
-        field!(self, version)
+        &self.identity().version
     }
 
     /// `name@version`.
@@ -48,27 +48,27 @@ impl PluginHandle {
 
     /// Description.
     pub fn description(&self) -> &str {
-        field!(self, description)
+        &self.identity().description
     }
 
     /// Author.
     pub fn author(&self) -> &str {
-        field!(self, author)
+        &self.identity().author
     }
 
     /// The library file.
     pub fn path(&self) -> &Path {
-        field!(self, path)
+        &self.identity().path
     }
 
     /// SHA-256 of the library's bytes, hex.
     pub fn sha256(&self) -> &str {
-        field!(self, sha256)
+        &self.identity().sha256
     }
 
     /// How the library was admitted (signer, or unsigned).
     pub fn admission(&self) -> &Admission {
-        field!(self, admission)
+        &self.identity().admission
     }
 
     /// Where its code runs.

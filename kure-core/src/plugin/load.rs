@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::mem::ManuallyDrop;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
@@ -15,7 +15,7 @@ use kure_plugin_api::abi::{
 };
 use kure_plugin_api::sdk::DynGenerator;
 
-use super::{LoadError, Sealed};
+use super::{LoadError, PluginIdentity, Sealed};
 use crate::model::gvk::Gvk;
 use crate::plugin::contain;
 use crate::trust::Admission;
@@ -28,26 +28,19 @@ pub const API_VERSION: &str = kure_plugin_api::VERSION;
 
 /// A loaded plugin library.
 pub struct LoadedPlugin {
-    /// Plugin name.
-    pub name: String,
-    /// Plugin version.
-    pub version: String,
-    /// Description.
-    pub description: String,
-    /// Author.
-    pub author: String,
-    /// The library file.
-    pub path: PathBuf,
-    /// How the library was admitted.
-    pub admission: Admission,
-    /// SHA-256 of the library's bytes, hex.
-    pub sha256: String,
-    /// What the library reported about its build (checked while loading).
-    pub abi_info: AbiInfo,
+    /// Who it is (its fields read through this struct too: `plugin.name`).
+    pub identity: PluginIdentity,
     /// Its generators, in registration order.
     pub generators: Vec<Arc<dyn DynGenerator>>,
     pub(super) shared: Arc<Shared>,
     pub(super) shut_down: std::sync::atomic::AtomicBool,
+}
+
+impl std::ops::Deref for LoadedPlugin {
+    type Target = PluginIdentity;
+    fn deref(&self) -> &PluginIdentity {
+        &self.identity
+    }
 }
 
 impl LoadedPlugin {
@@ -359,14 +352,16 @@ pub(crate) fn load_opened(
         ));
     }
     Ok(LoadedPlugin {
-        name,
-        version,
-        description: meta.description.to_string(),
-        author: meta.author.to_string(),
-        path: path.to_path_buf(),
-        admission,
-        sha256: crate::trust::digest_hex(digest),
-        abi_info: info,
+        identity: PluginIdentity {
+            name,
+            version,
+            description: meta.description.to_string(),
+            author: meta.author.to_string(),
+            path: path.to_path_buf(),
+            admission,
+            sha256: crate::trust::digest_hex(digest),
+            abi_info: info,
+        },
         generators: out,
         shared,
         shut_down: std::sync::atomic::AtomicBool::new(false),

@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use kure_plugin_api::abi::{AbiInfo, ErrorPayload};
+use kure_plugin_api::abi::ErrorPayload;
 
 use kure_plugin_api::sdk::{Documentation, DynGenerator};
 use serde_json::Value;
 
 use super::wire::{self, BatchOp};
 use crate::plugin::sandbox;
+use crate::plugin::PluginIdentity;
 use crate::plugin::{Sealed, Staging};
 use crate::trust::{Admission, TrustPolicy};
 
@@ -150,14 +151,16 @@ impl Starting {
             }
         }
         Ok(WorkerPlugin {
-            name: ready.plugin.name.clone(),
-            version: ready.plugin.version.clone(),
-            description: ready.plugin.description.clone(),
-            author: ready.plugin.author.clone(),
-            path,
-            admission,
-            sha256: sha256.to_owned(),
-            abi_info: ready.abi_info,
+            identity: PluginIdentity {
+                name: ready.plugin.name.clone(),
+                version: ready.plugin.version.clone(),
+                description: ready.plugin.description.clone(),
+                author: ready.plugin.author.clone(),
+                path,
+                admission,
+                sha256: sha256.to_owned(),
+                abi_info: ready.abi_info,
+            },
             gvks: ready.gvks,
             sandbox_warnings: expected_warnings().to_vec(),
             who,
@@ -206,22 +209,8 @@ pub(super) type Bytes = Result<Vec<u8>, ErrorPayload>;
 /// A plugin running in process isolation: metadata from the worker's handshake, and the
 /// channel to the worker (restarted when it died, at most `max_restarts` times).
 pub struct WorkerPlugin {
-    /// Plugin name.
-    pub name: String,
-    /// Plugin version.
-    pub version: String,
-    /// Description.
-    pub description: String,
-    /// Author.
-    pub author: String,
-    /// The library file.
-    pub path: PathBuf,
-    /// How the library was admitted.
-    pub admission: Admission,
-    /// SHA-256 of the library's bytes, hex.
-    pub sha256: String,
-    /// The ABI info the plugin reported.
-    pub abi_info: AbiInfo,
+    /// Who it is (its fields read through this struct too: `plugin.name`).
+    pub identity: PluginIdentity,
     /// The GVKs it registered generators for, in registration order.
     pub gvks: Vec<PluginGvk>,
     /// One line per sandbox layer the running kernel does not (fully) enforce.
@@ -244,6 +233,13 @@ pub(super) struct State {
     pub(super) proc: Option<Proc>,
     /// A process ran in this slot before: starting another one is a restart.
     pub(super) started: bool,
+}
+
+impl std::ops::Deref for WorkerPlugin {
+    type Target = PluginIdentity;
+    fn deref(&self) -> &PluginIdentity {
+        &self.identity
+    }
 }
 
 impl std::fmt::Debug for WorkerPlugin {
