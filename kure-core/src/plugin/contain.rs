@@ -152,7 +152,8 @@ fn my_slot() -> Option<&'static Slot> {
 }
 
 /// The clock both watchdogs (in-process, and a worker's) measure deadlines with: milliseconds
-/// since the first call, never reaching `u64::MAX - 2` (the worker's markers).
+/// since the first call, never beyond `u64::MAX - 2` (the worker's watchdog keeps the two values
+/// above it as markers).
 pub(crate) fn start() -> Instant {
     static START: OnceLock<Instant> = OnceLock::new();
     *START.get_or_init(Instant::now)
@@ -632,7 +633,7 @@ thread_local! {
     };
 }
 
-/// Gives the calling thread an alternate signal stack of [`signal_stack_size`] unless it already
+/// Gives the calling thread an alternate signal stack of `signal_stack_size()` unless it already
 /// has one at least that large. Rust's runtime gives each thread one sized for its own small
 /// handler (8 KiB on x86_64 with glibc): the kernel's signal frame alone can take half of that on
 /// a CPU with AVX-512, so kure's handler would overflow it. The new stack has a guard page below

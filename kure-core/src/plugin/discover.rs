@@ -98,7 +98,8 @@ pub fn discover_checked(dirs: &PluginDirs) -> Discovery {
             let is_link = std::fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink());
             if is_link && !key.starts_with(&canon_dir) {
                 // Reported once, even when its directory is listed twice.
-                if refused.insert(f.clone()) {
+                let spelled = canon_dir.join(f.strip_prefix(dir).unwrap_or(&f));
+                if refused.insert(spelled) {
                     out.libraries.push(Err(LoadError::Symlink {
                         path: f,
                         target: key,
@@ -160,7 +161,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.join("c.so"), dir.join("escape.so")).expect("link");
         std::os::unix::fs::symlink(dir.join("a.so"), dir.join("alias.so")).expect("link");
         // The same directory twice finds each library once.
-        let found = discover_checked(&PluginDirs(vec![dir.clone(), dir.clone()]));
+        let found = discover_checked(&PluginDirs(vec![dir.clone(), dir.join(".")]));
         let skipped: Vec<&PathBuf> = found.skipped.iter().map(|(p, _)| p).collect();
         assert_eq!(skipped, [&dir.join("a.so")], "{:?}", found.skipped);
         assert!(found.skipped[0].1.contains("not a kure plugin"));

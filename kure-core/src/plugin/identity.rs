@@ -1,7 +1,7 @@
 //! Who a loaded plugin is, whichever isolation mode runs it.
 
-/// Who a loaded plugin is: the same in process isolation and in-process ([`LoadedPlugin`] and
-/// [`process::WorkerPlugin`] both hold one, and read as one).
+/// Who a loaded plugin is: the same in process isolation and in-process ([`crate::plugin::LoadedPlugin`] and
+/// [`crate::plugin::process::WorkerPlugin`] both hold one, and read as one).
 #[derive(Debug, Clone)]
 pub struct PluginIdentity {
     /// Plugin name (checked: letters, digits, `-`, `_`).

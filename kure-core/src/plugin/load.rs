@@ -154,7 +154,7 @@ pub(super) fn map_library_error(path: &Path, e: LibraryError) -> LoadError {
     }
 }
 
-/// Loads a library already read and admitted by a [`TrustPolicy`] (`digest` is the SHA-256
+/// Loads a library already read and admitted by a [`TrustPolicy`](crate::trust::TrustPolicy) (`digest` is the SHA-256
 /// of its bytes): exactly these bytes run. Every call into the library, from its ELF constructors on, is
 /// contained ([`contain::call`]). The metadata must hold a plain name and a semver version, and
 /// the GVKs the plugin registers must be exactly the ones it declares.

@@ -714,7 +714,7 @@ impl Engine {
         }
     }
 
-    /// Like [`resolve`](Self::resolve) but never loads an installed plugin: its GVKs are
+    /// Like [`resolve_gvks`](Self::resolve_gvks) for the documents' GVKs, but never loads an installed plugin: its GVKs are
     /// answered from the index (for `validate`).
     pub fn resolve_offline(&mut self, docs: &[Document]) -> Result<(), Error> {
         if self.missing(docs).is_empty() {

@@ -18,7 +18,7 @@
 //!   ([`WorkerPlugin::output`]);
 //! - stdin `/dev/null`, an empty environment, working directory `/`, a session of its own (so
 //!   its own process group, and no controlling terminal) and `PR_SET_PDEATHSIG(SIGKILL)`
-//!   ([`sandbox::child_pre_exec`]). Workers are spawned from one
+//!   ([`crate::plugin::sandbox::child_pre_exec`]). Workers are spawned from one
 //!   long-lived thread, because the death signal follows the spawning *thread*; the caller
 //!   does not wait for the spawn.
 //!
@@ -29,11 +29,11 @@
 //!
 //! `main` sends it here before anything else (it parses only its own arguments and reads no
 //! configuration). It checks fds 3 to 5, puts the fatal signals back to their default action (so
-//! the host sees the real signal), applies [`sandbox::apply`] while still single-threaded (memory
+//! the host sees the real signal), applies [`crate::plugin::sandbox::apply`] while still single-threaded (memory
 //! and CPU limits from `--memory` and `--cpu`, 64 files, no capabilities, Landlock, seccomp),
 //! waits for the handshake and checks that the library is sealed. Only then does it `dlopen` the
 //! library (`load::open_sealed`: its constructors run inside the sandbox), tighten the sandbox
-//! so that nothing can be opened any more ([`sandbox::restrict_after_load`]), start its call
+//! so that nothing can be opened any more ([`crate::plugin::sandbox::restrict_after_load`]), start its call
 //! watchdog, and run the library's entry points with the same ABI, metadata and registration
 //! checks as in-process (`load::load_opened`), and answer the handshake.
 //!
@@ -41,7 +41,7 @@
 //!
 //! Every message is a frame: a `u32` little-endian length, then that many bytes. A frame is
 //! at most [`MAX_FRAME`] (256 MiB); a longer length is a protocol error. A frame holds JSON,
-//! except the `generate` and `validate` batches, whose binary layout ([`super::wire`]) carries
+//! except the `generate` and `validate` batches, whose binary layout (`wire`) carries
 //! each app's JSON as it is, unescaped.
 //!
 //! ## Handshake
@@ -54,13 +54,13 @@
 //! registered (the message is the in-process one) or the versions differ. A protocol or kure
 //! version mismatch is refused on both sides, naming both versions. The worker does not report
 //! what its sandbox enforces: plugin code has run in it by then, so kure computes that itself
-//! ([`sandbox::expected_report`]).
+//! ([`crate::plugin::sandbox::expected_report`]).
 //!
 //! ## Requests, one response each
 //!
 //! | request | response |
 //! |---|---|
-//! | batch `generate` of N request JSONs ([`super::wire`]) | batch answer: per app the objects JSON array, or an ErrorPayload |
+//! | batch `generate` of N request JSONs (`wire`) | batch answer: per app the objects JSON array, or an ErrorPayload |
 //! | batch `validate` of N spec JSONs | batch answer: per app nothing, or an ErrorPayload |
 //! | `{"op":"schema","apiVersion","kind"}` | `{"ok": <JSON Schema>}` \| `{"err":ErrorPayload}` |
 //! | `{"op":"docs","apiVersion","kind"}` | `{"ok": {"documentation","examples","usageGuide"}}` \| `{"err":ErrorPayload}` |
@@ -86,7 +86,7 @@
 //! A worker that crashes, exits, times out or breaks the protocol is killed (its whole process
 //! group) and reaped; the call returns one paragraph naming `plugin NAME@VERSION`, `in process
 //! isolation`, what happened (signal, exit status, the memory or CPU limit, the time limit) and
-//! the operation, as an [`ErrorPayload`] of kind `worker-crashed`, `worker-timeout` or
+//! the operation, as an [`ErrorPayload`](kure_plugin_api::abi::ErrorPayload) of kind `worker-crashed`, `worker-timeout` or
 //! `protocol`. kure itself carries on. When a worker dies during a batch, the host restarts it
 //! (at most [`WorkerOptions::max_restarts`] times per plugin) and retries the apps of that batch
 //! one at a time, so the results say exactly which apps failed; apps left when the restart
@@ -131,7 +131,8 @@ pub const DEFAULT_CPU_SECONDS: u64 = 600;
 /// Default number of restarts of one plugin's worker per run.
 pub const DEFAULT_MAX_RESTARTS: u32 = 3;
 
-/// The hidden subcommand that runs a worker.
+/// The hidden subcommand that runs a worker (`plugin/error.rs` spells it in a message; a test
+/// there keeps the two the same).
 pub const WORKER_SUBCOMMAND: &str = "__plugin-worker";
 
 /// The fd the worker finds the sealed library at.
