@@ -7,7 +7,7 @@
 //! problem nothing more is generated, but every remaining document is still validated so one
 //! run reports every problem, and nothing is written. "After" is per unit of work: the chunk
 //! being processed when the problem is found (its other documents may already be generating
-//! on another thread), or the part of up to [`BATCH_PART`] apps a worker process has, whose
+//! on another thread), or the part of up to `BATCH_PART` apps a worker process has, whose
 //! generator (kure-plugin-api 1.1) runs its own checks inside the one generate call.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -1,6 +1,6 @@
 //! Input decoding: files and directories to application documents, each with file and line.
 //!
-//! Files are split into documents by [`crate::input::split`], so that every document, and every
+//! Files are split into documents by `input::split`, so that every document, and every
 //! error in it, knows its line.
 
 use std::path::{Path, PathBuf};

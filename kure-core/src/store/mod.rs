@@ -361,7 +361,7 @@ impl Store {
     }
 
     /// The absolute path of an entry's library. Entries come from [`Self::read_index`] or
-    /// from install, both of which checked their paths ([`check_entry`]).
+    /// from install, both of which checked their paths (`check_entry`).
     pub fn library_path(&self, e: &IndexEntry) -> PathBuf {
         self.plugins_dir().join(&e.library)
     }

@@ -138,7 +138,7 @@ impl Engine {
     /// and names files by). A generator whose answer is cheapest as JSON text (an in-process
     /// plugin, a built-in that writes typed objects:
     /// [`answers_in_text`](kure_plugin_api::sdk::DynGenerator::answers_in_text)) answers with
-    /// text, written straight to YAML ([`transcode`](crate::output::transcode)) without being
+    /// text, written straight to YAML (`output::transcode`) without being
     /// built as values, unless it is in a shape only values give exactly. Others answer with
     /// values.
     pub fn check_and_render(&self, doc: &Document) -> Result<YamlObjects, Error> {
