@@ -5,11 +5,11 @@ KURE := target/debug/kure
 PLUGIN := target/debug/libkure_terraform_generator.so
 DEMO_HOME ?= $(CURDIR)/target/demo-home
 
-.PHONY: help build plugins plugin sign-plugin install-plugin demo test check fmt clippy unit deny bench fuzz fuzz-build clean
+.PHONY: help build plugins plugin sign-plugin install-plugin demo test check fmt clippy doc unit deny bench fuzz fuzz-build clean
 
 help:
 	@echo "make demo    build kure and the terraform plugin, generate manifests from examples/"
-	@echo "make test    fmt check, clippy -D warnings, cargo deny, every test (what CI runs)"
+	@echo "make test    fmt check, clippy -D warnings, the library docs, cargo deny, every test (what CI runs)"
 	@echo "make bench   benchmarks (prints a table)"
 	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make build   build the workspace"
@@ -77,6 +77,10 @@ fmt:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The library docs plugin authors and kure-core's users read: no broken or private links.
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -q -p kure-core -p kure-plugin-api --no-deps --all-features
+
 # Tests that need a tool this machine lacks skip loudly (never under CI) and are listed at the
 # end.
 unit:
@@ -87,7 +91,7 @@ unit:
 check: fmt clippy
 
 # The tests, then the list of what was skipped (a missing tool: a failure under CI).
-test: fmt clippy
+test: fmt clippy doc
 	@mkdir -p target && rm -f target/test-skips.txt
 	@$(MAKE) --no-print-directory deny unit
 	@if [ -s target/test-skips.txt ]; then \

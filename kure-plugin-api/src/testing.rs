@@ -223,7 +223,7 @@ impl Harness {
 
     /// [`validate`](Self::validate), then generates, and checks every object as kure does
     /// (`apiVersion`, `kind` and `metadata.name` present). kure asks a plugin for its objects
-    /// as JSON text ([`Generator::generate_json`](crate::sdk::Generator::generate_json)): that
+    /// as JSON text ([`Generator::generate_json`]): that
     /// text must describe the objects `generate` returns.
     pub fn generate(&self, yaml: &str) -> Result<Vec<Value>, Problems> {
         let doc = self.document(yaml)?;
