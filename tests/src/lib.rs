@@ -140,16 +140,7 @@ impl Sandbox {
 
     /// [`generate_unsigned`](Self::generate_unsigned) under `--isolation ISOLATION`.
     pub fn generate_unsigned_in(&self, isolation: &str, file: &Path) -> Output {
-        run(self
-            .kure()
-            .args([
-                "--allow-unsigned",
-                "--isolation",
-                isolation,
-                "generate",
-                "-f",
-            ])
-            .arg(file))
+        generate_unsigned_with(self.kure(), isolation, file)
     }
 
     /// A `kure` command isolated from the user's environment: KURE_HOME in the sandbox, the
@@ -221,6 +212,20 @@ pub fn processes_named(name: &str) -> Vec<i32> {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name)
         })
         .collect()
+}
+
+/// Runs `kure` (a [`Sandbox::kure`] command, perhaps as another user) as `kure
+/// --allow-unsigned --isolation ISOLATION generate -f FILE`.
+pub fn generate_unsigned_with(mut kure: Command, isolation: &str, file: &Path) -> Output {
+    run(kure
+        .args([
+            "--allow-unsigned",
+            "--isolation",
+            isolation,
+            "generate",
+            "-f",
+        ])
+        .arg(file))
 }
 
 /// Runs a command and returns its output.

@@ -796,7 +796,7 @@ fn path_like_names_are_refused_in_process_isolation_too() {
 /// stderr together.
 fn report(
     s: &Sandbox,
-    mut kure: std::process::Command,
+    kure: std::process::Command,
     kind: &str,
     target: &str,
     isolation: &str,
@@ -808,15 +808,7 @@ fn report(
             app(kind, "victim")
         ),
     );
-    let o = run(kure
-        .args([
-            "--allow-unsigned",
-            "--isolation",
-            isolation,
-            "generate",
-            "-f",
-        ])
-        .arg(&f));
+    let o = generate_unsigned_with(kure, isolation, &f);
     assert!(o.status.success(), "{kind} {isolation}: {}", stderr(&o));
     let doc: serde_json::Value = yaml_serde::from_slice(
         o.stdout
@@ -1304,18 +1296,7 @@ fn a_library_constructor_in_a_worker_reads_nothing_and_starts_no_thread() {
     let secret = s.write("secret", &file_secret);
     rawabi(&s, "plugins", &format!("steal:{}", secret.display()));
     let f = raw_app(&s);
-    let generate = |isolation: &str| {
-        run(s
-            .kure_unprivileged()
-            .args([
-                "--allow-unsigned",
-                "--isolation",
-                isolation,
-                "generate",
-                "-f",
-            ])
-            .arg(&f))
-    };
+    let generate = |isolation: &str| generate_unsigned_with(s.kure_unprivileged(), isolation, &f);
     let o = generate("process");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("stolen: 'refused: "), "{}", stdout(&o));
