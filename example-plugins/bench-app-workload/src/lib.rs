@@ -1,9 +1,9 @@
 //! Benchmark plugin: kure's built-in AppWorkload generator (the very code kure-core runs, by a
-//! dependency on kure-core) registered at run time under `bench000.kure.dev/v1alpha1` with
+//! dependency on kure-builtins; kure-core is not linked) registered at run time under `bench000.kure.dev/v1alpha1` with
 //! [`PluginBuilder::generator_as`]. `make bench` compares it with the built-in to measure what
 //! the plugin boundary costs.
 
-use kure_core::generate::builtin::AppWorkload;
+use kure_builtins::AppWorkload;
 use kure_plugin_api::sdk::PluginBuilder;
 
 /// The group/version the benchmark registers AppWorkload under.

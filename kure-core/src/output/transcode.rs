@@ -483,4 +483,38 @@ mod tests {
             .remove(0);
         assert_eq!(yaml, to_string(&json!({"a\"b": "c\u{e9}\n"})));
     }
+    /// An AppWorkload app with `spec`.
+    fn app(spec: Value) -> Value {
+        serde_json::json!({"apiVersion": "generators.gokure.dev/v1alpha1", "kind": "AppWorkload",
+               "metadata": {"name": "shop", "namespace": "web"}, "spec": spec})
+    }
+
+    #[test]
+    fn the_json_text_is_the_values_and_written_as_the_emitter_takes_it() {
+        let g = kure_plugin_api::sdk::erase(crate::generate::builtin::AppWorkload);
+        let volumes = json!({"workload": "StatefulSet", "replicas": 2,
+            "containers": [{"name": "db", "image": "postgres:16",
+                "ports": [{"containerPort": 5432}],
+                "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql"}]}],
+            "volumeClaimTemplates": [{"name": "data", "storage": "1Gi"}]});
+        let daemon = json!({"workload": "DaemonSet",
+            "containers": [{"name": "c", "image": "agent:1", "env": [{"name": "A", "value": "b"}]}]});
+        let shop: Value = yaml_serde::from_str(include_str!("../../../examples/shop.yaml"))
+            .expect("the shipped example");
+        for app in [app(volumes), app(daemon), shop] {
+            let text = g.generate_text(&app).expect("generate");
+            let values = g.generate(&app).expect("generate");
+            assert_eq!(
+                serde_json::from_str::<Vec<Value>>(&text).expect("JSON"),
+                values
+            );
+            // Keys in order, as the transcoder needs them to skip building values.
+            let yaml = objects_yaml(&text).expect("transcoded");
+            let emitted: Vec<String> = values.iter().map(crate::output::emit::to_string).collect();
+            assert_eq!(
+                yaml.into_iter().map(|(_, y)| y).collect::<Vec<_>>(),
+                emitted
+            );
+        }
+    }
 }

@@ -1,4 +1,6 @@
-//! Built-in generators, written against the same SDK traits as plugins.
+//! kure's built-in generators, `AppWorkload` and `FluxHelm` (`generators.gokure.dev/v1alpha1`),
+//! written against the same SDK traits as plugins. A crate of their own: kure-core registers
+//! them, and the benchmark plugin serves the very same code without linking kure-core.
 
 mod app_workload;
 mod flux_helm;

@@ -611,8 +611,8 @@ impl Generator for FluxHelm {
                             (`helm.toolkit.fluxcd.io/v2`) with the values, remediation and dependencies given."
                 .to_owned(),
             examples: vec![
-                Example::new("helm-repository", "ingress-nginx from its Helm repository", include_str!("../../../../examples/ingress-nginx.yaml")),
-                Example::new("oci", "podinfo from an OCI registry", include_str!("../../../../examples/podinfo.yaml")),
+                Example::new("helm-repository", "ingress-nginx from its Helm repository", include_str!("../../../examples/ingress-nginx.yaml")),
+                Example::new("oci", "podinfo from an OCI registry", include_str!("../../../examples/podinfo.yaml")),
             ],
             usage_guide: "Name the chart (`chart.name`, `chart.version`) and its `source` (type and URL), \
                           or point `chartRef` at an existing OCIRepository/HelmChart. Put Helm values under \
