@@ -329,8 +329,8 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         );
         return 2;
     }
-    let mut report = match report {
-        Ok(r) => r,
+    match report {
+        Ok(_) => {}
         Err(e) => {
             refuse(
                 &mut channel,
@@ -342,7 +342,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
             );
             return 1;
         }
-    };
+    }
 
     // The digest and admission were checked by the host; the worker only runs the bytes.
     // dlopen first: the library's constructors run inside the sandbox, and the dynamic loader
@@ -369,7 +369,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     };
     // Then, before any plugin entry point runs and while the worker is still single-threaded,
     // nothing can be opened any more.
-    if let Err(e) = sandbox::restrict_after_load(&mut report) {
+    if let Err(e) = sandbox::restrict_after_load() {
         refuse(
             &mut channel,
             payload(

@@ -224,7 +224,7 @@ pub enum SandboxError {
 /// limits, `PR_SET_NO_NEW_PRIVS`, `PR_SET_DUMPABLE = 0`, no capabilities, Landlock, seccomp (see
 /// the module docs). Must be called while the process is single-threaded. On error the process
 /// may be partly sandboxed and must exit without loading the plugin. The report's `after_load`
-/// says "not enforced" until [`restrict_after_load`] ran.
+/// says "not enforced" ([`restrict_after_load`] returns what the second step adds).
 ///
 /// On systems other than Linux nothing is enforced and the report says so.
 pub fn apply(opts: &SandboxOptions) -> Result<SandboxReport, SandboxError> {
@@ -255,17 +255,17 @@ pub fn apply(opts: &SandboxOptions) -> Result<SandboxReport, SandboxError> {
 /// Applied in the worker once the plugin library (and every library it links) is loaded and
 /// before any plugin entry point runs: from here on no file can be opened (see the module
 /// docs). Must be called while the process is single-threaded: a library constructor that
-/// started a thread is an error, and the plugin must not be used. Updates `report.after_load`.
-pub fn restrict_after_load(report: &mut SandboxReport) -> Result<(), SandboxError> {
+/// started a thread is an error, and the plugin must not be used. Returns what it enforced
+/// (a report's `after_load`).
+pub fn restrict_after_load() -> Result<Enforcement, SandboxError> {
     #[cfg(target_os = "linux")]
     {
-        report.after_load = linux::restrict_after_load()?;
+        linux::restrict_after_load()
     }
     #[cfg(not(target_os = "linux"))]
     {
-        report.after_load = not_linux();
+        Ok(not_linux())
     }
-    Ok(())
 }
 
 /// What the worker sandbox enforces on this system, as kure computes it from the kernel's
