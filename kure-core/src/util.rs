@@ -68,6 +68,55 @@ pub(crate) fn valid_plugin_name(name: &str) -> bool {
         && !name.starts_with(['-', '_'])
 }
 
+/// Tests that need a process of their own (a sandbox, a subreaper): fork, run, report an exit
+/// code.
+#[cfg(all(test, target_os = "linux"))]
+#[allow(unsafe_code)]
+pub(crate) mod forked {
+    use std::io;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// Exit codes of the forked child.
+    pub(crate) const PASS: i32 = 0;
+    pub(crate) const FAIL: i32 = 1;
+    pub(crate) const SETUP_FAILED: i32 = 2;
+    pub(crate) const PANICKED: i32 = 3;
+
+    /// Forks; the child runs `sandbox` then `check` and exits with `check`'s code (or
+    /// SETUP_FAILED / PANICKED). Returns the child's exit code. The child never returns into the
+    /// test harness.
+    pub(crate) fn in_child(sandbox: impl FnOnce() -> bool, check: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the child only runs `sandbox` and `check` (no locks held by other test threads
+        // are needed: no stdout, no env) and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: alarm only arms a timer; a stuck child dies of SIGALRM instead of hanging.
+            unsafe { libc::alarm(30) };
+            let code = catch_unwind(AssertUnwindSafe(|| {
+                if sandbox() {
+                    check()
+                } else {
+                    SETUP_FAILED
+                }
+            }))
+            .unwrap_or(PANICKED);
+            // SAFETY: _exit ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid, "waitpid: {}", io::Error::last_os_error());
+        assert!(
+            libc::WIFEXITED(status),
+            "the forked child died of signal {}",
+            libc::WTERMSIG(status)
+        );
+        libc::WEXITSTATUS(status)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,21 +215,7 @@ mod tests {
     /// Runs `check` in a forked child that stands in for kure (so that the test process does
     /// not become a subreaper); returns what it returned.
     fn in_stand_in(check: impl FnOnce() -> bool) -> bool {
-        // SAFETY: the child runs `check` and leaves with _exit, never returning into the
-        // harness; alarm bounds a child that hangs.
-        let kure = unsafe { libc::fork() };
-        assert!(kure >= 0);
-        if kure == 0 {
-            // SAFETY: as above.
-            unsafe {
-                libc::alarm(30);
-                libc::_exit(if check() { 0 } else { 1 });
-            }
-        }
-        let mut status = 0;
-        // SAFETY: waits for our own child.
-        assert_eq!(unsafe { libc::waitpid(kure, &mut status, 0) }, kure);
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+        crate::util::forked::in_child(|| true, || if check() { 0 } else { 1 }) == 0
     }
 
     /// A "worker" forks a child that starts its own session and sleeps, then the worker dies:

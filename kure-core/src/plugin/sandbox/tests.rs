@@ -3,7 +3,6 @@
 
 use super::*;
 use std::io::{Read, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 const OPTS: SandboxOptions = SandboxOptions {
     memory_bytes: 2 << 30,
@@ -11,45 +10,7 @@ const OPTS: SandboxOptions = SandboxOptions {
     max_open_files: 256,
 };
 
-/// Exit codes of the forked child.
-const PASS: i32 = 0;
-const FAIL: i32 = 1;
-const SETUP_FAILED: i32 = 2;
-const PANICKED: i32 = 3;
-
-/// Forks; the child runs `sandbox` then `check` and exits with `check`'s code (or
-/// SETUP_FAILED / PANICKED). Returns the child's exit code. The child never returns into the
-/// test harness.
-fn in_child(sandbox: impl FnOnce() -> bool, check: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child only runs `sandbox` and `check` (no locks held by other test threads
-    // are needed: no stdout, no env) and leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
-    if pid == 0 {
-        // SAFETY: alarm only arms a timer; a stuck child dies of SIGALRM instead of hanging.
-        unsafe { libc::alarm(30) };
-        let code = catch_unwind(AssertUnwindSafe(|| {
-            if sandbox() {
-                check()
-            } else {
-                SETUP_FAILED
-            }
-        }))
-        .unwrap_or(PANICKED);
-        // SAFETY: _exit ends the child without running the parent's atexit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid status pointer.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid, "waitpid: {}", io::Error::last_os_error());
-    assert!(
-        libc::WIFEXITED(status),
-        "sandboxed child died of signal {}",
-        libc::WTERMSIG(status)
-    );
-    libc::WEXITSTATUS(status)
-}
+use crate::util::forked::{in_child, FAIL, PASS};
 
 /// The sandbox before the library is loaded, requiring Landlock filesystem/network and
 /// seccomp to be enforced.
