@@ -1306,15 +1306,45 @@ fn a_library_constructor_in_a_worker_reads_nothing_and_starts_no_thread() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains(&file_secret), "{}", stdout(&o));
 
-    // A thread started at load time would escape the restrictions added after the load.
+    // A thread started at load time would escape the restrictions added after the load: the
+    // run fails in one paragraph, and the previous `-o` tree and the store are untouched.
+    let to_out = |isolation: &str| {
+        run(s
+            .kure()
+            .args([
+                "--allow-unsigned",
+                "--isolation",
+                isolation,
+                "generate",
+                "-o",
+                "out",
+                "-f",
+            ])
+            .arg(&f))
+    };
+    let o = to_out("process");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = tree(&s.path().join("out"));
     rawabi(&s, "plugins", "ctor-thread");
-    let o = generate("process");
-    expect_failure(
+    let o = to_out("process");
+    let err = expect_failure(
         &o,
         &[
             "librawabi.so (in process isolation) was not used",
             "the library started 2 threads while it was loaded",
         ],
     );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "not one paragraph: {err}"
+    );
     assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    assert_eq!(
+        tree(&s.path().join("out")),
+        before,
+        "the previous output changed"
+    );
+    let list = run(s.kure().args(["plugins", "list"]));
+    assert!(list.status.success(), "{}", stderr(&list));
 }
