@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use kure_core::config::{kure_home, trust_policy, Config};
-use kure_core::{Admission, Engine, EngineOptions, Isolation, IsolationPolicy, Store, TrustPolicy};
+use kure_core::ops::{LockChoice, PluginReport, Ran, Settings};
+use kure_core::Isolation;
 
 /// Global options.
 #[derive(Debug, clap::Args)]
@@ -280,93 +280,18 @@ pub fn print_error(e: &anyhow::Error, verbose: bool) {
     }
 }
 
-/// `p` made absolute against the working directory kure started in.
-pub fn absolute(p: &std::path::Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
 impl GlobalArgs {
-    /// Fixes everything a plugin must not be able to change later: the plugin dirs and
-    /// KURE_HOME become absolute paths now, and the call time limit is set.
-    pub fn fix(&mut self) -> anyhow::Result<()> {
-        for d in self.plugin_dirs.iter_mut().chain(self.plugins.iter_mut()) {
-            *d = absolute(d);
-        }
-        let home = kure_home();
-        let config = Config::load(&home)?;
-        let limit = self
-            .plugin_timeout
-            .or(config
-                .plugin_timeout
-                .map(std::time::Duration::from_secs_f64))
-            .unwrap_or(kure_core::plugin::contain::DEFAULT_TIMEOUT);
-        kure_core::plugin::contain::set_timeout(limit);
-        if let Some(log) = self
-            .audit
-            .clone()
-            .or(config.audit_log.map(|p| home.join(p)))
-        {
-            kure_core::trust::audit::open(&absolute(&log))?;
-        }
-        Ok(())
-    }
-
-    /// `KURE_HOME` and its configuration.
-    pub fn home(&self) -> anyhow::Result<(PathBuf, Config)> {
-        let home = kure_home();
-        let config = Config::load(&home)?;
-        Ok((home, config))
-    }
-
-    /// The trust policy: flag or config for unsigned plugins, signers from KURE_HOME.
-    pub fn trust(&self) -> anyhow::Result<TrustPolicy> {
-        let (home, config) = self.home()?;
-        Ok(trust_policy(&home, &config, self.allow_unsigned)?)
-    }
-
-    /// The plugin store.
-    pub fn store(&self) -> Store {
-        Store::new(kure_home())
-    }
-
-    /// An engine for these options.
-    pub fn engine(&self) -> anyhow::Result<Engine> {
-        let (home, config) = self.home()?;
-        let mut plugin_dirs = self.plugin_dirs.clone();
-        plugin_dirs.extend(config.plugin_dirs.iter().map(|d| home.join(d)));
-        Ok(Engine::new(EngineOptions {
+    /// The settings these flags choose, for [`kure_core::ops::Session::start`].
+    pub fn settings(&self) -> Settings {
+        Settings {
             plugins: self.plugins.clone(),
-            plugin_dirs,
-            trust: trust_policy(&home, &config, self.allow_unsigned)?,
-            isolation: self.isolation_policy(&config)?,
-            store: Some(Store::new(home)),
-        }))
-    }
-
-    /// Where each plugin runs: `--isolation`/KURE_ISOLATION, then config.yaml (globally and
-    /// per plugin), and the workers' limits.
-    pub fn isolation_policy(&self, config: &Config) -> anyhow::Result<IsolationPolicy> {
-        let global = match (self.isolation, config.isolation) {
-            (Some(m), _) => Some((m, format!("--isolation {m} (or KURE_ISOLATION={m})"))),
-            (None, Some(m)) => Some((m, format!("`isolation: {m}` in config.yaml"))),
-            (None, None) => None,
-        };
-        let mut worker = kure_core::plugin::process::WorkerOptions::default();
-        if let Some(bytes) = self.plugin_memory {
-            worker.memory_bytes = bytes;
-        } else if let Some(m) = &config.plugin_memory {
-            worker.memory_bytes = kure_core::config::parse_size(m)
-                .map_err(|e| anyhow::anyhow!("config.yaml: plugin_memory: {e}"))?;
+            plugin_dirs: self.plugin_dirs.clone(),
+            allow_unsigned: self.allow_unsigned,
+            plugin_timeout: self.plugin_timeout,
+            audit: self.audit.clone(),
+            isolation: self.isolation,
+            plugin_memory: self.plugin_memory,
         }
-        Ok(IsolationPolicy {
-            global,
-            per_plugin: config
-                .plugins
-                .iter()
-                .filter_map(|(name, s)| Some((name.clone(), s.isolation?)))
-                .collect(),
-            worker,
-        })
     }
 }
 
@@ -418,26 +343,37 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Tells the user, on stderr, what they should know about the plugins of this run: every
+/// Tells the user, on stderr, what they should know about the plugins of a run: every
 /// plugin loaded without a trusted signature, every provider that won over another (and how to
 /// choose the other), and, with `-v`, the plugin-directory libraries that were skipped.
-pub fn report_plugins(engine: &Engine) {
-    for p in engine.plugins() {
-        if *p.admission() == Admission::Unsigned {
-            noteln!(
-                "warning: loaded unsigned plugin {} ({}) because unsigned plugins are allowed",
-                p.label(),
-                p.path().display()
-            );
-        }
+pub fn report_plugins(report: &PluginReport) {
+    for (label, path) in &report.unsigned {
+        noteln!(
+            "warning: loaded unsigned plugin {label} ({}) because unsigned plugins are allowed",
+            path.display()
+        );
     }
-    for w in engine.warnings() {
+    for w in &report.warnings {
         noteln!("warning: {w}");
     }
     if kure_core::plugin::contain::verbose() {
-        for (path, why) in engine.skipped() {
+        for (path, why) in &report.skipped {
             noteln!("note: skipped {}: {why}", path.display());
         }
+    }
+}
+
+/// The outcome of `ran`, after its plugin report was shown.
+pub fn reported<T>(ran: Ran<T>) -> Result<T, kure_core::Error> {
+    report_plugins(&ran.plugins);
+    ran.result
+}
+
+/// The lock flags of `generate`, `validate` and `fn`.
+pub fn lock_choice(file: Option<PathBuf>, locked: bool) -> LockChoice {
+    LockChoice {
+        file,
+        required: locked,
     }
 }
 
@@ -449,74 +385,4 @@ pub fn details(e: &anyhow::Error) -> Option<String> {
         kure_core::Error::Worker(w) => w.details().map(str::to_owned),
         _ => None,
     }
-}
-
-/// Finds the single generator for KIND (optionally of one apiVersion), loading plugins only if
-/// no built-in matches.
-pub fn find_generator(
-    engine: &mut Engine,
-    kind: &str,
-    api_version: Option<&str>,
-) -> anyhow::Result<kure_core::Entry> {
-    if engine.registry().find_kind(kind, api_version).is_empty() {
-        engine.use_index()?;
-    }
-    if engine.registry().find_kind(kind, api_version).is_empty() {
-        engine.load_all_plugins()?;
-    }
-    let found = engine.registry().find_kind(kind, api_version);
-    match found.as_slice() {
-        [(_, e)] => Ok((*e).clone()),
-        [] => {
-            let probe = kure_core::Gvk {
-                group: String::new(),
-                version: String::new(),
-                kind: kind.to_owned(),
-            };
-            let mut suggestions = engine.registry().nearest(&probe);
-            if let Some(av) = api_version {
-                if let Ok(g) = kure_core::Gvk::parse(av, kind) {
-                    suggestions = engine.registry().nearest(&g);
-                }
-            }
-            Err(kure_core::Error::UnknownGenerator {
-                what: match api_version {
-                    Some(av) => format!("apiVersion `{av}` kind `{kind}`"),
-                    None => format!("kind `{kind}`"),
-                },
-                suggestions,
-            }
-            .into())
-        }
-        many => {
-            let avs: Vec<String> = many.iter().map(|(g, _)| g.api_version()).collect();
-            anyhow::bail!(
-                "kind `{kind}` is provided by several API groups ({}); pick one with --api-version",
-                avs.join(", ")
-            )
-        }
-    }
-}
-
-/// Sets the lock `kure generate` and `kure validate` check plugins against: FILE, or
-/// ./kure.lock when it exists. `locked` requires one.
-pub fn use_lock(
-    engine: &mut kure_core::Engine,
-    lock: Option<std::path::PathBuf>,
-    locked: bool,
-) -> anyhow::Result<()> {
-    let lock = lock.or_else(|| {
-        let p = std::path::PathBuf::from(kure_core::store::lockfile::LOCK_FILE);
-        p.exists().then_some(p)
-    });
-    if locked && !lock.as_ref().is_some_and(|l| l.exists()) {
-        anyhow::bail!(
-            "--locked: there is no lock file ({}); write one with `kure lock -f ...` and commit it, or pass --lock FILE",
-            lock.as_ref().map_or(kure_core::store::lockfile::LOCK_FILE.into(), |l| l.display().to_string())
-        );
-    }
-    if let Some(lock) = lock {
-        engine.set_lock(kure_core::store::lockfile::Lock::read(&lock)?);
-    }
-    Ok(())
 }

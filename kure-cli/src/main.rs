@@ -72,10 +72,7 @@ fn main() -> ExitCode {
     if commands::worker::requested() {
         commands::worker::main();
     }
-    let Cli {
-        mut global,
-        command,
-    } = Cli::parse();
+    let Cli { global, command } = Cli::parse();
     let verbose = global.verbose;
     kure_core::plugin::contain::set_quiet(global.quiet);
     // Before kure takes over its descriptors: is stderr a terminal (colour, progress)?
@@ -87,7 +84,9 @@ fn main() -> ExitCode {
         eprintln!("error: cannot set up plugin containment: {e}");
         return ExitCode::from(1);
     }
-    let result = global.fix().and_then(|()| run(&global, command));
+    let result = kure_core::ops::Session::start(global.settings())
+        .map_err(anyhow::Error::from)
+        .and_then(|session| run(&session, command));
     let code = match result {
         Ok(()) => 0,
         Err(e) => {
@@ -98,18 +97,18 @@ fn main() -> ExitCode {
     kure_core::plugin::contain::finish(code)
 }
 
-fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
+fn run(session: &kure_core::ops::Session, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Generate(a) => commands::generate::execute(global, a),
-        Command::Validate(a) => commands::validate::execute(global, a),
-        Command::Schema(a) => commands::schema::execute(global, a),
-        Command::Explain(a) => commands::explain::execute(global, a),
-        Command::Gvks(a) => commands::gvks::execute(global, a),
-        Command::Plugins(a) => commands::plugins::execute(global, a),
-        Command::Trust(a) => commands::trust::execute(global, a),
-        Command::Lock(a) => commands::lock::execute(global, a),
-        Command::Kustomize(a) => commands::kustomize::execute(global, a),
-        Command::Fn(a) => commands::function::execute(global, a),
+        Command::Generate(a) => commands::generate::execute(session, a),
+        Command::Validate(a) => commands::validate::execute(session, a),
+        Command::Schema(a) => commands::schema::execute(session, a),
+        Command::Explain(a) => commands::explain::execute(session, a),
+        Command::Gvks(a) => commands::gvks::execute(session, a),
+        Command::Plugins(a) => commands::plugins::execute(session, a),
+        Command::Trust(a) => commands::trust::execute(session, a),
+        Command::Lock(a) => commands::lock::execute(session, a),
+        Command::Kustomize(a) => commands::kustomize::execute(session, a),
+        Command::Fn(a) => commands::function::execute(session, a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();
@@ -117,7 +116,7 @@ fn run(global: &GlobalArgs, command: Command) -> anyhow::Result<()> {
             out!("{}", String::from_utf8_lossy(&script));
             Ok(())
         }
-        Command::Version(a) => commands::version::execute(global, a),
+        Command::Version(a) => commands::version::execute(session, a),
     }
 }
 

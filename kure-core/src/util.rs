@@ -57,6 +57,18 @@ pub(crate) fn field<'v>(v: &'v serde_json::Value, keys: &[&str]) -> Option<&'v s
     keys.iter().try_fold(v, |v, k| v.get(k))
 }
 
+/// Writes `contents` to `path` through a temporary file beside it, renamed over `path`: a
+/// reader sees the old file or the new one, never part of one. The temporary file is removed
+/// on failure.
+pub(crate) fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    let tmp = std::path::PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
+    std::fs::write(&tmp, contents)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+}
+
 /// A plugin name kure accepts: letters, digits, `-` and `_`, at most 64, not starting with
 /// `-` or `_` (it becomes a directory name in the store).
 pub(crate) fn valid_plugin_name(name: &str) -> bool {

@@ -1,6 +1,6 @@
 //! `kure explain`: a generator's documentation, fields, examples and usage guide.
 
-use crate::common::{find_generator, GlobalArgs};
+use kure_core::ops::Session;
 
 /// Show what a generator does, its spec fields, examples and a usage guide.
 #[derive(Debug, clap::Args)]
@@ -27,43 +27,20 @@ fn indent(text: &str, pad: &str) -> String {
 }
 
 /// Runs `kure explain`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine()?;
-    let entry = find_generator(&mut engine, &args.kind, args.api_version.as_deref())?;
-    let g = &entry.generator;
-    let failed = |what: &str, e: kure_core::ErrorPayload| {
-        anyhow::anyhow!(
-            "{} could not give the {what} of {}: {}",
-            entry.provider,
-            g.kind(),
-            e.message
-        )
-    };
-    let docs = g.documentation().map_err(|e| failed("documentation", e))?;
-    let schema = match entry.schema() {
-        Ok(s) => s.enforced().clone(),
-        Err(kure_core::SchemaError::Unavailable(p)) => return Err(failed("JSON Schema", p.clone())),
-        Err(kure_core::SchemaError::Unusable(why)) => anyhow::bail!(
-            "the JSON Schema of {} from {} cannot be used: {why}. Report this to the plugin's author",
-            g.kind(),
-            entry.provider
-        ),
-    };
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
+    let e = kure_core::ops::describe::explain(session, &args.kind, args.api_version.as_deref())?;
     let mut out = String::new();
     out.push_str(&format!(
         "KIND:       {}\nAPIVERSION: {}\nPROVIDER:   {}\n\n",
-        g.kind(),
-        g.api_version(),
-        entry.provider
+        e.kind, e.api_version, e.provider
     ));
     out.push_str(&format!(
         "DESCRIPTION:\n{}\n",
-        indent(&docs.documentation, "  ")
+        indent(&e.docs.documentation, "  ")
     ));
-    let fields = kure_core::validate::fields::fields(&schema);
-    if !fields.is_empty() {
+    if !e.fields.is_empty() {
         out.push_str("FIELDS (spec; `a.b` is field b of a, `a[]` an item of list a, `a.*` any key of map a):\n");
-        for f in &fields {
+        for f in &e.fields {
             let req = if f.required { " (required)" } else { "" };
             out.push_str(&format!("  {} <{}>{req}\n", f.path, f.kind));
             if let Some(d) = &f.description {
@@ -75,17 +52,17 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         }
         out.push('\n');
     }
-    if !docs.usage_guide.trim().is_empty() {
-        out.push_str(&format!("USAGE:\n{}\n", indent(&docs.usage_guide, "  ")));
+    if !e.docs.usage_guide.trim().is_empty() {
+        out.push_str(&format!("USAGE:\n{}\n", indent(&e.docs.usage_guide, "  ")));
     }
-    for ex in &docs.examples {
+    for ex in &e.docs.examples {
         out.push_str(&format!("EXAMPLE {}: {}\n", ex.name, ex.description));
         out.push_str(&indent(&ex.config, "  "));
         out.push('\n');
     }
     out.push_str(&format!(
         "Run `kure schema {}` for the full JSON Schema.\n",
-        g.kind()
+        e.kind
     ));
     out!("{out}");
     Ok(())

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::common::{report_plugins, use_lock, GlobalArgs};
+use kure_core::ops::Session;
+
+use crate::common::{lock_choice, reported};
 
 /// Run as a KRM function: read a ResourceList (config.kubernetes.io/v1) on stdin, replace
 /// every item (and the functionConfig) that is a kure spec with the objects it generates, pass
@@ -25,22 +27,21 @@ pub struct Args {
 }
 
 /// Runs `kure fn`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine()?;
-    use_lock(&mut engine, args.lock, false)?;
-    let max = args
-        .max_input_bytes
-        .unwrap_or(kure_core::InputOptions::default().max_bytes);
-    let stdin = PathBuf::from("-");
-    let input = kure_core::input::read(&stdin, &PathBuf::from("<stdin>"), max)?;
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     let mut options = kure_core::ops::krm::FnOptions::default();
     if let Some(j) = args.jobs {
         anyhow::ensure!(j >= 1, "--jobs must be at least 1");
         options.jobs = j;
     }
-    let result = kure_core::ops::krm::run(&mut engine, &input, &options);
-    report_plugins(&engine);
-    let output = result?;
+    let max = args
+        .max_input_bytes
+        .unwrap_or(kure_core::InputOptions::default().max_bytes);
+    let output = reported(kure_core::ops::krm::function(
+        session,
+        &lock_choice(args.lock, false),
+        max,
+        &options,
+    ))?;
     out!("{}", output.text);
     if output.failed {
         anyhow::bail!(

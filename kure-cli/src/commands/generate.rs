@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
+use kure_core::ops::generate::GenerateOptions;
+use kure_core::ops::Session;
 use kure_core::pipeline::{Output, PipelineOptions};
 
-use crate::common::{report_plugins, use_lock, GlobalArgs, InputArgs};
+use crate::common::{lock_choice, reported, InputArgs};
 
 /// Generate Kubernetes manifests from application specs.
 ///
@@ -50,31 +52,35 @@ pub enum StreamFormat {
 }
 
 /// Runs `kure generate`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine()?;
-    let input = args.input.options();
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     let bar = crate::progress::Bar::new(crate::common::json_messages());
-    let mut options = PipelineOptions {
-        input,
+    let mut pipeline = PipelineOptions {
+        input: args.input.options(),
         progress: bar.as_ref().map(crate::progress::Bar::callback),
         ..PipelineOptions::default()
     };
     if let Some(j) = args.jobs {
         anyhow::ensure!(j >= 1, "--jobs must be at least 1");
-        options.jobs = j;
+        pipeline.jobs = j;
     }
-    use_lock(&mut engine, args.lock.clone(), args.locked)?;
     let output = match (&args.output, args.format) {
         (Some(dir), _) => Output::Dir(dir.clone()),
         (None, StreamFormat::Yaml) => Output::Stdout,
         (None, StreamFormat::Json) => Output::StdoutJson,
     };
-    let result = kure_core::pipeline::generate(&mut engine, &args.input.files, &output, &options);
+    let ran = kure_core::ops::generate::generate(
+        session,
+        &GenerateOptions {
+            inputs: args.input.files,
+            output,
+            lock: lock_choice(args.lock, args.locked),
+            pipeline,
+        },
+    );
     if let Some(bar) = &bar {
         bar.finish();
     }
-    report_plugins(&engine);
-    let summary = result?;
+    let summary = reported(ran)?;
     if let Some(dir) = &args.output {
         noteln!(
             "wrote {} objects for {} apps to {}",

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::common::{print_table, print_value, report_plugins, Format, GlobalArgs};
+use kure_core::ops::Session;
+
+use crate::common::{print_table, print_value, reported, Format};
 
 /// List every generator kure has (built in, installed, `--plugin` libraries and the plugin
 /// directories) with its provider. Installed plugins are answered from the store's index and
@@ -16,49 +18,25 @@ pub struct Args {
 }
 
 /// Runs `kure gvks`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine()?;
-    engine.use_index()?;
-    engine.load_all_plugins()?;
-    report_plugins(&engine);
-    // (apiVersion, kind, provider, used, winner)
-    let mut rows: Vec<(String, String, String, bool, String)> = engine
-        .registry()
-        .iter()
-        .map(|(g, e)| {
-            (
-                g.api_version(),
-                g.kind.clone(),
-                e.provider.to_string(),
-                true,
-                String::new(),
-            )
-        })
-        .collect();
-    for (g, loser, winner) in engine.shadowed() {
-        rows.push((
-            g.api_version(),
-            g.kind.clone(),
-            loser.clone(),
-            false,
-            winner.clone(),
-        ));
-    }
-    rows.sort();
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
+    let rows = reported(kure_core::ops::describe::gvks(session))?;
     match args.output {
         Format::Table | Format::Wide => {
             let wide = args.output == Format::Wide;
             let table: Vec<Vec<String>> = rows
                 .iter()
-                .map(|(av, kind, provider, used, winner)| {
-                    let mut row = vec![av.clone(), kind.clone()];
-                    if *used {
-                        row.push(provider.clone());
+                .map(|p| {
+                    let mut row = vec![p.api_version.clone(), p.kind.clone()];
+                    if p.used {
+                        row.push(p.provider.clone());
                     } else {
-                        row.push(format!("{provider} (not used: {winner} wins)"));
+                        row.push(format!(
+                            "{} (not used: {} wins)",
+                            p.provider, p.used_instead
+                        ));
                     }
                     if wide {
-                        row.push(if *used { "yes" } else { "no" }.to_owned());
+                        row.push(if p.used { "yes" } else { "no" }.to_owned());
                     }
                     row
                 })
@@ -72,11 +50,11 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         f => {
             let list: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|(av, kind, provider, used, winner)| {
-                    let mut v =
-                        json!({"apiVersion": av, "kind": kind, "provider": provider, "used": used});
-                    if !used {
-                        v["usedInstead"] = json!(winner);
+                .map(|p| {
+                    let mut v = json!({"apiVersion": p.api_version, "kind": p.kind,
+                                       "provider": p.provider, "used": p.used});
+                    if !p.used {
+                        v["usedInstead"] = json!(p.used_instead);
                     }
                     v
                 })

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::common::{absolute, print_table, GlobalArgs};
+use kure_core::ops::session::absolute;
+use kure_core::ops::Session;
+
+use crate::common::print_table;
 
 /// Use kure from kustomize: install exec generator plugins so that a kustomization's
 /// `generators:` can list kure specs (`kubectl kustomize --enable-alpha-plugins`).
@@ -29,7 +32,7 @@ enum Command {
 }
 
 /// Runs `kure kustomize`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::InstallPlugins { home, kure } => {
             let home = absolute(&home.unwrap_or_else(kure_core::ops::kustomize::plugin_home));
@@ -37,14 +40,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 Some(k) => absolute(&k),
                 None => std::env::current_exe()?,
             };
-            let mut engine = global.engine()?;
-            engine.use_index()?;
-            let gvks: Vec<kure_core::Gvk> =
-                engine.registry().iter().map(|(g, _)| g.clone()).collect();
-            let written = kure_core::ops::kustomize::install_shims(&home, &kure, &gvks)?;
-            let rows: Vec<Vec<String>> = gvks
+            let written = kure_core::ops::kustomize::install_plugins(session, &home, &kure)?;
+            let rows: Vec<Vec<String>> = written
                 .iter()
-                .zip(&written)
                 .map(|(g, p)| vec![g.api_version(), g.kind.clone(), p.display().to_string()])
                 .collect();
             print_table(&["APIVERSION", "KIND", "PLUGIN"], &rows);

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::common::{report_plugins, GlobalArgs, InputArgs};
+use kure_core::ops::lock::{LockOptions, Locked};
+use kure_core::ops::Session;
+
+use crate::common::{reported, InputArgs};
 
 /// Write or update kure.lock: for every plugin GVK the inputs use, the plugin name, version,
 /// library sha256 and signer. `kure generate` then refuses any other plugin for those GVKs.
@@ -20,28 +23,16 @@ pub struct Args {
 }
 
 /// Runs `kure lock`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine()?;
-    // `validate`'s stages: every document decoded, its plugin resolved and loaded (under the
-    // isolation policy) and every check made, before anything is pinned.
-    let options = kure_core::pipeline::PipelineOptions {
-        input: args.input.options(),
-        ..Default::default()
-    };
-    let checked = kure_core::pipeline::validate(&mut engine, &args.input.files, &options);
-    report_plugins(&engine);
-    let summary = checked?;
-    let fresh = engine.pins(&summary.gvks);
-    // Merge: pins of GVKs these inputs do not use stay, unless --prune.
-    let mut pins = if args.prune || !args.lock.exists() {
-        Default::default()
-    } else {
-        kure_core::store::lockfile::read(&args.lock)?
-    };
-    let kept = pins.keys().filter(|g| !fresh.contains_key(*g)).count();
-    let used = fresh.len();
-    pins.extend(fresh);
-    kure_core::store::lockfile::write(&args.lock, &pins)?;
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
+    let Locked { used, kept } = reported(kure_core::ops::lock::lock(
+        session,
+        &LockOptions {
+            input: args.input.options(),
+            inputs: args.input.files,
+            file: args.lock.clone(),
+            prune: args.prune,
+        },
+    ))?;
     let kept = if kept > 0 {
         format!(", {kept} kept from before (--prune drops pins the inputs do not use)")
     } else {

@@ -1,6 +1,6 @@
 //! `kure schema`: a generator's JSON Schema, for editors and CI.
 
-use crate::common::{find_generator, GlobalArgs};
+use kure_core::ops::Session;
 
 /// Print the JSON Schema of a generator's spec.
 ///
@@ -19,23 +19,9 @@ pub struct Args {
 }
 
 /// Runs `kure schema`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine()?;
-    let entry = find_generator(&mut engine, &args.kind, args.api_version.as_deref())?;
-    let schema = entry.schema().map_err(|e| match e {
-        kure_core::SchemaError::Unavailable(p) => anyhow::anyhow!(
-            "{} could not give the JSON Schema of {}: {}",
-            entry.provider,
-            args.kind,
-            p.message
-        ),
-        kure_core::SchemaError::Unusable(why) => anyhow::anyhow!(
-            "the JSON Schema of {} from {} cannot be used: {why}. Report this to the plugin's author",
-            args.kind,
-            entry.provider
-        ),
-    })?;
-    let schema = schema.enforced();
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
+    let schema =
+        kure_core::ops::describe::schema(session, &args.kind, args.api_version.as_deref())?;
     outln!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(())
 }

@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use kure_core::config::{signer_sources, signers_dir, system_dir, KeyOrigin};
-use kure_core::trust::PublicKey;
+use kure_core::config::system_dir;
+use kure_core::ops::Session;
 
-use crate::common::{print_table, print_value, Format, GlobalArgs};
+use crate::common::{print_table, print_value, Format};
 
 /// Manage trusted plugin signers: PEM RSA public keys in $KURE_HOME/trusted-signers (the user's),
 /// and the system's /etc/kure/trusted-signers.pem (one or more keys) and
@@ -39,18 +38,10 @@ enum Command {
 }
 
 /// Runs `kure trust`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let (home, config) = global.home()?;
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Add { key } => {
-            let k = PublicKey::from_file(&key)?;
-            let dir = signers_dir(&home);
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let dest = dir.join(format!("{}.pem", k.fingerprint));
-            let tmp = dir.join(format!(".{}.tmp", k.fingerprint));
-            std::fs::write(&tmp, k.to_pem())
-                .and_then(|()| std::fs::rename(&tmp, &dest))
-                .with_context(|| format!("writing {}", dest.display()))?;
+            let k = kure_core::ops::trust::add(session, &key)?;
             outln!(
                 "trusted {} ({} bits) from {}",
                 k.fingerprint,
@@ -59,7 +50,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             );
         }
         Command::List { output } => {
-            let keys = signer_sources(&home, &system_dir(), &config)?;
+            let keys = kure_core::ops::trust::signers(session)?;
             if matches!(output, Format::Json | Format::Yaml) {
                 let list: Vec<serde_json::Value> = keys
                     .iter()
@@ -95,62 +86,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             print_table(&["FINGERPRINT", "BITS", "SOURCE", "FILE"], &rows);
         }
         Command::Remove { fingerprint } => {
-            let keys = signer_sources(&home, &system_dir(), &config)?;
-            let wanted = fingerprint.to_lowercase();
-            let mut fingerprints: Vec<&str> = keys
-                .iter()
-                .map(|(k, _)| k.fingerprint.as_str())
-                .filter(|fp| fp.starts_with(&wanted))
-                .collect();
-            fingerprints.dedup();
-            let fp = match fingerprints.as_slice() {
-                [] => anyhow::bail!(
-                    "no trusted signer with fingerprint {fingerprint}; see `kure trust list`"
-                ),
-                [fp] => (*fp).to_owned(),
-                many => anyhow::bail!(
-                    "fingerprint prefix {fingerprint} matches {} keys; give more digits",
-                    many.len()
-                ),
-            };
-            let copies: Vec<&(PublicKey, KeyOrigin)> =
-                keys.iter().filter(|(k, _)| k.fingerprint == fp).collect();
-            let mut removed = Vec::new();
-            for (k, origin) in &copies {
-                if *origin == KeyOrigin::User && k.source.starts_with(signers_dir(&home)) {
-                    std::fs::remove_file(&k.source)
-                        .with_context(|| format!("removing {}", k.source.display()))?;
-                    removed.push(k.source.display().to_string());
-                }
-            }
-            let remaining: Vec<String> = copies
-                .iter()
-                .filter(|(_, origin)| *origin != KeyOrigin::User)
-                .map(|(k, origin)| match origin {
-                    KeyOrigin::Config => format!(
-                        "`trusted_signers: [{}]` in a config.yaml ({} or {})",
-                        k.source.display(),
-                        home.join("config.yaml").display(),
-                        system_dir().join("config.yaml").display()
-                    ),
-                    _ => format!(
-                        "{} ({origin}, which an administrator changes)",
-                        k.source.display()
-                    ),
-                })
-                .collect();
-            if !remaining.is_empty() {
-                let done = if removed.is_empty() {
-                    String::new()
-                } else {
-                    format!("removed {}; but ", removed.join(", "))
-                };
-                anyhow::bail!(
-                    "{done}{fp} is still trusted through {}; remove it there",
-                    remaining.join(" and ")
-                );
-            }
-            outln!("removed {fp} ({})", removed.join(", "));
+            let (fp, removed) = kure_core::ops::trust::remove(session, &fingerprint)?;
+            let files: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+            outln!("removed {fp} ({})", files.join(", "));
         }
     }
     Ok(())

@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
+use kure_core::ops::generate::ValidateOptions;
+use kure_core::ops::Session;
 use kure_core::pipeline::PipelineOptions;
 
-use crate::common::{report_plugins, use_lock, GlobalArgs, InputArgs};
+use crate::common::{lock_choice, reported, InputArgs};
 
 /// Check application specs without generating anything.
 ///
@@ -32,30 +34,28 @@ pub struct Args {
 }
 
 /// Runs `kure validate`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
-    let mut engine = global.engine()?;
-    let checked = if args.schema_only {
-        let docs = kure_core::decode_inputs(&args.input.files, &args.input.options())?;
-        engine.resolve_offline(&docs)?;
-        report_plugins(&engine);
-        engine.validate_schemas(&docs)?;
-        docs.len()
-    } else {
-        use_lock(&mut engine, args.lock.clone(), args.locked)?;
-        let input = args.input.options();
-        let bar = crate::progress::Bar::new(crate::common::json_messages());
-        let options = PipelineOptions {
-            input,
-            progress: bar.as_ref().map(crate::progress::Bar::callback),
-            ..PipelineOptions::default()
-        };
-        let result = kure_core::pipeline::validate(&mut engine, &args.input.files, &options);
-        if let Some(bar) = &bar {
-            bar.finish();
-        }
-        report_plugins(&engine);
-        result?.apps
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
+    let bar = (!args.schema_only)
+        .then(|| crate::progress::Bar::new(crate::common::json_messages()))
+        .flatten();
+    let pipeline = PipelineOptions {
+        input: args.input.options(),
+        progress: bar.as_ref().map(crate::progress::Bar::callback),
+        ..PipelineOptions::default()
     };
+    let ran = kure_core::ops::generate::validate(
+        session,
+        &ValidateOptions {
+            inputs: args.input.files,
+            schema_only: args.schema_only,
+            lock: lock_choice(args.lock, args.locked),
+            pipeline,
+        },
+    );
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let checked = reported(ran)?;
     let noun = if checked == 1 {
         "document"
     } else {

@@ -1,13 +1,13 @@
 //! `kure version`.
 
-use crate::common::GlobalArgs;
+use kure_core::ops::Session;
 
 /// Print kure's version and the plugin ABI it loads.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Runs `kure version`.
-pub fn execute(_global: &GlobalArgs, _args: Args) -> anyhow::Result<()> {
+pub fn execute(_session: &Session, _args: Args) -> anyhow::Result<()> {
     outln!("kure {}", env!("CARGO_PKG_VERSION"));
     outln!(
         "plugin API: kure-plugin-api {} (ABI {})",

@@ -74,6 +74,20 @@ pub enum Error {
         /// Close registered GVKs.
         suggestions: Vec<String>,
     },
+    /// A kind several API groups provide, asked for without an apiVersion.
+    #[error("kind `{kind}` is provided by several API groups ({}); pick one with --api-version", api_versions.join(", "))]
+    AmbiguousKind {
+        /// The kind.
+        kind: String,
+        /// The apiVersions that provide it.
+        api_versions: Vec<String>,
+    },
+    /// A key or a signature was refused, or the trusted signers cannot be changed as asked.
+    #[error("{0}")]
+    Trust(String),
+    /// A generator could not describe itself (its documentation or JSON Schema).
+    #[error("{0}")]
+    Describe(String),
     /// A plugin could not be loaded.
     #[error(transparent)]
     Load(#[from] crate::plugin::LoadError),

@@ -255,6 +255,25 @@ impl Default for FnOptions {
     }
 }
 
+/// `kure fn`: reads a ResourceList of at most `max_bytes` from standard input and runs it
+/// through [`run`] with an engine of `session` checked against the lock `lock` names.
+pub fn function(
+    session: &crate::ops::session::Session,
+    lock: &crate::ops::session::LockChoice,
+    max_bytes: u64,
+    options: &FnOptions,
+) -> crate::ops::session::Ran<FnOutput> {
+    use crate::ops::session::Ran;
+    let mut engine = match session.locked_engine(lock) {
+        Ok(e) => e,
+        Err(e) => return Ran::early(e),
+    };
+    let stdin = PathBuf::from("-");
+    let result = crate::input::read(&stdin, &PathBuf::from("<stdin>"), max_bytes)
+        .and_then(|input| run(&mut engine, &input, options));
+    Ran::new(&engine, result)
+}
+
 /// An item as it arrives: its text (read item by item) or its value (the whole parse).
 enum Raw {
     Text(String),

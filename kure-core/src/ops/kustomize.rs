@@ -65,6 +65,21 @@ pub fn shim(kure: &Path, gvk: &Gvk) -> String {
     )
 }
 
+/// `kure kustomize install-plugins`: a shim under `home` running `kure` for every GVK the
+/// session knows without loading a plugin (the built-ins and the store's index). Returns each
+/// GVK with the shim written for it.
+pub fn install_plugins(
+    session: &crate::ops::session::Session,
+    home: &Path,
+    kure: &Path,
+) -> Result<Vec<(Gvk, PathBuf)>, Error> {
+    let mut engine = session.engine()?;
+    engine.use_index()?;
+    let gvks: Vec<Gvk> = engine.registry().iter().map(|(g, _)| g.clone()).collect();
+    let written = install_shims(home, kure, &gvks)?;
+    Ok(gvks.into_iter().zip(written).collect())
+}
+
 /// Writes (or replaces) the shim of every GVK under `home`, each atomically (a temporary file
 /// renamed over the old one) and executable. Returns the paths written.
 pub fn install_shims(home: &Path, kure: &Path, gvks: &[Gvk]) -> Result<Vec<PathBuf>, Error> {

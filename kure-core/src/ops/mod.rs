@@ -1,7 +1,32 @@
-//! Whole commands beyond generate and validate: `kure plugins install`, `kure fn` (a KRM
-//! function), the kustomize exec generator shims, and `kure plugins new`.
+//! Every command, whole: one function per `kure` subcommand, taking a [`Session`] (the
+//! user's settings and `KURE_HOME`) and options, and returning what the command found. The
+//! CLI parses arguments, makes one call here, and prints.
+//!
+//! | command | call |
+//! |---|---|
+//! | `generate` | [`generate::generate`] |
+//! | `validate` | [`generate::validate`] |
+//! | `lock` | [`lock::lock`] |
+//! | `schema`, `explain`, `gvks` | [`describe::schema`], [`describe::explain`], [`describe::gvks`] |
+//! | `fn` | [`krm::function`] |
+//! | `kustomize install-plugins` | [`kustomize::install_plugins`] |
+//! | `plugins install` | [`install::install`] |
+//! | `plugins list`, `info`, `uninstall`, `rebuild-index` | [`plugins`] |
+//! | `plugins status` | [`status::status`] |
+//! | `plugins new` | [`scaffold::NewPlugin`] |
+//!
+//! [`Session`]: session::Session
 
+pub mod describe;
+pub mod generate;
 pub mod install;
 pub mod krm;
 pub mod kustomize;
+pub mod lock;
+pub mod plugins;
 pub mod scaffold;
+pub mod session;
+pub mod status;
+pub mod trust;
+
+pub use session::{LockChoice, PluginReport, Ran, Session, Settings};

@@ -234,13 +234,7 @@ pub(crate) fn render(pins: &BTreeMap<String, Pin>) -> Result<String, Error> {
 /// Writes a lock file atomically.
 pub fn write(path: &Path, pins: &BTreeMap<String, Pin>) -> Result<(), Error> {
     let text = render(pins)?;
-    let tmp = PathBuf::from(format!("{}.tmp-{}", path.display(), std::process::id()));
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io(path, e)
-        })
+    crate::util::write_atomic(path, text.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
 /// Refuses to go on when a plugin that would run (`actual`: the pins of what the engine

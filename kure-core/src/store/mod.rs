@@ -16,7 +16,6 @@
 //!   verifies, then removes the rest (staging directories and older versions).
 
 pub mod lockfile;
-pub mod status;
 
 use std::collections::BTreeSet;
 use std::fs::File;

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::common::{print_value, Format, GlobalArgs};
+use kure_core::ops::Session;
+
+use crate::common::{print_value, Format};
 
 /// The arguments of `kure plugins info`.
 #[derive(Debug, clap::Args)]
@@ -15,28 +17,11 @@ pub struct Args {
 }
 
 /// Runs `kure plugins info`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     let Args { name, output } = args;
-    let (_, config) = global.home()?;
-    let (mode, source) = global.isolation_policy(&config)?.requested(&name);
-    let from = match source {
-        kure_core::plugin::isolation::Source::Default => "the default".to_owned(),
-        kure_core::plugin::isolation::Source::PerPlugin => {
-            format!("`plugins: {{{name}: ...}}` in config.yaml")
-        }
-        kure_core::plugin::isolation::Source::Global(from) => from,
-    };
-    let store = global.store();
-    let index = store.read_index()?;
-    let e = index
-        .plugins
-        .iter()
-        .find(|e| e.name == name)
-        .ok_or_else(|| {
-            anyhow::anyhow!("no installed plugin named `{name}`; see `kure plugins list`")
-        })?;
-    let status = store.status(e);
-    let metadata = store.metadata(e)?;
+    let info = kure_core::ops::plugins::info(session, &name)?;
+    let e = &info.entry;
+    let (status, mode, from) = (info.status, info.isolation, &info.isolation_from);
     match output {
         Format::Table | Format::Wide => {
             outln!(
@@ -46,9 +31,9 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
                 kure_core::shown_message(&e.description),
                 kure_core::shown(&e.author)
             );
-            outln!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}\nIsolation:   {mode} (from {from}; a lock pinning `process` raises it)", store.library_path(e).display(), e.sha256, e.signer, e.installed_at);
+            outln!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}\nIsolation:   {mode} (from {from}; a lock pinning `process` raises it)", info.library.display(), e.sha256, e.signer, e.installed_at);
             outln!("GVKs:");
-            for g in &metadata.gvks {
+            for g in &info.metadata.gvks {
                 outln!(
                     "  {}/{} ({} examples; `kure explain {}`)",
                     g.api_version,
@@ -62,7 +47,7 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             let mut v = serde_json::to_value(e)?;
             v["status"] = json!(status.to_string());
             v["isolation"] = json!(mode.to_string());
-            v["gvks"] = serde_json::to_value(&metadata.gvks)?;
+            v["gvks"] = serde_json::to_value(&info.metadata.gvks)?;
             print_value(&v, f)?;
         }
     }

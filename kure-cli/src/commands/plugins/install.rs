@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use kure_core::store::InstallOutcome;
 use kure_core::trust::short_fp;
 
-use crate::common::GlobalArgs;
+use kure_core::ops::Session;
 
 /// The arguments of `kure plugins install`.
 #[derive(Debug, clap::Args)]
@@ -21,20 +21,16 @@ pub struct InstallArgs {
 }
 
 /// Runs `kure plugins install`.
-pub fn install(global: &GlobalArgs, args: InstallArgs) -> anyhow::Result<()> {
+pub fn install(session: &Session, args: InstallArgs) -> anyhow::Result<()> {
     let InstallArgs { path, sig, replace } = args;
-    let policy = global.trust()?;
-    let store = global.store();
-    let (_, config) = global.home()?;
-    let worker = global.isolation_policy(&config)?.worker;
     match kure_core::ops::install::install(
-        &store,
+        &session.store(),
         &kure_core::ops::install::InstallOptions {
             library: &path,
             sig: sig.as_deref(),
-            policy: &policy,
+            policy: &session.trust()?,
             replace,
-            worker: &worker,
+            worker: &session.worker()?,
         },
     )? {
         InstallOutcome::AlreadyInstalled(e) => {
@@ -80,9 +76,9 @@ pub struct UninstallArgs {
 }
 
 /// Runs `kure plugins uninstall`.
-pub fn uninstall(global: &GlobalArgs, args: UninstallArgs) -> anyhow::Result<()> {
+pub fn uninstall(session: &Session, args: UninstallArgs) -> anyhow::Result<()> {
     let UninstallArgs { name } = args;
-    let e = global.store().uninstall(&name)?;
+    let e = kure_core::ops::plugins::uninstall(session, &name)?;
     outln!("uninstalled {}@{}", e.name, e.version);
     Ok(())
 }

@@ -1,11 +1,8 @@
 //! `kure plugins keygen`, `sign` and `verify`: the author's signing tools.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
-use kure_core::trust::{self, signature_path, PrivateKey};
-
-use crate::common::GlobalArgs;
+use kure_core::ops::Session;
 
 /// The arguments of `kure plugins keygen`.
 #[derive(Debug, clap::Args)]
@@ -20,22 +17,12 @@ pub struct KeygenArgs {
 
 /// Runs `kure plugins keygen`.
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
-    let KeygenArgs { out, bits } = args;
-    let key = PrivateKey::generate(bits)?;
-    let pubkey = key.public_key()?;
-    let priv_path = PathBuf::from(format!("{}.key.pem", out.display()));
-    let pub_path = PathBuf::from(format!("{}.pub.pem", out.display()));
-    if pub_path.exists() {
-        anyhow::bail!("{} exists; refusing to overwrite a key", pub_path.display());
-    }
-    write_private(&priv_path, &key.to_pem()?)?;
-    std::fs::write(&pub_path, pubkey.to_pem())
-        .with_context(|| format!("writing {}", pub_path.display()))?;
+    let pair = kure_core::ops::trust::keygen(&args.out, args.bits)?;
     outln!(
         "private key: {}\npublic key:  {}\nfingerprint: {}",
-        priv_path.display(),
-        pub_path.display(),
-        pubkey.fingerprint
+        pair.private.display(),
+        pair.public.display(),
+        pair.fingerprint
     );
     Ok(())
 }
@@ -56,16 +43,11 @@ pub struct SignArgs {
 /// Runs `kure plugins sign`.
 pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     let SignArgs { lib, key, out } = args;
-    let key = PrivateKey::from_file(&key)?;
-    let bytes = std::fs::read(&lib).with_context(|| format!("reading {}", lib.display()))?;
-    let sig = key.sign(&bytes)?;
-    let out = out.unwrap_or_else(|| signature_path(&lib));
-    std::fs::write(&out, sig).with_context(|| format!("writing {}", out.display()))?;
+    let (out, signer) = kure_core::ops::trust::sign(&lib, &key, out.as_deref())?;
     outln!(
-        "signed {} -> {} (signer {})",
+        "signed {} -> {} (signer {signer})",
         lib.display(),
-        out.display(),
-        key.public_key()?.fingerprint
+        out.display()
     );
     Ok(())
 }
@@ -81,54 +63,13 @@ pub struct VerifyArgs {
 }
 
 /// Runs `kure plugins verify`.
-pub fn verify(global: &GlobalArgs, args: VerifyArgs) -> anyhow::Result<()> {
+pub fn verify(session: &Session, args: VerifyArgs) -> anyhow::Result<()> {
     let VerifyArgs { lib, sig } = args;
-    let policy = global.trust()?;
-    // Streamed: a large library is never held in memory whole.
-    let digest = trust::digest_file(&lib).with_context(|| format!("reading {}", lib.display()))?;
-    let sig_path = sig.unwrap_or_else(|| signature_path(&lib));
-    let Some(sig) = trust::read_signature(&sig_path)
-        .with_context(|| format!("reading {}", sig_path.display()))?
-    else {
-        anyhow::bail!(
-            "{}: {}",
-            lib.display(),
-            trust::SignatureProblem::Missing(sig_path)
-        )
-    };
-    match trust::verify_digest(&digest, &sig, &sig_path, &policy.signers) {
-        Ok(fp) => {
-            let source = policy
-                .signers
-                .iter()
-                .find(|k| k.fingerprint == fp)
-                .map(|k| k.source.display().to_string());
-            outln!(
-                "verified: {} is signed by {fp} ({})",
-                lib.display(),
-                source.unwrap_or_default()
-            );
-        }
-        Err(p) => anyhow::bail!("{}: {p}", lib.display()),
-    }
-    Ok(())
-}
-
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).with_context(|| {
-        format!(
-            "creating {} (refusing to overwrite an existing key)",
-            path.display()
-        )
-    })?;
-    f.write_all(contents.as_bytes())?;
+    let (fp, source) = kure_core::ops::trust::verify(session, &lib, sig.as_deref())?;
+    outln!(
+        "verified: {} is signed by {fp} ({})",
+        lib.display(),
+        source.map(|s| s.display().to_string()).unwrap_or_default()
+    );
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! `kure plugins list`: what the index records (no library is loaded).
 
-use kure_core::store::IndexEntry;
+use kure_core::ops::plugins::Listed;
+use kure_core::ops::Session;
 use kure_core::trust::short_fp;
 use serde_json::{json, Value};
 
-use crate::common::{print_table, print_value, Format, GlobalArgs};
+use crate::common::{print_table, print_value, Format};
 
 /// The arguments of `kure plugins list`.
 #[derive(Debug, clap::Args)]
@@ -15,33 +16,22 @@ pub struct Args {
 }
 
 /// Runs `kure plugins list`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     let Args { output } = args;
-    let (_, config) = global.home()?;
-    let isolation = global.isolation_policy(&config)?;
-    let mode = |name: &str| isolation.requested(name).0.to_string();
-    let store = global.store();
-    let index = store.read_index()?;
-    let orphans = store.orphans()?;
-    if !orphans.is_empty() {
-        let paths: Vec<String> = orphans
+    let listing = kure_core::ops::plugins::list(session)?;
+    if !listing.orphans.is_empty() {
+        let paths: Vec<String> = listing
+            .orphans
             .iter()
             .map(|p| format!("  {}", p.display()))
             .collect();
         noteln!(
-                "warning: the plugin store holds {} leftover(s) of interrupted operations; kure never loads them, and the next `kure plugins install` or `uninstall` removes them (`rebuild-index` registers again those that still verify):\n{}",
-                orphans.len(),
-                paths.join("\n")
-            );
+            "warning: the plugin store holds {} leftover(s) of interrupted operations; kure never loads them, and the next `kure plugins install` or `uninstall` removes them (`rebuild-index` registers again those that still verify):\n{}",
+            listing.orphans.len(),
+            paths.join("\n")
+        );
     }
-    let rows: Vec<(IndexEntry, String)> = index
-        .plugins
-        .into_iter()
-        .map(|e| {
-            let s = store.status(&e).to_string();
-            (e, s)
-        })
-        .collect();
+    let rows = listing.plugins;
     match output {
         Format::Table | Format::Wide if rows.is_empty() => {
             outln!("No plugins installed.")
@@ -52,27 +42,33 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
             // description are the plugin's own words, shown escaped.
             let table: Vec<Vec<String>> = rows
                 .iter()
-                .map(|(e, status)| {
-                    let gvks: Vec<String> = e
-                        .gvks
-                        .iter()
-                        .map(|g| format!("{}/{}", g.api_version, g.kind))
-                        .collect();
-                    let mut row = vec![
-                        e.name.clone(),
-                        e.version.clone(),
-                        kure_core::shown_max(&e.author, 60),
-                        kure_core::shown_max(&e.description, 80),
-                        gvks.join(","),
-                        short_fp(&e.signer).to_owned(),
-                        status.clone(),
-                    ];
-                    if wide {
-                        row.push(mode(&e.name));
-                        row.push(e.sha256.clone());
-                    }
-                    row
-                })
+                .map(
+                    |Listed {
+                         entry: e,
+                         status,
+                         isolation,
+                     }| {
+                        let gvks: Vec<String> = e
+                            .gvks
+                            .iter()
+                            .map(|g| format!("{}/{}", g.api_version, g.kind))
+                            .collect();
+                        let mut row = vec![
+                            e.name.clone(),
+                            e.version.clone(),
+                            kure_core::shown_max(&e.author, 60),
+                            kure_core::shown_max(&e.description, 80),
+                            gvks.join(","),
+                            short_fp(&e.signer).to_owned(),
+                            status.to_string(),
+                        ];
+                        if wide {
+                            row.push(isolation.to_string());
+                            row.push(e.sha256.clone());
+                        }
+                        row
+                    },
+                )
                 .collect();
             let mut header = vec![
                 "NAME",
@@ -91,13 +87,13 @@ pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
         f => {
             let v: Vec<Value> = rows
                     .iter()
-                    .map(|(e, status)| {
+                    .map(|Listed { entry: e, status, isolation }| {
                         json!({
                             "name": e.name, "version": e.version, "author": e.author,
                             "description": e.description,
                             "gvks": e.gvks.iter().map(|g| format!("{}/{}", g.api_version, g.kind)).collect::<Vec<_>>(),
-                            "signer": e.signer, "sha256": e.sha256, "status": status,
-                            "isolation": mode(&e.name),
+                            "signer": e.signer, "sha256": e.sha256, "status": status.to_string(),
+                            "isolation": isolation.to_string(),
                         })
                     })
                     .collect();

@@ -8,7 +8,7 @@ mod list;
 mod new;
 mod status;
 
-use crate::common::GlobalArgs;
+use kure_core::ops::Session;
 
 /// Manage plugins: sign and verify libraries, install them into $KURE_HOME/plugins, list them.
 #[derive(Debug, clap::Args)]
@@ -46,17 +46,17 @@ enum Command {
 }
 
 /// Runs `kure plugins`.
-pub fn execute(global: &GlobalArgs, args: Args) -> anyhow::Result<()> {
+pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::New(a) => new::execute(a),
         Command::Keygen(a) => keys::keygen(a),
         Command::Sign(a) => keys::sign(a),
-        Command::Verify(a) => keys::verify(global, a),
-        Command::Install(a) => install::install(global, a),
-        Command::Uninstall(a) => install::uninstall(global, a),
-        Command::List(a) => list::execute(global, a),
-        Command::Info(a) => info::execute(global, a),
-        Command::RebuildIndex => status::rebuild_index(global),
-        Command::Status(a) => status::status(global, a),
+        Command::Verify(a) => keys::verify(session, a),
+        Command::Install(a) => install::install(session, a),
+        Command::Uninstall(a) => install::uninstall(session, a),
+        Command::List(a) => list::execute(session, a),
+        Command::Info(a) => info::execute(session, a),
+        Command::RebuildIndex => status::rebuild_index(session),
+        Command::Status(a) => status::status(session, a),
     }
 }

@@ -30,7 +30,7 @@ pub fn execute(args: Args) -> anyhow::Result<()> {
     } = args;
     let api_path = match api_path {
         Some(p) => {
-            let p = crate::common::absolute(&p);
+            let p = kure_core::ops::session::absolute(&p);
             anyhow::ensure!(
                     p.join("Cargo.toml").is_file(),
                     "--api-path {}: no Cargo.toml there; point it at the kure-plugin-api directory of a kure checkout",

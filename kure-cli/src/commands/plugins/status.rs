@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::common::{print_table, print_value, Format, GlobalArgs};
+use kure_core::ops::{LockChoice, Session};
+
+use crate::common::{print_table, print_value, Format};
 
 /// The arguments of `kure plugins status`.
 #[derive(Debug, clap::Args)]
@@ -19,28 +21,19 @@ pub struct StatusArgs {
 }
 
 /// Runs `kure plugins status`.
-pub fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
+pub fn status(session: &Session, args: StatusArgs) -> anyhow::Result<()> {
     let StatusArgs {
         names,
         lock,
         output,
     } = args;
-    let policy = global.trust()?;
-    let lock = match lock.or_else(|| {
-        let p = PathBuf::from(kure_core::store::lockfile::LOCK_FILE);
-        p.exists().then_some(p)
-    }) {
-        Some(p) => Some(kure_core::store::lockfile::Lock::read(&p)?),
-        None => None,
-    };
-    let (_, config) = global.home()?;
-    let worker = global.isolation_policy(&config)?.worker;
-    let report = kure_core::store::status::plugins_status(
-        &global.store(),
-        &policy,
-        lock.as_ref(),
+    let report = kure_core::ops::status::status(
+        session,
         &names,
-        &worker,
+        &LockChoice {
+            file: lock,
+            required: false,
+        },
     )?;
     match output {
         Format::Table | Format::Wide => {
@@ -81,11 +74,8 @@ pub fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `kure plugins rebuild-index`.
-pub fn rebuild_index(global: &GlobalArgs) -> anyhow::Result<()> {
-    let policy = global.trust()?;
-    let (_, config) = global.home()?;
-    let worker = global.isolation_policy(&config)?.worker;
-    let index = global.store().rebuild_index(&policy, &worker)?;
+pub fn rebuild_index(session: &Session) -> anyhow::Result<()> {
+    let index = kure_core::ops::plugins::rebuild_index(session)?;
     outln!("rebuilt the index: {} plugins", index.plugins.len());
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::model::error::Error;
+use crate::ops::session::{read_lock, LockChoice, Session};
 use crate::plugin::process::{WorkerOptions, WorkerPlugin};
 use crate::plugin::{admit, read_library};
 use crate::store::lockfile::Lock;
@@ -65,6 +66,19 @@ fn fail(check: &'static str, detail: impl Into<String>) -> Check {
 
 fn micros(start: Instant) -> Option<u64> {
     Some(start.elapsed().as_micros() as u64)
+}
+
+/// Checks the installed plugins named in `names` (all when empty) of the session's store,
+/// against the lock `lock` names. An unknown name is an error naming the installed ones.
+pub fn status(
+    session: &Session,
+    names: &[String],
+    lock: &LockChoice,
+) -> Result<Vec<PluginStatus>, Error> {
+    let policy = session.trust()?;
+    let lock = read_lock(lock)?;
+    let worker = session.worker()?;
+    plugins_status(&session.store(), &policy, lock.as_ref(), names, &worker)
 }
 
 /// Checks the installed plugins named in `names` (all when empty). An unknown name is an
