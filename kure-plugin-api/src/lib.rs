@@ -72,6 +72,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod host;
 pub mod sdk;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -61,7 +61,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::abi::ErrorPayload;
-use crate::sdk::{erase, DynGenerator, Generator, Metadata};
+use crate::host::{erase, DynGenerator};
+use crate::sdk::{Generator, Metadata};
 use crate::validate::CompiledSchema;
 
 /// What kure says about a spec, one line per problem: `FIELD: message`, the field path from

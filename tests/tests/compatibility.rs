@@ -69,11 +69,9 @@ fn checked_then_generated(
     written
 }
 
-/// `tests/fixtures/sdk-1.0/lib.rs` built against kure-plugin-api 1.0.0 (the `.crate` beside
-/// it), as a crate of its own. It gets the workspace's Cargo.lock and shares
-/// `target/author-loop` with the author-loop test: the same dependency versions, compiled once
-/// per machine.
-fn sdk_1_0_plugin() -> PathBuf {
+/// kure-plugin-api 1.0.0 as released (the `.crate` fixture), extracted under
+/// `target/compat-1.0`: the directory of its sources.
+fn api_1_0() -> PathBuf {
     let base = root().join("target/compat-1.0");
     let crate_file = root().join("tests/fixtures/kure-plugin-api-1.0.0.crate");
     let bytes = std::fs::read(&crate_file).expect("the 1.0.0 .crate fixture");
@@ -95,55 +93,136 @@ fn sdk_1_0_plugin() -> PathBuf {
         assert!(o.status.success(), "tar: {}", stderr(&o));
         std::fs::write(&stamp, &bytes).expect("the extraction stamp");
     }
-    let dir = base.join("plugin");
-    std::fs::create_dir_all(&dir).expect("the plugin crate's directory");
+    extracted
+}
+
+/// A TOML basic string holding `p`: backslashes and quotes escaped.
+fn toml_path(p: &Path) -> String {
+    p.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+}
+
+/// Builds the crate `name` (its `[lib]` or `[[bin]]` section given as `target`) against
+/// kure-plugin-api 1.0.0, as a crate of its own in `target/compat-1.0/<dir>`. It gets the
+/// workspace's Cargo.lock and shares `target/author-loop` with the author-loop test: the same
+/// dependency versions, compiled once per machine. Returns that target directory.
+fn build_against_1_0(dir: &str, name: &str, target: &str, deps: &str) -> PathBuf {
+    let api = api_1_0();
+    let dir = root().join("target/compat-1.0").join(dir);
+    std::fs::create_dir_all(&dir).expect("the crate's directory");
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
             r#"[package]
-name = "kure-compat-old"
+name = "{name}"
 version = "1.0.0"
 edition = "2021"
 publish = false
 
-[lib]
-crate-type = ["cdylib"]
-path = "{lib}"
+{target}
 
 [dependencies]
-kure-plugin-api = {{ path = "../kure-plugin-api-1.0.0" }}
-serde = {{ version = "1", features = ["derive"] }}
+kure-plugin-api = {{ path = "{api}" }}
 serde_json = "1"
-schemars = "1.0"
+{deps}
 
 [workspace]
 "#,
-            // A TOML basic string: backslashes and quotes escaped.
-            lib = root()
-                .join("tests/fixtures/sdk-1.0/lib.rs")
-                .display()
-                .to_string()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
+            api = toml_path(&api),
         ),
     )
-    .expect("the plugin crate's Cargo.toml");
+    .expect("the crate's Cargo.toml");
     std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
-    let target = root().join("target/author-loop");
+    let out = root().join("target/author-loop");
     let o = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&dir)
         .args(["build", "--quiet"])
-        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_TARGET_DIR", &out)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .output()
         .expect("cargo runs");
+    assert!(o.status.success(), "building {name}:\n{}", stderr(&o));
+    out.join("debug")
+}
+
+/// `tests/fixtures/sdk-1.0/lib.rs` built against kure-plugin-api 1.0.0.
+fn sdk_1_0_plugin() -> PathBuf {
+    let lib = root().join("tests/fixtures/sdk-1.0/lib.rs");
+    build_against_1_0(
+        "plugin",
+        "kure-compat-old",
+        &format!(
+            "[lib]\ncrate-type = [\"cdylib\"]\npath = \"{}\"",
+            toml_path(&lib)
+        ),
+        "serde = { version = \"1\", features = [\"derive\"] }\nschemars = \"1.0\"",
+    )
+    .join("libkure_compat_old.so")
+}
+
+/// `tests/fixtures/host-1.0/main.rs`: a host as kure 1.0 was, built against kure-plugin-api
+/// 1.0.0.
+fn host_1_0() -> PathBuf {
+    let main = root().join("tests/fixtures/host-1.0/main.rs");
+    build_against_1_0(
+        "host",
+        "kure-host-1-0",
+        &format!(
+            "[[bin]]\nname = \"kure-host-1-0\"\npath = \"{}\"",
+            toml_path(&main)
+        ),
+        "",
+    )
+    .join("kure-host-1-0")
+}
+
+/// The other direction of the compatibility rule, for real: a plugin built with this
+/// workspace's SDK (a later 1.x, typed error kinds included) loads in a host built from the
+/// kure-plugin-api 1.0.0 crate, passes abi_stable's layout checks and 1.0's rule, generates,
+/// and its refusal arrives as the 1.0 host reads errors (`invalid-config`, the message).
+#[test]
+fn a_plugin_built_with_this_sdk_loads_and_generates_in_a_host_built_against_1_0() {
+    let host = host_1_0();
+    let lib = terraform_lib();
+    let good = r#"{"apiVersion":"generators.example.com/v1alpha1","kind":"TerraformConfig","metadata":{"name":"dns"},"spec":{"module":{"source":"./modules/dns"},"variables":{"zone":"example.com"}}}"#;
+    let refused = r#"{"apiVersion":"generators.example.com/v1alpha1","kind":"TerraformConfig","metadata":{"name":"dns"},"spec":{"module":{"source":"./vpc"},"variables":{"9lives":"x"}}}"#;
+    let o = run(Command::new(&host).arg(&lib).arg(good).arg(refused));
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
     assert!(
-        o.status.success(),
-        "building the 1.0 plugin:\n{}",
-        stderr(&o)
+        lines[0].starts_with("loaded terraform-generator@")
+            && lines[0].contains(&format!(
+                "built against kure-plugin-api {}",
+                kure_core::PLUGIN_API_VERSION
+            ))
+            && lines[0].contains("(1 generators, 1 validators, 1 docs)"),
+        "{out}"
     );
-    target.join("debug/libkure_compat_old.so")
+    let objects: serde_json::Value = serde_json::from_str(
+        lines[1]
+            .strip_prefix("ok ")
+            .unwrap_or_else(|| panic!("{out}")),
+    )
+    .expect("the objects are JSON");
+    let kinds: Vec<&str> = objects
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"ConfigMap") && kinds.contains(&"Job"),
+        "{kinds:?}"
+    );
+    assert!(
+        lines[2].starts_with("err invalid-config ") && lines[2].contains("9lives"),
+        "{out}"
+    );
 }
 
 /// A plugin built against kure-plugin-api 1.0.0 loads in this kure (a later 1.x), in both
@@ -183,6 +262,29 @@ fn a_plugin_of_a_newer_minor_version_loads_and_its_unknown_features_are_ignored(
         let o = s.generate_unsigned_in(isolation, &f);
         assert!(o.status.success(), "{isolation}: {}", stderr(&o));
         assert!(stdout(&o).contains("name: fine"), "{}", stdout(&o));
+    }
+}
+
+/// A generator without a validator would have its specs pass unchecked (no schema, unknown
+/// fields accepted): such a plugin is refused at load, in one paragraph naming the GVK, in both
+/// isolation modes, and nothing is generated.
+#[test]
+fn a_plugin_that_registers_no_validator_is_refused() {
+    for isolation in ["in-process", "process"] {
+        let s = Sandbox::new();
+        rawabi(&s, "plugins", "no-validator");
+        let f = s.write("raw.yaml", RAW_FINE);
+        let o = s.generate_unsigned_in(isolation, &f);
+        let err = expect_failure(
+            &o,
+            &[
+                "registers no validator for rawabi.kure.dev/v1/Raw",
+                "JSON Schema",
+            ],
+        );
+        assert!(stdout(&o).is_empty(), "{isolation}: wrote {}", stdout(&o));
+        let errors: Vec<&str> = err.lines().filter(|l| !l.starts_with("warning:")).collect();
+        assert_eq!(errors.len(), 1, "{isolation}: not one paragraph:\n{err}");
     }
 }
 

@@ -59,7 +59,7 @@ fn one(
 }
 
 fn assert_paragraph(e: &ErrorPayload, kind: &str, needles: &[&str]) {
-    assert_eq!(e.kind, kind, "{e:?}");
+    assert_eq!(e.kind.as_str(), kind, "{e:?}");
     assert!(
         !e.message.contains('\n'),
         "not one paragraph: {}",
@@ -228,7 +228,7 @@ fn a_worker_of_another_kure_version_is_refused() {
     let WorkerError::Failed { error, .. } = &e else {
         panic!("expected a handshake failure, got {e:?}");
     };
-    assert_eq!(error.kind, "protocol");
+    assert_eq!(error.kind.as_str(), "protocol");
     let ours = format!(
         "worker protocol {}",
         kure_core::plugin::process::PROTOCOL_VERSION
@@ -414,7 +414,7 @@ fn load_failures_give_the_in_process_message() {
         let WorkerError::Refused { error, .. } = &e else {
             panic!("{name}: expected a refusal, got {e:?}");
         };
-        assert_eq!(error.kind, "load");
+        assert_eq!(error.kind.as_str(), "load");
         let (library, digest) = kure_core::plugin::read_library(&lib).unwrap();
         let in_process =
             kure_core::plugin::load_admitted(&lib, library, &digest, Admission::Unsigned)

@@ -133,17 +133,17 @@ fn plugin_objects_without_kind_are_rejected() {
 
 #[test]
 fn plugin_returning_invalid_json_is_rejected() {
-    let s = Sandbox::new();
-    s.add_plugin(&misbehaving());
-    let f = s.write("p.yaml", &app("BadJson"));
-    expect_failure(
-        &s.generate_unsigned(&f),
-        &[
-            "plugin misbehaving@0.1.0",
-            "app `victim`",
-            "returned invalid JSON",
-        ],
-    );
+    for isolation in ["in-process", "process"] {
+        let s = Sandbox::new();
+        rawabi(&s, "plugins", "answer:not-json");
+        let f = s.write(
+            "p.yaml",
+            "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: victim\nspec: {}\n",
+        );
+        let o = s.generate_unsigned_in(isolation, &f);
+        expect_failure(&o, &["plugin rawabi@0.1.0", "app `victim`", "invalid JSON"]);
+        assert!(stdout(&o).is_empty(), "{isolation}: {}", stdout(&o));
+    }
 }
 
 /// A shared library built by the C compiler: a library, but not a kure plugin.

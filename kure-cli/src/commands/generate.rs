@@ -53,9 +53,11 @@ pub enum StreamFormat {
 
 /// Runs `kure generate`.
 pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
+    // Sets the message format, which decides whether a bar is shown.
+    let input = args.input.options();
     let bar = crate::progress::Bar::new(crate::common::json_messages());
     let mut pipeline = PipelineOptions {
-        input: args.input.options(),
+        input,
         progress: bar.as_ref().map(crate::progress::Bar::callback),
         ..PipelineOptions::default()
     };

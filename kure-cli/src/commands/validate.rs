@@ -35,11 +35,13 @@ pub struct Args {
 
 /// Runs `kure validate`.
 pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
+    // Sets the message format, which decides whether a bar is shown.
+    let input = args.input.options();
     let bar = (!args.schema_only)
         .then(|| crate::progress::Bar::new(crate::common::json_messages()))
         .flatten();
     let pipeline = PipelineOptions {
-        input: args.input.options(),
+        input,
         progress: bar.as_ref().map(crate::progress::Bar::callback),
         ..PipelineOptions::default()
     };

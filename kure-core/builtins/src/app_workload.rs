@@ -984,7 +984,7 @@ impl Generator for AppWorkload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kure_plugin_api::sdk::erase;
+    use kure_plugin_api::host::erase;
     use serde_json::json;
 
     fn app(spec: Value) -> Value {

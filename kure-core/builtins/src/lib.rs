@@ -7,7 +7,7 @@ mod flux_helm;
 
 use std::sync::Arc;
 
-use kure_plugin_api::sdk::{erase, DynGenerator};
+use kure_plugin_api::host::{erase, DynGenerator};
 
 pub use app_workload::{AppWorkload, AppWorkloadConfig};
 pub use flux_helm::{FluxHelm, FluxHelmConfig};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use kure_plugin_api::abi::ErrorPayload;
-use kure_plugin_api::sdk::DynGenerator;
+use kure_plugin_api::host::DynGenerator;
 
 use crate::model::error::Error;
 use crate::model::gvk::Gvk;
@@ -201,7 +201,7 @@ mod tests {
         let app = gvk(crate::generate::builtin::GROUP_VERSION, "AppWorkload");
         assert_eq!(r.get(&app).expect("built in").provider, Provider::BuiltIn);
         assert_eq!(r.iter().count(), 2);
-        let again = kure_plugin_api::sdk::erase(crate::generate::builtin::AppWorkload);
+        let again = kure_plugin_api::host::erase(crate::generate::builtin::AppWorkload);
         match r.register(again.clone(), plugin("copycat")) {
             Err(Error::DuplicateGvk { first, second, .. }) => {
                 assert_eq!(first, "built-in");

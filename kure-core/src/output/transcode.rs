@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn the_json_text_is_the_values_and_written_as_the_emitter_takes_it() {
-        let g = kure_plugin_api::sdk::erase(crate::generate::builtin::AppWorkload);
+        let g = kure_plugin_api::host::erase(crate::generate::builtin::AppWorkload);
         let volumes = json!({"workload": "StatefulSet", "replicas": 2,
             "containers": [{"name": "db", "image": "postgres:16",
                 "ports": [{"containerPort": 5432}],

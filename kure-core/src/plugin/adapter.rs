@@ -1,6 +1,7 @@
 //! The ABI adapter: what a loaded plugin registers, as [`DynGenerator`], the same interface
 //! built-in generators implement; every call contained and audited.
 
+use kure_plugin_api::abi::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -9,7 +10,8 @@ use kure_plugin_api::abi::{
     parse_text, AbiInfo, DocumentationProviderBox, ErrorPayload, GeneratorBox, PluginBox,
     ValidatorBox,
 };
-use kure_plugin_api::sdk::{Documentation, DynGenerator, Example};
+use kure_plugin_api::host::DynGenerator;
+use kure_plugin_api::sdk::{Documentation, Example};
 use serde_json::Value;
 
 use crate::plugin::contain;
@@ -80,7 +82,7 @@ impl Shared {
                     "initialize",
                     None,
                     || p.initialize().into_result(),
-                    |e| ErrorPayload::from_str_lossy(e).kind,
+                    |e| ErrorPayload::from_str_lossy(e).kind.to_string(),
                 )
                 .map_err(|e| {
                     format!(
@@ -92,7 +94,7 @@ impl Shared {
                     "health_check",
                     None,
                     || p.health_check().into_result(),
-                    |e| ErrorPayload::from_str_lossy(e).kind,
+                    |e| ErrorPayload::from_str_lossy(e).kind.to_string(),
                 )
                 .map_err(|e| {
                     format!(
@@ -113,7 +115,7 @@ pub(super) struct PluginGenerator {
     pub(super) gvk: String,
     pub(super) shared: Arc<Shared>,
     pub(super) generator: ManuallyDrop<GeneratorBox>,
-    pub(super) validator: Option<ManuallyDrop<ValidatorBox>>,
+    pub(super) validator: ManuallyDrop<ValidatorBox>,
     pub(super) docs: Option<ManuallyDrop<DocumentationProviderBox>>,
     /// Its `generate` runs its own checks (feature `generate-validates`).
     pub(super) validates: bool,
@@ -142,7 +144,7 @@ impl PluginGenerator {
     /// copied, until the host has read it).
     pub(super) fn answer(&self, request: &str) -> Result<RString, ErrorPayload> {
         self.shared.ensure_initialized().map_err(|m| ErrorPayload {
-            kind: "initialize".to_owned(),
+            kind: ErrorKind::Initialize,
             message: format!("{} failed to start: {m}", self.shared.who),
             issues: Vec::new(),
         })?;
@@ -151,7 +153,7 @@ impl PluginGenerator {
                 "generate",
                 Some(&self.gvk),
                 || self.generator.generate(request.into()).into_result(),
-                |e| ErrorPayload::from_str_lossy(e).kind,
+                |e| ErrorPayload::from_str_lossy(e).kind.to_string(),
             )
             .map_err(|e| ErrorPayload::from_str_lossy(&e))
     }
@@ -167,12 +169,10 @@ impl DynGenerator for PluginGenerator {
     }
 
     fn json_schema(&self) -> Result<Value, ErrorPayload> {
-        let Some(v) = &self.validator else {
-            return Ok(Value::Bool(true));
-        };
+        let v = &self.validator;
         let text = self.text("json_schema", || v.json_schema())?;
         serde_json::from_str(&text).map_err(|e| ErrorPayload {
-            kind: "invalid-output".to_owned(),
+            kind: ErrorKind::InvalidOutput,
             message: format!("json_schema returned invalid JSON ({e})"),
             issues: Vec::new(),
         })
@@ -184,15 +184,13 @@ impl DynGenerator for PluginGenerator {
 
     /// The spec's JSON goes to the plugin as is (the worker gets JSON text).
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
-        let Some(v) = &self.validator else {
-            return Ok(());
-        };
+        let v = &self.validator;
         self.shared
             .audited(
                 "validate",
                 Some(&self.gvk),
                 || v.validate(spec.into()).into_result(),
-                |e| ErrorPayload::from_str_lossy(e).kind,
+                |e| ErrorPayload::from_str_lossy(e).kind.to_string(),
             )
             .map_err(|e| ErrorPayload::from_str_lossy(&e))
     }
@@ -230,7 +228,7 @@ impl DynGenerator for PluginGenerator {
             documentation,
             examples: serde_json::from_str::<Vec<Example>>(&examples).map_err(|e| {
                 ErrorPayload {
-                    kind: "invalid-output".to_owned(),
+                    kind: ErrorKind::InvalidOutput,
                     message: format!("examples returned invalid JSON ({e})"),
                     issues: Vec::new(),
                 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use kure_plugin_api::sdk::DynGenerator;
+use kure_plugin_api::host::DynGenerator;
 
 use super::process::WorkerPlugin;
 use super::LoadedPlugin;

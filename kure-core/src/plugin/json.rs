@@ -1,6 +1,7 @@
 //! The JSON text that crosses the plugin boundary: a request written from a value, and a
 //! plugin's answer read back as objects.
 
+use kure_plugin_api::abi::ErrorKind;
 use kure_plugin_api::abi::ErrorPayload;
 use serde_json::Value;
 
@@ -48,7 +49,7 @@ pub(crate) fn parse_objects(out: &str) -> Result<Vec<Value>, ErrorPayload> {
 
 pub(crate) fn invalid_output(message: String) -> ErrorPayload {
     ErrorPayload {
-        kind: "invalid-output".to_owned(),
+        kind: ErrorKind::InvalidOutput,
         message,
         issues: Vec::new(),
     }

@@ -13,7 +13,7 @@ use kure_plugin_api::abi::{
     AbiGvk, AbiInfo, DocumentationProviderBox, ErrorPayload, GeneratorBox, PluginModRef, Registry,
     Registry_TO, ValidatorBox, REQUIRED_FEATURES,
 };
-use kure_plugin_api::sdk::DynGenerator;
+use kure_plugin_api::host::DynGenerator;
 
 use super::{LoadError, PluginIdentity, Sealed};
 use crate::model::gvk::Gvk;
@@ -82,7 +82,7 @@ impl LoadedPlugin {
                 "health_check",
                 None,
                 || p.health_check().into_result(),
-                |e| ErrorPayload::from_str_lossy(e).kind,
+                |e| ErrorPayload::from_str_lossy(e).kind.to_string(),
             )
             .map_err(|e| ErrorPayload::from_str_lossy(&e).message)
     }
@@ -307,6 +307,14 @@ pub(crate) fn load_opened(
         )));
     }
 
+    let validated: BTreeSet<String> = host.validators.iter().map(|(g, _)| label(g)).collect();
+    if let Some(bare) = registered.difference(&validated).next() {
+        return Err(registration(format!(
+            "it registers no validator for {}: every generator needs one, because kure checks each spec against the generator's JSON Schema before plugin code sees it (a plugin built with the SDK's `export_plugin!` has one for every generator)",
+            crate::util::shown(bare)
+        )));
+    }
+
     let shared = Arc::new(Shared {
         who,
         name: name.clone(),
@@ -325,10 +333,18 @@ pub(crate) fn load_opened(
     let mut out: Vec<Arc<dyn DynGenerator>> = Vec::new();
     for (gvk, generator) in generators {
         Gvk::parse(&gvk.api_version, &gvk.kind).map_err(|e| registration(e.to_string()))?;
-        let take_v = validators
+        let Some(take_v) = validators
             .iter()
             .position(|(g, _)| *g == gvk)
-            .map(|i| validators.swap_remove(i).1);
+            .map(|i| validators.swap_remove(i).1)
+        else {
+            // Every registered GVK has a validator (checked above).
+            return Err(registration(format!(
+                "it registers no validator for {}/{}",
+                crate::util::shown(&gvk.api_version),
+                crate::util::shown(&gvk.kind)
+            )));
+        };
         let take_d = docs
             .iter()
             .position(|(g, _)| *g == gvk)
@@ -339,7 +355,7 @@ pub(crate) fn load_opened(
             kind: gvk.kind.to_string(),
             shared: shared.clone(),
             generator: ManuallyDrop::new(generator),
-            validator: take_v.map(ManuallyDrop::new),
+            validator: ManuallyDrop::new(take_v),
             docs: take_d.map(ManuallyDrop::new),
             validates,
         }));

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 pub const ABI_VERSION: u32 = 1;
 
 /// Features every plugin built against this crate provides, however it implements the ABI; a
-/// host requires some of them ([`check_compatible`]). [`AbiInfo::current`] reports these.
+/// host requires some of them ([`check_compatible`]).
 pub const FEATURES: &[&str] = &["json-payloads", "validator", "documentation"];
 
 /// [`FEATURES`] plus what a plugin built with the SDK (`export_plugin!`) provides because the
@@ -97,13 +97,6 @@ pub fn check_compatible(plugin: &AbiInfo, required: &[&str]) -> Result<(), Strin
     }
 }
 
-/// The symbol name under which a plugin exports its `abi_stable` library header.
-///
-/// This equals `abi_stable::library::ROOT_MODULE_LOADER_NAME` (a test checks it); it is written
-/// out because `#[export_name]` needs a literal.
-#[doc(hidden)]
-pub const ROOT_MODULE_LOADER_NAME: &str = "_1as_0lib_1header_0root_bmodule_bloader";
-
 /// The root module every plugin library exports.
 #[repr(C)]
 #[derive(StableAbi)]
@@ -139,7 +132,8 @@ pub struct AbiInfo {
 impl AbiInfo {
     /// The `AbiInfo` of a plugin built against this kure-plugin-api that implements the ABI
     /// itself ([`FEATURES`]).
-    pub fn current() -> Self {
+    #[cfg(test)]
+    fn current() -> Self {
         Self::with_features(FEATURES)
     }
 
@@ -157,12 +151,115 @@ impl AbiInfo {
     }
 }
 
+/// What failed, as an [`ErrorPayload`] says it. On the wire it is a string (the names
+/// below), so a kind this crate does not know, from a plugin or host of a later 1.x, is kept
+/// as [`ErrorKind::Other`] and shown as it came.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ErrorKind {
+    /// `panic`: the plugin panicked (the SDK caught it at the boundary).
+    Panic,
+    /// `invalid-config`: the spec is wrong; the payload's issues say where.
+    InvalidConfig,
+    /// `generate`: the generator failed on a valid spec.
+    Generate,
+    /// `validate`: the validator failed (not a refusal of the spec).
+    Validate,
+    /// `initialize`: the plugin's `initialize` failed.
+    Initialize,
+    /// `shutdown`: the plugin's `shutdown` failed.
+    Shutdown,
+    /// `health_check`: the plugin reports it cannot work (`health`, from early workers, is
+    /// read as this too).
+    HealthCheck,
+    /// `invalid-output`: the plugin answered something the host cannot use.
+    InvalidOutput,
+    /// `load`: the library could not be loaded (in a worker).
+    Load,
+    /// `protocol`: a worker broke kure's worker protocol.
+    Protocol,
+    /// `worker-crashed`: a worker process died or was stopped.
+    WorkerCrashed,
+    /// `too-large`: an answer exceeded the host's limit.
+    TooLarge,
+    /// `worker-timeout`: a worker did not answer within the time limit.
+    WorkerTimeout,
+    /// `sandbox`: a worker's sandbox could not be set up, so the plugin was not run.
+    Sandbox,
+    /// `internal`: anything else that went wrong (also what an unreadable payload becomes).
+    Internal,
+    /// A kind this crate does not know, as it came.
+    Other(String),
+}
+
+impl ErrorKind {
+    /// The kind's name on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ErrorKind::Panic => "panic",
+            ErrorKind::InvalidConfig => "invalid-config",
+            ErrorKind::Generate => "generate",
+            ErrorKind::Validate => "validate",
+            ErrorKind::Initialize => "initialize",
+            ErrorKind::Shutdown => "shutdown",
+            ErrorKind::HealthCheck => "health_check",
+            ErrorKind::InvalidOutput => "invalid-output",
+            ErrorKind::Load => "load",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::WorkerCrashed => "worker-crashed",
+            ErrorKind::TooLarge => "too-large",
+            ErrorKind::WorkerTimeout => "worker-timeout",
+            ErrorKind::Sandbox => "sandbox",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for ErrorKind {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "panic" => ErrorKind::Panic,
+            "invalid-config" => ErrorKind::InvalidConfig,
+            "generate" => ErrorKind::Generate,
+            "validate" => ErrorKind::Validate,
+            "initialize" => ErrorKind::Initialize,
+            "shutdown" => ErrorKind::Shutdown,
+            "health_check" | "health" => ErrorKind::HealthCheck,
+            "invalid-output" => ErrorKind::InvalidOutput,
+            "load" => ErrorKind::Load,
+            "protocol" => ErrorKind::Protocol,
+            "worker-crashed" => ErrorKind::WorkerCrashed,
+            "too-large" => ErrorKind::TooLarge,
+            "worker-timeout" => ErrorKind::WorkerTimeout,
+            "sandbox" => ErrorKind::Sandbox,
+            "internal" => ErrorKind::Internal,
+            _ => ErrorKind::Other(s),
+        }
+    }
+}
+
+impl From<ErrorKind> for String {
+    fn from(k: ErrorKind) -> Self {
+        match k {
+            ErrorKind::Other(s) => s,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A structured error, sent across the boundary as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorPayload {
-    /// `panic`, `invalid-config`, `generate`, `validate` or `internal`.
-    pub kind: String,
+    /// What failed.
+    pub kind: ErrorKind,
     /// A one-line description.
     pub message: String,
     /// Field problems, when the error is about the config.
@@ -181,6 +278,15 @@ pub struct Issue {
 }
 
 impl ErrorPayload {
+    /// A payload of `kind` saying `message`, with no field issues.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            issues: Vec::new(),
+        }
+    }
+
     /// Encodes the payload for the boundary.
     pub fn to_rstring(&self) -> RString {
         // Serializing plain strings into JSON cannot fail.
@@ -190,7 +296,7 @@ impl ErrorPayload {
     /// Decodes a payload, falling back to an `internal` error holding the raw text.
     pub fn from_str_lossy(raw: &str) -> Self {
         serde_json::from_str(raw).unwrap_or_else(|_| Self {
-            kind: "internal".to_owned(),
+            kind: ErrorKind::Internal,
             message: raw.to_owned(),
             issues: Vec::new(),
         })
@@ -375,17 +481,45 @@ mod tests {
     }
 
     #[test]
-    fn loader_symbol_name_matches_abi_stable() {
+    fn error_kinds_keep_their_wire_names_and_unknown_kinds_survive() {
+        // The names 1.0 sent as strings: the typed kind writes and reads exactly them.
+        for name in [
+            "panic",
+            "invalid-config",
+            "generate",
+            "validate",
+            "initialize",
+            "shutdown",
+            "health_check",
+            "invalid-output",
+            "load",
+            "protocol",
+            "worker-crashed",
+            "too-large",
+            "worker-timeout",
+            "sandbox",
+            "internal",
+        ] {
+            let kind = ErrorKind::from(name.to_owned());
+            assert!(!matches!(kind, ErrorKind::Other(_)), "{name}");
+            assert_eq!(kind.as_str(), name);
+            let json = serde_json::to_string(&ErrorPayload::new(kind.clone(), "m")).unwrap();
+            assert!(json.contains(&format!("\"kind\":\"{name}\"")), "{json}");
+            assert_eq!(ErrorPayload::from_str_lossy(&json).kind, kind);
+        }
+        assert_eq!(ErrorKind::from("health".to_owned()), ErrorKind::HealthCheck);
+        let future = ErrorPayload::from_str_lossy(r#"{"kind":"quota","message":"m"}"#);
+        assert_eq!(future.kind, ErrorKind::Other("quota".into()));
         assert_eq!(
-            ROOT_MODULE_LOADER_NAME,
-            abi_stable::library::ROOT_MODULE_LOADER_NAME
+            serde_json::to_value(&future).unwrap()["kind"],
+            serde_json::json!("quota")
         );
     }
 
     #[test]
     fn error_texts_are_told_apart_from_documentation() {
         let e = ErrorPayload {
-            kind: "panic".into(),
+            kind: ErrorKind::Panic,
             message: "documentation panicked".into(),
             issues: vec![],
         };
@@ -397,13 +531,13 @@ mod tests {
     #[test]
     fn error_payload_round_trips_and_tolerates_garbage() {
         let p = ErrorPayload {
-            kind: "panic".into(),
+            kind: ErrorKind::Panic,
             message: "boom".into(),
             issues: vec![],
         };
         assert_eq!(ErrorPayload::from_str_lossy(&p.to_rstring()), p);
         let raw = ErrorPayload::from_str_lossy("not json");
-        assert_eq!(raw.kind, "internal");
+        assert_eq!(raw.kind, ErrorKind::Internal);
         assert_eq!(raw.message, "not json");
     }
 }

@@ -10,14 +10,15 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
 
-use super::erased::{erase, erase_as, payload, DynGenerator};
 use super::{Error, Generator};
+use crate::abi::ErrorKind;
 use crate::abi::{
     error_text, AbiGvk, AbiInfo, DocumentationProvider, DocumentationProviderBox,
     DocumentationProvider_TO, ErrorPayload, GeneratorBox, Generator_TO, Plugin, PluginBox,
     PluginMetadata, PluginMod, PluginModRef, Plugin_TO, RegistryMut, Validator, ValidatorBox,
     Validator_TO,
 };
+use crate::host::{erase, erase_as, payload, DynGenerator};
 
 /// A lifecycle hook: it gets the plugin's state.
 type Hook<S> = Box<dyn Fn(&S) -> Result<(), Error> + Send + Sync>;
@@ -50,7 +51,6 @@ type Hook<S> = Box<dyn Fn(&S) -> Result<(), Error> + Send + Sync>;
 pub struct PluginBuilder<S: Send + Sync + 'static = ()> {
     metadata: [String; 4],
     generators: Vec<Arc<dyn DynGenerator>>,
-    raw: Vec<(AbiGvk, fn() -> GeneratorBox)>,
     state: Arc<S>,
     on_initialize: Option<Hook<S>>,
     on_shutdown: Option<Hook<S>>,
@@ -86,7 +86,6 @@ impl<S: Send + Sync + 'static> PluginBuilder<S> {
         Self {
             metadata: [name, version, description, author].map(str::to_owned),
             generators: Vec::new(),
-            raw: Vec::new(),
             state,
             on_initialize: None,
             on_shutdown: None,
@@ -150,19 +149,6 @@ impl<S: Send + Sync + 'static> PluginBuilder<S> {
         self
     }
 
-    /// Registers a raw ABI generator, bypassing the SDK's decoding and panic handling.
-    /// For testing the host against misbehaving plugins only.
-    #[doc(hidden)]
-    pub fn raw_generator(
-        mut self,
-        api_version: &str,
-        kind: &str,
-        make: fn() -> GeneratorBox,
-    ) -> Self {
-        self.raw.push((gvk(api_version, kind), make));
-        self
-    }
-
     /// The generators added so far (for unit tests that call them without a library).
     pub fn generators(&self) -> &[Arc<dyn DynGenerator>] {
         &self.generators
@@ -217,7 +203,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, ErrorPayload>) -> RResul
                 .unwrap_or_default();
             RErr(
                 ErrorPayload {
-                    kind: "panic".to_owned(),
+                    kind: ErrorKind::Panic,
                     message: format!("{what} panicked{at}: {}", panic_message(p.as_ref())),
                     issues: Vec::new(),
                 }
@@ -229,7 +215,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, ErrorPayload>) -> RResul
 
 fn internal(message: String) -> ErrorPayload {
     ErrorPayload {
-        kind: "internal".to_owned(),
+        kind: ErrorKind::Internal,
         message,
         issues: Vec::new(),
     }
@@ -253,7 +239,6 @@ impl<S: Send + Sync + 'static> Plugin for SdkPlugin<S> {
             .generators
             .iter()
             .map(|g| gvk(g.api_version(), g.kind()))
-            .chain(self.0.raw.iter().map(|(g, _)| g.clone()))
             .collect()
     }
 
@@ -280,19 +265,13 @@ impl<S: Send + Sync + 'static> Plugin for SdkPlugin<S> {
                     .into_result()
                     .map_err(|e| internal(e.into()))?;
             }
-            for (id, make) in &self.0.raw {
-                registry
-                    .register_generator(id.clone(), make())
-                    .into_result()
-                    .map_err(|e| internal(e.into()))?;
-            }
             Ok(())
         })
     }
 
     fn initialize(&mut self) -> RResult<(), RString> {
         guarded("initialize", || match &self.0.on_initialize {
-            Some(hook) => hook(&self.0.state).map_err(|e| payload("initialize", e)),
+            Some(hook) => hook(&self.0.state).map_err(|e| payload(ErrorKind::Initialize, e)),
             None => Ok(()),
         })
     }
@@ -300,14 +279,14 @@ impl<S: Send + Sync + 'static> Plugin for SdkPlugin<S> {
     fn shutdown(&mut self) {
         // Nothing can be reported from shutdown; a panic must still not cross the boundary.
         let _ = guarded("shutdown", || match &self.0.on_shutdown {
-            Some(hook) => hook(&self.0.state).map_err(|e| payload("shutdown", e)),
+            Some(hook) => hook(&self.0.state).map_err(|e| payload(ErrorKind::Shutdown, e)),
             None => Ok(()),
         });
     }
 
     fn health_check(&self) -> RResult<(), RString> {
         guarded("health_check", || match &self.0.on_health_check {
-            Some(hook) => hook(&self.0.state).map_err(|e| payload("health_check", e)),
+            Some(hook) => hook(&self.0.state).map_err(|e| payload(ErrorKind::HealthCheck, e)),
             None => Ok(()),
         })
     }

@@ -9,7 +9,6 @@
 //! - catches panics at every entry point and turns them into structured errors, because a
 //!   panic that reaches the ABI boundary would end the host process.
 
-mod erased;
 mod ffi;
 
 use std::collections::BTreeMap;
@@ -20,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::abi::Issue;
-pub use erased::{erase, DynGenerator};
 pub use ffi::PluginBuilder;
 
 #[doc(hidden)]
@@ -493,4 +491,18 @@ macro_rules! export_plugin {
             }
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// `export_plugin!` writes the name of abi_stable's library header out (`#[export_name]`
+    /// needs a literal): it must be the name abi_stable looks up.
+    #[test]
+    fn the_exported_header_has_the_name_abi_stable_looks_up() {
+        let wanted = format!(
+            "#[export_name = \"{}\"]",
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
+        assert!(include_str!("mod.rs").contains(&wanted), "{wanted}");
+    }
 }

@@ -89,7 +89,7 @@ fn time_values(engine: &Engine, docs: &[Document]) -> f64 {
 }
 
 /// [`time_pipeline`] through JSON text whatever the generator prefers: its objects written as
-/// text ([`generate_text`](kure_plugin_api::sdk::DynGenerator::generate_text)), then to YAML.
+/// text ([`generate_text`](kure_plugin_api::host::DynGenerator::generate_text)), then to YAML.
 fn time_text(engine: &Engine, docs: &[Document]) -> f64 {
     per_app(docs, |d| {
         let entry = engine.check_schema(d).expect("valid");

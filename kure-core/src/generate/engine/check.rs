@@ -4,6 +4,7 @@
 use crate::input::decode::Document;
 use crate::model::error::{Diagnostic, Error};
 use crate::plugin::PluginHandle;
+use kure_plugin_api::abi::ErrorKind;
 use kure_plugin_api::abi::ErrorPayload;
 use std::path::PathBuf;
 
@@ -247,8 +248,8 @@ pub(super) fn diags(doc: &Document, problems: &[(&str, &str)]) -> Vec<Diagnostic
 
 pub(super) fn describe_payload(p: &ErrorPayload) -> String {
     let message = crate::util::shown_message(&p.message);
-    match p.kind.as_str() {
-        "panic" => format!("the generator panicked ({message})"),
+    match p.kind {
+        ErrorKind::Panic => format!("the generator panicked ({message})"),
         _ => message,
     }
 }

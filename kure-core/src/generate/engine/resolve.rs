@@ -11,8 +11,10 @@ use crate::plugin::{
     admit, discover_checked, read_library, read_staged, Admitted, LoadError, PluginHandle, Staging,
 };
 use crate::store::{Index, IndexEntry, IndexedGvk};
+use kure_plugin_api::abi::ErrorKind;
 use kure_plugin_api::abi::ErrorPayload;
-use kure_plugin_api::sdk::{Documentation, DynGenerator};
+use kure_plugin_api::host::DynGenerator;
+use kure_plugin_api::sdk::Documentation;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -751,7 +753,7 @@ impl DynGenerator for IndexedGenerator {
 
     fn generate(&self, _app: &Value) -> Result<Vec<Value>, ErrorPayload> {
         Err(ErrorPayload {
-            kind: "internal".to_owned(),
+            kind: ErrorKind::Internal,
             message: "the plugin was not loaded (index entry only)".to_owned(),
             issues: Vec::new(),
         })

@@ -4,6 +4,7 @@
 use crate::input::decode::Document;
 use crate::model::error::{Diagnostic, Error};
 use crate::model::gvk::Gvk;
+use kure_plugin_api::abi::ErrorKind;
 use kure_plugin_api::abi::ErrorPayload;
 use serde_json::Value;
 
@@ -116,7 +117,7 @@ impl Engine {
                 duration_us: share,
                 outcome: match r {
                     Ok(_) => "ok".to_owned(),
-                    Err(e) => e.kind.clone(),
+                    Err(e) => e.kind.to_string(),
                 },
             });
         }
@@ -137,7 +138,7 @@ impl Engine {
     /// (its `apiVersion`, `kind`, `metadata.name` and `metadata.namespace`: what kure checks
     /// and names files by). A generator whose answer is cheapest as JSON text (an in-process
     /// plugin, a built-in that writes typed objects:
-    /// [`answers_in_text`](kure_plugin_api::sdk::DynGenerator::answers_in_text)) answers with
+    /// [`answers_in_text`](kure_plugin_api::host::DynGenerator::answers_in_text)) answers with
     /// text, written straight to YAML (`output::transcode`) without being
     /// built as values, unless it is in a shape only values give exactly. Others answer with
     /// values.
@@ -220,7 +221,7 @@ impl Engine {
         result: Result<Vec<Value>, ErrorPayload>,
     ) -> Result<Vec<Value>, Error> {
         let objects = result.map_err(|p| {
-            if p.kind == "invalid-config" && entry.generator.generate_validates() {
+            if p.kind == ErrorKind::InvalidConfig && entry.generator.generate_validates() {
                 Error::Invalid(plugin_problems(doc, &p))
             } else {
                 self.generate_error(doc, describe_payload(&p))

@@ -1,6 +1,7 @@
 //! The host side of process isolation: a plugin's workers ([`WorkerPlugin`]), started on
 //! first need, restarted after a crash, and asked in batches.
 
+use kure_plugin_api::abi::ErrorKind;
 use std::borrow::Cow;
 use std::io::Write;
 use std::os::fd::OwnedFd;
@@ -11,7 +12,8 @@ use std::time::Duration;
 
 use kure_plugin_api::abi::ErrorPayload;
 
-use kure_plugin_api::sdk::{Documentation, DynGenerator};
+use kure_plugin_api::host::DynGenerator;
+use kure_plugin_api::sdk::Documentation;
 use serde_json::Value;
 
 use super::wire::{self, BatchOp};
@@ -372,7 +374,7 @@ impl WorkerPlugin {
     /// Makes sure a worker runs, restarting it within the budget.
     pub(super) fn ensure_running(&self, state: &mut State, label: &str) -> Result<(), Failed> {
         let not_attempted = |message: String| Failed {
-            payload: payload("worker-crashed", message),
+            payload: payload(ErrorKind::WorkerCrashed, message),
             index: None,
             attempted: false,
         };
@@ -436,7 +438,10 @@ impl WorkerPlugin {
         label: &str,
     ) -> Result<Value, Failed> {
         let body = serde_json::to_vec(request).map_err(|e| Failed {
-            payload: payload("internal", format!("cannot encode a worker request: {e}")),
+            payload: payload(
+                ErrorKind::Internal,
+                format!("cannot encode a worker request: {e}"),
+            ),
             index: None,
             attempted: false,
         })?;
@@ -461,7 +466,7 @@ impl WorkerPlugin {
         self.ensure_running(state, label)?;
         let Some(proc) = state.proc.as_mut() else {
             return Err(Failed {
-                payload: payload("internal", "no worker is running".to_owned()),
+                payload: payload(ErrorKind::Internal, "no worker is running".to_owned()),
                 index: None,
                 attempted: false,
             });
@@ -471,7 +476,7 @@ impl WorkerPlugin {
             Err(trouble) => {
                 let Some(proc) = state.proc.take() else {
                     return Err(Failed {
-                        payload: payload("internal", "no worker is running".to_owned()),
+                        payload: payload(ErrorKind::Internal, "no worker is running".to_owned()),
                         index: None,
                         attempted: true,
                     });
@@ -493,7 +498,7 @@ impl WorkerPlugin {
                 .launch
                 .bury(&self.who, proc, Trouble::Protocol(reason), label),
             None => Failed {
-                payload: payload("protocol", reason),
+                payload: payload(ErrorKind::Protocol, reason),
                 index: None,
                 attempted: true,
             },
@@ -597,7 +602,7 @@ impl WorkerPlugin {
         let mut slots: Vec<Option<Result<Vec<u8>, ErrorPayload>>> = (0..n).map(|_| None).collect();
         match self.batch_frame(state, op, api_version, kind, items) {
             Ok(Ok(results)) => return results,
-            Ok(Err(e)) if e.kind == "too-large" && n > 1 => {}
+            Ok(Err(e)) if e.kind == ErrorKind::TooLarge && n > 1 => {}
             Ok(Err(e)) => return all(e),
             Err(f) if n == 1 || !f.attempted => return all(f.payload),
             Err(f) => {
@@ -620,7 +625,10 @@ impl WorkerPlugin {
             *slot = Some(
                 match self.batch_frame(state, op, api_version, kind, &items[i..=i]) {
                     Ok(Ok(mut r)) => r.pop().unwrap_or_else(|| {
-                        Err(payload("protocol", "no result for the app".to_owned()))
+                        Err(payload(
+                            ErrorKind::Protocol,
+                            "no result for the app".to_owned(),
+                        ))
                     }),
                     Ok(Err(e)) => Err(e),
                     Err(f) => Err(f.payload),
@@ -629,7 +637,7 @@ impl WorkerPlugin {
         }
         slots
             .into_iter()
-            .map(|s| s.unwrap_or_else(|| Err(payload("internal", "no result".to_owned()))))
+            .map(|s| s.unwrap_or_else(|| Err(payload(ErrorKind::Internal, "no result".to_owned()))))
             .collect()
     }
 
@@ -661,7 +669,7 @@ impl WorkerPlugin {
                 r.and_then(|bytes| {
                     String::from_utf8(bytes).map_err(|_| {
                         payload(
-                            "invalid-output",
+                            ErrorKind::InvalidOutput,
                             "returned invalid JSON (not UTF-8)".to_owned(),
                         )
                     })
@@ -790,8 +798,12 @@ impl WorkerPlugin {
         let Some(mut proc) = state.proc.take() else {
             return Ok(());
         };
-        let body = serde_json::to_vec(&Request::Shutdown)
-            .map_err(|e| payload("internal", format!("cannot encode a worker request: {e}")))?;
+        let body = serde_json::to_vec(&Request::Shutdown).map_err(|e| {
+            payload(
+                ErrorKind::Internal,
+                format!("cannot encode a worker request: {e}"),
+            )
+        })?;
         match exchange(&mut proc, &body, 1, self.launch.timeout).and_then(Answer::json) {
             Ok(answer) => {
                 // The worker closed its output before answering: once kure has read the
@@ -803,7 +815,9 @@ impl WorkerPlugin {
                 match answer.get("error").or_else(|| answer.get("err")) {
                     None => Ok(()),
                     Some(e) => Err(serde_json::from_value::<ErrorPayload>(e.clone())
-                        .unwrap_or_else(|_| payload("protocol", "an unreadable error".to_owned()))),
+                        .unwrap_or_else(|_| {
+                            payload(ErrorKind::Protocol, "an unreadable error".to_owned())
+                        })),
                 }
             }
             Err(trouble) => Err(self

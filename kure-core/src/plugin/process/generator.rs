@@ -1,11 +1,13 @@
 //! A plugin GVK served by its workers, as the same generator trait built-ins implement.
 
+use kure_plugin_api::abi::ErrorKind;
 use std::sync::Arc;
 
 use kure_plugin_api::abi::ErrorPayload;
 
 use crate::plugin::json::json_text;
-use kure_plugin_api::sdk::{Documentation, DynGenerator};
+use kure_plugin_api::host::DynGenerator;
+use kure_plugin_api::sdk::Documentation;
 use serde_json::Value;
 
 use super::*;
@@ -20,7 +22,7 @@ pub(super) struct WorkerGenerator {
 pub(super) fn first<T>(mut results: Vec<Result<T, ErrorPayload>>) -> Result<T, ErrorPayload> {
     results
         .pop()
-        .unwrap_or_else(|| Err(payload("internal", "no result".to_owned())))
+        .unwrap_or_else(|| Err(payload(ErrorKind::Internal, "no result".to_owned())))
 }
 
 impl DynGenerator for WorkerGenerator {

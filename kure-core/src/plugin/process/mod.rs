@@ -161,6 +161,7 @@ use spawn::*;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kure_plugin_api::abi::ErrorKind;
     use std::borrow::Cow;
     use std::io;
     use wire::BatchOp;
@@ -267,8 +268,11 @@ mod tests {
                 .expect("decode");
         assert!(matches!(back, Request::Docs { .. }));
         assert_eq!(
-            serde_json::to_value(Outcome::<()>::Err(payload("validate", "bad".into())))
-                .expect("encode"),
+            serde_json::to_value(Outcome::<()>::Err(payload(
+                ErrorKind::Validate,
+                "bad".into()
+            )))
+            .expect("encode"),
             serde_json::json!({"err":{"kind":"validate","message":"bad"}})
         );
         // Batches are binary frames (see `wire`): they never start like a JSON message.

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use kure_plugin_api::abi::{AbiInfo, ErrorPayload};
+use kure_plugin_api::abi::{AbiInfo, ErrorKind, ErrorPayload};
 
 use serde::{Deserialize, Serialize};
 
@@ -126,10 +126,6 @@ pub struct HealthTimings {
     pub health_check_us: u64,
 }
 
-pub(super) fn payload(kind: &str, message: String) -> ErrorPayload {
-    ErrorPayload {
-        kind: kind.to_owned(),
-        message,
-        issues: Vec::new(),
-    }
+pub(super) fn payload(kind: ErrorKind, message: String) -> ErrorPayload {
+    ErrorPayload::new(kind, message)
 }

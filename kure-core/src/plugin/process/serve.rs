@@ -1,6 +1,7 @@
 //! The worker process (`kure __plugin-worker`): sandbox, handshake, load, then the frame loop,
 //! under its own call watchdog.
 
+use kure_plugin_api::abi::ErrorKind;
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use kure_plugin_api::abi::ErrorPayload;
 
-use kure_plugin_api::sdk::DynGenerator;
+use kure_plugin_api::host::DynGenerator;
 
 use super::wire::{self, BatchOp};
 use crate::plugin::sandbox::{self, SandboxOptions};
@@ -304,8 +305,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     if hello.protocol != PROTOCOL_VERSION || hello.kure != KURE_VERSION {
         refuse(
             &mut channel,
-            payload(
-                "protocol",
+            payload(ErrorKind::Protocol,
                 format!(
                     "plugin {lib} (in process isolation): its worker is kure {KURE_VERSION} (worker protocol {PROTOCOL_VERSION}) but was started by kure {} (worker protocol {}); both must be the same build of kure",
                     crate::util::shown(&hello.kure),
@@ -321,8 +321,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
     if !library_is_sealed() {
         refuse(
             &mut channel,
-            payload(
-                "protocol",
+            payload(ErrorKind::Protocol,
                 format!("plugin {lib} (in process isolation): kure's handshake arrived but the library on fd {LIBRARY_FD} is not sealed against changes; nothing of it was loaded"),
             ),
             None,
@@ -335,7 +334,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
             refuse(
                 &mut channel,
                 payload(
-                    "sandbox",
+                    ErrorKind::Sandbox,
                     format!("plugin {lib} (in process isolation) was not started: {e}"),
                 ),
                 None,
@@ -361,7 +360,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
             }
             refuse(
                 &mut channel,
-                payload("load", message),
+                payload(ErrorKind::Load, message),
                 e.details().map(str::to_owned),
             );
             return 1;
@@ -373,7 +372,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         refuse(
             &mut channel,
             payload(
-                "sandbox",
+                ErrorKind::Sandbox,
                 format!("plugin {lib} (in process isolation) was not used: {e}"),
             ),
             None,
@@ -384,7 +383,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         refuse(
             &mut channel,
             payload(
-                "sandbox",
+                ErrorKind::Sandbox,
                 format!("plugin {lib} (in process isolation) was not started: cannot start the worker's call watchdog: {e}"),
             ),
             None,
@@ -399,7 +398,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
         Err(e) => {
             refuse(
                 &mut channel,
-                payload("load", e.to_string()),
+                payload(ErrorKind::Load, e.to_string()),
                 e.details().map(str::to_owned),
             );
             return 1;
@@ -452,7 +451,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
                 }
                 Err(e) => (
                     failure(payload(
-                        "protocol",
+                        ErrorKind::Protocol,
                         format!("the worker cannot read the request: {e}"),
                     )),
                     false,
@@ -471,7 +470,7 @@ pub fn serve(opts: &ServeOptions) -> i32 {
                 &mut channel,
                 &Failure {
                     error: payload(
-                        "too-large",
+                        ErrorKind::TooLarge,
                         format!(
                             "the answer ({len} bytes) exceeds the {} MiB frame limit",
                             MAX_FRAME >> 20
@@ -504,7 +503,7 @@ pub(super) fn find<'g>(
         .get(&(api_version.to_owned(), kind.to_owned()))
         .ok_or_else(|| Failure {
             error: payload(
-                "protocol",
+                ErrorKind::Protocol,
                 format!(
                     "plugin {}@{} has no generator for {}/{}",
                     loaded.name,
@@ -532,7 +531,7 @@ pub(super) fn answer_batch(
         Ok(r) => r,
         Err(e) => {
             return failure(payload(
-                "protocol",
+                ErrorKind::Protocol,
                 format!("the worker cannot read the request: {e}"),
             ))
         }
@@ -549,7 +548,10 @@ pub(super) fn answer_batch(
             .enumerate()
             .map(|(i, item)| {
                 let t = std::str::from_utf8(item).map_err(|_| {
-                    payload("protocol", format!("app {i} of the request is not UTF-8"))
+                    payload(
+                        ErrorKind::Protocol,
+                        format!("app {i} of the request is not UTF-8"),
+                    )
                 })?;
                 watch::guarded(entry, Some(i), || call(t))
             })
@@ -594,7 +596,7 @@ pub(super) fn answer(
                     initialize_us: micros(t),
                 }),
                 Err(m) => Outcome::Err(payload(
-                    "initialize",
+                    ErrorKind::Initialize,
                     format!(
                         "plugin {}@{} failed to start: {m}",
                         loaded.name, loaded.version
@@ -610,7 +612,7 @@ pub(super) fn answer(
                 Ok(()) => Outcome::Ok(HealthTimings {
                     health_check_us: micros(t),
                 }),
-                Err(m) => Outcome::Err(payload("health", m)),
+                Err(m) => Outcome::Err(payload(ErrorKind::HealthCheck, m)),
             };
             Ok(serde_json::to_vec(&o))
         }
@@ -623,7 +625,7 @@ pub(super) fn answer(
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) => serde_json::to_vec(&Failure {
             error: payload(
-                "internal",
+                ErrorKind::Internal,
                 format!("the worker cannot encode its answer: {e}"),
             ),
         })

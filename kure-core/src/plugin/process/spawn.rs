@@ -1,6 +1,7 @@
 //! Starting, ending and reaping worker processes, draining what they print, and the paragraph
 //! that says how a worker died.
 
+use kure_plugin_api::abi::ErrorKind;
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -446,7 +447,7 @@ impl Launch {
             protocol: PROTOCOL_VERSION,
             kure: KURE_VERSION.to_owned(),
         })
-        .map_err(|e| StartError::Failed(payload("internal", e.to_string())))?;
+        .map_err(|e| StartError::Failed(payload(ErrorKind::Internal, e.to_string())))?;
         let value = match exchange(&mut proc, &hello, 1, self.timeout).and_then(Answer::json) {
             Ok(v) => v,
             Err(t) => return Err(StartError::Failed(self.bury(who, proc, t, op).payload)),
@@ -456,8 +457,7 @@ impl Launch {
             drop(proc);
             return Err(match refused {
                 Ok(r) => StartError::Refused(r),
-                Err(e) => StartError::Failed(payload(
-                    "protocol",
+                Err(e) => StartError::Failed(payload(ErrorKind::Protocol,
                     format!("{who} (in process isolation): its worker refused to start with an unreadable answer ({e})"),
                 )),
             });
@@ -475,7 +475,7 @@ impl Launch {
                 protocol.map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
             );
             drop(proc);
-            return Err(StartError::Failed(payload("protocol", message)));
+            return Err(StartError::Failed(payload(ErrorKind::Protocol, message)));
         }
         match serde_json::from_value::<Ready>(value) {
             Ok(ready) => Ok((proc, ready)),
@@ -502,7 +502,7 @@ impl Launch {
         let printed = String::from_utf8_lossy(&proc.own.since(0)).into_owned();
         let (kind, what, index) = match trouble {
             Trouble::HostTimeout(backstop) => (
-                "worker-timeout",
+                ErrorKind::WorkerTimeout,
                 format!(
                     "did not answer within {} s (the limit is {} s per plugin call; raise it with --plugin-timeout)",
                     seconds(backstop),
@@ -511,7 +511,7 @@ impl Launch {
                 None,
             ),
             Trouble::WorkerTimeout { entry, index } => (
-                "worker-timeout",
+                ErrorKind::WorkerTimeout,
                 format!(
                     "did not return from {entry} within {} s (raise the limit with --plugin-timeout)",
                     seconds(self.timeout)
@@ -519,16 +519,16 @@ impl Launch {
                 index,
             ),
             Trouble::Protocol(reason) => (
-                "protocol",
+                ErrorKind::Protocol,
                 format!("broke the worker protocol ({reason})"),
                 None,
             ),
             Trouble::Gone if hung_up => (
-                "worker-crashed",
+                ErrorKind::WorkerCrashed,
                 "closed its channel to kure without exiting, so kure killed it".to_owned(),
                 None,
             ),
-            Trouble::Gone => ("worker-crashed", self.death(status, &printed), None),
+            Trouble::Gone => (ErrorKind::WorkerCrashed, self.death(status, &printed), None),
         };
         let last = telling_line(&printed)
             .map(|l| format!("; it printed: `{}`", crate::util::shown(l)))

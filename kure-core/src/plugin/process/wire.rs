@@ -236,7 +236,7 @@ mod tests {
 
     fn err(kind: &str) -> ErrorPayload {
         ErrorPayload {
-            kind: kind.to_owned(),
+            kind: kure_plugin_api::abi::ErrorKind::from(kind.to_owned()),
             message: "it \"broke\"\n".to_owned(),
             issues: Vec::new(),
         }

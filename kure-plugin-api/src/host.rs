@@ -1,7 +1,11 @@
-//! Type erasure: one object-safe, JSON-level view of any [`Generator`].
+//! The host's side: one object-safe, JSON-level view of any generator.
 //!
-//! The host holds built-in generators and plugin generators behind the same [`DynGenerator`]
-//! trait, so a built-in and a plugin differ only in how they are registered.
+//! kure holds built-in generators, plugin generators (through the ABI) and generators in a
+//! sandboxed worker behind the same [`DynGenerator`] trait, so they differ only in how they
+//! are registered. Plugin authors never need this module: they implement
+//! [`Generator`] and export it with
+//! [`export_plugin!`](crate::export_plugin). Its text-level methods (the JSON text a plugin
+//! answers, kept in the plugin's own allocation) are for the host's hot path.
 
 use std::sync::Arc;
 
@@ -9,8 +13,8 @@ use abi_stable::std_types::RString;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Application, Documentation, Error, Generator};
-use crate::abi::ErrorPayload;
+use crate::abi::{ErrorKind, ErrorPayload};
+use crate::sdk::{Application, Documentation, Error, Generator};
 
 /// A generator seen through JSON values, object safe.
 pub trait DynGenerator: Send + Sync {
@@ -60,7 +64,7 @@ pub trait DynGenerator: Send + Sync {
         let objects = self.generate(app)?;
         serde_json::to_string(&objects)
             .map(RString::from)
-            .map_err(|e| payload("internal", Error::msg(e)))
+            .map_err(|e| payload(ErrorKind::Internal, Error::msg(e)))
     }
 
     /// Whether [`generate_text`](DynGenerator::generate_text) is the cheaper way to the
@@ -90,8 +94,8 @@ pub trait DynGenerator: Send + Sync {
     fn generate_batch_json(&self, apps: &[&Value]) -> Vec<Result<String, ErrorPayload>> {
         apps.iter()
             .map(|a| {
-                let request =
-                    serde_json::to_string(a).map_err(|e| payload("internal", Error::msg(e)))?;
+                let request = serde_json::to_string(a)
+                    .map_err(|e| payload(ErrorKind::Internal, Error::msg(e)))?;
                 self.generate_json(&request)
             })
             .collect()
@@ -105,9 +109,9 @@ pub fn erase<G: Generator>(generator: G) -> Arc<dyn DynGenerator> {
 
 struct Typed<G>(G);
 
-pub(crate) fn payload(kind: &str, e: Error) -> ErrorPayload {
+pub(crate) fn payload(kind: ErrorKind, e: Error) -> ErrorPayload {
     ErrorPayload {
-        kind: kind.to_owned(),
+        kind,
         message: e.message().to_owned(),
         issues: e.field_issues().to_vec(),
     }
@@ -115,7 +119,7 @@ pub(crate) fn payload(kind: &str, e: Error) -> ErrorPayload {
 
 fn decode_error(e: serde_json::Error) -> ErrorPayload {
     ErrorPayload {
-        kind: "invalid-config".to_owned(),
+        kind: ErrorKind::InvalidConfig,
         message: e.to_string(),
         issues: Vec::new(),
     }
@@ -132,7 +136,7 @@ impl<G: Generator> DynGenerator for Typed<G> {
 
     fn json_schema(&self) -> Result<Value, ErrorPayload> {
         serde_json::to_value(schemars::schema_for!(G::Config))
-            .map_err(|e| payload("internal", Error::msg(e)))
+            .map_err(|e| payload(ErrorKind::Internal, Error::msg(e)))
     }
 
     fn validate(&self, spec: &Value) -> Result<(), ErrorPayload> {
@@ -195,14 +199,14 @@ impl<G: Generator> Typed<G> {
         generate: impl FnOnce(&G, &Application<G::Config>) -> Result<T, Error>,
     ) -> Result<T, ErrorPayload> {
         self.own_checks(&app.spec)?;
-        generate(&self.0, app).map_err(|e| payload("generate", e))
+        generate(&self.0, app).map_err(|e| payload(ErrorKind::Generate, e))
     }
 
     /// The generator's `validate`: a refusal is `invalid-config`.
     fn own_checks(&self, spec: &G::Config) -> Result<(), ErrorPayload> {
         self.0
             .validate(spec)
-            .map_err(|e| payload("invalid-config", e))
+            .map_err(|e| payload(ErrorKind::InvalidConfig, e))
     }
 }
 
@@ -372,7 +376,7 @@ mod tests {
             g.generate_text(&refused_value).expect_err("refused"),
         ] {
             // What validate says, as validate says it.
-            assert_eq!(refused.kind, "invalid-config");
+            assert_eq!(refused.kind, ErrorKind::InvalidConfig);
             assert_eq!(refused.issues.len(), 1);
             assert_eq!(refused.issues[0].path, "replicas");
             assert_eq!(
@@ -460,7 +464,7 @@ mod tests {
         let refused: Value = serde_json::from_str(&app(-1)).expect("json");
         assert_eq!(
             g.generate_text(&refused).expect_err("refused").kind,
-            "invalid-config"
+            ErrorKind::InvalidConfig
         );
     }
 }
