@@ -1,0 +1,413 @@
+//! `AppWorkload`: a Deployment, StatefulSet or DaemonSet, its Service and an optional Ingress.
+//! Modelled on Kure's Go generator of the same name. `spec.rs` holds the spec's fields and
+//! checks; this file renders a checked spec into Kubernetes objects.
+
+mod spec;
+
+pub use spec::*;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::networking::v1 as net;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
+use kure_plugin_api::sdk::prelude::*;
+
+use super::GROUP_VERSION;
+
+/// The AppWorkload generator.
+#[derive(Debug, Default)]
+pub struct AppWorkload;
+
+fn meta(app: &Application<AppWorkloadConfig>, name: &str) -> Result<ObjectMeta, Error> {
+    Ok(serde_json::from_value(app.child_metadata(name))?)
+}
+
+fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>> {
+    (!m.is_empty()).then(|| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), Quantity(v.clone())))
+            .collect()
+    })
+}
+
+fn int_or_string(p: &IntOrString) -> K8sIntOrString {
+    match p {
+        IntOrString::Int(i) => K8sIntOrString::Int(*i),
+        IntOrString::String(s) => K8sIntOrString::String(s.clone()),
+    }
+}
+
+fn probe(p: &Option<Probe>) -> Option<core::Probe> {
+    p.as_ref().map(|p| core::Probe {
+        http_get: p.http_get.as_ref().map(|h| core::HTTPGetAction {
+            path: Some(h.path.clone()),
+            port: int_or_string(&h.port),
+            ..Default::default()
+        }),
+        exec: p.exec.as_ref().map(|e| core::ExecAction {
+            command: Some(e.command.clone()),
+        }),
+        initial_delay_seconds: p.initial_delay_seconds,
+        period_seconds: p.period_seconds,
+        timeout_seconds: p.timeout_seconds,
+        failure_threshold: p.failure_threshold,
+        ..Default::default()
+    })
+}
+
+fn key_ref_secret(k: &KeyRef) -> core::SecretKeySelector {
+    core::SecretKeySelector {
+        name: k.name.clone(),
+        key: k.key.clone(),
+        optional: None,
+    }
+}
+
+fn container(c: &Container) -> core::Container {
+    let some_vec = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    core::Container {
+        name: c.name.clone(),
+        image: Some(c.image.clone()),
+        command: some_vec(&c.command),
+        args: some_vec(&c.args),
+        ports: (!c.ports.is_empty()).then(|| {
+            c.ports
+                .iter()
+                .map(|p| core::ContainerPort {
+                    name: p.name.clone(),
+                    container_port: p.container_port,
+                    protocol: Some(format!("{:?}", p.protocol)),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        env: (!c.env.is_empty()).then(|| {
+            c.env
+                .iter()
+                .map(|e| core::EnvVar {
+                    name: e.name.clone(),
+                    value: e.value.clone(),
+                    value_from: e.value_from.as_ref().map(|s| core::EnvVarSource {
+                        secret_key_ref: s.secret_key_ref.as_ref().map(key_ref_secret),
+                        config_map_key_ref: s.config_map_key_ref.as_ref().map(|k| {
+                            core::ConfigMapKeySelector {
+                                name: k.name.clone(),
+                                key: k.key.clone(),
+                                optional: None,
+                            }
+                        }),
+                        field_ref: s.field_ref.as_ref().map(|f| core::ObjectFieldSelector {
+                            field_path: f.field_path.clone(),
+                            api_version: None,
+                        }),
+                        ..Default::default()
+                    }),
+                })
+                .collect()
+        }),
+        volume_mounts: (!c.volume_mounts.is_empty()).then(|| {
+            c.volume_mounts
+                .iter()
+                .map(|m| core::VolumeMount {
+                    name: m.name.clone(),
+                    mount_path: m.mount_path.clone(),
+                    read_only: m.read_only.then_some(true),
+                    sub_path: m.sub_path.clone(),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        resources: c.resources.as_ref().map(|r| core::ResourceRequirements {
+            requests: quantities(&r.requests),
+            limits: quantities(&r.limits),
+            ..Default::default()
+        }),
+        startup_probe: probe(&c.startup_probe),
+        liveness_probe: probe(&c.liveness_probe),
+        readiness_probe: probe(&c.readiness_probe),
+        ..Default::default()
+    }
+}
+
+fn volume(v: &Volume) -> core::Volume {
+    core::Volume {
+        name: v.name.clone(),
+        empty_dir: v.empty_dir.as_ref().map(|e| core::EmptyDirVolumeSource {
+            medium: e.medium.clone(),
+            size_limit: e.size_limit.clone().map(Quantity),
+        }),
+        config_map: v.config_map.as_ref().map(|c| core::ConfigMapVolumeSource {
+            name: c.name.clone(),
+            ..Default::default()
+        }),
+        secret: v.secret.as_ref().map(|s| core::SecretVolumeSource {
+            secret_name: Some(s.name.clone()),
+            ..Default::default()
+        }),
+        host_path: v.host_path.as_ref().map(|h| core::HostPathVolumeSource {
+            path: h.path.clone(),
+            type_: h.kind.clone(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// One object AppWorkload generates, serialised as the object itself.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Manifest {
+    Deployment(apps::Deployment),
+    StatefulSet(apps::StatefulSet),
+    DaemonSet(apps::DaemonSet),
+    Service(core::Service),
+    Ingress(net::Ingress),
+}
+
+fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Error> {
+    let spec = &app.spec;
+    let name = app.metadata.name.as_str();
+    let selector = LabelSelector {
+        match_labels: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
+        ..Default::default()
+    };
+    let mut pod_meta = meta(app, name)?;
+    pod_meta.name = None;
+    pod_meta.namespace = None;
+    let pod = core::PodTemplateSpec {
+        metadata: Some(pod_meta),
+        spec: Some(core::PodSpec {
+            containers: spec.containers.iter().map(container).collect(),
+            volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.iter().map(volume).collect()),
+            ..Default::default()
+        }),
+    };
+    let mut out = Vec::with_capacity(3);
+    let workload = match spec.workload {
+        WorkloadKind::Deployment => Manifest::Deployment(apps::Deployment {
+            metadata: meta(app, name)?,
+            spec: Some(apps::DeploymentSpec {
+                replicas: Some(spec.replicas.unwrap_or(1)),
+                selector,
+                template: pod,
+                ..Default::default()
+            }),
+            status: None,
+        }),
+        WorkloadKind::StatefulSet => Manifest::StatefulSet(apps::StatefulSet {
+            metadata: meta(app, name)?,
+            spec: Some(apps::StatefulSetSpec {
+                replicas: Some(spec.replicas.unwrap_or(1)),
+                selector,
+                service_name: Some(name.to_owned()),
+                template: pod,
+                volume_claim_templates: (!spec.volume_claim_templates.is_empty()).then(|| {
+                    spec.volume_claim_templates
+                        .iter()
+                        .map(|t| core::PersistentVolumeClaim {
+                            metadata: ObjectMeta {
+                                name: Some(t.name.clone()),
+                                ..Default::default()
+                            },
+                            spec: Some(core::PersistentVolumeClaimSpec {
+                                access_modes: Some(if t.access_modes.is_empty() {
+                                    vec!["ReadWriteOnce".to_owned()]
+                                } else {
+                                    t.access_modes.clone()
+                                }),
+                                storage_class_name: t.storage_class_name.clone(),
+                                resources: Some(core::VolumeResourceRequirements {
+                                    requests: Some(BTreeMap::from([(
+                                        "storage".to_owned(),
+                                        Quantity(t.storage.clone()),
+                                    )])),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }),
+                            status: None,
+                        })
+                        .collect()
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        }),
+        WorkloadKind::DaemonSet => Manifest::DaemonSet(apps::DaemonSet {
+            metadata: meta(app, name)?,
+            spec: Some(apps::DaemonSetSpec {
+                selector,
+                template: pod,
+                ..Default::default()
+            }),
+            status: None,
+        }),
+    };
+    out.push(workload);
+
+    let ports: Vec<core::ServicePort> = spec
+        .containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .map(|p| core::ServicePort {
+            name: p.name.clone(),
+            port: p.container_port,
+            target_port: Some(match &p.name {
+                Some(n) => K8sIntOrString::String(n.clone()),
+                None => K8sIntOrString::Int(p.container_port),
+            }),
+            protocol: Some(format!("{:?}", p.protocol)),
+            ..Default::default()
+        })
+        .collect();
+    if !ports.is_empty() {
+        out.push(Manifest::Service(core::Service {
+            metadata: meta(app, name)?,
+            spec: Some(core::ServiceSpec {
+                selector: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
+                ports: Some(ports),
+                ..Default::default()
+            }),
+            status: None,
+        }));
+    }
+
+    if let Some(ing) = &spec.ingress {
+        out.push(Manifest::Ingress(net::Ingress {
+            metadata: meta(app, name)?,
+            spec: Some(net::IngressSpec {
+                ingress_class_name: ing.ingress_class_name.clone(),
+                tls: Some(vec![net::IngressTLS {
+                    hosts: Some(vec![ing.host.clone()]),
+                    secret_name: Some(format!("{name}-tls")),
+                }]),
+                rules: Some(vec![net::IngressRule {
+                    host: Some(ing.host.clone()),
+                    http: Some(net::HTTPIngressRuleValue {
+                        paths: vec![net::HTTPIngressPath {
+                            path: Some(ing.path.clone()),
+                            path_type: "Prefix".to_owned(),
+                            backend: net::IngressBackend {
+                                service: Some(net::IngressServiceBackend {
+                                    name: name.to_owned(),
+                                    port: Some(net::ServiceBackendPort {
+                                        name: Some(ing.service_port_name.clone()),
+                                        number: None,
+                                    }),
+                                }),
+                                resource: None,
+                            },
+                        }],
+                    }),
+                }]),
+                ..Default::default()
+            }),
+            status: None,
+        }));
+    }
+    Ok(out)
+}
+
+impl Generator for AppWorkload {
+    type Config = AppWorkloadConfig;
+    const API_VERSION: &'static str = GROUP_VERSION;
+    const KIND: &'static str = "AppWorkload";
+    const WRITES_JSON: bool = true;
+
+    fn validate(&self, config: &AppWorkloadConfig) -> Result<(), Error> {
+        let issues = config.check();
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::issues(issues))
+        }
+    }
+
+    fn generate(&self, app: &Application<AppWorkloadConfig>) -> Result<Vec<Object>, Error> {
+        manifests(app)?
+            .iter()
+            .map(|m| serde_json::to_value(m).map_err(Error::msg))
+            .collect()
+    }
+
+    /// The typed objects straight to JSON text: no values built on the way.
+    fn generate_json(&self, app: &Application<AppWorkloadConfig>) -> Result<String, Error> {
+        let mut out = JsonArray::new();
+        for m in manifests(app)? {
+            out.push(&m)?;
+        }
+        Ok(out.finish())
+    }
+
+    fn documentation(&self) -> Documentation {
+        Documentation {
+            documentation: "Generates an application workload: a Deployment, StatefulSet or DaemonSet \
+                            labelled `app: <name>`, a Service exposing every container port (when any \
+                            container has ports), and an Ingress with TLS secret `<name>-tls` when \
+                            `ingress` is set."
+                .to_owned(),
+            examples: vec![
+                Example::new("web", "A Deployment with a Service and an Ingress", include_str!("../../../../examples/shop.yaml")),
+                Example::new("database", "A StatefulSet with per-replica storage", include_str!("../../../../examples/postgres.yaml")),
+            ],
+            usage_guide: "Set `workload`, list `containers` with an `image` each, name the ports you want \
+                          exposed, and add `ingress` with a `servicePortName` to publish one of them. \
+                          `kure generate -f app.yaml` prints the manifests; `-o DIR` writes a kustomize tree."
+                .to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kure_plugin_api::host::erase;
+    use serde_json::json;
+
+    fn app(spec: Value) -> Value {
+        json!({"apiVersion": "generators.gokure.dev/v1alpha1", "kind": "AppWorkload",
+               "metadata": {"name": "shop", "namespace": "web"}, "spec": spec})
+    }
+
+    fn kinds(objects: &[Value]) -> Vec<&str> {
+        objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or(""))
+            .collect()
+    }
+
+    #[test]
+    fn a_service_only_with_ports_and_an_ingress_only_when_asked() {
+        let g = erase(AppWorkload);
+        let bare = app(
+            json!({"workload": "Deployment", "containers": [{"name": "c", "image": "nginx:1"}]}),
+        );
+        assert_eq!(kinds(&g.generate(&bare).expect("generate")), ["Deployment"]);
+        let full = app(json!({"workload": "StatefulSet", "replicas": 2,
+            "containers": [{"name": "c", "image": "nginx:1", "ports": [{"name": "http", "containerPort": 80}]}],
+            "ingress": {"host": "shop.example.com", "servicePortName": "http"}}));
+        let objects = g.generate(&full).expect("generate");
+        assert_eq!(kinds(&objects), ["StatefulSet", "Service", "Ingress"]);
+        for o in &objects {
+            assert_eq!(o["metadata"]["namespace"], "web");
+            assert_eq!(o["metadata"]["labels"]["app"], "shop");
+        }
+        assert_eq!(objects[0]["spec"]["replicas"], 2);
+        assert_eq!(objects[2]["spec"]["tls"][0]["secretName"], "shop-tls");
+    }
+
+    #[test]
+    fn rules_the_schema_cannot_say_are_checked() {
+        let g = erase(AppWorkload);
+        // An ingress must name a port the containers expose.
+        let spec = json!({"workload": "Deployment",
+            "containers": [{"name": "c", "image": "nginx:1", "ports": [{"name": "http", "containerPort": 80}]}],
+            "ingress": {"host": "shop.example.com", "servicePortName": "grpc"}});
+        let e = g.validate(&spec).expect_err("unknown port");
+        assert!(!e.issues.is_empty() || !e.message.is_empty());
+        assert!(g.json_schema().expect("schema")["properties"]["containers"].is_object());
+    }
+}
