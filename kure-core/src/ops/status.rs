@@ -226,3 +226,39 @@ fn run_checks(
         Err(err) => checks.push(fail("shutdown", err.message)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_plugin_name_is_an_error_naming_the_installed_ones_escaped() {
+        let home = tempfile::tempdir().expect("tmp");
+        let store = Store::new(home.path().to_path_buf());
+        let e = plugins_status(
+            &store,
+            &TrustPolicy::default(),
+            None,
+            &["no\x1b[31mpe".to_owned()],
+            &WorkerOptions::default(),
+        )
+        .expect_err("unknown");
+        let text = e.to_string();
+        assert!(text.contains("no installed plugin named"), "{text}");
+        assert!(text.contains("(installed: none)"), "{text}");
+        assert!(
+            !text.contains('\x1b'),
+            "an escape reached the message: {text:?}"
+        );
+        // No names: every installed plugin, here none, and no error.
+        let all = plugins_status(
+            &store,
+            &TrustPolicy::default(),
+            None,
+            &[],
+            &WorkerOptions::default(),
+        )
+        .expect("empty store");
+        assert!(all.is_empty());
+    }
+}

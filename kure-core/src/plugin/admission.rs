@@ -99,3 +99,103 @@ pub fn load_plugin_observed(
     after_verify(path);
     admitted.load()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::{signature_path, PrivateKey};
+
+    /// Bytes that are not a plugin: admission never looks inside them, and never runs them.
+    fn library(dir: &Path) -> PathBuf {
+        let p = dir.join("libthing.so");
+        std::fs::write(&p, b"\x7fELF not really a library").expect("write");
+        p
+    }
+
+    fn key() -> &'static PrivateKey {
+        static KEY: std::sync::OnceLock<PrivateKey> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| PrivateKey::generate(2048).expect("key"))
+    }
+
+    fn policy(allow_unsigned: bool, trusted: bool) -> TrustPolicy {
+        TrustPolicy {
+            allow_unsigned,
+            signers: if trusted {
+                vec![key().public_key().expect("public key")]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn signed_bytes_are_admitted_with_their_signer_and_hash() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lib = library(dir.path());
+        let bytes = std::fs::read(&lib).expect("read");
+        std::fs::write(signature_path(&lib), key().sign(&bytes).expect("sign")).expect("sig");
+        let a = admit(
+            &lib,
+            read_library(&lib).expect("read"),
+            &policy(false, true),
+            None,
+        )
+        .expect("admitted");
+        let fp = key().public_key().expect("public").fingerprint;
+        assert_eq!(a.admission, Admission::Signed { fingerprint: fp });
+        assert_eq!(
+            a.sha256,
+            crate::trust::digest_hex(&crate::trust::digest(&bytes))
+        );
+        assert_eq!(a.library().bytes(), &bytes[..]);
+    }
+
+    #[test]
+    fn unsigned_or_untrusted_bytes_are_refused_unless_unsigned_is_allowed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lib = library(dir.path());
+        let refused = |p: &TrustPolicy| {
+            admit(&lib, read_library(&lib).expect("read"), p, None)
+                .err()
+                .map(|e| e.to_string())
+        };
+        let no_sig = refused(&policy(false, true)).expect("no signature: refused");
+        assert!(no_sig.contains("libthing.so"), "{no_sig}");
+        let allowed = admit(
+            &lib,
+            read_library(&lib).expect("read"),
+            &policy(true, true),
+            None,
+        )
+        .expect("unsigned allowed");
+        assert_eq!(allowed.admission, Admission::Unsigned);
+        // Signed, but by a key nobody trusts.
+        let bytes = std::fs::read(&lib).expect("read");
+        std::fs::write(signature_path(&lib), key().sign(&bytes).expect("sign")).expect("sig");
+        assert!(refused(&policy(false, false)).is_some());
+        // A signature of other bytes.
+        std::fs::write(&lib, b"\x7fELF other bytes").expect("rewrite");
+        assert!(refused(&policy(false, true)).is_some());
+    }
+
+    #[test]
+    fn a_recorded_hash_is_checked_before_the_signature() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lib = library(dir.path());
+        // No signature at all: the hash mismatch is what is reported.
+        let e = admit(
+            &lib,
+            read_library(&lib).expect("read"),
+            &policy(true, false),
+            Some(("thing@1.0.0", "00ff")),
+        )
+        .err()
+        .expect("modified");
+        assert!(matches!(e, LoadError::Modified { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("thing@1.0.0") && text.contains("00ff"),
+            "{text}"
+        );
+    }
+}

@@ -79,3 +79,69 @@ pub fn record(record: &Record<'_>) {
         let _ = file.write_all(&line);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_of(app: String) -> Record<'static> {
+        Record {
+            time: crate::util::now_rfc3339(),
+            plugin: "p",
+            version: "1.0.0",
+            sha256: "ab",
+            signer: "unsigned",
+            isolation: "in-process",
+            entry: "generate",
+            gvk: Some("x.dev/v1/Thing"),
+            app: Some(app),
+            location: Some("a.yaml:1".into()),
+            duration_us: 7,
+            outcome: "ok".into(),
+        }
+    }
+
+    /// The log is process-wide (opened once per run): one test opens it, from threads at once
+    /// writes records whose apps carry newlines and quotes, and reads back one whole JSON
+    /// record per line.
+    #[test]
+    fn records_from_many_threads_are_whole_lines_in_a_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("audit.jsonl");
+        assert!(!enabled());
+        // A log kure cannot open is a configuration error naming it.
+        let e = open(&dir.path().join("missing/audit.jsonl")).expect_err("no such directory");
+        assert!(e.to_string().contains("missing/audit.jsonl"), "{e}");
+        assert!(!enabled());
+        open(&log).expect("open");
+        assert!(enabled());
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                s.spawn(move || {
+                    for i in 0..50 {
+                        record(&record_of(format!("app {t}-{i}\n\"quoted\"")));
+                    }
+                });
+            }
+        });
+        let mode = std::fs::metadata(&log).expect("log").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+        let text = std::fs::read_to_string(&log).expect("read");
+        let mut apps: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("one record per line");
+                assert_eq!(v["outcome"], "ok");
+                assert_eq!(
+                    v["durationUs"].as_u64().or(v["duration_us"].as_u64()),
+                    Some(7)
+                );
+                v["app"].as_str().expect("app").to_owned()
+            })
+            .collect();
+        apps.sort();
+        apps.dedup();
+        assert_eq!(apps.len(), 400);
+    }
+}

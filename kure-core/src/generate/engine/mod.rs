@@ -13,6 +13,8 @@
 mod check;
 mod resolve;
 mod run;
+#[cfg(test)]
+mod tests;
 
 pub use run::YamlObjects;
 
