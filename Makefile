@@ -5,12 +5,13 @@ KURE := target/debug/kure
 PLUGIN := target/debug/libkure_terraform_generator.so
 DEMO_HOME ?= $(CURDIR)/target/demo-home
 
-.PHONY: help build plugins plugin sign-plugin install-plugin demo test check fmt clippy doc unit deny bench fuzz fuzz-build clean
+.PHONY: help build plugins plugin sign-plugin install-plugin demo test check fmt clippy doc unit deny bench bench-compare fuzz fuzz-build clean
 
 help:
 	@echo "make demo    build kure and the terraform plugin, generate manifests from examples/"
 	@echo "make test    fmt check, clippy -D warnings, the library docs, cargo deny, every test (what CI runs)"
 	@echo "make bench   benchmarks (prints a table)"
+	@echo "make bench-compare BASE=REV   this tree against revision REV, side by side"
 	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make build   build the workspace"
 	@echo "make plugin sign-plugin install-plugin   the design's example plugin: build"
@@ -119,6 +120,21 @@ bench:
 	$(CARGO) build --release -p kure-cli -p kure-bench-app-workload -p kure-fixture-rawabi
 	$(CARGO) build --release -p kure-tests --bin bench_boundary
 	python3 tests/bench/run.py
+
+# This tree against another revision (BASE, e.g. a commit before a refactor), interleaved on the
+# same inputs: `make bench-compare BASE=73b4153`. BASE is built in a temporary git worktree
+# with a target directory of its own (target/bench-base), then tests/bench/run.py runs its
+# `baseline` section (BENCH_BASELINE) only.
+BASE ?= HEAD
+bench-compare:
+	$(CARGO) build --release -p kure-cli -p kure-bench-app-workload -p kure-fixture-rawabi
+	$(CARGO) build --release -p kure-tests --bin bench_boundary
+	rm -rf target/bench-base/src && git worktree prune
+	git worktree add --detach target/bench-base/src $(BASE)
+	cd target/bench-base/src && CARGO_TARGET_DIR=$(CURDIR)/target/bench-base/target \
+		$(CARGO) build --release -p kure-cli -p kure-bench-app-workload; \
+		status=$$?; cd $(CURDIR) && git worktree remove --force target/bench-base/src; exit $$status
+	BENCH_ONLY=baseline BENCH_BASELINE=$(CURDIR)/target/bench-base/target/release python3 tests/bench/run.py
 
 # Coverage-guided fuzzing with libFuzzer on the stable toolchain: the instrumentation flags
 # cargo-fuzz passes, without its nightly-only sanitizers. `--target` keeps the flags off build

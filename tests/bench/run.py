@@ -12,9 +12,12 @@ interleaved, round by round, so machine noise hits both sides alike; the table s
   6. isolation: the bench plugin in process isolation vs in-process (10k apps; one app cold),
      and what the in-process hardening costs built-in apps
   7. KRM function: kure fn on a 1,000-item ResourceList vs kure generate on the same specs
+  8. baseline (only with BENCH_BASELINE=DIR, the release directory of another build holding its
+     `kure` and `libkure_bench_app_workload.so`; `make bench-compare BASE=REV` builds one):
+     this build against that one on the same inputs, interleaved
 
-BENCH_QUICK=1 runs fewer rounds; BENCH_ONLY=boundary,scale,kustomize,krm,cold,isolation,verify
-runs only those sections (isolation and verify also run cold, which makes their key).
+BENCH_QUICK=1 runs fewer rounds; BENCH_ONLY=boundary,scale,kustomize,krm,cold,isolation,verify,
+baseline runs only those sections (isolation and verify also run cold, which makes their key).
 """
 
 import json
@@ -317,6 +320,57 @@ def verification(tmp):
     row("verify", "kure / openssl throughput", f"{k / o:.2f}", ">= 0.80", "met" if k / o >= 0.8 else "NOT met")
 
 
+def baseline(tmp):
+    """This build against another (BENCH_BASELINE), each with its own bench plugin, interleaved."""
+    base = os.environ["BENCH_BASELINE"]
+    sides = {"this": (KURE, BENCH_PLUGIN),
+             "baseline": (os.path.join(base, "kure"), os.path.join(base, "libkure_bench_app_workload.so"))}
+    for k, p in sides.values():
+        if not os.path.exists(k) or not os.path.exists(p):
+            raise SystemExit(f"BENCH_BASELINE={base}: missing {k} or {p}")
+    # Each side's plugin alone in a plugin directory of its own, run unsigned: the same checks
+    # (inspection in a worker, then the mode asked for) on both sides.
+    dirs = {}
+    for name, (_, plugin) in sides.items():
+        d = os.path.join(tmp, f"plugins-{name}")
+        os.makedirs(d)
+        shutil.copyfile(plugin, os.path.join(d, "libbench.so"))
+        dirs[name] = d
+    env = dict(os.environ, KURE_HOME=os.path.join(tmp, "home-baseline"))
+    n = 10000
+    builtin = os.path.join(tmp, "base-builtin")
+    write_specs(builtin, n)
+    plugin = os.path.join(tmp, "base-plugin")
+    write_specs(plugin, n, group="bench000.kure.dev/v1alpha1")
+    one = os.path.join(tmp, "base-one.yaml")
+    with open(one, "w") as fh:
+        fh.write(spec(0))
+    cases = [
+        (f"{n} built-in apps, kure generate (s)", lambda k, d: [k, "generate", "-f", builtin]),
+        (f"{n} plugin apps, in-process (s)", lambda k, d: [k, "--allow-unsigned", "--plugin-dir", d,
+                                                         "--isolation", "in-process", "generate", "-f", plugin]),
+        (f"{n} plugin apps, process isolation (s)", lambda k, d: [k, "--allow-unsigned", "--plugin-dir", d,
+                                                                "--isolation", "process", "generate", "-f", plugin]),
+        ("1 built-in app, cold (ms)", lambda k, d: [k, "generate", "-f", one]),
+    ]
+    rounds = 5 if QUICK else 11
+    for what, cmd in cases:
+        t = {name: [] for name in sides}
+        for r in range(rounds * (3 if "cold" in what else 1)):
+            # Alternate which side goes first, so neither always runs on a warmer cache.
+            order = list(sides) if r % 2 == 0 else list(reversed(list(sides)))
+            for name in order:
+                t[name].append(run(cmd(sides[name][0], dirs[name]), env=env))
+        mt, mb = median(t["this"]), median(t["baseline"])
+        scale_ = 1000 if "ms" in what else 1
+        fmt = (lambda x: f"{x * scale_:.1f}") if scale_ == 1000 else (lambda x: f"{x:.3f}")
+        row("baseline", f"{what}: baseline / this", f"{fmt(mb)} / {fmt(mt)}")
+        row("baseline", f"{what.rsplit(' (', 1)[0]}: this / baseline", f"{mt / mb:.2f}", "<= 1.05",
+            "met" if mt / mb <= 1.05 else "NOT met")
+    for d in (builtin, plugin):
+        shutil.rmtree(d)
+
+
 def machine():
     cpu = "unknown CPU"
     try:
@@ -351,6 +405,8 @@ def main():
                 isolation(tmp, home1)
             if wanted("verify"):
                 verification(tmp)
+        if os.environ.get("BENCH_BASELINE") and wanted("baseline"):
+            baseline(tmp)
     print(f"\nkure benchmarks: {machine()}; medians; release build; {time.time() - start:.0f} s in all\n")
     print(f"| {'section':<10} | {'measurement':<52} | {'value':>22} | goal | verdict |")
     print(f"|{'-' * 12}|{'-' * 54}|{'-' * 24}|------|---------|")
