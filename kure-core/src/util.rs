@@ -57,6 +57,21 @@ pub(crate) fn field<'v>(v: &'v serde_json::Value, keys: &[&str]) -> Option<&'v s
     keys.iter().try_fold(v, |v, k| v.get(k))
 }
 
+/// Whether `s` holds `": "` or `" #"`, the pairs that make a plain YAML scalar a mapping or
+/// start a comment: one pass over the bytes. On the short strings of a spec this costs a
+/// fraction of two substring searches (each sets up a searcher), and it runs for every
+/// scalar read and written (`util::tests` checks it against `str::contains`).
+pub(crate) fn has_colon_space_or_space_hash(s: &str) -> bool {
+    s.as_bytes()
+        .windows(2)
+        .any(|w| matches!(w, [b':', b' '] | [b' ', b'#']))
+}
+
+/// Whether `s` holds `" #"` (see [`has_colon_space_or_space_hash`]).
+pub(crate) fn has_space_hash(s: &str) -> bool {
+    s.as_bytes().windows(2).any(|w| w == b" #")
+}
+
 /// Writes `contents` to `path` through a temporary file beside it, renamed over `path`: a
 /// reader sees the old file or the new one, never part of one. The temporary file is removed
 /// on failure.
@@ -131,6 +146,53 @@ pub(crate) mod forked {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_pair_scans_agree_with_substring_search() {
+        let mut cases: Vec<String> = [
+            "",
+            ":",
+            " ",
+            "#",
+            ": ",
+            " #",
+            "a: b",
+            "a #b",
+            "a#b",
+            "a:b",
+            "ab:",
+            " :",
+            "# ",
+            "url: http://x",
+            "héllo: wörld",
+            "日本 #語",
+            "::  ##",
+            "a :b",
+            "x\u{a0}#",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Every string of up to four characters over an alphabet holding both pairs' bytes
+        // and a multi-byte character.
+        let alphabet = [':', ' ', '#', 'a', 'é'];
+        let mut level = vec![String::new()];
+        for _ in 0..4 {
+            level = level
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            cases.extend(level.iter().cloned());
+        }
+        for s in &cases {
+            assert_eq!(
+                has_colon_space_or_space_hash(s),
+                s.contains(": ") || s.contains(" #"),
+                "{s:?}"
+            );
+            assert_eq!(has_space_hash(s), s.contains(" #"), "{s:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -242,7 +242,8 @@ fn split_key(t: &str) -> Option<(String, &str)> {
             None => return None,
         };
         let k = &t[..end];
-        if k.is_empty() || k.contains(" #") || k.ends_with(' ') || !plain_is_string(k) {
+        if k.is_empty() || crate::util::has_space_hash(k) || k.ends_with(' ') || !plain_is_string(k)
+        {
             return None;
         }
         (k.to_owned(), &t[end..])
@@ -357,8 +358,7 @@ fn plain_is_string(t: &str) -> bool {
     {
         return false;
     }
-    !t.contains(": ")
-        && !t.contains(" #")
+    !crate::util::has_colon_space_or_space_hash(t)
         && !t.ends_with(':')
         && t.chars().all(|c| {
             c == ' '

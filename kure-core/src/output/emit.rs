@@ -226,8 +226,7 @@ fn is_plain_safe(s: &str) -> bool {
         || s.ends_with(char::is_whitespace)
         || "?:,[]{}#&*!|>'\"%@`".contains(first)
         || (first == '-' && !s[1..].starts_with(|c: char| c.is_ascii_alphabetic()))
-        || s.contains(": ")
-        || s.contains(" #")
+        || crate::util::has_colon_space_or_space_hash(s)
         // At the start of a line, `...` ends the document.
         || s.starts_with("...")
         || s.ends_with(':')
