@@ -295,6 +295,38 @@ impl GlobalArgs {
     }
 }
 
+/// How commands that talk to OCI registries do it.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// Plain HTTP instead of HTTPS, for a registry on this machine only (localhost,
+    /// 127.0.0.1, ::1).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The Docker config file with registry credentials (`auths.REGISTRY.auth`; default
+    /// $DOCKER_CONFIG/config.json, else ~/.docker/config.json). Credential helpers are not run.
+    #[arg(long, value_name = "FILE")]
+    pub registry_config: Option<PathBuf>,
+    /// Longest time a connection or a read may take (default 30; the whole operation gets
+    /// twice that).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub registry_timeout: Option<std::time::Duration>,
+}
+
+impl RegistryArgs {
+    /// The registry options these arguments ask for.
+    pub fn options(&self) -> kure_core::store::registry::RegistryOptions {
+        let mut o = kure_core::store::registry::RegistryOptions {
+            insecure: self.insecure,
+            config: self.registry_config.clone(),
+            ..Default::default()
+        };
+        if let Some(t) = self.registry_timeout {
+            o.timeout = t;
+        }
+        o
+    }
+}
+
 /// Output formats of list-like commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

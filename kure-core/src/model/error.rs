@@ -85,6 +85,10 @@ pub enum Error {
     /// A key or a signature was refused, or the trusted signers cannot be changed as asked.
     #[error("{0}")]
     Trust(String),
+    /// An OCI registry refused, failed or sent something kure does not accept; nothing was
+    /// installed or changed.
+    #[error("{0}")]
+    Registry(String),
     /// A generator could not describe itself (its documentation or JSON Schema).
     #[error("{0}")]
     Describe(String),

@@ -27,6 +27,8 @@ pub struct InstallOptions<'a> {
     pub replace: bool,
     /// The limits of the worker that inspects it.
     pub worker: &'a WorkerOptions,
+    /// Where it came from: (registry reference, manifest digest), recorded in the index.
+    pub origin: Option<(&'a str, &'a str)>,
 }
 
 /// Verifies the library (signature at `sig` or `<library>.sig`), runs the verified bytes in a
@@ -39,6 +41,7 @@ pub fn install(store: &Store, opts: &InstallOptions<'_>) -> Result<InstallOutcom
         policy,
         replace,
         worker,
+        origin,
     } = *opts;
     let sealed = crate::plugin::Sealed::read(library).map_err(|e| Error::io(library, e))?;
     let bytes = sealed.bytes();
@@ -75,13 +78,17 @@ pub fn install(store: &Store, opts: &InstallOptions<'_>) -> Result<InstallOutcom
         .join(&plugin.version)
         .join(content_dir(&plugin.sha256))
         .join(&file_name);
-    let (entry, metadata) = match entry_from_worker(&plugin, rel.clone()) {
+    let (mut entry, metadata) = match entry_from_worker(&plugin, rel.clone()) {
         Ok(found) => found,
         Err(e) => {
             let _ = plugin.shutdown();
             return Err(e);
         }
     };
+    if let Some((source, digest)) = origin {
+        entry.source = Some(source.to_owned());
+        entry.digest = Some(digest.to_owned());
+    }
     // Every documented example must validate and generate, in the sandboxed worker (which
     // the check then shuts down).
     Engine::check_examples(PluginHandle::Process(plugin.clone()))
@@ -105,4 +112,41 @@ pub fn install(store: &Store, opts: &InstallOptions<'_>) -> Result<InstallOutcom
         },
         replace,
     )
+}
+
+/// `kure plugins install oci://...`: downloads this machine's build of the artifact into a
+/// staging directory under the store (each blob checked against its digest), then installs
+/// the staged library exactly as [`install`] installs a file, recording the reference and the
+/// manifest digest. The staging directory is removed whatever happens.
+pub fn install_from_registry(
+    session: &crate::ops::Session,
+    reference: &str,
+    replace: bool,
+    registry: &crate::store::registry::RegistryOptions,
+) -> Result<InstallOutcome, Error> {
+    use crate::store::registry::{pull, OciRef, Platform};
+    let reference = OciRef::parse(reference)?;
+    let store = session.store();
+    let dir = store.plugins_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempdir_in(&dir)
+        .map_err(|e| Error::io(&dir, e))?;
+    let pulled = pull(&reference, &Platform::current(), staging.path(), registry)?;
+    install(
+        &store,
+        &InstallOptions {
+            library: &pulled.library,
+            sig: Some(&pulled.signature),
+            policy: &session.trust()?,
+            replace,
+            worker: &session.worker()?,
+            origin: Some((&pulled.source, &pulled.manifest_digest)),
+        },
+    )
+    .map_err(|e| match e {
+        Error::Store(m) => Error::Store(format!("{m} (from {reference})")),
+        other => other,
+    })
 }

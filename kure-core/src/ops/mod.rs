@@ -24,6 +24,7 @@ pub mod krm;
 pub mod kustomize;
 pub mod lock;
 pub mod plugins;
+pub mod push;
 pub mod scaffold;
 pub mod session;
 pub mod status;

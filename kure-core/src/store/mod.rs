@@ -16,6 +16,7 @@
 //!   verifies, then removes the rest (staging directories and older versions).
 
 pub mod lockfile;
+pub mod registry;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -67,6 +68,12 @@ pub struct IndexEntry {
     pub gvks: Vec<GvkRef>,
     /// When it was installed (UTC, RFC 3339).
     pub installed_at: String,
+    /// The registry reference it was installed from (`oci://...`), when it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The digest of the image manifest installed (this platform's), with `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// A GVK in the index.
@@ -339,6 +346,8 @@ pub(crate) fn entry_from_worker(
             })
             .collect(),
         installed_at: crate::util::now_rfc3339(),
+        source: None,
+        digest: None,
     };
     Ok((entry, Metadata { gvks }))
 }

@@ -32,6 +32,9 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
                 kure_core::shown(&e.author)
             );
             outln!("Library:     {}\nSHA-256:     {}\nSigner:      {}\nInstalled:   {}\nStatus:      {status}\nIsolation:   {mode} (from {from}; a lock pinning `process` raises it)", info.library.display(), e.sha256, e.signer, e.installed_at);
+            if let (Some(source), Some(digest)) = (&e.source, &e.digest) {
+                outln!("Source:      {source}\nDigest:      {digest}");
+            }
             outln!("GVKs:");
             for g in &info.metadata.gvks {
                 outln!(

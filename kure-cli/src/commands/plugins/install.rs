@@ -6,11 +6,16 @@ use kure_core::store::InstallOutcome;
 use kure_core::trust::short_fp;
 
 use kure_core::ops::Session;
+use kure_core::store::registry::OciRef;
+
+use crate::common::RegistryArgs;
 
 /// The arguments of `kure plugins install`.
 #[derive(Debug, clap::Args)]
 pub struct InstallArgs {
-    /// The plugin library.
+    /// The plugin library, or an OCI artifact pushed with `kure plugins push`
+    /// (oci://REGISTRY/REPOSITORY:TAG or @sha256:DIGEST): this machine's build is downloaded,
+    /// then checked exactly like a file.
     pub path: PathBuf,
     /// The signature (default PATH.sig).
     #[arg(long, value_name = "SIG")]
@@ -18,21 +23,44 @@ pub struct InstallArgs {
     /// Replace an installed plugin that provides one of the same GVKs.
     #[arg(long)]
     pub replace: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Runs `kure plugins install`.
 pub fn install(session: &Session, args: InstallArgs) -> anyhow::Result<()> {
-    let InstallArgs { path, sig, replace } = args;
-    match kure_core::ops::install::install(
-        &session.store(),
-        &kure_core::ops::install::InstallOptions {
-            library: &path,
-            sig: sig.as_deref(),
-            policy: &session.trust()?,
-            replace,
-            worker: &session.worker()?,
-        },
-    )? {
+    let InstallArgs {
+        path,
+        sig,
+        replace,
+        registry,
+    } = args;
+    let outcome = match path.to_str().filter(|p| OciRef::is_oci(p)) {
+        Some(reference) => {
+            anyhow::ensure!(
+                sig.is_none(),
+                "--sig is for a library file: an OCI artifact carries its own signature"
+            );
+            kure_core::ops::install::install_from_registry(
+                session,
+                reference,
+                replace,
+                &registry.options(),
+            )?
+        }
+        None => kure_core::ops::install::install(
+            &session.store(),
+            &kure_core::ops::install::InstallOptions {
+                library: &path,
+                sig: sig.as_deref(),
+                policy: &session.trust()?,
+                replace,
+                worker: &session.worker()?,
+                origin: None,
+            },
+        )?,
+    };
+    match outcome {
         InstallOutcome::AlreadyInstalled(e) => {
             outln!(
                 "{}@{} is already installed (same sha256); nothing to do",
@@ -60,6 +88,9 @@ pub fn install(session: &Session, args: InstallArgs) -> anyhow::Result<()> {
                 gvks.join(", "),
                 short_fp(&entry.signer)
             );
+            if let (Some(source), Some(digest)) = (&entry.source, &entry.digest) {
+                outln!("from {source} ({digest})");
+            }
             if !replaced.is_empty() {
                 outln!("replaced {}", replaced.join(", "));
             }

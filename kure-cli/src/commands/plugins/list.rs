@@ -65,6 +65,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
                         if wide {
                             row.push(isolation.to_string());
                             row.push(e.sha256.clone());
+                            row.push(e.source.clone().unwrap_or_else(|| "-".to_owned()));
                         }
                         row
                     },
@@ -80,7 +81,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
                 "STATUS",
             ];
             if wide {
-                header.extend(["ISOLATION", "SHA256"]);
+                header.extend(["ISOLATION", "SHA256", "SOURCE"]);
             }
             print_table(&header, &table);
         }
@@ -94,6 +95,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
                             "gvks": e.gvks.iter().map(|g| format!("{}/{}", g.api_version, g.kind)).collect::<Vec<_>>(),
                             "signer": e.signer, "sha256": e.sha256, "status": status.to_string(),
                             "isolation": isolation.to_string(),
+                            "source": e.source, "digest": e.digest,
                         })
                     })
                     .collect();

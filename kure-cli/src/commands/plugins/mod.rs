@@ -6,6 +6,7 @@ mod install;
 mod keys;
 mod list;
 mod new;
+mod push;
 mod status;
 
 use kure_core::ops::Session;
@@ -31,6 +32,10 @@ enum Command {
     Verify(keys::VerifyArgs),
     /// Verify a plugin, read its metadata, GVKs, schemas and docs, and add it to the store.
     Install(install::InstallArgs),
+    /// Publish a signed plugin library to an OCI registry (oci://REGISTRY/REPOSITORY:TAG): an
+    /// image index with one manifest per platform, each holding the library and its signature
+    /// and a config with name, version and GVKs. `kure plugins install oci://...` installs it.
+    Push(push::PushArgs),
     /// Remove an installed plugin: library, signature and index entry.
     Uninstall(install::UninstallArgs),
     /// List installed plugins (reads the index; never loads a library).
@@ -53,6 +58,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
         Command::Sign(a) => keys::sign(a),
         Command::Verify(a) => keys::verify(session, a),
         Command::Install(a) => install::install(session, a),
+        Command::Push(a) => push::push(session, a),
         Command::Uninstall(a) => install::uninstall(session, a),
         Command::List(a) => list::execute(session, a),
         Command::Info(a) => info::execute(session, a),
