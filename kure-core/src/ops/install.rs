@@ -145,8 +145,16 @@ pub fn install_from_registry(
             origin: Some((&pulled.source, &pulled.manifest_digest)),
         },
     )
-    .map_err(|e| match e {
-        Error::Store(m) => Error::Store(format!("{m} (from {reference})")),
-        other => other,
+    .map_err(|e| {
+        // The staged file is kure's own temporary copy: name what the user asked for.
+        let staged = pulled.library.display().to_string();
+        let text = e.to_string();
+        if text.contains(&staged) {
+            Error::Registry(
+                text.replace(&staged, &format!("{reference} ({})", Platform::current())),
+            )
+        } else {
+            Error::Registry(format!("{text} (from {reference})"))
+        }
     })
 }

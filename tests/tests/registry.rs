@@ -1,0 +1,372 @@
+//! Plugins through a real OCI registry: Debian's `docker-registry` (the CNCF distribution
+//! registry), started per test on a free localhost port, plain HTTP (`--insecure`).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kure_tests::*;
+
+/// A registry on 127.0.0.1, storing under a directory of its own; stopped when dropped.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts one, or `None` (said loudly; a failure under CI) when `docker-registry` is not
+    /// installed.
+    fn start(test: &str) -> Option<Self> {
+        if !have_tool(
+            "docker-registry",
+            test,
+            "Debian's docker-registry package: apt-get install docker-registry",
+        ) {
+            return None;
+        }
+        let mut dir = tempfile::tempdir().expect("tmp");
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let config = dir.path().join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                    dir.path().join("data").display()
+                ),
+            )
+            .expect("config");
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("docker-registry starts");
+            let mut r = Registry { child, port, dir };
+            if r.wait_ready() {
+                return Some(r);
+            }
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+            dir = r.into_dir();
+        }
+        panic!("docker-registry did not start on a free port in five tries");
+    }
+
+    fn into_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("tmp");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.") && answer.contains(" 200 ") {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// `oci://localhost:PORT/<repo>`.
+    fn reference(&self, repo: &str) -> String {
+        format!("oci://localhost:{}/{repo}", self.port)
+    }
+
+    /// The file holding blob `digest` (`sha256:...`) in the registry's storage.
+    fn blob(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A sandbox with a trusted key and the terraform plugin signed by it.
+fn signed_terraform(s: &Sandbox) -> PathBuf {
+    let key = s.trusted_key();
+    s.signed_copy(&terraform_lib(), &key)
+}
+
+fn push(s: &Sandbox, lib: &Path, reference: &str, extra: &[&str]) -> std::process::Output {
+    run(s
+        .kure()
+        .args(["plugins", "push"])
+        .arg(lib)
+        .arg(reference)
+        .arg("--insecure")
+        .args(extra))
+}
+
+fn install(s: &Sandbox, reference: &str, extra: &[&str]) -> std::process::Output {
+    run(s
+        .kure()
+        .args(["plugins", "install", reference, "--insecure"])
+        .args(extra))
+}
+
+/// No staging directory is left in the store, and no plugin was installed.
+fn store_is_empty(s: &Sandbox) {
+    let plugins = s.path().join("home/plugins");
+    let left: Vec<String> = std::fs::read_dir(&plugins)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".lock" && n != "index.json")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in the store: {left:?}");
+    let o = run(s.kure().args(["plugins", "list", "-o", "json"]));
+    assert_eq!(stdout(&o).trim(), "[]", "{}", stdout(&o));
+}
+
+#[test]
+fn a_pushed_plugin_installs_from_the_registry_and_records_where_it_came_from() {
+    let Some(reg) = Registry::start("registry push and install") else {
+        return;
+    };
+    let author = Sandbox::new();
+    let lib = signed_terraform(&author);
+    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
+    let o = push(&author, &lib, &reference, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pushed = stdout(&o);
+    assert!(
+        pushed.contains("pushed terraform-generator@1.0.0"),
+        "{pushed}"
+    );
+    let manifest = pushed
+        .lines()
+        .find_map(|l| l.strip_prefix("manifest "))
+        .expect("the manifest digest")
+        .trim()
+        .to_owned();
+
+    // Another machine: its own store, the author's key trusted.
+    let user = Sandbox::new();
+    let public = author.path().join("author.pub.pem");
+    ok(user.kure().args(["trust", "add"]).arg(&public));
+    let o = install(&user, &reference, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("from {reference} ({manifest})")),
+        "{}",
+        stdout(&o)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(user.kure().args(["plugins", "list", "-o", "json"])))
+            .expect("json");
+    assert_eq!(listed[0]["source"], reference.as_str(), "{listed}");
+    assert_eq!(listed[0]["digest"], manifest.as_str(), "{listed}");
+    // The very bytes the author signed.
+    let installed = user.installed_dir("terraform-generator");
+    let lib_bytes = std::fs::read(&lib).expect("lib");
+    let found = std::fs::read_dir(&installed)
+        .expect("installed")
+        .flatten()
+        .any(|e| std::fs::read(e.path()).is_ok_and(|b| b == lib_bytes));
+    assert!(found, "the installed library is not the pushed one");
+    let example = root().join("examples/terraform-dns.yaml");
+    let o = run(user.kure().args(["generate", "-f"]).arg(&example));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // By digest too; and a second platform joins the index without replacing this one.
+    let o = push(&author, &lib, &reference, &["--platform", "linux/arm64"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("platforms: linux/amd64, linux/arm64"),
+        "{}",
+        stdout(&o)
+    );
+    let again = Sandbox::new();
+    ok(again.kure().args(["trust", "add"]).arg(&public));
+    let o = install(
+        &again,
+        &format!("{}@{manifest}", reg.reference("kure/terraform")),
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn an_artifact_for_another_platform_only_is_refused_naming_what_it_has() {
+    let Some(reg) = Registry::start("registry platform selection") else {
+        return;
+    };
+    let s = Sandbox::new();
+    let lib = signed_terraform(&s);
+    let reference = format!("{}:arm", reg.reference("kure/terraform"));
+    let o = push(&s, &lib, &reference, &["--platform", "linux/arm64"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = install(&s, &reference, &[]);
+    expect_failure(
+        &o,
+        &[
+            "no build for this machine's platform",
+            "the artifact has linux/arm64",
+        ],
+    );
+    store_is_empty(&s);
+}
+
+#[test]
+fn a_blob_that_is_not_what_its_digest_says_is_refused_and_nothing_is_installed() {
+    let Some(reg) = Registry::start("registry blob digests") else {
+        return;
+    };
+    let s = Sandbox::new();
+    let lib = signed_terraform(&s);
+    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
+    let o = push(&s, &lib, &reference, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The registry's copy of the library, same size, one byte changed.
+    let digest = format!(
+        "sha256:{}",
+        kure_core::trust::digest_hex(&kure_core::trust::digest_file(&lib).expect("hash"))
+    );
+    let blob = reg.blob(&digest);
+    let mut bytes = std::fs::read(&blob).expect("the stored blob");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, bytes).expect("tamper");
+    let o = install(&s, &reference, &[]);
+    let err = expect_failure(
+        &o,
+        &[
+            "other bytes than the artifact names",
+            "nothing was installed",
+        ],
+    );
+    assert_eq!(err.trim().lines().count(), 1, "not one paragraph:\n{err}");
+    store_is_empty(&s);
+}
+
+#[test]
+fn an_artifact_without_a_signature_layer_is_refused() {
+    let Some(reg) = Registry::start("registry missing signature") else {
+        return;
+    };
+    let s = Sandbox::new();
+    let reference = format!("{}:nosig", reg.reference("kure/terraform"));
+    let parsed = kure_core::store::registry::OciRef::parse(&reference).expect("reference");
+    kure_core::store::registry::push_layers(
+        &parsed,
+        &kure_core::store::registry::Platform::current(),
+        &kure_core::store::registry::PluginConfig {
+            name: "terraform-generator".into(),
+            version: "1.0.0".into(),
+            gvks: vec!["generators.example.com/v1alpha1/TerraformConfig".into()],
+            abi_version: 1,
+            api_version: kure_core::PLUGIN_API_VERSION.into(),
+            author: String::new(),
+            description: String::new(),
+        },
+        vec![(
+            kure_core::store::registry::LIBRARY_MEDIA_TYPE,
+            std::fs::read(terraform_lib()).expect("lib"),
+        )],
+        &kure_core::store::registry::RegistryOptions {
+            insecure: true,
+            ..Default::default()
+        },
+    )
+    .expect("pushed without a signature");
+    let o = install(&s, &reference, &[]);
+    expect_failure(&o, &["no signature layer", "cannot be trusted"]);
+    store_is_empty(&s);
+}
+
+#[test]
+fn an_artifact_signed_by_an_untrusted_key_is_refused_by_the_usual_checks() {
+    let Some(reg) = Registry::start("registry untrusted signer") else {
+        return;
+    };
+    let author = Sandbox::new();
+    let lib = signed_terraform(&author);
+    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
+    let o = push(&author, &lib, &reference, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // This machine trusts nobody.
+    let user = Sandbox::new();
+    let o = install(&user, &reference, &[]);
+    let err = expect_failure(&o, &[&reference, "kure trust add"]);
+    assert!(!err.contains(".pull-"), "names kure's staging copy: {err}");
+    store_is_empty(&user);
+}
+
+#[test]
+fn a_registry_that_never_answers_is_a_timeout_with_a_clear_message() {
+    // Accepts connections and never says a word.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let s = Sandbox::new();
+    let start = Instant::now();
+    let o = install(
+        &s,
+        &format!("oci://localhost:{port}/kure/terraform:1.0.0"),
+        &["--registry-timeout", "1"],
+    );
+    let err = expect_failure(&o, &[&format!("localhost:{port}")]);
+    assert!(
+        err.contains("did not finish within")
+            || err.contains("timed out")
+            || err.contains("timeout"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    store_is_empty(&s);
+}
+
+#[test]
+fn plain_http_is_only_for_this_machine_and_bad_references_are_refused() {
+    let s = Sandbox::new();
+    let o = install(&s, "oci://registry.example.com/kure/terraform:1.0.0", &[]);
+    expect_failure(
+        &o,
+        &["--insecure (plain HTTP) is only for a registry on this machine"],
+    );
+    for bad in ["oci://terraform:1.0.0", "oci://localhost:5000/a b:1"] {
+        let o = run(s.kure().args(["plugins", "install", bad]));
+        expect_failure(&o, &["oci://REGISTRY/REPOSITORY:TAG"]);
+    }
+    store_is_empty(&s);
+}
