@@ -370,3 +370,83 @@ fn plain_http_is_only_for_this_machine_and_bad_references_are_refused() {
     }
     store_is_empty(&s);
 }
+
+/// The whole walk: an author pushes; a platform team installs from the registry and locks;
+/// a CI runner with an empty store syncs from the lock alone and renders the same bytes;
+/// sync again needs no registry; a lock that pins other bytes is refused naming the pin.
+#[test]
+fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
+    let Some(reg) = Registry::start("registry lock and sync") else {
+        return;
+    };
+    let author = Sandbox::new();
+    let lib = signed_terraform(&author);
+    let public = author.path().join("author.pub.pem");
+    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
+    let o = push(&author, &lib, &reference, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let example = std::fs::read_to_string(root().join("examples/terraform-dns.yaml")).unwrap();
+    let team = Sandbox::new();
+    ok(team.kure().args(["trust", "add"]).arg(&public));
+    let o = install(&team, &reference, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let specs = team.write("specs/dns.yaml", &example);
+    ok(team.kure().args(["lock", "-f"]).arg(&specs));
+    let lock = std::fs::read_to_string(team.path().join("kure.lock")).unwrap();
+    assert!(lock.contains(&format!("source: {reference}")), "{lock}");
+    let platform = kure_core::store::registry::Platform::current().to_string();
+    assert!(lock.contains(&format!("{platform}: sha256:")), "{lock}");
+    let rendered = ok(team.kure().args(["generate", "--locked", "-f"]).arg(&specs));
+
+    let ci = Sandbox::new();
+    ok(ci.kure().args(["trust", "add"]).arg(&public));
+    std::fs::write(ci.path().join("kure.lock"), &lock).unwrap();
+    let specs = ci.write("specs/dns.yaml", &example);
+    let o = run(ci.kure().args(["plugins", "sync", "--insecure"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("installed terraform-generator@1.0.0 from oci://"),
+        "{}",
+        stdout(&o)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(ci.kure().args(["plugins", "list", "-o", "json"]))).unwrap();
+    assert_eq!(listed[0]["source"], reference.as_str(), "{listed}");
+    assert_eq!(
+        ok(ci.kure().args(["generate", "--locked", "-f"]).arg(&specs)),
+        rendered
+    );
+
+    // Everything is there: no registry needed.
+    drop(reg);
+    let o = run(ci.kure().args(["plugins", "sync", "--insecure"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("0 plugins installed, 1 already as pinned"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A lock pinning other bytes: refused, naming the pin; the store stays as it was.
+    let before = ci.store_snapshot();
+    let sha = kure_core::trust::digest_hex(&kure_core::trust::digest_file(&lib).unwrap());
+    std::fs::write(
+        ci.path().join("drift.lock"),
+        lock.replace(&sha, &"0".repeat(64)),
+    )
+    .unwrap();
+    let o = run(ci
+        .kure()
+        .args(["plugins", "sync", "--insecure", "--lock", "drift.lock"]));
+    expect_failure(
+        &o,
+        &[
+            "drift.lock",
+            "generators.example.com/v1alpha1/TerraformConfig",
+            "the lock pins terraform-generator@1.0.0",
+            "nothing was installed",
+        ],
+    );
+    assert_eq!(ci.store_snapshot(), before);
+}

@@ -29,6 +29,9 @@ pub struct InstallOptions<'a> {
     pub worker: &'a WorkerOptions,
     /// Where it came from: (registry reference, manifest digest), recorded in the index.
     pub origin: Option<(&'a str, &'a str)>,
+    /// The library's sha256 and signer a lock pins (`kure plugins sync`): other bytes or
+    /// another signer are refused before any of it runs.
+    pub expect: Option<(&'a str, &'a str)>,
 }
 
 /// Verifies the library (signature at `sig` or `<library>.sig`), runs the verified bytes in a
@@ -42,6 +45,7 @@ pub fn install(store: &Store, opts: &InstallOptions<'_>) -> Result<InstallOutcom
         replace,
         worker,
         origin,
+        expect,
     } = *opts;
     let sealed = crate::plugin::Sealed::read(library).map_err(|e| Error::io(library, e))?;
     let bytes = sealed.bytes();
@@ -49,6 +53,19 @@ pub fn install(store: &Store, opts: &InstallOptions<'_>) -> Result<InstallOutcom
     let sig_bytes = read_signature(&sig_path).map_err(|e| Error::io(&sig_path, e))?;
     let digest = crate::trust::digest(bytes);
     let admission = policy.check(library, &digest, sig_bytes.as_deref(), &sig_path)?;
+    if let Some((sha256, signer)) = expect {
+        let found = crate::trust::digest_hex(&digest);
+        if found != sha256 || admission.signer() != signer {
+            return Err(Error::Store(format!(
+                "{} has sha256 {} signed by {}, but the lock pins sha256 {} signed by {}; nothing was installed",
+                library.display(),
+                &found[..12],
+                crate::trust::short_fp(admission.signer()),
+                crate::util::shown(&sha256[..12.min(sha256.len())]),
+                crate::trust::short_fp(signer)
+            )));
+        }
+    }
     let plugin = std::sync::Arc::new(WorkerPlugin::spawn(
         library,
         &sealed,
@@ -124,6 +141,19 @@ pub fn install_from_registry(
     replace: bool,
     registry: &crate::store::registry::RegistryOptions,
 ) -> Result<InstallOutcome, Error> {
+    install_pinned(session, reference, None, replace, registry, None)
+}
+
+/// [`install_from_registry`], refusing a library whose sha256 and signer are not `expect`, and
+/// recording `record_as` (a lock's source) as where it came from instead of `reference`.
+pub(crate) fn install_pinned(
+    session: &crate::ops::Session,
+    reference: &str,
+    record_as: Option<&str>,
+    replace: bool,
+    registry: &crate::store::registry::RegistryOptions,
+    expect: Option<(&str, &str)>,
+) -> Result<InstallOutcome, Error> {
     use crate::store::registry::{pull, OciRef, Platform};
     let reference = OciRef::parse(reference)?;
     let store = session.store();
@@ -142,7 +172,8 @@ pub fn install_from_registry(
             policy: &session.trust()?,
             replace,
             worker: &session.worker()?,
-            origin: Some((&pulled.source, &pulled.manifest_digest)),
+            origin: Some((record_as.unwrap_or(&pulled.source), &pulled.manifest_digest)),
+            expect,
         },
     )
     .map_err(|e| {

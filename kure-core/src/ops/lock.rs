@@ -44,12 +44,13 @@ pub fn lock(session: &Session, opts: &LockOptions) -> Ran<Locked> {
     };
     let checked = crate::pipeline::validate(&mut engine, &opts.inputs, &pipeline);
     let result = checked.and_then(|summary| -> Result<Locked, Error> {
-        let fresh = engine.pins(&summary.gvks);
+        let mut fresh = engine.pins(&summary.gvks);
         let mut pins = if opts.prune || !opts.file.exists() {
             Default::default()
         } else {
             lockfile::read(&opts.file)?
         };
+        with_sources(session, &mut fresh, &pins);
         let kept = pins.keys().filter(|g| !fresh.contains_key(*g)).count();
         let used = fresh.len();
         pins.extend(fresh);
@@ -57,4 +58,37 @@ pub fn lock(session: &Session, opts: &LockOptions) -> Ran<Locked> {
         Ok(Locked { used, kept })
     });
     Ran::new(&engine, result)
+}
+
+/// Adds to each of `fresh` the registry reference its installed plugin came from and this
+/// platform's manifest digest; the digests an `old` pin of the same plugin, version and source
+/// recorded for other platforms stay.
+fn with_sources(
+    session: &Session,
+    fresh: &mut std::collections::BTreeMap<String, lockfile::Pin>,
+    old: &std::collections::BTreeMap<String, lockfile::Pin>,
+) {
+    let Ok(index) = session.store().read_index() else {
+        return;
+    };
+    let platform = crate::store::registry::Platform::current().to_string();
+    for (gvk, pin) in fresh.iter_mut() {
+        let Some(entry) = index
+            .plugins
+            .iter()
+            .find(|e| e.name == pin.plugin && e.sha256 == pin.sha256)
+        else {
+            continue;
+        };
+        let (Some(source), Some(digest)) = (&entry.source, &entry.digest) else {
+            continue;
+        };
+        pin.source = Some(source.clone());
+        if let Some(before) = old.get(gvk).filter(|b| {
+            b.source.as_ref() == Some(source) && b.plugin == pin.plugin && b.version == pin.version
+        }) {
+            pin.digests = before.digests.clone();
+        }
+        pin.digests.insert(platform.clone(), digest.clone());
+    }
 }

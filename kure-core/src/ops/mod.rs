@@ -28,6 +28,7 @@ pub mod push;
 pub mod scaffold;
 pub mod session;
 pub mod status;
+pub mod sync;
 pub mod trust;
 
 pub use session::{LockChoice, PluginReport, Ran, Session, Settings};

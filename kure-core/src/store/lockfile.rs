@@ -29,6 +29,13 @@ pub struct Pin {
     /// never run in-process. Absent in locks written before kure knew isolation modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<crate::plugin::isolation::Isolation>,
+    /// The registry reference the plugin was installed from (`oci://...`): where
+    /// `kure plugins sync` installs it from on a machine that lacks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Per platform (`linux/amd64`), the digest of that platform's image manifest in `source`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digests: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -216,6 +223,24 @@ fn check_pin(gvk: &str, p: &Pin) -> Result<(), String> {
     if p.signer != crate::trust::UNSIGNED && !crate::store::is_hex(&p.signer, 64) {
         return Err("the signer is neither a 64-hex key fingerprint nor `unsigned`".to_owned());
     }
+    if let Some(source) = &p.source {
+        crate::store::registry::OciRef::parse(source).map_err(|e| e.to_string())?;
+    }
+    for (platform, digest) in &p.digests {
+        crate::store::registry::Platform::parse(platform).map_err(|e| e.to_string())?;
+        if !digest
+            .strip_prefix("sha256:")
+            .is_some_and(|h| crate::store::is_hex(h, 64))
+        {
+            return Err(format!(
+                "the digest for {} is not sha256: and 64 hex digits",
+                crate::util::shown(platform)
+            ));
+        }
+    }
+    if !p.digests.is_empty() && p.source.is_none() {
+        return Err("it has digests but no source".to_owned());
+    }
     Ok(())
 }
 
@@ -292,6 +317,8 @@ mod tests {
             sha256: "a".repeat(64),
             signer: "b".repeat(64),
             isolation: Some(crate::plugin::isolation::Isolation::Process),
+            source: None,
+            digests: BTreeMap::new(),
         }
     }
 

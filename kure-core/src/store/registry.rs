@@ -195,6 +195,15 @@ impl OciRef {
         })
     }
 
+    /// The same repository at `digest`: `oci://REGISTRY/REPO@sha256:...`.
+    pub fn at_digest(&self, digest: &str) -> String {
+        format!(
+            "oci://{}/{}@{digest}",
+            self.reference.registry(),
+            self.reference.repository()
+        )
+    }
+
     /// Whether `s` is meant as a registry reference.
     pub fn is_oci(s: &str) -> bool {
         s.starts_with("oci://")

@@ -57,6 +57,7 @@ pub fn install(session: &Session, args: InstallArgs) -> anyhow::Result<()> {
                 replace,
                 worker: &session.worker()?,
                 origin: None,
+                expect: None,
             },
         )?,
     };

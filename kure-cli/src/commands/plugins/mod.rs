@@ -8,6 +8,7 @@ mod list;
 mod new;
 mod push;
 mod status;
+mod sync;
 
 use kure_core::ops::Session;
 
@@ -36,6 +37,11 @@ enum Command {
     /// image index with one manifest per platform, each holding the library and its signature
     /// and a config with name, version and GVKs. `kure plugins install oci://...` installs it.
     Push(push::PushArgs),
+    /// Install exactly the plugins the lock pins that this machine lacks, from the registry
+    /// references `kure lock` recorded (this platform's digest when recorded), in parallel;
+    /// refuse an installed plugin of a pinned name with other bytes or another signer.
+    /// Needs no registry when everything is already installed.
+    Sync(sync::SyncArgs),
     /// Remove an installed plugin: library, signature and index entry.
     Uninstall(install::UninstallArgs),
     /// List installed plugins (reads the index; never loads a library).
@@ -59,6 +65,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
         Command::Verify(a) => keys::verify(session, a),
         Command::Install(a) => install::install(session, a),
         Command::Push(a) => push::push(session, a),
+        Command::Sync(a) => sync::sync(session, a),
         Command::Uninstall(a) => install::uninstall(session, a),
         Command::List(a) => list::execute(session, a),
         Command::Info(a) => info::execute(session, a),

@@ -178,6 +178,8 @@ impl Engine {
                         sha256: p.sha256().to_owned(),
                         signer: p.admission().signer().to_owned(),
                         isolation: Some(p.isolation()),
+                        source: None,
+                        digests: Default::default(),
                     },
                 );
             }

@@ -1,0 +1,138 @@
+//! `kure plugins sync`: make this machine's store hold exactly the plugins a lock pins,
+//! installing the missing ones from the registry references the lock records (by this
+//! platform's digest when it has one), each checked against its pin before it is committed.
+//! Offline, a store that already holds everything needs no registry.
+
+use std::collections::BTreeMap;
+
+use crate::model::error::Error;
+use crate::ops::session::{read_lock, LockChoice, Session};
+use crate::store::lockfile::Pin;
+use crate::store::registry::{OciRef, Platform, RegistryOptions};
+
+/// What `sync` did.
+#[derive(Debug, Clone, Default)]
+pub struct Synced {
+    /// `name@version` already installed with the pinned bytes and signer.
+    pub present: Vec<String>,
+    /// `name@version` installed now, with where from.
+    pub installed: Vec<(String, String)>,
+}
+
+/// One plugin the lock pins (several GVKs may pin the same one).
+fn plugins(pins: &BTreeMap<String, Pin>) -> Vec<(&String, &Pin)> {
+    let mut seen: Vec<(&String, &Pin)> = Vec::new();
+    for (gvk, pin) in pins {
+        if !seen
+            .iter()
+            .any(|(_, p)| p.plugin == pin.plugin && p.sha256 == pin.sha256)
+        {
+            seen.push((gvk, pin));
+        }
+    }
+    seen
+}
+
+/// Installs what the lock pins and this store lacks, in parallel; refuses drift (an installed
+/// plugin of a pinned name with other bytes or another signer) naming the pin.
+pub fn sync(
+    session: &Session,
+    lock: &LockChoice,
+    registry: &RegistryOptions,
+) -> Result<Synced, Error> {
+    let required = LockChoice {
+        file: lock.file.clone(),
+        required: true,
+    };
+    let lock = read_lock(&required)?.ok_or_else(|| Error::Lock {
+        path: crate::store::lockfile::LOCK_FILE.into(),
+        reason: "no lock to sync from".to_owned(),
+    })?;
+    let index = session.store().read_index()?;
+    let platform = Platform::current().to_string();
+    let mut synced = Synced::default();
+    let mut missing: Vec<(&String, &Pin, String)> = Vec::new();
+    let mut problems = Vec::new();
+    for (gvk, pin) in plugins(&lock.pins) {
+        let label = format!("{}@{}", pin.plugin, pin.version);
+        match index.plugins.iter().find(|e| e.name == pin.plugin) {
+            Some(e) if e.sha256 == pin.sha256 && e.signer == pin.signer => {
+                synced.present.push(label);
+            }
+            Some(e) => problems.push(format!(
+                "{gvk}: installed {}@{} has sha256 {} signed by {}, but the lock pins {label} with sha256 {} signed by {}; remove it (`kure plugins uninstall {}`) or re-lock",
+                e.name,
+                e.version,
+                &e.sha256[..12.min(e.sha256.len())],
+                crate::trust::short_fp(&e.signer),
+                &pin.sha256[..12],
+                crate::trust::short_fp(&pin.signer),
+                e.name
+            )),
+            None => match &pin.source {
+                None => problems.push(format!(
+                    "{gvk}: {label} is not installed and the lock records no registry for it; install it by hand (`kure plugins install`), or install it from a registry and run `kure lock` again"
+                )),
+                Some(source) => {
+                    let fetch = match pin.digests.get(&platform) {
+                        Some(d) => OciRef::parse(source)?.at_digest(d),
+                        None => source.clone(),
+                    };
+                    missing.push((gvk, pin, fetch));
+                }
+            },
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Lock {
+            path: lock.path.clone(),
+            reason: format!("{}; nothing was installed", problems.join("; ")),
+        });
+    }
+    let results: Vec<Result<(String, String), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = missing
+            .iter()
+            .map(|(gvk, pin, fetch)| {
+                scope.spawn(move || {
+                    crate::ops::install::install_pinned(
+                        session,
+                        fetch,
+                        pin.source.as_deref(),
+                        false,
+                        registry,
+                        Some((&pin.sha256, &pin.signer)),
+                    )
+                    .map(|_| (format!("{}@{}", pin.plugin, pin.version), fetch.clone()))
+                    .map_err(|e| format!("{gvk}: {e}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("an install thread panicked".to_owned()))
+            })
+            .collect()
+    });
+    let mut failed = Vec::new();
+    for r in results {
+        match r {
+            Ok(done) => synced.installed.push(done),
+            Err(e) => failed.push(e),
+        }
+    }
+    if !failed.is_empty() {
+        let done = if synced.installed.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = synced.installed.iter().map(|(n, _)| n.as_str()).collect();
+            format!(" (installed, as pinned: {})", names.join(", "))
+        };
+        return Err(Error::Lock {
+            path: lock.path.clone(),
+            reason: format!("{}{done}", failed.join("; ")),
+        });
+    }
+    Ok(synced)
+}
