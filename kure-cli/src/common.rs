@@ -310,6 +310,10 @@ pub struct RegistryArgs {
     /// twice that).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub registry_timeout: Option<std::time::Duration>,
+    /// A PEM certificate authority to trust besides the system's, for a registry with a
+    /// private certificate.
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Option<PathBuf>,
 }
 
 impl RegistryArgs {
@@ -318,6 +322,7 @@ impl RegistryArgs {
         let mut o = kure_core::store::registry::RegistryOptions {
             insecure: self.insecure,
             config: self.registry_config.clone(),
+            ca: self.registry_ca.clone(),
             ..Default::default()
         };
         if let Some(t) = self.registry_timeout {

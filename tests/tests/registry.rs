@@ -20,6 +20,12 @@ impl Registry {
     /// Starts one, or `None` (said loudly; a failure under CI) when `docker-registry` is not
     /// installed.
     fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, "", false)
+    }
+
+    /// Starts one whose config ends with `extra` (TLS, auth); `tls`: it speaks HTTPS, so
+    /// readiness is a TCP connection.
+    fn start_with(test: &str, extra: &str, tls: bool) -> Option<Self> {
         if !have_tool(
             "docker-registry",
             test,
@@ -37,7 +43,7 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
                     dir.path().join("data").display()
                 ),
             )
@@ -50,7 +56,7 @@ impl Registry {
                 .spawn()
                 .expect("docker-registry starts");
             let mut r = Registry { child, port, dir };
-            if r.wait_ready() {
+            if r.wait_ready(tls) {
                 return Some(r);
             }
             let _ = r.child.kill();
@@ -67,13 +73,17 @@ impl Registry {
         std::mem::replace(&mut self.dir, dir)
     }
 
-    fn wait_ready(&mut self) -> bool {
+    fn wait_ready(&mut self, tls: bool) -> bool {
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if tls {
+                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return true;
+                }
+            } else if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n");
                 let mut answer = String::new();
                 let _ = s.read_to_string(&mut answer);
@@ -449,4 +459,140 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
         ],
     );
     assert_eq!(ci.store_snapshot(), before);
+}
+
+/// A private certificate authority and a certificate for localhost it signed, with openssl:
+/// (ca.crt, server.crt, server.key) in `dir`.
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca_key, ca, key, csr, crt, ext) = (
+        dir.join("ca.key"),
+        dir.join("ca.crt"),
+        dir.join("server.key"),
+        dir.join("server.csr"),
+        dir.join("server.crt"),
+        dir.join("ext.cnf"),
+    );
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(o.status.success(), "openssl {args:?}: {}", stderr(&o));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kure test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let _ = (ca_key, csr);
+    (ca, crt, key)
+}
+
+/// TLS with a private certificate authority and basic auth: the CA comes from
+/// `--registry-ca`, the credentials from a Docker config file; without either the refusal
+/// says which is missing and what to pass.
+#[test]
+fn a_registry_with_a_private_ca_and_basic_auth_works_with_ca_and_credentials_only() {
+    let certs = tempfile::tempdir().expect("tmp");
+    let (ca, crt, key) = private_ca(certs.path());
+    let htpasswd = certs.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("ci:{}\n", bcrypt::hash("s3cret", 4).expect("bcrypt")),
+    )
+    .unwrap();
+    let extra = format!(
+        "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: kure\n    path: {}\n",
+        crt.display(),
+        key.display(),
+        htpasswd.display()
+    );
+    let Some(reg) = Registry::start_with("registry TLS and basic auth", &extra, true) else {
+        return;
+    };
+    let s = Sandbox::new();
+    let lib = signed_terraform(&s);
+    let docker = s.write(
+        "docker/config.json",
+        &format!(
+            "{{\"auths\":{{\"localhost:{}\":{{\"auth\":\"Y2k6czNjcmV0\"}}}}}}",
+            reg.port
+        ),
+    );
+    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
+    let with = |cmd: &mut Command, ca_too: bool, creds: bool| {
+        if ca_too {
+            cmd.arg("--registry-ca").arg(&ca);
+        }
+        if creds {
+            cmd.arg("--registry-config").arg(&docker);
+        }
+        run(cmd)
+    };
+    let o = with(
+        s.kure().args(["plugins", "push"]).arg(&lib).arg(&reference),
+        true,
+        true,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = with(
+        s.kure().args(["plugins", "install", &reference]),
+        false,
+        true,
+    );
+    expect_failure(&o, &["--registry-ca"]);
+    let o = with(
+        s.kure().args(["plugins", "install", &reference]),
+        true,
+        false,
+    );
+    expect_failure(&o, &["credentials"]);
+    store_is_empty(&s);
+    let o = with(
+        s.kure().args(["plugins", "install", &reference]),
+        true,
+        true,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }

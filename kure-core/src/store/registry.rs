@@ -57,6 +57,9 @@ pub struct RegistryOptions {
     pub config: Option<PathBuf>,
     /// How long a connection or a read may take.
     pub timeout: Duration,
+    /// PEM certificates of certificate authorities to trust besides the system's (a registry
+    /// with a private CA).
+    pub ca: Option<PathBuf>,
 }
 
 impl Default for RegistryOptions {
@@ -65,6 +68,7 @@ impl Default for RegistryOptions {
             insecure: false,
             config: None,
             timeout: Duration::from_secs(30),
+            ca: None,
         }
     }
 }
@@ -257,7 +261,24 @@ impl Session {
                 crate::util::shown(&registry)
             )));
         }
+        let extra_root_certificates = match &opts.ca {
+            Some(path) => {
+                let data = crate::input::read_small(path).map_err(|e| Error::io(path, e))?;
+                if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(registry_err(format!(
+                        "{}: not a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    )));
+                }
+                vec![oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data,
+                }]
+            }
+            None => Vec::new(),
+        };
         let config = ClientConfig {
+            extra_root_certificates,
             protocol: if opts.insecure {
                 ClientProtocol::HttpsExcept(vec![registry.clone()])
             } else {
@@ -299,7 +320,12 @@ impl Session {
                     "; there is no artifact at that reference (check the repository and tag, or push one with `kure plugins push`)"
                 } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
                     "; the registry does not speak HTTPS (for a plain-HTTP registry on this machine, add --insecure)"
-                } else if text.contains("UNAUTHORIZED") || text.contains("401") {
+                } else if text.contains("certificate") || text.contains("UnknownIssuer") {
+                    "; the registry's TLS certificate is not trusted (for a private certificate authority, pass its PEM certificate with --registry-ca FILE)"
+                } else if text.contains("UNAUTHORIZED")
+                    || text.contains("Not authorized")
+                    || text.contains("401")
+                {
                     "; the registry wants credentials: log in with `docker login` (kure reads its config file) or pass --registry-config FILE"
                 } else {
                     ""
