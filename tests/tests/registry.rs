@@ -507,7 +507,7 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         "-subj",
         "/CN=localhost",
     ]);
-    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("ext.cnf");
     openssl(&[
         "x509",
         "-req",
