@@ -8,6 +8,9 @@
 set -eu
 specs="${1:-apps}"
 out="${2:-rendered}"
+# The plugins the lock pins, from the registries it records (nothing to fetch when the
+# store already holds them; the runner must trust the signers: `kure trust add KEY.pem`).
+if [ -f kure.lock ]; then kure plugins sync --quiet; fi
 kure validate --quiet -f "$specs"
 kure generate --quiet -f "$specs" -o "$out"
 # Or, with kure as a kustomize generator (kure kustomize install-plugins, once):

@@ -12,12 +12,14 @@ interleaved, round by round, so machine noise hits both sides alike; the table s
   6. isolation: the bench plugin in process isolation vs in-process (10k apps; one app cold),
      and what the in-process hardening costs built-in apps
   7. KRM function: kure fn on a 1,000-item ResourceList vs kure generate on the same specs
-  8. baseline (only with BENCH_BASELINE=DIR, the release directory of another build holding its
+  8. registry (when `docker-registry` is installed): install of the bench plugin from a localhost
+     registry vs from a file; `kure plugins sync` of 20 locked plugins vs one install
+  9. baseline (only with BENCH_BASELINE=DIR, the release directory of another build holding its
      `kure` and `libkure_bench_app_workload.so`; `make bench-compare BASE=REV` builds one):
      this build against that one on the same inputs, interleaved
 
 BENCH_QUICK=1 runs fewer rounds; BENCH_ONLY=boundary,scale,kustomize,krm,cold,isolation,verify,
-baseline runs only those sections (isolation and verify also run cold, which makes their key).
+registry,baseline runs only those sections (isolation and verify also run cold, which makes their key).
 """
 
 import json
@@ -320,6 +322,82 @@ def verification(tmp):
     row("verify", "kure / openssl throughput", f"{k / o:.2f}", ">= 0.80", "met" if k / o >= 0.8 else "NOT met")
 
 
+def registry(tmp):
+    """Installing from a localhost docker-registry against installing the same file; syncing
+    20 locked plugins against installing one."""
+    import socket
+    exe = shutil.which("docker-registry")
+    if not exe:
+        row("registry", "SKIPPED: docker-registry is not installed", "-")
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = os.path.join(tmp, "registry")
+    os.makedirs(root)
+    cfg = os.path.join(root, "config.yml")
+    with open(cfg, "w") as fh:
+        fh.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
+                 f"http:\n  addr: 127.0.0.1:{port}\n")
+    server = subprocess.Popen([exe, "serve", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        key = os.path.join(tmp, "bench.key.pem")
+        pub = os.path.join(tmp, "bench.pub.pem")
+        reg = f"oci://localhost:{port}"
+        author = dict(os.environ, KURE_HOME=os.path.join(root, "author"))
+        subprocess.run([KURE, "trust", "add", pub], env=author, check=True, capture_output=True)
+        lib = os.path.join(tmp, "signed", os.path.basename(BENCH_PLUGIN), os.path.basename(BENCH_PLUGIN))
+        subprocess.run([KURE, "plugins", "push", lib, f"{reg}/bench:1", "--insecure"], env=author,
+                       check=True, capture_output=True)
+        homes = iter(range(10 ** 6))
+
+        def fresh():
+            env = dict(os.environ, KURE_HOME=os.path.join(root, f"h{next(homes)}"))
+            subprocess.run([KURE, "trust", "add", pub], env=env, check=True, capture_output=True)
+            return env
+        t = {"file": [], "registry": []}
+        for r in range(5 if QUICK else 11):
+            for side in (("file", "registry") if r % 2 == 0 else ("registry", "file")):
+                src = lib if side == "file" else f"{reg}/bench:1"
+                cmd = [KURE, "plugins", "install", src] + (["--insecure"] if side == "registry" else [])
+                t[side].append(run(cmd, env=fresh()))
+        mf, mr = median(t["file"]), median(t["registry"])
+        size = os.path.getsize(lib) / 2 ** 20
+        row("registry", f"install of a {size:.1f} MB plugin: file / registry (ms)", f"{mf * 1000:.0f} / {mr * 1000:.0f}")
+        row("registry", "install: registry / file", f"{mr / mf:.2f}", "<= 2", "met" if mr / mf <= 2 else "NOT met")
+        # 20 fillers pushed, installed by a team that locks them; sync on empty stores.
+        fillers = sorted(os.path.join(tmp, "signed", d, d) for d in os.listdir(os.path.join(tmp, "signed"))
+                         if d.startswith("libfiller"))[:20]
+        team = fresh()
+        specs = os.path.join(root, "specs.yaml")
+        with open(specs, "w") as fh:
+            for i, f in enumerate(fillers):
+                n = os.path.basename(f)[len("libfiller"):-len(".so")]
+                subprocess.run([KURE, "plugins", "push", f, f"{reg}/filler{n}:1", "--insecure"], env=author,
+                               check=True, capture_output=True)
+                subprocess.run([KURE, "plugins", "install", f"{reg}/filler{n}:1", "--insecure"], env=team,
+                               check=True, capture_output=True)
+                fh.write(f"---\napiVersion: rawabi.kure.dev/v1\nkind: Filler{n}\nmetadata:\n  name: a{i}\nspec: {{}}\n")
+        lock = os.path.join(root, "kure.lock")
+        subprocess.run([KURE, "lock", "-f", specs, "--lock", lock], env=team, check=True, capture_output=True)
+        s20, one = [], []
+        for r in range(3 if QUICK else 7):
+            s20.append(run([KURE, "plugins", "sync", "--lock", lock, "--insecure"], env=fresh()))
+            one.append(run([KURE, "plugins", "install", f"{reg}/bench:1", "--insecure"], env=fresh()))
+        m20, m1 = median(s20), median(one)
+        row("registry", "sync of 20 locked plugins / install of one (ms)", f"{m20 * 1000:.0f} / {m1 * 1000:.0f}")
+        row("registry", "sync 20 / install 1", f"{m20 / m1:.2f}", "<= 3", "met" if m20 / m1 <= 3 else "NOT met")
+    finally:
+        server.kill()
+        server.wait()
+
+
 def baseline(tmp):
     """This build against another (BENCH_BASELINE), each with its own bench plugin, interleaved."""
     base = os.environ["BENCH_BASELINE"]
@@ -400,12 +478,14 @@ def main():
             kustomize(tmp)
         if wanted("krm"):
             krm(tmp)
-        if wanted("cold") or wanted("isolation") or wanted("verify"):
+        if wanted("cold") or wanted("isolation") or wanted("verify") or wanted("registry"):
             home1 = cold_start(tmp)  # also makes the key the others use
             if wanted("isolation"):
                 isolation(tmp, home1)
             if wanted("verify"):
                 verification(tmp)
+            if wanted("registry"):
+                registry(tmp)
         if os.environ.get("BENCH_BASELINE") and wanted("baseline"):
             baseline(tmp)
     print(f"\nkure benchmarks: {machine()}; medians; release build; {time.time() - start:.0f} s in all\n")

@@ -416,9 +416,9 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
     let o = run(ci.kure().args(["plugins", "sync", "--insecure"]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("installed terraform-generator@1.0.0 from oci://"),
+        stderr(&o).contains("installed terraform-generator@1.0.0 from oci://"),
         "{}",
-        stdout(&o)
+        stderr(&o)
     );
     let listed: serde_json::Value =
         serde_json::from_str(&ok(ci.kure().args(["plugins", "list", "-o", "json"]))).unwrap();

@@ -27,7 +27,7 @@ pub fn sync(session: &Session, args: SyncArgs) -> anyhow::Result<()> {
         &args.registry.options(),
     )?;
     for (plugin, from) in &synced.installed {
-        outln!("installed {plugin} from {from}");
+        noteln!("installed {plugin} from {from}");
     }
     noteln!(
         "{} plugins installed, {} already as pinned",
