@@ -195,8 +195,8 @@ fn every_listing_has_table_wide_json_and_yaml() {
     let wide = ok(s.kure().args(["plugins", "list", "-o", "wide"]));
     let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
-        header[header.len() - 2..],
-        ["ISOLATION", "SHA256"],
+        header[header.len() - 3..],
+        ["ISOLATION", "SHA256", "SOURCE"],
         "{wide}"
     );
     let keys: serde_json::Value =

@@ -428,6 +428,19 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
         rendered
     );
 
+    // A lock pinning other bytes, on an empty store: refused before anything is downloaded.
+    let sha = kure_core::trust::digest_hex(&kure_core::trust::digest_file(&lib).unwrap());
+    let drift = lock.replace(&sha, &"0".repeat(64));
+    let empty = Sandbox::new();
+    ok(empty.kure().args(["trust", "add"]).arg(&public));
+    std::fs::write(empty.path().join("kure.lock"), &drift).unwrap();
+    let o = run(empty.kure().args(["plugins", "sync", "--insecure"]));
+    expect_failure(
+        &o,
+        &["but the lock pins sha256:0000", "nothing was downloaded"],
+    );
+    store_is_empty(&empty);
+
     // Everything is there: no registry needed.
     drop(reg);
     let o = run(ci.kure().args(["plugins", "sync", "--insecure"]));
@@ -440,12 +453,7 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
 
     // A lock pinning other bytes: refused, naming the pin; the store stays as it was.
     let before = ci.store_snapshot();
-    let sha = kure_core::trust::digest_hex(&kure_core::trust::digest_file(&lib).unwrap());
-    std::fs::write(
-        ci.path().join("drift.lock"),
-        lock.replace(&sha, &"0".repeat(64)),
-    )
-    .unwrap();
+    std::fs::write(ci.path().join("drift.lock"), &drift).unwrap();
     let o = run(ci
         .kure()
         .args(["plugins", "sync", "--insecure", "--lock", "drift.lock"]));

@@ -160,10 +160,16 @@ pub(crate) fn install_pinned(
     let dir = store.plugins_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let staging = tempfile::Builder::new()
-        .prefix(".pull-")
+        .prefix(&format!(".pull-{}-", std::process::id()))
         .tempdir_in(&dir)
         .map_err(|e| Error::io(&dir, e))?;
-    let pulled = pull(&reference, &Platform::current(), staging.path(), registry)?;
+    let pulled = pull(
+        &reference,
+        &Platform::current(),
+        staging.path(),
+        registry,
+        expect.map(|(sha256, _)| sha256),
+    )?;
     install(
         &store,
         &InstallOptions {

@@ -89,8 +89,41 @@ pub fn sync(
             reason: format!("{}; nothing was installed", problems.join("; ")),
         });
     }
-    let results: Vec<Result<(String, String), String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = missing
+    // A few at a time: a lock is input too, and each install may download up to 1 GiB.
+    let mut results: Vec<Result<(String, String), String>> = Vec::new();
+    for batch in missing.chunks(4) {
+        results.extend(install_batch(session, registry, batch));
+    }
+    let mut failed = Vec::new();
+    for r in results {
+        match r {
+            Ok(done) => synced.installed.push(done),
+            Err(e) => failed.push(e),
+        }
+    }
+    if !failed.is_empty() {
+        let done = if synced.installed.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = synced.installed.iter().map(|(n, _)| n.as_str()).collect();
+            format!(" (installed, as pinned: {})", names.join(", "))
+        };
+        return Err(Error::Lock {
+            path: lock.path.clone(),
+            reason: format!("{}{done}", failed.join("; ")),
+        });
+    }
+    Ok(synced)
+}
+
+/// Installs `batch` in parallel, each checked against its pin.
+fn install_batch(
+    session: &Session,
+    registry: &RegistryOptions,
+    batch: &[(&String, &Pin, String)],
+) -> Vec<Result<(String, String), String>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
             .iter()
             .map(|(gvk, pin, fetch)| {
                 scope.spawn(move || {
@@ -114,25 +147,5 @@ pub fn sync(
                     .unwrap_or_else(|_| Err("an install thread panicked".to_owned()))
             })
             .collect()
-    });
-    let mut failed = Vec::new();
-    for r in results {
-        match r {
-            Ok(done) => synced.installed.push(done),
-            Err(e) => failed.push(e),
-        }
-    }
-    if !failed.is_empty() {
-        let done = if synced.installed.is_empty() {
-            String::new()
-        } else {
-            let names: Vec<&str> = synced.installed.iter().map(|(n, _)| n.as_str()).collect();
-            format!(" (installed, as pinned: {})", names.join(", "))
-        };
-        return Err(Error::Lock {
-            path: lock.path.clone(),
-            reason: format!("{}{done}", failed.join("; ")),
-        });
-    }
-    Ok(synced)
+    })
 }

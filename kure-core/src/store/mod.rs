@@ -675,6 +675,19 @@ impl Store {
                 out.push(path);
                 continue;
             }
+            // A registry download's staging directory (`.pull-<pid>-...`): left over once its
+            // process is gone.
+            if let Some(rest) = name.strip_prefix(".pull-") {
+                let alive = rest
+                    .split('-')
+                    .next()
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists());
+                if is_dir && !alive {
+                    out.push(path);
+                }
+                continue;
+            }
             if !is_dir || !crate::util::valid_plugin_name(&name) {
                 continue;
             }

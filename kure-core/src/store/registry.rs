@@ -373,6 +373,11 @@ impl Session {
             },
             read_timeout: Some(opts.timeout),
             connect_timeout: Some(opts.timeout),
+            // Plain HTTP stays on this machine: an explicit proxy that every host bypasses
+            // turns the environment's HTTP_PROXY/HTTPS_PROXY off.
+            http_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
+            https_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
+            no_proxy: opts.insecure.then(|| "*".to_owned()),
             ..ClientConfig::default()
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -478,9 +483,14 @@ fn credentials(registry: &str, config: Option<&Path>) -> Result<RegistryAuth, Er
         #[serde(default)]
         auth: Option<String>,
     }
+    // serde's message could quote a credential: say where, not what.
     let parsed: DockerConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
         path: path.clone(),
-        reason: format!("not a Docker config file: {e}"),
+        reason: format!(
+            "not a Docker config file (line {}, column {}); expected {{\"auths\": {{\"REGISTRY\": {{\"auth\": \"BASE64\"}}}}}}",
+            e.line(),
+            e.column()
+        ),
     })?;
     let entry = parsed.auths.iter().find(|(k, _)| {
         let k = k
@@ -573,7 +583,10 @@ pub fn push_layers(
             Ok(OciManifest::ImageIndex(i)) => i.manifests,
             _ => Vec::new(),
         },
-        Err(_) => Vec::new(),
+        Err(Error::Registry(m)) if m.contains("there is no artifact at that reference") => {
+            Vec::new()
+        }
+        Err(e) => return Err(e),
     };
     entries.retain(|e| !e.platform.as_ref().is_some_and(|p| platform.matches(p)));
     entries.push(ImageIndexEntry {
@@ -643,13 +656,16 @@ pub struct Pulled {
 }
 
 /// Downloads `platform`'s library and signature of the artifact `reference` names into
-/// `staging` (a directory that exists), each checked against its digest and size. Nothing is
-/// verified beyond that: the caller installs what was staged with every usual check.
+/// `staging` (a directory that exists), each checked against its digest and size. With
+/// `library_sha256` (a lock's pin), a library layer with another digest is refused before it
+/// is downloaded. Nothing is verified beyond that: the caller installs what was staged with
+/// every usual check.
 pub fn pull(
     reference: &OciRef,
     platform: &Platform,
     staging: &Path,
     opts: &RegistryOptions,
+    library_sha256: Option<&str>,
 ) -> Result<Pulled, Error> {
     let s = Session::new(reference, opts)?;
     let (bytes, digest) = s.run(
@@ -670,7 +686,14 @@ pub fn pull(
     let (image, image_digest) = match serde_json::from_slice::<OciManifest>(&bytes)
         .map_err(|_| not_kure("its manifest is not OCI JSON"))?
     {
-        OciManifest::Image(m) => (m, digest),
+        // One platform's manifest, named by its digest (what `sync` fetches): the digest says
+        // which build. Named by a tag, an artifact must be an index of platforms.
+        OciManifest::Image(m) if reference.reference.digest().is_some() => (m, digest),
+        OciManifest::Image(_) => {
+            return Err(not_kure(
+                "its tag names a single image manifest, not an index of platforms",
+            ))
+        }
         OciManifest::ImageIndex(index) => {
             let entry = index
                 .manifests
@@ -690,11 +713,17 @@ pub fn pull(
                         ))
                     })
                     .collect();
+                let listed = if have.is_empty() {
+                    "none".to_owned()
+                } else if have.len() > 10 {
+                    format!("{} and {} more", have[..10].join(", "), have.len() - 10)
+                } else {
+                    have.join(", ")
+                };
                 return Err(registry_err(format!(
-                        "{}: no build for this machine's platform {platform} (the artifact has {}); push one with `kure plugins push --platform {platform}`",
-                        s.what,
-                        if have.is_empty() { "none".to_owned() } else { have.join(", ") }
-                    )));
+                    "{}: no build for this machine's platform {platform} (the artifact has {listed}); push one with `kure plugins push --platform {platform}`",
+                    s.what
+                )));
             };
             let child = reference.with_digest(&entry.digest);
             let (bytes, digest) = s.run(
@@ -735,6 +764,16 @@ pub fn pull(
             s.what
         ))
     })?;
+    if let Some(sha) = library_sha256 {
+        if library.digest != format!("sha256:{sha}") {
+            return Err(registry_err(format!(
+                "{}: its library is {}, but the lock pins sha256:{}; nothing was downloaded",
+                s.what,
+                crate::util::shown(&library.digest),
+                crate::util::shown(sha)
+            )));
+        }
+    }
     let config_bytes = fetch(&s, reference, &image.config, MAX_CONFIG_BYTES, None)?;
     let config: PluginConfig = serde_json::from_slice(&config_bytes)
         .map_err(|e| not_kure(&format!("its config does not read: {e}")))?;
@@ -817,9 +856,11 @@ fn fetch(
         written: 0,
         cap: size,
     };
+    // By digest alone: a descriptor's `urls` (other hosts to fetch from) are not followed.
     s.run(
         &format!("downloading {}", crate::util::shown(&d.media_type)),
-        s.client.pull_blob(&reference.reference, d, &mut sink),
+        s.client
+            .pull_blob(&reference.reference, d.digest.as_str(), &mut sink),
     )
     .map_err(|e| match e {
         Error::Registry(m) if m.contains("Digest") || m.contains("digest") => {
