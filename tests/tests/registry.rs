@@ -143,6 +143,18 @@ fn install(s: &Sandbox, reference: &str, extra: &[&str]) -> std::process::Output
         .args(extra))
 }
 
+/// A registry holding the terraform plugin, signed by a key the sandbox trusts, pushed as
+/// `kure/terraform:1.0.0`: (registry, sandbox, signed library, reference).
+fn pushed_terraform(test: &str) -> Option<(Registry, Sandbox, PathBuf, String)> {
+    let reg = Registry::start(test)?;
+    let s = Sandbox::new();
+    let lib = signed_terraform(&s);
+    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
+    let o = push(&s, &lib, &reference, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    Some((reg, s, lib, reference))
+}
+
 /// No staging directory is left in the store, and no plugin was installed.
 fn store_is_empty(s: &Sandbox) {
     let plugins = s.path().join("home/plugins");
@@ -161,14 +173,11 @@ fn store_is_empty(s: &Sandbox) {
 
 #[test]
 fn a_pushed_plugin_installs_from_the_registry_and_records_where_it_came_from() {
-    let Some(reg) = Registry::start("registry push and install") else {
+    let Some((reg, author, lib, reference)) = pushed_terraform("registry push and install") else {
         return;
     };
-    let author = Sandbox::new();
-    let lib = signed_terraform(&author);
-    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
     let o = push(&author, &lib, &reference, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.status.success(), "pushing again: {}", stderr(&o));
     let pushed = stdout(&o);
     assert!(
         pushed.contains("pushed terraform-generator@1.0.0"),
@@ -250,14 +259,9 @@ fn an_artifact_for_another_platform_only_is_refused_naming_what_it_has() {
 
 #[test]
 fn a_blob_that_is_not_what_its_digest_says_is_refused_and_nothing_is_installed() {
-    let Some(reg) = Registry::start("registry blob digests") else {
+    let Some((reg, s, lib, reference)) = pushed_terraform("registry blob digests") else {
         return;
     };
-    let s = Sandbox::new();
-    let lib = signed_terraform(&s);
-    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
-    let o = push(&s, &lib, &reference, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
     // The registry's copy of the library, same size, one byte changed.
     let digest = format!(
         "sha256:{}",
@@ -317,14 +321,10 @@ fn an_artifact_without_a_signature_layer_is_refused() {
 
 #[test]
 fn an_artifact_signed_by_an_untrusted_key_is_refused_by_the_usual_checks() {
-    let Some(reg) = Registry::start("registry untrusted signer") else {
+    let Some((_reg, _author, _lib, reference)) = pushed_terraform("registry untrusted signer")
+    else {
         return;
     };
-    let author = Sandbox::new();
-    let lib = signed_terraform(&author);
-    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
-    let o = push(&author, &lib, &reference, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
     // This machine trusts nobody.
     let user = Sandbox::new();
     let o = install(&user, &reference, &[]);
@@ -386,15 +386,10 @@ fn plain_http_is_only_for_this_machine_and_bad_references_are_refused() {
 /// sync again needs no registry; a lock that pins other bytes is refused naming the pin.
 #[test]
 fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
-    let Some(reg) = Registry::start("registry lock and sync") else {
+    let Some((reg, author, lib, reference)) = pushed_terraform("registry lock and sync") else {
         return;
     };
-    let author = Sandbox::new();
-    let lib = signed_terraform(&author);
     let public = author.path().join("author.pub.pem");
-    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
-    let o = push(&author, &lib, &reference, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
 
     let example = std::fs::read_to_string(root().join("examples/terraform-dns.yaml")).unwrap();
     let team = Sandbox::new();
