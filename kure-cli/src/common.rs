@@ -299,8 +299,10 @@ impl GlobalArgs {
 #[derive(Debug, clap::Args)]
 pub struct RegistryArgs {
     /// Plain HTTP instead of HTTPS, for a registry on this machine only (localhost,
-    /// 127.0.0.1, ::1).
-    #[arg(long)]
+    /// 127.0.0.1, ::1). KURE_REGISTRY_INSECURE=1 does the same (for scripts such as
+    /// deploy/flux/render.sh run against a local registry).
+    #[arg(long, env = "KURE_REGISTRY_INSECURE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new(), hide_env_values = true)]
     pub insecure: bool,
     /// The Docker config file with registry credentials (`auths.REGISTRY.auth`; default
     /// $DOCKER_CONFIG/config.json, else ~/.docker/config.json). Credential helpers are not run.

@@ -436,6 +436,33 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
     );
     store_is_empty(&empty);
 
+    // The Flux recipe on a runner with an empty store: its sync step installs from the lock,
+    // and it renders the same objects.
+    let runner = Sandbox::new();
+    ok(runner.kure().args(["trust", "add"]).arg(&public));
+    std::fs::write(runner.path().join("kure.lock"), &lock).unwrap();
+    runner.write("apps/dns.yaml", &example);
+    let kure_dir = kure_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        kure_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = run(Command::new("sh")
+        .arg(root().join("deploy/flux/render.sh"))
+        .current_dir(runner.path())
+        .env("PATH", path)
+        .env("KURE_HOME", runner.path().join("home"))
+        .env("KURE_SYSTEM_DIR", runner.path().join("system"))
+        .env("KURE_REGISTRY_INSECURE", "1")
+        .env_remove("KURE_ALLOW_UNSIGNED"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tree = runner.path().join("rendered");
+    assert!(tree.join("kustomization.yaml").is_file());
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(runner.kure().args(["plugins", "list", "-o", "json"]))).unwrap();
+    assert_eq!(listed[0]["source"], reference.as_str(), "{listed}");
+
     // Everything is there: no registry needed.
     drop(reg);
     let o = run(ci.kure().args(["plugins", "sync", "--insecure"]));
