@@ -397,11 +397,62 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
     let o = install(&team, &reference, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let specs = team.write("specs/dns.yaml", &example);
-    ok(team.kure().args(["lock", "-f"]).arg(&specs));
+    // The registry unreachable (no --insecure for this plain-HTTP one): this platform's
+    // build only, and a warning that says so.
+    let o = run(team.kure().args(["lock", "-f"]).arg(&specs));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("recorded this platform's build only"),
+        "{}",
+        stderr(&o)
+    );
+    let platform = kure_core::store::registry::Platform::current().to_string();
+    let other = if platform == "linux/arm64" {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
+    };
+    let only_here: serde_json::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(team.path().join("kure.lock")).unwrap())
+            .unwrap();
+    let pin = &only_here["plugins"]["generators.example.com/v1alpha1/TerraformConfig"];
+    assert_eq!(
+        pin["platforms"].as_object().map(|m| m.len()),
+        Some(1),
+        "{pin}"
+    );
+    // Another platform's build (other bytes) joins the tag; a lock with the registry reachable
+    // records both, each with its own library sha256.
+    let other_lib = author.path().join("other/libkure_terraform_generator.so");
+    std::fs::create_dir_all(other_lib.parent().unwrap()).unwrap();
+    let mut bytes = std::fs::read(&lib).unwrap();
+    bytes.extend_from_slice(b"another build");
+    std::fs::write(&other_lib, &bytes).unwrap();
+    openssl_sign(&other_lib, &author.path().join("author.key.pem"));
+    let o = push(&author, &other_lib, &reference, &["--platform", other]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(team.kure().args(["lock", "--insecure", "-f"]).arg(&specs));
+    assert!(
+        o.status.success() && !stderr(&o).contains("warning"),
+        "{}",
+        stderr(&o)
+    );
     let lock = std::fs::read_to_string(team.path().join("kure.lock")).unwrap();
     assert!(lock.contains(&format!("source: {reference}")), "{lock}");
-    let platform = kure_core::store::registry::Platform::current().to_string();
-    assert!(lock.contains(&format!("{platform}: sha256:")), "{lock}");
+    let both: serde_json::Value = yaml_serde::from_str(&lock).unwrap();
+    let pin = &both["plugins"]["generators.example.com/v1alpha1/TerraformConfig"];
+    let sha = |p: &Path| kure_core::trust::digest_hex(&kure_core::trust::digest_file(p).unwrap());
+    assert_eq!(
+        pin["platforms"][&platform]["sha256"],
+        sha(&lib).as_str(),
+        "{lock}"
+    );
+    assert_eq!(
+        pin["platforms"][other]["sha256"],
+        sha(&other_lib).as_str(),
+        "{lock}"
+    );
+    assert_eq!(pin["sha256"], sha(&lib).as_str(), "{lock}");
     let rendered = ok(team.kure().args(["generate", "--locked", "-f"]).arg(&specs));
 
     let ci = Sandbox::new();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use kure_core::ops::lock::{LockOptions, Locked};
 use kure_core::ops::Session;
 
-use crate::common::{reported, InputArgs};
+use crate::common::{reported, InputArgs, RegistryArgs};
 
 /// Write or update kure.lock: for every plugin GVK the inputs use, the plugin name, version,
 /// library sha256 and signer. `kure generate` then refuses any other plugin for those GVKs.
@@ -20,19 +20,31 @@ pub struct Args {
     /// the pins the subset uses and keeps every other pin.
     #[arg(long)]
     pub prune: bool,
+    /// For plugins installed from a registry: how to ask it for every platform's build, which
+    /// the lock records so `kure plugins sync` works on each.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Runs `kure lock`.
 pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
-    let Locked { used, kept } = reported(kure_core::ops::lock::lock(
+    let Locked {
+        used,
+        kept,
+        warnings,
+    } = reported(kure_core::ops::lock::lock(
         session,
         &LockOptions {
             input: args.input.options(),
             inputs: args.input.files,
             file: args.lock.clone(),
             prune: args.prune,
+            registry: args.registry.options(),
         },
     ))?;
+    for w in warnings {
+        noteln!("warning: {w}");
+    }
     let kept = if kept > 0 {
         format!(", {kept} kept from before (--prune drops pins the inputs do not use)")
     } else {

@@ -20,15 +20,19 @@ pub struct LockOptions {
     pub file: PathBuf,
     /// Drop the pins of GVKs the inputs do not use (otherwise they are kept).
     pub prune: bool,
+    /// How to ask registries for every platform's build of a plugin installed from one.
+    pub registry: crate::store::registry::RegistryOptions,
 }
 
 /// What `kure lock` wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Locked {
     /// Plugin GVKs pinned from the inputs.
     pub used: usize,
     /// Pins kept from the earlier lock (none with `prune`).
     pub kept: usize,
+    /// What the user should know (a registry that could not be asked).
+    pub warnings: Vec<String>,
 }
 
 /// Checks every document as `validate` does (each plugin resolved and loaded under the
@@ -43,6 +47,7 @@ pub fn lock(session: &Session, opts: &LockOptions) -> Ran<Locked> {
         ..Default::default()
     };
     let checked = crate::pipeline::validate(&mut engine, &opts.inputs, &pipeline);
+    let mut warnings = Vec::new();
     let result = checked.and_then(|summary| -> Result<Locked, Error> {
         let mut fresh = engine.pins(&summary.gvks);
         let mut pins = if opts.prune || !opts.file.exists() {
@@ -50,28 +55,38 @@ pub fn lock(session: &Session, opts: &LockOptions) -> Ran<Locked> {
         } else {
             lockfile::read(&opts.file)?
         };
-        with_sources(session, &mut fresh, &pins);
+        with_sources(session, &mut fresh, &pins, &opts.registry, &mut warnings);
         let kept = pins.keys().filter(|g| !fresh.contains_key(*g)).count();
         let used = fresh.len();
         pins.extend(fresh);
         lockfile::write(&opts.file, &pins)?;
-        Ok(Locked { used, kept })
+        Ok(Locked {
+            used,
+            kept,
+            warnings: std::mem::take(&mut warnings),
+        })
     });
     Ran::new(&engine, result)
 }
 
-/// Adds to each of `fresh` the registry reference its installed plugin came from and this
-/// platform's manifest digest; the digests an `old` pin of the same plugin, version and source
-/// recorded for other platforms stay.
+/// Adds to each of `fresh` the registry reference its installed plugin came from and every
+/// platform's build the registry holds under it (manifest digest, library sha256). Without the
+/// registry (offline, or it refuses), this platform's build from the store is recorded, with
+/// the other platforms an `old` pin of the same plugin, version and source listed, and a
+/// warning says so.
 fn with_sources(
     session: &Session,
     fresh: &mut std::collections::BTreeMap<String, lockfile::Pin>,
     old: &std::collections::BTreeMap<String, lockfile::Pin>,
+    registry: &crate::store::registry::RegistryOptions,
+    warnings: &mut Vec<String>,
 ) {
+    use crate::store::registry::{builds, OciRef, Platform};
     let Ok(index) = session.store().read_index() else {
         return;
     };
-    let platform = crate::store::registry::Platform::current().to_string();
+    let here = Platform::current().to_string();
+    let mut asked: std::collections::BTreeMap<String, Result<_, String>> = Default::default();
     for (gvk, pin) in fresh.iter_mut() {
         let Some(entry) = index
             .plugins
@@ -84,11 +99,43 @@ fn with_sources(
             continue;
         };
         pin.source = Some(source.clone());
-        if let Some(before) = old.get(gvk).filter(|b| {
-            b.source.as_ref() == Some(source) && b.plugin == pin.plugin && b.version == pin.version
-        }) {
-            pin.digests = before.digests.clone();
+        let found = asked
+            .entry(source.clone())
+            .or_insert_with(|| {
+                OciRef::parse(source)
+                    .and_then(|r| builds(&r, registry))
+                    .map_err(|e| e.to_string())
+            })
+            .clone();
+        match found {
+            Ok(all) if all.get(&here).is_some_and(|b| b.sha256 == pin.sha256) => {
+                pin.platforms = all;
+            }
+            other => {
+                let why = match other {
+                    Ok(_) => format!(
+                        "{source} no longer holds the {here} build installed here (its tag moved)"
+                    ),
+                    Err(e) => e,
+                };
+                warnings.push(format!(
+                    "{gvk}: recorded this platform's build only ({why}); run `kure lock` again with the registry reachable to record every platform"
+                ));
+                if let Some(before) = old.get(gvk).filter(|b| {
+                    b.source.as_ref() == Some(source)
+                        && b.plugin == pin.plugin
+                        && b.version == pin.version
+                }) {
+                    pin.platforms = before.platforms.clone();
+                }
+                pin.platforms.insert(
+                    here.clone(),
+                    lockfile::PlatformBuild {
+                        digest: digest.clone(),
+                        sha256: pin.sha256.clone(),
+                    },
+                );
+            }
         }
-        pin.digests.insert(platform.clone(), digest.clone());
     }
 }

@@ -73,9 +73,16 @@ pub fn sync(
                 None => problems.push(format!(
                     "{gvk}: {label} is not installed and the lock records no registry for it; install it by hand (`kure plugins install`), or install it from a registry and run `kure lock` again"
                 )),
+                Some(source) if !pin.platforms.is_empty() && !pin.platforms.contains_key(&platform) => {
+                    problems.push(format!(
+                        "{gvk}: the lock records builds of {label} for {} but not for this platform ({platform}); push one (`kure plugins push --platform {platform}`) and run `kure lock` again, with {} reachable",
+                        pin.platforms.keys().cloned().collect::<Vec<_>>().join(", "),
+                        crate::util::shown(source)
+                    ));
+                }
                 Some(source) => {
-                    let fetch = match pin.digests.get(&platform) {
-                        Some(d) => OciRef::parse(source)?.at_digest(d),
+                    let fetch = match pin.platforms.get(&platform) {
+                        Some(b) => OciRef::parse(source)?.at_digest(&b.digest),
                         None => source.clone(),
                     };
                     missing.push((gvk, pin, fetch));

@@ -33,9 +33,21 @@ pub struct Pin {
     /// `kure plugins sync` installs it from on a machine that lacks it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// Per platform (`linux/amd64`), the digest of that platform's image manifest in `source`.
+    /// Per platform (`linux/amd64`), that platform's build in `source`: its image manifest
+    /// digest and its library's sha256. On a platform listed here, `sha256` is read as that
+    /// platform's (a lock serves every platform it lists).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub digests: BTreeMap<String, String>,
+    pub platforms: BTreeMap<String, PlatformBuild>,
+}
+
+/// One platform's build of a pinned plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformBuild {
+    /// The digest of the platform's image manifest (`sha256:...`).
+    pub digest: String,
+    /// The sha256 of the platform's library (hex).
+    pub sha256: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -192,7 +204,15 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, Pin>, Er
             ))
         })?;
     }
-    Ok(doc.plugins)
+    // Every check compares `sha256`: make it this platform's build where the lock lists it.
+    let here = crate::store::registry::Platform::current().to_string();
+    let mut pins = doc.plugins;
+    for pin in pins.values_mut() {
+        if let Some(build) = pin.platforms.get(&here) {
+            pin.sha256 = build.sha256.clone();
+        }
+    }
+    Ok(pins)
 }
 
 /// A pin holds only what kure itself writes: an `apiVersion/Kind` key, a plugin name, a
@@ -226,20 +246,22 @@ fn check_pin(gvk: &str, p: &Pin) -> Result<(), String> {
     if let Some(source) = &p.source {
         crate::store::registry::OciRef::parse(source).map_err(|e| e.to_string())?;
     }
-    for (platform, digest) in &p.digests {
+    for (platform, build) in &p.platforms {
         crate::store::registry::Platform::parse(platform).map_err(|e| e.to_string())?;
-        if !digest
+        if !build
+            .digest
             .strip_prefix("sha256:")
             .is_some_and(|h| crate::store::is_hex(h, 64))
+            || !crate::store::is_hex(&build.sha256, 64)
         {
             return Err(format!(
-                "the digest for {} is not sha256: and 64 hex digits",
+                "the build for {} needs a digest (sha256: and 64 hex digits) and a sha256 (64 hex digits)",
                 crate::util::shown(platform)
             ));
         }
     }
-    if !p.digests.is_empty() && p.source.is_none() {
-        return Err("it has digests but no source".to_owned());
+    if !p.platforms.is_empty() && p.source.is_none() {
+        return Err("it lists platform builds but no source".to_owned());
     }
     Ok(())
 }
@@ -318,7 +340,7 @@ mod tests {
             signer: "b".repeat(64),
             isolation: Some(crate::plugin::isolation::Isolation::Process),
             source: None,
-            digests: BTreeMap::new(),
+            platforms: BTreeMap::new(),
         }
     }
 
@@ -396,5 +418,32 @@ mod tests {
         assert!(e.to_string().contains("none of its generators ran"), "{e}");
         // A GVK the lock does not pin says nothing about metadata.
         assert!(l.check_metadata("other.io/v1/X", "x", "0").is_ok());
+    }
+
+    /// A lock that lists this platform's build reads its sha256 as the pin's; builds must be
+    /// well formed and need a source.
+    #[test]
+    fn a_pin_serves_each_platform_it_lists() {
+        let here = crate::store::registry::Platform::current().to_string();
+        let text = |here_sha: &str, extra: &str| {
+            format!(
+                "version: 1\nplugins:\n  x.dev/v1/Thing:\n    plugin: thing\n    version: 1.0.0\n    sha256: {}\n    signer: unsigned\n    source: oci://localhost:5000/thing:1\n    platforms:\n      {here}:\n        digest: sha256:{}\n        sha256: {here_sha}\n{extra}",
+                "a".repeat(64),
+                "c".repeat(64),
+            )
+        };
+        let pins = parse(&text(&"b".repeat(64), ""), Path::new("kure.lock")).expect("valid");
+        assert_eq!(pins["x.dev/v1/Thing"].sha256, "b".repeat(64));
+        for bad in [
+            text("nothex", ""),
+            text(
+                &"b".repeat(64),
+                "      plan9/../x:\n        digest: sha256:00\n        sha256: 00\n",
+            ),
+            text(&"b".repeat(64), "").replace("    source: oci://localhost:5000/thing:1\n", ""),
+        ] {
+            let e = parse(&bad, Path::new("kure.lock")).expect_err(&bad);
+            assert!(e.to_string().contains("x.dev/v1/Thing"), "{e}");
+        }
     }
 }

@@ -803,6 +803,75 @@ pub fn pull(
     })
 }
 
+/// The most platforms `builds` reads from one index.
+const MAX_PLATFORMS: usize = 32;
+
+/// Every platform's build the artifact `reference` names (its index): per platform
+/// (`linux/amd64`), the image manifest digest and the library's sha256, which is the library
+/// layer's digest. Reads manifests only, no library.
+pub fn builds(
+    reference: &OciRef,
+    opts: &RegistryOptions,
+) -> Result<BTreeMap<String, crate::store::lockfile::PlatformBuild>, Error> {
+    let s = Session::new(reference, opts)?;
+    let (bytes, digest) = s.run(
+        "reading the index",
+        s.client
+            .pull_manifest_raw(&reference.reference, &s.auth, &[OCI_IMAGE_INDEX_MEDIA_TYPE]),
+    )?;
+    check_manifest(&s, &bytes, &digest, reference.reference.digest())?;
+    let Ok(OciManifest::ImageIndex(index)) = serde_json::from_slice::<OciManifest>(&bytes) else {
+        return Err(registry_err(format!(
+            "{}: not an index of platforms",
+            s.what
+        )));
+    };
+    let mut out = BTreeMap::new();
+    for entry in index.manifests.iter().take(MAX_PLATFORMS) {
+        let Some(p) = &entry.platform else { continue };
+        let v = serde_json::to_value(p).unwrap_or_default();
+        let name = format!(
+            "{}/{}",
+            v["os"].as_str().unwrap_or(""),
+            v["architecture"].as_str().unwrap_or("")
+        );
+        let Ok(platform) = Platform::parse(&name) else {
+            continue;
+        };
+        let child = reference.with_digest(&entry.digest);
+        let (bytes, digest) = s.run(
+            "reading a platform's manifest",
+            s.client
+                .pull_manifest_raw(&child, &s.auth, &[OCI_IMAGE_MEDIA_TYPE]),
+        )?;
+        check_manifest(&s, &bytes, &digest, Some(&entry.digest))?;
+        let Ok(OciManifest::Image(m)) = serde_json::from_slice::<OciManifest>(&bytes) else {
+            continue;
+        };
+        let libs: Vec<&OciDescriptor> = m
+            .layers
+            .iter()
+            .filter(|l| l.media_type == LIBRARY_MEDIA_TYPE)
+            .collect();
+        let [lib] = libs.as_slice() else { continue };
+        let Some(sha) = lib
+            .digest
+            .strip_prefix("sha256:")
+            .filter(|h| crate::store::is_hex(h, 64))
+        else {
+            continue;
+        };
+        out.insert(
+            platform.to_string(),
+            crate::store::lockfile::PlatformBuild {
+                digest,
+                sha256: sha.to_owned(),
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// Refuses a manifest that is too large or is not what its digest says.
 fn check_manifest(
     s: &Session,

@@ -179,7 +179,7 @@ impl Engine {
                         signer: p.admission().signer().to_owned(),
                         isolation: Some(p.isolation()),
                         source: None,
-                        digests: Default::default(),
+                        platforms: Default::default(),
                     },
                 );
             }
