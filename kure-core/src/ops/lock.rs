@@ -109,7 +109,16 @@ fn with_sources(
             .clone();
         match found {
             Ok(all) if all.get(&here).is_some_and(|b| b.sha256 == pin.sha256) => {
-                pin.platforms = all;
+                pin.platforms = all
+                    .into_iter()
+                    .map(|(p, b)| {
+                        let build = lockfile::PlatformBuild {
+                            digest: b.digest,
+                            sha256: b.sha256,
+                        };
+                        (p, build)
+                    })
+                    .collect();
             }
             other => {
                 let why = match other {

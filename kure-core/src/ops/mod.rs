@@ -13,6 +13,9 @@
 //! | `plugins install` | [`install::install`] |
 //! | `plugins list`, `info`, `uninstall`, `rebuild-index` | [`plugins`] |
 //! | `plugins status` | [`status::status`] |
+//! | `plugins push`, `sync` | [`push::push`], [`sync::sync`] |
+//! | `plugins index add\|list\|remove`, `search` | [`search`] |
+//! | `trust`, `plugins keygen\|sign\|verify` | [`trust`] |
 //! | `plugins new` | [`scaffold::NewPlugin`] |
 //!
 //! [`Session`]: session::Session
@@ -26,6 +29,7 @@ pub mod lock;
 pub mod plugins;
 pub mod push;
 pub mod scaffold;
+pub mod search;
 pub mod session;
 pub mod status;
 pub mod sync;

@@ -15,6 +15,7 @@
 //!   `rebuild-index` trusts no index: it registers the newest version of each plugin that
 //!   verifies, then removes the rest (staging directories and older versions).
 
+pub mod catalog;
 pub mod lockfile;
 pub mod registry;
 

@@ -803,6 +803,15 @@ pub fn pull(
     })
 }
 
+/// One platform's build in a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// The digest of its image manifest.
+    pub digest: String,
+    /// The sha256 of its library (hex).
+    pub sha256: String,
+}
+
 /// The most platforms `builds` reads from one index.
 const MAX_PLATFORMS: usize = 32;
 
@@ -812,7 +821,7 @@ const MAX_PLATFORMS: usize = 32;
 pub fn builds(
     reference: &OciRef,
     opts: &RegistryOptions,
-) -> Result<BTreeMap<String, crate::store::lockfile::PlatformBuild>, Error> {
+) -> Result<BTreeMap<String, Build>, Error> {
     let s = Session::new(reference, opts)?;
     let (bytes, digest) = s.run(
         "reading the index",
@@ -863,7 +872,7 @@ pub fn builds(
         };
         out.insert(
             platform.to_string(),
-            crate::store::lockfile::PlatformBuild {
+            Build {
                 digest,
                 sha256: sha.to_owned(),
             },

@@ -7,6 +7,7 @@ mod keys;
 mod list;
 mod new;
 mod push;
+mod search;
 mod status;
 mod sync;
 
@@ -42,6 +43,13 @@ enum Command {
     /// refuse an installed plugin of a pinned name with other bytes or another signer.
     /// Needs no registry when everything is already installed.
     Sync(sync::SyncArgs),
+    /// Manage plugin indexes (`add NAME URL|PATH`, `list`, `remove NAME`): YAML files listing
+    /// plugins, their OCI repositories and versions, for `kure plugins search`.
+    Index(search::IndexArgs),
+    /// Search the configured plugin indexes: NAME VERSION GVKS DESCRIPTION INSTALLED. An index
+    /// decides nothing about trust: install what it names as any artifact (its signature by a
+    /// trusted key).
+    Search(search::SearchArgs),
     /// Remove an installed plugin: library, signature and index entry.
     Uninstall(install::UninstallArgs),
     /// List installed plugins (reads the index; never loads a library).
@@ -65,6 +73,8 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
         Command::Verify(a) => keys::verify(session, a),
         Command::Install(a) => install::install(session, a),
         Command::Push(a) => push::push(session, a),
+        Command::Index(a) => search::index(session, a),
+        Command::Search(a) => search::search(session, a),
         Command::Sync(a) => sync::sync(session, a),
         Command::Uninstall(a) => install::uninstall(session, a),
         Command::List(a) => list::execute(session, a),

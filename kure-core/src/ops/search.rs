@@ -1,0 +1,94 @@
+//! `kure plugins index add|list|remove` and `kure plugins search`: what the configured plugin
+//! indexes list (see [`crate::store::catalog`]).
+
+use std::time::Duration;
+
+use crate::model::error::Error;
+use crate::ops::session::Session;
+use crate::store::catalog::{self, CatalogEntry, IndexSource};
+
+/// One plugin a search found.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The index that lists it.
+    pub index: String,
+    /// What the index says.
+    pub entry: CatalogEntry,
+    /// The version installed here, if any.
+    pub installed: Option<String>,
+}
+
+/// What a search found, and the indexes that could not be read (each a sentence).
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// Matches, by name then index.
+    pub found: Vec<Found>,
+    /// Indexes that could not be read, and why.
+    pub unreadable: Vec<String>,
+}
+
+/// Adds an index (read once now); how many plugins it lists.
+pub fn add(
+    session: &Session,
+    name: &str,
+    location: &str,
+    timeout: Duration,
+) -> Result<usize, Error> {
+    catalog::add(session.home(), name, location, timeout)
+}
+
+/// The configured indexes.
+pub fn list(session: &Session) -> Result<Vec<IndexSource>, Error> {
+    catalog::list(session.home())
+}
+
+/// Removes an index.
+pub fn remove(session: &Session, name: &str) -> Result<IndexSource, Error> {
+    catalog::remove(session.home(), name)
+}
+
+/// The plugins of every configured index whose name, description or GVKs contain `word`
+/// (any case; every plugin without one). An index that cannot be read is reported, and the
+/// others still searched.
+pub fn search(session: &Session, word: Option<&str>, timeout: Duration) -> Result<Search, Error> {
+    let indexes = catalog::list(session.home())?;
+    if indexes.is_empty() {
+        return Err(Error::Store(
+            "no plugin index is configured; add one with `kure plugins index add NAME URL|PATH`"
+                .to_owned(),
+        ));
+    }
+    let installed = session.store().read_index()?;
+    let word = word.map(str::to_lowercase);
+    let mut out = Search::default();
+    for index in indexes {
+        let entries = match catalog::read(&index.location, timeout) {
+            Ok(e) => e,
+            Err(e) => {
+                out.unreadable.push(format!("{}: {e}", index.name));
+                continue;
+            }
+        };
+        for entry in entries {
+            let hit = word.as_deref().is_none_or(|w| {
+                entry.name.to_lowercase().contains(w)
+                    || entry.description.to_lowercase().contains(w)
+                    || entry.gvks.iter().any(|g| g.to_lowercase().contains(w))
+            });
+            if hit {
+                out.found.push(Found {
+                    index: index.name.clone(),
+                    installed: installed
+                        .plugins
+                        .iter()
+                        .find(|p| p.name == entry.name)
+                        .map(|p| p.version.clone()),
+                    entry,
+                });
+            }
+        }
+    }
+    out.found
+        .sort_by(|a, b| (&a.entry.name, &a.index).cmp(&(&b.entry.name, &b.index)));
+    Ok(out)
+}
