@@ -677,3 +677,55 @@ fn a_registry_with_a_private_ca_and_basic_auth_works_with_ca_and_credentials_onl
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// `kure plugins upgrade`: an index lists versions of an installed plugin; the highest released
+/// one above it is installed from the registry (pre-releases never), then nothing is left to do.
+#[test]
+fn upgrade_installs_the_highest_released_version_an_index_lists() {
+    let Some(reg) = Registry::start("registry upgrade") else {
+        return;
+    };
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    let repo = reg.reference("kure/rawabi");
+    for (dir, mode, tag) in [("v1", "none", "0.1.0"), ("v2", "version:0.2.0", "0.2.0")] {
+        let lib = rawabi(&s, dir, mode);
+        openssl_sign(&lib, &key);
+        let o = push(&s, &lib, &format!("{repo}:{tag}"), &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let index = s.write(
+        "index.yaml",
+        &format!(
+            "apiVersion: kure.dev/v1\nkind: PluginIndex\nplugins:\n  - name: rawabi\n    source: {repo}\n    versions: [\"0.1.0\", \"0.2.0\", \"0.3.0-rc.1\"]\n"
+        ),
+    );
+    ok(s.kure()
+        .args(["plugins", "index", "add", "team"])
+        .arg(&index));
+    let o = install(&s, &format!("{repo}:0.1.0"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(s.kure().args(["plugins", "upgrade", "--insecure"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "upgraded rawabi 0.1.0 -> 0.2.0 (from {repo}:0.2.0)"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(s.kure().args(["plugins", "list", "-o", "json"]))).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["version"], "0.2.0", "{listed}");
+    let o = run(s
+        .kure()
+        .args(["plugins", "upgrade", "--insecure", "rawabi"]));
+    assert!(
+        stdout(&o).contains("rawabi 0.2.0 is up to date"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(s.kure().args(["plugins", "upgrade", "--insecure", "nope"]));
+    expect_failure(&o, &["no installed plugin named `nope`"]);
+}

@@ -15,6 +15,7 @@
 //! | `plugins status` | [`status::status`] |
 //! | `plugins push`, `sync` | [`push::push`], [`sync::sync`] |
 //! | `plugins index add\|list\|remove`, `search` | [`search`] |
+//! | `plugins upgrade` | [`upgrade::upgrade`] |
 //! | `trust`, `plugins keygen\|sign\|verify` | [`trust`] |
 //! | `plugins new` | [`scaffold::NewPlugin`] |
 //!
@@ -34,5 +35,6 @@ pub mod session;
 pub mod status;
 pub mod sync;
 pub mod trust;
+pub mod upgrade;
 
 pub use session::{LockChoice, PluginReport, Ran, Session, Settings};

@@ -10,6 +10,7 @@ mod push;
 mod search;
 mod status;
 mod sync;
+mod upgrade;
 
 use kure_core::ops::Session;
 
@@ -50,6 +51,10 @@ enum Command {
     /// decides nothing about trust: install what it names as any artifact (its signature by a
     /// trusted key).
     Search(search::SearchArgs),
+    /// Install, for each installed plugin a configured index lists (or the NAMEs given), the
+    /// highest released version above the installed one, from its OCI repository, with every
+    /// usual check. Pre-releases are never chosen.
+    Upgrade(upgrade::UpgradeArgs),
     /// Remove an installed plugin: library, signature and index entry.
     Uninstall(install::UninstallArgs),
     /// List installed plugins (reads the index; never loads a library).
@@ -75,6 +80,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
         Command::Push(a) => push::push(session, a),
         Command::Index(a) => search::index(session, a),
         Command::Search(a) => search::search(session, a),
+        Command::Upgrade(a) => upgrade::upgrade(session, a),
         Command::Sync(a) => sync::sync(session, a),
         Command::Uninstall(a) => install::uninstall(session, a),
         Command::List(a) => list::execute(session, a),
