@@ -169,6 +169,16 @@ impl std::fmt::Display for Platform {
     }
 }
 
+/// `os/architecture` of an index entry's platform, as the registry wrote it (unchecked).
+fn platform_name(p: &oci_client::manifest::Platform) -> String {
+    let v = serde_json::to_value(p).unwrap_or_default();
+    format!(
+        "{}/{}",
+        v["os"].as_str().unwrap_or("?"),
+        v["architecture"].as_str().unwrap_or("?")
+    )
+}
+
 fn registry_err(message: String) -> Error {
     Error::Registry(message)
 }
@@ -437,6 +447,24 @@ impl Session {
     }
 }
 
+impl Session {
+    /// The image manifest an index entry names, fetched by its digest and checked against it.
+    fn platform_manifest(
+        &self,
+        reference: &OciRef,
+        entry: &ImageIndexEntry,
+    ) -> Result<(Vec<u8>, String), Error> {
+        let child = reference.with_digest(&entry.digest);
+        let (bytes, digest) = self.run(
+            "reading a platform's manifest",
+            self.client
+                .pull_manifest_raw(&child, &self.auth, &[OCI_IMAGE_MEDIA_TYPE]),
+        )?;
+        check_manifest(self, &bytes, &digest, Some(&entry.digest))?;
+        Ok((bytes.to_vec(), digest))
+    }
+}
+
 /// An error of the OCI client with its causes, on one line.
 fn describe(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -600,14 +628,7 @@ pub fn push_layers(
     let platforms = entries
         .iter()
         .filter_map(|e| e.platform.as_ref())
-        .map(|p| {
-            let v = serde_json::to_value(p).unwrap_or_default();
-            format!(
-                "{}/{}",
-                v["os"].as_str().unwrap_or("?"),
-                v["architecture"].as_str().unwrap_or("?")
-            )
-        })
+        .map(platform_name)
         .collect();
     let index = OciImageIndex {
         schema_version: 2,
@@ -704,14 +725,7 @@ pub fn pull(
                     .manifests
                     .iter()
                     .filter_map(|e| e.platform.as_ref())
-                    .map(|p| {
-                        let v = serde_json::to_value(p).unwrap_or_default();
-                        crate::util::shown(&format!(
-                            "{}/{}",
-                            v["os"].as_str().unwrap_or("?"),
-                            v["architecture"].as_str().unwrap_or("?")
-                        ))
-                    })
+                    .map(|p| crate::util::shown(&platform_name(p)))
                     .collect();
                 let listed = if have.is_empty() {
                     "none".to_owned()
@@ -725,13 +739,7 @@ pub fn pull(
                     s.what
                 )));
             };
-            let child = reference.with_digest(&entry.digest);
-            let (bytes, digest) = s.run(
-                "reading the platform's manifest",
-                s.client
-                    .pull_manifest_raw(&child, &s.auth, &[OCI_IMAGE_MEDIA_TYPE]),
-            )?;
-            check_manifest(&s, &bytes, &digest, Some(&entry.digest))?;
+            let (bytes, digest) = s.platform_manifest(reference, entry)?;
             match serde_json::from_slice::<OciManifest>(&bytes) {
                 Ok(OciManifest::Image(m)) => (m, digest),
                 _ => return Err(not_kure("its platform manifest is not an image manifest")),
@@ -838,22 +846,10 @@ pub fn builds(
     let mut out = BTreeMap::new();
     for entry in index.manifests.iter().take(MAX_PLATFORMS) {
         let Some(p) = &entry.platform else { continue };
-        let v = serde_json::to_value(p).unwrap_or_default();
-        let name = format!(
-            "{}/{}",
-            v["os"].as_str().unwrap_or(""),
-            v["architecture"].as_str().unwrap_or("")
-        );
-        let Ok(platform) = Platform::parse(&name) else {
+        let Ok(platform) = Platform::parse(&platform_name(p)) else {
             continue;
         };
-        let child = reference.with_digest(&entry.digest);
-        let (bytes, digest) = s.run(
-            "reading a platform's manifest",
-            s.client
-                .pull_manifest_raw(&child, &s.auth, &[OCI_IMAGE_MEDIA_TYPE]),
-        )?;
-        check_manifest(&s, &bytes, &digest, Some(&entry.digest))?;
+        let (bytes, digest) = s.platform_manifest(reference, entry)?;
         let Ok(OciManifest::Image(m)) = serde_json::from_slice::<OciManifest>(&bytes) else {
             continue;
         };
