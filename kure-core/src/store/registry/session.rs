@@ -1,0 +1,233 @@
+//! One conversation with a registry: the client, its TLS and proxy settings, credentials,
+//! and how its errors read.
+
+use super::pull::check_manifest;
+use super::*;
+
+/// With `--insecure` kure speaks plain HTTP to one registry on this machine and no TLS at all,
+/// yet the HTTP client loads the system's whole certificate store when it is made (about
+/// 300 files, 60 ms here) unless it is given certificates of its own: this one, whose key
+/// was thrown away when it was made, so it can vouch for no server.
+const NO_TLS_PLACEHOLDER: &str = "-----BEGIN CERTIFICATE-----
+MIIBxTCCAWugAwIBAgIUbkCk/SJdIFnIXDvHwv6tAqZQBVEwCgYIKoZIzj0EAwIw
+NzE1MDMGA1UEAwwsa3VyZSBwbGFpbi1IVFRQIHBsYWNlaG9sZGVyIChubyBUTFMg
+aXMgdXNlZCkwIBcNMjYxMjA3MTYyMzA2WhgPMjEyNjExMTMxNjIzMDZaMDcxNTAz
+BgNVBAMMLGt1cmUgcGxhaW4tSFRUUCBwbGFjZWhvbGRlciAobm8gVExTIGlzIHVz
+ZWQpMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDKS5NyTg6LdC8Oa4yiUvuIzu
+4MyDnE+chB3mx6fgXvSo3ky3e+2SL8IZsYaHbliTpYpe94O50kWpu8EQ8/t7l6NT
+MFEwHQYDVR0OBBYEFD9ehPaQd9ssl/nqYOBmQUSgByUlMB8GA1UdIwQYMBaAFD9e
+hPaQd9ssl/nqYOBmQUSgByUlMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
+SAAwRQIhAMirwTNvOg6C2zppfLRj6m/vZqDygrI20f/QMY89DW+JAiA7rxmAc6WR
+D3q7nkGgoQ4ZephI0i0LAy3HkZeLEW27dQ==
+-----END CERTIFICATE-----\n";
+
+pub(super) struct Session {
+    pub(super) client: Client,
+    pub(super) auth: RegistryAuth,
+    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) what: String,
+    pub(super) timeout: Duration,
+}
+
+impl Session {
+    pub(super) fn new(r: &OciRef, opts: &RegistryOptions) -> Result<Self, Error> {
+        let registry = r.registry().to_owned();
+        if opts.insecure && !is_local(&registry) {
+            return Err(registry_err(format!(
+                "--insecure (plain HTTP) is only for a registry on this machine, not {}",
+                crate::util::shown(&registry)
+            )));
+        }
+        let extra_root_certificates = match &opts.ca {
+            Some(path) => {
+                let data = crate::input::read_small(path).map_err(|e| Error::io(path, e))?;
+                if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(registry_err(format!(
+                        "{}: not a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                        path.display()
+                    )));
+                }
+                vec![oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data,
+                }]
+            }
+            None => Vec::new(),
+        };
+        let config = ClientConfig {
+            tls_certs_only: if opts.insecure && opts.ca.is_none() {
+                vec![oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data: NO_TLS_PLACEHOLDER.as_bytes().to_vec(),
+                }]
+            } else {
+                Vec::new()
+            },
+            extra_root_certificates,
+            protocol: if opts.insecure {
+                ClientProtocol::HttpsExcept(vec![registry.clone()])
+            } else {
+                ClientProtocol::Https
+            },
+            read_timeout: Some(opts.timeout),
+            connect_timeout: Some(opts.timeout),
+            // Plain HTTP stays on this machine: an explicit proxy that every host bypasses
+            // turns the environment's HTTP_PROXY/HTTPS_PROXY off.
+            http_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
+            https_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
+            no_proxy: opts.insecure.then(|| "*".to_owned()),
+            ..ClientConfig::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| registry_err(format!("cannot start the network runtime: {e}")))?;
+        Ok(Self {
+            client: Client::new(config),
+            auth: credentials(&registry, opts.config.as_deref())?,
+            runtime,
+            what: r.to_string(),
+            timeout: opts.timeout,
+        })
+    }
+
+    /// Runs `f` to completion, within the time limit (twice the per-read limit: a registry
+    /// that trickles bytes is stopped too).
+    pub(super) fn run<T>(
+        &self,
+        doing: &str,
+        f: impl std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
+    ) -> Result<T, Error> {
+        let limit = self.timeout.saturating_mul(2);
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(limit, f).await })
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let text = describe(&e);
+                let hint = if text.contains("MANIFEST_UNKNOWN") || text.contains("manifest unknown") {
+                    "; there is no artifact at that reference (check the repository and tag, or push one with `kure plugins push`)"
+                } else if text.contains("InvalidContentType") || text.contains("corrupt message") {
+                    "; the registry does not speak HTTPS (for a plain-HTTP registry on this machine, add --insecure)"
+                } else if text.contains("certificate") || text.contains("UnknownIssuer") {
+                    "; the registry's TLS certificate is not trusted (for a private certificate authority, pass its PEM certificate with --registry-ca FILE)"
+                } else if text.contains("UNAUTHORIZED")
+                    || text.contains("Not authorized")
+                    || text.contains("401")
+                {
+                    "; the registry wants credentials: log in with `docker login` (kure reads its config file) or pass --registry-config FILE"
+                } else {
+                    ""
+                };
+                Err(registry_err(format!(
+                    "{}: {doing} failed: {}{hint}",
+                    self.what,
+                    crate::util::shown_message(&text)
+                )))
+            }
+            Err(_) => Err(registry_err(format!(
+                "{}: {doing} did not finish within {} s; the registry is not answering (check the address, or raise --registry-timeout)",
+                self.what,
+                limit.as_secs()
+            ))),
+        }
+    }
+}
+
+impl Session {
+    /// The image manifest an index entry names, fetched by its digest and checked against it.
+    pub(super) fn platform_manifest(
+        &self,
+        reference: &OciRef,
+        entry: &ImageIndexEntry,
+    ) -> Result<(Vec<u8>, String), Error> {
+        let child = reference.with_digest(&entry.digest);
+        let (bytes, digest) = self.run(
+            "reading a platform's manifest",
+            self.client
+                .pull_manifest_raw(&child, &self.auth, &[OCI_IMAGE_MEDIA_TYPE]),
+        )?;
+        check_manifest(self, &bytes, &digest, Some(&entry.digest))?;
+        Ok((bytes.to_vec(), digest))
+    }
+}
+
+/// An error of the OCI client with its causes, on one line.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Credentials for `registry` from the Docker config file (`auths.<registry>.auth`, base64
+/// `user:password`); anonymous when there are none. Credential helpers are not run.
+pub(super) fn credentials(registry: &str, config: Option<&Path>) -> Result<RegistryAuth, Error> {
+    use base64::Engine as _;
+    let path = match config {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var_os("DOCKER_CONFIG") {
+            Some(d) if !d.is_empty() => PathBuf::from(d).join("config.json"),
+            _ => match std::env::var_os("HOME") {
+                Some(h) => PathBuf::from(h).join(".docker/config.json"),
+                None => return Ok(RegistryAuth::Anonymous),
+            },
+        },
+    };
+    let text = match crate::input::read_small_text(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.is_none() => {
+            return Ok(RegistryAuth::Anonymous)
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    #[derive(Deserialize)]
+    struct DockerConfig {
+        #[serde(default)]
+        auths: BTreeMap<String, AuthEntry>,
+    }
+    #[derive(Deserialize)]
+    struct AuthEntry {
+        #[serde(default)]
+        auth: Option<String>,
+    }
+    // serde's message could quote a credential: say where, not what.
+    let parsed: DockerConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
+        path: path.clone(),
+        reason: format!(
+            "not a Docker config file (line {}, column {}); expected {{\"auths\": {{\"REGISTRY\": {{\"auth\": \"BASE64\"}}}}}}",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    let entry = parsed.auths.iter().find(|(k, _)| {
+        let k = k
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        k.split('/').next() == Some(registry)
+    });
+    let Some((_, AuthEntry { auth: Some(auth) })) = entry else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let bad = || Error::Config {
+        path: path.clone(),
+        reason: format!(
+            "auths.{}.auth is not base64 of USER:PASSWORD",
+            crate::util::shown(registry)
+        ),
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (user, password) = decoded.split_once(':').ok_or_else(bad)?;
+    Ok(RegistryAuth::Basic(user.to_owned(), password.to_owned()))
+}
