@@ -729,3 +729,34 @@ fn upgrade_installs_the_highest_released_version_an_index_lists() {
     let o = run(s.kure().args(["plugins", "upgrade", "--insecure", "nope"]));
     expect_failure(&o, &["no installed plugin named `nope`"]);
 }
+
+/// `push` publishes only what the trust policy admits: a library without a signature (even
+/// with unsigned plugins allowed) or one signed by a key nobody trusts is refused in one
+/// paragraph, and nothing is published under the tag.
+#[test]
+fn push_refuses_an_unsigned_or_untrusted_library_and_publishes_nothing() {
+    let Some(reg) = Registry::start("registry push refusals") else {
+        return;
+    };
+    let s = Sandbox::new();
+    let reference = format!("{}:1.0.0", reg.reference("kure/terraform"));
+    let bare = s.path().join("bare/libkure_terraform_generator.so");
+    std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
+    std::fs::copy(terraform_lib(), &bare).unwrap();
+    let o = run(s
+        .kure()
+        .args(["--allow-unsigned", "plugins", "push"])
+        .arg(&bare)
+        .args([reference.as_str(), "--insecure"]));
+    let err = expect_failure(&o, &["no signature", "kure plugins sign"]);
+    assert_eq!(err.trim().lines().count(), 1, "not one paragraph:\n{err}");
+    // Signed, but by a key this machine does not trust.
+    let (key, _) = openssl_keypair(s.path(), "stranger", 2048);
+    openssl_sign(&bare, &key);
+    let o = push(&s, &bare, &reference, &[]);
+    expect_failure(&o, &["libkure_terraform_generator.so"]);
+    // Nothing is there to install.
+    let o = install(&s, &reference, &[]);
+    expect_failure(&o, &["there is no artifact at that reference"]);
+    store_is_empty(&s);
+}

@@ -23,7 +23,7 @@ pub struct Found {
 pub struct Search {
     /// Matches, by name then index.
     pub found: Vec<Found>,
-    /// Indexes that could not be read, and why.
+    /// Indexes that could not be read, and why (`skipped index NAME: ...`).
     pub unreadable: Vec<String>,
 }
 
@@ -51,41 +51,29 @@ pub fn remove(session: &Session, name: &str) -> Result<IndexSource, Error> {
 /// (any case; every plugin without one). An index that cannot be read is reported, and the
 /// others still searched.
 pub fn search(session: &Session, word: Option<&str>, timeout: Duration) -> Result<Search, Error> {
-    let indexes = catalog::list(session.home())?;
-    if indexes.is_empty() {
-        return Err(Error::Store(
-            "no plugin index is configured; add one with `kure plugins index add NAME URL|PATH`"
-                .to_owned(),
-        ));
-    }
+    let (entries, unreadable) = catalog::read_all(session.home(), timeout)?;
     let installed = session.store().read_index()?;
     let word = word.map(str::to_lowercase);
-    let mut out = Search::default();
-    for index in indexes {
-        let entries = match catalog::read(&index.location, timeout) {
-            Ok(e) => e,
-            Err(e) => {
-                out.unreadable.push(format!("{}: {e}", index.name));
-                continue;
-            }
-        };
-        for entry in entries {
-            let hit = word.as_deref().is_none_or(|w| {
-                entry.name.to_lowercase().contains(w)
-                    || entry.description.to_lowercase().contains(w)
-                    || entry.gvks.iter().any(|g| g.to_lowercase().contains(w))
+    let mut out = Search {
+        found: Vec::new(),
+        unreadable,
+    };
+    for (index, entry) in entries {
+        let hit = word.as_deref().is_none_or(|w| {
+            entry.name.to_lowercase().contains(w)
+                || entry.description.to_lowercase().contains(w)
+                || entry.gvks.iter().any(|g| g.to_lowercase().contains(w))
+        });
+        if hit {
+            out.found.push(Found {
+                index,
+                installed: installed
+                    .plugins
+                    .iter()
+                    .find(|p| p.name == entry.name)
+                    .map(|p| p.version.clone()),
+                entry,
             });
-            if hit {
-                out.found.push(Found {
-                    index: index.name.clone(),
-                    installed: installed
-                        .plugins
-                        .iter()
-                        .find(|p| p.name == entry.name)
-                        .map(|p| p.version.clone()),
-                    entry,
-                });
-            }
         }
     }
     out.found

@@ -50,21 +50,8 @@ pub fn upgrade(
             )));
         }
     }
-    let indexes = catalog::list(session.home())?;
-    if indexes.is_empty() {
-        return Err(Error::Store(
-            "no plugin index is configured; add one with `kure plugins index add NAME URL|PATH`"
-                .to_owned(),
-        ));
-    }
-    let mut entries = Vec::new();
-    let mut notes = Vec::new();
-    for index in &indexes {
-        match catalog::read(&index.location, timeout) {
-            Ok(e) => entries.extend(e),
-            Err(e) => notes.push(format!("skipped index {}: {e}", index.name)),
-        }
-    }
+    let (entries, mut notes) = catalog::read_all(session.home(), timeout)?;
+    let entries: Vec<_> = entries.into_iter().map(|(_, e)| e).collect();
     let mut done = Vec::new();
     for plugin in installed
         .plugins

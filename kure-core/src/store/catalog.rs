@@ -153,6 +153,32 @@ pub fn remove(home: &Path, name: &str) -> Result<IndexSource, Error> {
     Ok(removed)
 }
 
+/// What every configured index lists: (index name, entry) pairs, and the indexes that could
+/// not be read.
+pub type Listed = (Vec<(String, CatalogEntry)>, Vec<String>);
+
+/// Every configured index read: (index name, entry) for each entry, and a sentence for each
+/// index that could not be read (the others are still used). No index configured is an error
+/// saying how to add one.
+pub fn read_all(home: &Path, timeout: Duration) -> Result<Listed, Error> {
+    let indexes = list(home)?;
+    if indexes.is_empty() {
+        return Err(Error::Store(
+            "no plugin index is configured; add one with `kure plugins index add NAME URL|PATH`"
+                .to_owned(),
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut unreadable = Vec::new();
+    for index in indexes {
+        match read(&index.location, timeout) {
+            Ok(found) => entries.extend(found.into_iter().map(|e| (index.name.clone(), e))),
+            Err(e) => unreadable.push(format!("skipped index {}: {e}", index.name)),
+        }
+    }
+    Ok((entries, unreadable))
+}
+
 fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")
 }
@@ -247,17 +273,13 @@ fn fetch(url: &str, timeout: Duration) -> Result<String, Error> {
     let shown = crate::util::shown(url);
     if let Some(rest) = url.strip_prefix("http://") {
         let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        if !matches!(host, "localhost" | "127.0.0.1") {
+        if !crate::store::registry::is_local(host) {
             return Err(Error::Store(format!(
                 "index {shown}: plain HTTP only for an index on this machine; use https://"
             )));
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Store(format!("cannot start the network runtime: {e}")))?;
+    let runtime = crate::store::registry::network_runtime()?;
     let failed =
         |e: String| Error::Store(format!("index {shown}: {}", crate::util::shown_message(&e)));
     runtime.block_on(async {

@@ -81,7 +81,7 @@ pub fn search(session: &Session, args: SearchArgs) -> anyhow::Result<()> {
         args.registry.options().timeout,
     )?;
     for why in &result.unreadable {
-        noteln!("warning: skipped index {why}");
+        noteln!("warning: {why}");
     }
     match args.output {
         Format::Table | Format::Wide => {

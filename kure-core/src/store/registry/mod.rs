@@ -304,8 +304,16 @@ fn parse_reference(s: &str) -> Option<Reference> {
     })
 }
 
+/// A single-threaded runtime for one command's network calls (registries, plugin indexes).
+pub(crate) fn network_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| registry_err(format!("cannot start the network runtime: {e}")))
+}
+
 /// Whether `registry` (host[:port]) is this machine.
-fn is_local(registry: &str) -> bool {
+pub(crate) fn is_local(registry: &str) -> bool {
     let host = registry.rsplit_once(':').map_or(registry, |(h, port)| {
         if port.bytes().all(|b| b.is_ascii_digit()) {
             h

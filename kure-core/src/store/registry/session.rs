@@ -78,10 +78,7 @@ impl Session {
             no_proxy: opts.insecure.then(|| "*".to_owned()),
             ..ClientConfig::default()
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| registry_err(format!("cannot start the network runtime: {e}")))?;
+        let runtime = network_runtime()?;
         Ok(Self {
             client: Client::new(config),
             auth: credentials(&registry, opts.config.as_deref())?,
