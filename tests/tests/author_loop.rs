@@ -24,6 +24,8 @@ fn cargo(dir: &Path, args: &[&str]) -> std::process::Output {
         .env("CARGO_TARGET_DIR", root().join("target/author-loop"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
+        // As the workspace's own dev profile: line tables only, so the test's builds stay small.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .output()
         .unwrap()
 }

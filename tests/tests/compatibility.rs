@@ -142,6 +142,8 @@ serde_json = "1"
         .env("CARGO_TARGET_DIR", &out)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
+        // As the workspace's own dev profile: line tables only, so the test's builds stay small.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .output()
         .expect("cargo runs");
     assert!(o.status.success(), "building {name}:\n{}", stderr(&o));
