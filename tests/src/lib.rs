@@ -2,6 +2,7 @@
 //! plugins once, lays out plugin directories, runs `kure`, and compares golden files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

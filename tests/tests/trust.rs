@@ -706,8 +706,12 @@ fn a_hostile_lock_file_is_refused_with_its_problem() {
         ),
         (
             good.replace("SHA", &zeros)
-                .replace("version: 1\n", "version: 2\n"),
-            &["lock file version 2", "reads version 1"],
+                .replace("version: 1\n", "version: 3\n"),
+            &[
+                "lock file version 3",
+                "reads versions 1 and 2",
+                "a newer kure wrote it",
+            ],
         ),
         (
             good.replace("SHA", &zeros)

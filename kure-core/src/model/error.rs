@@ -126,6 +126,10 @@ pub enum Error {
     /// The plugin store refused an operation or is damaged; nothing was changed.
     #[error("{0}")]
     Store(String),
+    /// What plugins require of each other cannot be met: a conflict, a requirement no index
+    /// satisfies, or a change that would leave a requirement unmet. Nothing was changed.
+    #[error("{0}")]
+    Requires(String),
     /// The lock file does not match the plugins that would run.
     #[error("{}: {reason}", path.display())]
     Lock {

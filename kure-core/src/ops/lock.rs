@@ -50,6 +50,7 @@ pub fn lock(session: &Session, opts: &LockOptions) -> Ran<Locked> {
     let mut warnings = Vec::new();
     let result = checked.and_then(|summary| -> Result<Locked, Error> {
         let mut fresh = engine.pins(&summary.gvks);
+        with_requirements(session, &mut fresh)?;
         let mut pins = if opts.prune || !opts.file.exists() {
             Default::default()
         } else {
@@ -67,6 +68,108 @@ pub fn lock(session: &Session, opts: &LockOptions) -> Ran<Locked> {
         })
     });
     Ran::new(&engine, result)
+}
+
+/// Adds what the pinned plugins require, as the store resolved it: each required plugin's
+/// GVKs are pinned too, and the requiring pin lists it (`requires: [name@version]`), so that
+/// `sync` installs it first. A requirement the store does not meet is refused.
+fn with_requirements(
+    session: &Session,
+    fresh: &mut std::collections::BTreeMap<String, lockfile::Pin>,
+) -> Result<(), Error> {
+    use crate::store::requires::{provided, satisfies};
+    let index = session.store().read_index()?;
+    let mut todo: Vec<(String, String)> = fresh
+        .values()
+        .map(|p| (p.plugin.clone(), p.sha256.clone()))
+        .collect();
+    let mut done: Vec<(String, String)> = Vec::new();
+    while let Some(next) = todo.pop() {
+        if done.contains(&next) {
+            continue;
+        }
+        done.push(next.clone());
+        // Plugins loaded from a directory (not the store) have no recorded requirements.
+        let Some(entry) = index
+            .plugins
+            .iter()
+            .find(|e| e.name == next.0 && e.sha256 == next.1)
+        else {
+            continue;
+        };
+        let mut deps: Vec<&crate::store::IndexEntry> = Vec::new();
+        for r in &entry.requires.plugins {
+            match index.plugins.iter().find(|e| e.name == r.name) {
+                Some(d) if satisfies(&r.version, &d.version) => deps.push(d),
+                found => {
+                    return Err(Error::Store(format!(
+                        "plugin {}@{} requires plugin {} {}, and {}; install it (`kure plugins install`) or fix the store, then lock again",
+                        entry.name,
+                        entry.version,
+                        r.name,
+                        r.version,
+                        found.map_or("it is not installed".to_owned(), |d| format!(
+                            "{}@{} is installed",
+                            d.name, d.version
+                        ))
+                    )))
+                }
+            }
+        }
+        for g in &entry.requires.gvks {
+            let Ok(gvk) = crate::model::gvk::Gvk::parse(&g.api_version, &g.kind) else {
+                continue;
+            };
+            if let Some(d) = index
+                .plugins
+                .iter()
+                .find(|e| e.parsed_gvks().contains(&gvk))
+            {
+                deps.push(d);
+            } else if !provided(&[], &gvk) {
+                return Err(Error::Store(format!(
+                    "plugin {}@{} requires a generator of {gvk}, which neither kure nor an installed plugin provides; install one, then lock again",
+                    entry.name, entry.version
+                )));
+            }
+        }
+        if let Some(d) = deps.iter().find(|d| d.gvks.is_empty()) {
+            return Err(Error::Store(format!(
+                "plugin {}@{} requires plugin {}, which provides no GVK, so a lock (GVK -> plugin) cannot pin it",
+                entry.name, entry.version, d.name
+            )));
+        }
+        let mut edges: Vec<String> = deps
+            .iter()
+            .map(|d| format!("{}@{}", d.name, d.version))
+            .collect();
+        edges.sort();
+        edges.dedup();
+        for pin in fresh
+            .values_mut()
+            .filter(|p| p.plugin == entry.name && p.sha256 == entry.sha256)
+        {
+            pin.requires.clone_from(&edges);
+        }
+        for d in deps {
+            for g in &d.gvks {
+                fresh
+                    .entry(format!("{}/{}", g.api_version, g.kind))
+                    .or_insert_with(|| lockfile::Pin {
+                        plugin: d.name.clone(),
+                        version: d.version.clone(),
+                        sha256: d.sha256.clone(),
+                        signer: d.signer.clone(),
+                        isolation: None,
+                        source: None,
+                        platforms: Default::default(),
+                        requires: Vec::new(),
+                    });
+            }
+            todo.push((d.name.clone(), d.sha256.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Adds to each of `fresh` the registry reference its installed plugin came from and every

@@ -10,7 +10,7 @@
 //! | `schema`, `explain`, `gvks` | [`describe::schema`], [`describe::explain`], [`describe::gvks`] |
 //! | `fn` | [`krm::function`] |
 //! | `kustomize install-plugins` | [`kustomize::install_plugins`] |
-//! | `plugins install` | [`install::install`] |
+//! | `plugins install` | [`install::install_file`], [`install::install_from_registry`] (requirements: `resolve`) |
 //! | `plugins list`, `info`, `uninstall`, `rebuild-index` | [`plugins`] |
 //! | `plugins status` | [`status::status`] |
 //! | `plugins push`, `sync` | [`push::push`], [`sync::sync`] |
@@ -28,7 +28,9 @@ pub mod krm;
 pub mod kustomize;
 pub mod lock;
 pub mod plugins;
+pub mod prepare;
 pub mod push;
+pub mod resolve;
 pub mod scaffold;
 pub mod search;
 pub mod session;

@@ -61,6 +61,8 @@ pub struct Info {
     pub isolation: Isolation,
     /// Who chose that, in words (`the default`, `--isolation process ...`).
     pub isolation_from: String,
+    /// Installed plugins that require it (`name@version`).
+    pub required_by: Vec<String>,
 }
 
 /// What the store records about plugin `name`.
@@ -68,6 +70,12 @@ pub fn info(session: &Session, name: &str) -> Result<Info, Error> {
     let (isolation, source) = session.isolation_policy()?.requested(name);
     let store = session.store();
     let index = store.read_index()?;
+    let required_by = index
+        .plugins
+        .iter()
+        .filter(|o| o.requires.plugins.iter().any(|r| r.name == name))
+        .map(|o| format!("{}@{}", o.name, o.version))
+        .collect();
     let entry = index
         .plugins
         .into_iter()
@@ -88,13 +96,14 @@ pub fn info(session: &Session, name: &str) -> Result<Info, Error> {
             Source::PerPlugin => format!("`plugins: {{{name}: ...}}` in config.yaml"),
             Source::Global(from) => from,
         },
+        required_by,
         entry,
     })
 }
 
-/// Removes plugin `name` from the store; what it removed.
-pub fn uninstall(session: &Session, name: &str) -> Result<IndexEntry, Error> {
-    session.store().uninstall(name)
+/// Removes plugins `names` from the store in one transaction; what it removed.
+pub fn uninstall(session: &Session, names: &[String]) -> Result<Vec<IndexEntry>, Error> {
+    session.store().uninstall_all(names)
 }
 
 /// Rebuilds the store's index from its libraries, each verified and inspected in a

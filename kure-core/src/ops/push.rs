@@ -74,6 +74,7 @@ pub fn push(session: &Session, opts: &PushOptions<'_>) -> Result<(Pushed, Plugin
         api_version: plugin.abi_info.api_crate_version.clone(),
         author: plugin.author.clone(),
         description: plugin.description.clone(),
+        requires: plugin.abi_info.requires.clone(),
     };
     let _ = plugin.shutdown();
     let pushed = push_layers(

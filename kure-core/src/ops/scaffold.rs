@@ -186,7 +186,13 @@ impl NewPlugin {
         };
         let lib = self.lib_name();
         let kind_lower = self.kind.to_ascii_lowercase();
-        let values: [(&str, &str); 8] = [
+        // The kure this plugin is made with (major.minor), the floor its `requires` declares.
+        let kure_min: String = crate::plugin::process::KURE_VERSION
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".");
+        let values: [(&str, &str); 9] = [
             ("NAME", &self.name),
             ("LIB", &lib),
             ("GROUP", &self.group),
@@ -195,6 +201,7 @@ impl NewPlugin {
             ("kind", &kind_lower),
             ("API_DEP", &api_dep),
             ("API_DEV_DEP", &api_dev_dep),
+            ("KURE_MIN", &kure_min),
         ];
         let fill = |template: &str| fill(template, &values);
         [
@@ -440,6 +447,10 @@ export_plugin! {
     version: env!("CARGO_PKG_VERSION"),
     description: "Runs each {KIND} as a Deployment",
     author: "Your Name <you@example.com>",
+    // What it needs besides itself: a range of kure versions, and, when it has them, other
+    // plugins (`.plugin("name", "^1.2")`) and generators (`.gvk("group/version", "Kind")`),
+    // which `kure plugins install` installs from the configured indexes.
+    requires: Requires::new().kure(">={KURE_MIN}"),
     generators: [{KIND}Generator],
 }
 "#;

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::error::Error;
+use crate::ops::prepare::{commit_all, prepare_pulled, Prepared};
 use crate::ops::session::{read_lock, LockChoice, Session};
 use crate::store::lockfile::Pin;
 use crate::store::registry::{OciRef, Platform, RegistryOptions};
@@ -55,6 +56,17 @@ pub fn sync(
     let mut problems = Vec::new();
     for (gvk, pin) in plugins(&lock.pins) {
         let label = format!("{}@{}", pin.plugin, pin.version);
+        for r in &pin.requires {
+            if !lock
+                .pins
+                .values()
+                .any(|p| format!("{}@{}", p.plugin, p.version) == *r)
+            {
+                problems.push(format!(
+                    "{gvk}: {label} requires {r}, which the lock does not pin; run `kure lock` again"
+                ));
+            }
+        }
         match index.plugins.iter().find(|e| e.name == pin.plugin) {
             Some(e) if e.sha256 == pin.sha256 && e.signer == pin.signer => {
                 synced.present.push(label);
@@ -96,53 +108,56 @@ pub fn sync(
             reason: format!("{}; nothing was installed", problems.join("; ")),
         });
     }
-    // A few at a time: a lock is input too, and each install may download up to 1 GiB.
-    let mut results: Vec<Result<(String, String), String>> = Vec::new();
-    for batch in missing.chunks(4) {
-        results.extend(install_batch(session, registry, batch));
-    }
+    // Downloaded and checked in parallel, a few at a time (a lock is input too, and each
+    // library may be up to 1 GiB), then committed in one store transaction: all of them or
+    // none, and what each requires is checked against the whole.
+    let mut prepared = Vec::new();
     let mut failed = Vec::new();
-    for r in results {
-        match r {
-            Ok(done) => synced.installed.push(done),
-            Err(e) => failed.push(e),
+    for batch in missing.chunks(4) {
+        for r in prepare_batch(session, registry, batch) {
+            match r {
+                Ok(p) => prepared.push(p),
+                Err(e) => failed.push(e),
+            }
         }
     }
     if !failed.is_empty() {
-        let done = if synced.installed.is_empty() {
-            String::new()
-        } else {
-            let names: Vec<&str> = synced.installed.iter().map(|(n, _)| n.as_str()).collect();
-            format!(" (installed, as pinned: {})", names.join(", "))
-        };
         return Err(Error::Lock {
             path: lock.path.clone(),
-            reason: format!("{}{done}", failed.join("; ")),
+            reason: format!("{}; nothing was installed", failed.join("; ")),
         });
     }
+    let batch: Vec<(&Prepared, bool)> = prepared.iter().map(|(p, _)| (p, false)).collect();
+    commit_all(&session.store(), &batch).map_err(|e| Error::Lock {
+        path: lock.path.clone(),
+        reason: format!("{e}; nothing was installed"),
+    })?;
+    synced.installed = prepared
+        .into_iter()
+        .map(|(p, fetch)| (format!("{}@{}", p.entry.name, p.entry.version), fetch))
+        .collect();
     Ok(synced)
 }
 
-/// Installs `batch` in parallel, each checked against its pin.
-fn install_batch(
+/// Downloads and checks `batch` in parallel, each against its pin; nothing is committed.
+fn prepare_batch(
     session: &Session,
     registry: &RegistryOptions,
     batch: &[(&String, &Pin, String)],
-) -> Vec<Result<(String, String), String>> {
+) -> Vec<Result<(Prepared, String), String>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = batch
             .iter()
             .map(|(gvk, pin, fetch)| {
                 scope.spawn(move || {
-                    crate::ops::install::install_pinned(
+                    prepare_pulled(
                         session,
                         fetch,
                         pin.source.as_deref(),
-                        false,
                         registry,
                         Some((&pin.sha256, &pin.signer)),
                     )
-                    .map(|_| (format!("{}@{}", pin.plugin, pin.version), fetch.clone()))
+                    .map(|p| (p, fetch.clone()))
                     .map_err(|e| format!("{gvk}: {e}"))
                 })
             })

@@ -1,6 +1,7 @@
 //! `kure plugins upgrade [NAME...]`: for each installed plugin a configured index lists, the
-//! highest version it lists above the installed one, installed from its OCI repository with
-//! every usual check (replacing the installed version).
+//! highest released version it lists above the installed one that every installed plugin's
+//! `requires` allows, installed from its OCI repository with every usual check (replacing the
+//! installed version, and installing what the new version requires).
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use crate::model::error::Error;
 use crate::ops::session::Session;
 use crate::store::catalog;
 use crate::store::registry::RegistryOptions;
+use crate::store::requires::satisfies;
 
 /// What `upgrade` did for one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,32 +55,78 @@ pub fn upgrade(
     let (entries, mut notes) = catalog::read_all(session.home(), timeout)?;
     let entries: Vec<_> = entries.into_iter().map(|(_, e)| e).collect();
     let mut done = Vec::new();
-    for plugin in installed
+    let wanted: Vec<String> = installed
         .plugins
         .iter()
         .filter(|p| names.is_empty() || names.contains(&p.name))
-    {
+        .map(|p| p.name.clone())
+        .collect();
+    for name in wanted {
+        // Read again for each: an earlier upgrade may have changed versions and ranges.
+        let installed = session.store().read_index()?;
+        let Some(plugin) = installed.plugins.iter().find(|p| p.name == name) else {
+            continue;
+        };
         let Ok(current) = semver::Version::parse(&plugin.version) else {
             continue;
         };
-        // The best version any index lists for this name, above the installed one.
-        let best = entries
+        // What installed plugins require of this one: an upgrade stays inside every range.
+        let ranges: Vec<(String, String)> = installed
+            .plugins
+            .iter()
+            .flat_map(|o| {
+                o.requires
+                    .plugins
+                    .iter()
+                    .filter(|r| r.name == plugin.name)
+                    .map(move |r| (format!("{}@{}", o.name, o.version), r.version.clone()))
+            })
+            .collect();
+        // The released versions any index lists for this name, above the installed one.
+        let above: Vec<_> = entries
             .iter()
             .filter(|e| e.name == plugin.name)
             .flat_map(|e| e.versions.iter().map(move |v| (e, v)))
             .filter_map(|(e, v)| semver::Version::parse(v).ok().map(|p| (p, e, v)))
             .filter(|(p, _, _)| *p > current && p.pre.is_empty())
+            .collect();
+        let best = above
+            .iter()
+            .filter(|(_, _, v)| ranges.iter().all(|(_, r)| satisfies(r, v)))
             .max_by(|a, b| a.0.cmp(&b.0));
+        if let Some((_, _, v)) = above.iter().max_by(|a, b| a.0.cmp(&b.0)) {
+            if best.is_none_or(|(_, _, b)| b != v) {
+                let held: Vec<String> = ranges
+                    .iter()
+                    .filter(|(_, r)| !satisfies(r, v))
+                    .map(|(by, r)| format!("{by} requires {} {r}", plugin.name))
+                    .collect();
+                notes.push(format!(
+                    "{}: {v} is listed, but {}",
+                    plugin.name,
+                    held.join("; ")
+                ));
+            }
+        }
         match best {
             Some((_, entry, version)) => {
                 let reference = entry.reference(version);
-                crate::ops::install::install_pinned(
-                    session, &reference, None, true, registry, None,
-                )?;
+                let prepared =
+                    crate::ops::prepare::prepare_pulled(session, &reference, None, registry, None)?;
+                // A version whose requirements cannot be met is held back, said, and the
+                // others go on; any other failure stops here (the store is as it was).
+                match crate::ops::resolve::with_requirements(session, prepared, true, registry) {
+                    Ok(_) => {}
+                    Err(Error::Requires(why)) => {
+                        notes.push(format!("{name}: {version} was not installed: {why}"));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 done.push(Upgrade::Upgraded {
                     name: plugin.name.clone(),
                     from: plugin.version.clone(),
-                    to: version.clone(),
+                    to: (*version).clone(),
                     reference,
                 });
             }

@@ -94,6 +94,15 @@ pub enum LoadError {
         /// This kure's kure-plugin-api version.
         api: String,
     },
+    /// The plugin's `requires` is malformed or excludes this kure
+    /// ([`crate::plugin::requires::check_host`]).
+    #[error("plugin {} {reason}", path.display())]
+    Requires {
+        /// The library.
+        path: PathBuf,
+        /// What does not fit, and what to do.
+        reason: String,
+    },
     /// Creating, initializing or health-checking the plugin failed.
     #[error("plugin {plugin} ({}) failed to start: {reason}", path.display())]
     Init {

@@ -246,6 +246,10 @@ pub(crate) fn load_opened(
     })?;
     kure_plugin_api::abi::check_compatible(&info, REQUIRED_FEATURES)
         .map_err(|why| incompatible(crate::util::shown_message(&why)))?;
+    crate::plugin::requires::check_host(&info.requires).map_err(|reason| LoadError::Requires {
+        path: path.to_path_buf(),
+        reason,
+    })?;
 
     let plugin = contain::call(&file_who, "its constructor (new_plugin)", || {
         (module.new_plugin())().into_result()

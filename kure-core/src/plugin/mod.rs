@@ -14,6 +14,7 @@ pub(crate) mod load;
 mod loader;
 pub mod process;
 mod reap;
+pub mod requires;
 pub mod sandbox;
 
 pub use admission::{

@@ -10,8 +10,13 @@ use crate::model::error::Error;
 /// The default lock file name, looked up in the current directory.
 pub const LOCK_FILE: &str = "kure.lock";
 
-/// The format version `kure lock` writes and reads.
+/// The format version `kure lock` writes when no pin records `requires`, so that a kure
+/// that does not know them reads the lock as before.
 const LOCK_VERSION: u32 = 1;
+
+/// The format version of a lock with `requires` on a pin: a kure before `requires` refuses
+/// it by its version ("it reads version 1") rather than by an unknown field.
+const LOCK_VERSION_REQUIRES: u32 = 2;
 
 /// What a lock pins for one GVK.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +43,10 @@ pub struct Pin {
     /// platform's (a lock serves every platform it lists).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub platforms: BTreeMap<String, PlatformBuild>,
+    /// The plugins this one requires, as `kure lock` resolved them (`name@version`, each
+    /// pinned in the same lock): `sync` installs them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
 }
 
 /// One platform's build of a pinned plugin.
@@ -190,9 +199,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<BTreeMap<String, Pin>, Er
     };
     let doc: LockDoc =
         yaml_serde::from_str(text).map_err(|e| refuse(format!("not a valid lock file ({e})")))?;
-    if doc.version != LOCK_VERSION {
+    if doc.version != LOCK_VERSION && doc.version != LOCK_VERSION_REQUIRES {
         return Err(refuse(format!(
-            "lock file version {} is not one this kure reads (it reads version {LOCK_VERSION})",
+            "lock file version {} is not one this kure reads (it reads versions {LOCK_VERSION} and {LOCK_VERSION_REQUIRES}); a newer kure wrote it",
             doc.version
         )));
     }
@@ -260,6 +269,26 @@ fn check_pin(gvk: &str, p: &Pin) -> Result<(), String> {
             ));
         }
     }
+    // A plugin requires at most MAX_REQUIRED plugins and MAX_REQUIRED GVKs, each resolved
+    // to one plugin.
+    if p.requires.len() > 2 * crate::plugin::requires::MAX_REQUIRED {
+        return Err(format!(
+            "`requires` lists {} plugins (at most {})",
+            p.requires.len(),
+            2 * crate::plugin::requires::MAX_REQUIRED
+        ));
+    }
+    for r in &p.requires {
+        let ok = r.split_once('@').is_some_and(|(name, version)| {
+            crate::util::valid_plugin_name(name) && crate::store::valid_version(version)
+        });
+        if !ok {
+            return Err(format!(
+                "`requires` holds `{}`, which is not name@version",
+                crate::util::shown(r)
+            ));
+        }
+    }
     if !p.platforms.is_empty() && p.source.is_none() {
         return Err("it lists platform builds but no source".to_owned());
     }
@@ -269,7 +298,11 @@ fn check_pin(gvk: &str, p: &Pin) -> Result<(), String> {
 /// The text [`write`] writes.
 pub(crate) fn render(pins: &BTreeMap<String, Pin>) -> Result<String, Error> {
     let doc = LockDoc {
-        version: LOCK_VERSION,
+        version: if pins.values().any(|p| !p.requires.is_empty()) {
+            LOCK_VERSION_REQUIRES
+        } else {
+            LOCK_VERSION
+        },
         plugins: pins.clone(),
     };
     Ok(format!(
@@ -341,6 +374,7 @@ mod tests {
             isolation: Some(crate::plugin::isolation::Isolation::Process),
             source: None,
             platforms: BTreeMap::new(),
+            requires: Vec::new(),
         }
     }
 
@@ -381,8 +415,13 @@ mod tests {
             (&"a".repeat(64)[..], "not-hex"),
             (&"b".repeat(64)[..], "someone"),
             ("generators.example.com/v1alpha1/TerraformConfig", "../../x"),
-            ("version: 1\n", "version: 2\n"),
+            ("version: 1\n", "version: 3\n"),
             ("isolation: process", "isolation: sideways"),
+            // A `requires` edge is name@version, never a path.
+            (
+                "isolation: process",
+                "isolation: process\n    requires:\n    - ../x@1.0.0",
+            ),
         ] {
             let bad = good.replacen(from, to, 1);
             assert_ne!(bad, good, "{from}");

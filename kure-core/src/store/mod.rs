@@ -18,11 +18,13 @@
 pub mod catalog;
 pub mod lockfile;
 pub mod registry;
+pub mod requires;
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use kure_plugin_api::abi::Requires;
 use kure_plugin_api::sdk::Documentation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -75,6 +77,9 @@ pub struct IndexEntry {
     /// The digest of the image manifest installed (this platform's), with `source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// What the plugin declares it needs (kure-plugin-api 1.4).
+    #[serde(default, skip_serializing_if = "Requires::is_empty")]
+    pub requires: Requires,
 }
 
 /// A GVK in the index.
@@ -245,6 +250,8 @@ fn check_entry(e: &IndexEntry) -> Result<(), String> {
             e.name
         ));
     }
+    crate::plugin::requires::check_declared(&e.requires)
+        .map_err(|why| format!("plugin {} {why}", e.name))?;
     let parts: Vec<&str> = e
         .library
         .components()
@@ -349,6 +356,7 @@ pub(crate) fn entry_from_worker(
         installed_at: crate::util::now_rfc3339(),
         source: None,
         digest: None,
+        requires: p.abi_info.requires.clone(),
     };
     Ok((entry, Metadata { gvks }))
 }
@@ -476,20 +484,84 @@ impl Store {
         staged: Staged<'_>,
         replace: bool,
     ) -> Result<InstallOutcome, Error> {
-        let Staged {
-            library,
-            file_name,
-            bytes,
-            sig_bytes,
-            entry,
-            metadata,
-        } = staged;
-        let metadata_json =
-            serde_json::to_vec_pretty(&metadata).map_err(|e| store_err(e.to_string()))?;
+        self.commit_installs(vec![(staged, replace)])?
+            .pop()
+            .ok_or_else(|| store_err("nothing was given to install".to_owned()))
+    }
 
+    /// Commits several installs as one transaction (`replace` per plugin): each is checked
+    /// against the index as the ones before it leave it, the whole is refused when it leaves
+    /// a plugin's `requires` unmet, every library is staged, and the index is replaced once.
+    /// All of them are installed, or none.
+    pub fn commit_installs(
+        &self,
+        batch: Vec<(Staged<'_>, bool)>,
+    ) -> Result<Vec<InstallOutcome>, Error> {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         self.remove_orphans(&index);
+        let before = index.clone();
+        let mut outcomes = Vec::new();
+        let mut writes = Vec::new();
+        for (staged, replace) in batch {
+            // The entry came from a worker, which ran plugin code: it becomes paths and index
+            // text only after the checks every entry read from the index gets.
+            check_entry(&staged.entry).map_err(|why| {
+                store_err(format!(
+                    "{} was not installed: {why}",
+                    staged.library.display()
+                ))
+            })?;
+            let outcome = self.admit(&mut index, &staged, replace)?;
+            if matches!(outcome, InstallOutcome::Installed { .. }) {
+                writes.push(staged);
+            }
+            outcomes.push(outcome);
+        }
+        let broken = requires::broken_by(&before, &index);
+        if !broken.is_empty() {
+            let names: Vec<String> = writes
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{}@{} ({})",
+                        w.entry.name,
+                        w.entry.version,
+                        w.library.display()
+                    )
+                })
+                .collect();
+            return Err(Error::Requires(format!(
+                "{} {} not installed: {}. Install versions that fit (`kure plugins install` of a plugin also installs what it requires, from the configured indexes)",
+                if names.len() == 1 { "plugin" } else { "plugins" },
+                names.join(", ")
+                    + if names.len() == 1 { " was" } else { " were" },
+                broken.join("; ")
+            )));
+        }
+        if writes.is_empty() {
+            return Ok(outcomes);
+        }
+        for staged in &writes {
+            self.stage(staged)?;
+        }
+        self.write_index(&index)?;
+        crate::plugin::killpoint::hit("store-committed");
+        // What the new index no longer refers to: older versions, replaced plugins.
+        self.remove_orphans(&index);
+        Ok(outcomes)
+    }
+
+    /// Checks `staged` against `index` and, unless the same bytes are installed already,
+    /// puts its entry in (removing its older versions and, with `replace`, the plugins that
+    /// provide one of its GVKs).
+    fn admit(
+        &self,
+        index: &mut Index,
+        staged: &Staged<'_>,
+        replace: bool,
+    ) -> Result<InstallOutcome, Error> {
+        let Staged { library, entry, .. } = staged;
         let builtins = StackRegistry::with_builtins();
         let mut replaced: Vec<String> = Vec::new();
         for g in entry.parsed_gvks() {
@@ -538,18 +610,44 @@ impl Store {
             .map(|o| format!("{}@{}", o.name, o.version))
             .collect();
 
-        // Stage the files, fsync them, move them to their own directory, then commit by
-        // replacing the index. The directory of an entry the index refers to is never
-        // rewritten: a new version, or new bytes for the same version, get a new directory.
+        index
+            .plugins
+            .retain(|o| o.name != entry.name && !replaced.contains(&o.name));
+        index.plugins.push(entry.clone());
+        index.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut all_replaced = old_versions;
+        all_replaced.retain(|v| *v != format!("{}@{}", entry.name, entry.version));
+        all_replaced.extend(replaced);
+        Ok(InstallOutcome::Installed {
+            entry: entry.clone(),
+            replaced: all_replaced,
+        })
+    }
+
+    /// Stages the files of `staged`, fsyncs them, and moves them to their own directory
+    /// (which the index does not refer to until it is replaced). The directory of an entry
+    /// the index refers to is never rewritten: a new version, or new bytes for the same
+    /// version, get a new directory.
+    fn stage(&self, staged: &Staged<'_>) -> Result<(), Error> {
+        let Staged {
+            file_name,
+            bytes,
+            sig_bytes,
+            entry,
+            metadata,
+            ..
+        } = staged;
+        let metadata_json =
+            serde_json::to_vec_pretty(metadata).map_err(|e| store_err(e.to_string()))?;
         let dir = self.plugins_dir();
         let staging = dir.join(format!(".staging-{}-{}", std::process::id(), entry.name));
-        let dest = self.entry_dir(&entry);
+        let dest = self.entry_dir(entry);
         let stage = || -> std::io::Result<()> {
             let _ = std::fs::remove_dir_all(&staging);
             std::fs::create_dir_all(&staging)?;
-            write_synced(&staging.join(&file_name), bytes)?;
+            write_synced(&staging.join(file_name), bytes)?;
             if let Some(s) = &sig_bytes {
-                write_synced(&signature_path(&staging.join(&file_name)), s)?;
+                write_synced(&signature_path(&staging.join(file_name)), s)?;
             }
             write_synced(&staging.join("metadata.json"), &metadata_json)?;
             sync_dir(&staging)?;
@@ -584,51 +682,58 @@ impl Store {
             )));
         }
 
-        index
-            .plugins
-            .retain(|o| o.name != entry.name && !replaced.contains(&o.name));
-        index.plugins.push(entry.clone());
-        index.plugins.sort_by(|a, b| a.name.cmp(&b.name));
-        self.write_index(&index)?;
-        crate::plugin::killpoint::hit("store-committed");
-        // What the new index no longer refers to: older versions, replaced plugins.
-        self.remove_orphans(&index);
-        let mut all_replaced = old_versions;
-        all_replaced.retain(|v| *v != format!("{}@{}", entry.name, entry.version));
-        all_replaced.extend(replaced);
-        Ok(InstallOutcome::Installed {
-            entry,
-            replaced: all_replaced,
-        })
+        Ok(())
     }
 
     /// Removes a plugin's index entry, library and signature.
     pub fn uninstall(&self, name: &str) -> Result<IndexEntry, Error> {
-        if !crate::util::valid_plugin_name(name) {
+        self.uninstall_all(&[name.to_owned()])?
+            .pop()
+            .ok_or_else(|| store_err("nothing was given to uninstall".to_owned()))
+    }
+
+    /// Removes several plugins in one transaction (plugins that require each other go
+    /// together): all of them, or none.
+    pub fn uninstall_all(&self, names: &[String]) -> Result<Vec<IndexEntry>, Error> {
+        if let Some(bad) = names.iter().find(|n| !crate::util::valid_plugin_name(n)) {
             return Err(store_err(format!(
                 "`{}` is not a plugin name (letters, digits, `-` and `_`); run `kure plugins list` to see the installed plugins",
-                crate::util::shown(name)
+                crate::util::shown(bad)
             )));
         }
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         self.remove_orphans(&index);
-        let Some(pos) = index.plugins.iter().position(|e| e.name == name) else {
-            let names: Vec<&str> = index.plugins.iter().map(|e| e.name.as_str()).collect();
-            return Err(store_err(format!(
-                "no installed plugin named `{name}` (installed: {})",
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
+        let before = index.clone();
+        let mut removed = Vec::new();
+        for name in names {
+            let Some(pos) = index.plugins.iter().position(|e| &e.name == name) else {
+                let names: Vec<&str> = before.plugins.iter().map(|e| e.name.as_str()).collect();
+                return Err(store_err(format!(
+                    "no installed plugin named `{name}` (installed: {}); nothing was uninstalled",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                )));
+            };
+            removed.push(index.plugins.remove(pos));
+        }
+        let broken = requires::broken_by(&before, &index);
+        if !broken.is_empty() {
+            return Err(Error::Requires(format!(
+                "{} {} not uninstalled: {}. Uninstall the plugins that require {it} first, or together with {it} (`kure plugins uninstall` takes several names)",
+                names.join(", "),
+                if names.len() == 1 { "was" } else { "were" },
+                broken.join("; "),
+                it = if names.len() == 1 { "it" } else { "them" }
             )));
-        };
-        let entry = index.plugins.remove(pos);
+        }
         self.write_index(&index)?;
         crate::plugin::killpoint::hit("store-committed");
         self.remove_orphans(&index);
-        Ok(entry)
+        Ok(removed)
     }
 
     /// What interrupted operations left in the store: directories and files the index does

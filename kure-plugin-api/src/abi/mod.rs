@@ -127,6 +127,110 @@ pub struct AbiInfo {
     pub api_crate_version: String,
     /// [`FEATURES`] of the plugin's kure-plugin-api.
     pub features: Vec<String>,
+    /// What the plugin needs besides itself (since 1.4; absent, and empty, before).
+    #[serde(default, skip_serializing_if = "Requires::is_empty")]
+    pub requires: Requires,
+}
+
+/// What a plugin declares it needs (`requires` in [`AbiInfo`], since kure-plugin-api 1.4): a
+/// range of kure versions, a range of the host's kure-plugin-api versions, other plugins (by
+/// name and version range) and GVKs some installed generator must provide. Ranges are Cargo's
+/// semver requirements (`^1.2`, `>=0.9, <2`). kure checks the ranges whenever it loads the
+/// plugin, and `kure plugins install` / `sync` resolve the plugins and GVKs; the lock records
+/// what they resolved to.
+///
+/// ```
+/// use kure_plugin_api::abi::Requires;
+/// let requires = Requires::new()
+///     .kure(">=0.1")
+///     .plugin_api("^1.4")
+///     .plugin("base-labels", "^1.0")
+///     .gvk("generators.gokure.dev/v1alpha1", "AppWorkload");
+/// assert_eq!(requires.plugins[0].name, "base-labels");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Requires {
+    /// The kure versions the plugin works with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kure: Option<String>,
+    /// The host's kure-plugin-api versions the plugin works with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_api: Option<String>,
+    /// Plugins that must be installed beside it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<RequiredPlugin>,
+    /// GVKs some installed generator (built in or a plugin) must provide.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gvks: Vec<AbiGvkRef>,
+}
+
+/// A plugin another one requires: its name and a semver range of its versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequiredPlugin {
+    /// Plugin name.
+    pub name: String,
+    /// Semver range (`^1.0`, `>=1.2, <3`).
+    pub version: String,
+}
+
+/// A GVK, as JSON: `{"apiVersion": "group/version", "kind": "Kind"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AbiGvkRef {
+    /// `group/version`.
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+}
+
+impl Requires {
+    /// Nothing required.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires a kure whose version is in `range`.
+    #[must_use]
+    pub fn kure(mut self, range: &str) -> Self {
+        self.kure = Some(range.to_owned());
+        self
+    }
+
+    /// Requires a host whose kure-plugin-api version is in `range`.
+    #[must_use]
+    pub fn plugin_api(mut self, range: &str) -> Self {
+        self.plugin_api = Some(range.to_owned());
+        self
+    }
+
+    /// Requires the plugin `name` at a version in `range`.
+    #[must_use]
+    pub fn plugin(mut self, name: &str, range: &str) -> Self {
+        self.plugins.push(RequiredPlugin {
+            name: name.to_owned(),
+            version: range.to_owned(),
+        });
+        self
+    }
+
+    /// Requires a generator for `api_version` (`group/version`) and `kind`.
+    #[must_use]
+    pub fn gvk(mut self, api_version: &str, kind: &str) -> Self {
+        self.gvks.push(AbiGvkRef {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        });
+        self
+    }
+
+    /// Whether nothing is required.
+    pub fn is_empty(&self) -> bool {
+        self.kure.is_none()
+            && self.plugin_api.is_none()
+            && self.plugins.is_empty()
+            && self.gvks.is_empty()
+    }
 }
 
 impl AbiInfo {
@@ -147,6 +251,7 @@ impl AbiInfo {
             abi_version: ABI_VERSION,
             api_crate_version: env!("CARGO_PKG_VERSION").to_owned(),
             features: features.iter().map(|f| (*f).to_owned()).collect(),
+            requires: Requires::default(),
         }
     }
 }
@@ -434,7 +539,30 @@ mod tests {
             abi_version: abi,
             api_crate_version: api.to_owned(),
             features: features.iter().map(|f| (*f).to_owned()).collect(),
+            requires: Requires::default(),
         }
+    }
+
+    /// `requires` is optional both ways: a plugin built before 1.4 sends none, and a host
+    /// before 1.4 (which has no such field) ignores it.
+    #[test]
+    fn requires_is_optional_on_the_wire() {
+        let old: AbiInfo = serde_json::from_str(
+            r#"{"abiVersion":1,"apiCrateVersion":"1.2.0","features":["json-payloads"]}"#,
+        )
+        .unwrap();
+        assert!(old.requires.is_empty());
+        assert!(!serde_json::to_string(&old).unwrap().contains("requires"));
+        let mut new = AbiInfo::sdk();
+        new.requires = Requires::new().kure(">=0.1").plugin("base", "^1");
+        let json = serde_json::to_string(&new).unwrap();
+        assert!(
+            json.contains(
+                r#""requires":{"kure":">=0.1","plugins":[{"name":"base","version":"^1"}]}"#
+            ),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<AbiInfo>(&json).unwrap(), new);
     }
 
     /// Which 1.x plugin loads in which 1.y host: the data-level ABI must match, the host's

@@ -15,8 +15,8 @@ use crate::abi::ErrorKind;
 use crate::abi::{
     error_text, AbiGvk, AbiInfo, DocumentationProvider, DocumentationProviderBox,
     DocumentationProvider_TO, ErrorPayload, GeneratorBox, Generator_TO, Plugin, PluginBox,
-    PluginMetadata, PluginMod, PluginModRef, Plugin_TO, RegistryMut, Validator, ValidatorBox,
-    Validator_TO,
+    PluginMetadata, PluginMod, PluginModRef, Plugin_TO, RegistryMut, Requires, Validator,
+    ValidatorBox, Validator_TO,
 };
 use crate::host::{erase, erase_as, payload, DynGenerator};
 
@@ -344,9 +344,20 @@ impl DocumentationProvider for AbiGenerator {
     }
 }
 
-/// `PluginMod::abi_info` of every SDK plugin.
+/// `PluginMod::abi_info` of an SDK plugin that requires nothing.
 pub extern "C" fn abi_info() -> RString {
-    serde_json::to_string(&AbiInfo::sdk())
+    abi_info_requiring(Requires::default)
+}
+
+/// `PluginMod::abi_info` of an SDK plugin that declares `requires`. A panicking `requires`
+/// expression gives an empty text, which the host refuses as not JSON.
+pub fn abi_info_requiring(requires: impl FnOnce() -> Requires) -> RString {
+    let Ok(requires) = catch_unwind(AssertUnwindSafe(requires)) else {
+        return RString::new();
+    };
+    let mut info = AbiInfo::sdk();
+    info.requires = requires;
+    serde_json::to_string(&info)
         .map(RString::from)
         .unwrap_or_default()
 }
@@ -361,8 +372,17 @@ pub fn new_plugin<S: Send + Sync + 'static>(
     })
 }
 
-/// The root module of an SDK plugin.
+/// The root module of an SDK plugin that requires nothing (what `export_plugin!` of 1.0 to
+/// 1.3 expands to).
 pub fn root_module(new_plugin: extern "C" fn() -> RResult<PluginBox, RString>) -> PluginModRef {
+    root_module_with(new_plugin, abi_info)
+}
+
+/// The root module of an SDK plugin, with its own `abi_info` (which carries `requires`).
+pub fn root_module_with(
+    new_plugin: extern "C" fn() -> RResult<PluginBox, RString>,
+    abi_info: extern "C" fn() -> RString,
+) -> PluginModRef {
     PluginMod {
         abi_info,
         new_plugin,
@@ -427,6 +447,21 @@ mod tests {
             .generator(Echo)
             .generator_as("a.example.com/v2", "Echo", Echo)
             .generator_as("b.example.com/v1", "Other", Echo)
+    }
+
+    /// `abi_info` carries what the plugin declares; a panicking declaration gives an empty
+    /// text (which a host refuses as not JSON) instead of unwinding into it.
+    #[test]
+    fn abi_info_carries_requires_and_survives_a_panic() {
+        let text = abi_info_requiring(|| Requires::new().kure(">=0.1").plugin("b", "^1"));
+        let info: AbiInfo = serde_json::from_str(&text).unwrap();
+        assert_eq!(info.requires.kure.as_deref(), Some(">=0.1"));
+        assert_eq!(info.requires.plugins[0].name, "b");
+        assert_eq!(info.features, AbiInfo::sdk().features);
+        let plain: AbiInfo = serde_json::from_str(&abi_info()).unwrap();
+        assert!(plain.requires.is_empty());
+        assert!(!abi_info().contains("requires"));
+        assert!(abi_info_requiring(|| panic!("a broken declaration")).is_empty());
     }
 
     #[test]

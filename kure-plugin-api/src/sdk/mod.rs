@@ -19,17 +19,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::abi::Issue;
+pub use crate::abi::Requires;
 pub use ffi::PluginBuilder;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use super::ffi::{abi_info, new_plugin, root_module};
+    pub use super::ffi::{abi_info, abi_info_requiring, new_plugin, root_module, root_module_with};
 }
 
 /// Everything a plugin usually needs, in one `use`.
 pub mod prelude {
     pub use super::{
         Application, Documentation, Error, Example, Generator, Issue, JsonArray, Metadata, Object,
+        Requires,
     };
     pub use crate::export_plugin;
     pub use schemars::JsonSchema;
@@ -420,12 +422,15 @@ pub fn name_problem(what: &str, value: &str, rule: NameRule) -> Option<String> {
 ///     version: env!("CARGO_PKG_VERSION"),
 ///     description: "Terraform runs as Kubernetes Jobs",
 ///     author: "kure authors",
+///     // Optional (since 1.4): what it needs besides itself.
+///     requires: Requires::new().kure(">=0.1").plugin("base-labels", "^1"),
 ///     generators: [TerraformGenerator],
 /// }
 /// ```
 ///
 /// Instead of `generators: [...]`, `builder: some_fn` names a `fn() -> PluginBuilder<S>` for
-/// plugins that have state or lifecycle hooks ([`PluginBuilder::with_state`]).
+/// plugins that have state or lifecycle hooks ([`PluginBuilder::with_state`]), optionally
+/// followed by `requires: ...`.
 #[macro_export]
 macro_rules! export_plugin {
     (
@@ -433,6 +438,7 @@ macro_rules! export_plugin {
         version: $version:expr,
         description: $description:expr,
         author: $author:expr,
+        $(requires: $requires:expr,)?
         generators: [$($generator:expr),* $(,)?] $(,)?
     ) => {
         #[doc(hidden)]
@@ -440,12 +446,14 @@ macro_rules! export_plugin {
             $crate::sdk::PluginBuilder::new($name, $version, $description, $author)
                 $(.generator($generator))*
         }
-        $crate::export_plugin!(@export __kure_plugin_builder);
+        $crate::export_plugin!(@export __kure_plugin_builder, $crate::export_plugin!(@requires $($requires)?));
     };
-    (builder: $builder:path $(,)?) => {
-        $crate::export_plugin!(@export $builder);
+    (builder: $builder:path $(, requires: $requires:expr)? $(,)?) => {
+        $crate::export_plugin!(@export $builder, $crate::export_plugin!(@requires $($requires)?));
     };
-    (@export $builder:path) => {
+    (@requires) => { $crate::abi::Requires::default() };
+    (@requires $requires:expr) => { $requires };
+    (@export $builder:path, $requires:expr) => {
         // The SDK catches a plugin's panics before they reach kure; with `panic = "abort"`
         // there is nothing to catch, and a panic would end the host process.
         #[cfg(panic = "abort")]
@@ -464,8 +472,13 @@ macro_rules! export_plugin {
         }
 
         #[doc(hidden)]
+        extern "C" fn __kure_abi_info() -> $crate::__private::abi_stable::std_types::RString {
+            $crate::sdk::__private::abi_info_requiring(|| $requires)
+        }
+
+        #[doc(hidden)]
         fn __kure_root_module() -> $crate::abi::PluginModRef {
-            $crate::sdk::__private::root_module(__kure_new_plugin)
+            $crate::sdk::__private::root_module_with(__kure_new_plugin, __kure_abi_info)
         }
 
         #[doc(hidden)]

@@ -35,6 +35,16 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
             if let (Some(source), Some(digest)) = (&e.source, &e.digest) {
                 outln!("Source:      {source}\nDigest:      {digest}");
             }
+            if !e.requires.is_empty() {
+                outln!(
+                    "Requires:    {}",
+                    kure_core::plugin::requires::describe(&e.requires)
+                );
+            }
+            let required_by = &info.required_by;
+            if !required_by.is_empty() {
+                outln!("Required by: {}", required_by.join(", "));
+            }
             outln!("GVKs:");
             for g in &info.metadata.gvks {
                 outln!(

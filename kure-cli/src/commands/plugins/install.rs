@@ -35,7 +35,7 @@ pub fn install(session: &Session, args: InstallArgs) -> anyhow::Result<()> {
         replace,
         registry,
     } = args;
-    let outcome = match path.to_str().filter(|p| OciRef::is_oci(p)) {
+    let installed = match path.to_str().filter(|p| OciRef::is_oci(p)) {
         Some(reference) => {
             anyhow::ensure!(
                 sig.is_none(),
@@ -48,20 +48,27 @@ pub fn install(session: &Session, args: InstallArgs) -> anyhow::Result<()> {
                 &registry.options(),
             )?
         }
-        None => kure_core::ops::install::install(
-            &session.store(),
-            &kure_core::ops::install::InstallOptions {
-                library: &path,
-                sig: sig.as_deref(),
-                policy: &session.trust()?,
-                replace,
-                worker: &session.worker()?,
-                origin: None,
-                expect: None,
-            },
+        None => kure_core::ops::install::install_file(
+            session,
+            &path,
+            sig.as_deref(),
+            replace,
+            &registry.options(),
         )?,
     };
-    match outcome {
+    for dep in &installed.dependencies {
+        outln!(
+            "installed {}@{} (required) signed by {}{}",
+            dep.name,
+            dep.version,
+            short_fp(&dep.signer),
+            dep.source
+                .as_deref()
+                .map(|s| format!(" from {s}"))
+                .unwrap_or_default()
+        );
+    }
+    match installed.outcome {
         InstallOutcome::AlreadyInstalled(e) => {
             outln!(
                 "{}@{} is already installed (same sha256); nothing to do",
@@ -103,14 +110,17 @@ pub fn install(session: &Session, args: InstallArgs) -> anyhow::Result<()> {
 /// The arguments of `kure plugins uninstall`.
 #[derive(Debug, clap::Args)]
 pub struct UninstallArgs {
-    /// Plugin name.
-    pub name: String,
+    /// Plugin names: several go in one step (all or none), as plugins that require each
+    /// other must.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// Runs `kure plugins uninstall`.
 pub fn uninstall(session: &Session, args: UninstallArgs) -> anyhow::Result<()> {
-    let UninstallArgs { name } = args;
-    let e = kure_core::ops::plugins::uninstall(session, &name)?;
-    outln!("uninstalled {}@{}", e.name, e.version);
+    let UninstallArgs { names } = args;
+    for e in kure_core::ops::plugins::uninstall(session, &names)? {
+        outln!("uninstalled {}@{}", e.name, e.version);
+    }
     Ok(())
 }

@@ -180,6 +180,7 @@ impl Engine {
                         isolation: Some(p.isolation()),
                         source: None,
                         platforms: Default::default(),
+                        requires: Vec::new(),
                     },
                 );
             }

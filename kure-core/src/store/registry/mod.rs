@@ -93,6 +93,13 @@ pub struct PluginConfig {
     /// One line about it.
     #[serde(default)]
     pub description: String,
+    /// What it requires (kure-plugin-api 1.4), for tools that read the registry: kure itself
+    /// reads it from the library when it installs.
+    #[serde(
+        default,
+        skip_serializing_if = "kure_plugin_api::abi::Requires::is_empty"
+    )]
+    pub requires: kure_plugin_api::abi::Requires,
 }
 
 /// A platform as OCI names it: `linux/amd64`.
