@@ -650,3 +650,140 @@ fn push_refuses_an_unsigned_or_untrusted_library_and_publishes_nothing() {
     expect_failure(&o, &["there is no artifact at that reference"]);
     store_is_empty(&s);
 }
+
+/// A library blob cut short in the registry's storage (a download that ends early): refused
+/// in one paragraph, and nothing is installed.
+#[test]
+fn a_truncated_download_is_refused_and_nothing_is_installed() {
+    let Some((reg, s, lib, reference)) = pushed_terraform("registry truncated blob") else {
+        return;
+    };
+    let digest = format!(
+        "sha256:{}",
+        kure_core::trust::digest_hex(&kure_core::trust::digest_file(&lib).expect("hash"))
+    );
+    let blob = reg.blob(&digest);
+    let bytes = std::fs::read(&blob).expect("the stored blob");
+    std::fs::write(&blob, &bytes[..bytes.len() / 2]).expect("truncate");
+    let o = install(&s, &reference, &[]);
+    let err = expect_failure(&o, &["nothing was installed"]);
+    assert_eq!(err.trim().lines().count(), 1, "not one paragraph:\n{err}");
+    store_is_empty(&s);
+}
+
+/// An index served as an OCI artifact (`kure plugins index push`): checked before it is
+/// pushed, read as hostile as a file (a plugin artifact is not an index, a tampered layer is
+/// refused), and searched like any index.
+#[test]
+fn an_index_served_from_the_registry_is_checked_like_a_file() {
+    let Some((reg, s, _lib, _reference)) = pushed_terraform("registry index artifact") else {
+        return;
+    };
+    let repo = reg.reference("kure/terraform");
+    let index = s.write(
+        "index.yaml",
+        &format!(
+            "apiVersion: kure.dev/v1\nkind: PluginIndex\nplugins:\n  - name: terraform-generator\n    description: Terraform as Jobs\n    source: {repo}\n    versions: [\"1.0.0\"]\n    gvks: [generators.example.com/v1alpha1/TerraformConfig]\n"
+        ),
+    );
+    let at = format!("{}:1", reg.reference("kure/index"));
+    let out = ok(s
+        .kure()
+        .args(["plugins", "index", "push", "--insecure"])
+        .arg(&index)
+        .arg(&at));
+    assert!(out.contains("(1 plugins)"), "{out}");
+    let out = ok(s
+        .kure()
+        .args(["plugins", "index", "add", "team", "--insecure", &at]));
+    assert!(out.contains("added index team: 1 plugins"), "{out}");
+    let out = ok(s
+        .kure()
+        .args(["plugins", "search", "--insecure", "terraform"]));
+    assert!(
+        out.contains("terraform-generator") && out.contains("Terraform as Jobs"),
+        "{out}"
+    );
+
+    // A bad index is refused before anything is pushed.
+    let bad = s.write(
+        "bad.yaml",
+        "apiVersion: kure.dev/v1\nkind: PluginIndex\nplugins:\n  - name: ../x\n    source: oci://r/x\n    versions: [\"1.0.0\"]\n",
+    );
+    let bad_at = format!("{}:bad", reg.reference("kure/index"));
+    let o = run(s
+        .kure()
+        .args(["plugins", "index", "push", "--insecure"])
+        .arg(&bad)
+        .arg(&bad_at));
+    expect_failure(&o, &["plugin #1"]);
+    let o = run(s
+        .kure()
+        .args(["plugins", "index", "add", "bad", "--insecure", &bad_at]));
+    expect_failure(&o, &["kure/index:bad"]);
+    // A plugin artifact is not an index.
+    let o = run(s.kure().args([
+        "plugins",
+        "index",
+        "add",
+        "wrong",
+        "--insecure",
+        &format!("{repo}:1.0.0"),
+    ]));
+    expect_failure(&o, &["not a kure plugin index"]);
+    // The index layer changed in the registry's storage: refused by its digest.
+    let yaml = std::fs::read(&index).expect("index");
+    let digest = format!(
+        "sha256:{}",
+        kure_core::trust::digest_hex(&kure_core::trust::digest(&yaml))
+    );
+    let blob = reg.blob(&digest);
+    let mut bytes = std::fs::read(&blob).expect("the stored layer");
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01;
+    std::fs::write(&blob, bytes).expect("tamper");
+    let o = run(s.kure().args(["plugins", "search", "--insecure"]));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("skipped index team"), "{all}");
+    assert!(!all.contains("Terraform as Jobs"), "{all}");
+}
+
+/// An index that lists a version nobody this machine trusts signed: `upgrade` refuses it with
+/// the usual trust message (an index decides nothing about trust), and the installed version
+/// stays.
+#[test]
+fn an_index_entry_signed_by_nobody_trusted_is_not_installed_by_upgrade() {
+    let Some(reg) = Registry::start("registry index untrusted entry") else {
+        return;
+    };
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    let repo = reg.reference("kure/rawabi");
+    let v1 = rawabi(&s, "v1", "none");
+    openssl_sign(&v1, &key);
+    let o = push(&s, &v1, &format!("{repo}:0.1.0"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Someone else publishes 0.2.0 under the same repository, with their own key.
+    let mallory = Sandbox::new();
+    let their_key = mallory.trusted_key();
+    let v2 = rawabi(&mallory, "v2", "version:0.2.0");
+    openssl_sign(&v2, &their_key);
+    let o = push(&mallory, &v2, &format!("{repo}:0.2.0"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let index = s.write(
+        "index.yaml",
+        &format!(
+            "apiVersion: kure.dev/v1\nkind: PluginIndex\nplugins:\n  - name: rawabi\n    source: {repo}\n    versions: [\"0.1.0\", \"0.2.0\"]\n"
+        ),
+    );
+    ok(s.kure()
+        .args(["plugins", "index", "add", "team"])
+        .arg(&index));
+    let o = install(&s, &format!("{repo}:0.1.0"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(s.kure().args(["plugins", "upgrade", "--insecure"]));
+    expect_failure(&o, &[&format!("{repo}:0.2.0"), "kure trust add"]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(s.kure().args(["plugins", "list", "-o", "json"]))).unwrap();
+    assert_eq!(listed[0]["version"], "0.1.0", "{listed}");
+}

@@ -117,8 +117,8 @@ impl Resolver<'_> {
             self.catalog = Some(Vec::new());
         }
         if self.catalog.is_none() {
-            let (entries, _notes) = catalog::read_all(self.session.home(), self.registry.timeout)
-                .map_err(|e| e.to_string())?;
+            let (entries, _notes) =
+                catalog::read_all(self.session.home(), self.registry).map_err(|e| e.to_string())?;
             self.catalog = Some(entries.into_iter().map(|(_, e)| e).collect());
         }
         Ok(self.catalog.as_deref().unwrap_or_default())

@@ -1,11 +1,10 @@
-//! `kure plugins index add|list|remove` and `kure plugins search`: what the configured plugin
+//! `kure plugins index add|list|remove|push` and `kure plugins search`: what the configured plugin
 //! indexes list (see [`crate::store::catalog`]).
-
-use std::time::Duration;
 
 use crate::model::error::Error;
 use crate::ops::session::Session;
 use crate::store::catalog::{self, CatalogEntry, IndexSource};
+use crate::store::registry::RegistryOptions;
 
 /// One plugin a search found.
 #[derive(Debug, Clone)]
@@ -32,9 +31,19 @@ pub fn add(
     session: &Session,
     name: &str,
     location: &str,
-    timeout: Duration,
+    registry: &RegistryOptions,
 ) -> Result<usize, Error> {
-    catalog::add(session.home(), name, location, timeout)
+    catalog::add(session.home(), name, location, registry)
+}
+
+/// Publishes the index file `path` as the OCI artifact `reference` (`kure plugins index
+/// push`), after reading it as any index is read; how many plugins it lists, and the digest.
+pub fn push(
+    path: &std::path::Path,
+    reference: &str,
+    registry: &RegistryOptions,
+) -> Result<(usize, String), Error> {
+    catalog::push(path, reference, registry)
 }
 
 /// The configured indexes.
@@ -50,8 +59,12 @@ pub fn remove(session: &Session, name: &str) -> Result<IndexSource, Error> {
 /// The plugins of every configured index whose name, description or GVKs contain `word`
 /// (any case; every plugin without one). An index that cannot be read is reported, and the
 /// others still searched.
-pub fn search(session: &Session, word: Option<&str>, timeout: Duration) -> Result<Search, Error> {
-    let (entries, unreadable) = catalog::read_all(session.home(), timeout)?;
+pub fn search(
+    session: &Session,
+    word: Option<&str>,
+    registry: &RegistryOptions,
+) -> Result<Search, Error> {
+    let (entries, unreadable) = catalog::read_all(session.home(), registry)?;
     let installed = session.store().read_index()?;
     let word = word.map(str::to_lowercase);
     let mut out = Search {

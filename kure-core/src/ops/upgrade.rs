@@ -3,8 +3,6 @@
 //! `requires` allows, installed from its OCI repository with every usual check (replacing the
 //! installed version, and installing what the new version requires).
 
-use std::time::Duration;
-
 use crate::model::error::Error;
 use crate::ops::session::Session;
 use crate::store::catalog;
@@ -41,7 +39,6 @@ pub fn upgrade(
     session: &Session,
     names: &[String],
     registry: &RegistryOptions,
-    timeout: Duration,
 ) -> Result<(Vec<Upgrade>, Vec<String>), Error> {
     let installed = session.store().read_index()?;
     for n in names {
@@ -52,7 +49,7 @@ pub fn upgrade(
             )));
         }
     }
-    let (entries, mut notes) = catalog::read_all(session.home(), timeout)?;
+    let (entries, mut notes) = catalog::read_all(session.home(), registry)?;
     let entries: Vec<_> = entries.into_iter().map(|(_, e)| e).collect();
     let mut done = Vec::new();
     let wanted: Vec<String> = installed

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::error::Error;
+use crate::store::registry::{pull_index, push_index, OciRef, RegistryOptions};
 
 /// The largest index read.
 const MAX_INDEX_BYTES: u64 = 4 << 20;
@@ -110,21 +111,26 @@ fn save(home: &Path, indexes: Vec<IndexSource>) -> Result<(), Error> {
 
 /// Adds index `name` at `location` after reading it once (a bad index is refused now, not at
 /// the next search). Returns how many plugins it lists.
-pub fn add(home: &Path, name: &str, location: &str, timeout: Duration) -> Result<usize, Error> {
+pub fn add(
+    home: &Path,
+    name: &str,
+    location: &str,
+    opts: &RegistryOptions,
+) -> Result<usize, Error> {
     if !crate::util::valid_plugin_name(name) {
         return Err(Error::Store(format!(
             "`{}` is not an index name: letters, digits, `-` and `_`",
             crate::util::shown(name)
         )));
     }
-    let location = if is_url(location) {
+    let location = if is_url(location) || OciRef::is_oci(location) {
         location.to_owned()
     } else {
         crate::ops::session::absolute(Path::new(location))
             .display()
             .to_string()
     };
-    let entries = read(&location, timeout)?;
+    let entries = read(&location, opts)?;
     let mut all = list(home)?;
     if all.iter().any(|i| i.name == name) {
         return Err(Error::Store(format!(
@@ -160,18 +166,18 @@ pub type Listed = (Vec<(String, CatalogEntry)>, Vec<String>);
 /// Every configured index read: (index name, entry) for each entry, and a sentence for each
 /// index that could not be read (the others are still used). No index configured is an error
 /// saying how to add one.
-pub fn read_all(home: &Path, timeout: Duration) -> Result<Listed, Error> {
+pub fn read_all(home: &Path, opts: &RegistryOptions) -> Result<Listed, Error> {
     let indexes = list(home)?;
     if indexes.is_empty() {
         return Err(Error::Store(
-            "no plugin index is configured; add one with `kure plugins index add NAME URL|PATH`"
+            "no plugin index is configured; add one with `kure plugins index add NAME URL|PATH|oci://...`"
                 .to_owned(),
         ));
     }
     let mut entries = Vec::new();
     let mut unreadable = Vec::new();
     for index in indexes {
-        match read(&index.location, timeout) {
+        match read(&index.location, opts) {
             Ok(found) => entries.extend(found.into_iter().map(|e| (index.name.clone(), e))),
             Err(e) => unreadable.push(format!("skipped index {}: {e}", index.name)),
         }
@@ -179,15 +185,35 @@ pub fn read_all(home: &Path, timeout: Duration) -> Result<Listed, Error> {
     Ok((entries, unreadable))
 }
 
+/// Publishes the index file `path` (read and checked as [`read`] reads any index first) as
+/// the OCI artifact `reference`; returns how many plugins it lists and the manifest digest.
+pub fn push(
+    path: &Path,
+    reference: &str,
+    opts: &RegistryOptions,
+) -> Result<(usize, String), Error> {
+    let reference = OciRef::parse(reference)?;
+    let location = path.display().to_string();
+    let entries = read(&location, opts)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let digest = push_index(&reference, bytes, opts)?;
+    Ok((entries.len(), digest))
+}
+
 fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")
 }
 
-/// The entries of the index at `location`, each checked.
-pub fn read(location: &str, timeout: Duration) -> Result<Vec<CatalogEntry>, Error> {
+/// The entries of the index at `location` (a path, an HTTPS URL, or an OCI artifact pushed
+/// with [`push`]), each checked.
+pub fn read(location: &str, opts: &RegistryOptions) -> Result<Vec<CatalogEntry>, Error> {
     let shown = crate::util::shown(location);
     let text = if is_url(location) {
-        fetch(location, timeout)?
+        fetch(location, opts.timeout)?
+    } else if OciRef::is_oci(location) {
+        let bytes = pull_index(&OciRef::parse(location)?, MAX_INDEX_BYTES, opts)?;
+        String::from_utf8(bytes)
+            .map_err(|_| Error::Store(format!("index {shown} is not UTF-8 text")))?
     } else {
         let path = Path::new(location);
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;

@@ -1,4 +1,4 @@
-//! `kure plugins index add|list|remove` and `kure plugins search`.
+//! `kure plugins index add|list|remove|push` and `kure plugins search`.
 
 use kure_core::ops::Session;
 use serde_json::json;
@@ -16,11 +16,12 @@ pub struct IndexArgs {
 enum IndexCommand {
     /// Add a plugin index: a YAML file (`apiVersion: kure.dev/v1`, `kind: PluginIndex`,
     /// `plugins:` with name, description, source (oci://REGISTRY/REPOSITORY), versions and
-    /// gvks), local or served over HTTPS. It is read once now; a bad index is refused.
+    /// gvks), local, served over HTTPS, or an OCI artifact (`kure plugins index push`). It is
+    /// read once now; a bad index is refused.
     Add {
         /// A name for it.
         name: String,
-        /// A path, or an https:// URL (http:// only on this machine).
+        /// A path, an https:// URL (http:// only on this machine), or oci://REGISTRY/REPO:TAG.
         location: String,
         #[command(flatten)]
         registry: RegistryArgs,
@@ -32,6 +33,18 @@ enum IndexCommand {
         /// Its name.
         name: String,
     },
+    /// Publish an index file as an OCI artifact (one layer of media type
+    /// application/vnd.kure.plugin-index.v1+yaml), after checking it as any index is checked,
+    /// so it can be served from the registry that holds the plugins
+    /// (`kure plugins index add NAME oci://...`).
+    Push {
+        /// The index file.
+        file: std::path::PathBuf,
+        /// Where: oci://REGISTRY/REPOSITORY:TAG.
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
 }
 
 /// Runs `kure plugins index`.
@@ -42,9 +55,19 @@ pub fn index(session: &Session, args: IndexArgs) -> anyhow::Result<()> {
             location,
             registry,
         } => {
-            let n =
-                kure_core::ops::search::add(session, &name, &location, registry.options().timeout)?;
+            let n = kure_core::ops::search::add(session, &name, &location, &registry.options())?;
             outln!("added index {name}: {n} plugins");
+        }
+        IndexCommand::Push {
+            file,
+            reference,
+            registry,
+        } => {
+            let (n, digest) = kure_core::ops::search::push(&file, &reference, &registry.options())?;
+            outln!(
+                "pushed index {} ({n} plugins) to {reference} ({digest})",
+                file.display()
+            );
         }
         IndexCommand::List => {
             let rows: Vec<Vec<String>> = kure_core::ops::search::list(session)?
@@ -75,11 +98,8 @@ pub struct SearchArgs {
 
 /// Runs `kure plugins search`.
 pub fn search(session: &Session, args: SearchArgs) -> anyhow::Result<()> {
-    let result = kure_core::ops::search::search(
-        session,
-        args.word.as_deref(),
-        args.registry.options().timeout,
-    )?;
+    let result =
+        kure_core::ops::search::search(session, args.word.as_deref(), &args.registry.options())?;
     for why in &result.unreadable {
         noteln!("warning: {why}");
     }

@@ -17,8 +17,7 @@ pub struct UpgradeArgs {
 /// Runs `kure plugins upgrade`.
 pub fn upgrade(session: &Session, args: UpgradeArgs) -> anyhow::Result<()> {
     let registry = args.registry.options();
-    let (done, notes) =
-        kure_core::ops::upgrade::upgrade(session, &args.names, &registry, registry.timeout)?;
+    let (done, notes) = kure_core::ops::upgrade::upgrade(session, &args.names, &registry)?;
     for n in notes {
         noteln!("note: {n}");
     }

@@ -5,6 +5,9 @@
 //! GVKs, ABI, author, description) and two layers, the library ([`LIBRARY_MEDIA_TYPE`]) and its
 //! signature ([`SIGNATURE_MEDIA_TYPE`]).
 //!
+//! A plugin index (the YAML behind `kure plugins search`) can be an artifact too
+//! ([`INDEX_MEDIA_TYPE`], `index.rs`).
+//!
 //! Everything a registry says is hostile until checked:
 //! - every manifest and blob is checked against its digest, and a blob may not grow past the
 //!   size its descriptor gives;
@@ -331,10 +334,12 @@ pub(crate) fn is_local(registry: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
 }
 
+mod index;
 mod pull;
 mod push;
 mod session;
 
+pub use index::{pull_index, push_index, INDEX_MEDIA_TYPE};
 pub use pull::{builds, pull, Build, Pulled};
 pub use push::{push_layers, Pushed};
 use session::Session;

@@ -248,7 +248,7 @@ pub(super) fn check_manifest(
 
 /// Downloads the blob `d` (at most `max` bytes, and no more than it says), checked against its
 /// digest: into `to`, or returned.
-fn fetch(
+pub(super) fn fetch(
     s: &Session,
     reference: &OciRef,
     d: &OciDescriptor,
