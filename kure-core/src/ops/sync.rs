@@ -108,17 +108,15 @@ pub fn sync(
             reason: format!("{}; nothing was installed", problems.join("; ")),
         });
     }
-    // Downloaded and checked in parallel, a few at a time (a lock is input too, and each
+    // Downloaded and checked in parallel, four at a time (a lock is input too, and each
     // library may be up to 1 GiB), then committed in one store transaction: all of them or
     // none, and what each requires is checked against the whole.
     let mut prepared = Vec::new();
     let mut failed = Vec::new();
-    for batch in missing.chunks(4) {
-        for r in prepare_batch(session, registry, batch) {
-            match r {
-                Ok(p) => prepared.push(p),
-                Err(e) => failed.push(e),
-            }
+    for r in prepare_all(session, registry, &missing) {
+        match r {
+            Ok(p) => prepared.push(p),
+            Err(e) => failed.push(e),
         }
     }
     if !failed.is_empty() {
@@ -139,17 +137,30 @@ pub fn sync(
     Ok(synced)
 }
 
-/// Downloads and checks `batch` in parallel, each against its pin; nothing is committed.
-fn prepare_batch(
+/// One pin's outcome: prepared (with where it came from), or why not.
+type Outcome = Result<(Prepared, String), String>;
+
+/// At most this many plugins are downloaded and checked at once.
+const PARALLEL: usize = 4;
+
+/// Downloads and checks every one of `missing`, each against its pin, [`PARALLEL`] at a time
+/// (each thread takes the next as soon as it is done: a slow download does not hold the
+/// others back); nothing is committed. The results are in the order of `missing`.
+fn prepare_all(
     session: &Session,
     registry: &RegistryOptions,
-    batch: &[(&String, &Pin, String)],
-) -> Vec<Result<(Prepared, String), String>> {
+    missing: &[(&String, &Pin, String)],
+) -> Vec<Outcome> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<(usize, Outcome)>> = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .iter()
-            .map(|(gvk, pin, fetch)| {
-                scope.spawn(move || {
+        for _ in 0..PARALLEL.min(missing.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((gvk, pin, fetch)) = missing.get(i) else {
+                    break;
+                };
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     prepare_pulled(
                         session,
                         fetch,
@@ -157,17 +168,19 @@ fn prepare_batch(
                         registry,
                         Some((&pin.sha256, &pin.signer)),
                     )
-                    .map(|p| (p, fetch.clone()))
-                    .map_err(|e| format!("{gvk}: {e}"))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("an install thread panicked".to_owned()))
-            })
-            .collect()
-    })
+                }))
+                .unwrap_or_else(|_| Err(Error::Store("an install thread panicked".to_owned())))
+                .map(|p| (p, fetch.clone()))
+                .map_err(|e| format!("{gvk}: {e}"));
+                done.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((i, result));
+            });
+        }
+    });
+    let mut done = done
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
 }

@@ -24,7 +24,7 @@ D3q7nkGgoQ4ZephI0i0LAy3HkZeLEW27dQ==
 pub(super) struct Session {
     pub(super) client: Client,
     pub(super) auth: RegistryAuth,
-    pub(super) runtime: tokio::runtime::Runtime,
+    pub(super) runtime: std::sync::Arc<tokio::runtime::Runtime>,
     pub(super) what: String,
     pub(super) timeout: Duration,
 }
@@ -54,33 +54,61 @@ impl Session {
             }
             None => Vec::new(),
         };
-        let config = ClientConfig {
-            tls_certs_only: if opts.insecure && opts.ca.is_none() {
-                vec![oci_client::client::Certificate {
-                    encoding: oci_client::client::CertificateEncoding::Pem,
-                    data: NO_TLS_PLACEHOLDER.as_bytes().to_vec(),
-                }]
-            } else {
-                Vec::new()
-            },
-            extra_root_certificates,
-            protocol: if opts.insecure {
-                ClientProtocol::HttpsExcept(vec![registry.clone()])
-            } else {
-                ClientProtocol::Https
-            },
-            read_timeout: Some(opts.timeout),
-            connect_timeout: Some(opts.timeout),
-            // Plain HTTP stays on this machine: an explicit proxy that every host bypasses
-            // turns the environment's HTTP_PROXY/HTTPS_PROXY off.
-            http_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
-            https_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
-            no_proxy: opts.insecure.then(|| "*".to_owned()),
-            ..ClientConfig::default()
+        // One client (and runtime) per registry and settings for the whole process: making
+        // one costs about 30 ms here (oci-client builds a default HTTP client besides the one
+        // configured, which loads the system's certificate store), and `sync` pulls many
+        // plugins from one registry.
+        let key = format!(
+            "{registry}|{}|{:?}|{:?}",
+            opts.insecure, opts.ca, opts.timeout
+        );
+        static CLIENTS: std::sync::Mutex<
+            Vec<(String, Client, std::sync::Arc<tokio::runtime::Runtime>)>,
+        > = std::sync::Mutex::new(Vec::new());
+        let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
+        let (client, runtime) = match clients.iter().find(|(k, _, _)| *k == key) {
+            Some((_, client, runtime)) => (client.clone(), runtime.clone()),
+            None => {
+                let config = ClientConfig {
+                    tls_certs_only: if opts.insecure && opts.ca.is_none() {
+                        vec![oci_client::client::Certificate {
+                            encoding: oci_client::client::CertificateEncoding::Pem,
+                            data: NO_TLS_PLACEHOLDER.as_bytes().to_vec(),
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    extra_root_certificates,
+                    protocol: if opts.insecure {
+                        ClientProtocol::HttpsExcept(vec![registry.clone()])
+                    } else {
+                        ClientProtocol::Https
+                    },
+                    read_timeout: Some(opts.timeout),
+                    connect_timeout: Some(opts.timeout),
+                    // Plain HTTP stays on this machine: an explicit proxy that every host bypasses
+                    // turns the environment's HTTP_PROXY/HTTPS_PROXY off.
+                    http_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
+                    https_proxy: opts.insecure.then(|| "http://127.0.0.1:9".to_owned()),
+                    no_proxy: opts.insecure.then(|| "*".to_owned()),
+                    ..ClientConfig::default()
+                };
+                let runtime = std::sync::Arc::new(network_runtime()?);
+                // `Client::new` would fall back to a default client (the system's certificates, the
+                // environment's proxies, no time limits) on a bad setting: refuse instead.
+                let client = Client::try_from(config).map_err(|e| {
+                    registry_err(format!(
+                        "{r}: cannot set up the registry client: {}",
+                        crate::util::shown_message(&e.to_string())
+                    ))
+                })?;
+                clients.push((key, client.clone(), runtime.clone()));
+                (client, runtime)
+            }
         };
-        let runtime = network_runtime()?;
+        drop(clients);
         Ok(Self {
-            client: Client::new(config),
+            client,
             auth: credentials(&registry, opts.config.as_deref())?,
             runtime,
             what: r.to_string(),
