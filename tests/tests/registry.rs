@@ -595,7 +595,22 @@ fn upgrade_installs_the_highest_released_version_an_index_lists() {
         .arg(&index));
     let o = install(&s, &format!("{repo}:0.1.0"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(s.kure().args(["plugins", "upgrade", "--insecure"]));
+    // A lock pins 0.1.0; upgrade pins 0.2.0 in it, with where it came from.
+    let specs = s.write(
+        "specs.yaml",
+        "apiVersion: rawabi.kure.dev/v1\nkind: Raw\nmetadata:\n  name: a\nspec: {}\n",
+    );
+    let lock = s.path().join("team.lock");
+    ok(s.kure()
+        .args(["lock", "--insecure", "-f"])
+        .arg(&specs)
+        .arg("--lock")
+        .arg(&lock));
+    assert!(std::fs::read_to_string(&lock).unwrap().contains("version: 0.1.0"));
+    let o = run(s
+        .kure()
+        .args(["plugins", "upgrade", "--insecure", "--lock"])
+        .arg(&lock));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains(&format!(
@@ -604,6 +619,15 @@ fn upgrade_installs_the_highest_released_version_an_index_lists() {
         "{}",
         stdout(&o)
     );
+    assert!(stdout(&o).contains("pinned 1 GVKs at the new versions in"), "{}", stdout(&o));
+    let pinned = std::fs::read_to_string(&lock).unwrap();
+    assert!(pinned.contains("version: 0.2.0"), "{pinned}");
+    assert!(pinned.contains(&format!("source: {repo}:0.2.0")), "{pinned}");
+    ok(s.kure()
+        .args(["generate", "--locked", "--lock"])
+        .arg(&lock)
+        .arg("-f")
+        .arg(&specs));
     let listed: serde_json::Value =
         serde_json::from_str(&ok(s.kure().args(["plugins", "list", "-o", "json"]))).unwrap();
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");

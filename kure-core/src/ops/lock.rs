@@ -70,6 +70,80 @@ pub fn lock(session: &Session, opts: &LockOptions) -> Ran<Locked> {
     Ran::new(&engine, result)
 }
 
+/// What [`relock`] changed in a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relocked {
+    /// The lock file.
+    pub path: PathBuf,
+    /// GVKs pinned again (the upgraded plugins' and what they require now).
+    pub pinned: usize,
+    /// GVKs the lock pinned to an upgraded plugin that its new version no longer provides:
+    /// their pins were removed (`kure lock -f SPECS` says whether the specs still use them).
+    pub dropped: Vec<String>,
+    /// What the user should know (a registry that could not be asked).
+    pub warnings: Vec<String>,
+}
+
+/// After `kure plugins upgrade`: pins, in `lock`, every GVK it pinned to one of the plugins
+/// `names` to the version installed now, with what that version requires and where it came
+/// from (every platform's build, when the registry answers). Other pins stay as they are.
+pub fn relock(
+    session: &Session,
+    lock: &lockfile::Lock,
+    names: &[String],
+    registry: &crate::store::registry::RegistryOptions,
+) -> Result<Relocked, Error> {
+    let index = session.store().read_index()?;
+    let mut pins = lock.pins.clone();
+    let mut fresh = std::collections::BTreeMap::new();
+    let mut dropped = Vec::new();
+    for (gvk, pin) in &lock.pins {
+        if !names.contains(&pin.plugin) {
+            continue;
+        }
+        pins.remove(gvk);
+        let now = index
+            .plugins
+            .iter()
+            .find(|e| e.name == pin.plugin)
+            .filter(|e| {
+                e.gvks
+                    .iter()
+                    .any(|g| format!("{}/{}", g.api_version, g.kind) == *gvk)
+            });
+        match now {
+            Some(e) => {
+                fresh.insert(
+                    gvk.clone(),
+                    lockfile::Pin {
+                        plugin: e.name.clone(),
+                        version: e.version.clone(),
+                        sha256: e.sha256.clone(),
+                        signer: e.signer.clone(),
+                        isolation: pin.isolation,
+                        source: None,
+                        platforms: Default::default(),
+                        requires: Vec::new(),
+                    },
+                );
+            }
+            None => dropped.push(gvk.clone()),
+        }
+    }
+    with_requirements(session, &mut fresh)?;
+    let mut warnings = Vec::new();
+    with_sources(session, &mut fresh, &lock.pins, registry, &mut warnings);
+    let pinned = fresh.len();
+    pins.extend(fresh);
+    lockfile::write(&lock.path, &pins)?;
+    Ok(Relocked {
+        path: lock.path.clone(),
+        pinned,
+        dropped,
+        warnings,
+    })
+}
+
 /// Adds what the pinned plugins require, as the store resolved it: each required plugin's
 /// GVKs are pinned too, and the requiring pin lists it (`requires: [name@version]`), so that
 /// `sync` installs it first. A requirement the store does not meet is refused.

@@ -32,6 +32,48 @@ pub enum Upgrade {
     },
 }
 
+/// What `upgrade` did, and what it noted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgraded {
+    /// What it did for each plugin.
+    pub plugins: Vec<Upgrade>,
+    /// What the user should know (plugins no index lists, versions held back).
+    pub notes: Vec<String>,
+    /// The lock it pinned the new versions in, when there is one.
+    pub relocked: Option<crate::ops::lock::Relocked>,
+}
+
+/// [`upgrade`], then the new versions pinned in the lock `lock` chooses (`./kure.lock` when it
+/// exists; none: nothing to pin), as `kure lock` would pin them ([`crate::ops::lock::relock`]).
+pub fn upgrade_and_relock(
+    session: &Session,
+    names: &[String],
+    registry: &RegistryOptions,
+    lock: &crate::ops::session::LockChoice,
+) -> Result<Upgraded, Error> {
+    // Read before anything changes: a lock that does not read stops here.
+    let lock = crate::ops::session::read_lock(lock)?;
+    let (plugins, notes) = upgrade(session, names, registry)?;
+    let upgraded: Vec<String> = plugins
+        .iter()
+        .filter_map(|u| match u {
+            Upgrade::Upgraded { name, .. } => Some(name.clone()),
+            Upgrade::UpToDate { .. } => None,
+        })
+        .collect();
+    let relocked = match lock {
+        Some(lock) if !upgraded.is_empty() => Some(crate::ops::lock::relock(
+            session, &lock, &upgraded, registry,
+        )?),
+        _ => None,
+    };
+    Ok(Upgraded {
+        plugins,
+        notes,
+        relocked,
+    })
+}
+
 /// Upgrades the installed plugins `names` (all when empty) that an index lists. A name that
 /// is not installed is an error; a plugin no index lists is skipped (and said). Stops at the
 /// first failed install, which leaves that plugin as it was.
