@@ -392,7 +392,7 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
     let o = run(Command::new("sh")
         .arg(root().join("deploy/flux/render.sh"))
         .current_dir(runner.path())
-        .env("PATH", path)
+        .env("PATH", &path)
         .env("KURE_HOME", runner.path().join("home"))
         .env("KURE_SYSTEM_DIR", runner.path().join("system"))
         .env("KURE_REGISTRY_INSECURE", "1")
@@ -403,6 +403,42 @@ fn author_pushes_team_locks_ci_syncs_and_everyone_renders_the_same_bytes() {
     let listed: serde_json::Value =
         serde_json::from_str(&ok(runner.kure().args(["plugins", "list", "-o", "json"]))).unwrap();
     assert_eq!(listed[0]["source"], reference.as_str(), "{listed}");
+
+    // The Argo CD recipe: its plugin's own `init` and `generate` commands, as the sidecar runs
+    // them in an Application's directory (specs and the committed kure.lock) with an empty
+    // store: init syncs from the lock, and generate renders what the CI runner renders.
+    let plugin: serde_json::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(root().join("deploy/argocd/plugin.yaml")).unwrap(),
+    )
+    .unwrap();
+    let sidecar = Sandbox::new();
+    ok(sidecar.kure().args(["trust", "add"]).arg(&public));
+    std::fs::write(sidecar.path().join("kure.lock"), &lock).unwrap();
+    sidecar.write("dns.yaml", &example);
+    let step = |which: &str| {
+        let script = plugin["spec"][which]["args"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(sidecar.path())
+            .env("PATH", &path)
+            .env("KURE_HOME", sidecar.path().join("home"))
+            .env("KURE_SYSTEM_DIR", sidecar.path().join("system"))
+            .env("KURE_REGISTRY_INSECURE", "1")
+            .env_remove("KURE_ALLOW_UNSIGNED"))
+    };
+    let o = step("init");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = step("generate");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = ok(ci
+        .kure()
+        .args(["generate", "--quiet", "-f"])
+        .arg(ci.write("argo/dns.yaml", &example)));
+    assert_eq!(stdout(&o), expected, "the sidecar rendered other bytes");
 
     // Everything is there: no registry needed.
     drop(reg);
@@ -566,6 +602,64 @@ fn a_registry_with_a_private_ca_and_basic_auth_works_with_ca_and_credentials_onl
         true,
     );
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // The same credentials from a credential helper (`credHelpers`), as Docker runs it:
+    // `docker-credential-NAME get` from PATH, the registry on stdin.
+    let bin = s.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-kuretest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n[ \"$server\" = localhost:{} ] || {{ echo credentials not found; exit 1; }}\necho '{{\"ServerURL\":\"x\",\"Username\":\"ci\",\"Secret\":\"s3cret\"}}'\n",
+            reg.port
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&helper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&helper, perms).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let helped = s.write(
+        "helped/config.json",
+        &format!(
+            "{{\"credHelpers\":{{\"localhost:{}\":\"kuretest\"}}}}",
+            reg.port
+        ),
+    );
+    let user = Sandbox::new();
+    ok(user
+        .kure()
+        .args(["trust", "add"])
+        .arg(s.path().join("author.pub.pem")));
+    let o = run(user
+        .kure()
+        .args(["plugins", "install", &reference, "--registry-ca"])
+        .arg(&ca)
+        .arg("--registry-config")
+        .arg(&helped)
+        .env("PATH", &path));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A helper name that is a path is never run.
+    let evil = s.write("evil/config.json", "{\"credsStore\":\"../../bin/sh\"}");
+    let o = run(user
+        .kure()
+        .args([
+            "plugins",
+            "install",
+            &reference,
+            "--replace",
+            "--registry-ca",
+        ])
+        .arg(&ca)
+        .arg("--registry-config")
+        .arg(&evil)
+        .env("PATH", &path));
+    expect_failure(&o, &["is not a helper name"]);
 }
 
 /// `kure plugins upgrade`: an index lists versions of an installed plugin; the highest released
@@ -606,7 +700,9 @@ fn upgrade_installs_the_highest_released_version_an_index_lists() {
         .arg(&specs)
         .arg("--lock")
         .arg(&lock));
-    assert!(std::fs::read_to_string(&lock).unwrap().contains("version: 0.1.0"));
+    assert!(std::fs::read_to_string(&lock)
+        .unwrap()
+        .contains("version: 0.1.0"));
     let o = run(s
         .kure()
         .args(["plugins", "upgrade", "--insecure", "--lock"])
@@ -619,10 +715,17 @@ fn upgrade_installs_the_highest_released_version_an_index_lists() {
         "{}",
         stdout(&o)
     );
-    assert!(stdout(&o).contains("pinned 1 GVKs at the new versions in"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("pinned 1 GVKs at the new versions in"),
+        "{}",
+        stdout(&o)
+    );
     let pinned = std::fs::read_to_string(&lock).unwrap();
     assert!(pinned.contains("version: 0.2.0"), "{pinned}");
-    assert!(pinned.contains(&format!("source: {repo}:0.2.0")), "{pinned}");
+    assert!(
+        pinned.contains(&format!("source: {repo}:0.2.0")),
+        "{pinned}"
+    );
     ok(s.kure()
         .args(["generate", "--locked", "--lock"])
         .arg(&lock)

@@ -218,6 +218,13 @@ pub(super) fn credentials(registry: &str, config: Option<&Path>) -> Result<Regis
     struct DockerConfig {
         #[serde(default)]
         auths: BTreeMap<String, AuthEntry>,
+        /// Per registry, the credential helper (`docker-credential-NAME`) that holds its
+        /// credentials.
+        #[serde(default, rename = "credHelpers")]
+        cred_helpers: BTreeMap<String, String>,
+        /// The credential helper for every registry without one of its own.
+        #[serde(default, rename = "credsStore")]
+        creds_store: Option<String>,
     }
     #[derive(Deserialize)]
     struct AuthEntry {
@@ -233,12 +240,21 @@ pub(super) fn credentials(registry: &str, config: Option<&Path>) -> Result<Regis
             e.column()
         ),
     })?;
-    let entry = parsed.auths.iter().find(|(k, _)| {
-        let k = k
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        k.split('/').next() == Some(registry)
-    });
+    // As Docker reads it: the registry's own helper, else the store, else `auths`.
+    let helper = parsed
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| same_registry(k, registry))
+        .map(|(_, h)| h)
+        .or(parsed.creds_store.as_ref())
+        .filter(|h| !h.is_empty());
+    if let Some(helper) = helper {
+        return from_helper(helper, registry, &path);
+    }
+    let entry = parsed
+        .auths
+        .iter()
+        .find(|(k, _)| same_registry(k, registry));
     let Some((_, AuthEntry { auth: Some(auth) })) = entry else {
         return Ok(RegistryAuth::Anonymous);
     };
@@ -255,4 +271,110 @@ pub(super) fn credentials(registry: &str, config: Option<&Path>) -> Result<Regis
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (user, password) = decoded.split_once(':').ok_or_else(bad)?;
     Ok(RegistryAuth::Basic(user.to_owned(), password.to_owned()))
+}
+
+/// Whether a Docker config key (`ghcr.io`, `https://ghcr.io/v1/`) names `registry`.
+fn same_registry(key: &str, registry: &str) -> bool {
+    key.trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        == Some(registry)
+}
+
+/// How long a credential helper may take.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Asks the credential helper `docker-credential-<helper>` (from `$PATH`, as Docker does) for
+/// `registry`'s credentials: `get`, the registry on stdin, `{"Username", "Secret"}` on
+/// stdout. "credentials not found" is anonymous access; anything else that fails is an
+/// error naming the helper and the config file. The helper's name comes from a file: only a
+/// plain name is run, never a path.
+fn from_helper(helper: &str, registry: &str, config: &Path) -> Result<RegistryAuth, Error> {
+    use std::io::Read as _;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{helper}");
+    let refuse = |why: String| Error::Config {
+        path: config.to_path_buf(),
+        reason: format!(
+            "the credential helper {} for {}: {why}",
+            crate::util::shown(&program),
+            crate::util::shown(registry)
+        ),
+    };
+    if !helper
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        || helper.starts_with('.')
+        || helper.len() > 64
+    {
+        return Err(refuse(
+            "is not a helper name (letters, digits, `-`, `_` and `.`)".to_owned(),
+        ));
+    }
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            refuse(format!(
+                "cannot be run ({e}); install it, or remove it from the file"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    // Read what it says (at most 64 KiB) while waiting, within the time limit.
+    let mut stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.take(64 << 10).read_to_end(&mut out);
+        }
+        out
+    });
+    let deadline = std::time::Instant::now() + HELPER_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(refuse(format!(
+                    "did not answer within {} s",
+                    HELPER_TIMEOUT.as_secs()
+                )));
+            }
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    let text = String::from_utf8_lossy(&out);
+    if !status.success() {
+        if text.contains("credentials not found") {
+            return Ok(RegistryAuth::Anonymous);
+        }
+        return Err(refuse(format!("failed ({status})")));
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    // Its answer holds a secret: say that it did not read, not what it said.
+    let answer: Answer = serde_json::from_str(&text).map_err(|_| {
+        refuse("answered something other than {\"Username\", \"Secret\"}".to_owned())
+    })?;
+    if answer.username == "<token>" {
+        return Err(refuse(
+            "gave an identity token, which kure does not use yet; log in with a user name and password or token".to_owned(),
+        ));
+    }
+    Ok(RegistryAuth::Basic(answer.username, answer.secret))
 }
