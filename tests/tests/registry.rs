@@ -607,18 +607,20 @@ fn a_registry_with_a_private_ca_and_basic_auth_works_with_ca_and_credentials_onl
     // `docker-credential-NAME get` from PATH, the registry on stdin.
     let bin = s.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let helper = bin.join("docker-credential-kuretest");
-    std::fs::write(
-        &helper,
-        format!(
+    let executable = |name: &str, text: &str| {
+        let file = bin.join(name);
+        std::fs::write(&file, text).unwrap();
+        let mut perms = std::fs::metadata(&file).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&file, perms).unwrap();
+    };
+    executable(
+        "docker-credential-kuretest",
+        &format!(
             "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\n[ \"$server\" = localhost:{} ] || {{ echo credentials not found; exit 1; }}\necho '{{\"ServerURL\":\"x\",\"Username\":\"ci\",\"Secret\":\"s3cret\"}}'\n",
             reg.port
         ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&helper).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&helper, perms).unwrap();
+    );
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -660,6 +662,35 @@ fn a_registry_with_a_private_ca_and_basic_auth_works_with_ca_and_credentials_onl
         .arg(&evil)
         .env("PATH", &path));
     expect_failure(&o, &["is not a helper name"]);
+    // A helper that never answers, and leaves a child holding its output open, is stopped
+    // at the registry time limit, child and all.
+    executable(
+        "docker-credential-slow",
+        "#!/bin/sh\n(sleep 60) &\nsleep 60\n",
+    );
+    let hangs = s.write("hangs/config.json", "{\"credsStore\":\"slow\"}");
+    let started = Instant::now();
+    let o = run(user
+        .kure()
+        .args([
+            "plugins",
+            "install",
+            &reference,
+            "--replace",
+            "--registry-timeout",
+            "1",
+            "--registry-ca",
+        ])
+        .arg(&ca)
+        .arg("--registry-config")
+        .arg(&hangs)
+        .env("PATH", &path));
+    expect_failure(&o, &["docker-credential-slow", "did not answer within 1 s"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// `kure plugins upgrade`: an index lists versions of an installed plugin; the highest released

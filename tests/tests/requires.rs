@@ -254,8 +254,45 @@ fn install_resolves_from_indexes_and_sync_installs_dependencies_first() {
         .arg("-f")
         .arg(&specs));
     assert!(out.contains("kind: ConfigMap"), "{out}");
+    // base 1.6.0 is released: upgrade takes it (inside app's range) and pins it, and the
+    // edge app -> base follows, so a fresh machine syncs the new lock.
+    push(
+        &s,
+        &req(&s, "base-1.6.0", "base@1.6.0"),
+        &format!("{repo}:1.6.0"),
+    );
+    std::fs::write(
+        &index,
+        std::fs::read_to_string(&index).unwrap().replace(
+            "\"2.0.0\", \"1.9.0-rc.1\"",
+            "\"2.0.0\", \"1.9.0-rc.1\", \"1.6.0\"",
+        ),
+    )
+    .unwrap();
+    let o = run(s
+        .kure()
+        .args(["plugins", "upgrade", "--insecure", "base", "--lock"])
+        .arg(&lock));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&lock).unwrap();
+    assert!(text.contains("requires:\n    - base@1.6.0"), "{text}");
+    let again = Sandbox::new();
+    ok(again
+        .kure()
+        .args(["trust", "add"])
+        .arg(s.path().join("author.pub.pem")));
+    let o = run(again
+        .kure()
+        .args(["plugins", "sync", "--insecure", "--lock"])
+        .arg(&lock));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        installed(&again),
+        vec![pair("app", "1.0.0"), pair("base", "1.6.0")]
+    );
+
     // A lock whose edge names a plugin it does not pin is refused before anything runs.
-    let broken = text.replace("- base@1.5.0", "- base@9.9.9");
+    let broken = text.replace("- base@1.6.0", "- base@9.9.9");
     std::fs::write(&lock, broken).unwrap();
     let fresh = Sandbox::new();
     let o = run(fresh

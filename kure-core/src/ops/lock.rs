@@ -131,9 +131,34 @@ pub fn relock(
         }
     }
     with_requirements(session, &mut fresh)?;
+    // A GVK the lock pins already to a plugin that was not upgraded keeps its pin: what the
+    // new versions require is added, never swapped for another provider.
+    fresh.retain(|gvk, pin| names.contains(&pin.plugin) || !pins.contains_key(gvk));
     let mut warnings = Vec::new();
     with_sources(session, &mut fresh, &lock.pins, registry, &mut warnings);
+    // The pins that stay and named an upgraded plugin's old version as what they require
+    // name its new one.
+    let now: Vec<(String, String)> = fresh
+        .values()
+        .map(|p| (p.plugin.clone(), format!("{}@{}", p.plugin, p.version)))
+        .collect();
+    for pin in pins.values_mut() {
+        for edge in &mut pin.requires {
+            let name = edge.split_once('@').map_or(edge.as_str(), |(n, _)| n);
+            if let Some((_, new)) = now.iter().find(|(n, _)| n == name) {
+                edge.clone_from(new);
+            }
+        }
+    }
     let pinned = fresh.len();
+    if pinned == 0 && dropped.is_empty() {
+        return Ok(Relocked {
+            path: lock.path.clone(),
+            pinned,
+            dropped,
+            warnings,
+        });
+    }
     pins.extend(fresh);
     lockfile::write(&lock.path, &pins)?;
     Ok(Relocked {

@@ -152,10 +152,15 @@ fn prepare_all(
     missing: &[(&String, &Pin, String)],
 ) -> Vec<Outcome> {
     let next = std::sync::atomic::AtomicUsize::new(0);
+    // After a failure the rest would be thrown away (all or none): stop taking more.
+    let failed = std::sync::atomic::AtomicBool::new(false);
     let done: std::sync::Mutex<Vec<(usize, Outcome)>> = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..PARALLEL.min(missing.len()) {
             scope.spawn(|| loop {
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some((gvk, pin, fetch)) = missing.get(i) else {
                     break;
@@ -172,6 +177,9 @@ fn prepare_all(
                 .unwrap_or_else(|_| Err(Error::Store("an install thread panicked".to_owned())))
                 .map(|p| (p, fetch.clone()))
                 .map_err(|e| format!("{gvk}: {e}"));
+                if result.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 done.lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .push((i, result));

@@ -32,15 +32,20 @@ pub enum Upgrade {
     },
 }
 
+/// What [`upgrade`] did, what it noted, and the failure that stopped it, if one did.
+pub type Partial = (Vec<Upgrade>, Vec<String>, Option<Error>);
+
 /// What `upgrade` did, and what it noted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Upgraded {
     /// What it did for each plugin.
     pub plugins: Vec<Upgrade>,
     /// What the user should know (plugins no index lists, versions held back).
     pub notes: Vec<String>,
-    /// The lock it pinned the new versions in, when there is one.
-    pub relocked: Option<crate::ops::lock::Relocked>,
+    /// The lock it pinned the new versions in, when there is one (or why it could not).
+    pub relocked: Option<Result<crate::ops::lock::Relocked, Error>>,
+    /// The upgrade that failed and stopped the others, if one did.
+    pub failed: Option<Error>,
 }
 
 /// [`upgrade`], then the new versions pinned in the lock `lock` chooses (`./kure.lock` when it
@@ -53,7 +58,7 @@ pub fn upgrade_and_relock(
 ) -> Result<Upgraded, Error> {
     // Read before anything changes: a lock that does not read stops here.
     let lock = crate::ops::session::read_lock(lock)?;
-    let (plugins, notes) = upgrade(session, names, registry)?;
+    let (plugins, notes, failed) = upgrade(session, names, registry)?;
     let upgraded: Vec<String> = plugins
         .iter()
         .filter_map(|u| match u {
@@ -61,27 +66,30 @@ pub fn upgrade_and_relock(
             Upgrade::UpToDate { .. } => None,
         })
         .collect();
+    // What was upgraded is pinned even when a later upgrade failed.
     let relocked = match lock {
         Some(lock) if !upgraded.is_empty() => Some(crate::ops::lock::relock(
             session, &lock, &upgraded, registry,
-        )?),
+        )),
         _ => None,
     };
     Ok(Upgraded {
         plugins,
         notes,
         relocked,
+        failed,
     })
 }
 
 /// Upgrades the installed plugins `names` (all when empty) that an index lists. A name that
 /// is not installed is an error; a plugin no index lists is skipped (and said). Stops at the
-/// first failed install, which leaves that plugin as it was.
+/// first failed install, which leaves that plugin as it was, and returns it with what was
+/// upgraded before it.
 pub fn upgrade(
     session: &Session,
     names: &[String],
     registry: &RegistryOptions,
-) -> Result<(Vec<Upgrade>, Vec<String>), Error> {
+) -> Result<Partial, Error> {
     let installed = session.store().read_index()?;
     for n in names {
         if !installed.plugins.iter().any(|p| &p.name == n) {
@@ -102,7 +110,10 @@ pub fn upgrade(
         .collect();
     for name in wanted {
         // Read again for each: an earlier upgrade may have changed versions and ranges.
-        let installed = session.store().read_index()?;
+        let installed = match session.store().read_index() {
+            Ok(i) => i,
+            Err(e) => return Ok((done, notes, Some(e))),
+        };
         let Some(plugin) = installed.plugins.iter().find(|p| p.name == name) else {
             continue;
         };
@@ -150,17 +161,21 @@ pub fn upgrade(
         match best {
             Some((_, entry, version)) => {
                 let reference = entry.reference(version);
-                let prepared =
-                    crate::ops::prepare::prepare_pulled(session, &reference, None, registry, None)?;
                 // A version whose requirements cannot be met is held back, said, and the
-                // others go on; any other failure stops here (the store is as it was).
-                match crate::ops::resolve::with_requirements(session, prepared, true, registry) {
+                // others go on; any other failure stops here, with what was upgraded before it
+                // (that plugin stays as it was).
+                let installed =
+                    crate::ops::prepare::prepare_pulled(session, &reference, None, registry, None)
+                        .and_then(|p| {
+                            crate::ops::resolve::with_requirements(session, p, true, registry)
+                        });
+                match installed {
                     Ok(_) => {}
                     Err(Error::Requires(why)) => {
                         notes.push(format!("{name}: {version} was not installed: {why}"));
                         continue;
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Ok((done, notes, Some(e))),
                 }
                 done.push(Upgrade::Upgraded {
                     name: plugin.name.clone(),
@@ -178,5 +193,5 @@ pub fn upgrade(
             None => notes.push(format!("{}: no configured index lists it", plugin.name)),
         }
     }
-    Ok((done, notes))
+    Ok((done, notes, None))
 }

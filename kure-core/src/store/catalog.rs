@@ -224,7 +224,12 @@ pub fn read(location: &str, opts: &RegistryOptions) -> Result<Vec<CatalogEntry>,
         }
         crate::input::read_small_text(path).map_err(|e| Error::io(path, e))?
     };
-    let doc: CatalogDoc = yaml_serde::from_str(&text).map_err(|e| {
+    parse(&text, &shown)
+}
+
+/// The entries of index text read from `shown` (for messages), each checked.
+fn parse(text: &str, shown: &str) -> Result<Vec<CatalogEntry>, Error> {
+    let doc: CatalogDoc = yaml_serde::from_str(text).map_err(|e| {
         Error::Store(format!(
             "index {shown} is not a plugin index ({}); it must be `apiVersion: kure.dev/v1`, `kind: PluginIndex`, `plugins: [...]`",
             crate::util::shown_message(&e.to_string())

@@ -42,7 +42,8 @@ pub fn upgrade(session: &Session, args: UpgradeArgs) -> anyhow::Result<()> {
         }
     }
     match done.relocked {
-        Some(r) => {
+        Some(Err(e)) => noteln!("error: the new versions were not pinned: {e}"),
+        Some(Ok(r)) => {
             for w in &r.warnings {
                 noteln!("warning: {w}");
             }
@@ -62,5 +63,8 @@ pub fn upgrade(session: &Session, args: UpgradeArgs) -> anyhow::Result<()> {
         ),
         None => {}
     }
-    Ok(())
+    match done.failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }

@@ -3,8 +3,8 @@
 //! serves its index from the registry that holds its plugins. The index is read as hostile as
 //! from a file; only the plugins' signatures decide trust.
 
-use super::pull::{check_manifest, fetch};
-use super::push::sha256_digest;
+use super::pull::{checked_manifest, fetch};
+use super::push::push_image;
 use super::*;
 
 /// The media type of the index layer, and the artifact type of its manifest.
@@ -23,30 +23,15 @@ pub fn push_index(
     let s = Session::new(reference, opts)?;
     let config = Config::new(b"{}".to_vec(), EMPTY_CONFIG_MEDIA_TYPE.to_owned(), None);
     let layer = ImageLayer::new(yaml, INDEX_MEDIA_TYPE.to_owned(), None);
-    let mut manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
-    manifest.artifact_type = Some(INDEX_MEDIA_TYPE.to_owned());
-    let manifest_json =
-        serde_json::to_vec(&manifest).map_err(|e| registry_err(format!("manifest: {e}")))?;
-    let digest = sha256_digest(&manifest_json);
-    let by_digest = reference.with_digest(&digest);
-    s.run("pushing the index", async {
-        s.client
-            .store_auth_if_needed(reference.registry(), &s.auth)
-            .await;
-        s.client
-            .push_blob(&by_digest, layer.data.clone(), &manifest.layers[0].digest)
-            .await?;
-        s.client
-            .push_blob(&by_digest, config.data.clone(), &manifest.config.digest)
-            .await?;
-        s.client
-            .push_manifest_raw(
-                &reference.reference,
-                manifest_json.clone(),
-                http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE),
-            )
-            .await
-    })?;
+    let (_, digest) = push_image(
+        &s,
+        reference,
+        &config,
+        std::slice::from_ref(&layer),
+        INDEX_MEDIA_TYPE,
+        true,
+        "pushing the index",
+    )?;
     Ok(digest)
 }
 
@@ -54,15 +39,11 @@ pub fn push_index(
 /// its digests.
 pub fn pull_index(reference: &OciRef, max: u64, opts: &RegistryOptions) -> Result<Vec<u8>, Error> {
     let s = Session::new(reference, opts)?;
-    let (bytes, digest) = s.run(
-        "reading the manifest",
-        s.client.pull_manifest_raw(
-            &reference.reference,
-            &s.auth,
-            &[OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE],
-        ),
+    let (bytes, _) = checked_manifest(
+        &s,
+        reference,
+        &[OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE],
     )?;
-    check_manifest(&s, &bytes, &digest, reference.reference.digest())?;
     let not_index = |why: &str| {
         registry_err(format!(
             "{}: not a kure plugin index ({why}); publish one with `kure plugins index push FILE oci://...`",

@@ -259,6 +259,7 @@ impl std::fmt::Display for OciRef {
 fn parse_reference(s: &str) -> Option<Reference> {
     let (registry, rest) = s.split_once('/')?;
     let host_ok = !registry.is_empty()
+        && registry.len() <= 255
         && registry
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
@@ -439,16 +440,17 @@ mod tests {
             r#"{"auths":{"https://localhost:5000":{"auth":"dXNlcjpwYXNz"},"other.io":{"auth":"eDp5"}}}"#,
         )
         .expect("write");
-        match credentials("localhost:5000", Some(&cfg)).expect("read") {
+        match credentials("localhost:5000", Some(&cfg), Duration::from_secs(5)).expect("read") {
             RegistryAuth::Basic(u, p) => assert_eq!((u.as_str(), p.as_str()), ("user", "pass")),
             _ => panic!("not basic auth"),
         }
         assert!(matches!(
-            credentials("ghcr.io", Some(&cfg)).expect("read"),
+            credentials("ghcr.io", Some(&cfg), Duration::from_secs(5)).expect("read"),
             RegistryAuth::Anonymous
         ));
         std::fs::write(&cfg, r#"{"auths":{"localhost:5000":{"auth":"%%%"}}}"#).expect("write");
-        let e = credentials("localhost:5000", Some(&cfg)).expect_err("bad base64");
+        let e = credentials("localhost:5000", Some(&cfg), Duration::from_secs(5))
+            .expect_err("bad base64");
         assert!(e.to_string().contains("not base64"), "{e}");
     }
 }

@@ -31,15 +31,11 @@ pub fn pull(
     library_sha256: Option<&str>,
 ) -> Result<Pulled, Error> {
     let s = Session::new(reference, opts)?;
-    let (bytes, digest) = s.run(
-        "reading the manifest",
-        s.client.pull_manifest_raw(
-            &reference.reference,
-            &s.auth,
-            &[OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE],
-        ),
+    let (bytes, digest) = checked_manifest(
+        &s,
+        reference,
+        &[OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE],
     )?;
-    check_manifest(&s, &bytes, &digest, reference.reference.digest())?;
     let not_kure = |why: &str| {
         registry_err(format!(
             "{}: not a kure plugin artifact ({why}); push one with `kure plugins push`",
@@ -217,6 +213,22 @@ pub fn builds(
         );
     }
     Ok(out)
+}
+
+/// The manifest `reference` names (one of the media types `accept`), refused when it is too
+/// large or is not what its digest says: its bytes and digest.
+pub(super) fn checked_manifest(
+    s: &Session,
+    reference: &OciRef,
+    accept: &[&str],
+) -> Result<(Vec<u8>, String), Error> {
+    let (bytes, digest) = s.run(
+        "reading the manifest",
+        s.client
+            .pull_manifest_raw(&reference.reference, &s.auth, accept),
+    )?;
+    check_manifest(s, &bytes, &digest, reference.reference.digest())?;
+    Ok((bytes.to_vec(), digest))
 }
 
 /// Refuses a manifest that is too large or is not what its digest says.

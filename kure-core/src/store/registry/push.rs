@@ -32,33 +32,15 @@ pub fn push_layers(
         .into_iter()
         .map(|(media, data)| ImageLayer::new(data, media.to_owned(), None))
         .collect();
-    let mut manifest = OciImageManifest::build(&layers, &config, None);
-    manifest.artifact_type = Some(CONFIG_MEDIA_TYPE.to_owned());
-    let manifest_json =
-        serde_json::to_vec(&manifest).map_err(|e| registry_err(format!("manifest: {e}")))?;
-    let manifest_digest = sha256_digest(&manifest_json);
-    let by_digest = reference.with_digest(&manifest_digest);
-    // Blobs, then the manifest as these very bytes (so its digest is the one computed here).
-    s.run("pushing the library and its signature", async {
-        s.client
-            .store_auth_if_needed(reference.registry(), &s.auth)
-            .await;
-        for (layer, d) in layers.iter().zip(&manifest.layers) {
-            s.client
-                .push_blob(&by_digest, layer.data.clone(), &d.digest)
-                .await?;
-        }
-        s.client
-            .push_blob(&by_digest, config.data.clone(), &manifest.config.digest)
-            .await?;
-        s.client
-            .push_manifest_raw(
-                &by_digest,
-                manifest_json.clone(),
-                http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE),
-            )
-            .await
-    })?;
+    let (manifest_json, manifest_digest) = push_image(
+        &s,
+        reference,
+        &config,
+        &layers,
+        CONFIG_MEDIA_TYPE,
+        false,
+        "pushing the library and its signature",
+    )?;
     // The index the tag names now, if any: its other platforms stay.
     let mut entries: Vec<ImageIndexEntry> = match s.run(
         "reading the current index",
@@ -110,6 +92,53 @@ pub fn push_layers(
         index_digest,
         platforms,
     })
+}
+
+/// Pushes the blobs of an image manifest of `layers` and `config` (artifact type
+/// `artifact_type`), then the manifest as kure's own bytes (so its digest is the one computed
+/// here): under the reference's tag when `tagged`, else under its digest. Returns the
+/// manifest's JSON and digest.
+pub(super) fn push_image(
+    s: &Session,
+    reference: &OciRef,
+    config: &Config,
+    layers: &[ImageLayer],
+    artifact_type: &str,
+    tagged: bool,
+    doing: &str,
+) -> Result<(Vec<u8>, String), Error> {
+    let mut manifest = OciImageManifest::build(layers, config, None);
+    manifest.artifact_type = Some(artifact_type.to_owned());
+    let manifest_json =
+        serde_json::to_vec(&manifest).map_err(|e| registry_err(format!("manifest: {e}")))?;
+    let digest = sha256_digest(&manifest_json);
+    let by_digest = reference.with_digest(&digest);
+    let target = if tagged {
+        &reference.reference
+    } else {
+        &by_digest
+    };
+    s.run(doing, async {
+        s.client
+            .store_auth_if_needed(reference.registry(), &s.auth)
+            .await;
+        for (layer, d) in layers.iter().zip(&manifest.layers) {
+            s.client
+                .push_blob(&by_digest, layer.data.clone(), &d.digest)
+                .await?;
+        }
+        s.client
+            .push_blob(&by_digest, config.data.clone(), &manifest.config.digest)
+            .await?;
+        s.client
+            .push_manifest_raw(
+                target,
+                manifest_json.clone(),
+                http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE),
+            )
+            .await
+    })?;
+    Ok((manifest_json, digest))
 }
 
 pub(super) fn sha256_digest(bytes: &[u8]) -> String {

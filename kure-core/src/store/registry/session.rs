@@ -21,6 +21,17 @@ SAAwRQIhAMirwTNvOg6C2zppfLRj6m/vZqDygrI20f/QMY89DW+JAiA7rxmAc6WR
 D3q7nkGgoQ4ZephI0i0LAy3HkZeLEW27dQ==
 -----END CERTIFICATE-----\n";
 
+/// A registry client made for one registry and settings, kept for the process.
+struct Cached {
+    key: String,
+    client: Client,
+    runtime: std::sync::Arc<tokio::runtime::Runtime>,
+    auth: RegistryAuth,
+}
+
+/// The clients made so far.
+static CLIENTS: std::sync::Mutex<Vec<Cached>> = std::sync::Mutex::new(Vec::new());
+
 pub(super) struct Session {
     pub(super) client: Client,
     pub(super) auth: RegistryAuth,
@@ -58,16 +69,15 @@ impl Session {
         // one costs about 30 ms here (oci-client builds a default HTTP client besides the one
         // configured, which loads the system's certificate store), and `sync` pulls many
         // plugins from one registry.
+        // The credentials are part of it too: a client keeps the first credentials it is given
+        // for a registry (and its tokens), so another config file gets another client.
         let key = format!(
-            "{registry}|{}|{:?}|{:?}",
-            opts.insecure, opts.ca, opts.timeout
+            "{registry}|{}|{:?}|{:?}|{:?}",
+            opts.insecure, opts.ca, opts.timeout, opts.config
         );
-        static CLIENTS: std::sync::Mutex<
-            Vec<(String, Client, std::sync::Arc<tokio::runtime::Runtime>)>,
-        > = std::sync::Mutex::new(Vec::new());
         let mut clients = CLIENTS.lock().unwrap_or_else(|e| e.into_inner());
-        let (client, runtime) = match clients.iter().find(|(k, _, _)| *k == key) {
-            Some((_, client, runtime)) => (client.clone(), runtime.clone()),
+        let (client, runtime, auth) = match clients.iter().find(|c| c.key == key) {
+            Some(c) => (c.client.clone(), c.runtime.clone(), c.auth.clone()),
             None => {
                 let config = ClientConfig {
                     tls_certs_only: if opts.insecure && opts.ca.is_none() {
@@ -102,14 +112,22 @@ impl Session {
                         crate::util::shown_message(&e.to_string())
                     ))
                 })?;
-                clients.push((key, client.clone(), runtime.clone()));
-                (client, runtime)
+                // Asked once per registry and config file (a credential helper runs once, not
+                // once per plugin a sync pulls).
+                let auth = credentials(&registry, opts.config.as_deref(), opts.timeout)?;
+                clients.push(Cached {
+                    key,
+                    client: client.clone(),
+                    runtime: runtime.clone(),
+                    auth: auth.clone(),
+                });
+                (client, runtime, auth)
             }
         };
         drop(clients);
         Ok(Self {
             client,
-            auth: credentials(&registry, opts.config.as_deref())?,
+            auth,
             runtime,
             what: r.to_string(),
             timeout: opts.timeout,
@@ -195,7 +213,11 @@ fn describe(e: &dyn std::error::Error) -> String {
 
 /// Credentials for `registry` from the Docker config file (`auths.<registry>.auth`, base64
 /// `user:password`); anonymous when there are none. Credential helpers are not run.
-pub(super) fn credentials(registry: &str, config: Option<&Path>) -> Result<RegistryAuth, Error> {
+pub(super) fn credentials(
+    registry: &str,
+    config: Option<&Path>,
+    limit: Duration,
+) -> Result<RegistryAuth, Error> {
     use base64::Engine as _;
     let path = match config {
         Some(p) => p.to_path_buf(),
@@ -249,7 +271,7 @@ pub(super) fn credentials(registry: &str, config: Option<&Path>) -> Result<Regis
         .or(parsed.creds_store.as_ref())
         .filter(|h| !h.is_empty());
     if let Some(helper) = helper {
-        return from_helper(helper, registry, &path);
+        return from_helper(helper, registry, &path, limit);
     }
     let entry = parsed
         .auths
@@ -282,16 +304,32 @@ fn same_registry(key: &str, registry: &str) -> bool {
         == Some(registry)
 }
 
-/// How long a credential helper may take.
-const HELPER_TIMEOUT: Duration = Duration::from_secs(20);
+/// `docker-credential-<helper>` in an absolute directory of `$PATH` (Docker's lookup, minus
+/// the working directory a relative or empty entry would mean).
+fn find_helper(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .filter(|d| d.is_absolute())
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
 
 /// Asks the credential helper `docker-credential-<helper>` (from `$PATH`, as Docker does) for
 /// `registry`'s credentials: `get`, the registry on stdin, `{"Username", "Secret"}` on
 /// stdout. "credentials not found" is anonymous access; anything else that fails is an
-/// error naming the helper and the config file. The helper's name comes from a file: only a
-/// plain name is run, never a path.
-fn from_helper(helper: &str, registry: &str, config: &Path) -> Result<RegistryAuth, Error> {
+/// error naming the helper and the config file, never quoting what it printed (it may hold
+/// the secret). The helper's name comes from a file: only a plain name is run, never a
+/// path. It runs in a process group of its own, which is killed whole at the time limit
+/// (`limit`, the registry time limit).
+fn from_helper(
+    helper: &str,
+    registry: &str,
+    config: &Path,
+    limit: Duration,
+) -> Result<RegistryAuth, Error> {
     use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
     use std::process::{Command, Stdio};
     let program = format!("docker-credential-{helper}");
     let refuse = |why: String| Error::Config {
@@ -312,30 +350,50 @@ fn from_helper(helper: &str, registry: &str, config: &Path) -> Result<RegistryAu
             "is not a helper name (letters, digits, `-`, `_` and `.`)".to_owned(),
         ));
     }
-    let mut child = Command::new(&program)
+    let found = find_helper(&program).ok_or_else(|| {
+        refuse("is not on PATH; install it, or remove it from the file".to_owned())
+    })?;
+    let mut child = Command::new(&found)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
-        .map_err(|e| {
-            refuse(format!(
-                "cannot be run ({e}); install it, or remove it from the file"
-            ))
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(registry.as_bytes());
-    }
-    // Read what it says (at most 64 KiB) while waiting, within the time limit.
+        .map_err(|e| refuse(format!("cannot be run ({e})")))?;
+    let group = child.id();
+    let kill_group = || {
+        if let Ok(pid) = i32::try_from(group) {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+    };
+    // Stdin and stdout on threads of their own, so that neither a helper that does not read
+    // nor one whose children keep stdout open can hold kure past the deadline.
+    let mut stdin = child.stdin.take();
+    let host = registry.to_owned();
+    std::thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(host.as_bytes());
+        }
+    });
     let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut out = Vec::new();
         if let Some(s) = stdout.as_mut() {
             let _ = s.take(64 << 10).read_to_end(&mut out);
         }
-        out
+        let _ = tx.send(out);
     });
-    let deadline = std::time::Instant::now() + HELPER_TIMEOUT;
+    let deadline = std::time::Instant::now() + limit;
+    let late = || {
+        refuse(format!(
+            "did not answer within {} s (--registry-timeout)",
+            limit.as_secs_f32()
+        ))
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -343,16 +401,17 @@ fn from_helper(helper: &str, registry: &str, config: &Path) -> Result<RegistryAu
                 std::thread::sleep(Duration::from_millis(5));
             }
             _ => {
-                let _ = child.kill();
+                kill_group();
                 let _ = child.wait();
-                return Err(refuse(format!(
-                    "did not answer within {} s",
-                    HELPER_TIMEOUT.as_secs()
-                )));
+                return Err(late());
             }
         }
     };
-    let out = reader.join().unwrap_or_default();
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let Ok(out) = rx.recv_timeout(left) else {
+        kill_group();
+        return Err(late());
+    };
     let text = String::from_utf8_lossy(&out);
     if !status.success() {
         if text.contains("credentials not found") {
