@@ -1,6 +1,7 @@
 //! `kure plugins`: author tools (new, keygen, sign, verify) and the store (install,
 //! uninstall, list, info, status, rebuild-index); one file per group of subcommands.
 
+mod index;
 mod info;
 mod install;
 mod keys;
@@ -46,7 +47,7 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Manage plugin indexes (`add NAME URL|PATH`, `list`, `remove NAME`): YAML files listing
     /// plugins, their OCI repositories and versions, for `kure plugins search`.
-    Index(search::IndexArgs),
+    Index(index::IndexArgs),
     /// Search the configured plugin indexes: NAME VERSION GVKS DESCRIPTION INSTALLED. An index
     /// decides nothing about trust: install what it names as any artifact (its signature by a
     /// trusted key).
@@ -78,7 +79,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
         Command::Verify(a) => keys::verify(session, a),
         Command::Install(a) => install::install(session, a),
         Command::Push(a) => push::push(session, a),
-        Command::Index(a) => search::index(session, a),
+        Command::Index(a) => index::index(session, a),
         Command::Search(a) => search::search(session, a),
         Command::Upgrade(a) => upgrade::upgrade(session, a),
         Command::Sync(a) => sync::sync(session, a),
