@@ -231,10 +231,19 @@ fn kure_fn_reports_problems_as_results_and_exits_1() {
         .as_str()
         .unwrap()
         .contains("did you mean `image`?"));
-    // An unknown kind in a kure group is no kure spec: it passes through, as any other item.
+    // An unknown kind in a kure group is a misspelt kure spec (issue 30; it used to pass
+    // through unchanged with exit 0): an error result, with `kure generate`'s did-you-mean.
+    let typo = results
+        .iter()
+        .find(|r| r["file"]["path"] == "items[1]")
+        .unwrap_or_else(|| panic!("no result for the misspelt kind: {list}"));
+    assert_eq!(typo["severity"], "error");
     assert!(
-        results.iter().all(|r| r["file"]["path"] != "items[1]"),
-        "{list}"
+        typo["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean generators.gokure.dev/v1alpha1/AppWorkload"),
+        "{typo}"
     );
 
     // Not a ResourceList: an error, nothing on stdout.
@@ -393,4 +402,28 @@ fn the_flux_render_script_writes_a_tree_kustomize_builds() {
             .unwrap()
             .contains("web")
     );
+}
+
+/// Issue 30: a FluxHelm chart from an OCI source with a version range rendered `ref.tag: 6.*`,
+/// a tag no registry has. A range is `ref.semver`; a version stays `ref.tag`.
+#[test]
+fn a_flux_oci_chart_range_becomes_ref_semver() {
+    let s = Sandbox::new();
+    let podinfo = std::fs::read_to_string(root().join("examples/podinfo.yaml")).unwrap();
+    for (version, expected) in [
+        ("\"6.*\"", serde_json::json!({"semver": "6.*"})),
+        ("^6.0.0", serde_json::json!({"semver": "^6.0.0"})),
+        ("6.7.1", serde_json::json!({"tag": "6.7.1"})),
+    ] {
+        let spec = s.write(
+            "podinfo.yaml",
+            &podinfo.replace("version: 6.7.1", &format!("version: {version}")),
+        );
+        let objects = docs(&ok(s.kure().args(["generate", "-f"]).arg(&spec)));
+        let repo = objects
+            .iter()
+            .find(|o| o["kind"] == "OCIRepository")
+            .unwrap_or_else(|| panic!("no OCIRepository: {objects:?}"));
+        assert_eq!(repo["spec"]["ref"], expected, "{version}");
+    }
 }

@@ -477,12 +477,12 @@ impl Generator for FluxHelm {
                 }
                 SourceType::OCIRepository => {
                     src.insert("url".into(), json!(s.oci_url));
-                    let tag = spec
+                    let version = spec
                         .chart
                         .as_ref()
                         .and_then(|c| c.version.clone())
                         .unwrap_or_else(|| "latest".into());
-                    src.insert("ref".into(), json!({ "tag": tag }));
+                    src.insert("ref".into(), oci_ref(&version));
                     "OCIRepository"
                 }
                 SourceType::Bucket => {
@@ -622,9 +622,46 @@ impl Generator for FluxHelm {
     }
 }
 
+/// An OCIRepository's `ref` for a chart version: a version (or any other tag, `latest`) is
+/// `tag`; a range (`6.*`, `^6.0.0`, `>=6.1 <7`) is `semver`, which Flux resolves to the
+/// highest matching tag.
+fn oci_ref(version: &str) -> Value {
+    let operator = version
+        .chars()
+        .any(|c| matches!(c, '*' | '^' | '~' | '>' | '<' | '=' | ',' | '|' | ' '));
+    let wildcard = version
+        .split('.')
+        .skip(1)
+        .any(|part| matches!(part, "x" | "X" | "*"));
+    let is_range = (operator || wildcard) && !version.contains(['/', ':', '@']);
+    if is_range {
+        json!({ "semver": version })
+    } else {
+        json!({ "tag": version })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 30: a range became `ref.tag`, which no registry has; a version stays a tag.
+    #[test]
+    fn oci_versions_and_ranges() {
+        for range in ["6.*", "^6.0.0", "~6.7", ">=6.1.0 <7.0.0", "6.x", ">=6.0.0"] {
+            assert_eq!(oci_ref(range), json!({ "semver": range }), "{range}");
+        }
+        for tag in [
+            "6.7.1",
+            "latest",
+            "v6.7.1",
+            "6.7.1-rc.1",
+            "sha-1a2b3c",
+            "box-1.0",
+        ] {
+            assert_eq!(oci_ref(tag), json!({ "tag": tag }), "{tag}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -367,7 +367,8 @@ fn step(cx: &Ctx, index: Option<usize>, mut value: Value) -> Step {
 
 /// Looks up GVKs met for the first time (loading their plugins, and under a lock confirming
 /// each against its pin, as [`Engine::resolve_gvks`] does for every command) and decides, once
-/// for the run, whether each is kure's to generate.
+/// for the run, whether each is kure's to generate (a GVK of a group kure generates for is,
+/// whether or not a generator has its kind).
 fn decide(
     engine: &mut Engine,
     gvks: &[Gvk],
@@ -375,7 +376,12 @@ fn decide(
 ) -> Result<(), Error> {
     engine.resolve_gvks(gvks)?;
     for gvk in gvks {
-        decided.insert(gvk.clone(), engine.registry().get(gvk).is_some());
+        // A kind no generator has, in an API group kure generates for (a typo such as
+        // `AppWorklaod`), is a kure spec that is wrong, as `kure generate` says: not an item
+        // to pass through.
+        let kure = engine.registry().get(gvk).is_some()
+            || engine.registry().iter().any(|(g, _)| g.group == gvk.group);
+        decided.insert(gvk.clone(), kure);
     }
     Ok(())
 }
