@@ -508,3 +508,19 @@ fn thousands_of_problems_in_one_spec_are_cut_to_the_first_hundred() {
         "{err}"
     );
 }
+
+/// Issue 30: `metadata.labels.app: web-frontend` was silently replaced by `app: <name>` on
+/// every object. It is refused, naming the field; `app: <name>` itself is fine.
+#[test]
+fn an_app_label_other_than_the_name_is_refused_not_overwritten() {
+    fails(
+        "apiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: web\n  labels:\n    app: web-frontend\n    tier: front\nspec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n",
+        &["bad.yaml", "metadata.labels.app is `web-frontend`", "`app: web`"],
+    );
+    let s = Sandbox::new();
+    let same = s.write(
+        "same.yaml",
+        "apiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: web\n  labels:\n    app: web\nspec:\n  workload: Deployment\n  containers:\n    - name: web\n      image: nginx\n",
+    );
+    ok(s.kure().args(["generate", "-f"]).arg(&same));
+}

@@ -233,6 +233,23 @@ pub(crate) fn decode_value(
             }
         }
     }
+    // Every generated object is labelled `app: <name>` (the SDK's `child_metadata`, and the
+    // built-ins' selectors): another `app` label would be replaced without a word.
+    if let Some(app) = meta
+        .get("labels")
+        .and_then(|l| l.get("app"))
+        .and_then(Value::as_str)
+        .filter(|app| *app != name)
+    {
+        return Err(field_err(
+            "metadata.labels.app",
+            format!(
+                "metadata.labels.app is `{}`, but kure labels every object of this app `app: {name}` (and selects its pods by it); remove the label, or name the app `{}`",
+                crate::util::shown(app),
+                crate::util::shown(app)
+            ),
+        ));
+    }
     let mut value = value;
     if let Value::Object(m) = &mut value {
         if m.get("spec").is_none_or(Value::is_null) {

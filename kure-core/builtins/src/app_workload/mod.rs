@@ -276,14 +276,26 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
     }
 
     if let Some(ing) = &spec.ingress {
+        let mut metadata = meta(app, name)?;
+        if !ing.annotations.is_empty() {
+            let mut annotations = metadata.annotations.take().unwrap_or_default();
+            annotations.extend(ing.annotations.clone());
+            metadata.annotations = Some(annotations);
+        }
         out.push(Manifest::Ingress(net::Ingress {
-            metadata: meta(app, name)?,
+            metadata,
             spec: Some(net::IngressSpec {
                 ingress_class_name: ing.ingress_class_name.clone(),
-                tls: Some(vec![net::IngressTLS {
-                    hosts: Some(vec![ing.host.clone()]),
-                    secret_name: Some(format!("{name}-tls")),
-                }]),
+                tls: ing.tls.then(|| {
+                    vec![net::IngressTLS {
+                        hosts: Some(vec![ing.host.clone()]),
+                        secret_name: Some(
+                            ing.tls_secret_name
+                                .clone()
+                                .unwrap_or_else(|| format!("{name}-tls")),
+                        ),
+                    }]
+                }),
                 rules: Some(vec![net::IngressRule {
                     host: Some(ing.host.clone()),
                     http: Some(net::HTTPIngressRuleValue {
@@ -346,8 +358,9 @@ impl Generator for AppWorkload {
         Documentation {
             documentation: "Generates an application workload: a Deployment, StatefulSet or DaemonSet \
                             labelled `app: <name>`, a Service exposing every container port (when any \
-                            container has ports), and an Ingress with TLS secret `<name>-tls` when \
-                            `ingress` is set."
+                            container has ports), and an Ingress when `ingress` is set: TLS with the \
+                            Secret `<name>-tls` (or `tlsSecretName`) unless `tls: false`, and \
+                            `ingress.annotations` on the Ingress only."
                 .to_owned(),
             examples: vec![
                 Example::new("web", "A Deployment with a Service and an Ingress", include_str!("../../../../examples/shop.yaml")),
@@ -397,6 +410,51 @@ mod tests {
         }
         assert_eq!(objects[0]["spec"]["replicas"], 2);
         assert_eq!(objects[2]["spec"]["tls"][0]["secretName"], "shop-tls");
+    }
+
+    /// Issue 30: the Ingress always named a `<name>-tls` Secret, and an annotation meant for
+    /// it (cert-manager's issuer) could only be put on every object.
+    #[test]
+    fn ingress_tls_is_optional_and_its_annotations_are_its_own() {
+        let g = erase(AppWorkload);
+        let with = |ingress: Value| {
+            let mut spec = app(json!({"workload": "Deployment",
+                "containers": [{"name": "c", "image": "nginx:1", "ports": [{"name": "http", "containerPort": 80}]}],
+                "ingress": ingress}));
+            spec["metadata"]["annotations"] = json!({"team": "shop"});
+            g.generate(&spec).expect("generate")
+        };
+        let plain =
+            with(json!({"host": "shop.example.com", "servicePortName": "http", "tls": false}));
+        assert!(plain[2]["spec"].get("tls").is_none(), "{}", plain[2]);
+        let own = with(
+            json!({"host": "shop.example.com", "servicePortName": "http",
+            "tlsSecretName": "wildcard-example-com",
+            "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt", "team": "edge"}}),
+        );
+        assert_eq!(
+            own[2]["spec"]["tls"][0]["secretName"],
+            "wildcard-example-com"
+        );
+        assert_eq!(
+            own[2]["metadata"]["annotations"],
+            json!({"cert-manager.io/cluster-issuer": "letsencrypt", "team": "edge"})
+        );
+        for other in &own[..2] {
+            assert_eq!(
+                other["metadata"]["annotations"],
+                json!({"team": "shop"}),
+                "{other}"
+            );
+        }
+        let both = app(json!({"workload": "Deployment",
+            "containers": [{"name": "c", "image": "nginx:1", "ports": [{"name": "http", "containerPort": 80}]}],
+            "ingress": {"host": "shop.example.com", "servicePortName": "http", "tls": false, "tlsSecretName": "x"}}));
+        let e = g.generate(&both).expect_err("a secret without TLS");
+        assert!(
+            e.issues.iter().any(|i| i.path == "ingress.tlsSecretName"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct AppWorkloadConfig {
     /// Per-replica persistent volume claims (StatefulSet only), mountable by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_claim_templates: Vec<VolumeClaimTemplate>,
-    /// Expose the app over HTTP(S) with an Ingress (TLS secret `<name>-tls`).
+    /// Expose the app over HTTP(S) with an Ingress (TLS with the Secret `<name>-tls` unless `tls: false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressConfig>,
 }
@@ -326,6 +326,21 @@ pub struct IngressConfig {
     /// Ingress class, e.g. `nginx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_class_name: Option<String>,
+    /// Serve TLS for `host` (default true), with the certificate in `tlsSecretName`; false
+    /// when TLS ends before the Ingress (a load balancer) or is not wanted.
+    #[serde(default = "yes")]
+    pub tls: bool,
+    /// The Secret holding the TLS certificate. Default `<name>-tls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_secret_name: Option<String>,
+    /// Annotations for the Ingress only (cert-manager's issuer, the controller's settings),
+    /// over the app's own `metadata.annotations`, which every object gets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn quantity_ok(q: &str) -> bool {
@@ -450,6 +465,14 @@ impl AppWorkloadConfig {
                 host,
                 NameRule::Subdomain,
             );
+            if let Some(secret) = &ing.tls_secret_name {
+                name(
+                    "ingress.tlsSecretName".into(),
+                    "Secret name",
+                    secret,
+                    NameRule::Subdomain,
+                );
+            }
         }
         let mut names = BTreeSet::new();
         let mut volume_names: BTreeSet<&str> = BTreeSet::new();
@@ -620,6 +643,12 @@ impl AppWorkloadConfig {
             }
             if !ing.path.starts_with('/') {
                 push("ingress.path".into(), "path must start with `/`".into());
+            }
+            if !ing.tls && ing.tls_secret_name.is_some() {
+                push(
+                    "ingress.tlsSecretName".into(),
+                    "a TLS Secret without TLS (`tls: false`): remove one of them".into(),
+                );
             }
         }
         issues
