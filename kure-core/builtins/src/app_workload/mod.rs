@@ -263,12 +263,16 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
             ..Default::default()
         })
         .collect();
-    if !ports.is_empty() {
+    // A StatefulSet's `serviceName` names its governing Service, which must exist and be
+    // headless (it gives each pod its DNS name): made for every StatefulSet, ports or not.
+    let stateful = matches!(spec.workload, WorkloadKind::StatefulSet);
+    if !ports.is_empty() || stateful {
         out.push(Manifest::Service(core::Service {
             metadata: meta(app, name)?,
             spec: Some(core::ServiceSpec {
+                cluster_ip: stateful.then(|| "None".to_owned()),
                 selector: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
-                ports: Some(ports),
+                ports: (!ports.is_empty()).then_some(ports),
                 ..Default::default()
             }),
             status: None,
@@ -358,7 +362,8 @@ impl Generator for AppWorkload {
         Documentation {
             documentation: "Generates an application workload: a Deployment, StatefulSet or DaemonSet \
                             labelled `app: <name>`, a Service exposing every container port (when any \
-                            container has ports), and an Ingress when `ingress` is set: TLS with the \
+                            container has ports; for a StatefulSet always, headless, as its governing \
+                            Service), and an Ingress when `ingress` is set: TLS with the \
                             Secret `<name>-tls` (or `tlsSecretName`) unless `tls: false`, and \
                             `ingress.annotations` on the Ingress only."
                 .to_owned(),
@@ -410,6 +415,33 @@ mod tests {
         }
         assert_eq!(objects[0]["spec"]["replicas"], 2);
         assert_eq!(objects[2]["spec"]["tls"][0]["secretName"], "shop-tls");
+    }
+
+    /// Issue 30: a StatefulSet's `serviceName` named a Service that was not headless, or
+    /// (without ports) one that was never made.
+    #[test]
+    fn a_stateful_set_gets_its_headless_governing_service() {
+        let g = erase(AppWorkload);
+        for ports in [json!([]), json!([{"name": "pg", "containerPort": 5432}])] {
+            let spec = app(json!({"workload": "StatefulSet",
+                "containers": [{"name": "c", "image": "postgres:16", "ports": ports}]}));
+            let objects = g.generate(&spec).expect("generate");
+            assert_eq!(kinds(&objects), ["StatefulSet", "Service"], "{ports}");
+            assert_eq!(
+                objects[0]["spec"]["serviceName"],
+                objects[1]["metadata"]["name"]
+            );
+            assert_eq!(objects[1]["spec"]["clusterIP"], "None", "{ports}");
+        }
+        // A Deployment's Service stays a normal one.
+        let web = app(json!({"workload": "Deployment",
+            "containers": [{"name": "c", "image": "nginx:1", "ports": [{"name": "http", "containerPort": 80}]}]}));
+        let objects = g.generate(&web).expect("generate");
+        assert!(
+            objects[1]["spec"].get("clusterIP").is_none(),
+            "{}",
+            objects[1]
+        );
     }
 
     /// Issue 30: the Ingress always named a `<name>-tls` Secret, and an annotation meant for
