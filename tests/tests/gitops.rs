@@ -383,7 +383,7 @@ fn the_flux_render_script_writes_a_tree_kustomize_builds() {
     let o = sh(&s, &repo, &format!("sh {}", script.display()));
     assert!(o.status.success(), "{}", stderr(&o));
     let flux: serde_json::Value = yaml_serde::from_str(
-        &std::fs::read_to_string(root().join("deploy/flux/kustomization.yaml")).unwrap(),
+        &std::fs::read_to_string(root().join("deploy/flux/flux-kustomization.yaml")).unwrap(),
     )
     .unwrap();
     assert_eq!(flux["kind"], "Kustomization");
@@ -425,5 +425,55 @@ fn a_flux_oci_chart_range_becomes_ref_semver() {
             .find(|o| o["kind"] == "OCIRepository")
             .unwrap_or_else(|| panic!("no OCIRepository: {objects:?}"));
         assert_eq!(repo["spec"]["ref"], expected, "{version}");
+    }
+}
+
+/// Issue 30: `deploy/flux/kustomization.yaml` held a Flux object, so `kubectl kustomize` of the
+/// directory failed (`unknown field "spec"`). Every deploy directory builds with kustomize,
+/// and the Argo CD plugin parses as a ConfigManagementPlugin with its commands.
+#[test]
+fn every_deploy_directory_builds_with_kubectl_kustomize() {
+    if !have_tool(
+        "kubectl",
+        "every_deploy_directory_builds_with_kubectl_kustomize",
+        "kubectl with kustomize",
+    ) {
+        return;
+    }
+    let mut built = Vec::new();
+    for dir in std::fs::read_dir(root().join("deploy")).unwrap().flatten() {
+        let dir = dir.path();
+        if !dir.join("kustomization.yaml").is_file() {
+            continue;
+        }
+        let out = ok(Command::new("kubectl").arg("kustomize").arg(&dir));
+        let kinds: Vec<String> = docs(&out)
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or("").to_owned())
+            .collect();
+        built.push((
+            dir.file_name().unwrap().to_string_lossy().into_owned(),
+            kinds,
+        ));
+    }
+    built.sort();
+    assert_eq!(
+        built,
+        [
+            ("argocd".to_owned(), vec!["ConfigMap".to_owned()]),
+            ("flux".to_owned(), vec!["Kustomization".to_owned()]),
+        ]
+    );
+    let plugin: serde_json::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(root().join("deploy/argocd/plugin.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plugin["apiVersion"], "argoproj.io/v1alpha1");
+    assert_eq!(plugin["kind"], "ConfigManagementPlugin");
+    for step in ["init", "generate"] {
+        assert!(
+            plugin["spec"][step]["command"].is_array(),
+            "{step}: {plugin}"
+        );
     }
 }
