@@ -310,6 +310,7 @@ fn the_argocd_plugin_commands_render_the_examples() {
         let c = &plugin["spec"][stage];
         let c = if stage == "discover" { &c["find"] } else { c };
         assert_eq!(c["command"], serde_json::json!(["sh", "-c"]), "{stage}");
+        assert_eq!(c["args"].as_array().map(Vec::len), Some(1), "{stage}");
         c["args"][0].as_str().unwrap().to_owned()
     };
     // discover finds the specs; init validates; generate prints what `kure generate` prints.
@@ -338,6 +339,23 @@ fn the_argocd_plugin_commands_render_the_examples() {
     )
     .unwrap();
     assert_eq!(stdout(&sh(&s, &other, &command("discover"))), "");
+    // Issue 30: another project's `generators.` group (External Secrets) is not kure's.
+    std::fs::write(
+        other.join("password.yaml"),
+        "apiVersion: generators.external-secrets.io/v1alpha1\nkind: Password\nmetadata:\n  name: x\n",
+    )
+    .unwrap();
+    assert_eq!(stdout(&sh(&s, &other, &command("discover"))), "");
+    // An installed plugin's group is (the sandbox has the terraform plugin installed).
+    std::fs::copy(
+        root().join("examples/terraform-dns.yaml"),
+        other.join("dns.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        stdout(&sh(&s, &other, &command("discover"))).trim(),
+        "./dns.yaml"
+    );
 
     // The ConfigMap holds plugin.yaml, and the sidecar patch applies to a repo-server.
     let built = docs(&ok(Command::new("kubectl")
