@@ -58,13 +58,21 @@ fn kubectl_kustomize_renders_kure_specs_through_the_installed_shims() {
         .args(["plugins", "install"])
         .arg(s.signed_copy(&terraform_lib(), &key)));
     let home = s.path().join("kustomize-plugins");
-    let out = ok(s
+    let o = run(s
         .kure()
         .args(["kustomize", "install-plugins", "--home"])
         .arg(&home));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
     for kind in ["AppWorkload", "FluxHelm", "TerraformConfig"] {
         assert!(out.contains(kind), "{out}");
     }
+    // Issue 30: the shims pin this binary's path, and install says so.
+    assert!(
+        stderr(&o).contains(&format!("the shims run {}", kure_bin().display())),
+        "{}",
+        stderr(&o)
+    );
     let shim = home.join("generators.gokure.dev/v1alpha1/appworkload/AppWorkload");
     assert!(std::fs::read_to_string(&shim)
         .unwrap()

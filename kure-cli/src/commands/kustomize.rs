@@ -50,6 +50,10 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
                 "run kustomize with --enable-alpha-plugins (KUSTOMIZE_PLUGIN_HOME={} if it is not the default) and list kure specs under `generators:`",
                 home.display()
             );
+            noteln!(
+                "the shims run {} (this path, not whichever kure is on PATH): after moving or replacing that binary, run `kure kustomize install-plugins` again (or pass --kure PATH)",
+                kure.display()
+            );
         }
     }
     Ok(())
