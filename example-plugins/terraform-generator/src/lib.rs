@@ -113,7 +113,10 @@ fn is_identifier(s: &str) -> bool {
 }
 
 /// Renders `main.tf` for a config.
-pub fn main_tf(spec: &TerraformConfig, app: &str, namespace: &str) -> String {
+/// `main.tf` for app `app`. With the default (kubernetes) backend the state lives in the
+/// app's namespace: `namespace` when the spec names one, else the namespace the Job runs in,
+/// which Terraform reads from `KUBE_NAMESPACE` (set from the pod's own namespace).
+pub fn main_tf(spec: &TerraformConfig, app: &str, namespace: Option<&str>) -> String {
     let mut tf = String::from("terraform {\n");
     if let Some(v) = &spec.required_version {
         tf.push_str(&format!("  required_version = {}\n", hcl_string(v)));
@@ -129,7 +132,9 @@ pub fn main_tf(spec: &TerraformConfig, app: &str, namespace: &str) -> String {
         None => {
             tf.push_str("  backend \"kubernetes\" {\n");
             tf.push_str(&format!("    secret_suffix = {}\n", hcl_string(app)));
-            tf.push_str(&format!("    namespace     = {}\n", hcl_string(namespace)));
+            if let Some(namespace) = namespace {
+                tf.push_str(&format!("    namespace     = {}\n", hcl_string(namespace)));
+            }
             tf.push_str("    in_cluster_config = true\n  }\n");
         }
     }
@@ -202,11 +207,9 @@ impl Generator for TerraformGenerator {
 
     fn generate(&self, app: &Application<TerraformConfig>) -> Result<Vec<Object>, Error> {
         let name = &app.metadata.name;
-        let ns = app
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned());
+        // Without a namespace the objects go wherever they are applied (kustomize's
+        // `namespace:`, kubectl's -n): nothing may name `default` for them.
+        let ns = app.metadata.namespace.clone();
         let spec = &app.spec;
         let files = format!("{name}-terraform");
         let sa = format!("{name}-terraform");
@@ -231,6 +234,18 @@ impl Generator for TerraformGenerator {
         {
             container["envFrom"] = json!([{ "secretRef": { "name": secret } }]);
         }
+        if spec.backend.is_none() && ns.is_none() {
+            // The kubernetes backend's namespace: the one the Job runs in.
+            container["env"]
+                .as_array_mut()
+                .expect("env is a list")
+                .push(json!({ "name": "KUBE_NAMESPACE", "valueFrom": { "fieldRef": { "fieldPath": "metadata.namespace" } } }));
+        }
+        // A RoleBinding's ServiceAccount subject without a namespace is the binding's own.
+        let mut subject = json!({ "kind": "ServiceAccount", "name": sa });
+        if let Some(ns) = &ns {
+            subject["namespace"] = json!(ns);
+        }
 
         Ok(vec![
             json!({
@@ -252,14 +267,14 @@ impl Generator for TerraformGenerator {
                 "kind": "RoleBinding",
                 "metadata": app.child_metadata(&sa),
                 "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa },
-                "subjects": [{ "kind": "ServiceAccount", "name": sa, "namespace": ns }],
+                "subjects": [subject],
             }),
             json!({
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
                 "metadata": app.child_metadata(&files),
                 "data": {
-                    "main.tf": main_tf(spec, name, &ns),
+                    "main.tf": main_tf(spec, name, ns.as_deref()),
                     "terraform.tfvars.json": tfvars,
                 },
             }),
@@ -363,6 +378,33 @@ mod tests {
         );
         assert_eq!(job["metadata"]["namespace"], "infra");
         assert_eq!(objs[2]["subjects"][0]["namespace"], "infra");
+    }
+
+    /// Issue 30: without a namespace in the spec, the RoleBinding named `default` as its
+    /// ServiceAccount's namespace (and the state went to `default`), wherever the objects
+    /// were applied.
+    #[test]
+    fn without_a_namespace_nothing_names_default() {
+        let objs = generate(DNS);
+        assert!(objs[0]["metadata"].get("namespace").is_none());
+        assert_eq!(
+            objs[2]["subjects"][0],
+            json!({"kind": "ServiceAccount", "name": "dns-records-terraform"})
+        );
+        let main = objs[3]["data"]["main.tf"].as_str().expect("main.tf");
+        assert!(!main.contains("namespace"), "{main}");
+        let env = &objs[4]["spec"]["template"]["spec"]["containers"][0]["env"];
+        assert!(
+            env.as_array()
+                .expect("env")
+                .iter()
+                .any(|e| e["name"] == "KUBE_NAMESPACE"
+                    && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"),
+            "{env}"
+        );
+        assert!(!serde_json::to_string(&objs)
+            .expect("json")
+            .contains("\"default\""));
     }
 
     #[test]
