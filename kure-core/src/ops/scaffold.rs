@@ -213,7 +213,10 @@ impl NewPlugin {
             ("examples/minimal.yaml", MINIMAL_YAML),
             ("examples/scaled.yaml", SCALED_YAML),
             ("README.md", README_MD),
-            (".gitignore", "/target\n*.sig\n"),
+            (
+                ".gitignore",
+                "/target\n*.sig\n# Private keys (`kure plugins keygen` writes NAME.key.pem).\n*.key.pem\n",
+            ),
         ]
         .into_iter()
         .map(|(path, text)| (PathBuf::from(fill(path)), fill(text)))
@@ -526,9 +529,9 @@ cargo test                                   # the specs, checked as kure checks
 cargo build --release                        # target/release/lib{LIB}.so
 kure --allow-unsigned --plugin target/release/lib{LIB}.so generate -f examples/   # try it
 
-kure plugins keygen --out signing                       # once: signing.key.pem, signing.pub.pem
-kure plugins sign target/release/lib{LIB}.so --key signing.key.pem
-kure trust add signing.pub.pem                          # where the plugin is used
+kure plugins keygen --out ~/.kure/keys/signing          # once, outside any repository
+kure plugins sign target/release/lib{LIB}.so --key ~/.kure/keys/signing.key.pem
+kure trust add ~/.kure/keys/signing.pub.pem             # where the plugin is used
 kure plugins install target/release/lib{LIB}.so
 kure generate -f examples/
 ```
@@ -561,6 +564,23 @@ mod tests {
             assert!(NewPlugin::new(name, gvk, None).is_err(), "{name} {gvk}");
         }
         assert!(NewPlugin::new("redis", "cache.example.com/v2beta3/RedisCache", None).is_ok());
+    }
+
+    /// Issue 29: the scaffold's README has the author run `kure plugins keygen --out signing`
+    /// in the crate: the private key it writes is ignored, as signatures and builds are.
+    #[test]
+    fn the_gitignore_keeps_private_keys_out() {
+        let files = NewPlugin::new("redis-cache", "cache.example.com/v1alpha1/RedisCache", None)
+            .expect("valid")
+            .files();
+        let ignore = &files
+            .iter()
+            .find(|(p, _)| p.as_os_str() == ".gitignore")
+            .expect(".gitignore")
+            .1;
+        for rule in ["/target", "*.sig", "*.key.pem"] {
+            assert!(ignore.lines().any(|l| l == rule), "{rule}: {ignore}");
+        }
     }
 
     #[test]

@@ -127,8 +127,21 @@ pub struct KeyPair {
 
 /// `kure plugins keygen`: an RSA key pair of `bits` bits in `PREFIX.key.pem` and
 /// `PREFIX.pub.pem`. An existing file is never overwritten.
-pub fn keygen(prefix: &Path, bits: usize) -> Result<KeyPair, Error> {
+pub fn keygen(prefix: &Path, bits: usize, force: bool) -> Result<KeyPair, Error> {
     let key_err = |e: trust::KeyError| Error::Trust(e.to_string());
+    if !force {
+        let dir = crate::ops::session::absolute(prefix)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if let Some(root) = dir.ancestors().find(|d| d.join(".git").exists()) {
+            return Err(Error::Trust(format!(
+                "{} is inside the Git work tree {}: a private key there is one `git add` away from being published. Write it outside the repository (e.g. --out ~/.kure/keys/NAME), or pass --force",
+                dir.display(),
+                root.display()
+            )));
+        }
+    }
     let key = trust::PrivateKey::generate(bits).map_err(key_err)?;
     let public_key = key.public_key().map_err(key_err)?;
     let private = PathBuf::from(format!("{}.key.pem", prefix.display()));
@@ -140,6 +153,15 @@ pub fn keygen(prefix: &Path, bits: usize) -> Result<KeyPair, Error> {
                 p.display()
             )));
         }
+    }
+    // A directory for keys (`~/.kure/keys`) is made, readable by its owner only.
+    if let Some(parent) = private.parent().filter(|p| !p.as_os_str().is_empty()) {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| Error::io(parent, e))?;
     }
     write_new(&private, key.to_pem().map_err(key_err)?.as_bytes(), 0o600)?;
     write_new(&public, public_key.to_pem().as_bytes(), 0o644)?;
@@ -178,4 +200,27 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
             ))
         })?;
     f.write_all(contents).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 29: `kure plugins keygen --out signing` in a plugin's repository put the private
+    /// key where `git add .` takes it.
+    #[test]
+    fn keygen_refuses_a_git_work_tree_unless_forced() {
+        let repo = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(repo.path().join(".git")).expect(".git");
+        std::fs::create_dir_all(repo.path().join("keys")).expect("keys");
+        let prefix = repo.path().join("keys/signing");
+        let e = keygen(&prefix, 2048, false).expect_err("inside a work tree");
+        assert!(e.to_string().contains("inside the Git work tree"), "{e}");
+        assert!(!repo.path().join("keys/signing.key.pem").exists());
+        let pair = keygen(&prefix, 2048, true).expect("forced");
+        assert!(pair.private.exists() && pair.public.exists());
+        let outside = tempfile::tempdir().expect("tmp");
+        keygen(&outside.path().join("keys/new/k"), 2048, false).expect("not a work tree");
+        assert!(outside.path().join("keys/new/k.key.pem").is_file());
+    }
 }

@@ -13,11 +13,15 @@ pub struct KeygenArgs {
     /// Key size in bits (2048 to 4096).
     #[arg(long, default_value_t = 3072)]
     pub bits: usize,
+    /// Write the private key even inside a Git work tree (refused otherwise: it would be one
+    /// `git add` away from being published).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `kure plugins keygen`.
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
-    let pair = kure_core::ops::trust::keygen(&args.out, args.bits)?;
+    let pair = kure_core::ops::trust::keygen(&args.out, args.bits, args.force)?;
     outln!(
         "private key: {}\npublic key:  {}\nfingerprint: {}",
         pair.private.display(),
