@@ -44,6 +44,22 @@ fn pushed_terraform(test: &str) -> Option<(Registry, Sandbox, PathBuf, String)> 
     Some((reg, s, lib, reference))
 }
 
+/// Writes a plugin index listing plugin `name` at `repo` in `versions`, and adds it to the
+/// sandbox as index `team`.
+fn team_index(s: &Sandbox, name: &str, repo: &str, versions: &[&str]) {
+    let listed: Vec<String> = versions.iter().map(|v| format!("\"{v}\"")).collect();
+    let index = s.write(
+        "index.yaml",
+        &format!(
+            "apiVersion: kure.dev/v1\nkind: PluginIndex\nplugins:\n  - name: {name}\n    source: {repo}\n    versions: [{}]\n",
+            listed.join(", ")
+        ),
+    );
+    ok(s.kure()
+        .args(["plugins", "index", "add", "team"])
+        .arg(&index));
+}
+
 /// No staging directory is left in the store, and no plugin was installed.
 fn store_is_empty(s: &Sandbox) {
     let plugins = s.path().join("home/plugins");
@@ -709,15 +725,7 @@ fn upgrade_installs_the_highest_released_version_an_index_lists() {
         let o = push(&s, &lib, &format!("{repo}:{tag}"), &[]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    let index = s.write(
-        "index.yaml",
-        &format!(
-            "apiVersion: kure.dev/v1\nkind: PluginIndex\nplugins:\n  - name: rawabi\n    source: {repo}\n    versions: [\"0.1.0\", \"0.2.0\", \"0.3.0-rc.1\"]\n"
-        ),
-    );
-    ok(s.kure()
-        .args(["plugins", "index", "add", "team"])
-        .arg(&index));
+    team_index(&s, "rawabi", &repo, &["0.1.0", "0.2.0", "0.3.0-rc.1"]);
     let o = install(&s, &format!("{repo}:0.1.0"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     // A lock pins 0.1.0; upgrade pins 0.2.0 in it, with where it came from.
@@ -928,15 +936,7 @@ fn an_index_entry_signed_by_nobody_trusted_is_not_installed_by_upgrade() {
     openssl_sign(&v2, &their_key);
     let o = push(&mallory, &v2, &format!("{repo}:0.2.0"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let index = s.write(
-        "index.yaml",
-        &format!(
-            "apiVersion: kure.dev/v1\nkind: PluginIndex\nplugins:\n  - name: rawabi\n    source: {repo}\n    versions: [\"0.1.0\", \"0.2.0\"]\n"
-        ),
-    );
-    ok(s.kure()
-        .args(["plugins", "index", "add", "team"])
-        .arg(&index));
+    team_index(&s, "rawabi", &repo, &["0.1.0", "0.2.0"]);
     let o = install(&s, &format!("{repo}:0.1.0"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(s.kure().args(["plugins", "upgrade", "--insecure"]));
