@@ -102,6 +102,14 @@ impl Registry {
         format!("oci://localhost:{}/{repo}", self.port)
     }
 
+    /// The file in the registry's storage holding the blob whose content is `bytes`.
+    pub fn blob_holding(&self, bytes: &[u8]) -> PathBuf {
+        self.blob(&format!(
+            "sha256:{}",
+            kure_core::trust::digest_hex(&kure_core::trust::digest(bytes))
+        ))
+    }
+
     /// The file holding blob `digest` (`sha256:...`) in the registry's storage.
     pub fn blob(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");

@@ -168,11 +168,7 @@ fn a_blob_that_is_not_what_its_digest_says_is_refused_and_nothing_is_installed()
         return;
     };
     // The registry's copy of the library, same size, one byte changed.
-    let digest = format!(
-        "sha256:{}",
-        kure_core::trust::digest_hex(&kure_core::trust::digest_file(&lib).expect("hash"))
-    );
-    let blob = reg.blob(&digest);
+    let blob = reg.blob_holding(&std::fs::read(&lib).expect("the library"));
     let mut bytes = std::fs::read(&blob).expect("the stored blob");
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -824,11 +820,7 @@ fn a_truncated_download_is_refused_and_nothing_is_installed() {
     let Some((reg, s, lib, reference)) = pushed_terraform("registry truncated blob") else {
         return;
     };
-    let digest = format!(
-        "sha256:{}",
-        kure_core::trust::digest_hex(&kure_core::trust::digest_file(&lib).expect("hash"))
-    );
-    let blob = reg.blob(&digest);
+    let blob = reg.blob_holding(&std::fs::read(&lib).expect("the library"));
     let bytes = std::fs::read(&blob).expect("the stored blob");
     std::fs::write(&blob, &bytes[..bytes.len() / 2]).expect("truncate");
     let o = install(&s, &reference, &[]);
@@ -898,12 +890,7 @@ fn an_index_served_from_the_registry_is_checked_like_a_file() {
     ]));
     expect_failure(&o, &["not a kure plugin index"]);
     // The index layer changed in the registry's storage: refused by its digest.
-    let yaml = std::fs::read(&index).expect("index");
-    let digest = format!(
-        "sha256:{}",
-        kure_core::trust::digest_hex(&kure_core::trust::digest(&yaml))
-    );
-    let blob = reg.blob(&digest);
+    let blob = reg.blob_holding(&std::fs::read(&index).expect("index"));
     let mut bytes = std::fs::read(&blob).expect("the stored layer");
     let last = bytes.len() - 2;
     bytes[last] ^= 0x01;

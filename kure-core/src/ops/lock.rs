@@ -113,19 +113,7 @@ pub fn relock(
             });
         match now {
             Some(e) => {
-                fresh.insert(
-                    gvk.clone(),
-                    lockfile::Pin {
-                        plugin: e.name.clone(),
-                        version: e.version.clone(),
-                        sha256: e.sha256.clone(),
-                        signer: e.signer.clone(),
-                        isolation: pin.isolation,
-                        source: None,
-                        platforms: Default::default(),
-                        requires: Vec::new(),
-                    },
-                );
+                fresh.insert(gvk.clone(), entry_pin(e, pin.isolation));
             }
             None => dropped.push(gvk.clone()),
         }
@@ -169,6 +157,23 @@ pub fn relock(
     })
 }
 
+/// The pin of an installed plugin (its source and requirements are added after).
+fn entry_pin(
+    e: &crate::store::IndexEntry,
+    isolation: Option<crate::plugin::isolation::Isolation>,
+) -> lockfile::Pin {
+    lockfile::Pin {
+        plugin: e.name.clone(),
+        version: e.version.clone(),
+        sha256: e.sha256.clone(),
+        signer: e.signer.clone(),
+        isolation,
+        source: None,
+        platforms: Default::default(),
+        requires: Vec::new(),
+    }
+}
+
 /// Adds what the pinned plugins require, as the store resolved it: each required plugin's
 /// GVKs are pinned too, and the requiring pin lists it (`requires: [name@version]`), so that
 /// `sync` installs it first. A requirement the store does not meet is refused.
@@ -176,7 +181,7 @@ fn with_requirements(
     session: &Session,
     fresh: &mut std::collections::BTreeMap<String, lockfile::Pin>,
 ) -> Result<(), Error> {
-    use crate::store::requires::{provided, satisfies};
+    use crate::store::requires::{is_builtin, satisfies};
     let index = session.store().read_index()?;
     let mut todo: Vec<(String, String)> = fresh
         .values()
@@ -225,7 +230,7 @@ fn with_requirements(
                 .find(|e| e.parsed_gvks().contains(&gvk))
             {
                 deps.push(d);
-            } else if !provided(&[], &gvk) {
+            } else if !is_builtin(&gvk) {
                 return Err(Error::Store(format!(
                     "plugin {}@{} requires a generator of {gvk}, which neither kure nor an installed plugin provides; install one, then lock again",
                     entry.name, entry.version
@@ -254,16 +259,7 @@ fn with_requirements(
             for g in &d.gvks {
                 fresh
                     .entry(format!("{}/{}", g.api_version, g.kind))
-                    .or_insert_with(|| lockfile::Pin {
-                        plugin: d.name.clone(),
-                        version: d.version.clone(),
-                        sha256: d.sha256.clone(),
-                        signer: d.signer.clone(),
-                        isolation: None,
-                        source: None,
-                        platforms: Default::default(),
-                        requires: Vec::new(),
-                    });
+                    .or_insert_with(|| entry_pin(d, None));
             }
             todo.push((d.name.clone(), d.sha256.clone()));
         }

@@ -107,19 +107,20 @@ impl Resolver<'_> {
             .collect()
     }
 
+    /// The configured indexes' entries, read when first needed (none configured: none, and
+    /// every "not installed" says how to add one).
     fn catalog(&mut self) -> Result<&[CatalogEntry], String> {
-        if self.catalog.is_none()
-            && catalog::list(self.session.home())
-                .map_err(|e| e.to_string())?
-                .is_empty()
-        {
-            // No index: every "not installed" below says how to add one.
-            self.catalog = Some(Vec::new());
-        }
         if self.catalog.is_none() {
-            let (entries, _notes) =
-                catalog::read_all(self.session.home(), self.registry).map_err(|e| e.to_string())?;
-            self.catalog = Some(entries.into_iter().map(|(_, e)| e).collect());
+            let home = self.session.home();
+            let configured = !catalog::list(home).map_err(|e| e.to_string())?.is_empty();
+            let entries = if configured {
+                let (entries, _unreadable) =
+                    catalog::read_all(home, self.registry).map_err(|e| e.to_string())?;
+                entries.into_iter().map(|(_, e)| e).collect()
+            } else {
+                Vec::new()
+            };
+            self.catalog = Some(entries);
         }
         Ok(self.catalog.as_deref().unwrap_or_default())
     }

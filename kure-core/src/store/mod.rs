@@ -30,7 +30,6 @@ use kure_plugin_api::sdk::Documentation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::generate::registry::StackRegistry;
 use crate::model::error::Error;
 use crate::model::gvk::Gvk;
 use crate::plugin::process::{WorkerOptions, WorkerPlugin};

@@ -21,10 +21,20 @@ pub fn satisfies(range: &str, version: &str) -> bool {
     }
 }
 
+/// Whether `gvk` is built into kure (the built-ins' GVKs, listed once per process).
+pub fn is_builtin(gvk: &Gvk) -> bool {
+    static BUILTINS: std::sync::LazyLock<Vec<Gvk>> = std::sync::LazyLock::new(|| {
+        StackRegistry::with_builtins()
+            .iter()
+            .map(|(g, _)| g.clone())
+            .collect()
+    });
+    BUILTINS.contains(gvk)
+}
+
 /// Whether kure or a plugin in `plugins` provides `gvk`.
 pub fn provided(plugins: &[IndexEntry], gvk: &Gvk) -> bool {
-    StackRegistry::with_builtins().get(gvk).is_some()
-        || plugins.iter().any(|p| p.parsed_gvks().contains(gvk))
+    is_builtin(gvk) || plugins.iter().any(|p| p.parsed_gvks().contains(gvk))
 }
 
 /// Every `requires` of a plugin of `index` that `index` does not meet: keyed by the

@@ -92,10 +92,9 @@ impl Store {
         replace: bool,
     ) -> Result<InstallOutcome, Error> {
         let Staged { library, entry, .. } = staged;
-        let builtins = StackRegistry::with_builtins();
         let mut replaced: Vec<String> = Vec::new();
         for g in entry.parsed_gvks() {
-            if builtins.get(&g).is_some() {
+            if requires::is_builtin(&g) {
                 return Err(store_err(format!(
                     "plugin {}@{} provides {g}, which is built into kure; plugins cannot replace built-in generators",
                     entry.name, entry.version
