@@ -13,7 +13,7 @@ use abi_stable::std_types::RString;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::abi::{ErrorKind, ErrorPayload};
+use crate::abi::{ErrorKind, ErrorPayload, ValidatorRequest};
 use crate::sdk::{Application, Documentation, Error, Generator};
 
 /// A generator seen through JSON values, object safe.
@@ -46,6 +46,28 @@ pub trait DynGenerator: Send + Sync {
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
         let spec: Value = serde_json::from_str(spec).map_err(decode_error)?;
         self.validate(&spec)
+    }
+
+    /// The generator's own checks of a whole application document (its metadata as well as
+    /// its spec: [`Generator::validate_application`]): what `generate` runs first. The default,
+    /// for a generator that sees only specs, validates the document's `spec`.
+    fn validate_application(&self, app: &Value) -> Result<(), ErrorPayload> {
+        self.validate(app.get("spec").unwrap_or(&Value::Null))
+    }
+
+    /// [`validate_application`](DynGenerator::validate_application) on JSON text.
+    fn validate_application_json(&self, app: &str) -> Result<(), ErrorPayload> {
+        let app: Value = serde_json::from_str(app).map_err(decode_error)?;
+        self.validate_application(&app)
+    }
+
+    /// A validator request as the ABI carries it ([`ValidatorRequest`]): a spec or an
+    /// application document.
+    fn validate_request(&self, request: &str) -> Result<(), ErrorPayload> {
+        match ValidatorRequest::parse(request) {
+            ValidatorRequest::Spec(spec) => self.validate_json(spec),
+            ValidatorRequest::Application(app) => self.validate_application_json(app),
+        }
     }
 
     /// [`generate`](DynGenerator::generate) on JSON text, returning a JSON array: what the
@@ -86,6 +108,12 @@ pub trait DynGenerator: Send + Sync {
     /// [`validate`](DynGenerator::validate) on many specs; one result per spec, in order.
     fn validate_batch(&self, specs: &[&Value]) -> Vec<Result<(), ErrorPayload>> {
         specs.iter().map(|s| self.validate(s)).collect()
+    }
+
+    /// [`validate_application`](DynGenerator::validate_application) on many application
+    /// documents; one result per document, in order.
+    fn validate_application_batch(&self, apps: &[&Value]) -> Vec<Result<(), ErrorPayload>> {
+        apps.iter().map(|a| self.validate_application(a)).collect()
     }
 
     /// [`generate_json`](DynGenerator::generate_json) on many apps (each app's objects as the
@@ -158,6 +186,16 @@ impl<G: Generator> DynGenerator for Typed<G> {
         self.own_checks(&config)
     }
 
+    fn validate_application(&self, app: &Value) -> Result<(), ErrorPayload> {
+        let app = Application::<G::Config>::deserialize(app).map_err(decode_error)?;
+        self.app_checks(&app)
+    }
+
+    fn validate_application_json(&self, app: &str) -> Result<(), ErrorPayload> {
+        let app: Application<G::Config> = serde_json::from_str(app).map_err(decode_error)?;
+        self.app_checks(&app)
+    }
+
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {
         let app: Application<G::Config> = serde_json::from_str(request).map_err(decode_error)?;
         self.checked(&app, G::generate_json)
@@ -198,7 +236,7 @@ impl<G: Generator> Typed<G> {
         app: &Application<G::Config>,
         generate: impl FnOnce(&G, &Application<G::Config>) -> Result<T, Error>,
     ) -> Result<T, ErrorPayload> {
-        self.own_checks(&app.spec)?;
+        self.app_checks(app)?;
         generate(&self.0, app).map_err(|e| payload(ErrorKind::Generate, e))
     }
 
@@ -206,6 +244,13 @@ impl<G: Generator> Typed<G> {
     fn own_checks(&self, spec: &G::Config) -> Result<(), ErrorPayload> {
         self.0
             .validate(spec)
+            .map_err(|e| payload(ErrorKind::InvalidConfig, e))
+    }
+
+    /// The generator's `validate_application`: a refusal is `invalid-config`.
+    fn app_checks(&self, app: &Application<G::Config>) -> Result<(), ErrorPayload> {
+        self.0
+            .validate_application(app)
             .map_err(|e| payload(ErrorKind::InvalidConfig, e))
     }
 }
@@ -266,6 +311,14 @@ impl<G: Generator> DynGenerator for Renamed<G> {
 
     fn validate_json(&self, spec: &str) -> Result<(), ErrorPayload> {
         self.inner.validate_json(spec)
+    }
+
+    fn validate_application(&self, app: &Value) -> Result<(), ErrorPayload> {
+        self.inner.validate_application(app)
+    }
+
+    fn validate_application_json(&self, app: &str) -> Result<(), ErrorPayload> {
+        self.inner.validate_application_json(app)
     }
 
     fn generate_json(&self, request: &str) -> Result<String, ErrorPayload> {

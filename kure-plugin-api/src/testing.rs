@@ -107,10 +107,7 @@ fn payload_problems(p: &ErrorPayload) -> Problems {
     Problems(
         p.issues
             .iter()
-            .map(|i| match i.path.as_str() {
-                "" => format!("spec: {}", i.message),
-                path => format!("spec.{path}: {}", i.message),
-            })
+            .map(|i| format!("{}: {}", i.document_path(), i.message))
             .collect(),
     )
 }
@@ -197,7 +194,7 @@ impl Harness {
 
     /// Checks one application document (YAML with apiVersion, kind, metadata and spec) as
     /// `kure validate` does: its apiVersion and kind, `metadata`, the spec against the enforced
-    /// schema, then the generator's own `validate`.
+    /// schema, then the generator's own checks (`validate_application`, which runs `validate`).
     pub fn validate(&self, yaml: &str) -> Result<(), Problems> {
         let doc = self.document(yaml)?;
         self.validate_doc(&doc)
@@ -218,7 +215,7 @@ impl Harness {
             ));
         }
         self.generator
-            .validate(&spec)
+            .validate_application(doc)
             .map_err(|p| payload_problems(&p))
     }
 
@@ -232,7 +229,11 @@ impl Harness {
         let objects = self
             .generator
             .generate(&doc)
-            .map_err(|p| Problems::one(format!("generate: {}", p.message)))?;
+            .map_err(|p| match p.issues.is_empty() {
+                // A field error from `generate` is shown as kure shows it: on its field.
+                false => payload_problems(&p),
+                true => Problems::one(format!("generate: {}", p.message)),
+            })?;
         let text = self
             .generator
             .generate_text(&doc)

@@ -25,6 +25,9 @@ fn fails(contents: &str, needles: &[&str]) -> String {
 
     let f = s.write("apps/bad.yaml", contents);
     let err = expect_failure(&run(s.kure().args(["generate", "-f"]).arg(&f)), needles);
+    // Issue 29: `kure validate` refuses what `generate` refuses, with the same problems.
+    let validated = expect_failure(&run(s.kure().args(["validate", "-f"]).arg(&f)), needles);
+    assert_eq!(validated, err, "validate and generate disagree");
     let o = run(s
         .kure()
         .args(["generate", "-f"])

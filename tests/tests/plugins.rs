@@ -416,7 +416,18 @@ fn validate_and_generate_agree_on_every_spec() {
         .map(|e| e.unwrap().path())
         .collect();
     specs.sort();
-    specs.extend([only_plugin_refuses.clone(), schema_refuses]);
+    // Issue 29: a rule on the app's metadata (the Job-name limit, in the plugin's
+    // `validate_application`) is checked by `validate` too.
+    let dns = std::fs::read_to_string(root().join("examples/terraform-dns.yaml")).unwrap();
+    let long_name = s.write(
+        "long.yaml",
+        &dns.replace("name: dns-records", &format!("name: {}", "d".repeat(58))),
+    );
+    specs.extend([
+        only_plugin_refuses.clone(),
+        schema_refuses,
+        long_name.clone(),
+    ]);
     for isolation in ["in-process", "process"] {
         for spec in &specs {
             let args = |command: &str| {
@@ -444,6 +455,16 @@ fn validate_and_generate_agree_on_every_spec() {
             }
         }
     }
+    expect_failure(
+        &run(s
+            .kure()
+            .args(["--allow-unsigned", "validate", "-f"])
+            .arg(&long_name)),
+        &[
+            "long.yaml:4: app `dddd",
+            "metadata.name: at most 57 characters (this one has 58)",
+        ],
+    );
     let refused = expect_failure(
         &run(s
             .kure()
@@ -552,4 +573,21 @@ fn a_plugin_built_with_panic_abort_does_not_compile() {
             && err.contains("Remove `panic = \"abort\"`"),
         "{err}"
     );
+}
+
+/// Issue 29: a field error a plugin returns from `generate` (`Error::field("metadata.name",
+/// …)`) is a problem with the spec, shown on the field's line like `validate`'s; it was shown
+/// as `plugin … failed: …` on line 1, as if the plugin had crashed.
+#[test]
+fn a_field_error_from_generate_lands_on_its_field_in_both_isolations() {
+    let s = Sandbox::new();
+    s.add_plugin(&misbehaving());
+    let f = s.write("p.yaml", &app("FieldError"));
+    for isolation in ["in-process", "process"] {
+        let err = expect_failure(
+            &s.generate_unsigned_in(isolation, &f),
+            &["p.yaml:4: app `victim`: metadata.name: `victim` is refused by generate"],
+        );
+        assert!(!err.contains("failed"), "{isolation}: {err}");
+    }
 }

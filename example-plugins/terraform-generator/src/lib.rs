@@ -205,6 +205,23 @@ impl Generator for TerraformGenerator {
         }
     }
 
+    /// The Job `<name>-apply` gets a `job-name` label holding its name, and a label value is
+    /// at most 63 characters: a longer app name would render a Job the API server refuses.
+    fn validate_application(&self, app: &Application<TerraformConfig>) -> Result<(), Error> {
+        let job = format!("{}-apply", app.metadata.name);
+        if job.len() > 63 {
+            return Err(Error::field(
+                "metadata.name",
+                format!(
+                    "at most 57 characters (this one has {}): the Job `<name>-apply` is labelled \
+                     with its own name, and a label value is at most 63 characters",
+                    app.metadata.name.len()
+                ),
+            ));
+        }
+        self.validate(&app.spec)
+    }
+
     fn generate(&self, app: &Application<TerraformConfig>) -> Result<Vec<Object>, Error> {
         let name = &app.metadata.name;
         // Without a namespace the objects go wherever they are applied (kustomize's
@@ -405,6 +422,29 @@ mod tests {
         assert!(!serde_json::to_string(&objs)
             .expect("json")
             .contains("\"default\""));
+    }
+
+    /// Issue 29: a rule on the app's name is checked by `validate` too, on `metadata.name`.
+    #[test]
+    fn a_name_too_long_for_the_job_label_is_refused_by_validate_and_generate() {
+        let long = "n".repeat(58);
+        let yaml = DNS.replace("name: dns-records", &format!("name: {long}"));
+        assert_ne!(yaml, DNS);
+        let want = "metadata.name: at most 57 characters (this one has 58)";
+        assert!(
+            problems(&yaml).to_string().starts_with(want),
+            "{}",
+            problems(&yaml)
+        );
+        let generated = testing::generate::<TerraformGenerator>(&yaml).expect_err("too long");
+        assert!(generated.to_string().starts_with(want), "{generated}");
+        let fits = DNS.replace("name: dns-records", &format!("name: {}", "n".repeat(57)));
+        assert_eq!(
+            generate(&fits)[4]["metadata"]["name"]
+                .as_str()
+                .map(str::len),
+            Some(63)
+        );
     }
 
     #[test]

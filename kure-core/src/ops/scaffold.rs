@@ -170,20 +170,16 @@ impl NewPlugin {
 
     /// Every file of the crate, relative to its directory.
     pub fn files(&self) -> Vec<(PathBuf, String)> {
-        let api_dep = match &self.api_path {
-            Some(p) => format!("{{ path = {} }}", toml_string(&p.display().to_string())),
-            None => format!("\"{}\"", kure_plugin_api::VERSION),
-        };
-        let api_dev_dep = match &self.api_path {
-            Some(p) => format!(
-                "{{ path = {}, features = [\"testing\"] }}",
-                toml_string(&p.display().to_string())
-            ),
-            None => format!(
-                "{{ version = \"{}\", features = [\"testing\"] }}",
-                kure_plugin_api::VERSION
-            ),
-        };
+        // Cargo.toml names a version only, so the crate travels (to a colleague, to CI, to a
+        // repository); a machine's kure checkout is named in `.cargo/config.toml`, which the
+        // crate's .gitignore keeps to that machine.
+        let api_req: String = kure_plugin_api::VERSION
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".");
+        let api_dep = format!("\"{api_req}\"");
+        let api_dev_dep = format!("{{ version = \"{api_req}\", features = [\"testing\"] }}");
         let lib = self.lib_name();
         let kind_lower = self.kind.to_ascii_lowercase();
         // The kure this plugin is made with (major.minor), the floor its `requires` declares.
@@ -204,6 +200,12 @@ impl NewPlugin {
             ("KURE_MIN", &kure_min),
         ];
         let fill = |template: &str| fill(template, &values);
+        let local = self.api_path.as_ref().map(|p| {
+            (
+                PathBuf::from(".cargo/config.toml"),
+                LOCAL_CONFIG.replace("{API_PATH}", &toml_string(&p.display().to_string())),
+            )
+        });
         [
             ("Cargo.toml", CARGO_TOML),
             ("src/lib.rs", LIB_RS),
@@ -213,13 +215,11 @@ impl NewPlugin {
             ("examples/minimal.yaml", MINIMAL_YAML),
             ("examples/scaled.yaml", SCALED_YAML),
             ("README.md", README_MD),
-            (
-                ".gitignore",
-                "/target\n*.sig\n# Private keys (`kure plugins keygen` writes NAME.key.pem).\n*.key.pem\n",
-            ),
+            (".gitignore", GITIGNORE),
         ]
         .into_iter()
         .map(|(path, text)| (PathBuf::from(fill(path)), fill(text)))
+        .chain(local)
         .collect()
     }
 
@@ -334,6 +334,26 @@ fn toml_string(s: &str) -> String {
     out.push('"');
     out
 }
+
+const GITIGNORE: &str = "/target
+*.sig
+# Private keys (`kure plugins keygen` writes NAME.key.pem).
+*.key.pem
+# Where this machine's kure-plugin-api is: the machine's own, never shared.
+/.cargo/config.toml
+";
+
+/// `.cargo/config.toml` of a crate scaffolded beside a kure checkout (`{API_PATH}` is filled
+/// alone, as a TOML string: a path is never read for placeholders).
+const LOCAL_CONFIG: &str = r#"# This machine's kure-plugin-api, from a kure checkout: Cargo.toml asks for a version
+# (which crates.io does not have yet), and this patch answers it with the checkout. The file
+# is this machine's own (.gitignore keeps it out of the repository). On another machine, write
+# the same lines with the path of that machine's checkout, or run
+#   kure plugins new NAME --gvk G/V/K --api-path PATH/kure-plugin-api
+# and copy its .cargo/config.toml.
+[patch.crates-io]
+kure-plugin-api = { path = {API_PATH} }
+"#;
 
 const CARGO_TOML: &str = r#"[package]
 name = "{NAME}"
@@ -535,6 +555,26 @@ kure trust add ~/.kure/keys/signing.pub.pem             # where the plugin is us
 kure plugins install target/release/lib{LIB}.so
 kure generate -f examples/
 ```
+
+## kure-plugin-api
+`Cargo.toml` asks for `kure-plugin-api` by version, so the crate can be shared as it is.
+Until kure-plugin-api is on crates.io, each machine says where its kure checkout is, in
+`.cargo/config.toml` (kept out of the repository by `.gitignore`):
+
+```toml
+[patch.crates-io]
+kure-plugin-api = { path = "/path/to/kure/kure-plugin-api" }
+```
+
+## Build times
+The first build compiles every dependency (abi_stable, serde, schemars; for `cargo test` also
+jsonschema): minutes, not seconds. Every later build compiles this crate alone. Plugins that
+share one target directory compile the dependencies once between them:
+
+```sh
+export CARGO_TARGET_DIR=~/.cache/kure-plugins-target   # one target dir for all your plugins
+cargo build --release    # the library is then $CARGO_TARGET_DIR/release/lib{LIB}.so
+```
 "#;
 
 #[cfg(test)]
@@ -567,7 +607,8 @@ mod tests {
     }
 
     /// Issue 29: the scaffold's README has the author run `kure plugins keygen --out signing`
-    /// in the crate: the private key it writes is ignored, as signatures and builds are.
+    /// in the crate: the private key it writes is ignored, as signatures and builds are, and
+    /// so is the machine's own `.cargo/config.toml` (the path of its kure checkout).
     #[test]
     fn the_gitignore_keeps_private_keys_out() {
         let files = NewPlugin::new("redis-cache", "cache.example.com/v1alpha1/RedisCache", None)
@@ -578,7 +619,7 @@ mod tests {
             .find(|(p, _)| p.as_os_str() == ".gitignore")
             .expect(".gitignore")
             .1;
-        for rule in ["/target", "*.sig", "*.key.pem"] {
+        for rule in ["/target", "*.sig", "*.key.pem", "/.cargo/config.toml"] {
             assert!(ignore.lines().any(|l| l == rule), "{rule}: {ignore}");
         }
     }
@@ -593,9 +634,23 @@ mod tests {
         .expect("valid");
         let files = p.files();
         let cargo = &files[0].1;
+        let version =
+            &kure_plugin_api::VERSION[..kure_plugin_api::VERSION.rfind('.').expect("x.y.z")];
         assert!(
-            cargo.contains(r#"kure-plugin-api = { path = "/a \"b\"\\c" }"#),
+            cargo.contains(&format!("kure-plugin-api = \"{version}\"\n")),
             "{cargo}"
+        );
+        assert!(!cargo.contains("path"), "{cargo}");
+        let config = &files
+            .iter()
+            .find(|(p, _)| p == Path::new(".cargo/config.toml"))
+            .expect("local config")
+            .1;
+        assert!(
+            config.contains(
+                "[patch.crates-io]\nkure-plugin-api = { path = \"/a \\\"b\\\"\\\\c\" }\n"
+            ),
+            "{config}"
         );
         for (path, text) in &files {
             assert!(
@@ -618,8 +673,9 @@ mod tests {
             Some(PathBuf::from("/x\", features = [] } #{API_DEV_DEP}{KIND}")),
         )
         .expect("valid");
-        let cargo = &p.files()[0].1;
-        let dep = cargo
+        let files = p.files();
+        let config = &files.last().expect("files").1;
+        let dep = config
             .lines()
             .find(|l| l.starts_with("kure-plugin-api = "))
             .expect("dependency line");

@@ -119,6 +119,8 @@ pub(super) struct PluginGenerator {
     pub(super) docs: Option<ManuallyDrop<DocumentationProviderBox>>,
     /// Its `generate` runs its own checks (feature `generate-validates`).
     pub(super) validates: bool,
+    /// Its validator takes application documents (feature `validate-application`).
+    pub(super) validates_apps: bool,
 }
 
 /// Whether a plugin's generators run their own checks inside `generate` (it was built
@@ -193,6 +195,16 @@ impl DynGenerator for PluginGenerator {
                 |e| ErrorPayload::from_str_lossy(e).kind.to_string(),
             )
             .map_err(|e| ErrorPayload::from_str_lossy(&e))
+    }
+
+    /// To a plugin whose validator takes applications, the whole document (its metadata
+    /// checks run too); to an older one, its spec.
+    fn validate_application(&self, app: &Value) -> Result<(), ErrorPayload> {
+        if self.validates_apps {
+            self.validate_json(&kure_plugin_api::abi::validator_request(&json_text(app)))
+        } else {
+            self.validate(app.get("spec").unwrap_or(&Value::Null))
+        }
     }
 
     fn generate_validates(&self) -> bool {

@@ -334,6 +334,7 @@ pub(crate) fn load_opened(
         mut docs,
     } = host;
     let validates = generates_validated(&info);
+    let validates_apps = kure_plugin_api::abi::validates_applications(&info);
     let mut out: Vec<Arc<dyn DynGenerator>> = Vec::new();
     for (gvk, generator) in generators {
         Gvk::parse(&gvk.api_version, &gvk.kind).map_err(|e| registration(e.to_string()))?;
@@ -362,6 +363,7 @@ pub(crate) fn load_opened(
             validator: ManuallyDrop::new(take_v),
             docs: take_d.map(ManuallyDrop::new),
             validates,
+            validates_apps,
         }));
     }
     // Registrations for GVKs without a generator are plugin objects too: never dropped.

@@ -15,6 +15,11 @@
 //! - Generator request: `{"apiVersion", "kind", "metadata": {"name", "namespace"?, "labels"?,
 //!   "annotations"?}, "spec": {...}}`.
 //! - Generator response: a JSON array of Kubernetes objects.
+//! - Validator request: the spec as JSON; or, to a plugin with feature
+//!   [`VALIDATE_APPLICATION`] (since 1.5), [`APPLICATION_PREFIX`] followed by the whole
+//!   application document as JSON (the generator request): [`validator_request`],
+//!   [`ValidatorRequest::parse`]. A plugin without the feature only ever gets a spec, and a
+//!   plugin with it gets a bare spec from a host older than 1.5.
 //! - Errors: [`ErrorPayload`] as JSON.
 //! - Examples: a JSON array of `{"name", "description", "config"}` where `config` is YAML text.
 //! - Text results (`json_schema`, `documentation`, `examples`, `usage_guide`) have no error
@@ -51,6 +56,7 @@ pub const SDK_FEATURES: &[&str] = &[
     "validator",
     "documentation",
     GENERATE_VALIDATES,
+    VALIDATE_APPLICATION,
 ];
 
 /// The feature saying that every generator of the plugin runs its own checks (what its
@@ -59,6 +65,48 @@ pub const SDK_FEATURES: &[&str] = &[
 /// validator first: the spec crosses the boundary and is decoded once. Without it (a plugin
 /// built against 1.0) the host calls `validate`, then `generate`.
 pub const GENERATE_VALIDATES: &str = "generate-validates";
+
+/// The feature saying that the plugin's validators take the whole application document
+/// (metadata included), not only its spec, when the request says so ([`ValidatorRequest`]):
+/// since 1.5, where the SDK's `Generator::validate_application` sees the app's name,
+/// namespace and labels. A host sends the application only to a plugin with this feature.
+pub const VALIDATE_APPLICATION: &str = "validate-application";
+
+/// What starts a validator request that holds a whole application document, not a spec. No
+/// JSON text starts with it, so a request is never read as the other kind.
+pub const APPLICATION_PREFIX: &str = "application:";
+
+/// What a validator is asked to check ([`Validator::validate`]'s text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidatorRequest<'a> {
+    /// The spec alone, as JSON (every host; the only request before 1.5).
+    Spec(&'a str),
+    /// The whole application document, as JSON (to a plugin with [`VALIDATE_APPLICATION`]).
+    Application(&'a str),
+}
+
+impl<'a> ValidatorRequest<'a> {
+    /// Tells the two kinds of request apart.
+    pub fn parse(text: &'a str) -> Self {
+        match text.strip_prefix(APPLICATION_PREFIX) {
+            Some(app) => Self::Application(app),
+            None => Self::Spec(text),
+        }
+    }
+}
+
+/// The validator request holding the application document `app_json`.
+pub fn validator_request(app_json: &str) -> String {
+    let mut request = String::with_capacity(APPLICATION_PREFIX.len() + app_json.len());
+    request.push_str(APPLICATION_PREFIX);
+    request.push_str(app_json);
+    request
+}
+
+/// Whether a plugin's validators take application documents ([`VALIDATE_APPLICATION`]).
+pub fn validates_applications(info: &AbiInfo) -> bool {
+    info.features.iter().any(|f| f == VALIDATE_APPLICATION)
+}
 
 /// Features a host built with this crate requires of every plugin.
 pub const REQUIRED_FEATURES: &[&str] = &["json-payloads"];
@@ -376,10 +424,42 @@ pub struct ErrorPayload {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Issue {
-    /// Dotted path below `spec`, e.g. `containers[0].image`; empty for the spec itself.
+    /// Dotted path below `spec`, e.g. `containers[0].image`; empty for the spec itself. A path
+    /// that starts with `metadata` (`metadata.name`) names the application's metadata instead
+    /// ([`document_path`](Issue::document_path)).
     pub path: String,
     /// What is wrong and, where possible, what to do.
     pub message: String,
+}
+
+impl Issue {
+    /// The field's path in the application document: `spec`, `spec.<path>`, or the path
+    /// itself when it names the application's metadata (`metadata`, `metadata.name`,
+    /// `metadata.labels.tier`).
+    ///
+    /// ```
+    /// # use kure_plugin_api::abi::Issue;
+    /// let at = |path: &str| Issue { path: path.into(), message: String::new() }.document_path();
+    /// assert_eq!(at(""), "spec");
+    /// assert_eq!(at("containers[0].image"), "spec.containers[0].image");
+    /// assert_eq!(at("metadata.name"), "metadata.name");
+    /// assert_eq!(at("metadataVersion"), "spec.metadataVersion");
+    /// ```
+    pub fn document_path(&self) -> String {
+        document_path(&self.path)
+    }
+}
+
+/// [`Issue::document_path`] of an issue at `path`.
+pub fn document_path(path: &str) -> String {
+    let metadata = path
+        .strip_prefix("metadata")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']));
+    match path {
+        "" => "spec".to_owned(),
+        _ if metadata => path.to_owned(),
+        _ => format!("spec.{path}"),
+    }
 }
 
 impl ErrorPayload {
@@ -507,7 +587,8 @@ pub type GeneratorBox = Generator_TO<'static, RBox<()>>;
 pub trait Validator: Send + Sync {
     /// The JSON Schema of the spec.
     fn json_schema(&self) -> RString;
-    /// Validates a spec (JSON). `Err` holds an [`ErrorPayload`] with the issues.
+    /// Validates a spec, or an application document ([`ValidatorRequest`]). `Err` holds an
+    /// [`ErrorPayload`] with the issues.
     #[sabi(last_prefix_field)]
     fn validate(&self, spec: RStr<'_>) -> RResult<(), RString>;
 }

@@ -310,7 +310,7 @@ impl Validator for AbiGenerator {
     }
 
     fn validate(&self, spec: RStr<'_>) -> RResult<(), RString> {
-        guarded("validate", || self.0.validate_json(spec.as_str()))
+        guarded("validate", || self.0.validate_request(spec.as_str()))
     }
 }
 

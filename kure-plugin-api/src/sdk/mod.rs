@@ -70,10 +70,47 @@ pub trait Generator: Send + Sync + 'static {
         serde_json::to_string(&self.generate(app)?).map_err(Error::msg)
     }
 
-    /// Checks what the JSON Schema cannot express (cross-field rules). Runs before
-    /// [`generate`](Generator::generate).
+    /// Checks what the JSON Schema cannot express (cross-field rules of the spec). Runs before
+    /// [`generate`](Generator::generate), and in `kure validate`. Paths in its
+    /// [`Error::field`]s are below `spec` (`containers[0].image`).
     fn validate(&self, _config: &Self::Config) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// Checks the whole application: its metadata (name, namespace, labels, annotations) as
+    /// well as its spec, for rules such as "a CronJob's name is at most 52 characters". Runs
+    /// before [`generate`](Generator::generate) and in `kure validate`, so the two agree on
+    /// every spec. The default runs [`validate`](Generator::validate) on the spec.
+    ///
+    /// A field path that starts with `metadata` (`metadata.name`) names the application's
+    /// metadata and is reported at its line; every other path is below `spec`. Since
+    /// kure-plugin-api 1.5 (feature [`VALIDATE_APPLICATION`](crate::abi::VALIDATE_APPLICATION));
+    /// a host built against an older kure-plugin-api runs it inside `generate` only, and its
+    /// `kure validate` runs [`validate`](Generator::validate).
+    ///
+    /// ```
+    /// # use kure_plugin_api::sdk::prelude::*;
+    /// # #[derive(Deserialize, JsonSchema)] pub struct Backup { schedule: String }
+    /// # pub struct BackupGenerator;
+    /// impl Generator for BackupGenerator {
+    ///     type Config = Backup;
+    ///     const API_VERSION: &'static str = "backup.example.com/v1";
+    ///     const KIND: &'static str = "PostgresBackup";
+    ///
+    ///     fn validate_application(&self, app: &Application<Backup>) -> Result<(), Error> {
+    ///         if app.metadata.name.len() > 52 {
+    ///             return Err(Error::field("metadata.name", "a CronJob name is at most 52 characters"));
+    ///         }
+    ///         self.validate(&app.spec)
+    ///     }
+    ///
+    ///     fn generate(&self, app: &Application<Backup>) -> Result<Vec<Object>, Error> {
+    ///         Ok(vec![])
+    ///     }
+    /// }
+    /// ```
+    fn validate_application(&self, app: &Application<Self::Config>) -> Result<(), Error> {
+        self.validate(&app.spec)
     }
 
     /// Documentation, examples and a usage guide shown by `kure explain`.

@@ -13,9 +13,10 @@ pub struct Args {
     /// Where to write the crate (default: ./NAME); it must not exist or be empty.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Depend on kure-plugin-api at PATH (a kure source checkout's kure-plugin-api/)
-    /// instead of by version. Default: the kure-plugin-api of the source tree this kure
-    /// was built from, when it is still there.
+    /// Where this machine's kure-plugin-api is (a kure source checkout's kure-plugin-api/),
+    /// until it is on crates.io: written to the crate's .cargo/config.toml as a
+    /// `[patch.crates-io]`, never to Cargo.toml (which asks for a version). Default: the
+    /// kure-plugin-api of the source tree this kure was built from, when it is still there.
     #[arg(long, value_name = "PATH")]
     pub api_path: Option<PathBuf>,
 }
@@ -56,9 +57,12 @@ pub fn execute(args: Args) -> anyhow::Result<()> {
         plugin.version
     );
     match &api_path {
-            Some(p) => outln!("kure-plugin-api: {} (by path)", p.display()),
+            Some(p) => outln!(
+                "kure-plugin-api: {} (this machine's checkout, named in .cargo/config.toml, which .gitignore keeps out of the repository; Cargo.toml asks for a version)",
+                p.display()
+            ),
             None => noteln!(
-                "note: the crate depends on kure-plugin-api = \"{}\" by version; until it is published, point it at a kure checkout with --api-path or in Cargo.toml",
+                "note: the crate depends on kure-plugin-api {} by version, which crates.io does not have yet: run `kure plugins new` again with --api-path PATH/kure-plugin-api (a kure checkout), or write its .cargo/config.toml by hand (see README.md)",
                 kure_core::PLUGIN_API_VERSION
             ),
         }

@@ -193,8 +193,10 @@ pub(super) fn own_checks(
     entry: &crate::generate::registry::Entry,
     doc: &Document,
 ) -> Result<(), Vec<Diagnostic>> {
-    in_app(entry, doc, || entry.generator.validate(doc.spec()))
-        .map_err(|p| plugin_problems(doc, &p))
+    in_app(entry, doc, || {
+        entry.generator.validate_application(&doc.value)
+    })
+    .map_err(|p| plugin_problems(doc, &p))
 }
 
 /// A generator's own validation failure as diagnostics: one per issue, or the message.
@@ -220,18 +222,12 @@ pub(super) fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
     diags(doc, &[(path, message)]).remove(0)
 }
 
-/// Diagnostics for problems at paths below `spec`, their lines found in one pass over the
-/// document.
+/// Diagnostics for problems at paths below `spec` (or, `metadata…`, in the app's metadata:
+/// [`kure_plugin_api::abi::document_path`]), their lines found in one pass over the document.
 pub(super) fn diags(doc: &Document, problems: &[(&str, &str)]) -> Vec<Diagnostic> {
     let full: Vec<String> = problems
         .iter()
-        .map(|(path, _)| {
-            if path.is_empty() {
-                "spec".to_owned()
-            } else {
-                format!("spec.{path}")
-            }
-        })
+        .map(|(path, _)| kure_plugin_api::abi::document_path(path))
         .collect();
     let paths: Vec<&str> = full.iter().map(String::as_str).collect();
     doc.locate_all(&paths)

@@ -32,9 +32,9 @@ impl Engine {
                 .map(|d| Err(self.check_schema(d).err().unwrap_or_default()))
                 .collect();
         };
-        let specs: Vec<&Value> = docs.iter().map(|d| d.spec()).collect();
+        let apps: Vec<&Value> = docs.iter().map(|d| &d.value).collect();
         let start = std::time::Instant::now();
-        let results = entry.generator.validate_batch(&specs);
+        let results = entry.generator.validate_application_batch(&apps);
         self.audit_batch(gvk, "validate", docs, &results, start);
         docs.iter()
             .zip(results)
@@ -221,7 +221,12 @@ impl Engine {
         result: Result<Vec<Value>, ErrorPayload>,
     ) -> Result<Vec<Value>, Error> {
         let objects = result.map_err(|p| {
-            if p.kind == ErrorKind::InvalidConfig && entry.generator.generate_validates() {
+            let own_checks =
+                p.kind == ErrorKind::InvalidConfig && entry.generator.generate_validates();
+            // A field error (`Error::field`) from `generate` is a problem with the spec, shown
+            // on the field's line like the generator's own checks, not a failed generator.
+            let on_fields = p.kind == ErrorKind::Generate && !p.issues.is_empty();
+            if own_checks || on_fields {
                 Error::Invalid(plugin_problems(doc, &p))
             } else {
                 self.generate_error(doc, describe_payload(&p))

@@ -81,6 +81,25 @@ impl DynGenerator for WorkerGenerator {
             .validate_batch(&self.api_version, &self.kind, &specs)
     }
 
+    fn validate_application(&self, app: &Value) -> Result<(), ErrorPayload> {
+        first(self.validate_application_batch(&[app]))
+    }
+
+    /// The worker hands each request to the plugin's validator as it is: whole documents to a
+    /// plugin whose validator takes them, specs to an older one.
+    fn validate_application_batch(&self, apps: &[&Value]) -> Vec<Result<(), ErrorPayload>> {
+        let whole = kure_plugin_api::abi::validates_applications(&self.plugin.abi_info);
+        let requests: Vec<String> = apps
+            .iter()
+            .map(|a| match whole {
+                true => kure_plugin_api::abi::validator_request(&json_text(a)),
+                false => json_text(a.get("spec").unwrap_or(&Value::Null)),
+            })
+            .collect();
+        self.plugin
+            .validate_batch(&self.api_version, &self.kind, &requests)
+    }
+
     fn generate_batch_json(&self, apps: &[&Value]) -> Vec<Result<String, ErrorPayload>> {
         let apps: Vec<String> = apps.iter().map(|a| json_text(a)).collect();
         self.plugin
