@@ -14,8 +14,9 @@ pub struct GlobalArgs {
     #[arg(long = "plugin", value_name = "LIB", global = true)]
     pub plugins: Vec<PathBuf>,
     /// Also look for plugins in DIR (searched before KURE_PLUGIN_PATH and the default dirs).
-    /// Only the libraries directly in DIR are considered, and shared libraries that are not
-    /// kure plugins are skipped (`-v` lists them).
+    /// Only the libraries directly in DIR are considered. A library there that kure does not
+    /// use (not a kure plugin, unsigned, signed by a key it does not trust) is a warning that
+    /// says why and what fixes it; in the other plugin dirs, `-v` lists them.
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     pub plugin_dirs: Vec<PathBuf>,
     /// Load plugins that have no trusted signature (development only; prints a warning).
@@ -384,7 +385,8 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
 
 /// Tells the user, on stderr, what they should know about the plugins of a run: every
 /// plugin loaded without a trusted signature, every provider that won over another (and how to
-/// choose the other), and, with `-v`, the plugin-directory libraries that were skipped.
+/// choose the other; libraries of a `--plugin-dir` that were not used), and, with `-v`, the
+/// libraries of the other plugin directories that were skipped.
 pub fn report_plugins(report: &PluginReport) {
     for (label, path) in &report.unsigned {
         noteln!(

@@ -591,3 +591,65 @@ fn a_field_error_from_generate_lands_on_its_field_in_both_isolations() {
         assert!(!err.contains("failed"), "{isolation}: {err}");
     }
 }
+
+/// Issue 29: an unsigned dev build in a `--plugin-dir` was skipped without a word (only `-v`
+/// said so) and the older installed plugin ran. Now every library the user pointed at and
+/// kure did not use is a warning naming it, why, and the command that fixes it; libraries of
+/// the plugin search path the user did not name this run stay `-v` notes.
+#[test]
+fn a_skipped_library_of_a_named_plugin_dir_is_a_warning() {
+    let s = Sandbox::new();
+    let key = s.trusted_key();
+    ok(s.kure()
+        .args(["plugins", "install"])
+        .arg(s.signed_copy(&terraform_lib(), &key)));
+    let dev = s.path().join("dev");
+    std::fs::create_dir(&dev).unwrap();
+    let build = dev.join("libkure_terraform_generator.so");
+    let mut bytes = std::fs::read(terraform_lib()).unwrap();
+    bytes.extend_from_slice(b"a newer build");
+    std::fs::write(&build, bytes).unwrap();
+    std::fs::write(dev.join("libnotes.so"), b"\x7fELF not a plugin").unwrap();
+    let spec = root().join("examples/terraform-dns.yaml");
+
+    let o = run(s
+        .kure()
+        .arg("--plugin-dir")
+        .arg(&dev)
+        .args(["generate", "-f"])
+        .arg(&spec));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for needle in [
+        "warning: generators.example.com/v1alpha1/TerraformConfig: using installed plugin terraform-generator@1.0.0;",
+        &format!("{} (in --plugin-dir {}) may be a newer build of it, but was not used", build.display(), dev.display()),
+        &format!("sign the library with `kure plugins sign {} --key KEY.pem`", build.display()),
+        "or pass --allow-unsigned",
+        &format!("warning: {} (in --plugin-dir {}) was not used: not a kure plugin", dev.join("libnotes.so").display(), dev.display()),
+    ] {
+        assert!(err.contains(needle), "{needle}\n{err}");
+    }
+
+    // The same directory on KURE_PLUGIN_PATH, not named for this run: quiet without -v.
+    let quiet = run(s
+        .kure()
+        .env("KURE_PLUGIN_PATH", &dev)
+        .args(["generate", "-f"])
+        .arg(&spec));
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("was not used"),
+        "{}",
+        stderr(&quiet)
+    );
+    let verbose = run(s
+        .kure()
+        .env("KURE_PLUGIN_PATH", &dev)
+        .args(["-v", "generate", "-f"])
+        .arg(&spec));
+    assert!(
+        stderr(&verbose).contains(&format!("note: skipped {}", build.display())),
+        "{}",
+        stderr(&verbose)
+    );
+}

@@ -142,10 +142,12 @@ impl Session {
     /// An engine with the built-ins, no plugin loaded yet.
     pub fn engine(&self) -> Result<Engine, Error> {
         let mut plugin_dirs = self.settings.plugin_dirs.clone();
+        let named_dirs = plugin_dirs.len();
         plugin_dirs.extend(self.config.plugin_dirs.iter().map(|d| self.home.join(d)));
         Ok(Engine::new(EngineOptions {
             plugins: self.settings.plugins.clone(),
             plugin_dirs,
+            named_dirs,
             trust: self.trust()?,
             isolation: self.isolation_policy()?,
             store: Some(self.store()),

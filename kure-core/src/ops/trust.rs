@@ -104,7 +104,12 @@ pub fn verify(
     let refused = |p: SignatureProblem| Error::Trust(format!("{}: {p}", lib.display()));
     let sig = trust::read_signature(&sig_path)
         .map_err(|e| Error::io(&sig_path, e))?
-        .ok_or_else(|| refused(SignatureProblem::Missing(sig_path.clone())))?;
+        .ok_or_else(|| {
+            refused(SignatureProblem::Missing {
+                sig: sig_path.clone(),
+                lib: lib.to_path_buf(),
+            })
+        })?;
     let fp = trust::verify_digest(&digest, &sig, &sig_path, &policy.signers).map_err(refused)?;
     let source = policy
         .signers

@@ -70,7 +70,10 @@ impl TrustPolicy {
             if self.allow_unsigned {
                 return Ok(Admission::Unsigned);
             }
-            return Err(refuse(SignatureProblem::Missing(sig_path.to_path_buf())));
+            return Err(refuse(SignatureProblem::Missing {
+                sig: sig_path.to_path_buf(),
+                lib: path.to_path_buf(),
+            }));
         };
         match verify_digest(digest, sig, sig_path, &self.signers) {
             Ok(fingerprint) => Ok(Admission::Signed { fingerprint }),

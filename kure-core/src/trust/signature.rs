@@ -44,7 +44,12 @@ impl Admission {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureProblem {
     /// No `.sig` file.
-    Missing(PathBuf),
+    Missing {
+        /// The signature file that is not there.
+        sig: PathBuf,
+        /// The library it would sign.
+        lib: PathBuf,
+    },
     /// The `.sig` file is empty.
     Empty(PathBuf),
     /// No trusted signers are configured.
@@ -68,10 +73,11 @@ pub enum SignatureProblem {
 impl fmt::Display for SignatureProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SignatureProblem::Missing(p) => write!(
+            SignatureProblem::Missing { sig, lib } => write!(
                 f,
-                "no signature: {} does not exist; sign the library with `kure plugins sign LIB --key KEY.pem` (or `openssl dgst -sha256 -sign KEY.pem -out LIB.sig LIB`), or pass --allow-unsigned for development",
-                p.display()
+                "no signature: {} does not exist; sign the library with `kure plugins sign {} --key KEY.pem` (or `openssl dgst -sha256 -sign KEY.pem -out LIB.sig LIB`), or pass --allow-unsigned for development",
+                sig.display(),
+                lib.display()
             ),
             SignatureProblem::Empty(p) => write!(f, "the signature file {} is empty; sign the library again", p.display()),
             SignatureProblem::NoTrustedSigners => f.write_str(

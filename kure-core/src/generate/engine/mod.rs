@@ -38,6 +38,10 @@ pub struct EngineOptions {
     pub plugins: Vec<PathBuf>,
     /// Extra plugin directories, searched first (`--plugin-dir`, config).
     pub plugin_dirs: Vec<PathBuf>,
+    /// How many of `plugin_dirs`, from the first, the user named for this run
+    /// (`--plugin-dir`): a library there that kure skips (not a plugin, unsigned, untrusted)
+    /// is a warning, since the user meant it to be used; elsewhere it is a `-v` note.
+    pub named_dirs: usize,
     /// Which libraries may be loaded.
     pub trust: TrustPolicy,
     /// The plugin store whose index says which installed plugin provides which GVK.
@@ -149,9 +153,27 @@ impl Engine {
     }
 
     fn skip(&mut self, path: PathBuf, why: String) {
-        if !self.skipped.iter().any(|(p, _)| *p == path) {
+        if let Some(dir) = self.named_dir_of(&path) {
+            let warning = format!(
+                "{} (in --plugin-dir {}) was not used: {why}",
+                path.display(),
+                dir.display()
+            );
+            self.warn(warning);
+        } else if !self.skipped.iter().any(|(p, _)| *p == path) {
             self.skipped.push((path, why));
         }
+    }
+
+    /// The `--plugin-dir` directory that holds the library at `path`, if any.
+    pub(super) fn named_dir_of(&self, path: &std::path::Path) -> Option<PathBuf> {
+        let parent = std::fs::canonicalize(path.parent()?).ok()?;
+        self.options
+            .plugin_dirs
+            .iter()
+            .take(self.options.named_dirs)
+            .find(|d| std::fs::canonicalize(d).is_ok_and(|d| d == parent))
+            .cloned()
     }
 
     /// Enforces `lock`: from now on a plugin is loaded only if its bytes and signer match the

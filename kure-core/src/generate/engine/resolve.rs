@@ -675,7 +675,21 @@ impl Engine {
                     self.warn(warning);
                 }
                 Ok(_) => {}
-                Err(e) => self.skip(path, format!("not inspected: {e}")),
+                Err(e) => match self.named_dir_of(&path) {
+                    // A dev build the user pointed at, refused (unsigned, untrusted): the
+                    // installed plugin ran instead, which must not go unsaid.
+                    Some(dir) => {
+                        let warning = format!(
+                            "{key}: using installed plugin {}@{}; {} (in --plugin-dir {}) may be a newer build of it, but was not used: {e}",
+                            entry.name,
+                            entry.version,
+                            path.display(),
+                            dir.display()
+                        );
+                        self.warn(warning);
+                    }
+                    None => self.skip(path, format!("not inspected: {e}")),
+                },
             }
         }
         self.end_idle_inspections();
