@@ -168,7 +168,7 @@ fn process_raw(
 /// Processes one decoded document of a resolved GVK (or sets it aside for a batch).
 fn stage(engine: &Engine, doc: Document, emit: Emit) -> Outcome {
     if engine.batched(&doc.gvk) {
-        return match engine.check_schema(&doc) {
+        return match engine.check_spec(&doc) {
             Ok(_) => Outcome::Batch(Box::new(doc)),
             Err(d) => Outcome::Problems(d),
         };

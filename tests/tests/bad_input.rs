@@ -527,3 +527,27 @@ fn an_app_label_other_than_the_name_is_refused_not_overwritten() {
     );
     ok(s.kure().args(["generate", "-f"]).arg(&same));
 }
+
+/// Issue 29: a spec the schema refuses (a port out of range) was not given to the
+/// generator's own checks, so a second run showed a second problem (replicas on a DaemonSet).
+/// Where the spec still decodes, both come in one run, top to bottom.
+#[test]
+fn schema_and_generator_problems_come_together_in_line_order() {
+    let err = fails(
+        &format!("{HEAD}spec:\n  workload: DaemonSet\n  replicas: 2\n  containers:\n    - name: web\n      image: nginx\n      ports:\n        - containerPort: 70000\n"),
+        &[
+            "2 problems in the input",
+            "bad.yaml:7: app `web`: spec.replicas: a DaemonSet runs one pod per node",
+            "bad.yaml:12: app `web`: spec.containers[0].ports[0].containerPort: must be at most 65535, found 70000",
+        ],
+    );
+    assert!(
+        err.find("bad.yaml:7").unwrap() < err.find("bad.yaml:12").unwrap(),
+        "{err}"
+    );
+    // A spec that does not decode gets the schema's problems alone.
+    fails(
+        &format!("{HEAD}spec:\n  workload: DaemonSet\n  replicas: two\n  containers:\n    - name: web\n      image: nginx\n"),
+        &["bad.yaml:7: app `web`: spec.replicas: expected integer, found string `two`"],
+    );
+}

@@ -1066,9 +1066,13 @@ fn install_refuses_a_plugin_whose_documented_examples_fail() {
                 "spec: expected object, found integer `5`",
                 "example `wrong-kind` of Raw:2",
                 "Nope",
+                "example `generate-fails` of Raw:1: app `generate-fails` (rawabi.kure.dev/v1, Kind=Raw): plugin rawabi@0.1.0",
+                "failed: cannot render this one",
             ],
         );
         assert!(!err.contains("example `good`"), "{err}");
+        // Issue 29: each problem names its example once (the place was repeated).
+        assert_eq!(err.matches("example `generate-fails`").count(), 1, "{err}");
         assert_eq!(s.store_snapshot(), before, "nothing may be installed");
     }
     // The same library without the broken examples installs.

@@ -166,31 +166,57 @@ fn plain_library(s: &Sandbox, dest: &std::path::Path) -> bool {
     true
 }
 
+/// Libraries that are not kure plugins are skipped. On the plugin search path
+/// (KURE_PLUGIN_PATH) that is a `-v` note; in a directory named for this run (`--plugin-dir`)
+/// it is a warning (issue 29: what the user pointed at and kure did not use is never silent).
 #[test]
 fn libraries_that_are_not_kure_plugins_are_skipped_and_listed_under_verbose() {
     let s = Sandbox::new();
-    if !plain_library(&s, &s.plugins().join("libplain.so")) {
+    let path = s.path().join("path");
+    std::fs::create_dir(&path).unwrap();
+    if !plain_library(&s, &path.join("libplain.so")) {
         return;
     }
-    s.write("plugins/random.so", &"\u{7f}ELF garbage ".repeat(100));
+    s.write("path/random.so", &"\u{7f}ELF garbage ".repeat(100));
     s.add_plugin(&terraform_lib());
     let dns = root().join("examples/terraform-dns.yaml");
-    let o = s.generate_unsigned(&dns);
+    let on_path = |verbose: bool| {
+        let mut c = s.kure();
+        c.env("KURE_PLUGIN_PATH", &path).arg("--allow-unsigned");
+        if verbose {
+            c.arg("-v");
+        }
+        run(c.args(["generate", "-f"]).arg(&dns))
+    };
+    let o = on_path(false);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("plain"), "{}", stderr(&o));
-    let o = run(s
-        .kure()
-        .args(["--allow-unsigned", "-v", "generate", "-f"])
-        .arg(&dns));
+    let o = on_path(true);
     assert!(o.status.success(), "{}", stderr(&o));
     for lib in ["libplain.so", "random.so"] {
         assert!(
-            stderr(&o).contains(&format!(
-                "note: skipped {}",
-                s.plugins().join(lib).display()
-            )) && stderr(&o).contains("not a kure plugin"),
+            stderr(&o).contains(&format!("note: skipped {}", path.join(lib).display()))
+                && stderr(&o).contains("not a kure plugin"),
             "{lib}: {}",
             stderr(&o)
+        );
+    }
+    let named = run(s
+        .kure()
+        .arg("--plugin-dir")
+        .arg(&path)
+        .args(["--allow-unsigned", "generate", "-f"])
+        .arg(&dns));
+    assert!(named.status.success(), "{}", stderr(&named));
+    for lib in ["libplain.so", "random.so"] {
+        assert!(
+            stderr(&named).contains(&format!(
+                "warning: {} (in --plugin-dir {}) was not used: not a kure plugin",
+                path.join(lib).display(),
+                path.display()
+            )),
+            "{lib}: {}",
+            stderr(&named)
         );
     }
     // A GVK no plugin provides is still an error; the skipped libraries changed nothing.
@@ -651,5 +677,28 @@ fn a_skipped_library_of_a_named_plugin_dir_is_a_warning() {
         stderr(&verbose).contains(&format!("note: skipped {}", build.display())),
         "{}",
         stderr(&verbose)
+    );
+}
+
+/// Issue 29: a plugin's problems were printed in the order the plugin found them (here its
+/// variables' sorted names), not top to bottom.
+#[test]
+fn a_plugins_problems_come_in_line_order() {
+    let s = Sandbox::new();
+    s.add_plugin(&terraform_lib());
+    let f = s.write(
+        "vars.yaml",
+        "apiVersion: generators.example.com/v1alpha1\nkind: TerraformConfig\nmetadata:\n  name: t\nspec:\n  module: ./vpc\n  variables:\n    9b: x\n    1a: y\n",
+    );
+    let err = expect_failure(
+        &s.generate_unsigned(&f),
+        &[
+            "vars.yaml:8: app `t`: spec.variables.9b",
+            "vars.yaml:9: app `t`: spec.variables.1a",
+        ],
+    );
+    assert!(
+        err.find("vars.yaml:8").unwrap() < err.find("vars.yaml:9").unwrap(),
+        "{err}"
     );
 }

@@ -14,6 +14,12 @@ use super::text::{closest, shown};
 /// Compiled regular expressions from a plugin's `pattern` stay below this many bytes.
 const MAX_REGEX_BYTES: usize = 1 << 20;
 
+/// The schema keyword that says, in words, what a `pattern` accepts: kure's message for a
+/// value that does not match is `invalid value `VALUE`: <its text>` instead of the regex.
+/// With schemars: `#[schemars(regex(pattern = "^[0-9]+[smh]$"), extend("x-kure-message" =
+/// "expected a duration such as `30s`, `5m` or `2h`"))]`.
+pub const HUMAN_MESSAGE: &str = "x-kure-message";
+
 /// A schema kure enforces, compiled.
 pub struct CompiledSchema {
     enforced: Value,
@@ -333,11 +339,19 @@ impl Report<'_> {
             ValidationErrorKind::MaxProperties { limit } => {
                 format!("takes at most {limit} field(s)")
             }
-            ValidationErrorKind::Pattern { pattern } => format!(
-                "`{}` does not match the pattern `{}`",
-                short(found),
-                shown(pattern)
-            ),
+            // The schema's own words for what the pattern means (`x-kure-message`) over the
+            // regex itself.
+            ValidationErrorKind::Pattern { pattern } => match holder
+                .and_then(|h| h.get(HUMAN_MESSAGE))
+                .and_then(Value::as_str)
+            {
+                Some(means) => format!("invalid value `{}`: {}", short(found), shown(means)),
+                None => format!(
+                    "`{}` does not match the pattern `{}`",
+                    short(found),
+                    shown(pattern)
+                ),
+            },
             ValidationErrorKind::Format { format } => {
                 format!("`{}` is not a valid {}", short(found), shown(format))
             }
@@ -380,25 +394,44 @@ impl Report<'_> {
         out: &mut Vec<Issue>,
     ) {
         let found = e.instance();
-        let mut best: Option<Vec<Issue>> = None;
+        // How far a branch got: into the value (an error below it), or to the value itself
+        // with the right type (an `untagged` enum's string that fails its pattern), or not
+        // past the type. A branch that is one constant of an enum did not get anywhere: the
+        // value is none of the constants, which the list of them says best.
+        let reach = |branch: &[ValidationError<'static>], errs: &[Issue]| {
+            if errs.iter().any(|i| i.path != path) {
+                2
+            } else if !branch.is_empty()
+                && branch.iter().all(|inner| {
+                    !matches!(
+                        inner.kind(),
+                        ValidationErrorKind::Type { .. }
+                            | ValidationErrorKind::Constant { .. }
+                            | ValidationErrorKind::Enum { .. }
+                    )
+                })
+            {
+                1
+            } else {
+                0
+            }
+        };
+        let mut best: Option<(u8, Vec<Issue>)> = None;
         for branch in context {
             let mut errs = Vec::new();
             for inner in branch {
                 self.error(inner, &mut errs);
             }
-            let deep = errs.iter().any(|i| i.path != path);
+            let r = reach(branch, &errs);
             let better = match &best {
                 None => true,
-                Some(prev) => {
-                    let prev_deep = prev.iter().any(|i| i.path != path);
-                    (deep && !prev_deep) || (deep == prev_deep && errs.len() < prev.len())
-                }
+                Some((prev_r, prev)) => r > *prev_r || (r == *prev_r && errs.len() < prev.len()),
             };
             if better {
-                best = Some(errs);
+                best = Some((r, errs));
             }
         }
-        if let Some(errs) = best.filter(|b| b.iter().any(|i| i.path != path)) {
+        if let Some((_, errs)) = best.filter(|(r, _)| *r > 0) {
             out.extend(errs);
             return;
         }
@@ -580,6 +613,40 @@ mod tests {
         e.iter()
             .map(|i| format!("{}: {}", i.path, i.message))
             .collect()
+    }
+
+    /// Issue 29: an `untagged` enum (integer, or a string with a pattern) given a string that
+    /// fails the pattern said "expected integer or string, found string"; the branch the value
+    /// has the type of speaks. And a pattern with `x-kure-message` is explained in words.
+    #[test]
+    fn the_branch_of_the_values_type_speaks_and_patterns_can_be_explained() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "timeout": {"anyOf": [
+                    {"type": "integer", "minimum": 1},
+                    {"type": "string", "pattern": "^[0-9]+[smh]$"}
+                ]},
+                "every": {"type": "string", "pattern": "^[0-9]+[smh]$",
+                          "x-kure-message": "expected a duration such as `30s`, `5m` or `2h`"}
+            }
+        });
+        assert_eq!(
+            messages(&check(&schema, &json!({"timeout": "soon"}))),
+            ["timeout: `soon` does not match the pattern `^[0-9]+[smh]$`"]
+        );
+        assert_eq!(
+            messages(&check(&schema, &json!({"timeout": 0}))),
+            ["timeout: must be at least 1, found 0"]
+        );
+        assert_eq!(
+            messages(&check(&schema, &json!({"timeout": true}))),
+            ["timeout: expected integer or string, found boolean `true`"]
+        );
+        assert_eq!(
+            messages(&check(&schema, &json!({"every": "often"}))),
+            ["every: invalid value `often`: expected a duration such as `30s`, `5m` or `2h`"]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ impl Engine {
     pub fn validate(&self, docs: &[Document]) -> Result<(), Error> {
         let mut problems = Vec::new();
         for doc in docs {
-            match self.check_schema(doc) {
+            match self.check_spec(doc) {
                 Err(d) => problems.extend(d),
                 Ok(entry) => problems.extend(own_checks(entry, doc).err().unwrap_or_default()),
             }
@@ -102,6 +102,43 @@ impl Engine {
         }
     }
 
+    /// [`check_schema`](Self::check_schema), and when the schema refuses the spec, the
+    /// generator's own checks as well, where they can say something: a spec with a pattern
+    /// violation and a cross-field mistake gets both problems in one run. Their problems are
+    /// added only when the spec still decodes (they came as field issues); when it does not,
+    /// the schema's problems say why.
+    pub fn check_spec(
+        &self,
+        doc: &Document,
+    ) -> Result<&crate::generate::registry::Entry, Vec<Diagnostic>> {
+        let mut problems = match self.check_schema(doc) {
+            Ok(entry) => return Ok(entry),
+            Err(problems) => problems,
+        };
+        // Only a refusal by the schema; not a missing generator or schema.
+        let schema_refused = problems
+            .iter()
+            .any(|d| d.field.as_deref().is_some_and(|f| f.starts_with("spec")));
+        if let (true, Some(entry)) = (schema_refused, self.registry.get(&doc.gvk)) {
+            let own = in_app(entry, doc, || {
+                entry.generator.validate_application(&doc.value)
+            });
+            if let Err(p) = own {
+                if p.kind == ErrorKind::InvalidConfig && !p.issues.is_empty() {
+                    let have: Vec<Option<String>> =
+                        problems.iter().map(|d| d.field.clone()).collect();
+                    problems.extend(
+                        plugin_problems(doc, &p)
+                            .into_iter()
+                            .filter(|d| d.field.is_none() || !have.contains(&d.field)),
+                    );
+                    problems.sort_by_key(|d| d.location.line);
+                }
+            }
+        }
+        Err(problems)
+    }
+
     /// Validates and generates every example `plugin` documents, as `kure generate` treats a
     /// spec: the enforced schema, the plugin's own `validate`, `generate`, and the checks on
     /// what it returns. For `kure plugins install`: a plugin whose documentation shows specs
@@ -154,14 +191,9 @@ impl Engine {
                     continue;
                 }
                 for doc in &parsed {
-                    match engine.check_and_generate(doc) {
-                        Ok(_) => {}
-                        Err(Error::Invalid(d)) => problems.extend(d),
-                        Err(e) => problems.push(Diagnostic {
-                            location: doc.location.clone(),
-                            message: e.to_string(),
-                            field: None,
-                        }),
+                    if let Err(e) = engine.check_and_generate(doc) {
+                        // Each problem names its place once (`example NAME of KIND:LINE`).
+                        problems.extend(crate::pipeline::generate_problem(doc, e));
                     }
                 }
             }
@@ -180,7 +212,7 @@ impl Engine {
         &self,
         doc: &Document,
     ) -> Result<&crate::generate::registry::Entry, Error> {
-        let entry = self.check_schema(doc).map_err(Error::Invalid)?;
+        let entry = self.check_spec(doc).map_err(Error::Invalid)?;
         if !entry.generator.generate_validates() {
             own_checks(entry, doc).map_err(Error::Invalid)?;
         }
@@ -214,7 +246,15 @@ pub(super) fn plugin_problems(doc: &Document, p: &ErrorPayload) -> Vec<Diagnosti
             .iter()
             .map(|(p, m)| (p.as_str(), m.as_str()))
             .collect();
-        diags(doc, &pairs)
+        // A plugin's issue at `metadata…` is in the app's metadata; any other, in its spec.
+        let full: Vec<String> = shown
+            .iter()
+            .map(|(path, _)| kure_plugin_api::abi::document_path(path))
+            .collect();
+        let mut problems = diags_at(doc, &full, &pairs);
+        // Top to bottom, as the reader meets them, whatever order the plugin found them in.
+        problems.sort_by_key(|d| d.location.line);
+        problems
     }
 }
 
@@ -222,17 +262,26 @@ pub(super) fn diag(doc: &Document, path: &str, message: &str) -> Diagnostic {
     diags(doc, &[(path, message)]).remove(0)
 }
 
-/// Diagnostics for problems at paths below `spec` (or, `metadata…`, in the app's metadata:
-/// [`kure_plugin_api::abi::document_path`]), their lines found in one pass over the document.
+/// Diagnostics for problems at paths below `spec`, their lines found in one pass over the
+/// document.
 pub(super) fn diags(doc: &Document, problems: &[(&str, &str)]) -> Vec<Diagnostic> {
     let full: Vec<String> = problems
         .iter()
-        .map(|(path, _)| kure_plugin_api::abi::document_path(path))
+        .map(|(path, _)| match *path {
+            "" => "spec".to_owned(),
+            path => format!("spec.{path}"),
+        })
         .collect();
+    diags_at(doc, &full, problems)
+}
+
+/// Diagnostics for problems at the paths `full` of the document (`spec.replicas`,
+/// `metadata.name`); `problems` holds their messages.
+fn diags_at(doc: &Document, full: &[String], problems: &[(&str, &str)]) -> Vec<Diagnostic> {
     let paths: Vec<&str> = full.iter().map(String::as_str).collect();
     doc.locate_all(&paths)
         .into_iter()
-        .zip(full)
+        .zip(full.iter().cloned())
         .zip(problems)
         .map(|((location, full), (_, message))| Diagnostic {
             location,
