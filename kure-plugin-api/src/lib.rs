@@ -54,20 +54,28 @@
 //! The derives expand to paths in `serde` and `schemars`, so a plugin's `Cargo.toml` lists
 //! those two beside this crate, with the same major versions (serde 1, schemars 1).
 //! `kure plugins new NAME --gvk GROUP/VERSION/KIND` writes such a crate, tests included.
-//! This crate is not on crates.io yet: depend on it by path, from a kure checkout.
+//! Depend on it by version. It is not on crates.io yet: until it is, point Cargo at a kure
+//! checkout in the crate's `.cargo/config.toml` (kept out of the repository), which is what
+//! `kure plugins new` writes.
 //!
 //! ```toml
 //! [lib]
 //! crate-type = ["cdylib", "rlib"]
 //!
 //! [dependencies]
-//! kure-plugin-api = { path = "../kure/kure-plugin-api" }
+//! kure-plugin-api = "1.5"
 //! serde = { version = "1", features = ["derive"] }
 //! schemars = "1"
 //!
 //! [dev-dependencies]
 //! # kure_plugin_api::testing: specs checked as kure checks them, in `cargo test`.
-//! kure-plugin-api = { path = "../kure/kure-plugin-api", features = ["testing"] }
+//! kure-plugin-api = { version = "1.5", features = ["testing"] }
+//! ```
+//!
+//! ```toml
+//! # .cargo/config.toml: this machine's kure checkout
+//! [patch.crates-io]
+//! kure-plugin-api = { path = "/path/to/kure/kure-plugin-api" }
 //! ```
 #![deny(missing_docs)]
 

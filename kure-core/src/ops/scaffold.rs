@@ -421,7 +421,8 @@ impl Generator for {KIND}Generator {
     const API_VERSION: &'static str = "{GROUP}/{VERSION}";
     const KIND: &'static str = "{KIND}";
 
-    /// What the schema cannot say: checked before `generate`.
+    /// What the schema cannot say: checked before `generate` and by `kure validate`. A rule
+    /// that needs the app's name, namespace or labels goes in `fn validate_application`.
     fn validate(&self, spec: &{KIND}Spec) -> Result<(), Error> {
         if spec.image.ends_with(":latest") || !spec.image.contains([':', '@']) {
             return Err(Error::field(
