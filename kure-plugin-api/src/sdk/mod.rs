@@ -72,7 +72,9 @@ pub trait Generator: Send + Sync + 'static {
 
     /// Checks what the JSON Schema cannot express (cross-field rules of the spec). Runs before
     /// [`generate`](Generator::generate), and in `kure validate`. Paths in its
-    /// [`Error::field`]s are below `spec` (`containers[0].image`).
+    /// [`Error::field`]s are below `spec` (`containers[0].image`). It also runs on a spec
+    /// the JSON Schema refused (when it decodes), so that one run reports both kinds of
+    /// problems: do not rely on the schema's bounds here.
     fn validate(&self, _config: &Self::Config) -> Result<(), Error> {
         Ok(())
     }

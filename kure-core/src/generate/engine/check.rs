@@ -120,21 +120,21 @@ impl Engine {
             .iter()
             .any(|d| d.field.as_deref().is_some_and(|f| f.starts_with("spec")));
         if let (true, Some(entry)) = (schema_refused, self.registry.get(&doc.gvk)) {
-            let own = in_app(entry, doc, || {
-                entry.generator.validate_application(&doc.value)
-            });
-            if let Err(p) = own {
-                if p.kind == ErrorKind::InvalidConfig && !p.issues.is_empty() {
-                    let have: Vec<Option<String>> =
-                        problems.iter().map(|d| d.field.clone()).collect();
-                    problems.extend(
-                        plugin_problems(doc, &p)
-                            .into_iter()
-                            .filter(|d| d.field.is_none() || !have.contains(&d.field)),
-                    );
-                    problems.sort_by_key(|d| d.location.line);
-                }
-            }
+            // As the run would call it otherwise (a worker's in a batch, audited).
+            let own = if entry.generator.prefers_batches() {
+                self.validate_batch(&doc.gvk, &[doc])
+                    .pop()
+                    .unwrap_or(Ok(()))
+            } else {
+                own_checks(entry, doc)
+            };
+            // Field problems only: a spec that did not decode, or a check that failed
+            // without naming a field (its problem is at `spec`), adds nothing to the schema's.
+            let have: Vec<Option<String>> = problems.iter().map(|d| d.field.clone()).collect();
+            problems.extend(own.err().into_iter().flatten().filter(|d| {
+                d.field.as_deref().is_some_and(|f| f != "spec") && !have.contains(&d.field)
+            }));
+            problems.sort_by_key(|d| d.location.line);
         }
         Err(problems)
     }
