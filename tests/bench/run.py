@@ -6,7 +6,8 @@ interleaved, round by round, so machine noise hits both sides alike; the table s
 
   1. plugin boundary: built-in AppWorkload vs the same code in a plugin (in-process)
   2. scale: kure generate of 1k / 10k / 100k AppWorkload specs, 1 thread vs all threads
-  3. kustomize: kubectl kustomize of equivalent plain YAML vs kure generate (200, 1000 apps)
+  3. kustomize: kubectl kustomize of equivalent plain YAML vs kure generate (200, 1000 apps);
+     tree: a 50,000-app `-o` tree, fresh and replacing one, vs the same run to stdout
   4. cold start: one app with one signed plugin, 1 vs 50 plugins installed
   5. verification: kure plugins verify vs openssl dgst -verify on a 50 MB file
   6. isolation: the bench plugin in process isolation vs in-process (10k apps; one app cold),
@@ -18,7 +19,7 @@ interleaved, round by round, so machine noise hits both sides alike; the table s
      `kure` and `libkure_bench_app_workload.so`; `make bench-compare BASE=REV` builds one):
      this build against that one on the same inputs, interleaved
 
-BENCH_QUICK=1 runs fewer rounds; BENCH_ONLY=boundary,scale,kustomize,krm,cold,isolation,verify,
+BENCH_QUICK=1 runs fewer rounds; BENCH_ONLY=boundary,scale,tree,kustomize,krm,cold,isolation,verify,
 registry,baseline runs only those sections (isolation and verify also run cold, which makes their key).
 """
 
@@ -165,6 +166,33 @@ def scale(tmp):
         row("scale", "time 100k / 10k (linear = 10)", f"{r2:.1f}", "~10", "met" if 7 <= r2 <= 13 else "NOT met")
         growth = results[100000][cpus][1] / results[1000][cpus][1]
         row("scale", "peak RSS 100k / 1k", f"{growth:.2f}", "flat", "met" if growth < 1.5 else "NOT met")
+
+
+def tree(tmp):
+    """Issue 30: writing a 50,000-app `-o` tree, fresh and replacing the previous one (the
+    steady state of a re-render), against the same run to stdout. The trees are written where
+    the bench's temporary directory is (TMPDIR); fresh trees are kept until the end of the
+    section, because deleting many files makes the next creations slower on some file
+    systems (ext4 without a journal skips recently freed inodes)."""
+    n = 10000 if QUICK else 50000
+    d = os.path.join(tmp, f"tree-{n}")
+    write_specs(d, n)
+    out = os.path.join(tmp, "tree-out")
+    run([KURE, "generate", "-f", d, "-o", out])  # the tree to replace, and its spare
+    run([KURE, "generate", "-f", d, "-o", out])
+    reps = 3 if QUICK else 5
+    st, fr, rp = [], [], []
+    for r in range(reps):
+        st.append(run([KURE, "generate", "-f", d]))
+        fr.append(run([KURE, "generate", "-f", d, "-o", os.path.join(tmp, f"tree-fresh-{r}")]))
+        rp.append(run([KURE, "generate", "-f", d, "-o", out]))
+    s, f, p = median(st), median(fr), median(rp)
+    row("tree", f"{n} apps: stdout / -o fresh / -o replace (s)", f"{s:.2f} / {f:.2f} / {p:.2f}")
+    row("tree", f"{n} apps: -o replace / stdout", f"{p / s:.2f}x", "<= 3x", "met" if p / s <= 3 else "NOT met")
+    row("tree", f"{n} apps: -o fresh / stdout", f"{f / s:.2f}x", "<= 3x", "met" if f / s <= 3 else "NOT met")
+    for r in range(reps):
+        shutil.rmtree(os.path.join(tmp, f"tree-fresh-{r}"))
+    shutil.rmtree(d)
 
 
 def kustomize(tmp):
@@ -474,6 +502,8 @@ def main():
             boundary()
         if wanted("scale"):
             scale(tmp)
+        if wanted("tree"):
+            tree(tmp)
         if wanted("kustomize"):
             kustomize(tmp)
         if wanted("krm"):

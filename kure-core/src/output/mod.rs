@@ -3,6 +3,7 @@
 //! whole).
 
 pub mod emit;
+pub(crate) mod fill;
 pub(crate) mod sink;
 pub(crate) mod transcode;
 pub(crate) mod tree;

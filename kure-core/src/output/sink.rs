@@ -162,55 +162,135 @@ impl Sink {
                     Err(e) => Err(Error::io("<stdout>", e)),
                 }
             }
-            Sink::Dir { out, spool, layout } => out.replace(|dir| {
-                let fail = |e: std::io::Error| Error::Output {
-                    path: PathBuf::from("<staging>"),
-                    reason: format!("{e} (the previous output is untouched)"),
+            Sink::Dir { out, spool, layout } => out.replace(|staging| {
+                let reader = spool.reader()?;
+                let mut jobs = TreeJobs {
+                    reader,
+                    pending: None,
+                    layout: &layout,
+                    done: HashSet::new(),
+                    tail: None,
                 };
-                let mut reader = spool.reader()?;
-                let mut header = String::new();
-                let mut yaml = Vec::new();
-                let mut made = HashSet::new();
-                loop {
-                    header.clear();
-                    if std::io::BufRead::read_line(&mut reader, &mut header).map_err(fail)? == 0 {
-                        break;
-                    }
-                    let (rel, len) = header
-                        .trim_end()
-                        .rsplit_once(' ')
-                        .and_then(|(r, l)| Some((r.to_owned(), l.parse::<usize>().ok()?)))
-                        .ok_or_else(|| fail(std::io::Error::other("corrupt output spool")))?;
-                    yaml.resize(len, 0);
-                    reader.read_exact(&mut yaml).map_err(fail)?;
-                    let app_dir = rel.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
-                    if made.insert(app_dir.clone()) {
-                        dir.create_dir_all(&app_dir).map_err(fail)?;
-                    }
-                    dir.write(&rel, &yaml).map_err(fail)?;
-                }
-                let mut namespaces = Vec::new();
-                for (ns, apps) in &layout {
-                    for (app, files) in apps {
-                        dir.write(format!("{ns}/{app}/kustomization.yaml"), kustomization(files))
-                            .map_err(fail)?;
-                    }
-                    dir.write(
-                        format!("{ns}/kustomization.yaml"),
-                        kustomization(&apps.keys().cloned().collect::<Vec<_>>()),
-                    )
-                    .map_err(fail)?;
-                    namespaces.push(ns.clone());
-                }
-                dir.write("kustomization.yaml", kustomization(&namespaces))
-                    .map_err(fail)?;
-                dir.write(
-                    MARKER,
-                    "This directory is written by `kure generate -o`; it is replaced on every run.\n",
-                )
-                .map_err(fail)
+                crate::output::fill::fill(staging, std::iter::from_fn(|| jobs.next()))
             }),
         }
+    }
+}
+
+/// The files of the `-o` tree as [`fill`](crate::output::fill::fill) jobs: each app's objects
+/// as they were spooled (one job per app, with its kustomization.yaml), then the
+/// kustomizations of namespaces and of the root, and the marker.
+struct TreeJobs<'a, R> {
+    reader: R,
+    /// A record read past the end of the previous job: (directory, file, bytes).
+    pending: Option<(String, String, Vec<u8>)>,
+    /// namespace -> app -> file names.
+    layout: &'a BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// App directories whose kustomization.yaml went with their objects.
+    done: HashSet<String>,
+    /// What comes after the spool, once it is read.
+    tail: Option<std::vec::IntoIter<crate::output::fill::Job>>,
+}
+
+impl<R: std::io::BufRead> TreeJobs<'_, R> {
+    fn corrupt() -> Error {
+        Error::Output {
+            path: PathBuf::from("<staging>"),
+            reason: "corrupt output spool (the previous output is untouched)".to_owned(),
+        }
+    }
+
+    /// The next spooled record: `NS/APP/FILE LEN\n` and the bytes.
+    fn record(&mut self) -> Result<Option<(String, String, Vec<u8>)>, Error> {
+        if let Some(r) = self.pending.take() {
+            return Ok(Some(r));
+        }
+        let mut header = String::new();
+        if std::io::BufRead::read_line(&mut self.reader, &mut header)
+            .map_err(|_| Self::corrupt())?
+            == 0
+        {
+            return Ok(None);
+        }
+        let (rel, len) = header
+            .trim_end()
+            .rsplit_once(' ')
+            .and_then(|(r, l)| Some((r, l.parse::<usize>().ok()?)))
+            .ok_or_else(Self::corrupt)?;
+        let (dir, file) = rel.rsplit_once('/').ok_or_else(Self::corrupt)?;
+        let mut bytes = vec![0; len];
+        self.reader
+            .read_exact(&mut bytes)
+            .map_err(|_| Self::corrupt())?;
+        Ok(Some((dir.to_owned(), file.to_owned(), bytes)))
+    }
+
+    fn next(&mut self) -> Option<Result<crate::output::fill::Job, Error>> {
+        if let Some(tail) = &mut self.tail {
+            return tail.next().map(Ok);
+        }
+        let first = match self.record() {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                self.tail = Some(self.tail_jobs().into_iter());
+                return self.next();
+            }
+            Err(e) => return Some(Err(e)),
+        };
+        let (dir, file, bytes) = first;
+        let mut files = vec![(file, bytes)];
+        loop {
+            match self.record() {
+                Ok(Some((d, f, b))) if d == dir => files.push((f, b)),
+                Ok(Some(other)) => {
+                    self.pending = Some(other);
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        // The whole app in one run of records (the usual case): its kustomization goes along.
+        let names = dir
+            .split_once('/')
+            .and_then(|(ns, app)| self.layout.get(ns)?.get(app));
+        if let Some(names) = names.filter(|n| n.len() == files.len() && !self.done.contains(&dir)) {
+            files.push((
+                "kustomization.yaml".to_owned(),
+                kustomization(names).into_bytes(),
+            ));
+            self.done.insert(dir.clone());
+        }
+        Some(Ok((dir, files)))
+    }
+
+    /// The kustomizations not sent with their apps, the namespaces' and the root's, and the
+    /// marker.
+    fn tail_jobs(&self) -> Vec<crate::output::fill::Job> {
+        let file = |text: String| vec![("kustomization.yaml".to_owned(), text.into_bytes())];
+        let mut jobs = Vec::new();
+        let mut namespaces = Vec::new();
+        for (ns, apps) in self.layout {
+            for (app, files) in apps {
+                let dir = format!("{ns}/{app}");
+                if !self.done.contains(&dir) {
+                    jobs.push((dir, file(kustomization(files))));
+                }
+            }
+            jobs.push((
+                ns.clone(),
+                file(kustomization(&apps.keys().cloned().collect::<Vec<_>>())),
+            ));
+            namespaces.push(ns.clone());
+        }
+        let mut root = file(kustomization(&namespaces));
+        root.push((
+            MARKER.to_owned(),
+            b"This directory is written by `kure generate -o`; it is replaced on every run.\n"
+                .to_vec(),
+        ));
+        jobs.push((String::new(), root));
+        jobs
     }
 }
 

@@ -127,22 +127,50 @@ impl OutputDir {
     /// Where the exchange is not supported (not Linux, or a file system without it) kure falls
     /// back to two renames: old tree aside, new tree in. A kill between them leaves the old
     /// tree in `.DIR.kure-old-PID`, and the next run puts it back before anything else.
+    ///
+    /// `fill` gets the staging directory, the previous output to link unchanged files from
+    /// (which it must not change), and whether the staging directory is the spare of an
+    /// earlier run: that run's directories, emptied (see [`crate::output::fill`]). The
+    /// previous output becomes the next spare.
     pub(crate) fn replace(
         &self,
-        fill: impl FnOnce(&cap_std::fs::Dir) -> Result<(), Error>,
+        fill: impl FnOnce(&crate::output::fill::Staging<'_>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let pid = std::process::id();
         let staging = format!(".{}{STAGING}{pid}", self.name);
         let old = format!(".{}{OLD}{pid}", self.name);
+        let spare = format!(".{}{SPARE}", self.name);
         let _ = self.parent.remove_dir_all(&staging);
-        self.parent
-            .create_dir(&staging)
-            .map_err(|e| self.fail(format!("cannot create a staging directory: {e}")))?;
+        let reused = rustix::fs::renameat_with(
+            &self.parent,
+            &spare,
+            &self.parent,
+            &staging,
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+        .is_ok();
+        if !reused {
+            self.parent
+                .create_dir(&staging)
+                .map_err(|e| self.fail(format!("cannot create a staging directory: {e}")))?;
+        }
+        // The previous output, when it is kure's (checked when the run began, and again
+        // below before the swap).
+        let previous = match self.parent.symlink_metadata(&self.name) {
+            Ok(m) if m.is_dir() => self.parent.open_dir(&self.name).ok(),
+            _ => None,
+        };
         let result = self
             .parent
             .open_dir(&staging)
             .map_err(|e| self.fail(e.to_string()))
-            .and_then(|dir| fill(&dir))
+            .and_then(|dir| {
+                fill(&crate::output::fill::Staging {
+                    dir: &dir,
+                    previous: previous.as_ref(),
+                    reused,
+                })
+            })
             .and_then(|()| self.check());
         if let Err(e) = result {
             let _ = self.parent.remove_dir_all(&staging);
@@ -175,8 +203,8 @@ impl OutputDir {
         ) {
             Ok(()) => {
                 crate::plugin::killpoint::hit("output-exchanged");
-                // The staging name now holds the previous output.
-                let _ = self.parent.remove_dir_all(&staging);
+                // The staging name now holds the previous output: the next run's spare.
+                crate::output::fill::retire(&self.parent, &staging, &spare);
                 Ok(())
             }
             Err(e) if exchange_unsupported(e) => {
@@ -247,6 +275,9 @@ impl OutputDir {
 pub(crate) const STAGING: &str = ".kure-staging-";
 /// The infix of a previous output set aside by the fallback: `.DIR.kure-old-PID`.
 const OLD: &str = ".kure-old-";
+/// The suffix of the spare: the directories of an earlier output, emptied, which the next run
+/// reuses as its staging directory (`.DIR.kure-spare`).
+pub(crate) const SPARE: &str = ".kure-spare";
 
 /// Whether `pid` (decimal) names a live process. Anything that is not a pid counts as alive,
 /// so a directory kure cannot attribute is never removed.
@@ -290,8 +321,11 @@ mod tests {
         v
     }
 
-    fn fill_with(text: &'static str) -> impl FnOnce(&cap_std::fs::Dir) -> Result<(), Error> {
-        move |d: &cap_std::fs::Dir| {
+    fn fill_with(
+        text: &'static str,
+    ) -> impl FnOnce(&crate::output::fill::Staging<'_>) -> Result<(), Error> {
+        move |s: &crate::output::fill::Staging<'_>| {
+            let d = s.dir;
             d.write(MARKER, "").expect("marker");
             d.write("app.yaml", text).expect("file");
             Ok(())
@@ -299,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tree_is_replaced_whole_and_nothing_is_left_beside_it() {
+    fn a_tree_is_replaced_whole_and_only_the_spare_is_left_beside_it() {
         let root = tempfile::tempdir().expect("tempdir");
         let out = root.path().join("out");
         OutputDir::open(&out)
@@ -317,12 +351,20 @@ mod tests {
                 ("app.yaml".into(), "two".into())
             ]
         );
-        let beside: Vec<String> = std::fs::read_dir(root.path())
+        let mut beside: Vec<String> = std::fs::read_dir(root.path())
             .expect("read")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(beside, ["out"]);
+        beside.sort();
+        // The previous output's directories, emptied, for the next run.
+        assert_eq!(beside, [".out.kure-spare", "out"]);
+        assert_eq!(
+            std::fs::read_dir(root.path().join(".out.kure-spare"))
+                .expect("spare")
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -336,8 +378,8 @@ mod tests {
         let before = listing(&out);
         let err = OutputDir::open(&out)
             .expect("open")
-            .replace(|d| {
-                d.write("half.yaml", "half").expect("file");
+            .replace(|s| {
+                s.dir.write("half.yaml", "half").expect("file");
                 Err(Error::Output {
                     path: "out".into(),
                     reason: "generation failed".into(),
