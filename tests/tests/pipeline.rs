@@ -82,3 +82,67 @@ fn duplicate_objects_across_apps_are_refused() {
         ],
     );
 }
+
+/// Issue 30: re-rendering a tree links the files that did not change from the previous tree
+/// (same inode), writes the ones that did, removes what the new output lacks, and keeps the
+/// previous tree's directories, empty, as `.out.kure-spare` for the next run. A file of the
+/// previous tree that is a symbolic link is never linked or written through, and the tree
+/// built from a spare is byte for byte what a fresh run builds.
+#[test]
+fn a_re_render_links_what_did_not_change_and_reuses_the_directories() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Sandbox::new();
+    s.write("specs/a.yaml", &apps(40, "one"));
+    let out = s.path().join("out");
+    let generate = |out: &std::path::Path| {
+        let o = run(s.kure().args(["generate", "-f", "specs", "-o"]).arg(out));
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    generate(&out);
+    let kept = out.join("one/app-1/deployment-app-1.yaml");
+    let changed = out.join("one/app-2/deployment-app-2.yaml");
+    let ino = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().ino();
+    let (kept_ino, changed_ino) = (ino(&kept), ino(&changed));
+    // Someone made a file of the output a link to a file outside with the same bytes.
+    let outside = s.path().join("outside.yaml");
+    let linked = out.join("one/app-3/deployment-app-3.yaml");
+    std::fs::copy(&linked, &outside).unwrap();
+    std::fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&outside, &linked).unwrap();
+
+    // app-2 changes, app-39 goes.
+    let specs = apps(39, "one").replacen(
+        "name: app-2\n",
+        "name: app-2\n  labels:\n    tier: web\n",
+        1,
+    );
+    s.write("specs/a.yaml", &specs);
+    generate(&out);
+    assert_eq!(ino(&kept), kept_ino, "an unchanged file was written again");
+    assert_ne!(ino(&changed), changed_ino);
+    assert!(std::fs::read_to_string(&changed)
+        .unwrap()
+        .contains("tier: web"));
+    assert!(!out.join("one/app-39").exists());
+    assert!(std::fs::symlink_metadata(&linked).unwrap().is_file());
+    let spare = s.path().join(".out.kure-spare");
+    assert!(
+        spare.join("one/app-39").is_dir(),
+        "the spare keeps the directories"
+    );
+    assert!(
+        tree(&spare).iter().all(|(_, bytes)| bytes.is_none()),
+        "the spare holds files"
+    );
+
+    // Third run from the spare: the same tree as a fresh run into another directory.
+    generate(&out);
+    assert!(
+        !out.join("one/app-39").exists(),
+        "the spare's extra directory was not removed"
+    );
+    let fresh = s.path().join("fresh");
+    generate(&fresh);
+    assert_eq!(tree(&out), tree(&fresh));
+    assert!(std::fs::read_to_string(&outside).unwrap().contains("app-3"));
+}
