@@ -299,6 +299,22 @@ fn sh(s: &Sandbox, dir: &Path, command: &str) -> Output {
         .unwrap()
 }
 
+/// deploy/argocd copied into the sandbox with a trusted-signers.pem of a new key, as its
+/// kustomization.yaml tells the user to do; the key.
+fn argocd_with_signers(s: &Sandbox) -> (std::path::PathBuf, String) {
+    let copy = s.path().join("argocd");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in std::fs::read_dir(root().join("deploy/argocd"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(f.path(), copy.join(f.file_name())).unwrap();
+    }
+    let (_, public) = openssl_keypair(s.path(), "argocd-signer", 2048);
+    std::fs::copy(&public, copy.join("trusted-signers.pem")).unwrap();
+    (copy, std::fs::read_to_string(&public).unwrap())
+}
+
 #[test]
 fn the_argocd_plugin_commands_render_the_examples() {
     if !have_tool(
@@ -368,7 +384,7 @@ fn the_argocd_plugin_commands_render_the_examples() {
     // The ConfigMap holds plugin.yaml, and the sidecar patch applies to a repo-server.
     let built = docs(&ok(Command::new("kubectl")
         .args(["kustomize"])
-        .arg(root().join("deploy/argocd"))));
+        .arg(argocd_with_signers(&s).0)));
     assert_eq!(built[0]["kind"], "ConfigMap");
     assert_eq!(built[0]["metadata"]["name"], "kure-cmp-plugin");
     assert_eq!(
@@ -467,12 +483,34 @@ fn every_deploy_directory_builds_with_kubectl_kustomize() {
         return;
     }
     let mut built = Vec::new();
+    let s = Sandbox::new();
+    let mut argocd_signers = String::new();
     for dir in std::fs::read_dir(root().join("deploy")).unwrap().flatten() {
-        let dir = dir.path();
+        let mut dir = dir.path();
         if !dir.join("kustomization.yaml").is_file() {
             continue;
         }
+        if dir.ends_with("argocd") {
+            // As its kustomization.yaml says: the signers' keys first, or the build fails.
+            assert!(!dir.join("trusted-signers.pem").exists(), "no key may ship");
+            let refused = run(Command::new("kubectl").arg("kustomize").arg(&dir));
+            assert!(
+                !refused.status.success(),
+                "built without trusted-signers.pem"
+            );
+            (dir, argocd_signers) = argocd_with_signers(&s);
+        }
         let out = ok(Command::new("kubectl").arg("kustomize").arg(&dir));
+        if dir.ends_with("argocd") {
+            let signers = docs(&out)
+                .into_iter()
+                .find(|d| d["metadata"]["name"] == "kure-trusted-signers")
+                .expect("the signers' ConfigMap");
+            assert_eq!(
+                signers["data"]["trusted-signers.pem"],
+                argocd_signers.as_str()
+            );
+        }
         let kinds: Vec<String> = docs(&out)
             .iter()
             .map(|d| d["kind"].as_str().unwrap_or("").to_owned())
@@ -486,7 +524,10 @@ fn every_deploy_directory_builds_with_kubectl_kustomize() {
     assert_eq!(
         built,
         [
-            ("argocd".to_owned(), vec!["ConfigMap".to_owned()]),
+            (
+                "argocd".to_owned(),
+                vec!["ConfigMap".to_owned(), "ConfigMap".to_owned()]
+            ),
             ("flux".to_owned(), vec!["Kustomization".to_owned()]),
         ]
     );
@@ -502,4 +543,48 @@ fn every_deploy_directory_builds_with_kubectl_kustomize() {
             "{step}: {plugin}"
         );
     }
+}
+
+/// Issue 30: the sidecar's image is built by deploy/argocd/Dockerfile, tagged with what
+/// `kure version` prints, and sidecar.yaml names that tag; the image holds kure where the
+/// plugin's commands find it and runs as Argo CD's user. (Building the image needs a container
+/// engine, which this machine does not have: the recipe's parts are checked as text.)
+#[test]
+fn the_argocd_sidecar_image_is_built_and_tagged_as_kure_version_says() {
+    let version = ok(Command::new(kure_bin()).arg("version"));
+    let version = version
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("kure "))
+        .expect("kure VERSION")
+        .to_owned();
+    let tag = format!("registry.example.com/kure:{version}");
+    let sidecar = std::fs::read_to_string(root().join("deploy/argocd/sidecar.yaml")).unwrap();
+    let patch: serde_json::Value = yaml_serde::from_str(&sidecar).unwrap();
+    assert_eq!(
+        patch["spec"]["template"]["spec"]["containers"][0]["image"],
+        tag.as_str()
+    );
+    let docker = std::fs::read_to_string(root().join("deploy/argocd/Dockerfile")).unwrap();
+    assert!(docker.contains(&format!("-t {tag} .")), "{docker}");
+    let rust = std::fs::read_to_string(root().join("Cargo.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            Some(
+                l.strip_prefix("rust-version = \"")?
+                    .trim_end_matches('"')
+                    .to_owned(),
+            )
+        })
+        .expect("rust-version");
+    assert!(docker.contains(&format!("FROM rust:{rust}-")), "{docker}");
+    for line in [
+        "RUN cargo build --release --locked -p kure-cli",
+        "COPY --from=build /src/target/release/kure /usr/local/bin/kure",
+        "USER 999:999",
+    ] {
+        assert!(docker.lines().any(|l| l == line), "{line}\n{docker}");
+    }
+    assert!(sidecar.contains("runAsUser: 999"), "{sidecar}");
 }
