@@ -149,29 +149,21 @@ impl OutputDir {
             rustix::fs::RenameFlags::NOREPLACE,
         )
         .is_ok();
-        if !reused {
-            self.parent
-                .create_dir(&staging)
-                .map_err(|e| self.fail(format!("cannot create a staging directory: {e}")))?;
-        }
+        let (dir, reused) = crate::output::fill::staging_dir(&self.parent, &staging, reused)
+            .map_err(|e| self.fail(format!("cannot create a staging directory: {e}")))?;
         // The previous output, when it is kure's (checked when the run began, and again
         // below before the swap).
         let previous = match self.parent.symlink_metadata(&self.name) {
             Ok(m) if m.is_dir() => self.parent.open_dir(&self.name).ok(),
             _ => None,
         };
-        let result = self
-            .parent
-            .open_dir(&staging)
-            .map_err(|e| self.fail(e.to_string()))
-            .and_then(|dir| {
-                fill(&crate::output::fill::Staging {
-                    dir: &dir,
-                    previous: previous.as_ref(),
-                    reused,
-                })
-            })
-            .and_then(|()| self.check());
+        let result = fill(&crate::output::fill::Staging {
+            dir: &dir,
+            previous: previous.as_ref(),
+            reused,
+        })
+        .and_then(|()| self.check());
+        drop(dir);
         if let Err(e) = result {
             let _ = self.parent.remove_dir_all(&staging);
             return Err(e);
