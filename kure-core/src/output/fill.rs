@@ -422,48 +422,59 @@ fn sanitize(staging: &Dir) -> std::io::Result<()> {
             Found::Missing => {}
         }
     }
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for part in apps.chunks(apps.len().div_ceil(threads()).max(1)) {
-            let failed = &failed;
-            scope.spawn(move || {
-                let mut namespaces: std::collections::HashMap<&OsStr, Dir> = Default::default();
-                for (ns, app) in part {
-                    let checked = (|| {
-                        if !namespaces.contains_key(ns.as_os_str()) {
-                            let Found::Own(d) = open_own(staging, ns)? else {
-                                return Err(std::io::Error::other("not a directory"));
-                            };
-                            namespaces.insert(ns.as_os_str(), d);
-                        }
-                        let Some(ns_dir) = namespaces.get(ns.as_os_str()) else {
-                            return Err(std::io::Error::other("not a directory"));
-                        };
-                        match open_own(ns_dir, app)? {
-                            Found::Own(d) => {
-                                for entry in d.entries()? {
-                                    let entry = entry?;
-                                    let is_dir = entry.file_type()?.is_dir();
-                                    remove_listed(&d, &entry.file_name(), is_dir)?;
-                                }
-                                Ok(())
-                            }
-                            _ => remove_any(ns_dir, app),
-                        }
-                    })();
-                    if checked.is_err() {
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
+    let emptied = on_threads(&apps, |part| {
+        let mut namespaces: std::collections::HashMap<&OsStr, Dir> = Default::default();
+        let mut all = true;
+        for (ns, app) in part {
+            let checked = (|| {
+                if !namespaces.contains_key(ns.as_os_str()) {
+                    let Found::Own(d) = open_own(staging, ns)? else {
+                        return Err(std::io::Error::other("not a directory"));
+                    };
+                    namespaces.insert(ns.as_os_str(), d);
                 }
-            });
+                let Some(ns_dir) = namespaces.get(ns.as_os_str()) else {
+                    return Err(std::io::Error::other("not a directory"));
+                };
+                match open_own(ns_dir, app)? {
+                    Found::Own(d) => empty_dir(&d),
+                    _ => remove_any(ns_dir, app),
+                }
+            })();
+            all &= checked.is_ok();
         }
+        all
     });
-    match failed.into_inner() {
-        false => Ok(()),
-        true => Err(std::io::Error::other(
+    match emptied {
+        true => Ok(()),
+        false => Err(std::io::Error::other(
             "the spare directory could not be emptied",
         )),
     }
+}
+
+/// Removes everything in `d`; a link is removed, never followed.
+fn empty_dir(d: &Dir) -> std::io::Result<()> {
+    for entry in d.entries()? {
+        let entry = entry?;
+        let is_dir = entry.file_type()?.is_dir();
+        remove_listed(d, &entry.file_name(), is_dir)?;
+    }
+    Ok(())
+}
+
+/// `work` on up to [`threads`] consecutive parts of `items`, one thread each; whether every
+/// part succeeded.
+fn on_threads<T: Sync>(items: &[T], work: impl Fn(&[T]) -> bool + Sync) -> bool {
+    let work = &work;
+    std::thread::scope(|scope| {
+        items
+            .chunks(items.len().div_ceil(threads()).max(1))
+            .map(|part| scope.spawn(move || work(part)))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .all(|h| h.join().unwrap_or(false))
+    })
 }
 
 /// Removes from a reused staging tree the namespaces and apps no job wrote.
@@ -551,30 +562,19 @@ fn app_dirs(tree: &Dir, files_too: bool) -> std::io::Result<Vec<std::path::PathB
 fn empty_tree(parent: &Dir, name: &str) -> std::io::Result<()> {
     let tree = open_nofollow(parent, std::path::Path::new(name))?;
     let apps = app_dirs(&tree, true)?;
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for part in apps.chunks(apps.len().div_ceil(threads()).max(1)) {
-            let (failed, tree) = (&failed, &tree);
-            scope.spawn(move || {
-                for app in part {
-                    let emptied = open_nofollow(tree, app).and_then(|app| {
-                        for entry in app.entries()? {
-                            let entry = entry?;
-                            let is_dir = entry.file_type()?.is_dir();
-                            remove_listed(&app, &entry.file_name(), is_dir)?;
-                        }
-                        Ok(())
-                    });
-                    if emptied.is_err() {
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-            });
+    let emptied = on_threads(&apps, |part| {
+        // Every app, whatever failed before it.
+        let mut all = true;
+        for app in part {
+            all &= open_nofollow(&tree, app)
+                .and_then(|app| empty_dir(&app))
+                .is_ok();
         }
+        all
     });
-    match failed.into_inner() {
-        false => Ok(()),
-        true => Err(std::io::Error::other(
+    match emptied {
+        true => Ok(()),
+        false => Err(std::io::Error::other(
             "a file of the previous output could not be removed",
         )),
     }
@@ -588,14 +588,12 @@ pub(crate) fn remove_tree(parent: &Dir, name: &str) {
         .and_then(|tree| app_dirs(&tree, false))
         .unwrap_or_default();
     let prefix = std::path::Path::new(name);
-    std::thread::scope(|scope| {
-        for part in apps.chunks(apps.len().div_ceil(threads()).max(1)) {
-            scope.spawn(move || {
-                for app in part {
-                    let _ = parent.remove_dir_all(prefix.join(app));
-                }
-            });
+    on_threads(&apps, |part| {
+        let mut all = true;
+        for app in part {
+            all &= parent.remove_dir_all(prefix.join(app)).is_ok();
         }
+        all
     });
     let _ = parent.remove_dir_all(name);
 }
