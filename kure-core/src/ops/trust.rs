@@ -119,6 +119,21 @@ pub fn verify(
     Ok((fp, source))
 }
 
+/// Whether Git ignores `path` in the work tree `root` (`git check-ignore`). Anything else
+/// (no git, not a repository Git accepts) is "no": the key is then refused.
+fn git_ignores(root: &Path, path: &Path) -> bool {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["check-ignore", "-q", "--"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A key pair `keygen` wrote.
 #[derive(Debug, Clone)]
 pub struct KeyPair {
@@ -139,12 +154,17 @@ pub fn keygen(prefix: &Path, bits: usize, force: bool) -> Result<KeyPair, Error>
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
+        let key =
+            crate::ops::session::absolute(&PathBuf::from(format!("{}.key.pem", prefix.display())));
         if let Some(root) = dir.ancestors().find(|d| d.join(".git").exists()) {
-            return Err(Error::Trust(format!(
-                "{} is inside the Git work tree {}: a private key there is one `git add` away from being published. Write it outside the repository (e.g. --out ~/.kure/keys/NAME), or pass --force",
-                dir.display(),
-                root.display()
-            )));
+            if !git_ignores(root, &key) {
+                return Err(Error::Trust(format!(
+                    "{} is inside the Git work tree {} and Git does not ignore {}: a private key there is one `git add` away from being published. Write it outside the repository (e.g. --out ~/.kure/keys/NAME), ignore it in .gitignore, or pass --force",
+                    dir.display(),
+                    root.display(),
+                    key.display()
+                )));
+            }
         }
     }
     let key = trust::PrivateKey::generate(bits).map_err(key_err)?;
@@ -227,5 +247,31 @@ mod tests {
         let outside = tempfile::tempdir().expect("tmp");
         keygen(&outside.path().join("keys/new/k"), 2048, false).expect("not a work tree");
         assert!(outside.path().join("keys/new/k.key.pem").is_file());
+    }
+
+    /// A path the repository's .gitignore covers (the scaffold's `*.key.pem`, `make demo`'s
+    /// `target/`) is not one `git add` away: the key is written there.
+    #[test]
+    fn keygen_writes_where_git_ignores_the_key() {
+        let repo = tempfile::tempdir().expect("tmp");
+        let git = std::process::Command::new("git")
+            .arg("init")
+            .arg("-q")
+            .arg(repo.path())
+            .status();
+        if !git.is_ok_and(|s| s.success()) {
+            // CI skips nothing.
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "git cannot init a repository"
+            );
+            eprintln!("SKIPPED keygen_writes_where_git_ignores_the_key: git cannot init a repository here");
+            return;
+        }
+        std::fs::write(repo.path().join(".gitignore"), "/target\n").expect("ignore");
+        keygen(&repo.path().join("target/demo/k"), 2048, false).expect("ignored by git");
+        assert!(repo.path().join("target/demo/k.key.pem").is_file());
+        let e = keygen(&repo.path().join("keys/k"), 2048, false).expect_err("not ignored");
+        assert!(e.to_string().contains("Git does not ignore"), "{e}");
     }
 }

@@ -13,8 +13,8 @@ pub struct KeygenArgs {
     /// Key size in bits (2048 to 4096).
     #[arg(long, default_value_t = 3072)]
     pub bits: usize,
-    /// Write the private key even inside a Git work tree (refused otherwise: it would be one
-    /// `git add` away from being published).
+    /// Write the private key even inside a Git work tree where Git does not ignore it
+    /// (refused otherwise: it would be one `git add` away from being published).
     #[arg(long)]
     pub force: bool,
 }
