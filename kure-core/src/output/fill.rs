@@ -82,8 +82,8 @@ pub(crate) fn fill(
                     break;
                 }
             };
-            // Every directory on the way, for `prune`.
-            let mut at = job.0.as_str();
+            // Every directory on the way, for `prune` (a spare's only).
+            let mut at = if staging.reused { job.0.as_str() } else { "" };
             while !at.is_empty() && written.insert(at.to_owned()) {
                 at = at.rsplit_once('/').map_or("", |(up, _)| up);
             }
@@ -181,15 +181,20 @@ enum Found {
     Foreign,
 }
 
-/// Opens the directory `name` (one path component) of `at` without following a link, and
-/// says whether it may be used.
-fn open_own(at: &Dir, name: &OsStr) -> std::io::Result<Found> {
-    let fd = match rustix::fs::openat(
+/// The directory `name` (one path component) of `at`, opened without following a link.
+fn open_dir_fd(at: &Dir, name: &OsStr) -> rustix::io::Result<rustix::fd::OwnedFd> {
+    rustix::fs::openat(
         at,
         name,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
-    ) {
+    )
+}
+
+/// Opens the directory `name` (one path component) of `at` without following a link, and
+/// says whether it may be used.
+fn open_own(at: &Dir, name: &OsStr) -> std::io::Result<Found> {
+    let fd = match open_dir_fd(at, name) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => return Ok(Found::Missing),
         Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => return Ok(Found::Foreign),
@@ -246,13 +251,7 @@ fn open_nofollow(at: &Dir, path: &std::path::Path) -> std::io::Result<Dir> {
         let std::path::Component::Normal(part) = part else {
             return Err(std::io::Error::other("not a plain relative path"));
         };
-        let fd = rustix::fs::openat(
-            &d,
-            part,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        d = Dir::from_std_file(std::fs::File::from(fd));
+        d = Dir::from_std_file(std::fs::File::from(open_dir_fd(&d, part)?));
     }
     Ok(d)
 }

@@ -200,11 +200,10 @@ impl DynGenerator for PluginGenerator {
     /// To a plugin whose validator takes applications, the whole document (its metadata
     /// checks run too); to an older one, its spec.
     fn validate_application(&self, app: &Value) -> Result<(), ErrorPayload> {
-        if self.validates_apps {
-            self.validate_json(&kure_plugin_api::abi::validator_request(&json_text(app)))
-        } else {
-            self.validate(app.get("spec").unwrap_or(&Value::Null))
-        }
+        self.validate_json(&crate::plugin::json::validator_text(
+            app,
+            self.validates_apps,
+        ))
     }
 
     fn generate_validates(&self) -> bool {

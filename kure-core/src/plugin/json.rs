@@ -5,6 +5,16 @@ use kure_plugin_api::abi::ErrorKind;
 use kure_plugin_api::abi::ErrorPayload;
 use serde_json::Value;
 
+/// What a plugin's validator is asked about `app` (a whole application document): the
+/// document itself for a validator that takes documents (feature `validate-application`),
+/// else its spec.
+pub(crate) fn validator_text(app: &Value, whole: bool) -> String {
+    match whole {
+        true => kure_plugin_api::abi::validator_request(&json_text(app)),
+        false => json_text(app.get("spec").unwrap_or(&Value::Null)),
+    }
+}
+
 /// A value as the JSON text a plugin is sent (written straight into a buffer: `Value`'s
 /// `Display` goes through the formatter piece by piece, which costs more than the text).
 pub(crate) fn json_text(v: &Value) -> String {

@@ -91,10 +91,7 @@ impl DynGenerator for WorkerGenerator {
         let whole = kure_plugin_api::abi::validates_applications(&self.plugin.abi_info);
         let requests: Vec<String> = apps
             .iter()
-            .map(|a| match whole {
-                true => kure_plugin_api::abi::validator_request(&json_text(a)),
-                false => json_text(a.get("spec").unwrap_or(&Value::Null)),
-            })
+            .map(|a| crate::plugin::json::validator_text(a, whole))
             .collect();
         self.plugin
             .validate_batch(&self.api_version, &self.kind, &requests)
