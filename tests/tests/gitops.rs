@@ -588,3 +588,158 @@ fn the_argocd_sidecar_image_is_built_and_tagged_as_kure_version_says() {
     }
     assert!(sidecar.contains("runAsUser: 999"), "{sidecar}");
 }
+
+/// Issue 30: a directory mixing plain manifests (and a kustomization.yaml) with kure specs was
+/// refused (`unknown field data`). With `--passthrough` every document in an API group kure
+/// does not generate for is copied through, in input order; kustomize configuration is left
+/// out and named; a misspelt kind in kure's own groups (a built-in's or a plugin's) is still an
+/// error; a copied object's name and namespace cannot become paths; and a copied object that
+/// an app also produces is a duplicate.
+#[test]
+fn generate_passthrough_copies_plain_manifests_beside_the_specs() {
+    let s = Sandbox::new();
+    s.add_plugin(&terraform_lib());
+    let dir = s.path().join("mixed");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(root().join("examples/shop.yaml"), dir.join("shop.yaml")).unwrap();
+    std::fs::copy(
+        root().join("examples/terraform-dns.yaml"),
+        dir.join("terraform-dns.yaml"),
+    )
+    .unwrap();
+    let plain = "# plain manifests\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shop-config\n  namespace: web\ndata:\n  key: value  # a comment\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  anything: [1, 2]\n";
+    std::fs::write(dir.join("a-plain.yaml"), plain).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- a-plain.yaml\n",
+    )
+    .unwrap();
+    let generate = || {
+        let mut c = s.kure();
+        c.args(["--allow-unsigned", "generate"]);
+        c
+    };
+    // Without the flag, the plain manifests are refused as specs, as before.
+    expect_failure(
+        &run(generate().arg("-f").arg(&dir)),
+        &["a-plain.yaml:7", "data"],
+    );
+
+    let o = run(generate().arg("-f").arg(&dir).arg("--passthrough"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut expected: Vec<serde_json::Value> = plain
+        .split("---\n")
+        .map(|d| yaml_serde::from_str(d).unwrap())
+        .collect();
+    for f in ["shop.yaml", "terraform-dns.yaml"] {
+        expected.extend(docs(&ok(generate()
+            .arg("-f")
+            .arg(root().join("examples").join(f)))));
+    }
+    assert_eq!(docs(&stdout(&o)), expected);
+    let err = stderr(&o);
+    assert!(
+        err.contains("2 objects copied through unchanged")
+            && err.contains("1 ConfigMap (v1)")
+            && err.contains("1 Widget (example.com/v1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kustomization.yaml:1: kustomize configuration left out"),
+        "{err}"
+    );
+    assert!(!stdout(&o).contains("Kustomization"));
+    let v = run(s
+        .kure()
+        .args(["--allow-unsigned", "validate", "--passthrough", "-f"])
+        .arg(&dir));
+    assert!(v.status.success(), "{}", stderr(&v));
+
+    // The -o tree holds the copies beside the apps, and kustomize builds the same objects.
+    let out = s.path().join("out");
+    let o = run(generate()
+        .arg("-f")
+        .arg(&dir)
+        .arg("--passthrough")
+        .arg("-o")
+        .arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out
+        .join("web/_passthrough/configmap-shop-config.yaml")
+        .is_file());
+    assert!(out.join("default/_passthrough/widget-w.yaml").is_file());
+    if have_tool(
+        "kubectl",
+        "generate_passthrough_copies_plain_manifests_beside_the_specs",
+        "kubectl with kustomize",
+    ) {
+        let k = Command::new("kubectl")
+            .arg("kustomize")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(k.status.success(), "{}", stderr(&k));
+        assert_eq!(
+            kinds_and_names(&docs(&stdout(&k))),
+            kinds_and_names(&expected)
+        );
+    }
+
+    // A misspelt kind in a built-in's group, and in a plugin's group, is a wrong spec.
+    for (file, typo, needle) in [
+        ("shop.yaml", "kind: AppWorkload", "did you mean"),
+        (
+            "terraform-dns.yaml",
+            "kind: TerraformConfig",
+            "TerraformConfi",
+        ),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert!(text.contains(typo), "{file}");
+        let bad = s.write(
+            &format!("typo-{file}"),
+            &text.replace(typo, &format!("{}x", &typo[..typo.len() - 1])),
+        );
+        let o = run(generate().arg("-f").arg(&bad).arg("--passthrough"));
+        expect_failure(&o, &["no generator for", needle]);
+    }
+
+    // Names that would be paths, and an object an app also produces.
+    for (doc, needles) in [
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ../../escape\n",
+            &["hostile.yaml:4", "metadata.name `../../escape`"][..],
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: a/b\n",
+            &["hostile.yaml:5", "metadata.namespace `a/b`"][..],
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\ndata: {}\n",
+            &["hostile.yaml:1", "no metadata.name"][..],
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: shop\n  namespace: web\n",
+            &[
+                "hostile.yaml:1",
+                "copied through with --passthrough",
+                "deployment-shop",
+            ][..],
+        ),
+    ] {
+        let hostile = s.write("hostile.yaml", doc);
+        let o = run(generate()
+            .arg("-f")
+            .arg(dir.join("shop.yaml"))
+            .arg(&hostile)
+            .arg("--passthrough")
+            .arg("-o")
+            .arg(&out));
+        expect_failure(&o, needles);
+        assert!(!s.path().join("escape").exists());
+        // The previous tree is untouched.
+        assert!(out
+            .join("web/_passthrough/configmap-shop-config.yaml")
+            .is_file());
+    }
+}

@@ -40,6 +40,15 @@ pub struct Args {
     /// Worker threads (default: the number of CPUs). Output order never depends on it.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// For directories that mix plain manifests with kure specs: copy every document in an
+    /// API group kure does not generate for (a ConfigMap, a CRD's object) to the output
+    /// unchanged, instead of refusing it as a spec. The object is the same; it is written in
+    /// kure's style (keys sorted, comments dropped), under -o DIR in
+    /// <namespace>/_passthrough/. kustomize files (kind Kustomization) are left out and
+    /// named, since kure writes its own. A misspelt kind in kure's own groups is still an
+    /// error, and stderr lists what was copied, so a spec whose plugin is missing is seen.
+    #[arg(long)]
+    pub passthrough: bool,
 }
 
 /// The format of the stream `generate` prints.
@@ -59,6 +68,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     let mut pipeline = PipelineOptions {
         input,
         progress: bar.as_ref().map(crate::progress::Bar::callback),
+        passthrough: args.passthrough,
         ..PipelineOptions::default()
     };
     if let Some(j) = args.jobs {
@@ -91,5 +101,29 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    note_passthrough(&summary, "copied");
     Ok(())
+}
+
+/// Says on stderr what `--passthrough` copied (`verb`) and left out: a spec whose plugin is
+/// not installed is copied too, and this is where its kind shows.
+pub(crate) fn note_passthrough(summary: &kure_core::pipeline::Summary, verb: &str) {
+    if !summary.passed.is_empty() {
+        let total: usize = summary.passed.values().sum();
+        let kinds: Vec<String> = summary
+            .passed
+            .iter()
+            .map(|(gvk, n)| format!("{} {} ({})", n, gvk.kind, gvk.api_version()))
+            .collect();
+        noteln!(
+            "note: {total} {} {verb} through unchanged (--passthrough): {}",
+            if total == 1 { "object" } else { "objects" },
+            kinds.join(", ")
+        );
+    }
+    for location in &summary.skipped {
+        noteln!(
+            "note: {location}: kustomize configuration left out (--passthrough copies objects; kure writes its own kustomization files)"
+        );
+    }
 }

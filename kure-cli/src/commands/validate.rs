@@ -31,6 +31,11 @@ pub struct Args {
     /// Require the lock (--lock FILE, or ./kure.lock), as `kure generate --locked` does.
     #[arg(long, conflicts_with = "schema_only")]
     pub locked: bool,
+    /// Accept documents in API groups kure does not generate for (plain manifests beside the
+    /// specs), as `kure generate --passthrough` copies them: each is checked only for a kind,
+    /// a name and a namespace Kubernetes accepts.
+    #[arg(long, conflicts_with = "schema_only")]
+    pub passthrough: bool,
 }
 
 /// Runs `kure validate`.
@@ -43,6 +48,7 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     let pipeline = PipelineOptions {
         input,
         progress: bar.as_ref().map(crate::progress::Bar::callback),
+        passthrough: args.passthrough,
         ..PipelineOptions::default()
     };
     let ran = kure_core::ops::generate::validate(
@@ -57,7 +63,8 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     if let Some(bar) = &bar {
         bar.finish();
     }
-    let checked = reported(ran)?;
+    let summary = reported(ran)?;
+    let checked = summary.apps;
     let noun = if checked == 1 {
         "document"
     } else {
@@ -66,5 +73,6 @@ pub fn execute(session: &Session, args: Args) -> anyhow::Result<()> {
     if !kure_core::plugin::contain::quiet() {
         outln!("{checked} {noun} valid");
     }
+    crate::commands::generate::note_passthrough(&summary, "would be copied");
     Ok(())
 }

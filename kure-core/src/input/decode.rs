@@ -114,19 +114,37 @@ pub(crate) fn decode_document(
     location: &Location,
     chunk: &str,
 ) -> Result<Option<Document>, Diagnostic> {
+    match parse_document(location, chunk)? {
+        Some(value) => decode_value(location, value, chunk.to_owned()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// One document's text as a JSON value (`None`: blank), with the parser's problem placed in
+/// the file: the fast path for plain block YAML, yaml_serde for everything else, with the
+/// depth and duplicate-key checks.
+pub(crate) fn parse_document(
+    location: &Location,
+    chunk: &str,
+) -> Result<Option<Value>, Diagnostic> {
     if crate::input::split::is_blank(chunk) {
         return Ok(None);
     }
-    // The fast path for plain block YAML, yaml_serde for everything else; either way straight
-    // into JSON values, with the depth and duplicate-key checks.
-    let value = crate::input::parse::parse(chunk).map_err(|p| {
+    crate::input::parse::parse(chunk).map(Some).map_err(|p| {
         let place = match p.line() {
             Some(l) => (location.line + l - 1, p.column()),
             None => (location.line, None),
         };
         problem_at(&location.file, place, p.message(location.line - 1))
-    })?;
-    decode_value(location, value, chunk.to_owned()).map(Some)
+    })
+}
+
+/// The GVK a parsed document names, if its `apiVersion` and `kind` are strings that make one
+/// (otherwise [`decode_value`] says what is wrong).
+pub(crate) fn peek_gvk(value: &Value) -> Option<Gvk> {
+    let api_version = value.get("apiVersion")?.as_str()?;
+    let kind = value.get("kind")?.as_str()?;
+    Gvk::parse(api_version, kind).ok()
 }
 
 /// The checks of [`decode_document`] on a value already parsed (`kure fn`'s items): `text`

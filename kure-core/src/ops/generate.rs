@@ -43,19 +43,23 @@ pub struct ValidateOptions {
     pub pipeline: PipelineOptions,
 }
 
-/// Makes every check `generate` makes (or only the schema's); the number of documents
-/// checked.
-pub fn validate(session: &Session, opts: &ValidateOptions) -> Ran<usize> {
+/// Makes every check `generate` makes (or only the schema's): `apps` counts the specs
+/// checked, `passed` the objects `--passthrough` would copy.
+pub fn validate(session: &Session, opts: &ValidateOptions) -> Ran<Summary> {
     if opts.schema_only {
         let mut engine = match session.engine() {
             Ok(e) => e,
             Err(e) => return Ran::early(e),
         };
-        let result = (|| -> Result<usize, Error> {
+        let result = (|| -> Result<Summary, Error> {
             let docs = crate::input::decode::decode_inputs(&opts.inputs, &opts.pipeline.input)?;
             engine.resolve_offline(&docs)?;
             engine.validate_schemas(&docs)?;
-            Ok(docs.len())
+            Ok(Summary {
+                apps: docs.len(),
+                gvks: docs.iter().map(|d| d.gvk.clone()).collect(),
+                ..Summary::default()
+            })
         })();
         return Ran::new(&engine, result);
     }
@@ -64,5 +68,5 @@ pub fn validate(session: &Session, opts: &ValidateOptions) -> Ran<usize> {
         Err(e) => return Ran::early(e),
     };
     let result = crate::pipeline::validate(&mut engine, &opts.inputs, &opts.pipeline);
-    Ran::new(&engine, result.map(|s| s.apps))
+    Ran::new(&engine, result)
 }

@@ -376,12 +376,7 @@ fn decide(
 ) -> Result<(), Error> {
     engine.resolve_gvks(gvks)?;
     for gvk in gvks {
-        // A kind no generator has, in an API group kure generates for (a typo such as
-        // `AppWorklaod`), is a kure spec that is wrong, as `kure generate` says: not an item
-        // to pass through.
-        let kure = engine.registry().get(gvk).is_some()
-            || engine.registry().iter().any(|(g, _)| g.group == gvk.group);
-        decided.insert(gvk.clone(), kure);
+        decided.insert(gvk.clone(), engine.generates_for(gvk));
     }
     Ok(())
 }

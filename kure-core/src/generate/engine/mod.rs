@@ -227,6 +227,36 @@ impl Engine {
             .map(|(g, _)| g.clone())
     }
 
+    /// Whether a document of `gvk` is kure's to generate (after
+    /// [`resolve_gvks`](Self::resolve_gvks)): a generator has it, or it is in an API group
+    /// that a generator kure knows of has: loaded, installed, pinned by the lock, or offered
+    /// by a plugin-directory library already inspected (resolving an unknown GVK inspects
+    /// them all). A kind no generator has in such a group (a typo such as `AppWorklaod`) is a
+    /// kure spec that is wrong, not an object to copy through (`kure fn`, `--passthrough`).
+    pub fn generates_for(&self, gvk: &Gvk) -> bool {
+        let group = gvk.group.as_str();
+        let pinned_group = |key: &String| {
+            let api_version = key.rsplit_once('/').map_or("", |(a, _)| a);
+            api_version.rsplit_once('/').map_or("", |(g, _)| g) == group
+        };
+        self.registry.get(gvk).is_some()
+            || self.registry.iter().any(|(g, _)| g.group == group)
+            || self
+                .inspected
+                .iter()
+                .any(|i| i.gvks.iter().any(|g| g.group == group))
+            || self.index.as_ref().is_some_and(|index| {
+                index
+                    .plugins
+                    .iter()
+                    .any(|e| e.parsed_gvks().iter().any(|g| g.group == group))
+            })
+            || self
+                .lock
+                .as_ref()
+                .is_some_and(|lock| lock.pins.keys().any(pinned_group))
+    }
+
     /// The registry as loaded so far.
     pub fn registry(&self) -> &StackRegistry {
         &self.registry

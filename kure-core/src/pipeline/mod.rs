@@ -17,8 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
+mod passthrough;
+
 use crate::generate::engine::Engine;
-use crate::input::decode::{decode_document, shown_name, Document, Location};
+use crate::input::decode::{
+    decode_document, decode_value, parse_document, peek_gvk, shown_name, Document, Location,
+};
 use crate::input::{self, InputOptions};
 use crate::model::error::{Diagnostic, Error};
 use crate::model::gvk::Gvk;
@@ -37,6 +41,9 @@ pub struct PipelineOptions {
     pub input: InputOptions,
     /// Told after each chunk how many documents were processed and which file is being read.
     pub progress: Option<Progress>,
+    /// Copy documents in API groups kure does not generate for through unchanged
+    /// (`--passthrough`) instead of refusing them as specs.
+    pub passthrough: bool,
 }
 
 /// What a progress callback is given: documents processed so far, and the file being read.
@@ -59,6 +66,7 @@ impl Default for PipelineOptions {
             chunk: 512,
             input: InputOptions::default(),
             progress: None,
+            passthrough: false,
         }
     }
 }
@@ -72,6 +80,10 @@ pub struct Summary {
     pub objects: usize,
     /// The GVKs the documents use (what `kure lock` pins).
     pub gvks: BTreeSet<Gvk>,
+    /// Objects copied through unchanged (`--passthrough`), per GVK.
+    pub passed: BTreeMap<Gvk, usize>,
+    /// kustomize configuration documents `--passthrough` skipped (not objects), where each is.
+    pub skipped: Vec<Location>,
 }
 
 /// What identifies an object to kustomize (group, kind, namespace, name), hashed: two apps
@@ -144,25 +156,80 @@ enum Outcome {
     Batch(Box<Document>),
     /// Valid; rendered unless generation had stopped.
     Done(Box<Document>, Option<Rendered>),
+    /// `--passthrough`: parsed, but whether its GVK is kure's is not decided yet: the main
+    /// thread resolves it, then classifies it again. (location, value, text)
+    Undecided(Box<(Location, Value, String)>),
+    /// `--passthrough`: copied through unchanged.
+    Passed(Box<passthrough::Passed>),
+    /// `--passthrough`: kustomize configuration, not an object; left out.
+    Skipped(Location),
+}
+
+/// The GVKs the workers of a chunk may act on without the main thread.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    /// Resolved (and checked against the lock).
+    checked: &'a HashSet<Gvk>,
+    /// Under `--passthrough`: the resolved GVKs that are not kure's.
+    passed: Option<&'a HashSet<Gvk>>,
 }
 
 /// Decodes, validates, generates and renders one raw document.
 fn process_raw(
     engine: &Engine,
-    checked: &HashSet<Gvk>,
+    known: Known<'_>,
     location: &Location,
     text: &str,
     emit: Emit,
 ) -> Outcome {
+    if known.passed.is_some() {
+        return match parse_document(location, text) {
+            Ok(Some(value)) => classify(engine, known, location.clone(), value, text, emit),
+            Ok(None) => Outcome::Empty,
+            Err(d) => Outcome::Problems(vec![d]),
+        };
+    }
     let doc = match decode_document(location, text) {
         Ok(Some(d)) => d,
         Ok(None) => return Outcome::Empty,
         Err(d) => return Outcome::Problems(vec![d]),
     };
-    if !checked.contains(&doc.gvk) {
+    if !known.checked.contains(&doc.gvk) {
         return Outcome::Unresolved(Box::new(doc));
     }
     stage(engine, doc, emit)
+}
+
+/// Under `--passthrough`: a parsed document copied through, left out (kustomize
+/// configuration), set aside for the main thread (a GVK not decided yet), or processed as a
+/// spec.
+fn classify(
+    engine: &Engine,
+    known: Known<'_>,
+    location: Location,
+    value: Value,
+    text: &str,
+    emit: Emit,
+) -> Outcome {
+    if let Some(gvk) = peek_gvk(&value) {
+        if passthrough::is_kustomize_config(&gvk) {
+            return Outcome::Skipped(location);
+        }
+        if known.passed.is_some_and(|p| p.contains(&gvk)) {
+            return match passthrough::pass(location, text, gvk, value, emit) {
+                Ok(p) => Outcome::Passed(Box::new(p)),
+                Err(d) => Outcome::Problems(vec![d]),
+            };
+        }
+        if !known.checked.contains(&gvk) {
+            return Outcome::Undecided(Box::new((location, value, text.to_owned())));
+        }
+    }
+    match decode_value(&location, value, text.to_owned()) {
+        Ok(doc) if known.checked.contains(&doc.gvk) => stage(engine, doc, emit),
+        Ok(doc) => Outcome::Unresolved(Box::new(doc)),
+        Err(d) => Outcome::Problems(vec![d]),
+    }
 }
 
 /// Processes one decoded document of a resolved GVK (or sets it aside for a batch).
@@ -458,6 +525,10 @@ struct Run<'a> {
     docs: usize,
     /// GVKs resolved (and checked against the lock); workers handle only these.
     checked: HashSet<Gvk>,
+    /// Under `--passthrough`: the resolved GVKs kure does not generate for.
+    passed: Option<HashSet<Gvk>>,
+    /// Indices into `apps` of the objects copied through (for duplicate messages).
+    copied: HashSet<u32>,
     /// Whether apps are generated and written (`generate`), or only checked (`validate`).
     generating: bool,
     /// Whether the objects are written as JSON.
@@ -474,14 +545,20 @@ impl Run<'_> {
         }
     }
 
-    /// Loads what `doc` needs and checks it against the lock, once per GVK.
-    fn resolve(&mut self, doc: &Document) -> Result<(), Error> {
-        if self.checked.contains(&doc.gvk) {
+    /// Loads what `gvk` needs and checks it against the lock, once per GVK; under
+    /// `--passthrough`, also decides whether kure generates for it.
+    fn resolve(&mut self, gvk: &Gvk) -> Result<(), Error> {
+        if self.checked.contains(gvk) {
             return Ok(());
         }
         // The engine loads under the lock's rules and confirms what registered.
-        self.engine.resolve_gvks(std::slice::from_ref(&doc.gvk))?;
-        self.checked.insert(doc.gvk.clone());
+        self.engine.resolve_gvks(std::slice::from_ref(gvk))?;
+        if let Some(passed) = &mut self.passed {
+            if !self.engine.generates_for(gvk) {
+                passed.insert(gvk.clone());
+            }
+        }
+        self.checked.insert(gvk.clone());
         Ok(())
     }
 
@@ -495,11 +572,14 @@ impl Run<'_> {
         // one worker process per thread.
         let mut outcomes: Vec<Outcome> = {
             let engine: &Engine = self.engine;
-            let checked = &self.checked;
+            let known = Known {
+                checked: &self.checked,
+                passed: self.passed.as_ref(),
+            };
             par_parts(&items, jobs, |part| {
                 let mut outcomes: Vec<Outcome> = part
                     .iter()
-                    .map(|(_, l, t)| process_raw(engine, checked, l, t, emit))
+                    .map(|(_, l, t)| process_raw(engine, known, l, t, emit))
                     .collect();
                 batches(engine, &mut outcomes, emit, stop);
                 outcomes
@@ -508,23 +588,39 @@ impl Run<'_> {
         // GVKs met for the first time: resolved (and checked against the lock) here, in input
         // order, then their documents are processed like the others.
         let unresolved: Vec<usize> = (0..outcomes.len())
-            .filter(|&i| matches!(outcomes[i], Outcome::Unresolved(_)))
+            .filter(|&i| matches!(outcomes[i], Outcome::Unresolved(_) | Outcome::Undecided(_)))
             .collect();
         if !unresolved.is_empty() {
             let mut docs = Vec::with_capacity(unresolved.len());
             for &i in &unresolved {
-                let Outcome::Unresolved(doc) = std::mem::replace(&mut outcomes[i], Outcome::Empty)
-                else {
-                    continue;
-                };
-                self.resolve(&doc)?;
-                docs.push(doc);
+                let outcome = std::mem::replace(&mut outcomes[i], Outcome::Empty);
+                match &outcome {
+                    Outcome::Unresolved(doc) => self.resolve(&doc.gvk)?,
+                    Outcome::Undecided(raw) => {
+                        if let Some(gvk) = peek_gvk(&raw.1) {
+                            self.resolve(&gvk)?;
+                        }
+                    }
+                    _ => continue,
+                }
+                docs.push(outcome);
             }
             let engine: &Engine = self.engine;
+            let known = Known {
+                checked: &self.checked,
+                passed: self.passed.as_ref(),
+            };
             let staged = par_owned(docs, jobs, |part| {
                 let mut outcomes: Vec<Outcome> = part
                     .into_iter()
-                    .map(|doc| stage(engine, *doc, emit))
+                    .map(|outcome| match outcome {
+                        Outcome::Unresolved(doc) => stage(engine, *doc, emit),
+                        Outcome::Undecided(raw) => {
+                            let (location, value, text) = *raw;
+                            classify(engine, known, location, value, &text, emit)
+                        }
+                        other => other,
+                    })
                     .collect();
                 batches(engine, &mut outcomes, emit, stop);
                 outcomes
@@ -540,6 +636,27 @@ impl Run<'_> {
                     self.docs += 1;
                     self.problems.extend(d);
                     continue;
+                }
+                Outcome::Skipped(location) => {
+                    self.summary.skipped.push(location);
+                    continue;
+                }
+                Outcome::Passed(p) => {
+                    self.docs += 1;
+                    *self.summary.passed.entry(p.gvk).or_default() += 1;
+                    if let Some(r) = p.rendered.filter(|_| self.problems.is_empty()) {
+                        self.accept(&p.location, None, *file, r)?;
+                    }
+                    continue;
+                }
+                Outcome::Undecided(raw) => {
+                    return Err(Error::Input {
+                        path: raw.0.file.clone(),
+                        reason: format!(
+                            "internal error in kure: the document at line {} was not processed; nothing was written. Please report this",
+                            raw.0.line
+                        ),
+                    });
                 }
                 Outcome::Unresolved(doc) | Outcome::Batch(doc) => {
                     // Both are processed above; one left here is a bug in kure, and reported
@@ -561,34 +678,59 @@ impl Run<'_> {
             }
             match result {
                 Err(d) => self.problems.extend(d),
-                Ok(Some(r)) if self.problems.is_empty() => self.accept(&doc, *file, r)?,
+                Ok(Some(r)) if self.problems.is_empty() => {
+                    self.accept(&doc.location, Some(&doc.name), *file, r)?
+                }
                 Ok(_) => {}
             }
         }
         Ok(())
     }
 
-    /// Checks a rendered app for objects another app produced, then writes it.
-    fn accept(&mut self, doc: &Document, file: u32, r: Rendered) -> Result<(), Error> {
+    /// Checks a rendered app (`app`: its name) or copied object (`None`) for objects another
+    /// one produced, then writes it.
+    fn accept(
+        &mut self,
+        location: &Location,
+        app: Option<&str>,
+        file: u32,
+        r: Rendered,
+    ) -> Result<(), Error> {
         let me = self.apps.len() as u32;
         for (k, (stem, _)) in r.keys.iter().zip(&r.objects) {
             if let Some(prev) = self.seen.insert(*k, me) {
                 let (pfile, line) = self.apps[prev as usize];
                 let ploc = Location::new(self.files[pfile as usize].clone(), line as usize);
-                self.problems.push(Diagnostic {
-                    location: doc.location.clone(),
-                    message: format!(
-                        "app `{}` produced {stem} in namespace `{}`, which the app at {ploc} also produced; rename one of the apps",
-                        doc.name, r.namespace
+                let ns = &r.namespace;
+                let message = match (app, self.copied.contains(&prev)) {
+                    (Some(app), false) => format!(
+                        "app `{app}` produced {stem} in namespace `{ns}`, which the app at {ploc} also produced; rename one of the apps"
                     ),
+                    (Some(app), true) => format!(
+                        "app `{app}` produced {stem} in namespace `{ns}`, which the object at {ploc} (copied through with --passthrough) also is; rename the app or remove that object"
+                    ),
+                    (None, copied) => format!(
+                        "this object (copied through with --passthrough) is {stem} in namespace `{ns}`, which the {} at {ploc} also {}; remove one of them",
+                        if copied { "object" } else { "app" },
+                        if copied { "is" } else { "produced" }
+                    ),
+                };
+                self.problems.push(Diagnostic {
+                    location: location.clone(),
+                    message,
                     field: None,
                 });
             }
         }
-        self.apps.push((file, doc.location.line as u32));
+        if app.is_none() {
+            self.copied.insert(me);
+        }
+        self.apps.push((file, location.line as u32));
         if self.problems.is_empty() {
-            self.summary.apps += 1;
-            self.summary.objects += r.objects.len();
+            if app.is_some() {
+                self.summary.apps += 1;
+                self.summary.objects += r.objects.len();
+            }
             if let Some(sink) = self.sink.as_mut() {
                 sink.write(r)?;
             }
@@ -669,6 +811,8 @@ fn stages(
         summary: Summary::default(),
         docs: 0,
         checked,
+        passed: options.passthrough.then(HashSet::new),
+        copied: HashSet::new(),
         generating: output.is_some(),
         json: matches!(output, Some(Output::StdoutJson)),
     };
@@ -711,9 +855,11 @@ fn stages(
         }
         Ok(()) if run.generating => Ok(run.summary.clone()),
         Ok(()) => Ok(Summary {
-            apps: run.docs,
+            apps: run.docs - run.summary.passed.values().sum::<usize>(),
             objects: 0,
             gvks: std::mem::take(&mut run.summary.gvks),
+            passed: std::mem::take(&mut run.summary.passed),
+            skipped: std::mem::take(&mut run.summary.skipped),
         }),
     };
     Ok((outcome, sink))
@@ -794,6 +940,77 @@ mod tests {
                 reference,
                 "jobs {jobs}, chunk {chunk}"
             );
+        }
+    }
+
+    /// `--passthrough`: plain objects between specs, of GVKs met in different chunks and on
+    /// different threads, come out where they were, whatever the threads and chunks; a
+    /// kustomization is left out and counted.
+    #[test]
+    fn copied_objects_keep_their_place_whatever_the_threads_and_chunks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut text = String::from(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+        );
+        let mut expected = Vec::new();
+        for i in 0..12 {
+            text.push_str(&app(&format!("app-{i}"), 1));
+            expected.extend([format!("Deployment app-{i}"), format!("Service app-{i}")]);
+            let kind = ["ConfigMap", "Secret", "Widget"][i % 3];
+            let api = if kind == "Widget" {
+                "example.com/v1"
+            } else {
+                "v1"
+            };
+            text.push_str(&format!(
+                "---\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: obj-{i}\ndata: {{}}\n"
+            ));
+            expected.push(format!("{kind} obj-{i}"));
+        }
+        std::fs::write(dir.path().join("mixed.yaml"), text).expect("write");
+        let run = |jobs, chunk| {
+            let mut engine = Engine::new(EngineOptions::default());
+            let options = PipelineOptions {
+                jobs,
+                chunk,
+                passthrough: true,
+                ..PipelineOptions::default()
+            };
+            let (outcome, sink) = stages(
+                &mut engine,
+                &[dir.path().to_path_buf()],
+                Some(&Output::Stdout),
+                &options,
+            )
+            .expect("inputs read");
+            let summary = outcome.expect("generated");
+            assert_eq!(summary.apps, 12);
+            assert_eq!(summary.passed.values().sum::<usize>(), 12);
+            assert_eq!(summary.skipped.len(), 1);
+            let Some(Sink::Stdout(spool)) = sink else {
+                panic!("a stream sink");
+            };
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut spool.reader().expect("spool"), &mut out)
+                .expect("utf-8");
+            out
+        };
+        let reference = run(1, 10_000);
+        let objects: Vec<String> = reference
+            .split("---\n")
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                let v: Value = yaml_serde::from_str(d).expect("yaml");
+                format!(
+                    "{} {}",
+                    v["kind"].as_str().expect("kind"),
+                    v["metadata"]["name"].as_str().expect("name")
+                )
+            })
+            .collect();
+        assert_eq!(objects, expected);
+        for (jobs, chunk) in [(2, 1), (2, 2), (3, 5), (2, 64)] {
+            assert_eq!(run(jobs, chunk), reference, "jobs {jobs}, chunk {chunk}");
         }
     }
 
