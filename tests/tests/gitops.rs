@@ -76,7 +76,7 @@ fn kubectl_kustomize_renders_kure_specs_through_the_installed_shims() {
     let shim = home.join("generators.gokure.dev/v1alpha1/appworkload/AppWorkload");
     assert!(std::fs::read_to_string(&shim)
         .unwrap()
-        .contains("generate --quiet -f \"$1\""));
+        .contains("--quiet kustomize generate \"$1\""));
 
     let app = s.path().join("app");
     std::fs::create_dir_all(&app).unwrap();
@@ -119,11 +119,46 @@ fn kubectl_kustomize_renders_kure_specs_through_the_installed_shims() {
     .unwrap();
     let o = kubectl_kustomize(&s, &home, &app);
     assert!(!o.status.success());
+    // Issue 30: the message names the user's file and line, not kustomize's re-written
+    // temporary copy (keys sorted, comments gone: not even its lines are the user's).
+    let line = std::fs::read_to_string(app.join("shop.yaml"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("replicas: -1"))
+        .unwrap()
+        + 1;
     assert!(
-        stderr(&o).contains("spec.replicas: must be at least 0, found -1"),
+        stderr(&o).contains(&format!(
+            "{}:{line}: app `shop`: spec.replicas: must be at least 0, found -1",
+            app.join("shop.yaml").display()
+        )),
         "{}",
         stderr(&o)
     );
+    // A second document of a listed file, below comments: its own line.
+    let two = "# more apps\n---\n# the second\napiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: two\nspec:\n  workload: Deployment\n  containers:\n  - name: two\n    imag: two:1\n";
+    std::fs::write(app.join("more.yaml"), two).unwrap();
+    std::fs::copy(root().join("examples/shop.yaml"), app.join("shop.yaml")).unwrap();
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources:\n- namespace.yaml\ngenerators:\n- shop.yaml\n- more.yaml\n",
+    )
+    .unwrap();
+    let o = kubectl_kustomize(&s, &home, &app);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:12: app `two`: spec.containers[0].imag: unknown field",
+            app.join("more.yaml").display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources:\n- namespace.yaml\ngenerators:\n- shop.yaml\n- terraform-dns.yaml\n",
+    )
+    .unwrap();
     // And its trust rules: a modified installed plugin is refused.
     std::fs::copy(root().join("examples/shop.yaml"), app.join("shop.yaml")).unwrap();
     let lib = s
@@ -742,4 +777,37 @@ fn generate_passthrough_copies_plain_manifests_beside_the_specs() {
             .join("web/_passthrough/configmap-shop-config.yaml")
             .is_file());
     }
+}
+
+/// `kure kustomize generate` on a copy it cannot trace to a listed file still generates it,
+/// and when that fails says that the lines are those of kustomize's copy.
+#[test]
+fn kustomize_generate_says_when_lines_are_those_of_kustomizes_copy() {
+    let s = Sandbox::new();
+    let shop = std::fs::read_to_string(root().join("examples/shop.yaml")).unwrap();
+    let copy = s.write("copy.yaml", &shop);
+    let o = run(s
+        .kure()
+        .args(["--quiet", "kustomize", "generate"])
+        .arg(&copy)
+        .current_dir(s.path()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        docs(&stdout(&o)),
+        docs(&ok(s.kure().args(["generate", "-f"]).arg(&copy)))
+    );
+    let copy = s.write("copy.yaml", &shop.replace("replicas: 3", "replicas: -1"));
+    let o = run(s
+        .kure()
+        .args(["--quiet", "kustomize", "generate"])
+        .arg(&copy)
+        .current_dir(s.path()));
+    expect_failure(
+        &o,
+        &[
+            "the lines below are those of kustomize's re-written copy",
+            "copy.yaml:",
+            "spec.replicas",
+        ],
+    );
 }

@@ -44,6 +44,9 @@ pub struct PipelineOptions {
     /// Copy documents in API groups kure does not generate for through unchanged
     /// (`--passthrough`) instead of refusing them as specs.
     pub passthrough: bool,
+    /// Only the document starting on this line of each input (`kure kustomize generate`:
+    /// the one spec kustomize asked for, read from the user's file so that messages name it).
+    pub document: Option<usize>,
 }
 
 /// What a progress callback is given: documents processed so far, and the file being read.
@@ -67,6 +70,7 @@ impl Default for PipelineOptions {
             input: InputOptions::default(),
             progress: None,
             passthrough: false,
+            document: None,
         }
     }
 }
@@ -830,6 +834,9 @@ fn stages(
                 }
             };
             for (line, chunk) in pieces {
+                if options.document.is_some_and(|only| only != line) {
+                    continue;
+                }
                 pending.push((index as u32, Location::new(file.clone(), line), chunk));
                 if pending.len() >= options.chunk {
                     run.chunk(std::mem::take(&mut pending))?;
