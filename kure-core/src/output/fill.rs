@@ -452,14 +452,44 @@ fn sanitize(staging: &Dir) -> std::io::Result<()> {
     }
 }
 
-/// Removes everything in `d`; a link is removed, never followed.
+/// Removes everything in `d`, a directory just opened; a link is removed, never followed.
 fn empty_dir(d: &Dir) -> std::io::Result<()> {
-    for entry in d.entries()? {
-        let entry = entry?;
-        let is_dir = entry.file_type()?.is_dir();
-        remove_listed(d, &entry.file_name(), is_dir)?;
+    for (name, is_dir) in listing(d)? {
+        remove_listed(d, &name, is_dir)?;
     }
     Ok(())
+}
+
+/// The entries of `d` (a directory just opened: read from its start), without `.` and `..`,
+/// each with whether it is a directory (a link never is). Read with `getdents64` on `d`'s own
+/// descriptor: `Dir::entries` opens the directory twice more and asks its flags, which
+/// doubled the system calls of emptying 50,000 small app directories.
+fn listing(d: &Dir) -> std::io::Result<Vec<(std::ffi::OsString, bool)>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 4096];
+    let mut raw = rustix::fs::RawDir::new(d, &mut buf);
+    let mut found = Vec::new();
+    while let Some(entry) = raw.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let name = OsStr::from_bytes(name).to_owned();
+        let is_dir = match entry.file_type() {
+            rustix::fs::FileType::Directory => true,
+            rustix::fs::FileType::Unknown => {
+                rustix::fs::statat(d, name.as_os_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|st| {
+                        rustix::fs::FileType::from_raw_mode(st.st_mode)
+                            == rustix::fs::FileType::Directory
+                    })?
+            }
+            _ => false,
+        };
+        found.push((name, is_dir));
+    }
+    Ok(found)
 }
 
 /// `work` on up to [`threads`] consecutive parts of `items`, one thread each; whether every
@@ -562,12 +592,28 @@ fn empty_tree(parent: &Dir, name: &str) -> std::io::Result<()> {
     let tree = open_nofollow(parent, std::path::Path::new(name))?;
     let apps = app_dirs(&tree, true)?;
     let emptied = on_threads(&apps, |part| {
-        // Every app, whatever failed before it.
+        // Every app, whatever failed before it; its namespace opened once (apps come in
+        // namespace order).
         let mut all = true;
+        let mut namespace: Option<(&OsStr, Dir)> = None;
         for app in part {
-            all &= open_nofollow(&tree, app)
-                .and_then(|app| empty_dir(&app))
-                .is_ok();
+            let (Some(ns), Some(app_name)) = (app.parent(), app.file_name()) else {
+                all = false;
+                continue;
+            };
+            let ns = ns.as_os_str();
+            if namespace.as_ref().is_none_or(|(open, _)| *open != ns) {
+                namespace = open_nofollow(&tree, std::path::Path::new(ns))
+                    .ok()
+                    .map(|d| (ns, d));
+            }
+            all &= match &namespace {
+                Some((_, ns_dir)) => open_dir_fd(ns_dir, app_name)
+                    .map_err(std::io::Error::from)
+                    .and_then(|fd| empty_dir(&Dir::from_std_file(std::fs::File::from(fd))))
+                    .is_ok(),
+                None => false,
+            };
         }
         all
     });
