@@ -479,11 +479,12 @@ fn listing(d: &Dir) -> std::io::Result<Vec<(std::ffi::OsString, bool)>> {
         let is_dir = match entry.file_type() {
             rustix::fs::FileType::Directory => true,
             rustix::fs::FileType::Unknown => {
-                rustix::fs::statat(d, name.as_os_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-                    .map(|st| {
+                rustix::fs::statat(d, name.as_os_str(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW).map(
+                    |st| {
                         rustix::fs::FileType::from_raw_mode(st.st_mode)
                             == rustix::fs::FileType::Directory
-                    })?
+                    },
+                )?
             }
             _ => false,
         };
