@@ -4,6 +4,7 @@
 
 mod app_workload;
 mod flux_helm;
+mod strict;
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use kure_plugin_api::host::{erase, DynGenerator};
 
 pub use app_workload::{AppWorkload, AppWorkloadConfig};
 pub use flux_helm::{FluxHelm, FluxHelmConfig};
+pub use strict::Strict;
 
 /// The group/version of the built-in generators.
 pub const GROUP_VERSION: &str = "generators.gokure.dev/v1alpha1";

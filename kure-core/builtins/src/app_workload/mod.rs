@@ -22,8 +22,21 @@ use super::GROUP_VERSION;
 #[derive(Debug, Default)]
 pub struct AppWorkload;
 
+/// An object's metadata: the app's (`app: <name>`, its labels and annotations) with
+/// `spec.labels` over it.
 fn meta(app: &Application<AppWorkloadConfig>, name: &str) -> Result<ObjectMeta, Error> {
-    Ok(serde_json::from_value(app.child_metadata(name))?)
+    let mut meta: ObjectMeta = serde_json::from_value(app.child_metadata(name))?;
+    if !app.spec.labels.is_empty() {
+        meta.labels
+            .get_or_insert_with(BTreeMap::new)
+            .extend(app.spec.labels.clone());
+    }
+    Ok(meta)
+}
+
+/// `v`, or `None` when empty (Kubernetes omits empty lists).
+fn some_vec<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
 }
 
 fn quantities(m: &BTreeMap<String, String>) -> Option<BTreeMap<String, Quantity>> {
@@ -46,8 +59,18 @@ fn probe(p: &Option<Probe>) -> Option<core::Probe> {
         http_get: p.http_get.as_ref().map(|h| core::HTTPGetAction {
             path: Some(h.path.clone()),
             port: int_or_string(&h.port),
+            scheme: h.scheme.map(|s| format!("{s:?}")),
             ..Default::default()
         }),
+        tcp_socket: p.tcp_socket.as_ref().map(|t| core::TCPSocketAction {
+            port: int_or_string(&t.port),
+            host: None,
+        }),
+        grpc: p.grpc.as_ref().map(|g| core::GRPCAction {
+            port: g.port,
+            service: g.service.clone(),
+        }),
+        success_threshold: p.success_threshold,
         exec: p.exec.as_ref().map(|e| core::ExecAction {
             command: Some(e.command.clone()),
         }),
@@ -80,6 +103,7 @@ fn container(c: &Container) -> core::Container {
                 .map(|p| core::ContainerPort {
                     name: p.name.clone(),
                     container_port: p.container_port,
+                    host_port: p.host_port,
                     protocol: Some(format!("{:?}", p.protocol)),
                     ..Default::default()
                 })
@@ -129,6 +153,11 @@ fn container(c: &Container) -> core::Container {
         startup_probe: probe(&c.startup_probe),
         liveness_probe: probe(&c.liveness_probe),
         readiness_probe: probe(&c.readiness_probe),
+        security_context: c.security_context.clone().map(|s| s.0),
+        env_from: (!c.env_from.is_empty()).then(|| c.env_from.iter().map(|e| e.0.clone()).collect()),
+        image_pull_policy: c.image_pull_policy.map(|p| format!("{p:?}")),
+        lifecycle: c.lifecycle.clone().map(|l| l.0),
+        restart_policy: c.restart_policy.map(|p| format!("{p:?}")),
         ..Default::default()
     }
 }
@@ -145,7 +174,7 @@ fn volume(v: &Volume) -> core::Volume {
             ..Default::default()
         }),
         secret: v.secret.as_ref().map(|s| core::SecretVolumeSource {
-            secret_name: Some(s.name.clone()),
+            secret_name: Some(s.secret().to_owned()),
             ..Default::default()
         }),
         host_path: v.host_path.as_ref().map(|h| core::HostPathVolumeSource {
@@ -154,6 +183,64 @@ fn volume(v: &Volume) -> core::Volume {
         }),
         ..Default::default()
     }
+}
+
+/// A Service of `services`.
+fn service(
+    app: &Application<AppWorkloadConfig>,
+    svc: &ServiceConfig,
+    pods: BTreeMap<String, String>,
+) -> Result<core::Service, Error> {
+    let mut metadata = meta(app, &svc.name)?;
+    if !svc.annotations.is_empty() {
+        metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend(svc.annotations.clone());
+    }
+    let protocol = |p: Option<Protocol>| Some(format!("{:?}", p.unwrap_or_default()));
+    let ports = match svc.port {
+        Some(port) => {
+            let name = service_port_names(svc, &app.spec.containers).remove(0);
+            vec![core::ServicePort {
+                name,
+                port,
+                target_port: Some(int_or_string(
+                    svc.target_port.as_ref().unwrap_or(&IntOrString::Int(port)),
+                )),
+                protocol: protocol(svc.protocol),
+                ..Default::default()
+            }]
+        }
+        None => svc
+            .ports
+            .iter()
+            .map(|p| core::ServicePort {
+                name: p.name.clone(),
+                port: p.port,
+                target_port: Some(int_or_string(
+                    p.target_port.as_ref().unwrap_or(&IntOrString::Int(p.port)),
+                )),
+                protocol: protocol(p.protocol),
+                node_port: p.node_port,
+                ..Default::default()
+            })
+            .collect(),
+    };
+    Ok(core::Service {
+        metadata,
+        spec: Some(core::ServiceSpec {
+            type_: svc.kind.map(|k| format!("{k:?}")),
+            selector: Some(if svc.selector.is_empty() {
+                pods
+            } else {
+                svc.selector.clone()
+            }),
+            ports: Some(ports),
+            ..Default::default()
+        }),
+        status: None,
+    })
 }
 
 /// One object AppWorkload generates, serialised as the object itself.
@@ -170,18 +257,59 @@ enum Manifest {
 fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Error> {
     let spec = &app.spec;
     let name = app.metadata.name.as_str();
+    let pods = || BTreeMap::from([("app".to_owned(), spec.app_label(name).to_owned())]);
     let selector = LabelSelector {
-        match_labels: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
+        match_labels: Some(pods()),
         ..Default::default()
     };
     let mut pod_meta = meta(app, name)?;
     pod_meta.name = None;
     pod_meta.namespace = None;
+    if !spec.pod_labels.is_empty() {
+        pod_meta
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .extend(spec.pod_labels.clone());
+    }
+    if !spec.pod_annotations.is_empty() {
+        pod_meta
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend(spec.pod_annotations.clone());
+    }
     let pod = core::PodTemplateSpec {
         metadata: Some(pod_meta),
         spec: Some(core::PodSpec {
+            init_containers: some_vec(spec.init_containers.iter().map(container).collect()),
             containers: spec.containers.iter().map(container).collect(),
             volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.iter().map(volume).collect()),
+            security_context: spec.security_context.clone().map(|s| s.0),
+            service_account_name: spec.service_account_name.clone(),
+            image_pull_secrets: some_vec(
+                spec.image_pull_secrets
+                    .iter()
+                    .map(|n| core::LocalObjectReference { name: n.clone() })
+                    .collect(),
+            ),
+            node_selector: (!spec.node_selector.is_empty()).then(|| spec.node_selector.clone()),
+            affinity: spec.affinity.clone().map(|a| a.0),
+            tolerations: some_vec(spec.tolerations.iter().map(|t| t.0.clone()).collect()),
+            topology_spread_constraints: some_vec(
+                spec.topology_spread_constraints
+                    .iter()
+                    .map(|t| {
+                        let mut t = t.0.clone();
+                        // Without a selector a constraint counts no pods: this app's, then.
+                        t.label_selector.get_or_insert_with(|| LabelSelector {
+                            match_labels: Some(pods()),
+                            ..Default::default()
+                        });
+                        t
+                    })
+                    .collect(),
+            ),
+            priority_class_name: spec.priority_class_name.clone(),
+            termination_grace_period_seconds: spec.termination_grace_period_seconds,
             ..Default::default()
         }),
     };
@@ -207,28 +335,24 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
                 volume_claim_templates: (!spec.volume_claim_templates.is_empty()).then(|| {
                     spec.volume_claim_templates
                         .iter()
-                        .map(|t| core::PersistentVolumeClaim {
-                            metadata: ObjectMeta {
-                                name: Some(t.name.clone()),
-                                ..Default::default()
-                            },
-                            spec: Some(core::PersistentVolumeClaimSpec {
-                                access_modes: Some(if t.access_modes.is_empty() {
-                                    vec!["ReadWriteOnce".to_owned()]
-                                } else {
-                                    t.access_modes.clone()
-                                }),
-                                storage_class_name: t.storage_class_name.clone(),
-                                resources: Some(core::VolumeResourceRequirements {
-                                    requests: Some(BTreeMap::from([(
-                                        "storage".to_owned(),
-                                        Quantity(t.storage.clone()),
-                                    )])),
+                        .map(|t| {
+                            let (requests, limits) = t.requests_and_limits();
+                            core::PersistentVolumeClaim {
+                                metadata: ObjectMeta {
+                                    name: Some(t.claim_name().to_owned()),
+                                    ..Default::default()
+                                },
+                                spec: Some(core::PersistentVolumeClaimSpec {
+                                    access_modes: Some(t.modes()),
+                                    storage_class_name: t.class().cloned(),
+                                    resources: Some(core::VolumeResourceRequirements {
+                                        requests: quantities(&requests),
+                                        limits: quantities(&limits),
+                                    }),
                                     ..Default::default()
                                 }),
-                                ..Default::default()
-                            }),
-                            status: None,
+                                status: None,
+                            }
                         })
                         .collect()
                 }),
@@ -266,17 +390,23 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
     // A StatefulSet's `serviceName` names its governing Service, which must exist and be
     // headless (it gives each pod its DNS name): made for every StatefulSet, ports or not.
     let stateful = matches!(spec.workload, WorkloadKind::StatefulSet);
-    if !ports.is_empty() || stateful {
+    // With `services`, those replace the app's own Service (a StatefulSet keeps its
+    // governing one, headless and without ports then).
+    let own = spec.services.is_empty();
+    if (own && !ports.is_empty()) || stateful {
         out.push(Manifest::Service(core::Service {
             metadata: meta(app, name)?,
             spec: Some(core::ServiceSpec {
                 cluster_ip: stateful.then(|| "None".to_owned()),
-                selector: Some(BTreeMap::from([("app".to_owned(), name.to_owned())])),
-                ports: (!ports.is_empty()).then_some(ports),
+                selector: Some(pods()),
+                ports: (own && !ports.is_empty()).then_some(ports),
                 ..Default::default()
             }),
             status: None,
         }));
+    }
+    for svc in &spec.services {
+        out.push(Manifest::Service(service(app, svc, pods())?));
     }
 
     if let Some(ing) = &spec.ingress {
@@ -308,7 +438,7 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
                             path_type: "Prefix".to_owned(),
                             backend: net::IngressBackend {
                                 service: Some(net::IngressServiceBackend {
-                                    name: name.to_owned(),
+                                    name: ing.service_name.clone().unwrap_or_else(|| name.to_owned()),
                                     port: Some(net::ServiceBackendPort {
                                         name: Some(ing.service_port_name.clone()),
                                         number: None,
@@ -327,6 +457,14 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
     Ok(out)
 }
 
+fn issues(found: Vec<Issue>) -> Result<(), Error> {
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::issues(found))
+    }
+}
+
 impl Generator for AppWorkload {
     type Config = AppWorkloadConfig;
     const API_VERSION: &'static str = GROUP_VERSION;
@@ -334,12 +472,11 @@ impl Generator for AppWorkload {
     const WRITES_JSON: bool = true;
 
     fn validate(&self, config: &AppWorkloadConfig) -> Result<(), Error> {
-        let issues = config.check();
-        if issues.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::issues(issues))
-        }
+        issues(config.check(None))
+    }
+
+    fn validate_application(&self, app: &Application<AppWorkloadConfig>) -> Result<(), Error> {
+        issues(app.spec.check(Some(&app.metadata.name)))
     }
 
     fn generate(&self, app: &Application<AppWorkloadConfig>) -> Result<Vec<Object>, Error> {

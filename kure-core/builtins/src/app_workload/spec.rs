@@ -7,6 +7,9 @@ use kure_plugin_api::sdk::is_dns_label;
 use kure_plugin_api::sdk::prelude::*;
 use kure_plugin_api::sdk::{name_problem, NameRule};
 
+use crate::Strict;
+use k8s_openapi::api::core::v1 as core;
+
 /// An application workload: a Deployment, StatefulSet or DaemonSet running one or more
 /// containers, with a Service when any container has ports and an Ingress when `ingress` is set.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -18,6 +21,11 @@ pub struct AppWorkloadConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub replicas: Option<i32>,
+    /// Labels for every object of the app and for its pods, over `metadata.labels`. An `app`
+    /// label here is the one the app's selectors use (default: the app's name). (The Go Kure
+    /// accepted this field and ignored it.)
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// The containers of the pod; at least one.
     #[schemars(length(min = 1))]
     pub containers: Vec<Container>,
@@ -27,9 +35,118 @@ pub struct AppWorkloadConfig {
     /// Per-replica persistent volume claims (StatefulSet only), mountable by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_claim_templates: Vec<VolumeClaimTemplate>,
+    /// Containers run to completion, in order, before `containers` start; one with
+    /// `restartPolicy: Always` is a native sidecar that keeps running beside them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
+    /// The pod's security settings (Kubernetes `PodSecurityContext`: `runAsNonRoot`,
+    /// `fsGroup`, `seccompProfile`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<Strict<core::PodSecurityContext>>,
+    /// The ServiceAccount the pods run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Secrets (by name) holding registry credentials for pulling the images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<String>,
+    /// Run only on nodes with these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Node and pod affinity and anti-affinity (Kubernetes `Affinity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Strict<core::Affinity>>,
+    /// Taints the pods tolerate (Kubernetes `Toleration`s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Strict<core::Toleration>>,
+    /// How pods spread across zones and nodes (Kubernetes `TopologySpreadConstraint`s; a
+    /// constraint without `labelSelector` selects this app's pods).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<Strict<core::TopologySpreadConstraint>>,
+    /// The pods' PriorityClass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Seconds a pod gets to stop after SIGTERM. Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Labels for the pods only (over `labels`; the selector's `app` label cannot be changed
+    /// here).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_labels: BTreeMap<String, String>,
+    /// Annotations for the pods only (a sidecar injector's, a scraper's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Services to make instead of the one exposing every named container port (a
+    /// StatefulSet keeps its headless governing Service `<name>` as well). (The Go Kure
+    /// accepted this field and ignored it.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceConfig>,
     /// Expose the app over HTTP(S) with an Ingress (TLS with the Secret `<name>-tls` unless `tls: false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressConfig>,
+}
+
+/// A Service: one port (`port`, the Go Kure's form) or several (`ports`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceConfig {
+    /// Service name (DNS label).
+    pub name: String,
+    /// Service type. Default ClusterIP.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ServiceType>,
+    /// The one port the Service listens on (or use `ports`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Where `port` goes: a container port number or name. Default: `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<IntOrString>,
+    /// Protocol of `port`. Default TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// Several ports (instead of `port`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ServicePortConfig>,
+    /// The pods it routes to. Default: the app's pods (`app: <app label>`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// Annotations for this Service only (a load balancer's settings).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Service types (the variant names are the Kubernetes values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ServiceType {
+    /// A cluster-internal virtual IP.
+    ClusterIP,
+    /// ClusterIP plus a port on every node.
+    NodePort,
+    /// NodePort plus an external load balancer.
+    LoadBalancer,
+}
+
+/// One port of a Service.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServicePortConfig {
+    /// Port name; required when the Service has more than one port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The port the Service listens on.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// A container port number or name. Default: `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<IntOrString>,
+    /// Protocol. Default TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// The port on every node (NodePort and LoadBalancer only), 30000-32767.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub node_port: Option<i32>,
 }
 
 /// Workload kinds.
@@ -63,6 +180,19 @@ pub struct Container {
     /// Environment variables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Every key of ConfigMaps and Secrets as environment variables (Kubernetes
+    /// `EnvFromSource`s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<Strict<core::EnvFromSource>>,
+    /// `Always`, `IfNotPresent` or `Never`. Default: Kubernetes' (`Always` for `:latest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    /// Hooks run after the container starts and before it stops (Kubernetes `Lifecycle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Strict<core::Lifecycle>>,
+    /// `Always` on an init container makes it a native sidecar (init containers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<SidecarRestart>,
     /// Volume mounts, by volume or claim template name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
@@ -78,6 +208,29 @@ pub struct Container {
     /// Readiness probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Probe>,
+    /// The container's security settings (Kubernetes `SecurityContext`: `runAsNonRoot`,
+    /// `readOnlyRootFilesystem`, `capabilities`, ...). (The Go Kure accepted this field and
+    /// ignored it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<Strict<core::SecurityContext>>,
+}
+
+/// Image pull policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum PullPolicy {
+    /// Pull on every start.
+    Always,
+    /// Pull when the node lacks the image.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// The restart policy of an init container that is a native sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum SidecarRestart {
+    /// Keep it running beside the containers.
+    Always,
 }
 
 /// A container port.
@@ -90,6 +243,10 @@ pub struct Port {
     /// Port number.
     #[schemars(range(min = 1, max = 65535))]
     pub container_port: i32,
+    /// Also listen on this port of the node. (The Go Kure accepted this field and ignored it.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub host_port: Option<i32>,
     /// Protocol. Default TCP.
     #[serde(default)]
     pub protocol: Protocol,
@@ -193,6 +350,12 @@ pub struct Probe {
     /// Probe by running a command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecAction>,
+    /// Probe by opening a TCP connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpSocket>,
+    /// Probe by a gRPC health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<Grpc>,
     /// Seconds before the first probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
@@ -209,6 +372,31 @@ pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub failure_threshold: Option<i32>,
+    /// Successes after a failure before the probe counts as passing (1 for liveness and
+    /// startup probes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub success_threshold: Option<i32>,
+}
+
+/// A TCP probe.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TcpSocket {
+    /// Port number or container port name.
+    pub port: IntOrString,
+}
+
+/// A gRPC health-check probe.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Grpc {
+    /// Port number.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// The service name sent in the health check request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 /// An HTTP GET probe.
@@ -220,6 +408,19 @@ pub struct HttpGet {
     pub path: String,
     /// Port number or container port name.
     pub port: IntOrString,
+    /// `HTTP` (default) or `HTTPS` (certificates are not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<Scheme>,
+}
+
+/// HTTP probe schemes.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Scheme {
+    /// Plain HTTP.
+    HTTP,
+    /// HTTPS, without verifying the certificate.
+    HTTPS,
 }
 
 fn slash() -> String {
@@ -259,7 +460,7 @@ pub struct Volume {
     pub config_map: Option<NamedSource>,
     /// A Secret's keys as files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<NamedSource>,
+    pub secret: Option<SecretSource>,
     /// A path on the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_path: Option<HostPath>,
@@ -285,6 +486,28 @@ pub struct NamedSource {
     pub name: String,
 }
 
+/// A Secret by name: `secretName` (the Kubernetes and Go Kure form) or `name`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretSource {
+    /// The Secret's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    /// The Secret's name (kure's earlier form of `secretName`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl SecretSource {
+    /// The Secret's name, whichever field gave it.
+    pub fn secret(&self) -> &str {
+        self.secret_name
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or("")
+    }
+}
+
 /// A hostPath volume.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -296,20 +519,101 @@ pub struct HostPath {
     pub kind: Option<String>,
 }
 
-/// A per-replica PersistentVolumeClaim (StatefulSet).
+/// A per-replica PersistentVolumeClaim (StatefulSet): the Kubernetes (and Go Kure) form
+/// `{metadata: {name}, spec: {accessModes, storageClassName, resources: {requests: {storage}}}}`,
+/// or the short form `{name, storage, accessModes, storageClassName}`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VolumeClaimTemplate {
+    /// The claim's name, mountable by name (Kubernetes form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ClaimMetadata>,
+    /// The claim (Kubernetes form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ClaimSpec>,
+    /// Claim name, mountable by name (short form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Requested size, e.g. `10Gi` (short form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// Access modes. Default `[ReadWriteOnce]` (short form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_modes: Vec<String>,
+    /// Storage class; the cluster default when empty (short form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+/// A claim template's metadata.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClaimMetadata {
     /// Claim name, mountable by name.
     pub name: String,
-    /// Requested size, e.g. `10Gi`.
-    pub storage: String,
+}
+
+/// A claim template's spec.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClaimSpec {
     /// Access modes. Default `[ReadWriteOnce]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access_modes: Vec<String>,
     /// Storage class; the cluster default when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// Requested size: `requests: {storage: 10Gi}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+impl VolumeClaimTemplate {
+    /// The claim's name, from either form.
+    pub fn claim_name(&self) -> &str {
+        self.metadata
+            .as_ref()
+            .map(|m| m.name.as_str())
+            .or(self.name.as_deref())
+            .unwrap_or("")
+    }
+
+    /// Access modes (default `[ReadWriteOnce]`).
+    pub fn modes(&self) -> Vec<String> {
+        let given = match &self.spec {
+            Some(s) => &s.access_modes,
+            None => &self.access_modes,
+        };
+        if given.is_empty() {
+            vec!["ReadWriteOnce".to_owned()]
+        } else {
+            given.clone()
+        }
+    }
+
+    /// The storage class, if any.
+    pub fn class(&self) -> Option<&String> {
+        match &self.spec {
+            Some(s) => s.storage_class_name.as_ref(),
+            None => self.storage_class_name.as_ref(),
+        }
+    }
+
+    /// Requests and limits: `storage` from the short form, or the spec's resources.
+    pub fn requests_and_limits(&self) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        match (&self.spec, &self.storage) {
+            (Some(s), _) => s
+                .resources
+                .as_ref()
+                .map(|r| (r.requests.clone(), r.limits.clone()))
+                .unwrap_or_default(),
+            (None, Some(storage)) => (
+                BTreeMap::from([("storage".to_owned(), storage.clone())]),
+                BTreeMap::new(),
+            ),
+            (None, None) => Default::default(),
+        }
+    }
 }
 
 /// HTTP(S) exposure.
@@ -321,6 +625,9 @@ pub struct IngressConfig {
     /// Path prefix. Default `/`.
     #[serde(default = "slash")]
     pub path: String,
+    /// The Service to route to: the app's (`<name>`, the default) or one of `services`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
     /// Name of the container port to route to.
     pub service_port_name: String,
     /// Ingress class, e.g. `nginx`.
@@ -356,8 +663,205 @@ fn quantity_ok(q: &str) -> bool {
         .contains(&suffix)
 }
 
+/// Whether `s` is a label value: at most 63 letters, digits, `-`, `_` and `.`, starting and
+/// ending with a letter or digit (or empty).
+fn is_label_value(s: &str) -> bool {
+    let b = s.as_bytes();
+    s.is_empty()
+        || (b.len() <= 63
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')))
+}
+
+/// Whether `s` is a label key: an optional DNS subdomain prefix and `/`, then a name as a
+/// label value allows (not empty).
+fn is_label_key(s: &str) -> bool {
+    let (prefix, name) = match s.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, s),
+    };
+    !name.is_empty()
+        && is_label_value(name)
+        && prefix.is_none_or(kure_plugin_api::sdk::is_dns_subdomain)
+}
+
+/// The port names a Service config gives its ports (a one-port Service's port takes the name
+/// of the container port it targets).
+pub(super) fn service_port_names(
+    svc: &ServiceConfig,
+    containers: &[Container],
+) -> Vec<Option<String>> {
+    if let Some(port) = svc.port {
+        let target = svc.target_port.clone().unwrap_or(IntOrString::Int(port));
+        let name = containers.iter().flat_map(|c| &c.ports).find_map(|p| match &target {
+            IntOrString::Int(n) if *n == p.container_port => p.name.clone(),
+            IntOrString::String(s) if p.name.as_deref() == Some(s) => p.name.clone(),
+            _ => None,
+        });
+        return vec![name];
+    }
+    svc.ports.iter().map(|p| p.name.clone()).collect()
+}
+
 impl AppWorkloadConfig {
-    pub(super) fn check(&self) -> Vec<Issue> {
+    /// The value of the `app` label the app's selectors use: `labels.app`, else the name.
+    pub fn app_label<'a>(&'a self, name: &'a str) -> &'a str {
+        self.labels.get("app").map_or(name, String::as_str)
+    }
+
+    fn check_labels(&self, push: &mut impl FnMut(String, String)) {
+        for (k, v) in &self.labels {
+            if !is_label_key(k) {
+                push(
+                    format!("labels.{k}"),
+                    format!("`{}` is not a label key (an optional DNS prefix and `/`, then at most 63 letters, digits, `-`, `_`, `.`)", shown(k)),
+                );
+            }
+            if !is_label_value(v) {
+                push(
+                    format!("labels.{k}"),
+                    format!("`{}` is not a label value (at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit)", shown(v)),
+                );
+            }
+        }
+    }
+
+    fn check_services(&self, port_names: &BTreeSet<&str>, push: &mut impl FnMut(String, String)) {
+        let mut seen = BTreeSet::new();
+        for (i, svc) in self.services.iter().enumerate() {
+            let at = |f: &str| format!("services[{i}].{f}");
+            if let Some(problem) = name_problem("Service name", &svc.name, NameRule::Label) {
+                push(at("name"), problem);
+            }
+            if !seen.insert(svc.name.as_str()) {
+                push(at("name"), format!("duplicate Service name `{}`", svc.name));
+            }
+            match (svc.port.is_some(), svc.ports.is_empty()) {
+                (true, false) => push(at("ports"), "give `port` or `ports`, not both".into()),
+                (false, true) => push(at("port"), "a Service needs `port` or `ports`".into()),
+                _ => {}
+            }
+            if svc.port.is_none() && (svc.target_port.is_some() || svc.protocol.is_some()) {
+                push(
+                    at("targetPort"),
+                    "`targetPort` and `protocol` go with `port`; with `ports`, give them per port".into(),
+                );
+            }
+            let mut targets: Vec<(String, &IntOrString)> = Vec::new();
+            if let Some(t) = &svc.target_port {
+                targets.push((at("targetPort"), t));
+            }
+            let mut names = BTreeSet::new();
+            for (pi, p) in svc.ports.iter().enumerate() {
+                if let Some(t) = &p.target_port {
+                    targets.push((at(&format!("ports[{pi}].targetPort")), t));
+                }
+                match &p.name {
+                    Some(n) if n.len() > 15 || !is_dns_label(n) => push(
+                        at(&format!("ports[{pi}].name")),
+                        format!("port name `{}` must be a DNS label of at most 15 characters", shown(n)),
+                    ),
+                    Some(n) if !names.insert(n.as_str()) => push(
+                        at(&format!("ports[{pi}].name")),
+                        format!("duplicate port name `{n}`"),
+                    ),
+                    None if svc.ports.len() > 1 => push(
+                        at(&format!("ports[{pi}].name")),
+                        "name every port of a Service with more than one".into(),
+                    ),
+                    _ => {}
+                }
+                if p.node_port.is_some()
+                    && !matches!(svc.kind, Some(ServiceType::NodePort | ServiceType::LoadBalancer))
+                {
+                    push(
+                        at(&format!("ports[{pi}].nodePort")),
+                        "a nodePort needs `type: NodePort` or `LoadBalancer`".into(),
+                    );
+                }
+            }
+            for (path, t) in targets {
+                if let IntOrString::String(n) = t {
+                    if !port_names.contains(n.as_str()) {
+                        push(
+                            path,
+                            format!(
+                                "no container port named `{}` (named ports: {})",
+                                shown(n),
+                                listed(port_names)
+                            ),
+                        );
+                    }
+                }
+            }
+            for (k, v) in &svc.selector {
+                if !is_label_key(k) || !is_label_value(v) {
+                    push(
+                        at(&format!("selector.{k}")),
+                        format!("`{}: {}` is not a label selector (keys and values as labels have)", shown(k), shown(v)),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_ingress_backend(
+        &self,
+        app: Option<&str>,
+        ing: &IngressConfig,
+        port_names: &BTreeSet<&str>,
+        push: &mut impl FnMut(String, String),
+    ) {
+        let target = match &ing.service_name {
+            Some(n) => self.services.iter().find(|s| &s.name == n),
+            None => None,
+        };
+        let available: Vec<Option<String>> = match (&ing.service_name, target) {
+            (_, Some(svc)) => service_port_names(svc, &self.containers),
+            (None, None) if self.services.is_empty() => {
+                port_names.iter().map(|n| Some((*n).to_owned())).collect()
+            }
+            // The app's own Service, named after the app (unknown to a check of the spec alone).
+            (Some(n), None) if self.services.is_empty() && app.is_none_or(|a| a == n) => {
+                port_names.iter().map(|n| Some((*n).to_owned())).collect()
+            }
+            (given, None) => {
+                let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+                push(
+                    "ingress.serviceName".into(),
+                    match given {
+                        Some(n) => format!(
+                            "no Service named `{}` (this app makes: {})",
+                            shown(n),
+                            if names.is_empty() { "its own, named after the app".to_owned() } else { names.join(", ") }
+                        ),
+                        None => format!(
+                            "with `services`, name the one to route to (one of: {})",
+                            names.join(", ")
+                        ),
+                    },
+                );
+                return;
+            }
+        };
+        if !available.iter().flatten().any(|n| n == &ing.service_port_name) {
+            let known: BTreeSet<&str> = available.iter().flatten().map(String::as_str).collect();
+            push(
+                "ingress.servicePortName".into(),
+                format!(
+                    "no port named `{}` on the Service (named ports: {})",
+                    shown(&ing.service_port_name),
+                    listed(&known)
+                ),
+            );
+        }
+    }
+
+    /// Every rule the schema cannot say; `app`: the app's name, when known (a check of the
+    /// whole application), for the rules about the Services named after it.
+    pub(super) fn check(&self, app: Option<&str>) -> Vec<Issue> {
         let mut issues = Vec::new();
         let mut push = |path: String, message: String| issues.push(Issue { path, message });
         if self.containers.is_empty() {
@@ -404,24 +908,27 @@ impl AppWorkloadConfig {
                 );
             }
             if let Some(c) = &v.secret {
+                let field = if c.secret_name.is_some() { "secretName" } else { "name" };
                 name(
-                    format!("volumes[{i}].secret.name"),
+                    format!("volumes[{i}].secret.{field}"),
                     "Secret name",
-                    &c.name,
+                    c.secret(),
                     NameRule::Subdomain,
                 );
             }
         }
         for (i, t) in self.volume_claim_templates.iter().enumerate() {
+            let long = t.metadata.is_some() || t.spec.is_some();
+            let at = |f: &str| format!("volumeClaimTemplates[{i}].{f}");
             name(
-                format!("volumeClaimTemplates[{i}].name"),
+                at(if long { "metadata.name" } else { "name" }),
                 "claim name",
-                &t.name,
+                t.claim_name(),
                 NameRule::Label,
             );
-            if let Some(c) = &t.storage_class_name {
+            if let Some(c) = t.class() {
                 name(
-                    format!("volumeClaimTemplates[{i}].storageClassName"),
+                    at(if long { "spec.storageClassName" } else { "storageClassName" }),
                     "storage class name",
                     c,
                     NameRule::Subdomain,
@@ -500,16 +1007,55 @@ impl AppWorkloadConfig {
             }
         }
         for (i, t) in self.volume_claim_templates.iter().enumerate() {
-            if !quantity_ok(&t.storage) {
+            let at = |f: &str| format!("volumeClaimTemplates[{i}].{f}");
+            let long = t.metadata.is_some() || t.spec.is_some();
+            let short = t.name.is_some()
+                || t.storage.is_some()
+                || !t.access_modes.is_empty()
+                || t.storage_class_name.is_some();
+            if long && short {
                 push(
-                    format!("volumeClaimTemplates[{i}].storage"),
-                    format!("`{}` is not a quantity such as `10Gi`", t.storage),
+                    at("name"),
+                    "use either `metadata` and `spec` (the Kubernetes form) or `name` and `storage`, not both".into(),
+                );
+                continue;
+            }
+            if long && (t.metadata.is_none() || t.spec.is_none()) {
+                let missing = if t.metadata.is_none() { "metadata" } else { "spec" };
+                push(
+                    at(missing),
+                    format!("missing `{missing}`: the Kubernetes form needs `metadata.name` and `spec.resources.requests.storage`"),
+                );
+                continue;
+            }
+            if !long && (t.name.is_none() || t.storage.is_none()) {
+                let missing = if t.name.is_none() { "name" } else { "storage" };
+                push(at(missing), format!("missing `{missing}`"));
+                continue;
+            }
+            let (requests, limits) = t.requests_and_limits();
+            if !requests.contains_key("storage") {
+                push(
+                    at("spec.resources.requests"),
+                    "a claim needs `requests: {storage: <size>}`, e.g. `10Gi`".into(),
                 );
             }
-            if !volume_names.insert(&t.name) {
+            for (kind, map) in [("requests", &requests), ("limits", &limits)] {
+                for (k, q) in map {
+                    if !quantity_ok(q) {
+                        let path = if long {
+                            at(&format!("spec.resources.{kind}.{k}"))
+                        } else {
+                            at("storage")
+                        };
+                        push(path, format!("`{q}` is not a quantity such as `10Gi`"));
+                    }
+                }
+            }
+            if !volume_names.insert(t.claim_name()) {
                 push(
-                    format!("volumeClaimTemplates[{i}].name"),
-                    format!("`{}` is already a volume name", t.name),
+                    at(if long { "metadata.name" } else { "name" }),
+                    format!("`{}` is already a volume name", t.claim_name()),
                 );
             }
         }
@@ -607,10 +1153,22 @@ impl AppWorkloadConfig {
                 ("readinessProbe", &c.readiness_probe),
             ] {
                 if let Some(p) = probe {
-                    if p.http_get.is_some() == p.exec.is_some() {
+                    let actions = [
+                        p.http_get.is_some(),
+                        p.exec.is_some(),
+                        p.tcp_socket.is_some(),
+                        p.grpc.is_some(),
+                    ];
+                    if actions.iter().filter(|a| **a).count() != 1 {
                         push(
                             at(name),
-                            "a probe needs exactly one of httpGet and exec".into(),
+                            "a probe needs exactly one of httpGet, exec, tcpSocket and grpc".into(),
+                        );
+                    }
+                    if p.success_threshold.is_some_and(|t| t != 1) && name != "readinessProbe" {
+                        push(
+                            at(&format!("{name}.successThreshold")),
+                            "must be 1 for liveness and startup probes (Kubernetes refuses anything else)".into(),
                         );
                     }
                 }
@@ -625,22 +1183,93 @@ impl AppWorkloadConfig {
                 }
             }
         }
-        if let Some(ing) = &self.ingress {
-            if !port_names.contains(ing.service_port_name.as_str()) {
-                let known: Vec<&str> = port_names.iter().copied().collect();
+        for (i, c) in self.containers.iter().enumerate() {
+            if c.restart_policy.is_some() {
                 push(
-                    "ingress.servicePortName".into(),
-                    format!(
-                        "no container port named `{}` (named ports: {})",
-                        ing.service_port_name,
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
+                    format!("containers[{i}].restartPolicy"),
+                    "`restartPolicy` is for init containers (`initContainers`), where `Always` makes a native sidecar".into(),
                 );
             }
+        }
+        for (i, c) in self.init_containers.iter().enumerate() {
+            let at = |f: &str| format!("initContainers[{i}].{f}");
+            if let Some(problem) = name_problem("container name", &c.name, NameRule::Label) {
+                push(at("name"), problem);
+            }
+            if !names.insert(c.name.as_str()) {
+                push(at("name"), format!("duplicate container name `{}`", c.name));
+            }
+            if c.image.trim().is_empty() {
+                push(at("image"), "image must not be empty".into());
+            }
+            let sidecar = c.restart_policy.is_some();
+            for (probe, given) in [
+                ("startupProbe", c.startup_probe.is_some()),
+                ("livenessProbe", c.liveness_probe.is_some()),
+                ("readinessProbe", c.readiness_probe.is_some()),
+                ("lifecycle", c.lifecycle.is_some()),
+            ] {
+                if given && !sidecar {
+                    push(
+                        at(probe),
+                        format!("an init container that runs to completion has no {probe}; only a native sidecar (`restartPolicy: Always`) does"),
+                    );
+                }
+            }
+            for (mi, m) in c.volume_mounts.iter().enumerate() {
+                if !volume_names.contains(m.name.as_str()) {
+                    push(
+                        at(&format!("volumeMounts[{mi}].name")),
+                        format!("no volume or volumeClaimTemplate named `{}`", shown(&m.name)),
+                    );
+                }
+            }
+        }
+        for (path, value) in [
+            ("serviceAccountName", self.service_account_name.as_ref()),
+            ("priorityClassName", self.priority_class_name.as_ref()),
+        ] {
+            if let Some(v) = value {
+                if let Some(problem) = name_problem(path, v, NameRule::Subdomain) {
+                    push(path.into(), problem);
+                }
+            }
+        }
+        for (i, secret) in self.image_pull_secrets.iter().enumerate() {
+            if let Some(problem) = name_problem("Secret name", secret, NameRule::Subdomain) {
+                push(format!("imagePullSecrets[{i}]"), problem);
+            }
+        }
+        for (field, map) in [("nodeSelector", &self.node_selector), ("podLabels", &self.pod_labels)] {
+            for (k, v) in map {
+                if !is_label_key(k) || !is_label_value(v) {
+                    push(
+                        format!("{field}.{k}"),
+                        format!("`{}: {}` is not a label (keys and values as Kubernetes labels have)", shown(k), shown(v)),
+                    );
+                }
+            }
+        }
+        if self.pod_labels.get("app").is_some_and(|v| Some(v) != self.labels.get("app")) {
+            push(
+                "podLabels.app".into(),
+                "the pods' `app` label is the one the selectors use: set it with `labels.app`".into(),
+            );
+        }
+        self.check_services(&port_names, &mut push);
+        if let (Some(app), WorkloadKind::StatefulSet) = (app, self.workload) {
+            for (i, svc) in self.services.iter().enumerate() {
+                if svc.name == app {
+                    push(
+                        format!("services[{i}].name"),
+                        format!("`{app}` is the StatefulSet's headless governing Service, which kure makes; name this one otherwise"),
+                    );
+                }
+            }
+        }
+        self.check_labels(&mut push);
+        if let Some(ing) = &self.ingress {
+            self.check_ingress_backend(app, ing, &port_names, &mut push);
             if !ing.path.starts_with('/') {
                 push("ingress.path".into(), "path must start with `/`".into());
             }
@@ -653,4 +1282,21 @@ impl AppWorkloadConfig {
         }
         issues
     }
+}
+
+fn listed(names: &BTreeSet<&str>) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.iter().copied().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A user's text in a message: control characters escaped, at most 120 characters.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(120).flat_map(char::escape_debug).collect();
+    if s.chars().nth(120).is_some() {
+        out.push('…');
+    }
+    out
 }
