@@ -43,15 +43,102 @@ pub struct FluxHelmConfig {
     /// Timeout of Helm actions, e.g. `5m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
-    /// HelmReleases that must be ready first.
+    /// HelmReleases that must be ready first: names (the Go Kure's form) or
+    /// `{name, namespace}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub depends_on: Vec<Dependency>,
+    pub depends_on: Vec<DependsOn>,
     /// Suspend reconciliation.
     #[serde(default)]
     pub suspend: bool,
     /// Service account used for Helm actions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
+    /// Helm release revisions kept (0: unlimited). Default: Flux's (5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_history: Option<i64>,
+    /// kustomize patches and image changes applied to what the chart renders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_renderers: Vec<PostRenderer>,
+    /// The chart version (the Go Kure's place for it, which it ignored; `chart.version` is
+    /// the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// A post-renderer.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PostRenderer {
+    /// kustomize patches and images.
+    pub kustomize: KustomizePostRenderer,
+}
+
+/// What kustomize changes in the rendered chart.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KustomizePostRenderer {
+    /// Strategic merge or JSON 6902 patches, each on the objects `target` selects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patches: Vec<KustomizePatch>,
+    /// Image names, tags and digests to replace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<KustomizeImage>,
+}
+
+/// One patch.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KustomizePatch {
+    /// The patch, as YAML text.
+    pub patch: String,
+    /// The objects it applies to. Default: those the patch names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<PatchTarget>,
+}
+
+/// Which objects a patch applies to.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchTarget {
+    /// API group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// API version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name (a regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Namespace (a regular expression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A label selector, e.g. `app=web`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    /// An annotation selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_selector: Option<String>,
+}
+
+/// An image to replace.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KustomizeImage {
+    /// The image name in the chart.
+    pub name: String,
+    /// A new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_name: Option<String>,
+    /// A new tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_tag: Option<String>,
+    /// A digest (`sha256:...`), instead of a tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 fn ten_minutes() -> String {
@@ -108,9 +195,10 @@ pub enum SourceType {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Source {
-    /// Source kind.
-    #[serde(rename = "type")]
-    pub kind: SourceType,
+    /// Source kind. Default: from the URL given (`ociUrl`: OCIRepository, `gitUrl`:
+    /// GitRepository, `bucketName`: Bucket, `url`: HelmRepository).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SourceType>,
     /// HelmRepository URL (`https://` or `oci://`), or Bucket endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -126,6 +214,25 @@ pub struct Source {
     /// Bucket name (Bucket sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_name: Option<String>,
+    /// Bucket endpoint, e.g. `s3.amazonaws.com` (Bucket sources; `url` is the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Bucket region (Bucket sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The chart's path in a Git repository or bucket (`chart.name` is the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_path: Option<String>,
+    /// Cloud credentials from the controller's identity: `aws`, `azure`, `gcp` or `generic`
+    /// (OCI, OCI Helm repositories and buckets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
+    /// Plain HTTP to the registry or bucket endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// Verify the OCI artifact's signature (OCIRepository sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
     /// Source reconcile interval. Default: the release interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
@@ -138,6 +245,58 @@ pub struct Source {
     /// Do not generate the source object (it exists already, named `refName`).
     #[serde(default)]
     pub skip_generation: bool,
+}
+
+/// Cloud identity providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Amazon Web Services.
+    Aws,
+    /// Microsoft Azure.
+    Azure,
+    /// Google Cloud.
+    Gcp,
+    /// No cloud identity (the default).
+    Generic,
+}
+
+/// Signature verification of an OCI artifact.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Verify {
+    /// `cosign` or `notation`.
+    pub provider: VerifyProvider,
+    /// A Secret with the public keys (cosign keyless without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+}
+
+/// Signature verifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyProvider {
+    /// Sigstore cosign.
+    Cosign,
+    /// Notary Project notation.
+    Notation,
+}
+
+impl Source {
+    /// The source kind, given or told by the URL field set.
+    pub fn kind(&self) -> Option<SourceType> {
+        self.kind.or(if self.oci_url.is_some() {
+            Some(SourceType::OCIRepository)
+        } else if self.git_url.is_some() {
+            Some(SourceType::GitRepository)
+        } else if self.bucket_name.is_some() {
+            Some(SourceType::Bucket)
+        } else if self.url.is_some() {
+            Some(SourceType::HelmRepository)
+        } else {
+            None
+        })
+    }
 }
 
 /// Values from a ConfigMap or Secret.
@@ -168,13 +327,66 @@ pub enum ValuesKind {
     Secret,
 }
 
-/// Install and upgrade behaviour.
+/// Install and upgrade behaviour. The flags beside `install` and `upgrade` are the Go Kure's
+/// form: `disableWait` and the other `disable*` apply to both actions.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Release {
     /// Create the target namespace on install.
     #[serde(default)]
     pub create_namespace: bool,
+    /// Do not wait for the resources to be ready (install and upgrade).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait: bool,
+    /// Do not wait for Jobs to complete (install and upgrade).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_wait_for_jobs: bool,
+    /// Skip the chart's hooks (install and upgrade).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_hooks: bool,
+    /// Do not validate the rendered objects against the cluster's OpenAPI schema.
+    #[serde(
+        default,
+        rename = "disableOpenAPIValidation",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub disable_openapi_validation: bool,
+    /// Reset values to the chart's defaults on upgrade (what Flux does unless
+    /// `preserveValues`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset_values: bool,
+    /// Replace objects that cannot be patched on upgrade (`helm upgrade --force`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_upgrade: bool,
+    /// Keep the values of the last release on upgrade.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preserve_values: bool,
+    /// Delete the objects an upgrade created when it fails.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleanup_on_fail: bool,
+    /// Reuse the name of a deleted release on install.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace: bool,
+    /// CRD policy on install (also `install.crds`).
+    #[serde(
+        default,
+        rename = "installCRDs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub install_crds: Option<CrdPolicy>,
+    /// CRD policy on upgrade (also `upgrade.crds`).
+    #[serde(
+        default,
+        rename = "upgradeCRDs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub upgrade_crds: Option<CrdPolicy>,
+    /// What to do when an install fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_remediation: Option<Remediation>,
+    /// What to do when an upgrade fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_remediation: Option<Remediation>,
     /// Install options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub install: Option<Action>,
@@ -199,6 +411,35 @@ pub struct Action {
     pub crds: Option<CrdPolicy>,
 }
 
+/// Remediation of a failed Helm action.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Remediation {
+    /// Retries before giving up (-1: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -1))]
+    pub retries: Option<i64>,
+    /// Do not remediate when only the chart's tests fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_test_failures: Option<bool>,
+    /// Remediate the last failure too, when no retries remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediate_last_failure: Option<bool>,
+    /// `rollback` (default) or `uninstall` (upgrade only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<RemediationStrategy>,
+}
+
+/// How a failed upgrade is remediated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RemediationStrategy {
+    /// Roll back to the last good release.
+    Rollback,
+    /// Uninstall the release.
+    Uninstall,
+}
+
 /// What Helm does with the chart's CRDs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum CrdPolicy {
@@ -208,6 +449,29 @@ pub enum CrdPolicy {
     Create,
     /// Create and replace CRDs.
     CreateReplace,
+}
+
+/// A HelmRelease this one waits for: its name, or its name and namespace.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DependsOn {
+    /// A HelmRelease in the app's namespace.
+    Name(String),
+    /// A HelmRelease, anywhere.
+    Release(Dependency),
+}
+
+impl DependsOn {
+    /// As Flux writes it.
+    pub fn dependency(&self) -> Dependency {
+        match self {
+            DependsOn::Name(n) => Dependency {
+                name: n.clone(),
+                namespace: None,
+            },
+            DependsOn::Release(d) => d.clone(),
+        }
+    }
 }
 
 /// A HelmRelease this one waits for.
@@ -278,6 +542,12 @@ impl FluxHelmConfig {
                 s.secret_ref.as_ref(),
                 NameRule::Subdomain,
             );
+            name(
+                "source.verify.secretRef",
+                "Secret name",
+                s.verify.as_ref().and_then(|v| v.secret_ref.as_ref()),
+                NameRule::Subdomain,
+            );
         }
         if let Some(c) = &self.chart_ref {
             name(
@@ -302,8 +572,14 @@ impl FluxHelmConfig {
             );
         }
         for (i, d) in self.depends_on.iter().enumerate() {
+            let string = matches!(d, DependsOn::Name(_));
+            let d = d.dependency();
             name(
-                &format!("dependsOn[{i}].name"),
+                &if string {
+                    format!("dependsOn[{i}]")
+                } else {
+                    format!("dependsOn[{i}].name")
+                },
                 "HelmRelease name",
                 Some(&d.name),
                 NameRule::Subdomain,
@@ -357,21 +633,82 @@ impl FluxHelmConfig {
             );
         }
         if let Some(s) = &self.source {
+            let kind = s.kind();
             let need = |field: Option<&String>, name: &str, push: &mut dyn FnMut(&str, String)| {
                 if field.is_none_or(|f| f.is_empty()) && !s.skip_generation {
                     push(
                         &format!("source.{name}"),
-                        format!("a {:?} source needs `{name}`", s.kind),
+                        format!("a {kind:?} source needs `{name}`")
+                            .replace("Some(", "")
+                            .replace(')', ""),
                     );
                 }
             };
-            match s.kind {
-                SourceType::HelmRepository => need(s.url.as_ref(), "url", &mut push),
-                SourceType::GitRepository => need(s.git_url.as_ref(), "gitUrl", &mut push),
-                SourceType::OCIRepository => need(s.oci_url.as_ref(), "ociUrl", &mut push),
-                SourceType::Bucket => {
+            match kind {
+                None => push(
+                    "source.type",
+                    "set `type` (HelmRepository, GitRepository, OCIRepository or Bucket) or the URL that tells it (`url`, `gitUrl`, `ociUrl`, `bucketName`)".into(),
+                ),
+                Some(SourceType::HelmRepository) => need(s.url.as_ref(), "url", &mut push),
+                Some(SourceType::GitRepository) => need(s.git_url.as_ref(), "gitUrl", &mut push),
+                Some(SourceType::OCIRepository) => need(s.oci_url.as_ref(), "ociUrl", &mut push),
+                Some(SourceType::Bucket) => {
                     need(s.bucket_name.as_ref(), "bucketName", &mut push);
-                    need(s.url.as_ref(), "url", &mut push);
+                    need(s.url.as_ref().or(s.endpoint.as_ref()), "endpoint", &mut push);
+                    if s.url.is_some() && s.endpoint.is_some() {
+                        push("source.endpoint", "give the bucket endpoint once: `endpoint` or `url`".into());
+                    }
+                }
+            }
+            let only = |given: bool,
+                        field: &str,
+                        kinds: &[SourceType],
+                        push: &mut dyn FnMut(&str, String)| {
+                if given && !kind.is_some_and(|k| kinds.contains(&k)) {
+                    push(
+                        &format!("source.{field}"),
+                        format!(
+                            "`{field}` is for {} sources",
+                            kinds
+                                .iter()
+                                .map(|k| format!("{k:?}"))
+                                .collect::<Vec<_>>()
+                                .join(" and ")
+                        ),
+                    );
+                }
+            };
+            only(
+                s.region.is_some(),
+                "region",
+                &[SourceType::Bucket],
+                &mut push,
+            );
+            only(
+                s.git_path.is_some(),
+                "gitPath",
+                &[SourceType::GitRepository, SourceType::Bucket],
+                &mut push,
+            );
+            only(
+                s.verify.is_some(),
+                "verify",
+                &[SourceType::OCIRepository],
+                &mut push,
+            );
+            only(
+                s.provider.is_some(),
+                "provider",
+                &[
+                    SourceType::OCIRepository,
+                    SourceType::HelmRepository,
+                    SourceType::Bucket,
+                ],
+                &mut push,
+            );
+            if let (Some(p), Some(c)) = (&s.git_path, &self.chart) {
+                if &c.name != p {
+                    push("source.gitPath", format!("the chart's path is given twice: `gitPath: {p}` and `chart.name: {}`; keep one", c.name));
                 }
             }
             if s.skip_generation && s.ref_name.is_none() {
@@ -413,6 +750,87 @@ impl FluxHelmConfig {
                 push("values", "values must be a mapping".into());
             }
         }
+        if let (Some(v), Some(c)) = (&self.version, &self.chart) {
+            if c.version.as_ref().is_some_and(|cv| cv != v) {
+                push(
+                    "version",
+                    "the chart version is given twice, differently: keep `chart.version`".into(),
+                );
+            }
+        }
+        if let Some(r) = &self.release {
+            let twice = |flat: bool,
+                         nested: bool,
+                         flat_name: &str,
+                         nested_name: &str,
+                         push: &mut dyn FnMut(&str, String)| {
+                if flat && nested {
+                    push(&format!("release.{flat_name}"), format!("given twice: `release.{flat_name}` and `release.{nested_name}`; keep one"));
+                }
+            };
+            let crds = |a: &Option<Action>| a.as_ref().is_some_and(|a| a.crds.is_some());
+            let retries = |a: &Option<Action>| {
+                a.as_ref().is_some_and(|a| {
+                    a.remediation_retries.is_some() || a.remediate_last_failure.is_some()
+                })
+            };
+            twice(
+                r.install_crds.is_some(),
+                crds(&r.install),
+                "installCRDs",
+                "install.crds",
+                &mut push,
+            );
+            twice(
+                r.upgrade_crds.is_some(),
+                crds(&r.upgrade),
+                "upgradeCRDs",
+                "upgrade.crds",
+                &mut push,
+            );
+            twice(
+                r.install_remediation.is_some(),
+                retries(&r.install),
+                "installRemediation",
+                "install.remediationRetries",
+                &mut push,
+            );
+            twice(
+                r.upgrade_remediation.is_some(),
+                retries(&r.upgrade),
+                "upgradeRemediation",
+                "upgrade.remediationRetries",
+                &mut push,
+            );
+            if r.install_remediation
+                .as_ref()
+                .is_some_and(|m| m.strategy.is_some())
+            {
+                push("release.installRemediation.strategy", "a failed install is always uninstalled: `strategy` is for `upgradeRemediation`".into());
+            }
+            if r.reset_values && r.preserve_values {
+                push(
+                    "release.resetValues",
+                    "`resetValues` and `preserveValues` contradict each other; keep one".into(),
+                );
+            }
+        }
+        for (i, p) in self.post_renderers.iter().enumerate() {
+            if p.kustomize.patches.is_empty() && p.kustomize.images.is_empty() {
+                push(
+                    &format!("postRenderers[{i}].kustomize"),
+                    "give `patches` or `images`".into(),
+                );
+            }
+            for (j, img) in p.kustomize.images.iter().enumerate() {
+                if img.new_name.is_none() && img.new_tag.is_none() && img.digest.is_none() {
+                    push(
+                        &format!("postRenderers[{i}].kustomize.images[{j}]"),
+                        "give `newName`, `newTag` or `digest`".into(),
+                    );
+                }
+            }
+        }
         issues
     }
 }
@@ -425,6 +843,78 @@ fn git_ref(r: Option<&str>) -> Value {
         Some(("branch", b)) => json!({ "branch": b }),
         _ => json!({ "branch": r.unwrap_or("main") }),
     }
+}
+
+/// The HelmRelease's `install` (or `upgrade`) block: the nested options and the Go Kure's
+/// flat flags, which `check` keeps from saying one thing twice.
+fn release_action(r: &Release, upgrade: bool) -> Option<Value> {
+    let mut m = Map::new();
+    let flag = |m: &mut Map<String, Value>, key: &str, on: bool| {
+        if on {
+            m.insert(key.to_owned(), json!(true));
+        }
+    };
+    let (nested, crds, remediation) = if upgrade {
+        (&r.upgrade, r.upgrade_crds, &r.upgrade_remediation)
+    } else {
+        (&r.install, r.install_crds, &r.install_remediation)
+    };
+    if upgrade {
+        flag(&mut m, "force", r.force_upgrade);
+        flag(&mut m, "preserveValues", r.preserve_values);
+        flag(&mut m, "cleanupOnFail", r.cleanup_on_fail);
+    } else {
+        flag(&mut m, "createNamespace", r.create_namespace);
+        flag(&mut m, "replace", r.replace);
+    }
+    flag(&mut m, "disableWait", r.disable_wait);
+    flag(&mut m, "disableWaitForJobs", r.disable_wait_for_jobs);
+    flag(&mut m, "disableHooks", r.disable_hooks);
+    flag(
+        &mut m,
+        "disableOpenAPIValidation",
+        r.disable_openapi_validation,
+    );
+    let mut rem = Map::new();
+    if let Some(a) = nested {
+        insert_opt(&mut rem, "retries", a.remediation_retries.map(|r| json!(r)));
+        if upgrade {
+            insert_opt(
+                &mut rem,
+                "remediateLastFailure",
+                a.remediate_last_failure.map(|b| json!(b)),
+            );
+        }
+    }
+    if let Some(g) = remediation {
+        insert_opt(&mut rem, "retries", g.retries.map(|r| json!(r)));
+        insert_opt(
+            &mut rem,
+            "ignoreTestFailures",
+            g.ignore_test_failures.map(|b| json!(b)),
+        );
+        insert_opt(
+            &mut rem,
+            "remediateLastFailure",
+            g.remediate_last_failure.map(|b| json!(b)),
+        );
+        if upgrade {
+            insert_opt(&mut rem, "strategy", g.strategy.map(|s| json!(s)));
+        }
+    }
+    if !rem.is_empty() {
+        m.insert("remediation".into(), Value::Object(rem));
+    }
+    insert_opt(
+        &mut m,
+        "crds",
+        nested
+            .as_ref()
+            .and_then(|a| a.crds)
+            .or(crds)
+            .map(|c| json!(c)),
+    );
+    (!m.is_empty()).then_some(Value::Object(m))
 }
 
 fn insert_opt(m: &mut Map<String, Value>, key: &str, v: Option<Value>) {
@@ -461,7 +951,7 @@ impl Generator for FluxHelm {
             let interval = s.interval.clone().unwrap_or_else(|| spec.interval.clone());
             let mut src = Map::new();
             src.insert("interval".into(), json!(interval));
-            let kind = match s.kind {
+            let kind = match s.kind().unwrap_or(SourceType::HelmRepository) {
                 SourceType::HelmRepository => {
                     let url = s.url.clone().unwrap_or_default();
                     if url.starts_with("oci://") {
@@ -487,10 +977,32 @@ impl Generator for FluxHelm {
                 }
                 SourceType::Bucket => {
                     src.insert("bucketName".into(), json!(s.bucket_name));
-                    src.insert("endpoint".into(), json!(s.url));
+                    src.insert(
+                        "endpoint".into(),
+                        json!(s.url.as_ref().or(s.endpoint.as_ref())),
+                    );
+                    insert_opt(&mut src, "region", s.region.as_ref().map(|r| json!(r)));
                     "Bucket"
                 }
             };
+            insert_opt(&mut src, "provider", s.provider.map(|p| json!(p)));
+            if s.insecure {
+                src.insert("insecure".into(), json!(true));
+            }
+            insert_opt(
+                &mut src,
+                "verify",
+                s.verify.as_ref().map(|v| {
+                    let mut m = Map::new();
+                    m.insert("provider".into(), json!(v.provider));
+                    insert_opt(
+                        &mut m,
+                        "secretRef",
+                        v.secret_ref.as_ref().map(|r| json!({ "name": r })),
+                    );
+                    Value::Object(m)
+                }),
+            );
             insert_opt(
                 &mut src,
                 "secretRef",
@@ -509,7 +1021,7 @@ impl Generator for FluxHelm {
         let oci_source = spec
             .source
             .as_ref()
-            .is_some_and(|s| s.kind == SourceType::OCIRepository);
+            .is_some_and(|s| s.kind() == Some(SourceType::OCIRepository));
         if let Some(r) = &spec.chart_ref {
             let mut cr = Map::new();
             cr.insert("kind".into(), json!(r.kind));
@@ -523,11 +1035,22 @@ impl Generator for FluxHelm {
             );
         } else if let (Some(chart), Some(s)) = (&spec.chart, &spec.source) {
             let mut cs = Map::new();
-            cs.insert("chart".into(), json!(chart.name));
-            insert_opt(&mut cs, "version", chart.version.as_ref().map(|v| json!(v)));
+            cs.insert(
+                "chart".into(),
+                json!(s.git_path.as_ref().unwrap_or(&chart.name)),
+            );
+            insert_opt(
+                &mut cs,
+                "version",
+                chart
+                    .version
+                    .as_ref()
+                    .or(spec.version.as_ref())
+                    .map(|v| json!(v)),
+            );
             cs.insert(
                 "sourceRef".into(),
-                json!({ "kind": format!("{:?}", s.kind), "name": source_name }),
+                json!({ "kind": format!("{:?}", s.kind().unwrap_or(SourceType::HelmRepository)), "name": source_name }),
             );
             cs.insert(
                 "interval".into(),
@@ -543,34 +1066,17 @@ impl Generator for FluxHelm {
             );
         }
         if let Some(r) = &spec.release {
-            let action = |a: &Option<Action>, upgrade: bool, create_ns: bool| -> Option<Value> {
-                let mut m = Map::new();
-                if create_ns {
-                    m.insert("createNamespace".into(), json!(true));
-                }
-                if let Some(a) = a {
-                    let mut rem = Map::new();
-                    insert_opt(&mut rem, "retries", a.remediation_retries.map(|r| json!(r)));
-                    if upgrade {
-                        insert_opt(
-                            &mut rem,
-                            "remediateLastFailure",
-                            a.remediate_last_failure.map(|b| json!(b)),
-                        );
-                    }
-                    if !rem.is_empty() {
-                        m.insert("remediation".into(), Value::Object(rem));
-                    }
-                    insert_opt(&mut m, "crds", a.crds.map(|c| json!(c)));
-                }
-                (!m.is_empty()).then_some(Value::Object(m))
-            };
-            insert_opt(
-                &mut hr,
-                "install",
-                action(&r.install, false, r.create_namespace),
+            insert_opt(&mut hr, "install", release_action(r, false));
+            insert_opt(&mut hr, "upgrade", release_action(r, true));
+        }
+        if let Some(h) = spec.max_history {
+            hr.insert("maxHistory".into(), json!(h));
+        }
+        if !spec.post_renderers.is_empty() {
+            hr.insert(
+                "postRenderers".into(),
+                serde_json::to_value(&spec.post_renderers)?,
             );
-            insert_opt(&mut hr, "upgrade", action(&r.upgrade, true, false));
         }
         insert_opt(
             &mut hr,
@@ -584,7 +1090,8 @@ impl Generator for FluxHelm {
         );
         insert_opt(&mut hr, "timeout", spec.timeout.as_ref().map(|v| json!(v)));
         if !spec.depends_on.is_empty() {
-            hr.insert("dependsOn".into(), serde_json::to_value(&spec.depends_on)?);
+            let deps: Vec<Dependency> = spec.depends_on.iter().map(DependsOn::dependency).collect();
+            hr.insert("dependsOn".into(), serde_json::to_value(&deps)?);
         }
         if spec.suspend {
             hr.insert("suspend".into(), json!(true));

@@ -154,7 +154,8 @@ fn container(c: &Container) -> core::Container {
         liveness_probe: probe(&c.liveness_probe),
         readiness_probe: probe(&c.readiness_probe),
         security_context: c.security_context.clone().map(|s| s.0),
-        env_from: (!c.env_from.is_empty()).then(|| c.env_from.iter().map(|e| e.0.clone()).collect()),
+        env_from: (!c.env_from.is_empty())
+            .then(|| c.env_from.iter().map(|e| e.0.clone()).collect()),
         image_pull_policy: c.image_pull_policy.map(|p| format!("{p:?}")),
         lifecycle: c.lifecycle.clone().map(|l| l.0),
         restart_policy: c.restart_policy.map(|p| format!("{p:?}")),
@@ -438,7 +439,10 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
                             path_type: "Prefix".to_owned(),
                             backend: net::IngressBackend {
                                 service: Some(net::IngressServiceBackend {
-                                    name: ing.service_name.clone().unwrap_or_else(|| name.to_owned()),
+                                    name: ing
+                                        .service_name
+                                        .clone()
+                                        .unwrap_or_else(|| name.to_owned()),
                                     port: Some(net::ServiceBackendPort {
                                         name: Some(ing.service_port_name.clone()),
                                         number: None,

@@ -695,11 +695,14 @@ pub(super) fn service_port_names(
 ) -> Vec<Option<String>> {
     if let Some(port) = svc.port {
         let target = svc.target_port.clone().unwrap_or(IntOrString::Int(port));
-        let name = containers.iter().flat_map(|c| &c.ports).find_map(|p| match &target {
-            IntOrString::Int(n) if *n == p.container_port => p.name.clone(),
-            IntOrString::String(s) if p.name.as_deref() == Some(s) => p.name.clone(),
-            _ => None,
-        });
+        let name = containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .find_map(|p| match &target {
+                IntOrString::Int(n) if *n == p.container_port => p.name.clone(),
+                IntOrString::String(s) if p.name.as_deref() == Some(s) => p.name.clone(),
+                _ => None,
+            });
         return vec![name];
     }
     svc.ports.iter().map(|p| p.name.clone()).collect()
@@ -746,7 +749,8 @@ impl AppWorkloadConfig {
             if svc.port.is_none() && (svc.target_port.is_some() || svc.protocol.is_some()) {
                 push(
                     at("targetPort"),
-                    "`targetPort` and `protocol` go with `port`; with `ports`, give them per port".into(),
+                    "`targetPort` and `protocol` go with `port`; with `ports`, give them per port"
+                        .into(),
                 );
             }
             let mut targets: Vec<(String, &IntOrString)> = Vec::new();
@@ -761,7 +765,10 @@ impl AppWorkloadConfig {
                 match &p.name {
                     Some(n) if n.len() > 15 || !is_dns_label(n) => push(
                         at(&format!("ports[{pi}].name")),
-                        format!("port name `{}` must be a DNS label of at most 15 characters", shown(n)),
+                        format!(
+                            "port name `{}` must be a DNS label of at most 15 characters",
+                            shown(n)
+                        ),
                     ),
                     Some(n) if !names.insert(n.as_str()) => push(
                         at(&format!("ports[{pi}].name")),
@@ -774,7 +781,10 @@ impl AppWorkloadConfig {
                     _ => {}
                 }
                 if p.node_port.is_some()
-                    && !matches!(svc.kind, Some(ServiceType::NodePort | ServiceType::LoadBalancer))
+                    && !matches!(
+                        svc.kind,
+                        Some(ServiceType::NodePort | ServiceType::LoadBalancer)
+                    )
                 {
                     push(
                         at(&format!("ports[{pi}].nodePort")),
@@ -800,7 +810,11 @@ impl AppWorkloadConfig {
                 if !is_label_key(k) || !is_label_value(v) {
                     push(
                         at(&format!("selector.{k}")),
-                        format!("`{}: {}` is not a label selector (keys and values as labels have)", shown(k), shown(v)),
+                        format!(
+                            "`{}: {}` is not a label selector (keys and values as labels have)",
+                            shown(k),
+                            shown(v)
+                        ),
                     );
                 }
             }
@@ -835,7 +849,11 @@ impl AppWorkloadConfig {
                         Some(n) => format!(
                             "no Service named `{}` (this app makes: {})",
                             shown(n),
-                            if names.is_empty() { "its own, named after the app".to_owned() } else { names.join(", ") }
+                            if names.is_empty() {
+                                "its own, named after the app".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
                         ),
                         None => format!(
                             "with `services`, name the one to route to (one of: {})",
@@ -846,7 +864,11 @@ impl AppWorkloadConfig {
                 return;
             }
         };
-        if !available.iter().flatten().any(|n| n == &ing.service_port_name) {
+        if !available
+            .iter()
+            .flatten()
+            .any(|n| n == &ing.service_port_name)
+        {
             let known: BTreeSet<&str> = available.iter().flatten().map(String::as_str).collect();
             push(
                 "ingress.servicePortName".into(),
@@ -908,7 +930,11 @@ impl AppWorkloadConfig {
                 );
             }
             if let Some(c) = &v.secret {
-                let field = if c.secret_name.is_some() { "secretName" } else { "name" };
+                let field = if c.secret_name.is_some() {
+                    "secretName"
+                } else {
+                    "name"
+                };
                 name(
                     format!("volumes[{i}].secret.{field}"),
                     "Secret name",
@@ -928,7 +954,11 @@ impl AppWorkloadConfig {
             );
             if let Some(c) = t.class() {
                 name(
-                    at(if long { "spec.storageClassName" } else { "storageClassName" }),
+                    at(if long {
+                        "spec.storageClassName"
+                    } else {
+                        "storageClassName"
+                    }),
                     "storage class name",
                     c,
                     NameRule::Subdomain,
@@ -1021,7 +1051,11 @@ impl AppWorkloadConfig {
                 continue;
             }
             if long && (t.metadata.is_none() || t.spec.is_none()) {
-                let missing = if t.metadata.is_none() { "metadata" } else { "spec" };
+                let missing = if t.metadata.is_none() {
+                    "metadata"
+                } else {
+                    "spec"
+                };
                 push(
                     at(missing),
                     format!("missing `{missing}`: the Kubernetes form needs `metadata.name` and `spec.resources.requests.storage`"),
@@ -1220,7 +1254,10 @@ impl AppWorkloadConfig {
                 if !volume_names.contains(m.name.as_str()) {
                     push(
                         at(&format!("volumeMounts[{mi}].name")),
-                        format!("no volume or volumeClaimTemplate named `{}`", shown(&m.name)),
+                        format!(
+                            "no volume or volumeClaimTemplate named `{}`",
+                            shown(&m.name)
+                        ),
                     );
                 }
             }
@@ -1240,20 +1277,32 @@ impl AppWorkloadConfig {
                 push(format!("imagePullSecrets[{i}]"), problem);
             }
         }
-        for (field, map) in [("nodeSelector", &self.node_selector), ("podLabels", &self.pod_labels)] {
+        for (field, map) in [
+            ("nodeSelector", &self.node_selector),
+            ("podLabels", &self.pod_labels),
+        ] {
             for (k, v) in map {
                 if !is_label_key(k) || !is_label_value(v) {
                     push(
                         format!("{field}.{k}"),
-                        format!("`{}: {}` is not a label (keys and values as Kubernetes labels have)", shown(k), shown(v)),
+                        format!(
+                            "`{}: {}` is not a label (keys and values as Kubernetes labels have)",
+                            shown(k),
+                            shown(v)
+                        ),
                     );
                 }
             }
         }
-        if self.pod_labels.get("app").is_some_and(|v| Some(v) != self.labels.get("app")) {
+        if self
+            .pod_labels
+            .get("app")
+            .is_some_and(|v| Some(v) != self.labels.get("app"))
+        {
             push(
                 "podLabels.app".into(),
-                "the pods' `app` label is the one the selectors use: set it with `labels.app`".into(),
+                "the pods' `app` label is the one the selectors use: set it with `labels.app`"
+                    .into(),
             );
         }
         self.check_services(&port_names, &mut push);
