@@ -9,8 +9,10 @@ pub use spec::*;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::autoscaling::v2 as autoscaling;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::networking::v1 as net;
+use k8s_openapi::api::policy::v1 as policy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString as K8sIntOrString;
@@ -182,6 +184,9 @@ fn volume(v: &Volume) -> core::Volume {
             path: h.path.clone(),
             type_: h.kind.clone(),
         }),
+        persistent_volume_claim: v.persistent_volume_claim.clone().map(|c| c.0),
+        projected: v.projected.clone().map(|p| p.0),
+        csi: v.csi.clone().map(|c| c.0),
         ..Default::default()
     }
 }
@@ -253,6 +258,18 @@ enum Manifest {
     DaemonSet(apps::DaemonSet),
     Service(core::Service),
     Ingress(net::Ingress),
+    ServiceAccount(core::ServiceAccount),
+    HorizontalPodAutoscaler(autoscaling::HorizontalPodAutoscaler),
+    PodDisruptionBudget(policy::PodDisruptionBudget),
+}
+
+/// The workload's replicas: none with autoscaling (the HorizontalPodAutoscaler owns them, and
+/// a GitOps sync would otherwise reset them), else `replicas` or 1.
+fn replicas(spec: &AppWorkloadConfig) -> Option<i32> {
+    match spec.autoscaling {
+        Some(_) => None,
+        None => Some(spec.replicas.unwrap_or(1)),
+    }
 }
 
 fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Error> {
@@ -285,7 +302,11 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
             containers: spec.containers.iter().map(container).collect(),
             volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.iter().map(volume).collect()),
             security_context: spec.security_context.clone().map(|s| s.0),
-            service_account_name: spec.service_account_name.clone(),
+            service_account_name: spec
+                .service_account_name
+                .clone()
+                .or_else(|| spec.service_account.as_ref().map(|_| name.to_owned())),
+            automount_service_account_token: spec.automount_service_account_token,
             image_pull_secrets: some_vec(
                 spec.image_pull_secrets
                     .iter()
@@ -319,7 +340,7 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
         WorkloadKind::Deployment => Manifest::Deployment(apps::Deployment {
             metadata: meta(app, name)?,
             spec: Some(apps::DeploymentSpec {
-                replicas: Some(spec.replicas.unwrap_or(1)),
+                replicas: replicas(spec),
                 selector,
                 template: pod,
                 ..Default::default()
@@ -329,7 +350,7 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
         WorkloadKind::StatefulSet => Manifest::StatefulSet(apps::StatefulSet {
             metadata: meta(app, name)?,
             spec: Some(apps::StatefulSetSpec {
-                replicas: Some(spec.replicas.unwrap_or(1)),
+                replicas: replicas(spec),
                 selector,
                 service_name: Some(name.to_owned()),
                 template: pod,
@@ -410,6 +431,83 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
         out.push(Manifest::Service(service(app, svc, pods())?));
     }
 
+    if let Some(sa) = &spec.service_account {
+        let sa_name = spec.service_account_name.as_deref().unwrap_or(name);
+        let mut metadata = meta(app, sa_name)?;
+        if !sa.annotations.is_empty() {
+            metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .extend(sa.annotations.clone());
+        }
+        out.push(Manifest::ServiceAccount(core::ServiceAccount {
+            metadata,
+            automount_service_account_token: sa.automount_token,
+            ..Default::default()
+        }));
+    }
+    if let Some(a) = &spec.autoscaling {
+        let kind = match spec.workload {
+            WorkloadKind::StatefulSet => "StatefulSet",
+            _ => "Deployment",
+        };
+        let target = |resource: &str, percent: i32| autoscaling::MetricSpec {
+            type_: "Resource".to_owned(),
+            resource: Some(autoscaling::ResourceMetricSource {
+                name: resource.to_owned(),
+                target: autoscaling::MetricTarget {
+                    type_: "Utilization".to_owned(),
+                    average_utilization: Some(percent),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        };
+        let mut metrics = Vec::new();
+        match (
+            a.target_cpu_utilization_percentage,
+            a.target_memory_utilization_percentage,
+        ) {
+            (None, None) => metrics.push(target("cpu", 80)),
+            (cpu, memory) => {
+                metrics.extend(cpu.map(|p| target("cpu", p)));
+                metrics.extend(memory.map(|p| target("memory", p)));
+            }
+        }
+        out.push(Manifest::HorizontalPodAutoscaler(
+            autoscaling::HorizontalPodAutoscaler {
+                metadata: meta(app, name)?,
+                spec: Some(autoscaling::HorizontalPodAutoscalerSpec {
+                    scale_target_ref: autoscaling::CrossVersionObjectReference {
+                        api_version: Some("apps/v1".to_owned()),
+                        kind: kind.to_owned(),
+                        name: name.to_owned(),
+                    },
+                    min_replicas: Some(a.min_replicas.unwrap_or(1)),
+                    max_replicas: a.max_replicas,
+                    metrics: Some(metrics),
+                    behavior: None,
+                }),
+                status: None,
+            },
+        ));
+    }
+    if let Some(b) = &spec.pod_disruption_budget {
+        out.push(Manifest::PodDisruptionBudget(policy::PodDisruptionBudget {
+            metadata: meta(app, name)?,
+            spec: Some(policy::PodDisruptionBudgetSpec {
+                min_available: b.min_available.as_ref().map(int_or_string),
+                max_unavailable: b.max_unavailable.as_ref().map(int_or_string),
+                selector: Some(LabelSelector {
+                    match_labels: Some(pods()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        }));
+    }
+
     if let Some(ing) = &spec.ingress {
         let mut metadata = meta(app, name)?;
         if !ing.annotations.is_empty() {
@@ -417,13 +515,48 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
             annotations.extend(ing.annotations.clone());
             metadata.annotations = Some(annotations);
         }
+        // One rule per host, its paths in the order given.
+        let mut rules: Vec<net::IngressRule> = Vec::new();
+        for route in ing.routes() {
+            let path = net::HTTPIngressPath {
+                path: Some(route.path.to_owned()),
+                path_type: format!("{:?}", route.path_type),
+                backend: net::IngressBackend {
+                    service: Some(net::IngressServiceBackend {
+                        name: route
+                            .service_name
+                            .cloned()
+                            .unwrap_or_else(|| name.to_owned()),
+                        port: Some(net::ServiceBackendPort {
+                            name: route.service_port_name.cloned(),
+                            number: None,
+                        }),
+                    }),
+                    resource: None,
+                },
+            };
+            match rules
+                .iter_mut()
+                .find(|r| r.host.as_deref() == Some(route.host))
+            {
+                Some(rule) => {
+                    if let Some(http) = rule.http.as_mut() {
+                        http.paths.push(path);
+                    }
+                }
+                None => rules.push(net::IngressRule {
+                    host: Some(route.host.to_owned()),
+                    http: Some(net::HTTPIngressRuleValue { paths: vec![path] }),
+                }),
+            }
+        }
         out.push(Manifest::Ingress(net::Ingress {
             metadata,
             spec: Some(net::IngressSpec {
                 ingress_class_name: ing.ingress_class_name.clone(),
                 tls: ing.tls.then(|| {
                     vec![net::IngressTLS {
-                        hosts: Some(vec![ing.host.clone()]),
+                        hosts: Some(ing.hosts().into_iter().map(str::to_owned).collect()),
                         secret_name: Some(
                             ing.tls_secret_name
                                 .clone()
@@ -431,28 +564,7 @@ fn manifests(app: &Application<AppWorkloadConfig>) -> Result<Vec<Manifest>, Erro
                         ),
                     }]
                 }),
-                rules: Some(vec![net::IngressRule {
-                    host: Some(ing.host.clone()),
-                    http: Some(net::HTTPIngressRuleValue {
-                        paths: vec![net::HTTPIngressPath {
-                            path: Some(ing.path.clone()),
-                            path_type: "Prefix".to_owned(),
-                            backend: net::IngressBackend {
-                                service: Some(net::IngressServiceBackend {
-                                    name: ing
-                                        .service_name
-                                        .clone()
-                                        .unwrap_or_else(|| name.to_owned()),
-                                    port: Some(net::ServiceBackendPort {
-                                        name: Some(ing.service_port_name.clone()),
-                                        number: None,
-                                    }),
-                                }),
-                                resource: None,
-                            },
-                        }],
-                    }),
-                }]),
+                rules: Some(rules),
                 ..Default::default()
             }),
             status: None,

@@ -46,6 +46,21 @@ pub struct AppWorkloadConfig {
     /// The ServiceAccount the pods run as.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
+    /// Make the ServiceAccount the pods run as (named `serviceAccountName`, default the
+    /// app's name), with these settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccountConfig>,
+    /// Mount the ServiceAccount's API token into the pods. Default: Kubernetes' (yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
+    /// Scale the replicas with load: a HorizontalPodAutoscaler (`autoscaling/v2`;
+    /// Deployment and StatefulSet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    /// Keep pods running through voluntary disruptions (node drains): a
+    /// PodDisruptionBudget (`policy/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_disruption_budget: Option<DisruptionBudget>,
     /// Secrets (by name) holding registry credentials for pulling the images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<String>,
@@ -213,6 +228,52 @@ pub struct Container {
     /// ignored it.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<Strict<core::SecurityContext>>,
+}
+
+/// A ServiceAccount kure makes for the app.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceAccountConfig {
+    /// Annotations of the ServiceAccount (a cloud identity's, e.g.
+    /// `eks.amazonaws.com/role-arn`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Mount its API token into pods by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automount_token: Option<bool>,
+}
+
+/// Autoscaling bounds and targets.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Autoscaling {
+    /// Fewest replicas. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_replicas: Option<i32>,
+    /// Most replicas.
+    #[schemars(range(min = 1))]
+    pub max_replicas: i32,
+    /// Average CPU use to keep, in percent of the requests. Default 80 when no target is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub target_cpu_utilization_percentage: Option<i32>,
+    /// Average memory use to keep, in percent of the requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub target_memory_utilization_percentage: Option<i32>,
+}
+
+/// How many pods a voluntary disruption may take: exactly one of the two.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DisruptionBudget {
+    /// Pods that must stay available: a number or a percentage (`50%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_available: Option<IntOrString>,
+    /// Pods that may be unavailable: a number or a percentage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
 }
 
 /// Image pull policies.
@@ -464,6 +525,16 @@ pub struct Volume {
     /// A path on the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_path: Option<HostPath>,
+    /// An existing PersistentVolumeClaim (`claimName`, `readOnly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_volume_claim: Option<Strict<core::PersistentVolumeClaimVolumeSource>>,
+    /// Several sources (Secrets, ConfigMaps, the downward API, a service account token) in
+    /// one directory (Kubernetes `ProjectedVolumeSource`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<Strict<core::ProjectedVolumeSource>>,
+    /// A volume of a CSI driver, e.g. the secrets-store driver (Kubernetes `CSIVolumeSource`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csi: Option<Strict<core::CSIVolumeSource>>,
 }
 
 /// An emptyDir volume.
@@ -620,16 +691,25 @@ impl VolumeClaimTemplate {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IngressConfig {
-    /// Host name, e.g. `shop.example.com`.
-    pub host: String,
-    /// Path prefix. Default `/`.
+    /// Host name, e.g. `shop.example.com` (or list hosts in `rules`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Path of `host`. Default `/`.
     #[serde(default = "slash")]
     pub path: String,
+    /// How `path` matches. Default Prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_type: Option<PathType>,
     /// The Service to route to: the app's (`<name>`, the default) or one of `services`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
-    /// Name of the container port to route to.
-    pub service_port_name: String,
+    /// Name of the Service port to route to (the app's own Service names its ports after
+    /// the container ports); the default of every path of `rules`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_port_name: Option<String>,
+    /// Several hosts, each with its paths (beside or instead of `host`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<IngressRuleConfig>,
     /// Ingress class, e.g. `nginx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_class_name: Option<String>,
@@ -644,6 +724,111 @@ pub struct IngressConfig {
     /// over the app's own `metadata.annotations`, which every object gets.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+/// How an Ingress path matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum PathType {
+    /// The path and everything below it.
+    Prefix,
+    /// The path only.
+    Exact,
+    /// As the Ingress controller decides.
+    ImplementationSpecific,
+}
+
+/// A host and its paths.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressRuleConfig {
+    /// Host name.
+    pub host: String,
+    /// Its paths; at least one.
+    #[schemars(length(min = 1))]
+    pub paths: Vec<IngressPathConfig>,
+}
+
+/// A path and where it goes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IngressPathConfig {
+    /// The path. Default `/`.
+    #[serde(default = "slash")]
+    pub path: String,
+    /// How it matches. Default Prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_type: Option<PathType>,
+    /// The Service. Default: `ingress.serviceName`, else the app's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The Service port. Default `ingress.servicePortName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_port_name: Option<String>,
+}
+
+/// One path of an Ingress, with the defaults applied.
+pub struct Route<'a> {
+    /// Where its fields are, for messages (`ingress`, `ingress.rules[0].paths[1]`).
+    pub at: String,
+    /// Host.
+    pub host: &'a str,
+    /// Path.
+    pub path: &'a str,
+    /// Path type.
+    pub path_type: PathType,
+    /// Service name, when not the app's own.
+    pub service_name: Option<&'a String>,
+    /// Service port name (checked present).
+    pub service_port_name: Option<&'a String>,
+}
+
+impl IngressConfig {
+    /// Every path, `host`'s first, with the defaults applied.
+    pub fn routes(&self) -> Vec<Route<'_>> {
+        let mut routes = Vec::new();
+        if let Some(host) = &self.host {
+            routes.push(Route {
+                at: "ingress".to_owned(),
+                host,
+                path: &self.path,
+                path_type: self.path_type.unwrap_or(PathType::Prefix),
+                service_name: self.service_name.as_ref(),
+                service_port_name: self.service_port_name.as_ref(),
+            });
+        }
+        for (ri, rule) in self.rules.iter().enumerate() {
+            for (pi, p) in rule.paths.iter().enumerate() {
+                routes.push(Route {
+                    at: format!("ingress.rules[{ri}].paths[{pi}]"),
+                    host: &rule.host,
+                    path: &p.path,
+                    path_type: p.path_type.unwrap_or(PathType::Prefix),
+                    service_name: p.service_name.as_ref().or(self.service_name.as_ref()),
+                    service_port_name: p
+                        .service_port_name
+                        .as_ref()
+                        .or(self.service_port_name.as_ref()),
+                });
+            }
+        }
+        routes
+    }
+
+    /// Every host, once, in order.
+    pub fn hosts(&self) -> Vec<&str> {
+        let mut hosts: Vec<&str> = Vec::new();
+        for h in self
+            .host
+            .iter()
+            .map(String::as_str)
+            .chain(self.rules.iter().map(|r| r.host.as_str()))
+        {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        hosts
+    }
 }
 
 fn yes() -> bool {
@@ -824,15 +1009,23 @@ impl AppWorkloadConfig {
     fn check_ingress_backend(
         &self,
         app: Option<&str>,
-        ing: &IngressConfig,
+        route: &Route<'_>,
         port_names: &BTreeSet<&str>,
         push: &mut impl FnMut(String, String),
     ) {
-        let target = match &ing.service_name {
+        let at = |f: &str| format!("{}.{f}", route.at);
+        let Some(port) = route.service_port_name else {
+            push(
+                at("servicePortName"),
+                "name the Service port to route to (`servicePortName`)".into(),
+            );
+            return;
+        };
+        let target = match route.service_name {
             Some(n) => self.services.iter().find(|s| &s.name == n),
             None => None,
         };
-        let available: Vec<Option<String>> = match (&ing.service_name, target) {
+        let available: Vec<Option<String>> = match (route.service_name, target) {
             (_, Some(svc)) => service_port_names(svc, &self.containers),
             (None, None) if self.services.is_empty() => {
                 port_names.iter().map(|n| Some((*n).to_owned())).collect()
@@ -844,7 +1037,7 @@ impl AppWorkloadConfig {
             (given, None) => {
                 let names: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
                 push(
-                    "ingress.serviceName".into(),
+                    at("serviceName"),
                     match given {
                         Some(n) => format!(
                             "no Service named `{}` (this app makes: {})",
@@ -864,20 +1057,19 @@ impl AppWorkloadConfig {
                 return;
             }
         };
-        if !available
-            .iter()
-            .flatten()
-            .any(|n| n == &ing.service_port_name)
-        {
+        if !available.iter().flatten().any(|n| n == port) {
             let known: BTreeSet<&str> = available.iter().flatten().map(String::as_str).collect();
             push(
-                "ingress.servicePortName".into(),
+                at("servicePortName"),
                 format!(
                     "no port named `{}` on the Service (named ports: {})",
-                    shown(&ing.service_port_name),
+                    shown(port),
                     listed(&known)
                 ),
             );
+        }
+        if !route.path.starts_with('/') {
+            push(at("path"), "path must start with `/`".into());
         }
     }
 
@@ -995,13 +1187,22 @@ impl AppWorkloadConfig {
                     NameRule::Subdomain,
                 );
             }
-            let host = ing.host.strip_prefix("*.").unwrap_or(&ing.host);
-            name(
-                "ingress.host".into(),
-                "host name",
-                host,
-                NameRule::Subdomain,
-            );
+            if let Some(h) = &ing.host {
+                name(
+                    "ingress.host".into(),
+                    "host name",
+                    h.strip_prefix("*.").unwrap_or(h),
+                    NameRule::Subdomain,
+                );
+            }
+            for (ri, r) in ing.rules.iter().enumerate() {
+                name(
+                    format!("ingress.rules[{ri}].host"),
+                    "host name",
+                    r.host.strip_prefix("*.").unwrap_or(&r.host),
+                    NameRule::Subdomain,
+                );
+            }
             if let Some(secret) = &ing.tls_secret_name {
                 name(
                     "ingress.tlsSecretName".into(),
@@ -1019,6 +1220,9 @@ impl AppWorkloadConfig {
                 v.config_map.is_some(),
                 v.secret.is_some(),
                 v.host_path.is_some(),
+                v.persistent_volume_claim.is_some(),
+                v.projected.is_some(),
+                v.csi.is_some(),
             ]
             .iter()
             .filter(|b| **b)
@@ -1026,7 +1230,7 @@ impl AppWorkloadConfig {
             if sources != 1 {
                 push(
                     format!("volumes[{i}]"),
-                    format!("volume `{}` needs exactly one of emptyDir, configMap, secret, hostPath (found {sources})", v.name),
+                    format!("volume `{}` needs exactly one of emptyDir, configMap, secret, hostPath, persistentVolumeClaim, projected, csi (found {sources})", v.name),
                 );
             }
             if !volume_names.insert(&v.name) {
@@ -1294,6 +1498,95 @@ impl AppWorkloadConfig {
                 }
             }
         }
+        if let Some(a) = &self.autoscaling {
+            if self.workload == WorkloadKind::DaemonSet {
+                push(
+                    "autoscaling".into(),
+                    "a DaemonSet runs one pod per node and cannot be autoscaled".into(),
+                );
+            }
+            if self.replicas.is_some() {
+                push(
+                    "replicas".into(),
+                    "with `autoscaling` the HorizontalPodAutoscaler sets the replicas: use `autoscaling.minReplicas`".into(),
+                );
+            }
+            if a.min_replicas.is_some_and(|m| m > a.max_replicas) {
+                push(
+                    "autoscaling.minReplicas".into(),
+                    format!("more than maxReplicas ({})", a.max_replicas),
+                );
+            }
+            let requests = |r: &str| {
+                self.containers.iter().all(|c| {
+                    c.resources
+                        .as_ref()
+                        .is_some_and(|x| x.requests.contains_key(r))
+                })
+            };
+            for (field, given, resource) in [
+                (
+                    "targetCPUUtilizationPercentage",
+                    a.target_cpu_utilization_percentage.is_some()
+                        || a.target_memory_utilization_percentage.is_none(),
+                    "cpu",
+                ),
+                (
+                    "targetMemoryUtilizationPercentage",
+                    a.target_memory_utilization_percentage.is_some(),
+                    "memory",
+                ),
+            ] {
+                if given && !requests(resource) {
+                    push(
+                        format!("autoscaling.{field}"),
+                        format!("utilization is a percentage of the requests: give every container `resources.requests.{resource}`"),
+                    );
+                }
+            }
+        }
+        if let Some(b) = &self.pod_disruption_budget {
+            if b.min_available.is_some() == b.max_unavailable.is_some() {
+                push(
+                    "podDisruptionBudget".into(),
+                    "give exactly one of `minAvailable` and `maxUnavailable`".into(),
+                );
+            }
+            for (field, v) in [
+                ("minAvailable", &b.min_available),
+                ("maxUnavailable", &b.max_unavailable),
+            ] {
+                match v {
+                    Some(IntOrString::Int(n)) if *n < 0 => push(
+                        format!("podDisruptionBudget.{field}"),
+                        "must not be negative".into(),
+                    ),
+                    Some(IntOrString::String(p))
+                        if !p
+                            .strip_suffix('%')
+                            .is_some_and(|n| n.parse::<u8>().is_ok_and(|n| n <= 100)) =>
+                    {
+                        push(
+                            format!("podDisruptionBudget.{field}"),
+                            format!(
+                                "`{}` is neither a number nor a percentage such as `50%`",
+                                shown(p)
+                            ),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(sa) = &self.service_account {
+            if !sa.annotations.keys().all(|k| is_label_key(k)) {
+                push(
+                    "serviceAccount.annotations".into(),
+                    "annotation keys are label keys (an optional DNS prefix and `/`, then a name)"
+                        .into(),
+                );
+            }
+        }
         if self
             .pod_labels
             .get("app")
@@ -1318,10 +1611,16 @@ impl AppWorkloadConfig {
         }
         self.check_labels(&mut push);
         if let Some(ing) = &self.ingress {
-            self.check_ingress_backend(app, ing, &port_names, &mut push);
-            if !ing.path.starts_with('/') {
-                push("ingress.path".into(), "path must start with `/`".into());
+            if ing.host.is_none() && ing.rules.is_empty() {
+                push(
+                    "ingress.host".into(),
+                    "give the `host` (or several in `rules`)".into(),
+                );
             }
+            for route in ing.routes() {
+                self.check_ingress_backend(app, &route, &port_names, &mut push);
+            }
+
             if !ing.tls && ing.tls_secret_name.is_some() {
                 push(
                     "ingress.tlsSecretName".into(),
