@@ -43,12 +43,25 @@ fn output_is_deterministic_and_in_input_order() {
     assert!(a.status.success(), "{}", stderr(&a));
     assert_eq!(a.stdout, b.stdout);
     let out = stdout(&a);
-    // Files are read in path order: ingress-nginx, podinfo, postgres, shop, terraform-*.
+    // Files are read in path order: hardened-web, ingress-nginx, podinfo, postgres, shop,
+    // terraform-*.
     let first_kinds: Vec<&str> = out
         .lines()
         .filter_map(|l| l.strip_prefix("kind: "))
         .collect();
-    assert_eq!(&first_kinds[..2], ["HelmRepository", "HelmRelease"]);
+    assert_eq!(
+        &first_kinds[..8],
+        [
+            "Deployment",
+            "Service",
+            "ServiceAccount",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "Ingress",
+            "HelmRepository",
+            "HelmRelease"
+        ]
+    );
     assert_eq!(first_kinds.last(), Some(&"Job"));
 }
 
@@ -101,8 +114,10 @@ fn output_dir_is_a_kustomize_tree_that_kubectl_builds() {
     );
 }
 
-const BUILTIN_KINDS: [&str; 10] = [
+const BUILTIN_KINDS: [&str; 12] = [
     "Deployment",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
     "StatefulSet",
     "DaemonSet",
     "Service",

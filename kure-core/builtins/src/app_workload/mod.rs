@@ -742,6 +742,149 @@ mod tests {
         );
     }
 
+    /// Issue 26: each rule of the new fields, and what the fields make.
+    #[test]
+    fn production_fields_render_and_their_rules_hold() {
+        let g = erase(AppWorkload);
+        let c = json!([{"name": "c", "image": "nginx:1",
+            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
+            "ports": [{"name": "http", "containerPort": 80}]}]);
+        let problems = |spec: Value| -> Vec<String> {
+            match g.validate_application(&app(spec)) {
+                Ok(()) => Vec::new(),
+                Err(e) => e
+                    .issues
+                    .iter()
+                    .map(|i| format!("{}: {}", i.path, i.message))
+                    .collect(),
+            }
+        };
+        for (spec, needle) in [
+            (
+                json!({"workload": "Deployment", "containers": c, "replicas": 2,
+                "autoscaling": {"maxReplicas": 4}}),
+                "replicas: with `autoscaling`",
+            ),
+            (
+                json!({"workload": "DaemonSet", "containers": c,
+                "autoscaling": {"maxReplicas": 4}}),
+                "autoscaling: a DaemonSet",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c,
+                "autoscaling": {"minReplicas": 5, "maxReplicas": 4}}),
+                "autoscaling.minReplicas: more than",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c,
+                "podDisruptionBudget": {"minAvailable": "150%"}}),
+                "podDisruptionBudget.minAvailable",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c,
+                "services": [{"name": "a", "port": 80, "ports": [{"port": 81}]}]}),
+                "services[0].ports: give `port` or `ports`",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c,
+                "services": [{"name": "a", "port": 80, "targetPort": "grpc"}]}),
+                "services[0].targetPort: no container port named `grpc`",
+            ),
+            (
+                json!({"workload": "StatefulSet", "containers": c,
+                "services": [{"name": "shop", "port": 80}]}),
+                "services[0].name: `shop` is the StatefulSet's headless",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c,
+                "ingress": {"host": "a.example.com", "serviceName": "other", "servicePortName": "http"}}),
+                "ingress.serviceName: no Service named `other`",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c,
+                "ingress": {"rules": [{"host": "a.example.com", "paths": [{"path": "/"}]}]}}),
+                "ingress.rules[0].paths[0].servicePortName: name the Service port",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c,
+                "initContainers": [{"name": "i", "image": "busybox:1", "readinessProbe": {"exec": {"command": ["true"]}}}]}),
+                "initContainers[0].readinessProbe: an init container",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": [{"name": "c", "image": "nginx:1", "restartPolicy": "Always"}]}),
+                "containers[0].restartPolicy",
+            ),
+            (
+                json!({"workload": "StatefulSet", "containers": c,
+                "volumeClaimTemplates": [{"name": "d", "storage": "1Gi", "metadata": {"name": "d"}}]}),
+                "volumeClaimTemplates[0].name: use either",
+            ),
+            (
+                json!({"workload": "Deployment", "containers": c, "labels": {"app": "Not Valid"}}),
+                "labels.app",
+            ),
+        ] {
+            let found = problems(spec.clone());
+            assert!(
+                found.iter().any(|p| p.starts_with(needle)),
+                "{needle}: {found:?}\n{spec}"
+            );
+        }
+
+        // What they make: no replicas under an HPA, one rule per host and every host in TLS,
+        // the PDB and HPA select and target the app.
+        let objects = g
+            .generate(&app(json!({"workload": "Deployment", "containers": c,
+                "autoscaling": {"maxReplicas": 4, "targetMemoryUtilizationPercentage": 75},
+                "podDisruptionBudget": {"maxUnavailable": 1},
+                "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:x"}},
+                "ingress": {"servicePortName": "http", "host": "a.example.com",
+                    "rules": [{"host": "b.example.com", "paths": [{"path": "/api", "pathType": "Exact"}, {"path": "/"}]}]}})))
+            .expect("generate");
+        assert_eq!(
+            kinds(&objects),
+            [
+                "Deployment",
+                "Service",
+                "ServiceAccount",
+                "HorizontalPodAutoscaler",
+                "PodDisruptionBudget",
+                "Ingress"
+            ]
+        );
+        assert!(
+            objects[0]["spec"].get("replicas").is_none(),
+            "{}",
+            objects[0]
+        );
+        assert_eq!(
+            objects[0]["spec"]["template"]["spec"]["serviceAccountName"],
+            "shop"
+        );
+        assert_eq!(
+            objects[2]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+            "arn:x"
+        );
+        assert_eq!(objects[3]["spec"]["scaleTargetRef"]["name"], "shop");
+        assert_eq!(
+            objects[3]["spec"]["metrics"][0]["resource"]["name"],
+            "memory"
+        );
+        assert_eq!(objects[4]["spec"]["selector"]["matchLabels"]["app"], "shop");
+        let ingress = &objects[5]["spec"];
+        assert_eq!(
+            ingress["tls"][0]["hosts"],
+            json!(["a.example.com", "b.example.com"])
+        );
+        assert_eq!(ingress["rules"][1]["http"]["paths"][0]["pathType"], "Exact");
+        assert_eq!(
+            ingress["rules"][1]["http"]["paths"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+    }
+
     #[test]
     fn rules_the_schema_cannot_say_are_checked() {
         let g = erase(AppWorkload);

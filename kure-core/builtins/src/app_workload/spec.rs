@@ -255,7 +255,11 @@ pub struct Autoscaling {
     #[schemars(range(min = 1))]
     pub max_replicas: i32,
     /// Average CPU use to keep, in percent of the requests. Default 80 when no target is given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "targetCPUUtilizationPercentage",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1))]
     pub target_cpu_utilization_percentage: Option<i32>,
     /// Average memory use to keep, in percent of the requests.
