@@ -15,12 +15,14 @@ interleaved, round by round, so machine noise hits both sides alike; the table s
   7. KRM function: kure fn on a 1,000-item ResourceList vs kure generate on the same specs
   8. registry (when `docker-registry` is installed): install of the bench plugin from a localhost
      registry vs from a file; `kure plugins sync` of 20 locked plugins vs one install
-  9. baseline (only with BENCH_BASELINE=DIR, the release directory of another build holding its
+  9. builtins: the built-in AppWorkload per app, the bench's usual spec against one using every
+     production field (examples/hardened-web.yaml)
+ 10. baseline (only with BENCH_BASELINE=DIR, the release directory of another build holding its
      `kure` and `libkure_bench_app_workload.so`; `make bench-compare BASE=REV` builds one):
      this build against that one on the same inputs, interleaved
 
 BENCH_QUICK=1 runs fewer rounds; BENCH_ONLY=boundary,scale,tree,kustomize,krm,cold,isolation,verify,
-registry,baseline runs only those sections (isolation and verify also run cold, which makes their key).
+registry,builtins,baseline runs only those sections (isolation and verify also run cold, which makes their key).
 """
 
 import json
@@ -193,6 +195,58 @@ def tree(tmp):
     for r in range(reps):
         shutil.rmtree(os.path.join(tmp, f"tree-fresh-{r}"))
     shutil.rmtree(d)
+
+
+def full_spec(i):
+    """The bench spec with every production field of issue 26 once, in the same block style."""
+    return (spec(i) +
+            "      imagePullPolicy: IfNotPresent\n"
+            "      envFrom:\n        - configMapRef:\n            name: web-config\n"
+            "      securityContext:\n        readOnlyRootFilesystem: true\n"
+            "        allowPrivilegeEscalation: false\n"
+            "      lifecycle:\n        preStop:\n          sleep:\n            seconds: 5\n"
+            "      livenessProbe:\n        tcpSocket:\n          port: http\n"
+            "  initContainers:\n    - name: shipper\n      image: fluent/fluent-bit:3.1\n"
+            "      restartPolicy: Always\n"
+            "  labels:\n    tier: web\n"
+            "  podAnnotations:\n    scrape: \"true\"\n"
+            "  serviceAccount:\n    automountToken: false\n"
+            "  imagePullSecrets:\n    - registry\n"
+            "  priorityClassName: web\n  terminationGracePeriodSeconds: 45\n"
+            "  securityContext:\n    runAsNonRoot: true\n    fsGroup: 10001\n"
+            "  topologySpreadConstraints:\n    - maxSkew: 1\n"
+            "      topologyKey: topology.kubernetes.io/zone\n      whenUnsatisfiable: ScheduleAnyway\n"
+            "  tolerations:\n    - key: dedicated\n      operator: Exists\n"
+            "  volumes:\n    - name: certs\n      projected:\n        sources:\n"
+            "          - secret:\n              name: web-tls\n"
+            "  autoscaling:\n    maxReplicas: 6\n"
+            "  podDisruptionBudget:\n    minAvailable: 1\n"
+            "  ingress:\n    servicePortName: http\n    rules:\n"
+            f"      - host: app-{i}.example.com\n        paths:\n          - path: /\n"
+            ).replace("  replicas: ", "  # replicas: ")
+
+
+def builtins(tmp):
+    """Issue 26: the built-in AppWorkload per app with the bench's usual spec against the same
+    spec with every production field of issue 26 once (`full_spec`), the same number of apps
+    to stdout, interleaved."""
+    n = 2000 if QUICK else 5000
+    plain = os.path.join(tmp, "builtins-plain")
+    write_specs(plain, n)
+    full = os.path.join(tmp, "builtins-full")
+    os.makedirs(full)
+    for f in range(0, n, 100):
+        with open(os.path.join(full, f"apps-{f // 100:05}.yaml"), "w") as fh:
+            fh.write("".join(full_spec(i) for i in range(f, min(n, f + 100))))
+    t = {"plain": [], "full": []}
+    for r in range(3 if QUICK else 9):
+        for name in (["plain", "full"] if r % 2 == 0 else ["full", "plain"]):
+            t[name].append(run([KURE, "generate", "-f", plain if name == "plain" else full]))
+    p, f = median(t["plain"]) / n * 1e6, median(t["full"]) / n * 1e6
+    row("builtins", f"AppWorkload per app, {n} apps: bench spec / every field (us)", f"{p:.1f} / {f:.1f}")
+    row("builtins", "every field / bench spec", f"{f / p:.2f}x", "<= 2x", "met" if f / p <= 2 else "NOT met")
+    shutil.rmtree(plain)
+    shutil.rmtree(full)
 
 
 def kustomize(tmp):
@@ -504,6 +558,8 @@ def main():
             scale(tmp)
         if wanted("tree"):
             tree(tmp)
+        if wanted("builtins"):
+            builtins(tmp)
         if wanted("kustomize"):
             kustomize(tmp)
         if wanted("krm"):
