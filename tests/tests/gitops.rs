@@ -471,7 +471,9 @@ fn the_flux_render_script_writes_a_tree_kustomize_builds() {
     let direct = docs(&ok(s.kure().args(["generate", "-f"]).arg(&apps)));
     assert_eq!(kinds_and_names(&built), kinds_and_names(&direct));
     // Run again: the tree is replaced, not merged into.
+    // (every app of namespace `web`)
     std::fs::remove_file(apps.join("shop.yaml")).unwrap();
+    std::fs::remove_file(apps.join("hardened-web.yaml")).unwrap();
     let o = sh(&s, &repo, &format!("sh {}", script.display()));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -810,4 +812,33 @@ fn kustomize_generate_says_when_lines_are_those_of_kustomizes_copy() {
             "spec.replicas",
         ],
     );
+}
+
+/// Review of issue 30's --passthrough: a copy is the text as written (kubectl reads YAML 1.1:
+/// `0644` is octal and `no` is false there, which a re-written YAML 1.2 value would change),
+/// and an object without a namespace is the same object as one in `default`.
+#[test]
+fn passthrough_copies_the_text_and_finds_duplicates_across_default() {
+    let s = Sandbox::new();
+    let plain = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: modes  # as written\ndata:\n  mode: 0644\n  enabled: no\n";
+    let f = s.write("plain.yaml", plain);
+    let o = run(s.kure().args(["generate", "--passthrough", "-f"]).arg(&f));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), format!("---\n{plain}"));
+    let shop = s.write(
+        "shop.yaml",
+        &std::fs::read_to_string(root().join("examples/shop.yaml"))
+            .unwrap()
+            .replace("  namespace: web\n", ""),
+    );
+    let svc = s.write(
+        "svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: shop\n  namespace: default\nspec:\n  ports:\n  - port: 80\n",
+    );
+    let o = run(s
+        .kure()
+        .args(["generate", "--passthrough", "-f"])
+        .arg(&shop)
+        .arg(&svc));
+    expect_failure(&o, &["svc.yaml:1", "service-shop", "namespace `default`"]);
 }

@@ -221,3 +221,39 @@ fn misspelt_fields_inside_kubernetes_structures_are_named() {
         assert!(err.contains("bad.yaml:"), "{err}");
     }
 }
+
+/// Issue 26: every new field is in a golden file (`examples/hardened-web.yaml` and the two
+/// specs of `tests/fixtures/fields`), and every Kubernetes object rendered passes
+/// `kubernetes-validate --strict`.
+#[test]
+fn every_new_field_is_in_a_golden_file_and_validates() {
+    let s = Sandbox::new();
+    let mut objects = Vec::new();
+    for name in ["appworkload-fields", "fluxhelm-fields"] {
+        let o = generate(
+            &s,
+            &root().join(format!("tests/fixtures/fields/{name}.yaml")),
+        );
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let out = stdout(&o);
+        golden(&format!("fields-{name}.yaml"), &out);
+        for d in out.split("---\n").filter(|d| !d.trim().is_empty()) {
+            let v: serde_json::Value = yaml_serde::from_str(d).unwrap();
+            if upstream(v["kind"].as_str().unwrap()) {
+                objects.push(d.to_owned());
+            }
+        }
+    }
+    let kinds: std::collections::BTreeSet<String> = objects
+        .iter()
+        .map(|d| {
+            let v: serde_json::Value = yaml_serde::from_str(d).unwrap();
+            v["kind"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["Ingress", "Service", "StatefulSet"]
+    );
+    validate(&s, "fields-objects.yaml", &objects);
+}

@@ -60,10 +60,48 @@ pub struct FluxHelmConfig {
     /// kustomize patches and image changes applied to what the chart renders.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_renderers: Vec<PostRenderer>,
+    /// Whether Flux corrects changes made to the release's objects in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_detection: Option<DriftDetection>,
     /// The chart version (the Go Kure's place for it, which it ignored; `chart.version` is
     /// the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+/// Drift detection and correction.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DriftDetection {
+    /// `enabled` (correct drift), `warn` (report it) or `disabled` (Flux's default).
+    pub mode: DriftMode,
+    /// Fields whose changes are not drift, e.g. `/spec/replicas` under an autoscaler.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<DriftIgnore>,
+}
+
+/// Drift detection modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftMode {
+    /// Detect and correct.
+    Enabled,
+    /// Detect and report.
+    Warn,
+    /// Neither.
+    Disabled,
+}
+
+/// Paths to leave alone, on the objects `target` selects (default: every object).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DriftIgnore {
+    /// JSON pointers, e.g. `/spec/replicas`.
+    #[schemars(length(min = 1))]
+    pub paths: Vec<String>,
+    /// The objects they apply to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<PatchTarget>,
 }
 
 /// A post-renderer.
@@ -815,6 +853,18 @@ impl FluxHelmConfig {
                 );
             }
         }
+        if let Some(d) = &self.drift_detection {
+            for (i, ig) in d.ignore.iter().enumerate() {
+                for (j, p) in ig.paths.iter().enumerate() {
+                    if !p.starts_with('/') {
+                        push(
+                            &format!("driftDetection.ignore[{i}].paths[{j}]"),
+                            format!("`{p}` is not a JSON pointer such as `/spec/replicas`"),
+                        );
+                    }
+                }
+            }
+        }
         for (i, p) in self.post_renderers.iter().enumerate() {
             if p.kustomize.patches.is_empty() && p.kustomize.images.is_empty() {
                 push(
@@ -1071,6 +1121,9 @@ impl Generator for FluxHelm {
         }
         if let Some(h) = spec.max_history {
             hr.insert("maxHistory".into(), json!(h));
+        }
+        if let Some(d) = &spec.drift_detection {
+            hr.insert("driftDetection".into(), serde_json::to_value(d)?);
         }
         if !spec.post_renderers.is_empty() {
             hr.insert(

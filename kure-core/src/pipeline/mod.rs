@@ -100,14 +100,13 @@ pub(crate) fn key_hash(o: &Value) -> u64 {
     };
     let api = get(&["apiVersion"]);
     let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+    // No namespace is `default`, as kustomize counts it (and as the -o tree files it).
+    let namespace = match get(&["metadata", "namespace"]) {
+        "" => "default",
+        ns => ns,
+    };
     let mut h = DefaultHasher::new();
-    (
-        group,
-        get(&["kind"]),
-        get(&["metadata", "namespace"]),
-        get(&["metadata", "name"]),
-    )
-        .hash(&mut h);
+    (group, get(&["kind"]), namespace, get(&["metadata", "name"])).hash(&mut h);
     h.finish()
 }
 
@@ -703,6 +702,19 @@ impl Run<'_> {
         let me = self.apps.len() as u32;
         for (k, (stem, _)) in r.keys.iter().zip(&r.objects) {
             if let Some(prev) = self.seen.insert(*k, me) {
+                if prev == me {
+                    // One app (a plugin) returned the same object twice.
+                    self.problems.push(Diagnostic {
+                        location: location.clone(),
+                        message: format!(
+                            "app `{}` produced {stem} in namespace `{}` twice; the generator must return each object once",
+                            app.unwrap_or("?"),
+                            r.namespace
+                        ),
+                        field: None,
+                    });
+                    continue;
+                }
                 let (pfile, line) = self.apps[prev as usize];
                 let ploc = Location::new(self.files[pfile as usize].clone(), line as usize);
                 let ns = &r.namespace;

@@ -1,7 +1,9 @@
 //! `--passthrough`: in a directory that mixes plain manifests with kure specs, a document in
-//! an API group kure does not generate for is copied to the output unchanged (the same object,
-//! written in kure's YAML style: keys sorted, comments dropped) instead of being refused as a
-//! spec. kustomize configuration (`kustomize.config.k8s.io`) is not an object: it is skipped
+//! an API group kure does not generate for is copied to the output unchanged instead of being
+//! refused as a spec: its text as written, comments included, so that kubectl (a YAML 1.1
+//! reader) reads exactly what it would have read from the input (`mode: 0644`, `enabled: no`
+//! mean something else to a YAML 1.2 reader, which kure is; re-writing the parsed value would
+//! change them). `--format json` writes the object as kure read it. kustomize configuration (`kustomize.config.k8s.io`) is not an object: it is skipped
 //! and named on stderr, since kure writes its own kustomization files.
 //!
 //! A copied object is checked as every object kure writes is: its kind, name and namespace
@@ -58,7 +60,11 @@ pub(super) fn pass(
     }
     let rendered = match emit {
         Emit::Nothing => None,
-        Emit::Yaml => Some(render(&value, crate::output::emit::to_string(&value))),
+        Emit::Yaml => {
+            let mut copy = text.trim_end().to_owned();
+            copy.push('\n');
+            Some(render(&value, copy))
+        }
         Emit::Json => Some(render(&value, crate::plugin::json::json_text(&value))),
     };
     Ok(Passed {
@@ -115,6 +121,17 @@ fn problem(value: &Value, gvk: &Gvk) -> Option<(&'static str, String)> {
                 format!("{what}, but it has no metadata.name (a string); every object needs one"),
             ))
         }
+    }
+    // `<kind>-<name>.yaml` (and a `-N` suffix when two share it) is a file name under -o DIR.
+    let stem = file_stem(value);
+    if stem.len() + ".yaml".len() + 8 > 255 {
+        return Some((
+            "metadata.name",
+            format!(
+                "{what}, but its kind and name make a file name of {} bytes under -o DIR, more than file systems allow (255); shorten the name",
+                stem.len() + ".yaml".len()
+            ),
+        ));
     }
     match metadata.and_then(|m| m.get("namespace")) {
         None | Some(Value::Null) => None,

@@ -907,13 +907,13 @@ impl AppWorkloadConfig {
         for (k, v) in &self.labels {
             if !is_label_key(k) {
                 push(
-                    format!("labels.{k}"),
+                    format!("labels.{}", shown(k)),
                     format!("`{}` is not a label key (an optional DNS prefix and `/`, then at most 63 letters, digits, `-`, `_`, `.`)", shown(k)),
                 );
             }
             if !is_label_value(v) {
                 push(
-                    format!("labels.{k}"),
+                    format!("labels.{}", shown(k)),
                     format!("`{}` is not a label value (at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit)", shown(v)),
                 );
             }
@@ -928,7 +928,10 @@ impl AppWorkloadConfig {
                 push(at("name"), problem);
             }
             if !seen.insert(svc.name.as_str()) {
-                push(at("name"), format!("duplicate Service name `{}`", svc.name));
+                push(
+                    at("name"),
+                    format!("duplicate Service name `{}`", shown(&svc.name)),
+                );
             }
             match (svc.port.is_some(), svc.ports.is_empty()) {
                 (true, false) => push(at("ports"), "give `port` or `ports`, not both".into()),
@@ -961,7 +964,7 @@ impl AppWorkloadConfig {
                     ),
                     Some(n) if !names.insert(n.as_str()) => push(
                         at(&format!("ports[{pi}].name")),
-                        format!("duplicate port name `{n}`"),
+                        format!("duplicate port name `{}`", shown(n)),
                     ),
                     None if svc.ports.len() > 1 => push(
                         at(&format!("ports[{pi}].name")),
@@ -998,7 +1001,7 @@ impl AppWorkloadConfig {
             for (k, v) in &svc.selector {
                 if !is_label_key(k) || !is_label_value(v) {
                     push(
-                        at(&format!("selector.{k}")),
+                        at(&format!("selector.{}", shown(k))),
                         format!(
                             "`{}: {}` is not a label selector (keys and values as labels have)",
                             shown(k),
@@ -1234,13 +1237,22 @@ impl AppWorkloadConfig {
             if sources != 1 {
                 push(
                     format!("volumes[{i}]"),
-                    format!("volume `{}` needs exactly one of emptyDir, configMap, secret, hostPath, persistentVolumeClaim, projected, csi (found {sources})", v.name),
+                    format!("volume `{}` needs exactly one of emptyDir, configMap, secret, hostPath, persistentVolumeClaim, projected, csi (found {sources})", shown(&v.name)),
+                );
+            }
+            if v.secret
+                .as_ref()
+                .is_some_and(|c| c.secret_name.is_some() == c.name.is_some())
+            {
+                push(
+                    format!("volumes[{i}].secret"),
+                    "give the Secret's name once, as `secretName`".into(),
                 );
             }
             if !volume_names.insert(&v.name) {
                 push(
                     format!("volumes[{i}].name"),
-                    format!("duplicate volume name `{}`", v.name),
+                    format!("duplicate volume name `{}`", shown(&v.name)),
                 );
             }
         }
@@ -1297,7 +1309,7 @@ impl AppWorkloadConfig {
             if !volume_names.insert(t.claim_name()) {
                 push(
                     at(if long { "metadata.name" } else { "name" }),
-                    format!("`{}` is already a volume name", t.claim_name()),
+                    format!("`{}` is already a volume name", shown(t.claim_name())),
                 );
             }
         }
@@ -1310,12 +1322,15 @@ impl AppWorkloadConfig {
                     at("name"),
                     format!(
                         "container name `{}` must be a DNS label (lower-case letters, digits, `-`)",
-                        c.name
+                        shown(&c.name)
                     ),
                 );
             }
             if !names.insert(c.name.as_str()) {
-                push(at("name"), format!("duplicate container name `{}`", c.name));
+                push(
+                    at("name"),
+                    format!("duplicate container name `{}`", shown(&c.name)),
+                );
             }
             if c.image.trim().is_empty() {
                 push(at("image"), "image must not be empty".into());
@@ -1326,13 +1341,16 @@ impl AppWorkloadConfig {
                     if n.len() > 15 || !is_dns_label(n) {
                         push(
                             at(&format!("ports[{pi}].name")),
-                            format!("port name `{n}` must be a DNS label of at most 15 characters"),
+                            format!(
+                                "port name `{}` must be a DNS label of at most 15 characters",
+                                shown(n)
+                            ),
                         );
                     }
                     if !port_names.insert(n.as_str()) {
                         push(
                             at(&format!("ports[{pi}].name")),
-                            format!("duplicate port name `{n}`"),
+                            format!("duplicate port name `{}`", shown(n)),
                         );
                     }
                 }
@@ -1342,7 +1360,10 @@ impl AppWorkloadConfig {
                 match (&e.value, &e.value_from) {
                     (Some(_), Some(_)) => push(
                         p,
-                        format!("env `{}` sets both value and valueFrom; keep one", e.name),
+                        format!(
+                            "env `{}` sets both value and valueFrom; keep one",
+                            shown(&e.name)
+                        ),
                     ),
                     (None, Some(src)) => {
                         let n = [
@@ -1367,7 +1388,7 @@ impl AppWorkloadConfig {
                         at(&format!("volumeMounts[{mi}].name")),
                         format!(
                             "no volume or volumeClaimTemplate named `{}` (declared: {})",
-                            m.name,
+                            shown(&m.name),
                             if known.is_empty() {
                                 "none".to_owned()
                             } else {
@@ -1439,7 +1460,10 @@ impl AppWorkloadConfig {
                 push(at("name"), problem);
             }
             if !names.insert(c.name.as_str()) {
-                push(at("name"), format!("duplicate container name `{}`", c.name));
+                push(
+                    at("name"),
+                    format!("duplicate container name `{}`", shown(&c.name)),
+                );
             }
             if c.image.trim().is_empty() {
                 push(at("image"), "image must not be empty".into());
@@ -1492,7 +1516,7 @@ impl AppWorkloadConfig {
             for (k, v) in map {
                 if !is_label_key(k) || !is_label_value(v) {
                     push(
-                        format!("{field}.{k}"),
+                        format!("{field}.{}", shown(k)),
                         format!(
                             "`{}: {}` is not a label (keys and values as Kubernetes labels have)",
                             shown(k),
@@ -1582,19 +1606,30 @@ impl AppWorkloadConfig {
                 }
             }
         }
+        let mut annotations: Vec<(String, &BTreeMap<String, String>)> =
+            vec![("podAnnotations".to_owned(), &self.pod_annotations)];
         if let Some(sa) = &self.service_account {
-            if !sa.annotations.keys().all(|k| is_label_key(k)) {
+            annotations.push(("serviceAccount.annotations".to_owned(), &sa.annotations));
+        }
+        for (i, svc) in self.services.iter().enumerate() {
+            annotations.push((format!("services[{i}].annotations"), &svc.annotations));
+        }
+        if let Some(ing) = &self.ingress {
+            annotations.push(("ingress.annotations".to_owned(), &ing.annotations));
+        }
+        for (at, map) in annotations {
+            for k in map.keys().filter(|k| !is_label_key(k)) {
                 push(
-                    "serviceAccount.annotations".into(),
-                    "annotation keys are label keys (an optional DNS prefix and `/`, then a name)"
-                        .into(),
+                    format!("{at}.{}", shown(k)),
+                    format!("`{}` is not an annotation key (an optional DNS prefix and `/`, then at most 63 letters, digits, `-`, `_`, `.`)", shown(k)),
                 );
             }
         }
+        let selector_label = self.labels.get("app").map(String::as_str).or(app);
         if self
             .pod_labels
             .get("app")
-            .is_some_and(|v| Some(v) != self.labels.get("app"))
+            .is_some_and(|v| selector_label.is_some_and(|l| l != v))
         {
             push(
                 "podLabels.app".into(),
@@ -1615,6 +1650,12 @@ impl AppWorkloadConfig {
         }
         self.check_labels(&mut push);
         if let Some(ing) = &self.ingress {
+            if ing.host.is_none() && (ing.path != "/" || ing.path_type.is_some()) {
+                push(
+                    "ingress.path".into(),
+                    "`path` and `pathType` go with `host`; give each of `rules` its paths".into(),
+                );
+            }
             if ing.host.is_none() && ing.rules.is_empty() {
                 push(
                     "ingress.host".into(),

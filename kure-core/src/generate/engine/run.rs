@@ -177,9 +177,7 @@ impl Engine {
         match crate::output::transcode::objects_yaml(&text) {
             Some(objects) => {
                 for (n, (header, _)) in objects.iter().enumerate() {
-                    if let Some(problem) = crate::validate::output::object_problem(n + 1, header) {
-                        return Err(self.generate_error(doc, problem));
-                    }
+                    self.check_object(doc, n + 1, header)?;
                 }
                 Ok(objects)
             }
@@ -239,9 +237,26 @@ impl Engine {
     /// Every object needs apiVersion, kind and metadata.name, and names that cannot be paths.
     pub(super) fn check_objects(&self, doc: &Document, objects: &[Value]) -> Result<(), Error> {
         for (n, o) in objects.iter().enumerate() {
-            if let Some(problem) = crate::validate::output::object_problem(n + 1, o) {
-                return Err(self.generate_error(doc, problem));
-            }
+            self.check_object(doc, n + 1, o)?;
+        }
+        Ok(())
+    }
+
+    /// The `n`th (from 1) object a generator returned (or its header): what every object
+    /// needs, and a kind and name that make a file name under -o DIR (`<kind>-<name>.yaml`,
+    /// with room for a `-N` suffix when two share it).
+    pub(super) fn check_object(&self, doc: &Document, n: usize, o: &Value) -> Result<(), Error> {
+        if let Some(problem) = crate::validate::output::object_problem(n, o) {
+            return Err(self.generate_error(doc, problem));
+        }
+        let file = crate::output::tree::file_stem(o).len() + ".yaml".len();
+        if file + 8 > 255 {
+            return Err(self.generate_error(
+                doc,
+                format!(
+                    "returned object #{n} whose kind and name make a file name of {file} bytes under -o DIR, more than file systems allow (255); nothing was written"
+                ),
+            ));
         }
         Ok(())
     }
