@@ -1021,6 +1021,7 @@ impl Generator for FluxHelm {
                         .chart
                         .as_ref()
                         .and_then(|c| c.version.clone())
+                        .or_else(|| spec.version.clone())
                         .unwrap_or_else(|| "latest".into());
                     src.insert("ref".into(), oci_ref(&version));
                     "OCIRepository"
