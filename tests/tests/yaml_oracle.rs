@@ -88,7 +88,12 @@ fn every_golden_file_reads_in_yaml_1_1_as_the_objects_kure_made() {
     s.add_plugin(&terraform_lib());
     for (golden, read) in goldens.iter().zip(pyyaml(&goldens)) {
         // What kure made, without YAML in between.
-        let example = root().join("examples").join(golden.file_name().unwrap());
+        // Goldens of examples/, and `fields-NAME.yaml` of tests/fixtures/fields/NAME.yaml.
+        let name = golden.file_name().unwrap().to_string_lossy().into_owned();
+        let example = match name.strip_prefix("fields-") {
+            Some(fixture) => root().join("tests/fixtures/fields").join(fixture),
+            None => root().join("examples").join(&name),
+        };
         let o = run(s
             .kure()
             .args(["--allow-unsigned", "generate", "--format", "json", "-f"])
