@@ -893,24 +893,30 @@ mod tests {
         format!("---\napiVersion: generators.gokure.dev/v1alpha1\nkind: AppWorkload\nmetadata:\n  name: {name}\nspec:\n  workload: Deployment\n  replicas: {replicas}\n  containers:\n    - name: web\n      image: web:1\n      ports:\n        - containerPort: 80\n")
     }
 
-    /// What `generate` would print, taken from the sink before the commit.
-    fn stream(inputs: &[PathBuf], jobs: usize, chunk: usize) -> String {
+    /// A run up to the commit with these options: its summary, and what it would print.
+    fn staged(inputs: &[PathBuf], options: PipelineOptions) -> (Summary, String) {
         let mut engine = Engine::new(EngineOptions::default());
-        let options = PipelineOptions {
-            jobs,
-            chunk,
-            ..PipelineOptions::default()
-        };
         let (outcome, sink) =
             stages(&mut engine, inputs, Some(&Output::Stdout), &options).expect("inputs read");
         let summary = outcome.expect("generated");
-        assert_eq!(summary.apps, 25);
         let Some(Sink::Stdout(spool)) = sink else {
             panic!("a stream sink");
         };
         let mut text = String::new();
         std::io::Read::read_to_string(&mut spool.reader().expect("spool"), &mut text)
             .expect("utf-8");
+        (summary, text)
+    }
+
+    /// What `generate` would print, taken from the sink before the commit.
+    fn stream(inputs: &[PathBuf], jobs: usize, chunk: usize) -> String {
+        let options = PipelineOptions {
+            jobs,
+            chunk,
+            ..PipelineOptions::default()
+        };
+        let (summary, text) = staged(inputs, options);
+        assert_eq!(summary.apps, 25);
         text
     }
 
@@ -988,30 +994,16 @@ mod tests {
         }
         std::fs::write(dir.path().join("mixed.yaml"), text).expect("write");
         let run = |jobs, chunk| {
-            let mut engine = Engine::new(EngineOptions::default());
             let options = PipelineOptions {
                 jobs,
                 chunk,
                 passthrough: true,
                 ..PipelineOptions::default()
             };
-            let (outcome, sink) = stages(
-                &mut engine,
-                &[dir.path().to_path_buf()],
-                Some(&Output::Stdout),
-                &options,
-            )
-            .expect("inputs read");
-            let summary = outcome.expect("generated");
+            let (summary, out) = staged(&[dir.path().to_path_buf()], options);
             assert_eq!(summary.apps, 12);
             assert_eq!(summary.passed.values().sum::<usize>(), 12);
             assert_eq!(summary.skipped.len(), 1);
-            let Some(Sink::Stdout(spool)) = sink else {
-                panic!("a stream sink");
-            };
-            let mut out = String::new();
-            std::io::Read::read_to_string(&mut spool.reader().expect("spool"), &mut out)
-                .expect("utf-8");
             out
         };
         let reference = run(1, 10_000);
