@@ -2,7 +2,7 @@
 //! file) and written only at `commit`, to stdout or as the `-o` tree, after every plugin call
 //! has returned.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 
@@ -84,8 +84,15 @@ pub(crate) enum Sink {
         spool: Spool,
         /// namespace -> app -> file names.
         layout: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+        /// The file names of directories holding many (`NS/APP` -> names): a scan of the list
+        /// per file is quadratic there (every copied object of a namespace shares
+        /// `_passthrough/`).
+        crowded: HashMap<String, HashSet<String>>,
     },
 }
+
+/// Files in one directory from which a set answers "is this name taken?" instead of the list.
+const CROWDED: usize = 32;
 
 impl Sink {
     pub(crate) fn new(output: &Output) -> Result<Self, Error> {
@@ -100,6 +107,7 @@ impl Sink {
                 out: crate::output::tree::OutputDir::open(d)?,
                 spool: Spool::default(),
                 layout: BTreeMap::new(),
+                crowded: HashMap::new(),
             },
         })
     }
@@ -122,23 +130,42 @@ impl Sink {
                 }
                 Ok(())
             }
-            Sink::Dir { spool, layout, .. } => {
+            Sink::Dir {
+                spool,
+                layout,
+                crowded,
+                ..
+            } => {
                 let names = layout
                     .entry(r.namespace.clone())
                     .or_default()
                     .entry(r.app.clone())
                     .or_default();
+                let dir = format!("{}/{}", r.namespace, r.app);
                 for (stem, yaml) in r.objects {
+                    let mut set = crowded.get_mut(&dir);
+                    if set.is_none() && names.len() >= CROWDED {
+                        set = Some(
+                            crowded
+                                .entry(dir.clone())
+                                .or_insert_with(|| names.iter().cloned().collect()),
+                        );
+                    }
+                    let taken = |f: &String| match &set {
+                        Some(set) => set.contains(f),
+                        None => names.contains(f),
+                    };
                     let mut file = format!("{stem}.yaml");
                     let mut n = 2;
-                    while names.contains(&file) {
+                    while taken(&file) {
                         file = format!("{stem}-{n}.yaml");
                         n += 1;
                     }
-                    spool.push(
-                        format!("{}/{}/{file} {}\n", r.namespace, r.app, yaml.len()).as_bytes(),
-                    )?;
+                    spool.push(format!("{dir}/{file} {}\n", yaml.len()).as_bytes())?;
                     spool.push(yaml.as_bytes())?;
+                    if let Some(set) = set {
+                        set.insert(file.clone());
+                    }
                     names.push(file);
                 }
                 Ok(())
@@ -162,7 +189,9 @@ impl Sink {
                     Err(e) => Err(Error::io("<stdout>", e)),
                 }
             }
-            Sink::Dir { out, spool, layout } => out.replace(|staging| {
+            Sink::Dir {
+                out, spool, layout, ..
+            } => out.replace(|staging| {
                 let reader = spool.reader()?;
                 let mut jobs = TreeJobs {
                     reader,
@@ -297,6 +326,38 @@ impl<R: std::io::BufRead> TreeJobs<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names in a crowded directory stay unique, as in a small one: the set takes over from
+    /// the list with every name the list had.
+    #[test]
+    fn crowded_directories_keep_every_file_name_unique() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sink = Sink::new(&Output::Dir(dir.path().join("out"))).expect("sink");
+        let object = |stem: &str| Rendered {
+            namespace: "default".into(),
+            app: "_passthrough".into(),
+            objects: vec![(stem.to_owned(), "x: 1\n".to_owned())],
+            keys: vec![0],
+        };
+        for i in 0..100 {
+            // Distinct stems, and one stem written again and again.
+            sink.write(object(&format!("configmap-c{i}")))
+                .expect("write");
+            sink.write(object("configmap-same")).expect("write");
+        }
+        let Sink::Dir {
+            layout, crowded, ..
+        } = &sink
+        else {
+            panic!("a tree sink");
+        };
+        let names = &layout["default"]["_passthrough"];
+        assert_eq!(names.len(), 200);
+        let unique: HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), 200);
+        assert!(names.contains(&"configmap-same-100.yaml".to_owned()));
+        assert_eq!(crowded["default/_passthrough"].len(), 200);
+    }
 
     /// Whatever was pushed comes back in order, whether it stayed in memory, spilled to the
     /// temporary file, or both (the file first, then what came after the last spill).
