@@ -722,6 +722,20 @@ fn generate_passthrough_copies_plain_manifests_beside_the_specs() {
         );
     }
 
+    // A kure kind in a misspelt group is a wrong spec too, not a plain object.
+    let text = std::fs::read_to_string(dir.join("shop.yaml")).unwrap();
+    let bad = s.write(
+        "typo-group.yaml",
+        &text.replace("generators.gokure.dev", "generator.gokure.dev"),
+    );
+    let o = run(generate().arg("-f").arg(&bad).arg("--passthrough"));
+    expect_failure(
+        &o,
+        &[
+            "no generator for",
+            "did you mean generators.gokure.dev/v1alpha1/AppWorkload",
+        ],
+    );
     // A misspelt kind in a built-in's group, and in a plugin's group, is a wrong spec.
     for (file, typo, needle) in [
         ("shop.yaml", "kind: AppWorkload", "did you mean"),

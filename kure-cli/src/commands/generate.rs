@@ -42,11 +42,11 @@ pub struct Args {
     pub jobs: Option<usize>,
     /// For directories that mix plain manifests with kure specs: copy every document in an
     /// API group kure does not generate for (a ConfigMap, a CRD's object) to the output
-    /// unchanged, instead of refusing it as a spec. The object is the same; it is written in
-    /// kure's style (keys sorted, comments dropped), under -o DIR in
+    /// unchanged (its text as written), instead of refusing it as a spec; under -o DIR in
     /// <namespace>/_passthrough/. kustomize files (kind Kustomization) are left out and
-    /// named, since kure writes its own. A misspelt kind in kure's own groups is still an
-    /// error, and stderr lists what was copied, so a spec whose plugin is missing is seen.
+    /// named, since kure writes its own. A misspelt kind in kure's own groups, or a kure kind
+    /// in a misspelt group, is still an error, and stderr lists what was copied, so a spec
+    /// whose plugin is missing is seen.
     #[arg(long)]
     pub passthrough: bool,
 }

@@ -160,6 +160,15 @@ impl StackRegistry {
     }
 
     /// The registered GVKs closest to `gvk`, best first (at most three).
+    /// A registered GVK whose kind is `gvk`'s and whose API group is one or two letters from
+    /// it (`generator.gokure.dev` for `generators.gokure.dev`): a spec with a misspelt group,
+    /// which `--passthrough` must not copy as a plain object.
+    pub fn misspelt_group(&self, gvk: &Gvk) -> Option<&Gvk> {
+        self.entries.keys().find(|g| {
+            g.kind == gvk.kind && g.group != gvk.group && edit_distance(&g.group, &gvk.group) <= 2
+        })
+    }
+
     pub fn nearest(&self, gvk: &Gvk) -> Vec<String> {
         let mut scored: Vec<(usize, String)> = self
             .entries

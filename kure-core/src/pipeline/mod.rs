@@ -557,7 +557,11 @@ impl Run<'_> {
         // The engine loads under the lock's rules and confirms what registered.
         self.engine.resolve_gvks(std::slice::from_ref(gvk))?;
         if let Some(passed) = &mut self.passed {
-            if !self.engine.generates_for(gvk) {
+            // A kure kind in a misspelt group is a wrong spec (reported with a did-you-mean),
+            // not a plain object to copy.
+            if !self.engine.generates_for(gvk)
+                && self.engine.registry().misspelt_group(gvk).is_none()
+            {
                 passed.insert(gvk.clone());
             }
         }
