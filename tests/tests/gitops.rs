@@ -856,3 +856,30 @@ fn passthrough_copies_the_text_and_finds_duplicates_across_default() {
         .arg(&svc));
     expect_failure(&o, &["svc.yaml:1", "service-shop", "namespace `default`"]);
 }
+
+/// Review of issue 30: a valid 253-character name makes `configmap-<name>.yaml` longer than a
+/// file name may be; it is refused at its line before anything is written, not at commit.
+#[test]
+fn passthrough_refuses_a_name_too_long_for_a_file_name() {
+    let s = Sandbox::new();
+    let name = format!(
+        "{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(61)
+    );
+    let f = s.write(
+        "long.yaml",
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"),
+    );
+    let out = s.path().join("out");
+    let o = run(s
+        .kure()
+        .args(["generate", "--passthrough", "-f"])
+        .arg(&f)
+        .arg("-o")
+        .arg(&out));
+    expect_failure(&o, &["long.yaml:4", "file name of 268 bytes"]);
+    assert!(!out.exists());
+}

@@ -36,6 +36,14 @@ pub(crate) fn file_stem(object: &Value) -> String {
     format!("{}-{}", kind.to_ascii_lowercase(), name)
 }
 
+/// The length of `object`'s file name under -o DIR (`<kind>-<name>.yaml`) when it does not
+/// fit a file system's 255 bytes with room for the `-N` suffix two objects sharing a stem get;
+/// `None` when it fits. Checked for every generated and every copied object.
+pub(crate) fn file_name_too_long(object: &Value) -> Option<usize> {
+    let bytes = file_stem(object).len() + ".yaml".len();
+    (bytes + 8 > 255).then_some(bytes)
+}
+
 /// The output directory of `-o DIR`, held through a handle on its parent that is opened
 /// before any plugin code runs: a plugin that changes the working directory cannot move where
 /// kure writes, and every file is created beneath that handle (cap-std refuses `..`, absolute

@@ -122,14 +122,11 @@ fn problem(value: &Value, gvk: &Gvk) -> Option<(&'static str, String)> {
             ))
         }
     }
-    // `<kind>-<name>.yaml` (and a `-N` suffix when two share it) is a file name under -o DIR.
-    let stem = file_stem(value);
-    if stem.len() + ".yaml".len() + 8 > 255 {
+    if let Some(bytes) = crate::output::tree::file_name_too_long(value) {
         return Some((
             "metadata.name",
             format!(
-                "{what}, but its kind and name make a file name of {} bytes under -o DIR, more than file systems allow (255); shorten the name",
-                stem.len() + ".yaml".len()
+                "{what}, but its kind and name make a file name of {bytes} bytes under -o DIR, more than file systems allow (255); shorten the name"
             ),
         ));
     }

@@ -249,8 +249,7 @@ impl Engine {
         if let Some(problem) = crate::validate::output::object_problem(n, o) {
             return Err(self.generate_error(doc, problem));
         }
-        let file = crate::output::tree::file_stem(o).len() + ".yaml".len();
-        if file + 8 > 255 {
+        if let Some(file) = crate::output::tree::file_name_too_long(o) {
             return Err(self.generate_error(
                 doc,
                 format!(
